@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Runs the Deno that `npm install` put in node_modules, with that binary's folder first on
+// PATH. Why: `deno task` puts node_modules/.bin first on PATH, where `deno` is the npm shim
+// (a Node script that may not find its binary when install scripts are not allowed). A task
+// that calls `deno` must reach the real binary, so we export DENO_BIN and prepend its folder.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const arch = process.arch === "arm64" ? "arm64" : "x64";
+const candidates = {
+  linux: [`@deno/linux-${arch}-glibc/deno`, "deno/deno"],
+  darwin: [`@deno/darwin-${arch}/deno`, "deno/deno"],
+  win32: [`@deno/win32-${arch}/deno.exe`, "deno/deno.exe"],
+}[process.platform] ?? ["deno/deno"];
+const bin = candidates.map((c) => join(root, "node_modules", c)).find((p) => existsSync(p));
+if (!bin) {
+  console.error("deno not found in node_modules: run `npm install` first");
+  process.exit(127);
+}
+const sep = process.platform === "win32" ? ";" : ":";
+const env = {
+  ...process.env,
+  DENO_BIN: bin,
+  PATH: dirname(bin) + sep + (process.env.PATH ?? ""),
+  DENO_NO_UPDATE_CHECK: "1",
+};
+const r = spawnSync(bin, process.argv.slice(2), { stdio: "inherit", env, cwd: process.cwd() });
+if (r.error) throw r.error;
+process.exit(r.status ?? 1);
