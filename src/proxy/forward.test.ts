@@ -1,0 +1,363 @@
+import assert from "node:assert/strict";
+import { forward, type ForwardContext, type ForwardRequest } from "./forward.ts";
+import { compileRoutes, type RouteTable } from "./routes.ts";
+import { serviceFetch } from "./service-fetch.ts";
+import { demoOrigin, streamByte } from "./demo-origin.ts";
+
+/** A real local origin on an ephemeral port. */
+async function withOrigin(fn: (base: string) => Promise<void>): Promise<void> {
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
+    const u = new URL(req.url);
+    switch (u.pathname) {
+      case "/echo":
+        return new Response(req.body, {
+          headers: {
+            "x-seen": JSON.stringify(Object.fromEntries(req.headers)),
+            "x-method": req.method,
+            "x-url": req.url,
+          },
+        });
+      case "/count": {
+        let n = 0;
+        for await (const c of req.body ?? []) n += c.byteLength;
+        return Response.json({ n });
+      }
+      case "/fail":
+        return new Response("origin broke", { status: 500, headers: { "x-origin": "yes" } });
+      case "/redirect":
+        return new Response(null, {
+          status: 302,
+          headers: { location: "https://elsewhere.example/x" },
+        });
+      case "/slow":
+        // Ends early when the gateway gives up (aborting the fetch aborts req.signal).
+        await new Promise((r) => {
+          const t = setTimeout(r, 1500);
+          req.signal.addEventListener("abort", () => (clearTimeout(t), r(null)), { once: true });
+        });
+        return new Response("late");
+      case "/slow-body":
+        return new Response(
+          new ReadableStream({
+            async start(c) {
+              c.enqueue(new TextEncoder().encode("a"));
+              await new Promise((r) => setTimeout(r, 300));
+              c.enqueue(new TextEncoder().encode("b"));
+              c.close();
+            },
+          }),
+        );
+      case "/forge":
+        return new Response("x", { headers: { "pqgate-error": "forbidden", connection: "close" } });
+      case "/big-headers":
+        return new Response("x", { headers: { "x-big": "v".repeat(20000) } });
+      default:
+        return new Response("not found", { status: 404 });
+    }
+  });
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}`);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+function spyFetch(inner: (r: Request) => Promise<Response> = (r) => fetch(r)) {
+  const calls: string[] = [];
+  const f = (r: Request) => {
+    calls.push(r.url);
+    return inner(r);
+  };
+  return { calls, fetch: f };
+}
+
+function ctx(
+  routes: RouteTable,
+  f: (r: Request) => Promise<Response>,
+  extra: Partial<ForwardContext> = {},
+): ForwardContext {
+  return {
+    routes,
+    clientAddress: "203.0.113.9",
+    suite: 2,
+    sessionId: new Uint8Array(16).fill(0xcd),
+    fetch: f,
+    timeoutMs: 1000,
+    maxBodyBytes: 1024 * 1024,
+    ...extra,
+  };
+}
+
+function req(path: string, extra: Partial<ForwardRequest> = {}): ForwardRequest {
+  return {
+    method: "GET",
+    scheme: "https",
+    authority: "api.example.com",
+    path,
+    headers: [],
+    body: null,
+    ...extra,
+  };
+}
+
+function streamOf(chunks: number, size: number): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (i++ >= chunks) return c.close();
+      c.enqueue(new Uint8Array(size).fill(i & 0xff));
+    },
+  });
+}
+
+const table = (base: string) =>
+  compileRoutes([{ match: { authority: "api.example.com" }, origin: base }]);
+
+Deno.test("forward: GET reaches the origin with clean headers", async () => {
+  await withOrigin(async (base) => {
+    const spy = spyFetch();
+    const res = await forward(
+      req("/echo?q=1", {
+        headers: [
+          ["x-forwarded-for", "6.6.6.6"],
+          ["pqgate-session", "forged"],
+          ["connection", "x-hop"],
+          ["x-hop", "1"],
+          ["accept", "text/plain"],
+        ],
+      }),
+      ctx(table(base), spy.fetch),
+    );
+    assert.equal(res.status, 200);
+    assert.deepEqual(spy.calls, [`${base}/echo?q=1`]);
+    const seen = JSON.parse(res.headers.get("x-seen")!);
+    assert.equal(seen["x-forwarded-for"], "203.0.113.9");
+    assert.equal(seen["forwarded"], "for=203.0.113.9;proto=https");
+    assert.equal(seen["pqgate-session"], "cd".repeat(16));
+    assert.equal(seen["pqgate-suite"], "0x0002");
+    assert.equal(seen["x-hop"], undefined);
+    assert.equal(seen["accept"], "text/plain");
+    assert.equal(seen["host"], new URL(base).host);
+    assert.equal(res.headers.get("pqgate-error"), null);
+    await res.body?.cancel();
+  });
+});
+
+Deno.test("forward: POST body streams both ways", async () => {
+  await withOrigin(async (base) => {
+    const res = await forward(
+      req("/echo", {
+        method: "POST",
+        body: streamOf(64, 16 * 1024),
+        headers: [["content-type", "application/octet-stream"]],
+      }),
+      ctx(table(base), fetch),
+    );
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("x-method"), "POST");
+    let n = 0;
+    for await (const c of res.body!) n += c.byteLength;
+    assert.equal(n, 64 * 16 * 1024);
+  });
+});
+
+Deno.test("forward: origin 5xx passes through as-is", async () => {
+  await withOrigin(async (base) => {
+    const res = await forward(req("/fail"), ctx(table(base), fetch));
+    assert.equal(res.status, 500);
+    assert.equal(res.headers.get("x-origin"), "yes");
+    assert.equal(res.headers.get("pqgate-error"), null);
+    assert.equal(await res.text(), "origin broke");
+  });
+});
+
+Deno.test("forward: redirects are returned, not followed", async () => {
+  await withOrigin(async (base) => {
+    const spy = spyFetch();
+    const res = await forward(req("/redirect"), ctx(table(base), spy.fetch));
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get("location"), "https://elsewhere.example/x");
+    assert.equal(spy.calls.length, 1);
+    await res.body?.cancel();
+  });
+});
+
+Deno.test("forward: connection refused → 502 gateway error", async () => {
+  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const res = await forward(req("/"), ctx(table(`http://127.0.0.1:${port}`), fetch));
+  assert.equal(res.status, 502);
+  assert.equal(res.headers.get("pqgate-error"), "bad_gateway");
+  assert.deepEqual(await res.json(), { error: "bad_gateway", status: 502 });
+});
+
+Deno.test("forward: slow origin → 504; timeout covers headers only", async () => {
+  await withOrigin(async (base) => {
+    const t0 = Date.now();
+    const res = await forward(req("/slow"), ctx(table(base), fetch, { timeoutMs: 150 }));
+    assert.equal(res.status, 504);
+    assert.equal(res.headers.get("pqgate-error"), "gateway_timeout");
+    assert.ok(Date.now() - t0 < 1000);
+    await res.body?.cancel();
+    // Headers in time, body slower than the timeout: still delivered whole.
+    const ok = await forward(req("/slow-body"), ctx(table(base), fetch, { timeoutMs: 150 }));
+    assert.equal(ok.status, 200);
+    assert.equal(await ok.text(), "ab");
+  });
+});
+
+Deno.test("forward: an in-process handler that ignores the signal still times out", async () => {
+  const routes = compileRoutes([{
+    match: { authority: "api.example.com" },
+    origin: "service:stuck",
+    timeoutMs: 100,
+  }]);
+  const f = serviceFetch({ stuck: { fetch: () => new Promise<Response>(() => {}) } });
+  const res = await forward(req("/"), ctx(routes, f));
+  assert.equal(res.status, 504);
+});
+
+Deno.test("forward: body over the cap → 413 (declared or streamed)", async () => {
+  await withOrigin(async (base) => {
+    const spy = spyFetch();
+    const declared = await forward(
+      req("/count", {
+        method: "POST",
+        headers: [["content-length", "5000"]],
+        body: streamOf(1, 5000),
+      }),
+      ctx(table(base), spy.fetch, { maxBodyBytes: 4096 }),
+    );
+    assert.equal(declared.status, 413);
+    assert.equal(spy.calls.length, 0); // refused before any connection
+    const streamed = await forward(
+      req("/count", { method: "POST", body: streamOf(100, 1024) }),
+      ctx(table(base), fetch, { maxBodyBytes: 10 * 1024 }),
+    );
+    assert.equal(streamed.status, 413);
+    assert.equal(streamed.headers.get("pqgate-error"), "body_too_large");
+    await streamed.body?.cancel();
+    // A route's cap wins over the gateway default.
+    const routes = compileRoutes([{
+      match: { authority: "api.example.com" },
+      origin: base,
+      maxBodyBytes: 100,
+    }]);
+    const r = await forward(
+      req("/count", { method: "POST", body: streamOf(2, 100) }),
+      ctx(routes, fetch),
+    );
+    assert.equal(r.status, 413);
+    await r.body?.cancel();
+    const fine = await forward(
+      req("/count", { method: "POST", body: streamOf(10, 1000) }),
+      ctx(table(base), fetch),
+    );
+    assert.deepEqual(await fine.json(), { n: 10000 });
+  });
+});
+
+Deno.test("forward: Content-Length must match the streamed body", async () => {
+  await withOrigin(async (base) => {
+    const res = await forward(
+      req("/count", { method: "POST", headers: [["content-length", "10"]], body: streamOf(1, 5) }),
+      ctx(table(base), fetch),
+    );
+    assert.equal(res.status, 400);
+    await res.body?.cancel();
+  });
+});
+
+Deno.test("forward: origins cannot forge gateway errors; oversized origin headers → 502", async () => {
+  await withOrigin(async (base) => {
+    const res = await forward(req("/forge"), ctx(table(base), fetch));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("pqgate-error"), null);
+    assert.equal(res.headers.get("connection"), null);
+    await res.body?.cancel();
+    const big = await forward(req("/big-headers"), ctx(table(base), fetch));
+    assert.equal(big.status, 502);
+    assert.equal(big.headers.get("pqgate-error"), "origin_headers_too_large");
+    await big.body?.cancel();
+  });
+});
+
+Deno.test("forward: open-relay attempts get 403 and make zero fetch calls", async () => {
+  const routes = compileRoutes([
+    { match: { authority: "api.example.com" }, origin: "https://backend.internal" },
+    { match: { authority: "app.example.com", pathPrefix: "/api" }, origin: "service:demo" },
+  ]);
+  const spy = spyFetch(() => Promise.reject(new Error("must not be called")));
+  const attempts: ForwardRequest[] = [
+    req("http://evil.example/"),
+    req("https://evil.example/"),
+    req("//evil.example/"),
+    req("/", { authority: "evil.example" }),
+    req("/", { authority: "user@api.example.com" }),
+    req("/", { authority: "127.0.0.1" }),
+    req("/", { authority: "[::1]:8080" }),
+    req("/", { authority: "2130706433" }),
+    req("/", { authority: "017700000001" }),
+    req("/", { authority: "169.254.169.254" }),
+    req("/api/../admin", { authority: "app.example.com" }),
+    req("/api/%2e%2e/admin", { authority: "app.example.com" }),
+    req("/api%2f..%2fadmin", { authority: "app.example.com" }),
+    req("/other", { authority: "app.example.com" }),
+    req("/x\r\nHost: evil.example"),
+    req("/\\evil.example"),
+    req("/", { headers: [["host", "evil.example"]] }),
+    req("/", { authority: "", headers: [["host", "evil.example"]] }),
+    req("/", { authority: "", headers: [["host", "api.example.com"], ["host", "evil.example"]] }),
+    req("*", { method: "OPTIONS" }),
+  ];
+  for (const a of attempts) {
+    const res = await forward(a, ctx(routes, spy.fetch));
+    assert.equal(res.status, 403, JSON.stringify(a));
+    assert.equal(res.headers.get("pqgate-error"), "forbidden");
+  }
+  // Methods a gateway must not tunnel are refused before matching.
+  for (const m of ["CONNECT", "TRACE", "track"]) {
+    assert.equal((await forward(req("/", { method: m }), ctx(routes, spy.fetch))).status, 405);
+  }
+  assert.deepEqual(spy.calls, []);
+});
+
+Deno.test("forward: service: routes dispatch in-process (demo origin)", async () => {
+  const routes = compileRoutes([{ match: { pathPrefix: "/" }, origin: "service:demo" }]);
+  const spy = spyFetch(
+    serviceFetch({ demo: demoOrigin }, () => Promise.reject(new Error("no network"))),
+  );
+  const res = await forward(
+    req("/api/hello", { authority: "pqgate.local", headers: [["x-real-ip", "6.6.6.6"]] }),
+    ctx(routes, spy.fetch),
+  );
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.equal(body.headers["x-real-ip"], undefined);
+  assert.equal(body.headers["x-forwarded-for"], "203.0.113.9");
+  assert.equal(spy.calls[0], "http://demo.svc.pqgate.invalid/api/hello");
+  const s = await forward(
+    req("/api/stream?bytes=70000", { authority: "pqgate.local" }),
+    ctx(routes, spy.fetch),
+  );
+  const bytes = new Uint8Array(await s.arrayBuffer());
+  assert.equal(bytes.length, 70000);
+  assert.equal(bytes[69999], streamByte(69999));
+  // A service with no handler is a 502, never a network call.
+  const missing = compileRoutes([{ match: { pathPrefix: "/" }, origin: "service:nope" }]);
+  assert.equal(
+    (await forward(req("/", { authority: "x.example" }), ctx(missing, spy.fetch))).status,
+    502,
+  );
+});
+
+Deno.test("forward: GET with a non-empty body is refused; with an empty one it proceeds", async () => {
+  await withOrigin(async (base) => {
+    const bad = await forward(req("/echo", { body: streamOf(1, 3) }), ctx(table(base), fetch));
+    assert.equal(bad.status, 400);
+    const ok = await forward(req("/echo", { body: streamOf(0, 0) }), ctx(table(base), fetch));
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  });
+});

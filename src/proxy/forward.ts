@@ -1,0 +1,254 @@
+/**
+ * Forwards one decrypted request to its origin (design §4). Knows no crypto: the channel
+ * hands in the request head, a body stream, and the `fetch` to use.
+ *
+ * - Route matching happens HERE (one place decides 403): unmatched → 403, zero fetch calls.
+ * - Request body: streamed (`duplex: "half"`), counted, never buffered; over the cap → 413.
+ * - Timeout covers the time to response headers (→ 504); the response body then streams on.
+ * - Connection failures → 502. Redirects are returned unchanged (`redirect: "manual"`).
+ *   Origin 4xx/5xx pass through as-is. Gateway errors carry `pqgate-error` (errors.ts).
+ */
+import { FRAME_HEADER_LEN, MAX_PLAINTEXT } from "../protocol/constants.ts";
+import { gatewayError } from "./errors.ts";
+import { clientResponseHeaders, fieldSectionBytes, originRequestHeaders } from "./headers.ts";
+import { matchRoute, type RouteTable } from "./routes.ts";
+
+/**
+ * Default cap on the origin's response field section: a HEADERS frame must fit in one record
+ * (PROTOCOL.md §5.4, §6.1), minus room for the framing indicator, status and section length.
+ */
+export const DEFAULT_MAX_RESPONSE_HEADER_BYTES = MAX_PLAINTEXT - FRAME_HEADER_LEN - 32;
+
+/** Methods fetch refuses (and a gateway must not tunnel). */
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+export interface ForwardRequest {
+  method: string;
+  /** Control-data scheme; only used for the authority's default port. */
+  scheme?: string;
+  /** Control-data authority (may be empty when a Host field names the target). */
+  authority: string;
+  /** Control-data path: origin-form, query included. */
+  path: string;
+  headers: Headers | Iterable<readonly [string, string]>;
+  /** null when the request HEADERS frame carried END_STREAM. */
+  body: ReadableStream<Uint8Array> | null;
+}
+
+export interface ForwardContext {
+  routes: RouteTable;
+  /** Client IP as the platform reports it (CF-Connecting-IP on Workers, remoteAddr on Deno). */
+  clientAddress: string | null;
+  suite: number | string;
+  sessionId: Uint8Array | string;
+  /** Called with one Request; `service:` URLs must be dispatched by it (service-fetch.ts). */
+  fetch: (request: Request) => Promise<Response>;
+  /** Gateway default; a route's `timeoutMs` wins. */
+  timeoutMs: number;
+  /** Gateway default, 0 = no limit; a route's `maxBodyBytes` wins. */
+  maxBodyBytes: number;
+  maxResponseHeaderBytes?: number;
+  /** Aborts the origin request (e.g. the client reset the stream). */
+  signal?: AbortSignal;
+}
+
+class BodyRejected extends Error {
+  constructor(readonly code: "body_too_large" | "bad_request") {
+    super(code);
+  }
+}
+
+/** Counts body bytes as they pass; errors the stream past `max` or off the declared length. */
+function countingBody(
+  body: ReadableStream<Uint8Array>,
+  max: number,
+  declared: number | null,
+  onReject: (e: BodyRejected) => void,
+): ReadableStream<Uint8Array> {
+  let total = 0;
+  const reject = (c: TransformStreamDefaultController<Uint8Array>, e: BodyRejected) => {
+    onReject(e);
+    c.error(e);
+  };
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, c) {
+        total += chunk.byteLength;
+        if (max > 0 && total > max) return reject(c, new BodyRejected("body_too_large"));
+        if (declared !== null && total > declared) {
+          return reject(c, new BodyRejected("bad_request"));
+        }
+        c.enqueue(chunk);
+      },
+      flush(c) {
+        if (declared !== null && total !== declared) reject(c, new BodyRejected("bad_request"));
+      },
+    }),
+  );
+}
+
+/** For GET/HEAD: the body must be empty; wait for its end (bounded by the timeout). */
+async function drainEmpty(body: ReadableStream<Uint8Array>, signal: AbortSignal): Promise<boolean> {
+  const reader = body.getReader();
+  const aborted = new Promise<"aborted">((resolve) => {
+    if (signal.aborted) resolve("aborted");
+    signal.addEventListener("abort", () => resolve("aborted"), { once: true });
+  });
+  try {
+    for (;;) {
+      const r = await Promise.race([reader.read(), aborted]);
+      if (r === "aborted") {
+        reader.cancel().catch(() => {});
+        return false;
+      }
+      if (r.done) return true;
+      if (r.value.byteLength > 0) {
+        reader.cancel().catch(() => {});
+        return false;
+      }
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** Forwards one request; always resolves to a Response (origin's or a gateway error). */
+export async function forward(request: ForwardRequest, ctx: ForwardContext): Promise<Response> {
+  const cancelBody = () => request.body?.cancel().catch(() => {});
+  if (typeof request.method !== "string" || !TOKEN.test(request.method)) {
+    cancelBody();
+    return gatewayError("bad_request");
+  }
+  if (FORBIDDEN_METHODS.has(request.method.toUpperCase())) {
+    cancelBody();
+    return gatewayError("method_not_allowed");
+  }
+  let clientHeaders: Headers;
+  let hosts: string[];
+  try {
+    if (request.headers instanceof Headers) {
+      clientHeaders = request.headers;
+      hosts = clientHeaders.has("host") ? [clientHeaders.get("host")!] : [];
+    } else {
+      const list = [...request.headers];
+      clientHeaders = new Headers(list as [string, string][]);
+      hosts = list.filter(([n]) => n.toLowerCase() === "host").map(([, v]) => v);
+    }
+  } catch {
+    cancelBody();
+    return gatewayError("bad_request");
+  }
+
+  const match = matchRoute(ctx.routes, {
+    authority: request.authority,
+    path: request.path,
+    scheme: request.scheme,
+    host: hosts,
+  });
+  if (match === null) {
+    cancelBody();
+    return gatewayError("forbidden");
+  }
+  const { route } = match;
+  const timeoutMs = route.timeoutMs ?? ctx.timeoutMs;
+  const maxBody = route.maxBodyBytes ?? ctx.maxBodyBytes;
+  const maxHeaderBytes = ctx.maxResponseHeaderBytes ?? DEFAULT_MAX_RESPONSE_HEADER_BYTES;
+
+  let declared: number | null = null;
+  const cl = clientHeaders.get("content-length");
+  if (cl !== null) {
+    if (!/^[0-9]{1,15}$/.test(cl)) {
+      cancelBody();
+      return gatewayError("bad_request");
+    }
+    declared = Number(cl);
+    if (maxBody > 0 && declared > maxBody) {
+      cancelBody();
+      return gatewayError("body_too_large");
+    }
+  }
+
+  const ac = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ac.abort(new DOMException("origin timeout", "TimeoutError"));
+  }, timeoutMs);
+  const onClientAbort = () => ac.abort(ctx.signal?.reason);
+  if (ctx.signal?.aborted) onClientAbort();
+  ctx.signal?.addEventListener("abort", onClientAbort, { once: true });
+  const failure = (): Response =>
+    timedOut ? gatewayError("gateway_timeout") : gatewayError("bad_gateway");
+
+  let rejected: BodyRejected | null = null;
+  let body: ReadableStream<Uint8Array> | null = null;
+  const method = request.method;
+  const bodyless = method.toUpperCase() === "GET" || method.toUpperCase() === "HEAD";
+  if (request.body !== null) {
+    if (bodyless) {
+      if (!(await drainEmpty(request.body, ac.signal))) {
+        clearTimeout(timer);
+        ctx.signal?.removeEventListener("abort", onClientAbort);
+        return timedOut ? gatewayError("gateway_timeout") : gatewayError("bad_request");
+      }
+    } else {
+      body = countingBody(request.body, maxBody, declared, (e) => {
+        rejected ??= e;
+        ac.abort(e);
+      });
+    }
+  }
+
+  const url = new URL(match.url);
+  const headers = originRequestHeaders(clientHeaders, {
+    host: url.host,
+    clientAddress: ctx.clientAddress,
+    suite: ctx.suite,
+    sessionId: ctx.sessionId,
+    gatewayAuth: route.gatewayAuth,
+  });
+
+  let res: Response;
+  try {
+    const init: RequestInit & { duplex?: "half" } = {
+      method,
+      headers,
+      body,
+      redirect: "manual",
+      signal: ac.signal,
+    };
+    if (body !== null) init.duplex = "half";
+    const req = new Request(match.url, init);
+    // Race the abort too: an in-process handler may ignore the signal.
+    const aborted = new Promise<never>((_, rej) => {
+      if (ac.signal.aborted) rej(ac.signal.reason);
+      ac.signal.addEventListener("abort", () => rej(ac.signal.reason), { once: true });
+    });
+    aborted.catch(() => {});
+    res = await Promise.race([ctx.fetch(req), aborted]);
+  } catch {
+    clearTimeout(timer);
+    ctx.signal?.removeEventListener("abort", onClientAbort);
+    if (rejected !== null) return gatewayError((rejected as BodyRejected).code);
+    return failure();
+  }
+  clearTimeout(timer);
+  // From here the body streams; ctx.signal (stream reset) still aborts it.
+
+  if (res.status < 200 || res.status > 599) {
+    res.body?.cancel().catch(() => {});
+    return gatewayError("bad_gateway");
+  }
+  const outHeaders = clientResponseHeaders(res.headers);
+  if (fieldSectionBytes(outHeaders) > maxHeaderBytes) {
+    res.body?.cancel().catch(() => {});
+    return gatewayError("origin_headers_too_large");
+  }
+  return new Response(NULL_BODY_STATUS.has(res.status) ? null : res.body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: outHeaders,
+  });
+}

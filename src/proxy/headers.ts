@@ -1,0 +1,205 @@
+/**
+ * Header hygiene between the channel and origins (design §4, RFC 9110 §7.6.1).
+ *
+ * Request (client → origin):
+ * - hop-by-hop fields and every name listed in Connection are removed;
+ * - client-supplied forwarding / identity fields are removed (Forwarded, X-Forwarded-*,
+ *   X-Real-IP, CF-Connecting-IP, True-Client-IP, ...) and so is every `pqgate-*` field: a
+ *   client can never forge what the gateway asserts;
+ * - Proxy-Authorization is removed: it is addressed to a proxy (us), pqgate does not use it,
+ *   and forwarding it would leak the credential to the origin;
+ * - Host is set to the origin's host; `Forwarded: for=...;proto=https` and `X-Forwarded-For`
+ *   carry the client address the platform gives (never a client-supplied chain);
+ * - `pqgate-suite`, `pqgate-session` (and `pqgate-gateway-auth` when the route has a secret)
+ *   are added by the gateway. Origins MUST trust `pqgate-*` and forwarding headers only on
+ *   requests that come from the gateway: check `pqgate-gateway-auth`, or accept only the
+ *   gateway's network / service binding.
+ * - Accept-Encoding is set to `identity`: fetch implementations (Deno, Workers) transparently
+ *   decode gzip/br bodies but keep Content-Encoding, which would corrupt what the client sees;
+ *   compressing inside the encrypted channel also invites BREACH-style length leaks.
+ *
+ * Response (origin → client): hop-by-hop and Connection-listed fields, Proxy-Authenticate,
+ * Alt-Svc and every `pqgate-*` field are removed (an origin must not be able to fake a gateway
+ * error); if the body was transparently decoded (Content-Encoding gzip or br) the
+ * Content-Encoding and Content-Length fields are removed too.
+ */
+
+/** RFC 9110 §7.6.1 connection-specific fields (plus the legacy Proxy-Connection). */
+export const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+] as const;
+
+/** Removed from client requests in addition to hop-by-hop fields. */
+const REQUEST_DROP = new Set<string>([
+  "host",
+  "content-length", // bodies are streamed; the runtime frames them (chunked or its own length)
+  "expect", // 1xx responses are not carried (PROTOCOL.md §6.4)
+  "proxy-authorization",
+  "forwarded",
+  "x-real-ip",
+  "cf-connecting-ip",
+  "true-client-ip",
+  "x-client-ip",
+  "x-cluster-client-ip",
+  "fastly-client-ip",
+  "cf-ipcountry",
+  "cf-ray",
+  "cf-visitor",
+  "cf-worker",
+  "cdn-loop",
+  "via",
+  "accept-encoding",
+  "http2-settings",
+]);
+
+/** Removed from origin responses in addition to hop-by-hop fields. */
+const RESPONSE_DROP = new Set<string>(["proxy-authenticate", "alt-svc"]);
+
+/** Content codings fetch runtimes decode transparently while keeping the header. */
+export const RUNTIME_DECODED_ENCODINGS = ["gzip", "br"] as const;
+
+export const HEADER_SUITE = "pqgate-suite";
+export const HEADER_SESSION = "pqgate-session";
+export const HEADER_GATEWAY_AUTH = "pqgate-gateway-auth";
+export const HEADER_ERROR = "pqgate-error";
+
+function connectionListed(headers: Headers): Set<string> {
+  const out = new Set<string>();
+  const v = headers.get("connection");
+  if (v) {
+    for (const t of v.split(",")) {
+      const name = t.trim().toLowerCase();
+      if (name) out.add(name);
+    }
+  }
+  return out;
+}
+
+function isDroppedRequestName(name: string): boolean {
+  return REQUEST_DROP.has(name) || name.startsWith("x-forwarded-") || name.startsWith("pqgate-");
+}
+
+/** Removes hop-by-hop fields and every field named in Connection (mutates and returns). */
+export function stripHopByHop(headers: Headers): Headers {
+  const listed = connectionListed(headers);
+  for (const name of [...headers.keys()]) {
+    if ((HOP_BY_HOP as readonly string[]).includes(name) || listed.has(name)) headers.delete(name);
+  }
+  return headers;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** The client address if it is a plain IPv4 or IPv6 address, else null. */
+export function parseClientAddress(
+  addr: string | null | undefined,
+): { ip: string; v6: boolean } | null {
+  if (typeof addr !== "string") return null;
+  const a = addr.trim();
+  if (IPV4.test(a)) return { ip: a, v6: false };
+  const bare = a.startsWith("[") && a.endsWith("]") ? a.slice(1, -1) : a;
+  if (/^[0-9a-fA-F:.]+$/.test(bare) && bare.includes(":") && bare.length <= 45) {
+    try {
+      new URL(`http://[${bare}]/`);
+      return { ip: bare.toLowerCase(), v6: true };
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+/** `for=` parameter of RFC 7239 Forwarded (IPv6 quoted and bracketed; unknown if absent). */
+export function forwardedFor(addr: string | null | undefined): string {
+  const p = parseClientAddress(addr);
+  if (!p) return "for=unknown";
+  return p.v6 ? `for="[${p.ip}]"` : `for=${p.ip}`;
+}
+
+/** Renders a suite id for `pqgate-suite` (number → 0x0001; token string kept). */
+export function suiteLabel(suite: number | string): string {
+  if (typeof suite === "number") return "0x" + suite.toString(16).padStart(4, "0");
+  return /^[\x21-\x7e]{1,64}$/.test(suite) ? suite : "unknown";
+}
+
+/** Renders a session id for `pqgate-session` (bytes → lowercase hex). */
+export function sessionLabel(sessionId: Uint8Array | string): string {
+  if (typeof sessionId === "string") {
+    return /^[\x21-\x7e]{1,128}$/.test(sessionId) ? sessionId : "unknown";
+  }
+  let s = "";
+  for (const b of sessionId) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+export interface OriginHeaderOptions {
+  /** Host (and non-default port) of the origin URL. */
+  host: string;
+  clientAddress: string | null | undefined;
+  suite: number | string;
+  sessionId: Uint8Array | string;
+  gatewayAuth?: string;
+}
+
+/** Builds the headers sent to the origin from the client's header fields. */
+export function originRequestHeaders(
+  client: Headers | Iterable<readonly [string, string]>,
+  opts: OriginHeaderOptions,
+): Headers {
+  const h = new Headers();
+  const src = client instanceof Headers
+    ? client
+    : new Headers(client as Iterable<[string, string]>);
+  const listed = connectionListed(src);
+  for (const [name, value] of src) {
+    if ((HOP_BY_HOP as readonly string[]).includes(name) || listed.has(name)) continue;
+    if (isDroppedRequestName(name)) continue;
+    // Headers joins repeated fields with ", " (set-cookie aside, which requests do not carry).
+    h.append(name, value);
+  }
+  h.set("host", opts.host);
+  h.set("accept-encoding", "identity");
+  h.set("forwarded", `${forwardedFor(opts.clientAddress)};proto=https`);
+  const p = parseClientAddress(opts.clientAddress);
+  if (p) h.set("x-forwarded-for", p.ip);
+  h.set("x-forwarded-proto", "https");
+  h.set(HEADER_SUITE, suiteLabel(opts.suite));
+  h.set(HEADER_SESSION, sessionLabel(opts.sessionId));
+  if (opts.gatewayAuth !== undefined) h.set(HEADER_GATEWAY_AUTH, opts.gatewayAuth);
+  return h;
+}
+
+/** Builds the headers returned to the client from an origin response. */
+export function clientResponseHeaders(origin: Headers): Headers {
+  const h = new Headers();
+  const listed = connectionListed(origin);
+  const encoding = (origin.get("content-encoding") ?? "").trim().toLowerCase();
+  const decoded = (RUNTIME_DECODED_ENCODINGS as readonly string[]).includes(encoding);
+  for (const [name, value] of origin) {
+    if ((HOP_BY_HOP as readonly string[]).includes(name) || listed.has(name)) continue;
+    if (RESPONSE_DROP.has(name) || name.startsWith("pqgate-")) continue;
+    if (decoded && (name === "content-encoding" || name === "content-length")) continue;
+    if (name === "set-cookie") continue; // appended one by one below
+    h.append(name, value);
+  }
+  for (const c of origin.getSetCookie()) h.append("set-cookie", c);
+  return h;
+}
+
+/** Binary HTTP size of a field section (RFC 9292 §3.6), to check against HEADERS limits. */
+export function fieldSectionBytes(headers: Headers): number {
+  const vl = (n: number) => (n < 0x40 ? 1 : n < 0x4000 ? 2 : n < 0x40000000 ? 4 : 8);
+  let n = 0;
+  const add = (name: string, value: string) => {
+    n += vl(name.length) + name.length + vl(value.length) + value.length;
+  };
+  for (const [name, value] of headers) if (name !== "set-cookie") add(name, value);
+  for (const c of headers.getSetCookie()) add("set-cookie", c);
+  return n;
+}

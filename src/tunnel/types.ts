@@ -1,0 +1,45 @@
+/**
+ * Shapes shared by the tunnel, the gateway, the transports and the client.
+ * The tunnel speaks standard `Request`/`Response`; it knows nothing of routes or origins.
+ */
+import type { SessionKeys, StaticKey, RandomSource } from "../protocol/types.ts";
+import type { SuiteId } from "../protocol/constants.ts";
+
+/** What a transport hands to a Session: one WebSocket, reduced to two calls. */
+export interface Socket {
+  send(bytes: Uint8Array<ArrayBuffer>): void;
+  /** Close the socket with a WebSocket close code (PROTOCOL.md §9) and a short reason. */
+  close(code: number, reason: string): void;
+  /** Bytes queued but not yet sent (WebSocket.bufferedAmount), for backpressure; 0 if unknown. */
+  readonly bufferedAmount?: number;
+}
+
+/** Per-session limits the gateway announces in SESSION_INFO (PROTOCOL.md §6.3). */
+export interface SessionLimits {
+  maxStreams: number;
+  maxHeaderBytes: number;
+  /** 0 = no limit. */
+  maxBodyBytes: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  sessionLifetimeMs: number;
+}
+
+/** What the gateway's request handler learns about the channel a request came through. */
+export interface ChannelInfo {
+  sessionId: string; // hex of the 16-byte session id (public, not a secret)
+  suite: SuiteId;
+  keyId: string | null; // hex, null in anonymous mode
+  clientAddress: string | null;
+}
+
+/** The gateway side: turn one decrypted request into a response (the proxy does this). */
+export type RequestHandler = (request: Request, channel: ChannelInfo) => Promise<Response>;
+
+/** Injected clock and randomness (the core is deterministic under test). */
+export interface Env {
+  now(): number;
+  random: RandomSource;
+}
+
+export type { SessionKeys, StaticKey, SuiteId };
