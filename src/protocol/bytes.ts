@@ -117,3 +117,118 @@ export class Reader {
     if (this.off !== this.buf.length) throw new PqgateError(this.code, `trailing bytes in ${what}`);
   }
 }
+
+/**
+ * Strict UTF-8 encoder (RFC 3629). A lone surrogate in `s` throws TypeError (it has no
+ * UTF-8 form). Pure: no TextEncoder (the protocol core has no DOM/runtime globals).
+ */
+export function utf8Encode(s: string): Bytes {
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      if (d < 0xdc00 || d > 0xdfff) throw new TypeError("utf8Encode: lone surrogate");
+      c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) {
+      throw new TypeError("utf8Encode: lone surrogate");
+    }
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+    else {
+      out.push(
+        0xf0 | (c >> 18),
+        0x80 | ((c >> 12) & 0x3f),
+        0x80 | ((c >> 6) & 0x3f),
+        0x80 | (c & 0x3f),
+      );
+    }
+  }
+  return new Uint8Array(out);
+}
+
+/**
+ * Strict UTF-8 decoder: returns null for any invalid input (overlong forms, surrogates,
+ * code points above U+10FFFF, truncated or stray continuation bytes). Never throws.
+ */
+export function utf8Decode(b: Uint8Array): string | null {
+  let s = "";
+  let i = 0;
+  while (i < b.length) {
+    const x = b[i];
+    let cp: number, n: number, min: number;
+    if (x < 0x80) {
+      s += String.fromCharCode(x);
+      i++;
+      continue;
+    } else if (x >= 0xc2 && x <= 0xdf) [cp, n, min] = [x & 0x1f, 1, 0x80];
+    else if (x >= 0xe0 && x <= 0xef) [cp, n, min] = [x & 0x0f, 2, 0x800];
+    else if (x >= 0xf0 && x <= 0xf4) [cp, n, min] = [x & 0x07, 3, 0x10000];
+    else return null;
+    if (i + n >= b.length) return null; // truncated sequence
+    for (let k = 1; k <= n; k++) {
+      const y = b[i + k];
+      if ((y & 0xc0) !== 0x80) return null;
+      cp = (cp << 6) | (y & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return null;
+    s += String.fromCodePoint(cp);
+    i += n + 1;
+  }
+  return s;
+}
+
+const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/** base64url without padding (RFC 4648 §5), used for key ids, public keys and pins (§8). */
+export function toBase64Url(b: Uint8Array): string {
+  let s = "";
+  let i = 0;
+  for (; i + 2 < b.length; i += 3) {
+    const n = (b[i] << 16) | (b[i + 1] << 8) | b[i + 2];
+    s += B64URL[n >>> 18] + B64URL[(n >>> 12) & 63] + B64URL[(n >>> 6) & 63] + B64URL[n & 63];
+  }
+  if (b.length - i === 1) {
+    const n = b[i] << 16;
+    s += B64URL[n >>> 18] + B64URL[(n >>> 12) & 63];
+  } else if (b.length - i === 2) {
+    const n = (b[i] << 16) | (b[i + 1] << 8);
+    s += B64URL[n >>> 18] + B64URL[(n >>> 12) & 63] + B64URL[(n >>> 6) & 63];
+  }
+  return s;
+}
+
+/**
+ * Strict base64url decoding without padding: rejects `=`, characters outside the URL-safe
+ * alphabet, impossible lengths (len % 4 === 1) and non-canonical trailing bits. Throws TypeError.
+ */
+export function fromBase64Url(s: string): Bytes {
+  if (s.length % 4 === 1) throw new TypeError("fromBase64Url: invalid length");
+  const vals = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const v = B64URL.indexOf(s[i]);
+    if (v < 0) throw new TypeError("fromBase64Url: invalid character");
+    vals[i] = v;
+  }
+  const out = new Uint8Array(Math.floor((s.length * 3) / 4));
+  let o = 0, i = 0;
+  for (; i + 3 < s.length; i += 4) {
+    const n = (vals[i] << 18) | (vals[i + 1] << 12) | (vals[i + 2] << 6) | vals[i + 3];
+    out[o++] = n >>> 16;
+    out[o++] = (n >>> 8) & 0xff;
+    out[o++] = n & 0xff;
+  }
+  const rest = s.length - i;
+  if (rest === 2) {
+    if (vals[i + 1] & 0x0f) throw new TypeError("fromBase64Url: non-canonical encoding");
+    out[o++] = (vals[i] << 2) | (vals[i + 1] >>> 4);
+  } else if (rest === 3) {
+    if (vals[i + 2] & 0x03) throw new TypeError("fromBase64Url: non-canonical encoding");
+    const n = (vals[i] << 18) | (vals[i + 1] << 12) | (vals[i + 2] << 6);
+    out[o++] = n >>> 16;
+    out[o++] = (n >>> 8) & 0xff;
+  }
+  return out;
+}

@@ -1,0 +1,125 @@
+/**
+ * §2 X-Wing (draft-connolly-cfrg-xwing-kem) over @noble/post-quantum's `ml_kem768_x25519`.
+ *
+ * Input rules (every failure is a PqgateError; noble's own exceptions never escape):
+ * - Peer-supplied inputs (`publicKey` to encapsulate, `cipherText` to decapsulate) that are
+ *   malformed throw `handshake_failed`, with the argument name in the message and nothing else:
+ *   wrong length, an ML-KEM part that fails the FIPS 203 §7.2 modulus check, or an X25519 part
+ *   that makes the Diffie-Hellman output all-zero (a low-order point, e.g. u = 0 or u = 1).
+ * - Locally supplied inputs (`seed`, `eseed`, `secretKey`) of the wrong length throw
+ *   `internal_error`: they are programming errors, not peer behaviour.
+ *
+ * Low-order X25519 points: the X-Wing draft does not ask implementations to reject an all-zero
+ * X25519 shared secret (its combiner hashes ct_X and pk_X, so the output stays bound to the
+ * transcript). noble rejects it anyway (`getSharedSecret` throws when the result is zero), both
+ * when encapsulating to a public key whose pk_X is low-order and when decapsulating a
+ * ciphertext whose ct_X is low-order. Only a malicious or broken peer produces such values, so
+ * pqgate keeps noble's behaviour and maps it to `handshake_failed`. This is the one place where
+ * `decapsulate` can throw on a well-sized ciphertext (see `HybridKem` in types.ts).
+ *
+ * The modulus check is done here explicitly (`xwingPublicKeyValid`) before calling noble, so
+ * the rule holds even if a future noble release stopped checking, and any other backend can
+ * reuse the same function.
+ */
+import { ml_kem768_x25519 } from "@noble/post-quantum/hybrid.js";
+import { PqgateError } from "./errors.ts";
+import type { Bytes } from "./bytes.ts";
+import type { HybridKem } from "./types.ts";
+import { XWING_CT_LEN, XWING_ESEED_LEN, XWING_PK_LEN, XWING_SEED_LEN, XWING_SS_LEN } from "./constants.ts";
+
+/** §2 ML-KEM-768 encapsulation key: 3 polynomials × 384 bytes of 12-bit coefficients + rho. */
+export const MLKEM768_PK_LEN = 1184;
+const MLKEM768_T_LEN = 1152; // ByteEncode12 of 3 × 256 coefficients
+const MLKEM_Q = 3329;
+
+/** Bytes with a plain ArrayBuffer (noble returns Uint8Array<ArrayBufferLike>). */
+function own(b: Uint8Array): Bytes {
+  return new Uint8Array(b);
+}
+
+function checkLen(
+  value: unknown,
+  len: number,
+  name: string,
+  code: "handshake_failed" | "internal_error",
+): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array) || value.length !== len) {
+    throw new PqgateError(code, `${name}: expected ${len} bytes`);
+  }
+}
+
+/**
+ * FIPS 203 §7.2 encapsulation-key modulus check on the ML-KEM part of an X-Wing public key:
+ * every 12-bit coefficient of the first 1152 bytes must be < q = 3329. Equivalent to
+ * `ByteEncode12(ByteDecode12(ek)) == ek`. Runs in time independent of the key's contents.
+ */
+export function mlkemModulusCheck(pkM: Uint8Array): boolean {
+  if (pkM.length < MLKEM768_T_LEN) return false;
+  let bad = 0;
+  for (let i = 0; i < MLKEM768_T_LEN; i += 3) {
+    const b0 = pkM[i], b1 = pkM[i + 1], b2 = pkM[i + 2];
+    const c0 = b0 | ((b1 & 0x0f) << 8);
+    const c1 = (b1 >>> 4) | (b2 << 4);
+    // (c - q) >>> 31 is 1 when c < q: accumulate "not below q" without branching.
+    bad |= 1 ^ ((c0 - MLKEM_Q) >>> 31);
+    bad |= 1 ^ ((c1 - MLKEM_Q) >>> 31);
+  }
+  return bad === 0;
+}
+
+/** A structurally valid X-Wing public key: 1216 bytes and an ML-KEM part that passes §7.2. */
+export function xwingPublicKeyValid(publicKey: Uint8Array): boolean {
+  return publicKey.length === XWING_PK_LEN && mlkemModulusCheck(publicKey.subarray(0, MLKEM768_PK_LEN));
+}
+
+/** X-Wing from @noble/post-quantum (pure JS; the fallback backend on every runtime). */
+export const xwingNoble: HybridKem = Object.freeze({
+  name: "X-Wing (noble)",
+
+  keygen(seed: Uint8Array): { publicKey: Bytes; secretKey: Bytes } {
+    checkLen(seed, XWING_SEED_LEN, "seed", "internal_error");
+    let kp: { publicKey: Uint8Array; secretKey: Uint8Array };
+    try {
+      kp = ml_kem768_x25519.keygen(seed);
+    } catch {
+      // A 32-byte seed always yields a key; anything else is a library fault.
+      throw new PqgateError("internal_error", "keygen failed");
+    }
+    return { publicKey: own(kp.publicKey), secretKey: own(kp.secretKey) };
+  },
+
+  encapsulate(publicKey: Uint8Array, eseed: Uint8Array): { cipherText: Bytes; sharedSecret: Bytes } {
+    checkLen(eseed, XWING_ESEED_LEN, "eseed", "internal_error");
+    checkLen(publicKey, XWING_PK_LEN, "publicKey", "handshake_failed");
+    if (!xwingPublicKeyValid(publicKey)) throw new PqgateError("handshake_failed", "publicKey: invalid");
+    let r: { cipherText: Uint8Array; sharedSecret: Uint8Array };
+    try {
+      r = ml_kem768_x25519.encapsulate(publicKey, eseed);
+    } catch {
+      // Low-order X25519 part (all-zero DH output) or a modulus failure noble caught first.
+      throw new PqgateError("handshake_failed", "publicKey: invalid");
+    }
+    const out = { cipherText: own(r.cipherText), sharedSecret: own(r.sharedSecret) };
+    r.sharedSecret.fill(0);
+    if (out.cipherText.length !== XWING_CT_LEN || out.sharedSecret.length !== XWING_SS_LEN) {
+      throw new PqgateError("internal_error", "encapsulate: unexpected output size");
+    }
+    return out;
+  },
+
+  decapsulate(cipherText: Uint8Array, secretKey: Uint8Array): Bytes {
+    checkLen(secretKey, XWING_SEED_LEN, "secretKey", "internal_error");
+    checkLen(cipherText, XWING_CT_LEN, "cipherText", "handshake_failed");
+    let ss: Uint8Array;
+    try {
+      ss = ml_kem768_x25519.decapsulate(cipherText, secretKey);
+    } catch {
+      // ML-KEM never fails (implicit rejection); only a low-order ct_X reaches here.
+      throw new PqgateError("handshake_failed", "cipherText: invalid");
+    }
+    const out = own(ss);
+    ss.fill(0);
+    if (out.length !== XWING_SS_LEN) throw new PqgateError("internal_error", "decapsulate: unexpected output size");
+    return out;
+  },
+});
