@@ -1,0 +1,432 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  dataFrames,
+  decodeFrames,
+  decodeSessionInfo,
+  encodeFrame,
+  encodeFrames,
+  encodeSessionInfo,
+  type Frame,
+  MAX_FRAME_PAYLOAD,
+  packFrames,
+  type SessionInfo,
+  STREAM_CANCEL,
+  STREAM_ERROR_NAMES,
+  STREAM_TOO_LARGE,
+} from "./frames.ts";
+import { fromHex, toHex, utf8Decode, utf8Encode } from "./bytes.ts";
+import { PqgateError } from "./errors.ts";
+import { MAX_PLAINTEXT } from "./constants.ts";
+
+const isCode = (code: string) => (e: unknown) => e instanceof PqgateError && e.code === code;
+const protocolError = isCode("protocol_error");
+const internalError = isCode("internal_error");
+
+const info: SessionInfo = {
+  maxStreams: 100,
+  maxHeaderBytes: 16384,
+  maxBodyBytes: 2 ** 40,
+  idleTimeoutMs: 30000,
+  sessionLifetimeS: 86400,
+  sessionId: new Uint8Array(16).fill(7),
+};
+
+// ---- arbitraries ----------------------------------------------------------------------
+
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const streamId = fc.integer({ min: 1, max: 0xffffffff });
+const bytes8 = fc.uint8Array({ minLength: 8, maxLength: 8 });
+const arbInfo: fc.Arbitrary<SessionInfo> = fc.record({
+  maxStreams: u32,
+  maxHeaderBytes: u32,
+  maxBodyBytes: fc.maxSafeNat(),
+  idleTimeoutMs: u32,
+  sessionLifetimeS: u32,
+  sessionId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+});
+/** Strings whose UTF-8 form is ≤ 123 bytes (well-formed UTF-16 only). */
+const reason = fc.string({ unit: "grapheme", maxLength: 30 }).filter((s) =>
+  utf8Encode(s).length <= 123
+);
+const arbMiddle: fc.Arbitrary<Frame> = fc.oneof(
+  fc.record({ type: fc.constant("padding" as const), length: fc.nat({ max: 64 }) }),
+  fc.record({ type: fc.constant("ping" as const), data: bytes8 }),
+  fc.record({ type: fc.constant("pong" as const), data: bytes8 }),
+  fc.record({
+    type: fc.constant("headers" as const),
+    stream: streamId,
+    endStream: fc.boolean(),
+    payload: fc.uint8Array({ maxLength: 64 }),
+  }),
+  fc.record({
+    type: fc.constant("data" as const),
+    stream: streamId,
+    endStream: fc.constant(false),
+    payload: fc.uint8Array({ minLength: 1, maxLength: 64 }),
+  }),
+  fc.record({
+    type: fc.constant("data" as const),
+    stream: streamId,
+    endStream: fc.constant(true),
+    payload: fc.uint8Array({ maxLength: 64 }),
+  }),
+  fc.record({ type: fc.constant("reset_stream" as const), stream: streamId, errorCode: u32 }),
+  fc.record({
+    type: fc.constant("window_update" as const),
+    stream: u32,
+    increment: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+  }),
+  fc.record({
+    type: fc.constant("close" as const),
+    code: fc.integer({ min: 0, max: 0xffff }),
+    reason,
+  }),
+);
+/** A valid frame list: SESSION_INFO only first, KEY_UPDATE only last. */
+const arbFrames: fc.Arbitrary<Frame[]> = fc.tuple(
+  fc.option(arbInfo.map((info) => ({ type: "session_info" as const, info }))),
+  fc.array(arbMiddle, { maxLength: 8 }),
+  fc.option(fc.boolean().map((u) => ({ type: "key_update" as const, updateRequested: u }))),
+).map(([first, mid, last]) => [...(first ? [first] : []), ...mid, ...(last ? [last] : [])])
+  .filter((fs) => fs.length > 0);
+
+/** Normalizes Uint8Array subclasses/views for deepEqual. */
+function norm(fs: Frame[]): unknown {
+  return JSON.parse(JSON.stringify(fs, (_k, v) => (v instanceof Uint8Array ? toHex(v) : v)));
+}
+
+// ---- tests -----------------------------------------------------------------------------
+
+Deno.test("frames: arbitrary valid frame lists round-trip (property)", () => {
+  fc.assert(
+    fc.property(arbFrames, (fs) => {
+      const enc = encodeFrames(fs);
+      assert.deepEqual(norm(decodeFrames(enc)), norm(fs));
+      // encodeFrames is the concatenation of encodeFrame
+      assert.equal(toHex(enc), fs.map((f) => toHex(encodeFrame(f))).join(""));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("frames: random bytes only ever decode or throw protocol_error (property)", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
+      try {
+        decodeFrames(b);
+      } catch (e) {
+        assert.ok(protocolError(e), `unexpected ${e}`);
+      }
+    }),
+    { numRuns: 3000 },
+  );
+  // Structured noise: valid headers with random fields hit deeper branches.
+  const hdr = fc.tuple(
+    fc.integer({ min: 0, max: 11 }),
+    fc.constantFrom(0, 1, 2, 0x80),
+    fc.constantFrom(0, 1, 3, 0xffffffff),
+    fc.uint8Array({ maxLength: 48 }),
+    fc.boolean(),
+  ).map(([t, fl, s, p, lie]) => {
+    const b = new Uint8Array(8 + p.length);
+    const dv = new DataView(b.buffer);
+    b[0] = t;
+    b[1] = fl;
+    dv.setUint32(2, s);
+    dv.setUint16(6, lie ? p.length + 1 : p.length);
+    b.set(p, 8);
+    return b;
+  });
+  fc.assert(
+    fc.property(fc.array(hdr, { minLength: 1, maxLength: 4 }), (parts) => {
+      const b = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let o = 0;
+      for (const p of parts) b.set(p, o), o += p.length;
+      try {
+        const fs = decodeFrames(b);
+        // anything accepted re-encodes to the same bytes (the codec is canonical)
+        assert.equal(toHex(encodeFrames(fs)), toHex(b));
+      } catch (e) {
+        assert.ok(protocolError(e), `unexpected ${e}`);
+      }
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+Deno.test("frames: mutations of valid plaintexts decode or throw protocol_error (property)", () => {
+  fc.assert(
+    fc.property(arbFrames, fc.nat(), fc.integer({ min: 1, max: 255 }), (fs, pos, d) => {
+      const enc = encodeFrames(fs);
+      enc[pos % enc.length] ^= d;
+      try {
+        decodeFrames(enc);
+      } catch (e) {
+        assert.ok(protocolError(e), `unexpected ${e}`);
+      }
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+Deno.test("frames: wire layout of each type (§6.1)", () => {
+  const hex = (f: Frame) => toHex(encodeFrame(f));
+  assert.equal(hex({ type: "padding", length: 3 }), "0000000000000003000000");
+  assert.equal(
+    hex({ type: "ping", data: fromHex("0102030405060708") }),
+    "01000000000000080102030405060708",
+  );
+  assert.equal(
+    hex({ type: "headers", stream: 1, endStream: true, payload: fromHex("aa") }),
+    "0401000000010001aa",
+  );
+  assert.equal(
+    hex({ type: "data", stream: 3, endStream: true, payload: new Uint8Array(0) }),
+    "0501000000030000",
+  );
+  assert.equal(hex({ type: "reset_stream", stream: 5, errorCode: 4 }), "060000000005000400000004");
+  assert.equal(
+    hex({ type: "window_update", stream: 0, increment: 65536 }),
+    "070000000000000400010000",
+  );
+  assert.equal(hex({ type: "key_update", updateRequested: true }), "080000000000000101");
+  assert.equal(hex({ type: "close", code: 4011, reason: "é" }), "0900000000000004" + "0fabc3a9");
+  assert.equal(encodeFrame({ type: "session_info", info }).length, 8 + 40);
+});
+
+Deno.test("frames: each §6.1 rule is enforced with protocol_error", () => {
+  const f = (t: number, fl: number, s: number, p: string) => {
+    const pl = fromHex(p);
+    const b = new Uint8Array(8 + pl.length);
+    b[0] = t, b[1] = fl;
+    new DataView(b.buffer).setUint32(2, s);
+    new DataView(b.buffer).setUint16(6, pl.length);
+    b.set(pl, 8);
+    return toHex(b);
+  };
+  const bad = (hexStr: string, why: string) =>
+    assert.throws(() => decodeFrames(fromHex(hexStr)), protocolError, why);
+  const ok = (hexStr: string) => decodeFrames(fromHex(hexStr));
+  const si = toHex(encodeSessionInfo(info));
+
+  bad("", "empty plaintext");
+  bad("00", "truncated header");
+  bad("00000000000000", "7-byte header");
+  bad(f(0, 0, 0, "00").slice(0, -2), "length past the end");
+  bad(f(0x0a, 0, 0, ""), "unknown type");
+  bad(f(0xff, 0, 0, ""), "unknown type ff");
+  // PADDING
+  ok(f(0, 0, 0, "0000"));
+  bad(f(0, 0, 0, "0001"), "non-zero padding");
+  bad(f(0, 1, 0, ""), "padding flag");
+  bad(f(0, 0, 1, ""), "padding stream");
+  // PING/PONG
+  ok(f(1, 0, 0, "0011223344556677"));
+  bad(f(1, 0, 0, "00112233445566"), "short ping");
+  bad(f(2, 0, 0, "001122334455667788"), "long pong");
+  bad(f(1, 0, 9, "0011223344556677"), "ping stream");
+  bad(f(2, 1, 0, "0011223344556677"), "pong flag");
+  // SESSION_INFO
+  ok(f(3, 0, 0, si));
+  bad(f(3, 0, 0, si + "00"), "session info size");
+  bad(f(3, 0, 1, si), "session info stream");
+  bad(f(0, 0, 0, "") + f(3, 0, 0, si), "session info not first");
+  // HEADERS / DATA
+  ok(f(4, 0, 1, "") + f(4, 1, 1, "01"));
+  bad(f(4, 2, 1, ""), "headers flag 2");
+  bad(f(4, 0x81, 1, ""), "headers flag 0x80");
+  bad(f(4, 0, 0, ""), "headers on stream 0");
+  ok(f(5, 1, 1, ""));
+  bad(f(5, 0, 1, ""), "empty DATA without END_STREAM");
+  bad(f(5, 0, 0, "01"), "data on stream 0");
+  bad(f(5, 3, 1, "01"), "data flag");
+  // RESET_STREAM
+  ok(f(6, 0, 1, "00000002"));
+  bad(f(6, 0, 0, "00000002"), "reset on stream 0");
+  bad(f(6, 0, 1, "000002"), "reset size");
+  bad(f(6, 1, 1, "00000002"), "reset flag");
+  // WINDOW_UPDATE
+  ok(f(7, 0, 0, "00000001") + f(7, 0, 7, "7fffffff"));
+  bad(f(7, 0, 1, "00000000"), "zero increment");
+  bad(f(7, 0, 1, "80000000"), "increment 2^31");
+  bad(f(7, 0, 1, "0000000001"), "window size");
+  bad(f(7, 1, 1, "00000001"), "window flag");
+  // KEY_UPDATE
+  ok(f(8, 0, 0, "00"));
+  ok(f(0, 0, 0, "") + f(8, 0, 0, "01"));
+  bad(f(8, 0, 0, "02"), "update_requested 2");
+  bad(f(8, 0, 0, ""), "key update size");
+  bad(f(8, 0, 1, "00"), "key update stream");
+  bad(f(8, 0, 0, "00") + f(0, 0, 0, ""), "key update not last");
+  bad(f(8, 0, 0, "00") + f(8, 0, 0, "00"), "two key updates");
+  // CLOSE
+  ok(f(9, 0, 0, "03e8"));
+  ok(f(9, 0, 0, "0fab" + "61".repeat(123)));
+  bad(f(9, 0, 0, "0fab" + "61".repeat(124)), "reason 124 bytes");
+  bad(f(9, 0, 0, "0f"), "close size 1");
+  bad(f(9, 0, 0, "0fabc3"), "truncated UTF-8");
+  bad(f(9, 0, 0, "0fabc0af"), "overlong UTF-8");
+  bad(f(9, 0, 0, "0fabeda080"), "surrogate in UTF-8");
+  bad(f(9, 0, 0, "0fabf4908080"), "above U+10FFFF");
+  bad(f(9, 0, 0, "0fab80"), "stray continuation");
+  bad(f(9, 1, 0, "03e8"), "close flag");
+  bad(f(9, 0, 1, "03e8"), "close stream");
+  const c = decodeFrames(fromHex(f(9, 0, 0, "0fab" + toHex(utf8Encode("déjà 🔑")))));
+  assert.deepEqual(c, [{ type: "close", code: 4011, reason: "déjà 🔑" }]);
+});
+
+Deno.test("frames: encoding invalid frames is a local internal_error", () => {
+  const e = (f: Frame) => assert.throws(() => encodeFrame(f), internalError);
+  e({ type: "padding", length: -1 });
+  e({ type: "padding", length: MAX_FRAME_PAYLOAD + 1 });
+  e({ type: "ping", data: new Uint8Array(7) });
+  e({ type: "headers", stream: 0, endStream: false, payload: new Uint8Array(0) });
+  e({ type: "data", stream: 1, endStream: false, payload: new Uint8Array(0) });
+  e({ type: "data", stream: 2 ** 32, endStream: true, payload: new Uint8Array(1) });
+  e({ type: "data", stream: 1, endStream: true, payload: new Uint8Array(MAX_FRAME_PAYLOAD + 1) });
+  e({ type: "reset_stream", stream: 1, errorCode: -1 });
+  e({ type: "window_update", stream: 1, increment: 0 });
+  e({ type: "window_update", stream: 1, increment: 2 ** 31 });
+  e({ type: "close", code: 70000, reason: "" });
+  e({ type: "close", code: 1000, reason: "x".repeat(124) });
+  e({ type: "close", code: 1000, reason: "\ud800" });
+  e({ type: "session_info", info: { ...info, sessionId: new Uint8Array(15) } });
+  e({ type: "session_info", info: { ...info, maxStreams: 2 ** 32 } });
+  // deno-lint-ignore no-explicit-any
+  e({ type: "bogus" } as any);
+  const ku: Frame = { type: "key_update", updateRequested: false };
+  assert.throws(() => encodeFrames([ku, { type: "padding", length: 0 }]), internalError);
+  assert.throws(
+    () => encodeFrames([{ type: "padding", length: 0 }, { type: "session_info", info }]),
+    internalError,
+  );
+  assert.throws(() => encodeFrames([]), internalError);
+  assert.throws(
+    () =>
+      encodeFrames([{ type: "padding", length: MAX_FRAME_PAYLOAD }, {
+        type: "padding",
+        length: 0,
+      }]),
+    internalError,
+  );
+  assert.equal(
+    encodeFrames([{ type: "padding", length: MAX_FRAME_PAYLOAD }]).length,
+    MAX_PLAINTEXT,
+  );
+});
+
+Deno.test("SESSION_INFO: 40-byte layout round-trips (§6.3)", () => {
+  const b = encodeSessionInfo(info);
+  assert.equal(b.length, 40);
+  assert.equal(
+    toHex(b),
+    "00000064" + "00004000" + "0000010000000000" + "00007530" + "00015180" + "07".repeat(16),
+  );
+  assert.deepEqual(
+    norm([{ type: "session_info", info: decodeSessionInfo(b) }]),
+    norm([{ type: "session_info", info }]),
+  );
+  assert.throws(() => decodeSessionInfo(b.subarray(1)), protocolError);
+  const big = Uint8Array.from(b);
+  big[8] = 0xff; // max_body_bytes ≥ 2^53
+  assert.throws(() => decodeSessionInfo(big), protocolError);
+});
+
+Deno.test("dataFrames splits a body into record-sized DATA frames", () => {
+  const body = new Uint8Array(40000).map((_, i) => i & 0xff);
+  const fs = dataFrames(5, body, true);
+  assert.equal(fs.length, 3);
+  assert.deepEqual(fs.map((f) => f.type === "data" && [f.payload.length, f.endStream]), [
+    [MAX_FRAME_PAYLOAD, false],
+    [MAX_FRAME_PAYLOAD, false],
+    [40000 - 2 * MAX_FRAME_PAYLOAD, true],
+  ]);
+  for (const f of fs) assert.ok(encodeFrame(f).length <= MAX_PLAINTEXT);
+  const joined = fs.flatMap((f) => (f.type === "data" ? [...f.payload] : []));
+  assert.deepEqual(joined, [...body]);
+  assert.deepEqual(dataFrames(1, new Uint8Array(0), false), []);
+  assert.deepEqual(
+    norm(dataFrames(1, new Uint8Array(0), true)),
+    norm([
+      { type: "data", stream: 1, endStream: true, payload: new Uint8Array(0) },
+    ]),
+  );
+  assert.equal(dataFrames(1, new Uint8Array(10), false, 3).length, 4);
+  assert.throws(() => dataFrames(0, body, true), internalError);
+  assert.throws(() => dataFrames(1, body, true, 0), internalError);
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 100 }),
+      fc.integer({ min: 1, max: 30 }),
+      fc.boolean(),
+      (b, max, end) => {
+        const fs = dataFrames(3, b, end, max);
+        const back = decodeFrames(encodeFrames(fs.length ? fs : [{ type: "padding", length: 0 }]));
+        const got = back.flatMap((f) => (f.type === "data" ? [...f.payload] : []));
+        assert.deepEqual(got, [...b]);
+        assert.equal(back.filter((f) => f.type === "data" && f.endStream).length, end ? 1 : 0);
+      },
+    ),
+  );
+});
+
+Deno.test("packFrames fills records, ends one at KEY_UPDATE, starts one at SESSION_INFO", () => {
+  const body = dataFrames(1, new Uint8Array(50000), true);
+  const recs = packFrames([
+    { type: "session_info", info },
+    { type: "headers", stream: 1, endStream: false, payload: new Uint8Array(100) },
+    ...body,
+    { type: "key_update", updateRequested: false },
+    { type: "ping", data: new Uint8Array(8) },
+  ]);
+  for (const r of recs) assert.ok(r.length >= 1 && r.length <= MAX_PLAINTEXT);
+  const decoded = recs.map(decodeFrames);
+  assert.equal(decoded[0][0].type, "session_info");
+  const kuRec = decoded.findIndex((fs) => fs.some((f) => f.type === "key_update"));
+  assert.equal(decoded[kuRec].at(-1)?.type, "key_update");
+  assert.equal(decoded[kuRec + 1][0].type, "ping");
+  assert.equal(decoded.flat().length, 2 + body.length + 2);
+  assert.deepEqual(packFrames([]), []);
+});
+
+Deno.test("stream error codes (§6.5)", () => {
+  assert.equal(STREAM_CANCEL, 0);
+  assert.equal(STREAM_TOO_LARGE, 4);
+  assert.equal(STREAM_ERROR_NAMES[1], "REFUSED");
+});
+
+Deno.test("utf8Encode/utf8Decode agree with TextEncoder/fatal TextDecoder (property)", () => {
+  const dec = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  const enc = new TextEncoder();
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 12 }), (b) => {
+      let want: string | null;
+      try {
+        want = dec.decode(b);
+      } catch {
+        want = null;
+      }
+      assert.equal(utf8Decode(b), want);
+    }),
+    { numRuns: 5000 },
+  );
+  fc.assert(
+    fc.property(fc.string({ unit: "grapheme", maxLength: 20 }), (s) => {
+      assert.equal(toHex(utf8Encode(s)), toHex(enc.encode(s)));
+      assert.equal(utf8Decode(utf8Encode(s)), s);
+    }),
+  );
+  // Multi-byte edge cases
+  for (
+    const h of ["c280", "dfbf", "e0a080", "efbfbf", "f0908080", "f48fbfbf", "eda080", "e080bf"]
+  ) {
+    let want: string | null;
+    try {
+      want = dec.decode(fromHex(h));
+    } catch {
+      want = null;
+    }
+    assert.equal(utf8Decode(fromHex(h)), want, h);
+  }
+});

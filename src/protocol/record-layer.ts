@@ -1,0 +1,532 @@
+/**
+ * §5 Record layer: seals and opens Record messages, enforces sequence numbers, epochs,
+ * key-usage limits and session lifetime, performs KeyUpdate (§4.4, §5.3), and persists its
+ * state as a small versioned snapshot with sequence reservation (§5.5, §5.6).
+ *
+ * Pure: time is passed in as `now` (milliseconds); no I/O, no clock, no randomness.
+ *
+ * Error codes (all PqgateError):
+ * - `protocol_error`: record shorter than 27 / longer than 16,410 bytes, or type byte ≠ 0x04.
+ * - `sequence_error`: wrong epoch, or seq not greater than the highest accepted in this epoch.
+ * - `record_auth_failed`: the tag did not verify.
+ * - `rehandshake_required`: a hard limit (records or bytes per epoch, epoch 255, session
+ *   lifetime) would be crossed, on sending or on receiving.
+ * - `internal_error`: local misuse (plaintext size, sealing past a reservation, bad snapshot).
+ *
+ * After `open` throws once, the receive direction stays failed (every later `open` throws the
+ * same code): the caller must close the channel. `seal` keeps working so that the caller can
+ * still send an authenticated CLOSE frame.
+ */
+import {
+  AEAD_TAG_LEN,
+  HARD_BYTES_PER_EPOCH,
+  HARD_RECORDS_PER_EPOCH,
+  MAX_EPOCH,
+  MAX_PLAINTEXT,
+  MAX_RECORD_LEN,
+  MSG_RECORD,
+  RECORD_HEADER_LEN,
+  SESSION_LIFETIME_MS,
+  SOFT_BYTES_PER_EPOCH,
+  SOFT_EPOCH_AGE_MS,
+  SOFT_RECORDS_PER_EPOCH,
+  type SuiteId,
+  SUITES,
+} from "./constants.ts";
+import { type Bytes, concat } from "./bytes.ts";
+import { type ErrorCode, PqgateError } from "./errors.ts";
+import type { Aead, Role, SessionKeys } from "./types.ts";
+import { aeadForSuite } from "./aead.ts";
+import { nextTrafficSecret, trafficKeys } from "./traffic-keys.ts";
+
+/** §5.4 Key-usage limits. Tests lower them to reach them cheaply. */
+export interface RecordLimits {
+  /** Soft: `txNeedsUpdate` turns true once this many seq values were used in the epoch. */
+  softRecordsPerEpoch: number;
+  /** Soft: plaintext bytes sealed in the epoch. */
+  softBytesPerEpoch: number;
+  /** Soft: age of the tx epoch in ms. */
+  softEpochAgeMs: number;
+  /** Hard: no record with `seq ≥ this` is sealed or accepted (rehandshake_required). */
+  hardRecordsPerEpoch: number;
+  /** Hard: plaintext bytes per epoch and direction (rehandshake_required). */
+  hardBytesPerEpoch: number;
+  /** Highest epoch (≤ 255). Updating beyond it → rehandshake_required. */
+  maxEpoch: number;
+  /** Session lifetime in ms from creation (rehandshake_required after it). */
+  sessionLifetimeMs: number;
+}
+
+export const DEFAULT_RECORD_LIMITS: Readonly<RecordLimits> = Object.freeze({
+  softRecordsPerEpoch: SOFT_RECORDS_PER_EPOCH,
+  softBytesPerEpoch: SOFT_BYTES_PER_EPOCH,
+  softEpochAgeMs: SOFT_EPOCH_AGE_MS,
+  hardRecordsPerEpoch: HARD_RECORDS_PER_EPOCH,
+  hardBytesPerEpoch: HARD_BYTES_PER_EPOCH,
+  maxEpoch: MAX_EPOCH,
+  sessionLifetimeMs: SESSION_LIFETIME_MS,
+});
+
+export interface RecordLayerOptions {
+  role: Role;
+  keys: SessionKeys;
+  /** Creation time of the session (ms); the session lifetime counts from it. */
+  now: number;
+  limits?: Partial<RecordLimits>;
+  /** AEAD backend per suite (default: noble, `aeadForSuite`). */
+  aead?: (suite: SuiteId) => Aead;
+  /** Start in reservation mode (§5.5): `seal` refuses until `reserve` was called. */
+  reservation?: boolean;
+}
+
+export interface RestoreOptions {
+  aead?: (suite: SuiteId) => Aead;
+  limits?: Partial<RecordLimits>;
+}
+
+/** §5.6 Snapshot format version and size. */
+export const SNAPSHOT_VERSION = 0x01;
+export const SNAPSHOT_LEN = 198;
+
+const MIN_RECORD_LEN = RECORD_HEADER_LEN + 1 + AEAD_TAG_LEN; // 27
+const TWO32 = 2 ** 32;
+
+interface Direction {
+  epoch: number;
+  secret: Bytes;
+  key: Bytes;
+  iv: Bytes;
+  /** tx: next seq to use. rx: lowest seq acceptable (highest accepted + 1). */
+  seq: number;
+  /** Plaintext bytes in this epoch (tx: an upper bound after a restore). */
+  bytes: number;
+  /** tx only: time the epoch started (ms). */
+  epochStart: number;
+}
+
+function fail(code: ErrorCode, detail: string): never {
+  throw new PqgateError(code, detail);
+}
+
+function checkLimits(l: RecordLimits): void {
+  for (const [k, v] of Object.entries(l)) {
+    if (!Number.isSafeInteger(v) || v < 1) fail("internal_error", `limit ${k} out of range`);
+  }
+  if (l.maxEpoch > MAX_EPOCH) fail("internal_error", "limit maxEpoch above 255");
+}
+
+function checkLen(b: unknown, n: number, what: string): void {
+  if (!(b instanceof Uint8Array) || b.length !== n) fail("internal_error", `${what} length`);
+}
+
+function checkTime(now: number): number {
+  if (
+    typeof now !== "number" || !Number.isFinite(now) || now < 0 || now > Number.MAX_SAFE_INTEGER
+  ) {
+    fail("internal_error", "now out of range");
+  }
+  return Math.floor(now);
+}
+
+function newDirection(secret: Uint8Array, now: number): Direction {
+  const s = Uint8Array.from(secret);
+  const { key, iv } = trafficKeys(s);
+  return { epoch: 0, secret: s, key, iv, seq: 0, bytes: 0, epochStart: now };
+}
+
+/** §5.1 nonce = iv XOR (0x00000000 || u64 seq). */
+function nonceFor(iv: Uint8Array, seq: number): Bytes {
+  const n = Uint8Array.from(iv);
+  const hi = Math.floor(seq / TWO32);
+  const lo = seq >>> 0;
+  n[4] ^= hi >>> 24;
+  n[5] ^= (hi >>> 16) & 0xff;
+  n[6] ^= (hi >>> 8) & 0xff;
+  n[7] ^= hi & 0xff;
+  n[8] ^= lo >>> 24;
+  n[9] ^= (lo >>> 16) & 0xff;
+  n[10] ^= (lo >>> 8) & 0xff;
+  n[11] ^= lo & 0xff;
+  return n;
+}
+
+function recordHeader(epoch: number, seq: number): Bytes {
+  const h = new Uint8Array(RECORD_HEADER_LEN);
+  h[0] = MSG_RECORD;
+  h[1] = epoch;
+  const dv = new DataView(h.buffer);
+  dv.setUint32(2, Math.floor(seq / TWO32));
+  dv.setUint32(6, seq >>> 0);
+  return h;
+}
+
+function toBytes(b: Uint8Array): Bytes {
+  return b.buffer instanceof ArrayBuffer ? (b as Bytes) : Uint8Array.from(b);
+}
+
+export class RecordLayer {
+  readonly role: Role;
+  readonly suite: SuiteId;
+  readonly limits: Readonly<RecordLimits>;
+  /** Session creation time (ms). */
+  readonly createdAt: number;
+  readonly sessionId: Bytes;
+  readonly exporterSecret: Bytes;
+  readonly transcriptHash: Bytes;
+  readonly aead: Aead;
+
+  #tx: Direction;
+  #rx: Direction;
+  #lastNow: number;
+  /** null = reservation mode off. Otherwise the first seq NOT covered by the reservation. */
+  #reservedUntil: number | null;
+  /** Set once `open` failed: the receive direction is dead. */
+  #rxFailed: ErrorCode | null = null;
+  /** Epochs as of the last snapshot() / reserve() (for `needsPersist`). */
+  #persistedEpochs: [number, number] | null = null;
+
+  constructor(opts: RecordLayerOptions) {
+    const { role, keys } = opts;
+    if (role !== "client" && role !== "server") fail("internal_error", "role");
+    if (!keys || !(SUITES as readonly number[]).includes(keys.suite)) {
+      fail("internal_error", "unknown suite");
+    }
+    checkLen(keys.clientSecret, 32, "clientSecret");
+    checkLen(keys.serverSecret, 32, "serverSecret");
+    checkLen(keys.exporterSecret, 32, "exporterSecret");
+    checkLen(keys.sessionId, 16, "sessionId");
+    checkLen(keys.transcriptHash, 32, "transcriptHash");
+    const limits = { ...DEFAULT_RECORD_LIMITS, ...(opts.limits ?? {}) };
+    checkLimits(limits);
+    const now = checkTime(opts.now);
+
+    this.role = role;
+    this.suite = keys.suite;
+    this.limits = Object.freeze(limits);
+    this.createdAt = now;
+    this.#lastNow = now;
+    this.sessionId = Uint8Array.from(keys.sessionId);
+    this.exporterSecret = Uint8Array.from(keys.exporterSecret);
+    this.transcriptHash = Uint8Array.from(keys.transcriptHash);
+    this.aead = (opts.aead ?? aeadForSuite)(keys.suite);
+    const c = newDirection(keys.clientSecret, now);
+    const s = newDirection(keys.serverSecret, now);
+    this.#tx = role === "client" ? c : s;
+    this.#rx = role === "client" ? s : c;
+    this.#reservedUntil = opts.reservation ? 0 : null;
+  }
+
+  // ---- state getters -------------------------------------------------------------------
+
+  get txEpoch(): number {
+    return this.#tx.epoch;
+  }
+  get rxEpoch(): number {
+    return this.#rx.epoch;
+  }
+  /** The seq the next sealed record will carry. */
+  get txSeq(): number {
+    return this.#tx.seq;
+  }
+  /** The lowest seq the next received record may carry (highest accepted + 1). */
+  get rxSeq(): number {
+    return this.#rx.seq;
+  }
+  /** Plaintext bytes sealed in the current tx epoch (an upper bound after a restore). */
+  get txBytes(): number {
+    return this.#tx.bytes;
+  }
+  get rxBytes(): number {
+    return this.#rx.bytes;
+  }
+  /** Time (ms) the current tx epoch started. */
+  get txEpochStart(): number {
+    return this.#tx.epochStart;
+  }
+  /** Time (ms) after which the session must rehandshake. */
+  get expiresAt(): number {
+    return this.createdAt + this.limits.sessionLifetimeMs;
+  }
+  get reservationMode(): boolean {
+    return this.#reservedUntil !== null;
+  }
+  /** First seq not covered by the current reservation, or null outside reservation mode. */
+  get txReservedUntil(): number | null {
+    return this.#reservedUntil;
+  }
+  /** The error that failed the receive direction, if any. */
+  get rxFailed(): ErrorCode | null {
+    return this.#rxFailed;
+  }
+
+  // ---- sealing -------------------------------------------------------------------------
+
+  /** Seals one record (1..16384 bytes of plaintext); returns the whole Record message. */
+  seal(plaintext: Uint8Array, now: number): Bytes {
+    const t = this.#tick(now);
+    if (
+      !(plaintext instanceof Uint8Array) || plaintext.length < 1 || plaintext.length > MAX_PLAINTEXT
+    ) {
+      fail("internal_error", "plaintext must be 1..16384 bytes");
+    }
+    this.#checkLifetime(t);
+    const tx = this.#tx;
+    if (tx.seq >= this.limits.hardRecordsPerEpoch) {
+      fail("rehandshake_required", "record limit of the epoch reached");
+    }
+    if (tx.bytes + plaintext.length > this.limits.hardBytesPerEpoch) {
+      fail("rehandshake_required", "byte limit of the epoch reached");
+    }
+    if (this.#reservedUntil !== null && tx.seq >= this.#reservedUntil) {
+      fail("internal_error", "sequence reservation exhausted: reserve() and persist first");
+    }
+    const header = recordHeader(tx.epoch, tx.seq);
+    // The nonce is spent once the AEAD ran, even if its output is then refused.
+    tx.seq += 1;
+    tx.bytes += plaintext.length;
+    const ct = this.aead.seal(tx.key, nonceFor(tx.iv, tx.seq - 1), header, plaintext);
+    if (ct.length !== plaintext.length + AEAD_TAG_LEN) fail("internal_error", "AEAD output size");
+    return concat(header, ct);
+  }
+
+  /** True once a soft limit (§5.4) of the tx epoch is reached: send KEY_UPDATE. */
+  txNeedsUpdate(now: number): boolean {
+    const t = checkTime(now);
+    const tx = this.#tx, l = this.limits;
+    return tx.seq >= l.softRecordsPerEpoch || tx.bytes >= l.softBytesPerEpoch ||
+      t - tx.epochStart >= l.softEpochAgeMs;
+  }
+
+  /** False at the last epoch: the sender must close with rehandshake_required instead. */
+  canUpdateTx(): boolean {
+    return this.#tx.epoch < this.limits.maxEpoch;
+  }
+
+  /**
+   * §5.3 Switch the send direction to epoch e+1. Call AFTER sealing the record that carries
+   * the KEY_UPDATE frame. In reservation mode the new epoch has no reservation yet: the
+   * caller must `reserve()` (and persist the snapshot) before sealing under it.
+   */
+  updateTx(now?: number): void {
+    const t = now === undefined ? this.#lastNow : this.#tick(now);
+    this.#tx = this.#advance(this.#tx, t);
+    if (this.#reservedUntil !== null) this.#reservedUntil = 0;
+  }
+
+  /** §5.3 Switch the receive direction to epoch e+1 after a record with KEY_UPDATE. */
+  updateRx(): void {
+    if (this.#rxFailed) fail(this.#rxFailed, "receive direction failed");
+    this.#rx = this.#advance(this.#rx, this.#lastNow);
+  }
+
+  #advance(d: Direction, now: number): Direction {
+    if (d.epoch >= this.limits.maxEpoch) fail("rehandshake_required", "epoch limit reached");
+    const secret = nextTrafficSecret(d.secret);
+    const { key, iv } = trafficKeys(secret);
+    d.secret.fill(0);
+    d.key.fill(0);
+    return { epoch: d.epoch + 1, secret, key, iv, seq: 0, bytes: 0, epochStart: now };
+  }
+
+  // ---- opening -------------------------------------------------------------------------
+
+  /** Opens one Record message; returns its plaintext. See the module comment for errors. */
+  open(record: Uint8Array, now: number): Bytes {
+    if (this.#rxFailed) fail(this.#rxFailed, "receive direction failed");
+    try {
+      return this.#open(record, now);
+    } catch (e) {
+      if (e instanceof PqgateError && e.code !== "internal_error") this.#rxFailed = e.code;
+      throw e;
+    }
+  }
+
+  #open(record: Uint8Array, now: number): Bytes {
+    const t = this.#tick(now);
+    if (!(record instanceof Uint8Array)) fail("protocol_error", "record is not bytes");
+    if (record.length < MIN_RECORD_LEN || record.length > MAX_RECORD_LEN) {
+      fail("protocol_error", "record length");
+    }
+    if (record[0] !== MSG_RECORD) fail("protocol_error", "not a record");
+    this.#checkLifetime(t);
+    const rx = this.#rx;
+    if (record[1] !== rx.epoch) fail("sequence_error", "wrong epoch");
+    const dv = new DataView(record.buffer, record.byteOffset, RECORD_HEADER_LEN);
+    const hi = dv.getUint32(2), lo = dv.getUint32(6);
+    // hi ≥ 2^21 means seq ≥ 2^53: above any hard limit, and not a safe integer.
+    if (hi >= 0x200000 || hi * TWO32 + lo >= this.limits.hardRecordsPerEpoch) {
+      fail("rehandshake_required", "record limit of the epoch reached");
+    }
+    const seq = hi * TWO32 + lo;
+    if (seq < rx.seq) fail("sequence_error", "replayed or reordered record");
+    const ptLen = record.length - RECORD_HEADER_LEN - AEAD_TAG_LEN;
+    if (rx.bytes + ptLen > this.limits.hardBytesPerEpoch) {
+      fail("rehandshake_required", "byte limit of the epoch reached");
+    }
+    const header = record.subarray(0, RECORD_HEADER_LEN);
+    const pt = this.aead.open(
+      rx.key,
+      nonceFor(rx.iv, seq),
+      header,
+      record.subarray(RECORD_HEADER_LEN),
+    );
+    if (pt === null) fail("record_auth_failed", "record authentication failed");
+    if (pt.length !== ptLen) fail("internal_error", "AEAD output size");
+    rx.seq = seq + 1; // high-water mark moves only after the tag verified
+    rx.bytes += ptLen;
+    return toBytes(pt);
+  }
+
+  // ---- time ----------------------------------------------------------------------------
+
+  #tick(now: number): number {
+    const t = checkTime(now);
+    if (t > this.#lastNow) this.#lastNow = t;
+    return t;
+  }
+
+  #checkLifetime(now: number): void {
+    if (now - this.createdAt >= this.limits.sessionLifetimeMs) {
+      fail("rehandshake_required", "session lifetime reached");
+    }
+  }
+
+  // ---- reservation and snapshots (§5.5, §5.6) ------------------------------------------
+
+  /**
+   * True in reservation mode when an epoch changed since the last snapshot: persist
+   * `snapshot()` (or `reserve()`) now. A restore from a snapshot older than an rx KeyUpdate
+   * would refuse every later peer record (sequence_error), and one older than a tx KeyUpdate
+   * would send under the old epoch. (Persisting after received records also narrows the
+   * replay window of a restore, §5.5.)
+   */
+  needsPersist(): boolean {
+    const p = this.#persistedEpochs;
+    if (this.#reservedUntil === null) return false;
+    return p === null || p[0] !== this.#tx.epoch || p[1] !== this.#rx.epoch;
+  }
+
+  /** True in reservation mode when no reserved seq is left: `reserve()` and persist first. */
+  needsReservation(): boolean {
+    return this.#reservedUntil !== null && this.#tx.seq >= this.#reservedUntil;
+  }
+
+  /**
+   * Enters reservation mode (if not yet) and reserves the next `n` tx seq values:
+   * `txReservedUntil = txSeq + n` (capped at the hard record limit). Returns the snapshot to
+   * persist BEFORE sealing any of them; its tx seq is `txReservedUntil`, so a restore
+   * continues after anything that may have been sent.
+   */
+  reserve(n: number): Bytes {
+    if (!Number.isSafeInteger(n) || n < 1) fail("internal_error", "reserve: n must be ≥ 1");
+    this.#reservedUntil = Math.min(this.#tx.seq + n, this.limits.hardRecordsPerEpoch);
+    if (this.#reservedUntil < this.#tx.seq) this.#reservedUntil = this.#tx.seq;
+    return this.snapshot();
+  }
+
+  /**
+   * The current state (tx reservation, rx high-water mark) as bytes (§5.6), without changing
+   * the reservation. Only in reservation mode: a snapshot that does not reserve its tx seq
+   * could make a restore reuse nonces.
+   */
+  snapshot(): Bytes {
+    const until = this.#reservedUntil;
+    if (until === null) fail("internal_error", "snapshot requires reservation mode (reserve())");
+    const tx = this.#tx, rx = this.#rx;
+    // Bytes that the reserved but unused seq values may still carry: an upper bound.
+    const txBytes = tx.bytes + Math.max(0, until - tx.seq) * MAX_PLAINTEXT;
+    this.#persistedEpochs = [tx.epoch, rx.epoch];
+    const out = new Uint8Array(SNAPSHOT_LEN);
+    const dv = new DataView(out.buffer);
+    const u64 = (off: number, v: number) => {
+      dv.setUint32(off, Math.floor(v / TWO32));
+      dv.setUint32(off + 4, v >>> 0);
+    };
+    out[0] = SNAPSHOT_VERSION;
+    out[1] = this.role === "client" ? 0 : 1;
+    dv.setUint16(2, this.suite);
+    u64(4, this.createdAt);
+    out.set(this.sessionId, 12);
+    out.set(this.exporterSecret, 28);
+    out.set(this.transcriptHash, 60);
+    out[92] = tx.epoch;
+    out.set(tx.secret, 93);
+    u64(125, Math.max(until, tx.seq));
+    u64(133, txBytes);
+    u64(141, tx.epochStart);
+    out[149] = rx.epoch;
+    out.set(rx.secret, 150);
+    u64(182, rx.seq);
+    u64(190, rx.bytes);
+    return out;
+  }
+
+  /**
+   * Resumes from a snapshot (§5.6). The restored layer is in reservation mode with nothing
+   * reserved: call `reserve()` and persist before sealing. A malformed snapshot →
+   * PqgateError("internal_error").
+   */
+  static restore(snapshot: Uint8Array, opts: RestoreOptions = {}): RecordLayer {
+    if (!(snapshot instanceof Uint8Array)) fail("internal_error", "snapshot is not bytes");
+    if (snapshot.length < 1 || snapshot[0] !== SNAPSHOT_VERSION) {
+      fail("internal_error", "snapshot version");
+    }
+    if (snapshot.length !== SNAPSHOT_LEN) fail("internal_error", "snapshot length");
+    const dv = new DataView(snapshot.buffer, snapshot.byteOffset, snapshot.length);
+    const u64 = (off: number, what: string): number => {
+      const hi = dv.getUint32(off), lo = dv.getUint32(off + 4);
+      if (hi >= 0x200000) fail("internal_error", `snapshot ${what} out of range`);
+      return hi * TWO32 + lo;
+    };
+    const roleByte = snapshot[1];
+    if (roleByte > 1) fail("internal_error", "snapshot role");
+    const role: Role = roleByte === 0 ? "client" : "server";
+    const suite = dv.getUint16(2);
+    if (!(SUITES as readonly number[]).includes(suite)) fail("internal_error", "snapshot suite");
+    const createdAt = u64(4, "created_at");
+    const txEpoch = snapshot[92];
+    const txSecret = snapshot.slice(93, 125);
+    const txSeq = u64(125, "tx seq");
+    const txBytes = u64(133, "tx bytes");
+    const txEpochStart = u64(141, "tx epoch start");
+    const rxEpoch = snapshot[149];
+    const rxSecret = snapshot.slice(150, 182);
+    const rxSeq = u64(182, "rx seq");
+    const rxBytes = u64(190, "rx bytes");
+    if (txEpochStart < createdAt) fail("internal_error", "snapshot tx epoch start");
+    if (txEpoch > MAX_EPOCH || rxEpoch > MAX_EPOCH) fail("internal_error", "snapshot epoch");
+    const keys: SessionKeys = {
+      suite: suite as SuiteId,
+      clientSecret: role === "client" ? txSecret : rxSecret,
+      serverSecret: role === "client" ? rxSecret : txSecret,
+      exporterSecret: snapshot.slice(28, 60),
+      sessionId: snapshot.slice(12, 28),
+      transcriptHash: snapshot.slice(60, 92),
+    };
+    let layer: RecordLayer;
+    try {
+      layer = new RecordLayer({
+        role,
+        keys,
+        now: createdAt,
+        limits: opts.limits,
+        aead: opts.aead,
+        reservation: true,
+      });
+    } catch (e) {
+      if (e instanceof PqgateError) throw e;
+      fail("internal_error", "snapshot keys");
+    }
+    layer.#tx.epoch = txEpoch;
+    layer.#tx.seq = txSeq;
+    layer.#tx.bytes = txBytes;
+    layer.#tx.epochStart = txEpochStart;
+    layer.#rx.epoch = rxEpoch;
+    layer.#rx.seq = rxSeq;
+    layer.#rx.bytes = rxBytes;
+    layer.#reservedUntil = txSeq; // nothing reserved yet: needsReservation() is true
+    layer.#lastNow = Math.max(createdAt, txEpochStart);
+    layer.#persistedEpochs = [txEpoch, rxEpoch];
+    return layer;
+  }
+}
