@@ -1,0 +1,187 @@
+/** The client library against in-memory gateway sessions (no real network). */
+import assert from "node:assert/strict";
+import { toBase64Url, toHex } from "../protocol/bytes.ts";
+import { generateStaticKey, pinFor } from "../protocol/gateway-keys.ts";
+import { seededRandom } from "../protocol/testing.ts";
+import { memorySocketPair, type MemorySocket } from "../tunnel/memory-socket.ts";
+import { ServerSession } from "../tunnel/server-session.ts";
+import { settle, TEST_KEY, TEST_LIMITS, wireServer } from "../tunnel/testing.ts";
+import type { RequestHandler } from "../tunnel/types.ts";
+import { connect } from "./channel.ts";
+import { ChannelClosedError, ConnectError, HandshakeTimeoutError, PinMismatchError, VersionRefusedError } from "./errors.ts";
+import type { WebSocketLike } from "./websocket-socket.ts";
+
+const PIN = pinFor(TEST_KEY.publicKey);
+
+const keyConfig: typeof fetch = (input) => {
+  assert.equal(String(input instanceof Request ? input.url : input), "https://gw.example/.well-known/pqgate");
+  return Promise.resolve(Response.json({
+    version: 1,
+    suites: ["0x0001", "0x0002"],
+    keys: [{ key_id: toHex(TEST_KEY.keyId), kem: "X-Wing", public_key: toBase64Url(TEST_KEY.publicKey), pin: PIN }],
+  }));
+};
+
+type ServerEnd = (ss: MemorySocket) => { shutdown?: () => void } | void;
+
+/** A WebSocket class whose every instance is connected to a fresh in-memory gateway end. */
+function fakeWebSocket(serverEnd: ServerEnd) {
+  const gw = { connections: 0, servers: [] as ({ shutdown?: () => void } | void)[] };
+  class FakeWebSocket implements WebSocketLike {
+    binaryType = "blob";
+    readyState = 0;
+    onopen: ((ev: unknown) => void) | null = null;
+    onmessage: ((ev: { data: unknown }) => void) | null = null;
+    onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+    onerror: ((ev: unknown) => void) | null = null;
+    #cs: MemorySocket;
+    constructor(readonly url: string) {
+      const [cs, ss] = memorySocketPair();
+      this.#cs = cs;
+      gw.connections++;
+      gw.servers.push(serverEnd(ss));
+      cs.onmessage = (m) => this.onmessage?.({ data: typeof m === "string" ? m : m.slice().buffer });
+      cs.onclose = (code, reason) => {
+        this.readyState = 3;
+        this.onclose?.({ code, reason });
+      };
+      setTimeout(() => {
+        this.readyState = 1;
+        this.onopen?.({});
+      }, 0);
+    }
+    get bufferedAmount() {
+      return this.#cs.bufferedAmount;
+    }
+    send(d: Uint8Array<ArrayBuffer>) {
+      this.#cs.send(d);
+    }
+    close(code?: number, reason?: string) {
+      this.#cs.close(code, reason);
+    }
+  }
+  return { WebSocket: FakeWebSocket, gw };
+}
+
+const echo: RequestHandler = async (req) =>
+  new Response(req.body ? await req.text() : `${req.method} ${req.url}`, {
+    headers: { "x-cl": req.headers.get("content-length") ?? "" },
+  });
+
+function gateway(handler: RequestHandler = echo): ServerEnd {
+  return (ss) => {
+    const server = new ServerSession({
+      socket: ss,
+      keys: [TEST_KEY],
+      env: { now: Date.now, random: seededRandom(`gw ${Math.random()}`) },
+      limits: TEST_LIMITS,
+      handler,
+    });
+    wireServer(server, ss);
+    return { shutdown: () => server.shutdown() };
+  };
+}
+
+Deno.test("connect with a pin, fetch, info getters, close", async () => {
+  const { WebSocket, gw } = fakeWebSocket(gateway());
+  const ch = await connect("wss://gw.example/pqgate", { pin: PIN, WebSocket, fetchConfig: keyConfig, baseUrl: "https://api.example/" });
+  assert.equal(ch.pin, PIN);
+  assert.equal(ch.keyId, toHex(TEST_KEY.keyId));
+  assert.equal(ch.suite, 1);
+  assert.equal(ch.sessionId?.length, 32);
+  assert.equal(ch.handshake?.clientHelloBytes, 2386);
+  assert.equal(ch.handshake?.serverHelloBytes, 1190);
+  assert.ok((ch.handshake?.durationMs ?? -1) >= 0);
+  const r = await ch.fetch("https://api.example/v1/x?y=1");
+  assert.equal(await r.text(), "GET https://api.example/v1/x?y=1");
+  const rel = await ch.fetch("/rel", { method: "POST", body: "abc" });
+  assert.equal(await rel.text(), "abc");
+  assert.equal(rel.headers.get("x-cl"), "3");
+  const [a, b] = await Promise.all([ch.fetch("/a", { method: "PUT", body: "A" }), ch.fetch("/b", { method: "PUT", body: "B" })]);
+  assert.deepEqual([await a.text(), await b.text()], ["A", "B"]);
+  assert.equal(gw.connections, 1);
+  ch.close();
+  await assert.rejects(ch.fetch("/after"), ChannelClosedError);
+  await settle();
+});
+
+Deno.test("wrong pin → PinMismatchError, no WebSocket opened", async () => {
+  const { WebSocket, gw } = fakeWebSocket(gateway());
+  const other = generateStaticKey(seededRandom("other key")(32));
+  await assert.rejects(
+    connect("wss://gw.example/", { pin: pinFor(other.publicKey), WebSocket, fetchConfig: keyConfig }),
+    (e) => e instanceof PinMismatchError && /no key of the gateway/.test(e.message),
+  );
+  assert.equal(gw.connections, 0);
+});
+
+Deno.test("gateway closes 4001 → VersionRefusedError", async () => {
+  const { WebSocket } = fakeWebSocket((ss) => {
+    ss.onmessage = () => ss.close(4001, "unsupported version");
+  });
+  await assert.rejects(
+    connect("wss://gw.example/", { pin: PIN, WebSocket, fetchConfig: keyConfig }),
+    (e) => e instanceof VersionRefusedError && e.code === 4001 && e instanceof ChannelClosedError,
+  );
+});
+
+Deno.test("ChannelClosedError names the code and reason", async () => {
+  const { WebSocket } = fakeWebSocket((ss) => {
+    ss.onmessage = () => ss.close(4005, "record authentication failed");
+  });
+  await assert.rejects(
+    connect("wss://gw.example/", { pin: PIN, WebSocket, fetchConfig: keyConfig }),
+    (e) =>
+      e instanceof ChannelClosedError && e.code === 4005 &&
+      e.message.includes("closed by gateway with code 4005 (record authentication failed)"),
+  );
+});
+
+Deno.test("no answer → HandshakeTimeoutError", async () => {
+  const { WebSocket } = fakeWebSocket(() => {});
+  await assert.rejects(
+    connect("wss://gw.example/", { pin: PIN, WebSocket, fetchConfig: keyConfig, handshakeTimeoutMs: 50 }),
+    HandshakeTimeoutError,
+  );
+  await settle();
+});
+
+Deno.test("after the gateway closed the channel, the next fetch reconnects with a fresh handshake", async () => {
+  const { WebSocket, gw } = fakeWebSocket(gateway());
+  const ch = await connect("wss://gw.example/", { pin: PIN, WebSocket, fetchConfig: keyConfig });
+  const first = ch.sessionId;
+  await (await ch.fetch("https://api.example/1")).text();
+  (gw.servers[0] as { shutdown: () => void }).shutdown();
+  await settle();
+  assert.equal(ch.connected, false);
+  const r = await ch.fetch("https://api.example/2");
+  assert.equal(await r.text(), "GET https://api.example/2");
+  assert.equal(gw.connections, 2);
+  assert.notEqual(ch.sessionId, first);
+  ch.close();
+  await settle();
+});
+
+Deno.test("options: must choose pin/publicKey/anonymous; pin excludes anonymous; publicKey works without config", async () => {
+  const { WebSocket, gw } = fakeWebSocket(gateway());
+  await assert.rejects(connect("wss://gw.example/", { WebSocket }), /choose how to authenticate/);
+  await assert.rejects(connect("wss://gw.example/", { WebSocket, pin: PIN, anonymous: true }), /exclude each other/);
+  await assert.rejects(connect("wss://gw.example/", { WebSocket, pin: "sha256:nope" }), /malformed pin/);
+  await assert.rejects(connect("wss://gw.example/", { WebSocket: 42, anonymous: true }), ConnectError);
+  await assert.rejects(connect("https://gw.example/", { WebSocket, anonymous: true }), /ws: or wss:/);
+  const ch = await connect("wss://gw.example/", { WebSocket, publicKey: toBase64Url(TEST_KEY.publicKey) });
+  assert.equal(ch.keyId, toHex(TEST_KEY.keyId));
+  ch.close();
+  assert.equal(gw.connections, 1);
+  // Anonymous against a gateway that refuses it → 4010.
+  await assert.rejects(connect("wss://gw.example/", { WebSocket, anonymous: true }), (e) => e instanceof ChannelClosedError && e.code === 4010);
+  await settle();
+});
+
+Deno.test("key configuration unreachable → ConnectError", async () => {
+  const { WebSocket } = fakeWebSocket(gateway());
+  await assert.rejects(
+    connect("wss://gw.example/", { pin: PIN, WebSocket, fetchConfig: () => Promise.resolve(new Response("no", { status: 404 })) }),
+    (e) => e instanceof ConnectError && /key configuration/.test(e.message),
+  );
+});

@@ -1,0 +1,229 @@
+/**
+ * `connect()` and `Channel`: a fetch-shaped client for a pqgate gateway. One WebSocket carries
+ * all concurrent requests; when the channel has closed or failed, the next request reconnects
+ * with a fresh handshake.
+ */
+import { fromBase64Url, fromHex, toHex, utf8Encode } from "../protocol/bytes.ts";
+import type { SuiteId } from "../protocol/constants.ts";
+import { keyIdFor, parsePin, pinFor, pinMatches } from "../protocol/gateway-keys.ts";
+import type { HybridKem, RandomSource } from "../protocol/types.ts";
+import type { SessionInfo } from "../protocol/frames.ts";
+import { ClientSession, type HandshakeInfo } from "../tunnel/client-session.ts";
+import { TimerDriver } from "../tunnel/timer-driver.ts";
+import { ChannelClosedError, ConnectError, errorForClose, PinMismatchError } from "./errors.ts";
+import { fetchPinnedKey, type GatewayKey } from "./key-config.ts";
+import { openWebSocket, type WebSocketConstructor } from "./websocket-socket.ts";
+
+export interface ConnectOptions {
+  /** "sha256:<base64url>" of the gateway key (§8). Recommended. Never combined with anonymous. */
+  pin?: string;
+  /** The gateway's X-Wing public key (1216 bytes, or base64url), instead of fetching the config. */
+  publicKey?: Uint8Array | string;
+  /** Key id for `publicKey` (8 bytes or hex); default: derived from the key (§8). */
+  keyId?: Uint8Array | string;
+  /** Anonymous mode: the gateway is authenticated only by TLS. Must be chosen explicitly. */
+  anonymous?: boolean;
+  /** WebSocket implementation (Node 20 has none: pass the `ws` package's WebSocket). */
+  WebSocket?: unknown;
+  suites?: SuiteId[];
+  /** Default 10,000 ms (covers opening the socket and the handshake). */
+  handshakeTimeoutMs?: number;
+  random?: RandomSource;
+  /** fetch used for the key configuration (default global fetch). */
+  fetchConfig?: typeof fetch;
+  /** Base for relative URLs passed to `Channel.fetch`, e.g. "https://api.example/". */
+  baseUrl?: string;
+  /** Faster hybrid KEM backend (default noble X-Wing). */
+  kem?: HybridKem;
+}
+
+function defaultRandom(n: number): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(n));
+}
+
+function now(): number {
+  return typeof performance !== "undefined" ? performance.timeOrigin + performance.now() : Date.now();
+}
+
+/** Body size when it is known without reading it (sent as content-length). */
+function knownLength(body: unknown): number | null {
+  if (body === null || body === undefined) return null;
+  if (typeof body === "string") return utf8Encode(body).length;
+  if (body instanceof ArrayBuffer) return body.byteLength;
+  if (ArrayBuffer.isView(body)) return body.byteLength;
+  if (typeof Blob !== "undefined" && body instanceof Blob) return body.size;
+  if (body instanceof URLSearchParams) return utf8Encode(body.toString()).length;
+  return null;
+}
+
+export class Channel {
+  readonly url: string;
+  readonly #o: ConnectOptions;
+  readonly #WS: WebSocketConstructor;
+  #server: GatewayKey | null;
+  #session: ClientSession | null = null;
+  #starting: Promise<ClientSession> | null = null;
+  #closed = false;
+
+  /** Use `connect()`. */
+  constructor(url: string, options: ConnectOptions) {
+    const u = new URL(url);
+    if (u.protocol !== "ws:" && u.protocol !== "wss:") {
+      throw new TypeError(`pqgate: the gateway URL must be ws: or wss:, not ${u.protocol}`);
+    }
+    const o = options ?? {};
+    if (o.pin !== undefined && o.anonymous) {
+      throw new TypeError("pqgate: { pin } and { anonymous: true } exclude each other: a pinned client never uses anonymous mode");
+    }
+    if (o.pin === undefined && o.publicKey === undefined && !o.anonymous) {
+      throw new TypeError(
+        "pqgate: choose how to authenticate the gateway: { pin: 'sha256:...' } (recommended), { publicKey }, or { anonymous: true } (TLS only)",
+      );
+    }
+    if (o.pin !== undefined && parsePin(o.pin) === null) {
+      throw new TypeError(`pqgate: malformed pin ${JSON.stringify(o.pin)}: expected "sha256:<base64url of 32 bytes>"`);
+    }
+    const WS = (o.WebSocket ?? (globalThis as { WebSocket?: unknown }).WebSocket) as WebSocketConstructor | undefined;
+    if (typeof WS !== "function") {
+      throw new ConnectError("pqgate: no WebSocket implementation: on Node 20 pass { WebSocket } from the 'ws' package");
+    }
+    this.url = url;
+    this.#o = o;
+    this.#WS = WS;
+    this.#server = null;
+    if (o.publicKey !== undefined) {
+      const publicKey = typeof o.publicKey === "string" ? fromBase64Url(o.publicKey) : new Uint8Array(o.publicKey);
+      if (o.pin !== undefined && !pinMatches(o.pin, publicKey)) {
+        throw new PinMismatchError(o.pin, [pinFor(publicKey)], "the publicKey option");
+      }
+      const keyId = o.keyId === undefined
+        ? keyIdFor(publicKey)
+        : typeof o.keyId === "string" ? fromHex(o.keyId) : new Uint8Array(o.keyId);
+      this.#server = { keyId, publicKey };
+    }
+  }
+
+  // ---- info ------------------------------------------------------------------------------
+
+  get suite(): SuiteId | null {
+    return this.#session?.suite ?? null;
+  }
+  /** Hex key id of the gateway key in use (null in anonymous mode or before connecting). */
+  get keyId(): string | null {
+    return this.#server ? toHex(this.#server.keyId) : null;
+  }
+  /** Pin of the gateway key in use. */
+  get pin(): string | null {
+    return this.#server ? pinFor(this.#server.publicKey) : null;
+  }
+  get sessionId(): string | null {
+    return this.#session?.sessionId ?? null;
+  }
+  /** Timing and message sizes of the current session's handshake. */
+  get handshake(): HandshakeInfo | null {
+    return this.#session?.handshake ?? null;
+  }
+  /** Limits announced by the gateway (SESSION_INFO). */
+  get sessionInfo(): SessionInfo | null {
+    return this.#session?.sessionInfo ?? null;
+  }
+  /** True while a session is established and usable. */
+  get connected(): boolean {
+    return this.#session?.state === "established" && this.#session.usable;
+  }
+  get mode(): "pinned" | "anonymous" {
+    return this.#o.anonymous ? "anonymous" : "pinned";
+  }
+
+  // ---- fetch -----------------------------------------------------------------------------
+
+  /**
+   * Standard fetch through the channel. The URL names the target (e.g.
+   * `https://api.example/v1/x`); relative URLs resolve against the `baseUrl` option.
+   */
+  async fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    let target: RequestInfo | URL = input;
+    if (typeof input === "string" && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(input)) {
+      if (!this.#o.baseUrl) throw new TypeError(`pqgate: relative URL ${input} needs the baseUrl option`);
+      target = new URL(input, this.#o.baseUrl);
+    }
+    const request = new Request(target, init);
+    const contentLength = knownLength(init?.body);
+    const session = await this.#usableSession();
+    return session.fetch(request, { signal: request.signal, contentLength });
+  }
+
+  /** Opens a session now (connect() does this) and waits for its handshake. */
+  async ready(): Promise<void> {
+    const s = await this.#usableSession();
+    await s.ready;
+  }
+
+  /** Closes the channel; later fetch calls fail with ChannelClosedError. */
+  close(): void {
+    this.#closed = true;
+    this.#session?.close();
+  }
+
+  async #usableSession(): Promise<ClientSession> {
+    if (this.#closed) throw new ChannelClosedError(1000, "closed by the application", false);
+    const s = this.#session;
+    if (s && s.usable) return s;
+    if (!this.#starting) {
+      this.#starting = this.#start().finally(() => (this.#starting = null));
+    }
+    return await this.#starting;
+  }
+
+  async #start(): Promise<ClientSession> {
+    const o = this.#o;
+    if (o.pin !== undefined && !this.#server) {
+      this.#server = await fetchPinnedKey(this.url, o.pin, o.fetchConfig ?? fetch);
+    }
+    const timeout = o.handshakeTimeoutMs ?? 10_000;
+    let session: ClientSession | null = null;
+    let driver: TimerDriver | null = null;
+    const socket = await openWebSocket(this.url, this.#WS, {
+      message: (m) => {
+        session?.receive(m);
+        driver?.arm();
+      },
+      close: (code, reason) => session?.onSocketClose(code, reason),
+    }, timeout);
+    if (this.#closed) {
+      socket.close(1000, "");
+      throw new ChannelClosedError(1000, "closed by the application", false);
+    }
+    session = new ClientSession({
+      socket,
+      env: { now, random: o.random ?? defaultRandom },
+      server: o.anonymous ? undefined : this.#server ?? undefined,
+      suites: o.suites,
+      kem: o.kem,
+      handshakeTimeoutMs: timeout,
+      errorFor: errorForClose,
+      onClose: (info) => {
+        driver?.stop();
+        // The gateway dropped our key: fetch the configuration again next time.
+        if (info.code === 4003 && o.pin !== undefined && o.publicKey === undefined) this.#server = null;
+        if (this.#session === session) this.#session = null;
+      },
+    });
+    driver = new TimerDriver(session, { now, unref: false });
+    this.#session = session;
+    session.start();
+    driver.arm();
+    return session;
+  }
+}
+
+/**
+ * Connects to a pqgate gateway and completes a handshake. With `pin`, the gateway's key
+ * configuration is fetched from `<origin>/.well-known/pqgate` and only the key matching the
+ * pin is used (PinMismatchError otherwise).
+ */
+export async function connect(url: string, options: ConnectOptions): Promise<Channel> {
+  const channel = new Channel(url, options);
+  await channel.ready();
+  return channel;
+}

@@ -1,0 +1,91 @@
+/**
+ * Typed errors of the pqgate client. Each message says what happened and what to do about it.
+ * Close codes are those of PROTOCOL.md §9.
+ */
+import { CLOSE_REASONS, errorCodeForClose } from "../protocol/errors.ts";
+import type { CloseInfo } from "../tunnel/client-session.ts";
+
+/** Base class: `instanceof PqgateClientError` catches every error below. */
+export class PqgateClientError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "PqgateClientError";
+  }
+}
+
+/** The gateway's key configuration has no key matching the configured pin (§8). */
+export class PinMismatchError extends PqgateClientError {
+  constructor(readonly pin: string, readonly offered: string[], origin: string) {
+    super(
+      `pqgate: no key of the gateway at ${origin} matches the pin ${pin}` +
+        (offered.length ? ` (the gateway offers ${offered.join(", ")})` : " (it offers no key)") +
+        ". Refusing to connect: check the pin, or the gateway's key rotation; someone may be intercepting the connection.",
+    );
+    this.name = "PinMismatchError";
+  }
+}
+
+/** The WebSocket could not be opened, or the key configuration could not be fetched. */
+export class ConnectError extends PqgateClientError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ConnectError";
+  }
+}
+
+const HINTS: Record<number, string> = {
+  1001: "the gateway is going away; the next request reconnects",
+  4000: "the handshake took too long; check the network and retry",
+  4001: "this client's protocol version is not supported by the gateway; update the client",
+  4002: "no cipher suite in common; check the suites option",
+  4003: "the gateway no longer has the key this client used; the next attempt fetches its key configuration again",
+  4004: "the handshake failed: wrong gateway key, or the connection was tampered with",
+  4005: "a record failed authentication: the connection was tampered with or corrupted",
+  4006: "a record was replayed or reordered",
+  4007: "the session reached its lifetime or key limits; the next request reconnects",
+  4008: "the channel was idle too long; the next request reconnects",
+  4009: "too many connections or handshakes; retry later",
+  4010: "the gateway does not accept anonymous clients; configure a pin",
+  4011: "protocol error between client and gateway (a bug or a version mismatch)",
+  4012: "the gateway requires an extension this client does not support; update the client",
+  4013: "a flow-control or size limit was broken (a bug in one of the peers)",
+  4014: "the gateway had an internal error; retry later",
+};
+
+function describe(code: number, reason: string): string {
+  const name = errorCodeForClose(code);
+  const text = reason || (name ? CLOSE_REASONS[name] : code === 1000 ? "normal closure" : code === 1006 ? "connection lost" : "");
+  return text ? `${code} (${text})` : String(code);
+}
+
+/** The channel was closed: `code` is the close code, `reason` its text. */
+export class ChannelClosedError extends PqgateClientError {
+  constructor(readonly code: number, readonly reason: string, readonly byGateway = true) {
+    const hint = HINTS[code];
+    super(`pqgate: channel closed ${byGateway ? "by gateway" : "by client"} with code ${describe(code, reason)}${hint ? `: ${hint}` : ""}`);
+    this.name = "ChannelClosedError";
+  }
+}
+
+/** The gateway refused the protocol version (close 4001). */
+export class VersionRefusedError extends ChannelClosedError {
+  constructor(reason: string) {
+    super(4001, reason, true);
+    this.name = "VersionRefusedError";
+  }
+}
+
+/** The handshake did not complete in time (local timeout, or the gateway's 4000). */
+export class HandshakeTimeoutError extends ChannelClosedError {
+  constructor(reason: string, byGateway: boolean) {
+    super(4000, reason, byGateway);
+    this.name = "HandshakeTimeoutError";
+  }
+}
+
+/** The error a channel's pending requests fail with when it ends. */
+export function errorForClose(c: CloseInfo): Error {
+  if (c.code === 4001) return new VersionRefusedError(c.reason);
+  if (c.code === 4000) return new HandshakeTimeoutError(c.reason, c.byPeer);
+  return new ChannelClosedError(c.code, c.reason, c.byPeer);
+}

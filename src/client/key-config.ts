@@ -1,0 +1,76 @@
+/**
+ * The gateway's key configuration (PROTOCOL.md §8), fetched from
+ * `<http(s) origin of the channel URL>/.well-known/pqgate`, and the choice of the key that
+ * matches a pin. The configuration may pass through an untrusted middlebox: only a key whose
+ * SHA-256 equals the pin (constant-time comparison) is ever used.
+ */
+import { fromBase64Url, fromHex } from "../protocol/bytes.ts";
+import { KEY_ID_LEN, XWING_PK_LEN } from "../protocol/constants.ts";
+import { parsePin, pinFor, pinMatches } from "../protocol/gateway-keys.ts";
+import { ConnectError, PinMismatchError } from "./errors.ts";
+
+export const KEY_CONFIG_PATH = "/.well-known/pqgate";
+
+export interface GatewayKey {
+  keyId: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+/** The http(s) URL of the key configuration for a ws(s)/http(s) channel URL. */
+export function keyConfigUrl(channelUrl: string): URL {
+  const u = new URL(channelUrl);
+  const scheme = u.protocol === "wss:" || u.protocol === "https:" ? "https:" : u.protocol === "ws:" || u.protocol === "http:" ? "http:" : null;
+  if (!scheme) throw new TypeError(`pqgate: the gateway URL must be ws:, wss:, http: or https:, not ${u.protocol}`);
+  return new URL(KEY_CONFIG_PATH, `${scheme}//${u.host}`);
+}
+
+/** Fetches the configuration and returns the key matching `pin`, else PinMismatchError. */
+export async function fetchPinnedKey(
+  channelUrl: string,
+  pin: string,
+  fetchFn: typeof fetch = fetch,
+): Promise<GatewayKey> {
+  if (parsePin(pin) === null) {
+    throw new TypeError(`pqgate: malformed pin ${JSON.stringify(pin)}: expected "sha256:<base64url of 32 bytes>"`);
+  }
+  const url = keyConfigUrl(channelUrl);
+  let json: unknown;
+  try {
+    const res = await fetchFn(url, { headers: { accept: "application/json" } });
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(`HTTP ${res.status}`);
+    }
+    json = await res.json();
+  } catch (e) {
+    throw new ConnectError(`pqgate: could not fetch the gateway key configuration from ${url}: ${(e as Error)?.message ?? e}`, { cause: e });
+  }
+  return selectPinnedKey(json, pin, url.origin);
+}
+
+/** Picks the key whose SHA-256 matches `pin` from a parsed configuration document. */
+export function selectPinnedKey(config: unknown, pin: string, origin = "the gateway"): GatewayKey {
+  const keys = (config as { keys?: unknown })?.keys;
+  if (!Array.isArray(keys)) {
+    throw new ConnectError(`pqgate: the key configuration of ${origin} is malformed (no keys array)`);
+  }
+  const offered: string[] = [];
+  let found: GatewayKey | null = null;
+  for (const k of keys) {
+    const entry = k as { key_id?: unknown; kem?: unknown; public_key?: unknown };
+    if (entry?.kem !== "X-Wing" || typeof entry.public_key !== "string" || typeof entry.key_id !== "string") continue;
+    let publicKey: Uint8Array, keyId: Uint8Array;
+    try {
+      publicKey = fromBase64Url(entry.public_key);
+      keyId = fromHex(entry.key_id);
+    } catch {
+      continue;
+    }
+    if (publicKey.length !== XWING_PK_LEN || keyId.length !== KEY_ID_LEN) continue;
+    offered.push(pinFor(publicKey));
+    // Check every key (no early exit) so timing does not depend on which one matched.
+    if (pinMatches(pin, publicKey) && found === null) found = { keyId, publicKey };
+  }
+  if (!found) throw new PinMismatchError(pin, offered, origin);
+  return found;
+}

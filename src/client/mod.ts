@@ -1,0 +1,13 @@
+/** pqgate client: a fetch-shaped channel to a pqgate gateway over a post-quantum handshake. */
+export { Channel, connect, type ConnectOptions } from "./channel.ts";
+export {
+  ChannelClosedError,
+  ConnectError,
+  HandshakeTimeoutError,
+  PinMismatchError,
+  PqgateClientError,
+  VersionRefusedError,
+} from "./errors.ts";
+export { StreamResetError, type HandshakeInfo } from "../tunnel/client-session.ts";
+export { fetchPinnedKey, type GatewayKey, keyConfigUrl, KEY_CONFIG_PATH, selectPinnedKey } from "./key-config.ts";
+export type { WebSocketConstructor, WebSocketLike } from "./websocket-socket.ts";

@@ -1,0 +1,143 @@
+/**
+ * Standard `Request`/`Response` ⇄ Binary HTTP heads (PROTOCOL.md §6.4). Bodies are not touched
+ * here: they stream separately in DATA frames (incoming-body.ts, outgoing-body.ts).
+ */
+import type { FieldLine, RequestHead, ResponseHead } from "./bhttp.ts";
+
+/** A request that cannot become a `Request`: answered with `status` on its stream. */
+export class RequestMappingError extends Error {
+  constructor(readonly status: 400 | 413, message: string) {
+    super(message);
+    this.name = "RequestMappingError";
+  }
+}
+
+/** Statuses whose responses never have a body (Fetch "null body status"). */
+export function isNullBodyStatus(status: number): boolean {
+  return status === 101 || status === 103 || status === 204 || status === 205 || status === 304;
+}
+
+function fieldsOf(headers: Headers): FieldLine[] {
+  const out: FieldLine[] = [];
+  // Headers iterates lowercase names, combined values, set-cookie kept separate.
+  headers.forEach((value, name) => out.push([name, value]));
+  const cookies = typeof headers.getSetCookie === "function" ? headers.getSetCookie() : [];
+  if (cookies.length > 0) {
+    const rest = out.filter(([n]) => n !== "set-cookie");
+    for (const c of cookies) rest.push(["set-cookie", c]);
+    return rest;
+  }
+  return out;
+}
+
+/**
+ * Client side: the head of a fetch `Request`. The URL's scheme and authority name the target
+ * (the gateway routes on them); path and query go as the path.
+ */
+export function requestHeadOf(request: Request): RequestHead {
+  const url = new URL(request.url);
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new TypeError(`pqgate: only http and https URLs can be fetched, not ${url.protocol}`);
+  }
+  if (url.username || url.password) {
+    throw new TypeError("pqgate: URLs with credentials are not supported");
+  }
+  return {
+    method: request.method,
+    scheme: url.protocol.slice(0, -1),
+    authority: url.host,
+    path: (url.pathname || "/") + url.search,
+    headers: fieldsOf(request.headers),
+  };
+}
+
+/** Gateway side: the head of the origin's `Response`. */
+export function responseHeadOf(response: Response): ResponseHead {
+  return { status: response.status, headers: fieldsOf(response.headers) };
+}
+
+/** The target URL of a request head, validated (400 when it is not a plain http(s) target). */
+export function targetUrlOf(head: RequestHead): URL {
+  const scheme = head.scheme.toLowerCase();
+  if (scheme !== "https" && scheme !== "http") {
+    throw new RequestMappingError(400, "scheme must be http or https");
+  }
+  let authority = head.authority;
+  if (authority === "") {
+    const host = head.headers.find(([n]) => n === "host");
+    if (!host) throw new RequestMappingError(400, "no authority and no host header");
+    authority = host[1];
+  }
+  if (authority.includes("@") || authority.includes("/") || authority.includes("\\") || authority.includes("?") || authority.includes("#")) {
+    throw new RequestMappingError(400, "invalid authority");
+  }
+  if (!head.path.startsWith("/")) throw new RequestMappingError(400, "path must start with /");
+  if (head.path.includes("#")) throw new RequestMappingError(400, "path must not contain a fragment");
+  let base: URL, url: URL;
+  try {
+    base = new URL(`${scheme}://${authority}`);
+    url = new URL(`${scheme}://${authority}${head.path}`);
+  } catch {
+    throw new RequestMappingError(400, "invalid target URL");
+  }
+  if (url.host !== base.host || base.pathname !== "/") {
+    throw new RequestMappingError(400, "invalid authority");
+  }
+  return url;
+}
+
+/**
+ * Gateway side: a standard `Request` for a decoded head. `body` is the streaming request body
+ * (null when the HEADERS frame ended the stream). Invalid method or fields → 400.
+ */
+export function requestOf(
+  head: RequestHead,
+  body: ReadableStream<Uint8Array> | null,
+  signal: AbortSignal,
+): Request {
+  const url = targetUrlOf(head);
+  const method = head.method.toUpperCase();
+  if ((method === "GET" || method === "HEAD") && body !== null) {
+    throw new RequestMappingError(400, `${method} request with a body`);
+  }
+  let headers: Headers;
+  try {
+    headers = new Headers(head.headers);
+  } catch {
+    throw new RequestMappingError(400, "invalid header field");
+  }
+  try {
+    return new Request(url, {
+      method: head.method,
+      headers,
+      body,
+      signal,
+      // Required for a streaming request body (Fetch "duplex: half").
+      duplex: "half",
+    } as RequestInit);
+  } catch (e) {
+    throw new RequestMappingError(400, `invalid request: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Client side: a standard `Response` for a decoded head with a streaming body. Null-body
+ * statuses (204, 205, 304) get a null body. `url` (the request URL) is exposed as
+ * `response.url` like fetch does.
+ */
+export function responseOf(
+  head: ResponseHead,
+  body: ReadableStream<Uint8Array> | null,
+  url: string,
+): Response {
+  const headers = new Headers();
+  for (const [n, v] of head.headers) headers.append(n, v);
+  const response = new Response(isNullBodyStatus(head.status) ? null : body as BodyInit | null, {
+    status: head.status,
+    headers,
+  });
+  try {
+    Object.defineProperty(response, "url", { value: url, enumerable: true });
+  } catch { /* not fatal: url stays "" */ }
+  return response;
+}

@@ -1,0 +1,605 @@
+/**
+ * The gateway side of one pqgate/1 channel: handshake (§3, §7), records (§5), frames and
+ * streams (§6), mapped onto the gateway's `RequestHandler` as standard `Request`/`Response`.
+ *
+ * Transport contract:
+ * - call `receive(message)` for every WebSocket message, in order, and `onSocketClose` when
+ *   the socket closed;
+ * - the session never starts timers for its deadlines: after constructing it and after every
+ *   `receive()` / `onTimer()` call, (re)arm a timer or alarm for `nextDeadline()` and call
+ *   `onTimer(now)` when it fires (deadlines only move later, except right after construction);
+ * - with `persist` set, every snapshot handed to it must be durable before the call returns
+ *   (e.g. `ws.serializeAttachment`); a restored session comes from `ServerSession.resume`.
+ *
+ * Every protocol error closes the channel exactly once: an authenticated CLOSE frame (when
+ * records are up) followed by the WebSocket close with the code of errors.ts `closeCodeFor`.
+ * Per-request problems are HTTP responses on the stream (400, 413, 431, 500) or a
+ * RESET_STREAM, never a close.
+ */
+import { CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_REASONS, closeCodeFor, type ErrorCode, PqgateError } from "../protocol/errors.ts";
+import { type Bytes, toHex, utf8Encode } from "../protocol/bytes.ts";
+import { MSG_CLIENT_FINISHED, MSG_CLIENT_HELLO, PING_LEN, type SuiteId } from "../protocol/constants.ts";
+import {
+  type Frame,
+  MAX_FRAME_PAYLOAD,
+  STREAM_CANCEL,
+  STREAM_INTERNAL,
+  STREAM_REFUSED,
+  STREAM_TOO_LARGE,
+} from "../protocol/frames.ts";
+import { ServerHandshake } from "../protocol/handshake-server.ts";
+import { type RecordLimits, RecordLayer } from "../protocol/record-layer.ts";
+import type { HybridKem } from "../protocol/types.ts";
+import { BhttpError, decodeRequestHead, encodeResponseHead } from "./bhttp.ts";
+import { RequestMappingError, requestOf, responseHeadOf } from "./http-mapping.ts";
+import { IncomingBody } from "./incoming-body.ts";
+import { BodyAborted, OutgoingBody } from "./outgoing-body.ts";
+import { RecordChannel } from "./record-channel.ts";
+import { decodeSessionSnapshot, encodeSessionSnapshot } from "./session-snapshot.ts";
+import { SocketDrain, type SocketDrainOptions } from "./socket-drain.ts";
+import type { ChannelInfo, Env, RequestHandler, SessionLimits, Socket, StaticKey } from "./types.ts";
+
+export type ServerSessionState = "start" | "serverHelloSent" | "established" | "closed";
+
+export interface ServerSessionOptions {
+  socket: Socket;
+  keys: StaticKey[];
+  suites?: SuiteId[];
+  allowAnonymous?: boolean;
+  env: Env;
+  limits: SessionLimits;
+  handler: RequestHandler;
+  clientAddress?: string | null;
+  /** Structured events; fields never carry secrets. */
+  log?: (event: string, fields: Record<string, unknown>) => void;
+  /**
+   * Hibernation: called synchronously with the session snapshot after the handshake, before
+   * any record that uses newly reserved sequence numbers, after each received record (so a
+   * restore keeps the replay high-water mark) and after KeyUpdates.
+   */
+  persist?: (snapshot: Uint8Array) => void;
+  /** Sequence numbers reserved per persisted snapshot (default 256). */
+  reserveBlock?: number;
+  /** Hybrid KEM backend (default noble X-Wing). */
+  kem?: HybridKem;
+  /** Record-layer key-usage limits (tests lower the soft limits). */
+  recordLimits?: Partial<RecordLimits>;
+  /** Socket backpressure thresholds (default: pause above 1 MiB buffered). */
+  drain?: SocketDrainOptions;
+}
+
+export type ResumeOptions = Omit<ServerSessionOptions, "keys" | "suites" | "allowAnonymous" | "kem"> & {
+  keys?: StaticKey[];
+};
+
+interface ServerStream {
+  id: number;
+  /** Request body from the client (null when its HEADERS carried END_STREAM). */
+  body: IncomingBody | null;
+  remoteEnded: boolean;
+  /** Response body toward the client (its send window exists from the start). */
+  out: OutgoingBody;
+  responseStarted: boolean;
+  localEnded: boolean;
+  /** An error response is on its way: the request body is unwanted and dropped. */
+  discardBody: boolean;
+  abort: AbortController;
+}
+
+const TEXT = [["content-type", "text/plain; charset=utf-8"]] as const;
+
+export class ServerSession {
+  #state: ServerSessionState = "start";
+  readonly #o: ServerSessionOptions;
+  readonly #socket: Socket;
+  #hs: ServerHandshake | null = null;
+  #channel: RecordChannel | null = null;
+  #info: ChannelInfo | null = null;
+  #keyId: Bytes | null = null;
+  readonly #streams = new Map<number, ServerStream>();
+  #highest = 0;
+  readonly #createdAt: number;
+  #lastRx: number;
+  #pingOutstanding = false;
+  readonly #drain: SocketDrain;
+  #closeCode: number | null = null;
+
+  constructor(opts: ServerSessionOptions) {
+    this.#o = opts;
+    this.#socket = opts.socket;
+    this.#createdAt = opts.env.now();
+    this.#lastRx = this.#createdAt;
+    this.#drain = new SocketDrain(opts.socket, opts.drain);
+    this.#hs = new ServerHandshake({
+      keys: opts.keys,
+      suites: opts.suites,
+      allowAnonymous: opts.allowAnonymous,
+      random: opts.env.random,
+      kem: opts.kem,
+    });
+  }
+
+  /**
+   * Restores an established session from a snapshot given to `persist` (after a Durable
+   * Object woke up). Streams that were open are lost: they are reset (INTERNAL) so the client
+   * fails them instead of waiting. A malformed snapshot → PqgateError("internal_error").
+   */
+  static resume(snapshot: Uint8Array, opts: ResumeOptions): ServerSession {
+    const snap = decodeSessionSnapshot(snapshot);
+    const layer = RecordLayer.restore(snap.record, {
+      limits: { sessionLifetimeMs: opts.limits.sessionLifetimeMs, ...opts.recordLimits },
+    });
+    if (layer.role !== "server") throw new PqgateError("internal_error", "snapshot is not a gateway session");
+    const s = new ServerSession({ ...opts, keys: opts.keys ?? [] });
+    s.#hs?.close();
+    s.#hs = null;
+    s.#keyId = snap.keyId;
+    s.#highest = snap.highestStreamId;
+    s.#establish(layer, false);
+    for (const id of snap.openStreams) {
+      s.#channel!.send({ type: "reset_stream", stream: id, errorCode: STREAM_INTERNAL });
+    }
+    s.#log("session_resumed", { lostStreams: snap.openStreams.length });
+    // Persist now so that the lost streams are not reset a second time after another restore.
+    s.#persistState();
+    return s;
+  }
+
+  get state(): ServerSessionState {
+    return this.#state;
+  }
+  /** What the handler sees about this channel (null before the handshake completed). */
+  get channelInfo(): ChannelInfo | null {
+    return this.#info;
+  }
+  /** Number of open streams. */
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+  /** The close code once closed (local or remote), else null. */
+  get closeCode(): number | null {
+    return this.#closeCode;
+  }
+  /** Bytes sitting in this session's own buffers (frames not yet sealed + stream queues). */
+  get bufferedBytes(): number {
+    let n = this.#channel?.buffered ?? 0;
+    for (const s of this.#streams.values()) n += s.body?.buffered ?? 0;
+    return n;
+  }
+  /** KeyUpdates done (tx, rx): for tests and metrics. */
+  get keyUpdates(): { tx: number; rx: number } {
+    return { tx: this.#channel?.txUpdates ?? 0, rx: this.#channel?.rxUpdates ?? 0 };
+  }
+
+  // ---- transport events ------------------------------------------------------------------
+
+  /** One WebSocket message. Never throws: every error becomes a close. */
+  receive(message: Uint8Array | ArrayBuffer | string): void {
+    if (this.#state === "closed") return;
+    try {
+      if (typeof message === "string") throw new PqgateError("protocol_error", "text message");
+      const msg = message instanceof Uint8Array ? message : new Uint8Array(message);
+      this.#lastRx = this.#o.env.now();
+      this.#pingOutstanding = false;
+      switch (this.#state) {
+        case "start": {
+          if (msg[0] !== MSG_CLIENT_HELLO) throw new PqgateError("protocol_error", "expected ClientHello");
+          const sh = this.#hs!.receiveClientHello(msg);
+          this.#state = "serverHelloSent";
+          this.#socket.send(sh);
+          break;
+        }
+        case "serverHelloSent": {
+          if (msg[0] !== MSG_CLIENT_FINISHED) throw new PqgateError("protocol_error", "expected ClientFinished");
+          const hs = this.#hs!;
+          const keys = hs.receiveClientFinished(msg);
+          this.#keyId = hs.keyId;
+          this.#hs = null;
+          const layer = new RecordLayer({
+            role: "server",
+            keys,
+            now: this.#o.env.now(),
+            limits: { sessionLifetimeMs: this.#o.limits.sessionLifetimeMs, ...this.#o.recordLimits },
+            reservation: !!this.#o.persist,
+          });
+          this.#establish(layer, true);
+          this.#persistState();
+          this.#log("handshake_complete", {
+            suite: layer.suite,
+            mode: this.#keyId ? "pinned" : "anonymous",
+            keyId: this.#info!.keyId,
+            sessionId: this.#info!.sessionId,
+            ms: this.#o.env.now() - this.#createdAt,
+          });
+          break;
+        }
+        case "established": {
+          const frames = this.#channel!.open(msg);
+          for (const f of frames) {
+            this.#onFrame(f);
+            if (this.#state !== "established") return;
+          }
+          this.#persistState();
+          break;
+        }
+      }
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  /** The WebSocket closed (by the peer or the platform). */
+  onSocketClose(code: number, reason: string): void {
+    if (this.#state === "closed") return;
+    this.#log("socket_closed", { code, reason: String(reason).slice(0, 123) });
+    this.#teardown(code, new PqgateError("internal_error", "channel closed"));
+  }
+
+  /** The next time (ms, `env.now()` clock) `onTimer` must run, or null when none. */
+  nextDeadline(): number | null {
+    const l = this.#o.limits;
+    switch (this.#state) {
+      case "closed":
+        return null;
+      case "start":
+      case "serverHelloSent":
+        return this.#createdAt + l.handshakeTimeoutMs;
+      case "established": {
+        let d = this.#lastRx + l.idleTimeoutMs;
+        if (!this.#pingOutstanding) d = Math.min(d, this.#lastRx + Math.floor(l.idleTimeoutMs / 2));
+        return Math.min(d, this.#channel!.layer.expiresAt);
+      }
+    }
+  }
+
+  /** Runs whatever is due at `now`: handshake timeout, idle PING / timeout, session lifetime. */
+  onTimer(now: number): void {
+    if (this.#state === "closed") return;
+    try {
+      const l = this.#o.limits;
+      if (this.#state !== "established") {
+        if (now >= this.#createdAt + l.handshakeTimeoutMs) throw new PqgateError("handshake_timeout");
+        return;
+      }
+      if (now >= this.#channel!.layer.expiresAt) throw new PqgateError("rehandshake_required", "session lifetime");
+      if (now >= this.#lastRx + l.idleTimeoutMs) throw new PqgateError("idle_timeout");
+      if (!this.#pingOutstanding && now >= this.#lastRx + Math.floor(l.idleTimeoutMs / 2)) {
+        this.#pingOutstanding = true;
+        this.#channel!.send({ type: "ping", data: this.#o.env.random(PING_LEN).slice(0, PING_LEN) });
+      }
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  /** Graceful shutdown: CLOSE frame (1001) then WebSocket close 1001 "going away". */
+  shutdown(): void {
+    if (this.#state === "closed") return;
+    this.#channel?.close(CLOSE_GOING_AWAY, "going away");
+    this.#teardown(CLOSE_GOING_AWAY, new PqgateError("internal_error", "gateway shutting down"));
+    this.#closeSocket(CLOSE_GOING_AWAY, "going away");
+  }
+
+  // ---- establishment ---------------------------------------------------------------------
+
+  #establish(layer: RecordLayer, sendInfo: boolean): void {
+    const o = this.#o;
+    this.#channel = new RecordChannel({
+      layer,
+      socket: this.#socket,
+      now: () => o.env.now(),
+      persist: o.persist ? (rec) => this.#persistWith(rec) : null,
+      reserveBlock: o.reserveBlock,
+      onError: (e) => this.#fail(e),
+    });
+    this.#info = {
+      sessionId: toHex(layer.sessionId),
+      suite: layer.suite,
+      keyId: this.#keyId ? toHex(this.#keyId) : null,
+      clientAddress: o.clientAddress ?? null,
+    };
+    this.#state = "established";
+    this.#lastRx = o.env.now();
+    if (sendInfo) {
+      this.#channel.send({
+        type: "session_info",
+        info: {
+          maxStreams: o.limits.maxStreams,
+          maxHeaderBytes: o.limits.maxHeaderBytes,
+          maxBodyBytes: o.limits.maxBodyBytes,
+          idleTimeoutMs: o.limits.idleTimeoutMs,
+          sessionLifetimeS: Math.floor(o.limits.sessionLifetimeMs / 1000),
+          sessionId: layer.sessionId,
+        },
+      });
+    }
+  }
+
+  #persistState(): void {
+    if (!this.#o.persist || !this.#channel || this.#state !== "established") return;
+    const layer = this.#channel.layer;
+    this.#persistWith(layer.reservationMode ? layer.snapshot() : layer.reserve(this.#o.reserveBlock ?? 256));
+  }
+
+  #persistWith(record: Uint8Array): void {
+    this.#o.persist!(encodeSessionSnapshot({
+      record,
+      keyId: this.#keyId,
+      highestStreamId: this.#highest,
+      openStreams: [...this.#streams.keys()],
+    }));
+  }
+
+  // ---- frames ----------------------------------------------------------------------------
+
+  #onFrame(f: Frame): void {
+    switch (f.type) {
+      case "padding":
+      case "key_update": // applied by the record channel
+        return;
+      case "ping":
+        this.#channel!.send({ type: "pong", data: f.data });
+        return;
+      case "pong":
+        return;
+      case "session_info":
+        throw new PqgateError("protocol_error", "SESSION_INFO from the client");
+      case "close":
+        this.#log("peer_close", { code: f.code, reason: f.reason.slice(0, 123) });
+        this.#teardown(CLOSE_NORMAL, new PqgateError("internal_error", "channel closed by client"));
+        this.#closeSocket(CLOSE_NORMAL, "");
+        return;
+      case "headers":
+        this.#onHeaders(f.stream, f.endStream, f.payload);
+        return;
+      case "data":
+        this.#onData(f.stream, f.endStream, f.payload);
+        return;
+      case "reset_stream": {
+        const s = this.#lookup(f.stream);
+        if (!s) return;
+        this.#forget(s);
+        const reason = new DOMException("stream reset by client", "AbortError");
+        s.abort.abort(reason);
+        s.body?.error(reason);
+        s.out.abort(reason);
+        return;
+      }
+      case "window_update": {
+        if (f.stream === 0) return; // reserved, ignored (§6.2)
+        const s = this.#lookup(f.stream);
+        s?.out.addWindow(f.increment);
+        return;
+      }
+    }
+  }
+
+  /** A live stream, or null for a late frame on a forgotten one; unknown above → error. */
+  #lookup(id: number): ServerStream | null {
+    const s = this.#streams.get(id);
+    if (s) return s;
+    if (id <= this.#highest) return null;
+    throw new PqgateError("protocol_error", "frame for a stream never opened");
+  }
+
+  #onHeaders(id: number, endStream: boolean, payload: Uint8Array): void {
+    if (this.#streams.has(id)) throw new PqgateError("protocol_error", "second HEADERS on a stream");
+    if (id % 2 === 0 || id <= this.#highest) throw new PqgateError("protocol_error", "stream id not increasing");
+    this.#highest = id;
+    const o = this.#o;
+    if (this.#streams.size >= o.limits.maxStreams) {
+      this.#channel!.send({ type: "reset_stream", stream: id, errorCode: STREAM_REFUSED });
+      this.#log("stream_refused", { stream: id });
+      return;
+    }
+    const s: ServerStream = {
+      id,
+      body: null,
+      remoteEnded: endStream,
+      out: new OutgoingBody({
+        sendData: (p, end) => this.#channel?.send({ type: "data", stream: id, endStream: end, payload: p }),
+        drain: this.#drain.wait,
+      }),
+      responseStarted: false,
+      localEnded: false,
+      discardBody: false,
+      abort: new AbortController(),
+    };
+    if (!endStream) {
+      s.body = new IncomingBody({
+        grant: (n) => this.#channel?.send({ type: "window_update", stream: id, increment: n }),
+      });
+    }
+    this.#streams.set(id, s);
+
+    let request: Request;
+    try {
+      const head = decodeRequestHead(payload, { maxBytes: o.limits.maxHeaderBytes });
+      if (o.limits.maxBodyBytes > 0) {
+        const cl = head.headers.find(([n]) => n === "content-length");
+        if (cl && /^\d+$/.test(cl[1]) && Number(cl[1]) > o.limits.maxBodyBytes) {
+          this.#respondError(s, 413, "request body too large");
+          return;
+        }
+      }
+      request = requestOf(head, s.body?.stream ?? null, s.abort.signal);
+    } catch (e) {
+      if (e instanceof BhttpError || e instanceof RequestMappingError) {
+        this.#log("request_rejected", { stream: id, status: e.status, reason: e.message });
+        this.#respondError(s, e.status, e.status === 431 ? "request headers too large" : "bad request");
+        return;
+      }
+      throw e;
+    }
+    const info = this.#info!;
+    let pending: Promise<Response>;
+    try {
+      pending = Promise.resolve(o.handler(request, info));
+    } catch (e) {
+      pending = Promise.reject(e);
+    }
+    pending.then(
+      (res) => this.#sendResponse(s, res),
+      (e) => {
+        if (this.#streams.get(id) !== s || s.responseStarted) return;
+        if (s.abort.signal.aborted) return;
+        this.#log("handler_error", { stream: id, error: (e as Error)?.name ?? "Error" });
+        this.#respondError(s, 500, "gateway error");
+      },
+    );
+  }
+
+  #onData(id: number, endStream: boolean, payload: Uint8Array): void {
+    const s = this.#lookup(id);
+    if (!s) return;
+    if (s.remoteEnded || !s.body) throw new PqgateError("protocol_error", "DATA after END_STREAM");
+    s.body.push(payload, endStream); // limit_exceeded when over the window
+    if (endStream) s.remoteEnded = true;
+    const max = this.#o.limits.maxBodyBytes;
+    if (max > 0 && s.body.received > max && !s.discardBody) {
+      this.#log("request_rejected", { stream: id, status: 413, reason: "body over max_body_bytes" });
+      const reason = new DOMException("request body too large", "AbortError");
+      s.body.error(reason);
+      if (!s.responseStarted) {
+        s.abort.abort(reason);
+        this.#respondError(s, 413, "request body too large");
+      } else {
+        this.#reset(s, STREAM_TOO_LARGE, reason);
+      }
+      return;
+    }
+    if (s.remoteEnded && s.localEnded) this.#forget(s);
+  }
+
+  // ---- responses -------------------------------------------------------------------------
+
+  #sendResponse(s: ServerStream, res: Response): void {
+    try {
+      this.#sendResponseOrThrow(s, res);
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  #sendResponseOrThrow(s: ServerStream, res: Response): void {
+    const ok = res instanceof Response;
+    if (this.#streams.get(s.id) !== s || s.responseStarted || this.#state !== "established") {
+      if (ok) res.body?.cancel().catch(() => {});
+      return;
+    }
+    let head: Uint8Array;
+    try {
+      if (!ok) throw new TypeError("handler did not return a Response");
+      head = encodeResponseHead(responseHeadOf(res));
+      if (head.length > MAX_FRAME_PAYLOAD) throw new BhttpError(431, "response head too large");
+    } catch (e) {
+      if (ok) res.body?.cancel().catch(() => {});
+      this.#log("handler_error", { stream: s.id, error: (e as Error)?.message ?? "bad response" });
+      this.#respondError(s, 502, "bad response from origin");
+      return;
+    }
+    this.#startResponse(s, head, res.body);
+  }
+
+  #respondError(s: ServerStream, status: number, message: string): void {
+    s.discardBody = true;
+    s.body?.error(new DOMException("request rejected", "AbortError"));
+    const head = encodeResponseHead({ status, headers: [...TEXT] });
+    const body = utf8Encode(message + "\n");
+    this.#startResponse(s, head, new ReadableStream({
+      start(c) {
+        c.enqueue(body);
+        c.close();
+      },
+    }));
+  }
+
+  #startResponse(s: ServerStream, head: Uint8Array, body: ReadableStream<Uint8Array> | null): void {
+    s.responseStarted = true;
+    this.#channel!.send({ type: "headers", stream: s.id, endStream: body === null, payload: head });
+    if (body === null) {
+      this.#localEnd(s);
+      return;
+    }
+    s.out.pump(body).then(
+      () => this.#localEnd(s),
+      (e) => {
+        if (e instanceof BodyAborted || this.#streams.get(s.id) !== s) return;
+        this.#log("response_body_error", { stream: s.id, error: (e as Error)?.name ?? "Error" });
+        this.#reset(s, STREAM_INTERNAL, e);
+      },
+    );
+  }
+
+  #localEnd(s: ServerStream): void {
+    s.localEnded = true;
+    if (this.#streams.get(s.id) !== s) return;
+    if (s.remoteEnded) {
+      this.#forget(s);
+      return;
+    }
+    // The response is complete but the request body is still coming: stop the upload
+    // (the client keeps the complete response, §6.5 CANCEL).
+    this.#reset(s, STREAM_CANCEL, new DOMException("response complete", "AbortError"));
+  }
+
+  #reset(s: ServerStream, code: number, reason: unknown): void {
+    if (this.#streams.get(s.id) !== s) return;
+    this.#forget(s);
+    this.#channel?.send({ type: "reset_stream", stream: s.id, errorCode: code });
+    s.body?.error(reason);
+    s.out.abort(reason);
+    if (code !== STREAM_CANCEL) s.abort.abort(reason);
+  }
+
+  #forget(s: ServerStream): void {
+    if (this.#streams.get(s.id) === s) this.#streams.delete(s.id);
+  }
+
+  // ---- closing ---------------------------------------------------------------------------
+
+  /** Maps an error to its close code once: CLOSE frame (if records are up), then socket close. */
+  #fail(e: unknown): void {
+    if (this.#state === "closed") return;
+    const code: ErrorCode = e instanceof PqgateError ? e.code : "internal_error";
+    const closeCode = closeCodeFor(code);
+    const reason = CLOSE_REASONS[code];
+    this.#log("session_error", {
+      code,
+      closeCode,
+      state: this.#state,
+      detail: e instanceof PqgateError ? e.message : (e as Error)?.name ?? "Error",
+    });
+    if (this.#state === "established") this.#channel?.close(closeCode, reason);
+    this.#teardown(closeCode, e instanceof PqgateError ? e : new PqgateError(code));
+    this.#closeSocket(closeCode, reason);
+  }
+
+  #teardown(code: number, reason: unknown): void {
+    this.#state = "closed";
+    this.#closeCode = code;
+    this.#hs?.close();
+    this.#hs = null;
+    this.#channel?.stop();
+    this.#drain.stop();
+    const abort = new DOMException("channel closed", "AbortError");
+    for (const s of this.#streams.values()) {
+      s.abort.abort(abort);
+      s.body?.error(reason);
+      s.out.abort(reason);
+    }
+    this.#streams.clear();
+  }
+
+  #closeSocket(code: number, reason: string): void {
+    try {
+      this.#socket.close(code, reason);
+    } catch { /* already closed */ }
+  }
+
+  #log(event: string, fields: Record<string, unknown>): void {
+    try {
+      this.#o.log?.(event, fields);
+    } catch { /* logging never breaks the session */ }
+  }
+}
