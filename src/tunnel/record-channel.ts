@@ -117,8 +117,12 @@ export class RecordChannel {
           parts.length = 0;
         }
         parts.push(ku);
-        this.seal(parts, now);
+        // §5.5: seal the KEY_UPDATE record, switch epochs and persist the new epoch BEFORE the
+        // record leaves, so a wake from the persisted state never sits in the old epoch.
+        const record = this.sealOnly(parts, now);
         this.layer.updateTx(now);
+        this.reserveIfNeeded();
+        this.opts.socket.send(record);
         this.keyUpdateRequested = false;
         this.askPeer = false;
         this.txUpdates++;
@@ -130,13 +134,23 @@ export class RecordChannel {
 
   private seal(parts: Uint8Array[], now: number): void {
     if (parts.length === 0) return;
+    this.opts.socket.send(this.sealOnly(parts, now));
+  }
+
+  /** Seals one record (persisting a reservation first when one is due) without sending it. */
+  private sealOnly(parts: Uint8Array[], now: number): Bytes {
+    this.reserveIfNeeded();
+    const record = this.layer.seal(parts.length === 1 ? parts[0] : concat(...parts), now);
+    this.recordsSent++;
+    return record;
+  }
+
+  /** §5.5: persist a new sequence reservation before any record uses it. */
+  private reserveIfNeeded(): void {
     const persist = this.opts.persist;
     if (persist && (!this.layer.reservationMode || this.layer.needsReservation())) {
       persist(this.layer.reserve(this.opts.reserveBlock ?? DEFAULT_RESERVE_BLOCK));
     }
-    const record = this.layer.seal(parts.length === 1 ? parts[0] : concat(...parts), now);
-    this.recordsSent++;
-    this.opts.socket.send(record);
   }
 
   /**
