@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs the Deno that `npm install` put in node_modules, with that binary's folder first on
-// PATH. Why: `deno task` puts node_modules/.bin first on PATH, where `deno` is the npm shim
-// (a Node script that may not find its binary when install scripts are not allowed). A task
-// that calls `deno` must reach the real binary, so we export DENO_BIN and prepend its folder.
+// PATH, so tasks that call `deno` reach it. Why the platform packages (@deno/<os>-<cpu>) are
+// optionalDependencies instead of the `deno` wrapper package: the wrapper links
+// node_modules/.bin/deno, and `deno task` resolves a nested `deno` to that file and tries to
+// run the native binary as JavaScript (design notes §6). The platform packages have no bin.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
