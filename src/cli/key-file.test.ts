@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import {
+  createKeyFile,
+  KeyFileError,
+  loadOrCreateKeyFile,
+  parseKeyFile,
+  readKeyFile,
+} from "./key-file.ts";
+
+Deno.test("key file: created once with mode 0600, reloaded with the same key and pin", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/.pqgate/gateway-key.json`;
+    const a = await loadOrCreateKeyFile(path);
+    assert.equal(a.created, true);
+    assert.match(a.pin, /^sha256:[A-Za-z0-9_-]{43}$/);
+    assert.match(a.keyIdHex, /^[0-9a-f]{16}$/);
+    if (Deno.build.os !== "windows") {
+      assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+      assert.equal((await Deno.stat(`${dir}/.pqgate`)).mode! & 0o777, 0o700);
+    }
+    const b = await loadOrCreateKeyFile(path);
+    assert.equal(b.created, false);
+    assert.equal(b.pin, a.pin);
+    assert.deepEqual(b.key.publicKey, a.key.publicKey);
+    assert.equal(b.warning, undefined);
+    await assert.rejects(createKeyFile(path)); // never overwrites
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("key file: wide permissions produce a warning; edits and garbage are rejected", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/k.json`;
+    const a = await createKeyFile(path);
+    const text = await Deno.readTextFile(path);
+    if (Deno.build.os !== "windows") {
+      await Deno.chmod(path, 0o644);
+      assert.match((await readKeyFile(path)).warning ?? "", /chmod 600/);
+    }
+    const j = JSON.parse(text);
+    assert.throws(
+      () => parseKeyFile("x", JSON.stringify({ ...j, pin: "sha256:" + "A".repeat(43) })),
+      /pin does not match/,
+    );
+    assert.throws(
+      () => parseKeyFile("x", JSON.stringify({ ...j, seed: "AAAA" })),
+      /seed must be 32 bytes/,
+    );
+    assert.throws(() => parseKeyFile("x", "{"), /not valid JSON/);
+    assert.throws(() => parseKeyFile("x", JSON.stringify({ ...j, version: 2 })), KeyFileError);
+    assert.equal(parseKeyFile("x", text).pin, a.pin);
+    await assert.rejects(readKeyFile(`${dir}/missing.json`), /not found/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { UsageError } from "./fetch-args.ts";
+import { DEFAULT_KEY_FILE } from "./key-file.ts";
+import {
+  parseStartFlags,
+  resolveFrom,
+  resolveStartSettings,
+  rewordGatewayError,
+  type StartFlags,
+} from "./start-config.ts";
+
+const none: StartFlags = {
+  config: null,
+  port: null,
+  hostname: null,
+  keyFile: null,
+  generateKey: null,
+  verbose: false,
+};
+
+Deno.test("start settings: no set-up means demo origin, default key file, port 8787", () => {
+  const s = resolveStartSettings(none, null);
+  assert.equal(s.port, 8787);
+  assert.equal(s.hostname, "127.0.0.1");
+  assert.deepEqual(s.keyFiles, [DEFAULT_KEY_FILE]);
+  assert.equal(s.createMissingKey, true);
+  assert.equal(s.routes, undefined);
+  assert.equal(s.allowAnonymous, false);
+});
+
+Deno.test("start flags: --port, --key-file, --config, --generate-key, errors", () => {
+  const f = parseStartFlags(["--port", "0", "--key-file=k.json", "--config", "c.json", "-v"]);
+  assert.ok(f !== "help");
+  assert.equal(f.port, 0);
+  assert.equal(f.keyFile, "k.json");
+  assert.equal(f.config, "c.json");
+  assert.equal(f.verbose, true);
+  assert.equal(parseStartFlags(["--help"]), "help");
+  assert.throws(() => parseStartFlags(["--port", "99999"]), /--port must be a port number/);
+  assert.throws(() => parseStartFlags(["--port"]), /needs a value/);
+  assert.throws(() => parseStartFlags(["serve"]), /unknown argument serve/);
+});
+
+Deno.test("start config: file values, relative paths, flags override", () => {
+  const text = JSON.stringify({
+    port: 9000,
+    hostname: "0.0.0.0",
+    keys: ["keys/new.json", "/abs/old.json"],
+    routes: [{ match: { authority: "api.example.com" }, origin: "https://10.0.0.5:8443" }],
+    allowAnonymous: true,
+    suites: ["chacha20-poly1305", 1],
+    limits: { maxStreams: 10 },
+    originTimeoutMs: 5000,
+  });
+  const s = resolveStartSettings({ ...none, config: "/etc/pqgate/config.json", port: 9100 }, text);
+  assert.equal(s.port, 9100);
+  assert.equal(s.hostname, "0.0.0.0");
+  assert.deepEqual(s.keyFiles, ["/etc/pqgate/keys/new.json", "/abs/old.json"]);
+  assert.equal(s.createMissingKey, false);
+  assert.deepEqual(s.suites, [2, 1]);
+  assert.deepEqual(s.limits, { maxStreams: 10 });
+  assert.equal(s.allowAnonymous, true);
+  assert.equal(s.routes?.length, 1);
+  const k = resolveStartSettings({ ...none, config: "c.json", keyFile: "mine.json" }, text);
+  assert.deepEqual(k.keyFiles, ["mine.json"]);
+  assert.equal(k.createMissingKey, true);
+});
+
+Deno.test("start config: clear errors naming the file and the setting", () => {
+  const bad: [unknown, RegExp][] = [
+    ["{", /c\.json: not valid JSON/],
+    [[], /must be a JSON object/],
+    [{ routes: [], prot: 1 }, /c\.json: prot is not a known setting/],
+    [{}, /routes is required/],
+    [{ routes: {} }, /routes must be an array/],
+    [{ routes: [], port: "x" }, /port must be a port number/],
+    [{ routes: [], keyFile: "a", keys: ["b"] }, /keyFile and keys exclude each other/],
+    [{ routes: [], keys: [] }, /keys must be a non-empty array/],
+    [{ routes: [], keys: ["a", "a"] }, /lists a key file twice/],
+    [{ routes: [], allowAnonymous: "yes" }, /allowAnonymous must be true or false/],
+    [{ routes: [], suites: ["rot13"] }, /unknown suite "rot13"/],
+    [{ routes: [], limits: 5 }, /limits must be an object/],
+  ];
+  for (const [cfg, re] of bad) {
+    const text = typeof cfg === "string" ? cfg : JSON.stringify(cfg);
+    assert.throws(
+      () => resolveStartSettings({ ...none, config: "c.json" }, text),
+      (e) => e instanceof UsageError && re.test(e.message),
+      text,
+    );
+  }
+});
+
+Deno.test("start config: helpers", () => {
+  assert.equal(resolveFrom("a/b/c.json", "k.json"), "a/b/k.json");
+  assert.equal(resolveFrom("c.json", "k.json"), "k.json");
+  assert.equal(resolveFrom("a/c.json", "/k.json"), "/k.json");
+  assert.equal(
+    rewordGatewayError("createGateway: options.limits.maxStreams must be an integer", "c.json"),
+    "c.json: limits.maxStreams must be an integer",
+  );
+  assert.equal(rewordGatewayError("createGateway: options.keys bad", null), "options.keys bad");
+});

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { buildClient, forbiddenInputs, gzipSize } from "./client-bundle.ts";
+
+Deno.test("client bundle: one ESM file with the client API and no server code", async () => {
+  const b = await buildClient();
+  assert.equal(b.entry, "src/client/mod.ts");
+  assert.deepEqual(forbiddenInputs(b.inputs), []);
+  assert.ok(b.inputs.some((i) => i.startsWith("src/client/")));
+  assert.ok(!b.inputs.some((i) => /hono|src\/(proxy|transport|gateway|cli)\//.test(i)), b.inputs.join("\n"));
+  // A size budget: a regression that pulls in a server framework or a second crypto library
+  // shows up here. (Today: ~123 KiB raw, ~45 KiB gzipped.)
+  const gz = await gzipSize(b.code);
+  assert.ok(b.code.length < 200 * 1024, `bundle is ${b.code.length} bytes`);
+  assert.ok(gz < 70 * 1024, `bundle is ${gz} bytes gzipped`);
+
+  // It loads as a module and exports the public API.
+  const file = await Deno.makeTempFile({ suffix: ".mjs" });
+  try {
+    await Deno.writeFile(file, b.code);
+    const mod = await import(`file://${file}`);
+    for (const name of ["connect", "Channel", "PinMismatchError", "VersionRefusedError", "ChannelClosedError", "HandshakeTimeoutError"]) {
+      assert.equal(typeof mod[name], "function", `the bundle exports ${name}`);
+    }
+    const e = new mod.ChannelClosedError(4008, "idle_timeout");
+    assert.equal(e.name, "ChannelClosedError");
+    assert.equal(e.code, 4008);
+  } finally {
+    await Deno.remove(file);
+  }
+});

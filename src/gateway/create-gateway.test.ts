@@ -1,0 +1,179 @@
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { fromBase64Url, toHex } from "../protocol/bytes.ts";
+import { generateStaticKey, pinFor } from "../protocol/gateway-keys.ts";
+import { createGateway, UPGRADE_ENV_KEY, type Upgrader } from "./create-gateway.ts";
+import { DEFAULT_LIMITS, GatewayConfigError } from "./options.ts";
+
+const key = generateStaticKey(new Uint8Array(32).fill(7));
+const key2 = generateStaticKey(new Uint8Array(32).fill(8));
+
+Deno.test("createGateway: validates options and names the bad one", () => {
+  const cases: [unknown, RegExp][] = [
+    [{}, /options\.keys must be one StaticKey or a non-empty array/],
+    [{ keys: [] }, /options\.keys must be/],
+    [
+      { keys: [{ ...key, keyId: new Uint8Array(3) }] },
+      /options\.keys\[0\]\.keyId must be a 8-byte/,
+    ],
+    [{ keys: [key, { ...key2, publicKey: new Uint8Array(5) }] }, /options\.keys\[1\]\.publicKey/],
+    [{ keys: [key, { ...key }] }, /options\.keys\[1\]\.keyId .* is used by two keys/],
+    [{ keys: key, suites: [] }, /options\.suites must be a non-empty array/],
+    [{ keys: key, suites: [9] }, /options\.suites contains unknown suite 9/],
+    [{ keys: key, suites: [1, 1] }, /options\.suites lists suite 1 twice/],
+    [
+      { keys: key, limits: { maxStreams: 0 } },
+      /options\.limits\.maxStreams must be an integer from 1/,
+    ],
+    [{ keys: key, limits: { maxStream: 5 } }, /options\.limits\.maxStream is not a known limit/],
+    [
+      { keys: key, limits: { maxHeaderBytes: 65536 } },
+      /options\.limits\.maxHeaderBytes must be an integer from 1 to 16376/,
+    ],
+    [{ keys: key, channelPath: "pq" }, /options\.channelPath must be an absolute path/],
+    [{ keys: key, channelPath: "/healthz" }, /collides/],
+    [
+      { keys: key, routes: [{ match: {}, origin: "https://x" }] },
+      /options\.routes\[0\]\.match: needs authority/,
+    ],
+    [
+      { keys: key, routes: [{ match: { authority: "a" }, origin: "service:nope" }] },
+      /names service:nope, which options\.services does not provide/,
+    ],
+    [{ keys: key, allowAnonymous: "yes" }, /options\.allowAnonymous must be a boolean/],
+    [{ keys: key, originTimeoutMs: -1 }, /options\.originTimeoutMs must be a positive integer/],
+    [{ keys: key, fetch: 5 }, /options\.fetch must be a function/],
+    [
+      { keys: key, services: { a: 5 } },
+      /options\.services\.a must be a function or an object with fetch/,
+    ],
+    [{ keys: key, colour: "red" }, /options\.colour is not a known option/],
+  ];
+  for (const [opts, re] of cases) {
+    assert.throws(
+      () => createGateway(opts as Parameters<typeof createGateway>[0]),
+      (e) => e instanceof GatewayConfigError && re.test(e.message),
+      JSON.stringify(opts, (_, v) => (v instanceof Uint8Array ? `bytes(${v.length})` : v)),
+    );
+  }
+});
+
+Deno.test("createGateway: defaults and the exact key configuration shape", async () => {
+  const gw = createGateway({ keys: [key, key2] });
+  assert.equal(gw.channelPath, "/pqgate");
+  assert.deepEqual(gw.sessionConfig.limits, DEFAULT_LIMITS);
+  assert.equal(gw.sessionConfig.allowAnonymous, false);
+  const res = await gw.app.request("/.well-known/pqgate");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("access-control-allow-origin"), "*");
+  const j = await res.json();
+  assert.deepEqual(Object.keys(j).sort(), ["keys", "suites", "version", "versions"]);
+  assert.equal(j.version, 1);
+  assert.deepEqual(j.suites, [1, 2]);
+  assert.equal(j.keys.length, 2);
+  for (const [i, k] of [key, key2].entries()) {
+    const e = j.keys[i];
+    assert.deepEqual(Object.keys(e).sort(), ["kem", "key_id", "pin", "public_key"]);
+    assert.equal(e.key_id, toHex(k.keyId));
+    assert.equal(e.kem, "X-Wing");
+    assert.deepEqual(fromBase64Url(e.public_key), k.publicKey);
+    assert.equal(e.pin, pinFor(k.publicKey));
+    assert.match(e.pin, /^sha256:[A-Za-z0-9_-]{43}$/);
+  }
+  const h = await gw.app.request("/healthz");
+  assert.deepEqual(await h.json(), { status: "ok" });
+});
+
+Deno.test("createGateway: channel endpoint answers 426 without upgrade, 501 without transport", async () => {
+  const gw = createGateway({ keys: key, channelPath: "/tunnel" });
+  const plain = await gw.app.request("/tunnel");
+  assert.equal(plain.status, 426);
+  assert.equal(plain.headers.get("upgrade"), "websocket");
+  const post = await gw.app.request("/tunnel", {
+    method: "POST",
+    headers: { upgrade: "websocket" },
+  });
+  assert.equal(post.status, 426);
+  const noTransport = await gw.app.request("/tunnel", { headers: { upgrade: "websocket" } });
+  assert.equal(noTransport.status, 501);
+  assert.equal((await gw.app.request("/pqgate")).status, 404);
+});
+
+Deno.test("createGateway: upgrade hook from options or env; mountable under a prefix", async () => {
+  const seen: string[] = [];
+  const upgrade: Upgrader = ({ request, createSession }) => {
+    seen.push(new URL(request.url).pathname);
+    assert.equal(typeof createSession, "function");
+    return new Response("upgraded (test)", { status: 200 });
+  };
+  const gw = createGateway({ keys: key });
+  const parent = new Hono();
+  parent.get("/", (c) => c.text("parent app"));
+  parent.route("/pq", gw.app);
+  const env = { [UPGRADE_ENV_KEY]: upgrade };
+  const up = await parent.request("/pq/pqgate", { headers: { upgrade: "websocket" } }, env);
+  assert.equal(await up.text(), "upgraded (test)");
+  assert.deepEqual(seen, ["/pq/pqgate"]);
+  assert.equal((await parent.request("/pq/.well-known/pqgate")).status, 200);
+  assert.equal((await parent.request("/pq/healthz")).status, 200);
+  assert.equal(await (await parent.request("/")).text(), "parent app");
+
+  const gw2 = createGateway({ keys: key, upgrade });
+  assert.equal(
+    (await gw2.app.request("/pqgate", { headers: { upgrade: "websocket" } })).status,
+    200,
+  );
+});
+
+Deno.test("request handler: unmatched → 403 JSON and no fetch; service: origins dispatch in-process", async () => {
+  let networkCalls = 0;
+  const gw = createGateway({
+    keys: key,
+    routes: [
+      { match: { authority: "api.test" }, origin: "service:api" },
+      { match: { authority: "net.test" }, origin: "http://127.0.0.1:9" },
+    ],
+    services: {
+      api: (req) =>
+        Response.json({ path: new URL(req.url).pathname, fwd: req.headers.get("forwarded") }),
+    },
+    fetch: () => {
+      networkCalls++;
+      return Promise.reject(new TypeError("connection refused"));
+    },
+  });
+  const channel = {
+    sessionId: "00".repeat(16),
+    suite: 1 as const,
+    keyId: toHex(key.keyId),
+    clientAddress: "192.0.2.7",
+  };
+  const denied = await gw.handler(new Request("https://elsewhere.test/x"), channel);
+  assert.equal(denied.status, 403);
+  assert.equal(denied.headers.get("pqgate-error"), "forbidden");
+  assert.deepEqual(await denied.json(), { error: "forbidden", status: 403 });
+  assert.equal(networkCalls, 0);
+
+  const ok = await gw.handler(new Request("https://api.test/v1/things?q=1"), channel);
+  assert.deepEqual(await ok.json(), { path: "/v1/things", fwd: "for=192.0.2.7;proto=https" });
+  assert.equal(networkCalls, 0);
+
+  const down = await gw.handler(new Request("https://net.test/"), channel);
+  assert.equal(down.status, 502);
+  assert.equal(networkCalls, 1);
+});
+
+Deno.test("request handler: default routes serve the embedded demo origin at https://demo/", async () => {
+  const gw = createGateway({ keys: key });
+  const channel = {
+    sessionId: "11".repeat(16),
+    suite: 2 as const,
+    keyId: null,
+    clientAddress: null,
+  };
+  const res = await gw.handler(new Request("https://demo/api/hello"), channel);
+  assert.equal(res.status, 200);
+  const j = await res.json();
+  assert.match(j.message, /demo origin/);
+  assert.equal((await gw.handler(new Request("https://other/api/hello"), channel)).status, 403);
+});

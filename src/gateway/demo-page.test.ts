@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { demoPageRoutes, readDemoPageAssets } from "./demo-page.ts";
+import { forbiddenInputs } from "./client-bundle.ts";
+
+const get = (app: { fetch(r: Request): Response | Promise<Response> }, path: string) =>
+  Promise.resolve(app.fetch(new Request(`http://gw.test${path}`)));
+
+Deno.test("demo page: serves the page with its config, the script and the bundle", async () => {
+  let loads = 0;
+  const app = demoPageRoutes({
+    clientBundle: () => {
+      loads++;
+      return Promise.resolve(new TextEncoder().encode("export const x = 1;"));
+    },
+    channelPath: "/pqgate",
+  });
+  const page = await get(app, "/");
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type")!, /^text\/html/);
+  const csp = page.headers.get("content-security-policy")!;
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /connect-src 'self'/);
+  const html = await page.text();
+  assert.ok(!html.includes("__PQGATE_CONFIG__"));
+  const json = /<script type="application\/json" id="pqgate-config">(.*?)<\/script>/.exec(html)?.[1];
+  assert.deepEqual(JSON.parse(json!), {
+    channelPath: "/pqgate",
+    keyConfigPath: "/.well-known/pqgate",
+    targetOrigin: "https://demo",
+  });
+  assert.match(html, /src="\.\/demo\.js"/);
+
+  const script = await get(app, "/demo.js");
+  assert.equal(script.status, 200);
+  assert.match(script.headers.get("content-type")!, /^text\/javascript/);
+  assert.match(await script.text(), /new URL\("\.\/client\.js", import\.meta\.url\)/);
+
+  for (let i = 0; i < 2; i++) {
+    const js = await get(app, "/client.js");
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get("content-type")!, /^text\/javascript/);
+    assert.equal(await js.text(), "export const x = 1;");
+  }
+  assert.equal(loads, 1, "the bundle is loaded once and cached");
+});
+
+Deno.test("demo page: a failing bundle is a 503, reported, and retried on the next request", async () => {
+  let calls = 0;
+  const errors: string[] = [];
+  const app = demoPageRoutes({
+    clientBundle: () => {
+      calls++;
+      if (calls === 1) throw new Error("esbuild missing");
+      return "export {};";
+    },
+    channelPath: "/pq",
+    onError: (what, e) => errors.push(`${what}: ${(e as Error).message}`),
+  });
+  const first = await get(app, "/client.js");
+  assert.equal(first.status, 503);
+  assert.match(await first.text(), /not available/);
+  assert.deepEqual(errors, ["client.js: esbuild missing"]);
+  const second = await get(app, "/client.js");
+  assert.equal(second.status, 200);
+  assert.equal(await second.text(), "export {};");
+});
+
+Deno.test("demo page: config JSON cannot break out of its script element", async () => {
+  const app = demoPageRoutes({
+    clientBundle: () => "",
+    channelPath: "/pqgate",
+    targetOrigin: "https://x/</script><script>alert(1)</script>",
+    assets: () => ({ html: "<script id=c>__PQGATE_CONFIG__</script>", script: "" }),
+  });
+  const html = await (await get(app, "/")).text();
+  assert.equal(html.match(/<\/script>/g)?.length, 1);
+  assert.match(html, /\\u003c\/script\\u003e/);
+});
+
+Deno.test("demo page: options are checked", () => {
+  assert.throws(() => demoPageRoutes({} as never), /clientBundle/);
+  assert.throws(() => demoPageRoutes({ clientBundle: () => "", channelPath: "pqgate" }), /channelPath/);
+});
+
+Deno.test("demo page: the shipped assets have the placeholder and load the client relatively", async () => {
+  const a = await readDemoPageAssets();
+  assert.ok(a.html.includes("__PQGATE_CONFIG__"));
+  assert.match(a.html, /<script type="module" src="\.\/demo\.js">/);
+  assert.doesNotMatch(a.html, /<script>(?!<)/, "no inline scripts (the CSP forbids them)");
+  assert.match(a.script, /await import\(CLIENT_URL\)/);
+});
+
+Deno.test("client bundle: server code in the inputs is refused", () => {
+  assert.deepEqual(forbiddenInputs([
+    "src/client/connect.ts",
+    "src/protocol/handshake-client.ts",
+    "src/tunnel/client-session.ts",
+    "node_modules/@noble/post-quantum/hybrid.js",
+  ]), []);
+  const bad = forbiddenInputs([
+    "node_modules/hono/dist/index.js",
+    "src/proxy/forward.ts",
+    "src/transport/deno/serve.ts",
+    "src/gateway/create-gateway.ts",
+    "src/tunnel/server-session.ts",
+    "src/protocol/handshake-server.ts",
+    "src/protocol/testing.ts",
+    "node:crypto",
+  ]);
+  assert.equal(bad.length, 8);
+});
+
+Deno.test("demo page: demo.js parses as an ES module (checked even without a browser)", async () => {
+  const { script } = await readDemoPageAssets();
+  const esbuild = await import("esbuild");
+  try {
+    const out = await esbuild.transform(script, { loader: "js", format: "esm", target: "es2022" });
+    assert.ok(out.code.length > 0);
+  } finally {
+    await esbuild.stop();
+  }
+});

@@ -1,0 +1,143 @@
+/**
+ * The demo page as a small Hono app, to mount next to the gateway:
+ *
+ *   GET /           the page (src/gateway/demo-page/index.html, with its config filled in)
+ *   GET /demo.js    the page's script (src/gateway/demo-page/demo.js)
+ *   GET /client.js  the browser build of the client library (see client-bundle.ts)
+ *
+ * Platform-neutral: the bundle comes from `clientBundle()`, and the two page files from
+ * `assets()` (default: read from src/gateway/demo-page/ with Deno). Both are loaded on first
+ * use and cached; a failure is answered with 503 and tried again on the next request.
+ *
+ * Mount it at the root (the page loads ./client.js and ./demo.js relative to itself):
+ *
+ *   gateway.app.route("/", demoPageRoutes({ clientBundle: loadClientBundle, channelPath: gateway.channelPath }));
+ */
+import { Hono } from "hono";
+
+export interface DemoPageAssets {
+  /** index.html; its `__PQGATE_CONFIG__` placeholder receives the page config as JSON. */
+  html: string;
+  /** demo.js, the page's ES module. */
+  script: string;
+}
+
+export interface DemoPageOptions {
+  /** The browser client bundle (ESM). Called once, on the first request for /client.js. */
+  clientBundle: () => Promise<Uint8Array | string> | Uint8Array | string;
+  /** Path of the gateway's channel endpoint, e.g. gateway.channelPath ("/pqgate"). */
+  channelPath: string;
+  /** Path of the key configuration. Default "/.well-known/pqgate". */
+  keyConfigPath?: string;
+  /** Origin the page's requests go to through the channel. Default "https://demo". */
+  targetOrigin?: string;
+  /** The page files. Default: read src/gateway/demo-page/{index.html,demo.js} (Deno). */
+  assets?: () => Promise<DemoPageAssets> | DemoPageAssets;
+  /** Told when the bundle or the assets fail to load (the response is a 503). */
+  onError?: (what: "client.js" | "page", error: unknown) => void;
+}
+
+/** Reads the page files next to this module (needs --allow-read under Deno). */
+export async function readDemoPageAssets(): Promise<DemoPageAssets> {
+  const base = new URL("./demo-page/", import.meta.url);
+  const [html, script] = await Promise.all([
+    Deno.readTextFile(new URL("index.html", base)),
+    Deno.readTextFile(new URL("demo.js", base)),
+  ]);
+  return { html, script };
+}
+
+/** A value loaded once; a failed load is forgotten so the next call tries again. */
+function once<T>(load: () => Promise<T> | T): () => Promise<T> {
+  let p: Promise<T> | null = null;
+  return () => {
+    if (!p) {
+      p = Promise.resolve().then(load);
+      p.catch(() => (p = null));
+    }
+    return p;
+  };
+}
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'unsafe-inline'",
+  "connect-src 'self'",
+  "img-src 'self' data:",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const COMMON_HEADERS = {
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  // Served from memory and rebuilt at start: always revalidate so a restart shows new code.
+  "cache-control": "no-cache",
+};
+
+/** JSON that is safe inside <script type="application/json"> (no "</script>"). */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026");
+}
+
+function unavailable(what: string): Response {
+  return new Response(`${what} is not available: see the gateway's log\n`, {
+    status: 503,
+    headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "5", ...COMMON_HEADERS },
+  });
+}
+
+export function demoPageRoutes(opts: DemoPageOptions): Hono {
+  if (typeof opts?.clientBundle !== "function") throw new TypeError("demoPageRoutes: clientBundle must be a function");
+  if (typeof opts.channelPath !== "string" || !opts.channelPath.startsWith("/")) {
+    throw new TypeError("demoPageRoutes: channelPath must be an absolute path like \"/pqgate\"");
+  }
+  const pageConfig = {
+    channelPath: opts.channelPath,
+    keyConfigPath: opts.keyConfigPath ?? "/.well-known/pqgate",
+    targetOrigin: (opts.targetOrigin ?? "https://demo").replace(/\/$/, ""),
+  };
+  const bundle = once(opts.clientBundle);
+  const assets = once(async () => {
+    const a = await (opts.assets ?? readDemoPageAssets)();
+    if (!a.html.includes("__PQGATE_CONFIG__")) throw new Error("index.html has no __PQGATE_CONFIG__ placeholder");
+    return { html: a.html.replace("__PQGATE_CONFIG__", () => scriptJson(pageConfig)), script: a.script };
+  });
+
+  const app = new Hono();
+  app.get("/", async () => {
+    try {
+      const { html } = await assets();
+      return new Response(html, {
+        headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": CSP, ...COMMON_HEADERS },
+      });
+    } catch (e) {
+      opts.onError?.("page", e);
+      return unavailable("the demo page");
+    }
+  });
+  app.get("/demo.js", async () => {
+    try {
+      const { script } = await assets();
+      return new Response(script, { headers: { "content-type": "text/javascript; charset=utf-8", ...COMMON_HEADERS } });
+    } catch (e) {
+      opts.onError?.("page", e);
+      return unavailable("demo.js");
+    }
+  });
+  app.get("/client.js", async () => {
+    try {
+      const code = await bundle();
+      return new Response(code as BodyInit, {
+        headers: { "content-type": "text/javascript; charset=utf-8", ...COMMON_HEADERS },
+      });
+    } catch (e) {
+      opts.onError?.("client.js", e);
+      return unavailable("client.js (the browser client bundle)");
+    }
+  });
+  app.get("/favicon.ico", () => new Response(null, { status: 204 }));
+  return app;
+}

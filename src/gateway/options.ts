@@ -1,0 +1,199 @@
+/**
+ * `createGateway` options: types, defaults, and validation at construction. Every error names
+ * the option it is about (`options.limits.maxStreams must be ...`), so a misconfigured gateway
+ * fails at start, never on the first request.
+ */
+import {
+  KEY_ID_LEN,
+  type SuiteId,
+  SUITES,
+  XWING_PK_LEN,
+  XWING_SEED_LEN,
+} from "../protocol/constants.ts";
+import type { StaticKey } from "../protocol/types.ts";
+import type { Env, SessionLimits } from "../tunnel/types.ts";
+
+/** Default per-session limits, announced to clients in SESSION_INFO (PROTOCOL.md §6.3). */
+export const DEFAULT_LIMITS: Readonly<SessionLimits> = Object.freeze({
+  /** Concurrent streams (requests in flight) per channel. */
+  maxStreams: 100,
+  /** Largest HEADERS payload (Binary HTTP request head) accepted. One frame carries it. */
+  maxHeaderBytes: 16_376,
+  /** Largest request body; 0 = no limit. */
+  maxBodyBytes: 100 * 1024 * 1024,
+  /** A WebSocket that has not finished the handshake by then is closed with 4000. */
+  handshakeTimeoutMs: 10_000,
+  /** A channel with no traffic (PING unanswered) for this long is closed with 4008. */
+  idleTimeoutMs: 60_000,
+  /** After this a channel is closed with 4007 and the client re-handshakes. */
+  sessionLifetimeMs: 24 * 60 * 60 * 1000,
+});
+
+/** Time an origin gets to send its response head before the client gets 504. */
+export const DEFAULT_ORIGIN_TIMEOUT_MS = 30_000;
+export const DEFAULT_CHANNEL_PATH = "/pqgate";
+
+/** Structured log sink. Events never carry secrets (keys, plaintext bodies). */
+export type GatewayLog = (event: string, fields?: Record<string, unknown>) => void;
+
+/** A `service:NAME` origin: a Workers service binding, a Hono app, or a plain handler. */
+export type ServiceBinding =
+  | { fetch(request: Request): Response | Promise<Response> }
+  | ((request: Request) => Response | Promise<Response>);
+
+export class GatewayConfigError extends TypeError {
+  constructor(message: string) {
+    super(message);
+    this.name = "GatewayConfigError";
+  }
+}
+
+const U32_MAX = 0xffff_ffff;
+
+function fail(msg: string): never {
+  throw new GatewayConfigError(`createGateway: ${msg}`);
+}
+
+function isBytes(x: unknown, len: number): boolean {
+  return x instanceof Uint8Array && x.length === len;
+}
+
+/** Validates `options.keys` (one StaticKey or a non-empty array; several live for rotation). */
+export function validateKeys(keys: unknown): StaticKey[] {
+  const list = Array.isArray(keys) ? keys : keys === undefined || keys === null ? [] : [keys];
+  if (list.length === 0) fail("options.keys must be one StaticKey or a non-empty array of them");
+  const seen = new Set<string>();
+  list.forEach((k, i) => {
+    const at = `options.keys[${i}]`;
+    if (typeof k !== "object" || k === null) fail(`${at} must be a StaticKey object`);
+    const key = k as Partial<StaticKey>;
+    if (!isBytes(key.keyId, KEY_ID_LEN)) {
+      fail(`${at}.keyId must be a ${KEY_ID_LEN}-byte Uint8Array`);
+    }
+    if (!isBytes(key.publicKey, XWING_PK_LEN)) {
+      fail(`${at}.publicKey must be a ${XWING_PK_LEN}-byte X-Wing public key`);
+    }
+    if (!isBytes(key.secretKey, XWING_SEED_LEN)) {
+      fail(`${at}.secretKey must be the ${XWING_SEED_LEN}-byte X-Wing seed`);
+    }
+    const id = Array.from(key.keyId!, (b) => b.toString(16).padStart(2, "0")).join("");
+    if (seen.has(id)) fail(`${at}.keyId ${id} is used by two keys`);
+    seen.add(id);
+  });
+  return list as StaticKey[];
+}
+
+/** Validates `options.suites`: a non-empty list of known suite ids, gateway preference first. */
+export function validateSuites(suites: unknown): SuiteId[] {
+  if (suites === undefined) return [...SUITES];
+  if (!Array.isArray(suites) || suites.length === 0) {
+    fail(`options.suites must be a non-empty array of suite ids (${SUITES.join(", ")})`);
+  }
+  const seen = new Set<number>();
+  for (const s of suites) {
+    if (!(SUITES as readonly number[]).includes(s)) {
+      fail(
+        `options.suites contains unknown suite ${JSON.stringify(s)} (known: ${SUITES.join(", ")})`,
+      );
+    }
+    if (seen.has(s)) fail(`options.suites lists suite ${s} twice`);
+    seen.add(s);
+  }
+  return suites as SuiteId[];
+}
+
+/** Merges `options.limits` over DEFAULT_LIMITS and checks every field. */
+export function validateLimits(limits: unknown): SessionLimits {
+  if (limits === undefined) return { ...DEFAULT_LIMITS };
+  if (typeof limits !== "object" || limits === null || Array.isArray(limits)) {
+    fail("options.limits must be an object");
+  }
+  const out: SessionLimits = { ...DEFAULT_LIMITS };
+  for (const [name, value] of Object.entries(limits as Record<string, unknown>)) {
+    if (!(name in DEFAULT_LIMITS)) {
+      fail(
+        `options.limits.${name} is not a known limit (known: ${
+          Object.keys(DEFAULT_LIMITS).join(", ")
+        })`,
+      );
+    }
+    if (value === undefined) continue;
+    const min = name === "maxBodyBytes" ? 0 : 1;
+    const max = name === "maxBodyBytes"
+      ? Number.MAX_SAFE_INTEGER
+      : name === "maxHeaderBytes"
+      ? 16_376
+      : name === "sessionLifetimeMs"
+      ? U32_MAX * 1000
+      : U32_MAX;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      fail(
+        `options.limits.${name} must be an integer from ${min} to ${max}, got ${
+          JSON.stringify(value)
+        }`,
+      );
+    }
+    (out as unknown as Record<string, number>)[name] = value;
+  }
+  return out;
+}
+
+export function validateChannelPath(p: unknown): string {
+  if (p === undefined) return DEFAULT_CHANNEL_PATH;
+  if (
+    typeof p !== "string" || !/^\/[A-Za-z0-9._~\-\/]*$/.test(p) || p.includes("//") || p === "/"
+  ) {
+    fail(`options.channelPath must be an absolute path like "/pqgate", got ${JSON.stringify(p)}`);
+  }
+  if (p === "/healthz" || p.startsWith("/.well-known/")) {
+    fail(`options.channelPath ${JSON.stringify(p)} collides with a built-in endpoint`);
+  }
+  return p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p;
+}
+
+export function validatePositiveMs(name: string, v: unknown, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number" || !Number.isInteger(v) || v <= 0 || v > U32_MAX) {
+    fail(
+      `options.${name} must be a positive integer number of milliseconds, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+export function validateFunction<T>(name: string, v: unknown): T | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "function") fail(`options.${name} must be a function`);
+  return v as T;
+}
+
+export function validateServices(v: unknown): Record<string, ServiceBinding> {
+  if (v === undefined) return {};
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    fail("options.services must be an object mapping service names to bindings");
+  }
+  for (const [name, b] of Object.entries(v as Record<string, unknown>)) {
+    if (!/^[A-Za-z0-9_-]+$/.test(name)) {
+      fail(`options.services has an invalid name ${JSON.stringify(name)}`);
+    }
+    const ok = typeof b === "function" ||
+      (typeof b === "object" && b !== null &&
+        typeof (b as { fetch?: unknown }).fetch === "function");
+    if (!ok) fail(`options.services.${name} must be a function or an object with fetch()`);
+  }
+  return v as Record<string, ServiceBinding>;
+}
+
+export function validateEnv(v: unknown): Env | undefined {
+  if (v === undefined) return undefined;
+  const e = v as Partial<Env>;
+  if (
+    typeof e !== "object" || e === null || typeof e.now !== "function" ||
+    typeof e.random !== "function"
+  ) {
+    fail("options.env must be { now(): number, random(n): Uint8Array }");
+  }
+  return e as Env;
+}
+
+export { fail as configError };
