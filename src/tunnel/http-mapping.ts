@@ -73,6 +73,16 @@ export function targetUrlOf(head: RequestHead): URL {
   }
   if (!head.path.startsWith("/")) throw new RequestMappingError(400, "path must start with /");
   if (head.path.includes("#")) throw new RequestMappingError(400, "path must not contain a fragment");
+  // Refuse rather than resolve: `new URL()` would silently turn /a/../b or /a/%2e%2e/b into /b
+  // and \ into /, so the path the origin sees would differ from the one the client sent.
+  const rawPath = head.path.split("?", 1)[0];
+  if (rawPath.includes("\\")) throw new RequestMappingError(400, "path must not contain a backslash");
+  for (const segment of rawPath.split("/")) {
+    const decoded = segment.replace(/%2e/gi, ".");
+    if (decoded === "." || decoded === "..") {
+      throw new RequestMappingError(400, "path must not contain dot segments");
+    }
+  }
   let base: URL, url: URL;
   try {
     base = new URL(`${scheme}://${authority}`);
