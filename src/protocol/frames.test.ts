@@ -79,7 +79,7 @@ const arbMiddle: fc.Arbitrary<Frame> = fc.oneof(
   }),
   fc.record({
     type: fc.constant("close" as const),
-    code: fc.integer({ min: 0, max: 0xffff }),
+    code: fc.oneof(fc.constantFrom(1000, 1001), fc.integer({ min: 4000, max: 4999 })),
     reason,
   }),
 );
@@ -272,6 +272,9 @@ Deno.test("frames: each §6.1 rule is enforced with protocol_error", () => {
   bad(f(9, 0, 0, "0fab80"), "stray continuation");
   bad(f(9, 1, 0, "03e8"), "close flag");
   bad(f(9, 0, 1, "03e8"), "close stream");
+  bad(f(9, 0, 0, "0000"), "close code 0");
+  bad(f(9, 0, 0, "03ea"), "close code 1002");
+  bad(f(9, 0, 0, "1388"), "close code 5000");
   const c = decodeFrames(fromHex(f(9, 0, 0, "0fab" + toHex(utf8Encode("déjà 🔑")))));
   assert.deepEqual(c, [{ type: "close", code: 4011, reason: "déjà 🔑" }]);
 });
@@ -289,6 +292,7 @@ Deno.test("frames: encoding invalid frames is a local internal_error", () => {
   e({ type: "window_update", stream: 1, increment: 0 });
   e({ type: "window_update", stream: 1, increment: 2 ** 31 });
   e({ type: "close", code: 70000, reason: "" });
+  e({ type: "close", code: 1006, reason: "" });
   e({ type: "close", code: 1000, reason: "x".repeat(124) });
   e({ type: "close", code: 1000, reason: "\ud800" });
   e({ type: "session_info", info: { ...info, sessionId: new Uint8Array(15) } });

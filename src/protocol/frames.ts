@@ -58,6 +58,14 @@ export interface SessionInfo {
   sessionId: Uint8Array; // 16 bytes
 }
 
+/**
+ * §6.1 The codes a CLOSE frame may carry: normal (1000), going away (1001), and the pqgate range
+ * 4000-4999 (4000-4014 defined in §9). Anything else could not be reported as a WebSocket close.
+ */
+export function isCloseFrameCode(code: number): boolean {
+  return code === 1000 || code === 1001 || (code >= 4000 && code <= 4999);
+}
+
 export type Frame =
   | { type: "padding"; length: number }
   | { type: "ping"; data: Uint8Array }
@@ -182,7 +190,7 @@ export function encodeFrame(f: Frame): Bytes {
     case "key_update":
       return withPayload(FRAME_KEY_UPDATE, 0, 0, new Uint8Array([f.updateRequested ? 1 : 0]));
     case "close": {
-      if (!Number.isInteger(f.code) || f.code < 0 || f.code > 0xffff) bad("close code");
+      if (!Number.isInteger(f.code) || !isCloseFrameCode(f.code)) bad("close code");
       let reason: Bytes;
       try {
         reason = utf8Encode(f.reason);
@@ -367,6 +375,7 @@ export function decodeFrames(plaintext: Uint8Array): Frame[] {
         stream0();
         if (length < 2 || length > MAX_CLOSE_PAYLOAD) reject("bad CLOSE payload size");
         const code = (payload[0] << 8) | payload[1];
+        if (!isCloseFrameCode(code)) reject("CLOSE code outside 1000, 1001, 4000-4999");
         const reason = utf8Decode(payload.subarray(2));
         if (reason === null) reject("CLOSE reason is not valid UTF-8");
         frames.push({ type: "close", code, reason });

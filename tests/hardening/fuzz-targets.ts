@@ -431,7 +431,12 @@ async function clientSessionCheck(input: { steps: Step[]; info: boolean; request
     }
   }
   await settle();
-  okClose(client.closeInfo?.code ?? sock.closed, "ClientSession");
+  // An authenticated CLOSE frame from the gateway may carry any code of §6.1 (4014 included);
+  // only a close the client decided on itself is held to the documented peer-error codes.
+  if (client.closeInfo?.byPeer) {
+    const c = client.closeInfo.code;
+    if (!(c === 1000 || c === 1001 || (c >= 4000 && c <= 4999))) throw new Bug(`peer CLOSE code ${c} surfaced`);
+  } else okClose(client.closeInfo?.code ?? sock.closed, "ClientSession");
   client.close();
   await settle();
   const pending = settled.filter((x) => !x).length;
