@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { DEFAULT_GATEWAY, isLocalhost, parseFetchArgs, UsageError } from "./fetch-args.ts";
+import { DEFAULT_GATEWAY, isLocalhost, parseFetchArgs } from "./fetch-args.ts";
+import { UsageError } from "./argv.ts";
 
 const PIN = "sha256:" + "A".repeat(43);
 

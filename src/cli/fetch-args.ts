@@ -6,6 +6,8 @@
  *                   [-i] [-v] [-o file] [--anonymous] [--timeout ms]
  */
 
+import { UsageError, walkArgs } from "./argv.ts";
+
 export const DEFAULT_GATEWAY = "ws://localhost:8787/pqgate";
 
 export type BodySource =
@@ -28,13 +30,6 @@ export interface FetchArgs {
   output: string | null;
   timeoutMs: number | null;
   keyFile: string | null;
-}
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
 }
 
 export const FETCH_USAGE = `Usage: deno task fetch [options] <target-url>
@@ -88,19 +83,7 @@ export function parseFetchArgs(argv: readonly string[]): FetchArgs | "help" {
   };
   const positional: string[] = [];
   let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let inline: string | undefined;
-    if (arg.startsWith("--") && arg.includes("=")) {
-      inline = arg.slice(arg.indexOf("=") + 1);
-      arg = arg.slice(0, arg.indexOf("="));
-    }
-    const value = (): string => {
-      if (inline !== undefined) return inline;
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
+  for (const { arg, value } of walkArgs(argv)) {
     switch (arg) {
       case "-h":
       case "--help":

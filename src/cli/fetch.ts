@@ -16,8 +16,8 @@ import {
   type FetchArgs,
   isLocalhost,
   parseFetchArgs,
-  UsageError,
 } from "./fetch-args.ts";
+import { UsageError } from "./argv.ts";
 import { DEFAULT_KEY_FILE, KeyFileError, readKeyFile } from "./key-file.ts";
 
 const GATEWAY_ERROR_HINTS: Record<string, string> = {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { UsageError } from "./fetch-args.ts";
+import { UsageError } from "./argv.ts";
 import { DEFAULT_KEY_FILE } from "./key-file.ts";
 import {
   parseStartFlags,

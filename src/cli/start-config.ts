@@ -11,7 +11,7 @@ import {
 import type { RouteConfig } from "../proxy/routes.ts";
 import type { SessionLimits } from "../tunnel/types.ts";
 import { DEFAULT_KEY_FILE } from "./key-file.ts";
-import { UsageError } from "./fetch-args.ts";
+import { UsageError, walkArgs } from "./argv.ts";
 
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_HOSTNAME = "127.0.0.1";
@@ -66,19 +66,7 @@ export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
     generateKey: null,
     verbose: false,
   };
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let inline: string | undefined;
-    if (arg.startsWith("--") && arg.includes("=")) {
-      inline = arg.slice(arg.indexOf("=") + 1);
-      arg = arg.slice(0, arg.indexOf("="));
-    }
-    const value = (): string => {
-      if (inline !== undefined) return inline;
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
+  for (const { arg, value } of walkArgs(argv)) {
     switch (arg) {
       case "-h":
       case "--help":
