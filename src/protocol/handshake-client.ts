@@ -35,7 +35,7 @@ import {
   finishedMac,
   handshakeSecret,
   serverFinishedKey,
-  transcriptHash,
+  transcriptHashes,
   verifyFinished,
 } from "./key-schedule.ts";
 import type { HybridKem, RandomSource, SessionKeys } from "./types.ts";
@@ -169,13 +169,14 @@ export class ClientHandshake {
       }
       const ch = this.#clientHello!;
       const shStar = msg.subarray(0, msg.length - sh.serverFinished.length);
-      const th1 = transcriptHash(ch, shStar);
+      const transcript = transcriptHashes(ch, shStar);
+      const th1 = transcript.th1;
       hs2 = handshakeSecret(suite, this.#ssS, ssE);
       sFin = serverFinishedKey(hs2, th1);
       if (!verifyFinished(finishedMac(sFin, th1), sh.serverFinished)) {
         throw new PqgateError("handshake_failed");
       }
-      const th2 = transcriptHash(ch, msg);
+      const th2 = transcript.next(sh.serverFinished); // = H(CH || SH)
       cFin = clientFinishedKey(hs2, th2);
       const clientFinished = encodeClientFinished(finishedMac(cFin, th2));
       const keys = deriveSessionKeys(suite, hs2, th2);

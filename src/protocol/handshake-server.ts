@@ -34,7 +34,7 @@ import {
   finishedMac,
   handshakeSecret,
   serverFinishedKey,
-  transcriptHash,
+  transcriptHashes,
   verifyFinished,
 } from "./key-schedule.ts";
 import type { HybridKem, RandomSource, SessionKeys, StaticKey } from "./types.ts";
@@ -161,11 +161,13 @@ export class ServerHandshake {
         ctE: new Uint8Array(enc.cipherText),
         extensions: this.#extensions,
       });
-      const th1 = transcriptHash(msg, shStar);
+      const transcript = transcriptHashes(msg, shStar);
+      const th1 = transcript.th1;
       hs2 = handshakeSecret(suite, ssS, ssE);
       sFin = serverFinishedKey(hs2, th1);
-      const sh = concat(shStar, finishedMac(sFin, th1));
-      const th2 = transcriptHash(msg, sh);
+      const serverFinished = finishedMac(sFin, th1);
+      const sh = concat(shStar, serverFinished);
+      const th2 = transcript.next(serverFinished); // = H(CH || SH)
       cFin = clientFinishedKey(hs2, th2);
       this.#expectedClientFinished = finishedMac(cFin, th2);
       this.#pendingKeys = deriveSessionKeys(suite, hs2, th2);

@@ -172,3 +172,16 @@ Deno.test("verifyFinished is exact", () => {
   assert.ok(!verifyFinished(m, c));
   assert.ok(!verifyFinished(m, m.subarray(0, 31)));
 });
+
+Deno.test("transcriptHashes: th1 and th2 equal two transcriptHash calls (one pass over CH)", async () => {
+  const { transcriptHashes } = await import("./key-schedule.ts");
+  const r = seededRandom("transcript once");
+  for (const [a, b, c] of [[2300, 1150, 32], [0, 0, 32], [1, 63, 1], [64, 64, 64]]) {
+    const ch = r(a), shStar = r(b), fin = r(c);
+    const t = transcriptHashes(ch, shStar);
+    assert.equal(toHex(t.th1), toHex(transcriptHash(ch, shStar)));
+    assert.equal(toHex(t.next(fin)), toHex(transcriptHash(ch, concat(shStar, fin))));
+    assert.equal(toHex(t.th1), toHex(sha(ch, shStar)), "independent reference");
+    assert.throws(() => t.next(fin), /twice/);
+  }
+});

@@ -84,6 +84,28 @@ export function transcriptHash(clientHello: Uint8Array, serverHelloPart: Uint8Ar
 }
 
 /**
+ * th1 and th2 (§4.1) in one pass: th2's input extends th1's (CH || SH* || server_finished), so
+ * the running SHA-256 state after CH || SH* is cloned for th1 and then continued for th2 —
+ * the 2-3 KiB ClientHello is hashed once, not twice. Equal to two `transcriptHash` calls.
+ */
+export function transcriptHashes(
+  clientHello: Uint8Array,
+  serverHelloPart: Uint8Array,
+): { th1: Bytes; next(serverFinished: Uint8Array): Bytes } {
+  const h = sha256.create().update(clientHello).update(serverHelloPart);
+  const th1 = own(h.clone().digest());
+  let done = false;
+  return {
+    th1,
+    next(serverFinished: Uint8Array): Bytes {
+      if (done) misuse("transcriptHashes: next() called twice");
+      done = true;
+      return own(h.update(serverFinished).digest());
+    },
+  };
+}
+
+/**
  * hs2 (§4.2) from the suite and both KEM shared secrets. In anonymous mode pass `ssS = null`
  * (Z is used).
  */
