@@ -11,7 +11,7 @@ import { GatewayConfigError } from "../gateway/options.ts";
 import { serveDeno } from "../transport/deno/serve.ts";
 import { loadClientBundle } from "../gateway/client-bundle.ts";
 import { demoPageRoutes } from "../gateway/demo-page.ts";
-import { UsageError } from "./fetch-args.ts";
+import { UsageError } from "./argv.ts";
 import {
   createKeyFile,
   KeyFileError,
@@ -196,6 +196,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       : `  routes   ${settings.routes.length} from ${settings.configPath}`,
   );
   if (settings.routes === undefined) lines.push(`  demo     ${base}/  (open in a browser)`);
+  // Chosen by self-tests against noble (a few hundred ms, once); connections that arrive
+  // meanwhile use noble.
+  lines.push(`  crypto   ${(await gateway.cryptoReport()).summary}`);
   const target = settings.routes === undefined ? "https://demo/api/hello" : exampleTarget(gateway);
   lines.push("", "Try:", `  deno task fetch --pin ${first.pin} ${channel} ${target}`, "");
   console.log(lines.join("\n"));

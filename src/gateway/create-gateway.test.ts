@@ -177,3 +177,31 @@ Deno.test("request handler: default routes serve the embedded demo origin at htt
   assert.match(j.message, /demo origin/);
   assert.equal((await gw.handler(new Request("https://other/api/hello"), channel)).status, 403);
 });
+
+Deno.test("createGateway: crypto backends are chosen lazily; noble until then; cryptoReport and /healthz", async () => {
+  assert.throws(
+    () => createGateway({ keys: key, crypto: "fast" as never }),
+    /options\.crypto must be "auto" or "noble"/,
+  );
+  const gw = createGateway({ keys: key });
+  // Nothing selected yet: sessions get the core defaults, /healthz has no crypto field.
+  assert.equal(gw.sessionConfig.crypto.kem(), undefined);
+  assert.equal(gw.sessionConfig.crypto.aead(), undefined);
+  assert.deepEqual(await (await gw.app.request("/healthz")).json(), { status: "ok" });
+  const r = await gw.cryptoReport();
+  assert.equal(r, await gw.cryptoReport(), "selected once");
+  assert.equal(r.mode, "auto");
+  assert.match(r.summary, /^ML-KEM: .+, X25519: .+, SHA3: .+, AEAD: .+/);
+  assert.ok(gw.sessionConfig.crypto.kem(), "a per-connection KEM once selected");
+  assert.equal(typeof gw.sessionConfig.crypto.aead(), "function");
+  const h = await (await gw.app.request("/healthz")).json();
+  assert.deepEqual(h, { status: "ok", crypto: { mlkem: r.mlkem, x25519: r.x25519, aead: r.aead } });
+  assert.doesNotMatch(JSON.stringify(h), /[0-9a-f]{32}/, "no key material");
+
+  const noble = createGateway({ keys: key, crypto: "noble" });
+  const nr = await noble.cryptoReport();
+  assert.equal(nr.mode, "noble");
+  assert.equal(nr.mlkem, "noble");
+  assert.equal(noble.sessionConfig.crypto.kem(), undefined);
+  assert.equal(noble.sessionConfig.crypto.aead(), undefined);
+});

@@ -11,8 +11,9 @@
  * Mountable: `parent.route("/pq", gateway.app)` serves all three under /pq.
  */
 import { type Context, Hono } from "hono";
+import type { BackendReport, Backends, ConnectionKem } from "../crypto/select.ts";
 import { type SuiteId, SUITES } from "../protocol/constants.ts";
-import type { StaticKey } from "../protocol/types.ts";
+import type { Aead, StaticKey } from "../protocol/types.ts";
 import { compileRoutes, type RouteConfig, type RouteTable } from "../proxy/routes.ts";
 import { ServerSession } from "../tunnel/server-session.ts";
 import type { Env, RequestHandler, SessionLimits, Socket } from "../tunnel/types.ts";
@@ -60,6 +61,31 @@ export interface GatewayOptions {
   /** Clock and randomness (tests). Default: Date.now and crypto.getRandomValues. */
   env?: Env;
   log?: GatewayLog;
+  /**
+   * Crypto backends (src/crypto). "auto" (default): native ML-KEM (WebCrypto), X25519, SHA3 and
+   * AEADs (node:crypto) wherever they pass their self-tests against noble, chosen once, lazily
+   * (at the first connection or the first `cryptoReport()` call); connections that arrive
+   * before the choice is made use noble. Anything missing or failing falls back to noble per
+   * piece. "noble": the pure-JS protocol core only.
+   */
+  crypto?: "auto" | "noble";
+}
+
+/** What `cryptoReport()` tells: backend names only, never key material. */
+export interface GatewayCryptoReport {
+  mode: "auto" | "noble";
+  /** ML-KEM-768 implementation used by gateway handshakes. */
+  mlkem: string;
+  x25519: string;
+  sha3: string;
+  /** AEAD per suite name. */
+  aead: Record<string, string>;
+  /** One line for a start banner, e.g. "ML-KEM: WebCrypto (native), X25519: node:crypto, ...". */
+  summary: string;
+  /** Native candidates that were not used, with the reason. */
+  fallbacks: string[];
+  /** Milliseconds the selection took (0 for "noble"). */
+  ms: number;
 }
 
 /** The session a transport drives (implemented by ServerSession). */
@@ -95,6 +121,13 @@ export interface SessionConfig {
   handler: RequestHandler;
   env: Env;
   log?: GatewayLog;
+  /**
+   * Per-connection crypto for transports that build sessions themselves: `kem()` (a fresh
+   * per-connection KEM, to pass as ServerSession `kem`) and `aead` (ServerSession `aead`).
+   * Both give noble until the selection (started by `cryptoReport()` or the first
+   * `createSession`) finished; with `crypto: "noble"` always noble (undefined = core default).
+   */
+  crypto: { kem(): ConnectionKem | undefined; aead(): ((suite: SuiteId) => Aead) | undefined };
 }
 
 export interface Gateway {
@@ -114,6 +147,11 @@ export interface Gateway {
   /** Route match (403 if none, no connection) + forward with header hygiene. */
   handler: RequestHandler;
   createSession(socket: Socket, clientAddress: string | null): GatewaySession;
+  /**
+   * The crypto backends in use; starts the selection if it has not started (resolves after it,
+   * at most a few hundred ms once). Never rejects: a failed selection reports noble.
+   */
+  cryptoReport(): Promise<GatewayCryptoReport>;
 }
 
 const defaultEnv: Env = {
@@ -136,6 +174,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     "upgrade",
     "env",
     "log",
+    "crypto",
   ]);
   for (const k of Object.keys(options)) {
     if (!known.has(k)) configError(`options.${k} is not a known option`);
@@ -159,6 +198,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     configError("options.allowAnonymous must be a boolean");
   }
   const allowAnonymous = options.allowAnonymous ?? false;
+  if (options.crypto !== undefined && options.crypto !== "auto" && options.crypto !== "noble") {
+    configError('options.crypto must be "auto" or "noble"');
+  }
+  const cryptoMode = options.crypto ?? "auto";
 
   let routes: RouteTable;
   const routeConfig = options.routes ?? DEMO_ROUTES;
@@ -191,9 +234,49 @@ export function createGateway(options: GatewayOptions): Gateway {
     log,
   });
 
-  const sessionConfig: SessionConfig = { keys, suites, allowAnonymous, limits, handler, env, log };
-  const createSession = (socket: Socket, clientAddress: string | null): GatewaySession =>
-    new ServerSession({
+  // Crypto backends: selected once, lazily; noble (the core defaults) until then.
+  let backends: Backends | null = null;
+  let selection: Promise<GatewayCryptoReport> | null = null;
+  let report: GatewayCryptoReport | null = null;
+  const startSelection = (): Promise<GatewayCryptoReport> => {
+    if (selection) return selection;
+    selection = (async () => {
+      if (cryptoMode === "noble") return (report = nobleReport("noble", [], 0));
+      const t0 = Date.now();
+      try {
+        const { selectBackends } = await import("../crypto/select.ts");
+        const b = await selectBackends({ staticKeys: keys });
+        backends = b;
+        report = reportOf(b.report);
+        log?.("gateway.crypto", { ...report });
+      } catch (e) {
+        // Never fatal: the gateway keeps the pure-JS core.
+        const why = `selection failed: ${(e as Error)?.message ?? e}`;
+        report = nobleReport("auto", [why], Date.now() - t0);
+        log?.("gateway.crypto", { ...report });
+      }
+      return report;
+    })();
+    return selection;
+  };
+  const connectionCrypto = {
+    kem: (): ConnectionKem | undefined => backends?.forConnection(),
+    aead: () => backends?.aead,
+  };
+
+  const sessionConfig: SessionConfig = {
+    keys,
+    suites,
+    allowAnonymous,
+    limits,
+    handler,
+    env,
+    log,
+    crypto: connectionCrypto,
+  };
+  const createSession = (socket: Socket, clientAddress: string | null): GatewaySession => {
+    if (!selection) void startSelection();
+    return new ServerSession({
       socket,
       keys,
       suites,
@@ -203,7 +286,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       handler,
       clientAddress,
       log,
+      kem: connectionCrypto.kem(),
+      aead: connectionCrypto.aead(),
     });
+  };
 
   const keyConfig = keyConfiguration(keys, suites);
   const keyConfigJson = JSON.stringify(keyConfig);
@@ -221,7 +307,18 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const app = new Hono();
   app.get("/.well-known/pqgate", keyConfigHandler);
-  app.get("/healthz", (c) => c.json({ status: "ok" }, 200, { "cache-control": "no-store" }));
+  app.get("/healthz", (c) =>
+    c.json(
+      // Backend names once selected (names only, no secrets); before that just the status.
+      report
+        ? {
+          status: "ok",
+          crypto: { mlkem: report.mlkem, x25519: report.x25519, aead: report.aead },
+        }
+        : { status: "ok" },
+      200,
+      { "cache-control": "no-store" },
+    ));
   app.all(channelPath, async (c) => {
     const upgradeHeader = c.req.header("upgrade") ?? "";
     if (c.req.method !== "GET" || upgradeHeader.toLowerCase() !== "websocket") {
@@ -261,6 +358,45 @@ export function createGateway(options: GatewayOptions): Gateway {
     sessionConfig,
     handler,
     createSession,
+    cryptoReport: startSelection,
+  };
+}
+
+const SUITE_NAMES: Record<string, string> = {
+  "aes-256-gcm": "AES-256-GCM",
+  "chacha20-poly1305": "ChaCha20-Poly1305",
+};
+
+function nobleReport(mode: "auto" | "noble", fallbacks: string[], ms: number): GatewayCryptoReport {
+  const aead = { "AES-256-GCM": "noble", "ChaCha20-Poly1305": "noble" };
+  return {
+    mode,
+    mlkem: "noble",
+    x25519: "noble",
+    sha3: "noble",
+    aead,
+    summary: "ML-KEM: noble, X25519: noble, AEAD: noble (pure JS)",
+    fallbacks,
+    ms,
+  };
+}
+
+function reportOf(r: BackendReport): GatewayCryptoReport {
+  const mlkem = r.prepared ? "WebCrypto (native)" : "noble";
+  const aead: Record<string, string> = {};
+  for (const [alg, why] of Object.entries(r.aead)) {
+    aead[SUITE_NAMES[alg] ?? alg] = why.startsWith("node:crypto") ? "node:crypto" : "noble";
+  }
+  const aeadText = Object.entries(aead).map(([s, impl]) => `${s} ${impl}`).join(", ");
+  return {
+    mode: "auto",
+    mlkem,
+    x25519: r.x25519,
+    sha3: r.sha3,
+    aead,
+    summary: `ML-KEM: ${mlkem}, X25519: ${r.x25519}, SHA3: ${r.sha3}, AEAD: ${aeadText}`,
+    fallbacks: [...r.fallbacks],
+    ms: r.ms,
   };
 }
 

@@ -29,7 +29,7 @@ import {
 } from "../protocol/frames.ts";
 import { ServerHandshake } from "../protocol/handshake-server.ts";
 import { type RecordLimits, RecordLayer } from "../protocol/record-layer.ts";
-import type { HybridKem } from "../protocol/types.ts";
+import type { Aead, HybridKem } from "../protocol/types.ts";
 import { BhttpError, decodeRequestHead, encodeResponseHead } from "./bhttp.ts";
 import { RequestMappingError, requestOf, responseHeadOf } from "./http-mapping.ts";
 import { IncomingBody } from "./incoming-body.ts";
@@ -60,8 +60,14 @@ export interface ServerSessionOptions {
   persist?: (snapshot: Uint8Array) => void;
   /** Sequence numbers reserved per persisted snapshot (default 256). */
   reserveBlock?: number;
-  /** Hybrid KEM backend (default noble X-Wing). */
-  kem?: HybridKem;
+  /**
+   * Hybrid KEM backend (default noble X-Wing). When it has `prepareServer` (a per-connection
+   * `PreparedXWing` from src/crypto), the ClientHello first goes through that async hop (native
+   * ML-KEM), then through the sync core; `receive` returns a Promise for that message.
+   */
+  kem?: HybridKem & { prepareServer?(clientHello: Uint8Array): Promise<void> };
+  /** AEAD per suite for the record layer (default: the core's noble AEADs). */
+  aead?: (suite: SuiteId) => Aead;
   /** Record-layer key-usage limits (tests lower the soft limits). */
   recordLimits?: Partial<RecordLimits>;
   /** Socket backpressure thresholds (default: pause above 1 MiB buffered). */
@@ -103,6 +109,9 @@ export class ServerSession {
   #pingOutstanding = false;
   readonly #drain: SocketDrain;
   #closeCode: number | null = null;
+  /** While the ClientHello is in the async KEM hop: later messages, replayed in order. */
+  #held: (Uint8Array | ArrayBuffer | string)[] | null = null;
+  #prepared = false;
 
   constructor(opts: ServerSessionOptions) {
     this.#o = opts;
@@ -127,6 +136,7 @@ export class ServerSession {
   static resume(snapshot: Uint8Array, opts: ResumeOptions): ServerSession {
     const snap = decodeSessionSnapshot(snapshot);
     const layer = RecordLayer.restore(snap.record, {
+      aead: opts.aead,
       limits: { sessionLifetimeMs: opts.limits.sessionLifetimeMs, ...opts.recordLimits },
     });
     if (layer.role !== "server") throw new PqgateError("internal_error", "snapshot is not a gateway session");
@@ -173,8 +183,49 @@ export class ServerSession {
 
   // ---- transport events ------------------------------------------------------------------
 
-  /** One WebSocket message. Never throws: every error becomes a close. */
-  receive(message: Uint8Array | ArrayBuffer | string): void {
+  /**
+   * One WebSocket message. Never throws: every error becomes a close. Returns a Promise (that
+   * never rejects) only while a ClientHello is in the KEM's async `prepareServer` hop; messages
+   * received meanwhile are held and replayed in order after it, so a transport may ignore it.
+   */
+  receive(message: Uint8Array | ArrayBuffer | string): void | Promise<void> {
+    if (this.#state === "closed") return;
+    if (this.#held) {
+      this.#held.push(message);
+      return;
+    }
+    const kem = this.#o.kem;
+    if (
+      this.#state === "start" && !this.#prepared && typeof kem?.prepareServer === "function" &&
+      typeof message !== "string"
+    ) {
+      this.#prepared = true;
+      const msg = message instanceof Uint8Array ? message : new Uint8Array(message);
+      if (msg[0] === MSG_CLIENT_HELLO) return this.#prepareThenReceive(kem.prepareServer, msg);
+    }
+    this.#receiveNow(message);
+  }
+
+  async #prepareThenReceive(
+    prepare: (clientHello: Uint8Array) => Promise<void>,
+    msg: Uint8Array,
+  ): Promise<void> {
+    const held: (Uint8Array | ArrayBuffer | string)[] = [];
+    this.#held = held;
+    this.#lastRx = this.#o.env.now();
+    try {
+      await prepare.call(this.#o.kem, msg);
+    } catch { /* nothing prepared: the sync core computes everything */ }
+    this.#held = null;
+    this.#receiveNow(msg);
+    // Wipe whatever was prepared and not consumed (a failed or timed-out handshake).
+    try {
+      (this.#o.kem as { discard?: () => void } | undefined)?.discard?.();
+    } catch { /* best effort */ }
+    for (const m of held) this.#receiveNow(m);
+  }
+
+  #receiveNow(message: Uint8Array | ArrayBuffer | string): void {
     if (this.#state === "closed") return;
     try {
       if (typeof message === "string") throw new PqgateError("protocol_error", "text message");
@@ -199,6 +250,7 @@ export class ServerSession {
             role: "server",
             keys,
             now: this.#o.env.now(),
+            aead: this.#o.aead,
             limits: { sessionLifetimeMs: this.#o.limits.sessionLifetimeMs, ...this.#o.recordLimits },
             reservation: !!this.#o.persist,
           });
