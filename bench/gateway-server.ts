@@ -1,0 +1,64 @@
+/**
+ * The bench's gateway process: a real `serveDeno` gateway (crypto "auto" or "noble") in front
+ * of a small origin, plus a plain WebSocket echo endpoint on the origin for the baseline.
+ *
+ *   deno run -A [--v8-flags=--expose-gc] bench/gateway-server.ts [--crypto auto|noble]
+ *
+ * Prints one JSON line when ready: { gateway, origin, pid, crypto }. Extra endpoints on the
+ * gateway (bench only): GET /__bench/stats → { rss, heapUsed, sessions } after a GC when
+ * --expose-gc is on. Stops on SIGTERM / SIGINT.
+ */
+import { createGateway } from "../src/gateway/create-gateway.ts";
+import { serveDeno } from "../src/transport/deno/serve.ts";
+import { BENCH_KEY, ORIGIN_HOST } from "./common.ts";
+
+const args = Deno.args;
+const mode = args[args.indexOf("--crypto") + 1] === "noble" ? "noble" : "auto";
+
+const KIB = new Uint8Array(1024).fill(0x61);
+const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+  const path = new URL(req.url).pathname;
+  if (path === "/ws-echo") {
+    const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 0 });
+    socket.binaryType = "arraybuffer";
+    socket.onmessage = (e) => socket.send(e.data);
+    return response;
+  }
+  if (path === "/1k") return new Response(KIB, { headers: { "content-type": "text/plain" } });
+  return new Response("ok\n");
+});
+const originUrl = `http://127.0.0.1:${(origin.addr as Deno.NetAddr).port}`;
+
+const gateway = createGateway({
+  keys: BENCH_KEY,
+  routes: [{ match: { authority: ORIGIN_HOST }, origin: originUrl }],
+  crypto: mode,
+  // Idle channels for the memory figure must stay open; PINGs every 5 minutes.
+  limits: { idleTimeoutMs: 600_000, handshakeTimeoutMs: 30_000 },
+});
+const report = await gateway.cryptoReport(); // select before the first connection
+const gc = (globalThis as { gc?: () => void }).gc;
+const server = serveDeno({
+  gateway,
+  port: 0,
+  handleSignals: true,
+  fetch: (req, env) => {
+    if (new URL(req.url).pathname === "/__bench/stats") {
+      if (gc) { for (let i = 0; i < 3; i++) gc(); }
+      const m = Deno.memoryUsage();
+      return Response.json({
+        rss: m.rss,
+        heapUsed: m.heapUsed,
+        external: m.external,
+        sessions: server.transport.sessionCount,
+        gc: !!gc,
+      });
+    }
+    return gateway.app.fetch(req, env);
+  },
+});
+console.log(
+  JSON.stringify({ gateway: server.url, origin: originUrl, pid: Deno.pid, crypto: report }),
+);
+await server.finished;
+await origin.shutdown();

@@ -1,0 +1,234 @@
+/** Renders bench/main.ts's result object as Markdown tables (what `npm run bench` prints). */
+// deno-lint-ignore-file no-explicit-any
+
+type S = { n: number; median: number; p99: number };
+const f = (x: number | null | undefined, d = 0) =>
+  x === null || x === undefined || Number.isNaN(x) ? "–" : x.toLocaleString("en-US", {
+    maximumFractionDigits: d,
+    minimumFractionDigits: d,
+  });
+const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+const sep = (n: number) => `|${"---|".repeat(n)}`;
+const ms = (s: S | undefined, d = 2) => (s ? `${f(s.median, d)} | ${f(s.p99, d)}` : "– | –");
+
+export function printReport(r: any): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(
+    `machine: ${m.cpu}, ${m.cores} cores, ${m.os}; Deno ${m.deno} (V8 ${m.v8}), Node ${m.node}; load avg at start ${
+      m.loadavg.join(" ")
+    }; ${m.date}${r.quick ? "  (--quick)" : ""}`,
+  );
+
+  const hsTable = (title: string, x: any) => {
+    if (!x) return;
+    if (x.error) {
+      out.push(`\n${title}: ERROR ${x.error}`);
+      return;
+    }
+    out.push(`\n### ${title} — ${x.runtime}, n=${x.n} (warm-up ${x.warmup})`);
+    out.push(row(["backend", "median µs", "p99 µs", "CPU µs (mean)"]), sep(4));
+    for (const h of x.handshakes) out.push(row([h.backend, f(h.medianUs), f(h.p99Us), f(h.cpuUs)]));
+  };
+  out.push(
+    "\n## Gateway CPU per pinned-key handshake (prepare + receiveClientHello + receiveClientFinished), warm",
+  );
+  hsTable("Deno", r.deno);
+  hsTable("Node", r.node);
+
+  if (r.profile?.rows) {
+    out.push(
+      `\n### Where a prepared gateway handshake goes (${r.profile.runtime}; each step timed alone, median µs)`,
+    );
+    out.push(row(["step", "µs"]), sep(2));
+    for (const x of r.profile.rows) out.push(row([x.step, f(x.us, 1)]));
+  }
+
+  if (r.cold) {
+    out.push(
+      `\n## Cold: first gateway handshake in a fresh Deno ${m.deno} process (backends selected first, as at gateway start)`,
+    );
+    out.push(
+      row([
+        "backend",
+        "n",
+        "first µs median",
+        "first µs p99",
+        "first CPU µs median",
+        "second µs median",
+        "selection ms median",
+      ]),
+      sep(7),
+    );
+    for (const [b, c] of Object.entries<any>(r.cold)) {
+      out.push(
+        row([
+          b === "auto" ? "auto (prepared native)" : "all-noble",
+          c.firstUs.n,
+          f(c.firstUs.median),
+          f(c.firstUs.p99),
+          f(c.firstCpuUs.median),
+          f(c.secondUs.median),
+          f(c.selectMs.median, 1),
+        ]),
+      );
+    }
+  }
+
+  const lat = r.gateway_auto?.latency;
+  if (lat) {
+    out.push(
+      `\n## Latency over loopback (client: Deno + ws npm; gateway: serveDeno subprocess, ${r.gateway_auto.crypto})`,
+    );
+    out.push(row(["what", "median ms", "p99 ms"]), sep(3));
+    out.push(
+      row([
+        "new WebSocket → handshake → first response (1 KiB) through the channel",
+        ms(lat.openToFirstResponseMs),
+      ]),
+    );
+    out.push(
+      row([
+        "plain WebSocket: new WebSocket → one 1 KiB echo (same Deno server)",
+        ms(lat.plainWsEchoMs),
+      ]),
+    );
+    out.push(
+      row([
+        "no PQ layer: the same request as a direct fetch to the origin (keep-alive)",
+        ms(lat.directFetchMs),
+      ]),
+    );
+    out.push(
+      row(["request on an established channel (1 KiB response)", ms(lat.requestThroughChannelMs)]),
+    );
+    out.push(
+      row(["same request, direct fetch to the origin (keep-alive)", ms(lat.requestDirectMs)]),
+    );
+    out.push(
+      `\nopen-to-first-response / plain WS echo = **${lat.ratioOpenVsPlainWs}x** (target ≤ 2x); request through channel / direct = ${lat.ratioRequestVsDirect}x`,
+    );
+  }
+
+  const ph = r.gateway_auto?.phases;
+  if (ph) {
+    out.push(
+      `\n### Where open-to-first-response goes: one handshake by hand over \`ws\` (client crypto: ${
+        r.clientKem ?? "selected sync X-Wing"
+      })`,
+    );
+    out.push(row(["phase", "median ms", "p99 ms"]), sep(3));
+    out.push(row(["socket open (TCP + WebSocket upgrade)", ms(ph.socketOpen)]));
+    out.push(
+      row([
+        "client builds the ClientHello (ML-KEM keygen + encaps to the static key)",
+        ms(ph.clientHello),
+      ]),
+    );
+    out.push(
+      row([
+        "ClientHello → ServerHello (gateway prepare + receiveClientHello + loopback)",
+        ms(ph.helloRoundTrip),
+      ]),
+    );
+    out.push(
+      row(["client processes the ServerHello (X-Wing decaps + key schedule)", ms(ph.clientFinish)]),
+    );
+    out.push(row(["ClientFinished → first record (SESSION_INFO)", ms(ph.finishedRoundTrip)]));
+    out.push(row(["total handshake from new WebSocket", ms(ph.total)]));
+  }
+
+  for (const mode of ["auto", "noble"]) {
+    const g = r[`gateway_${mode}`];
+    if (!g?.load) continue;
+    out.push(
+      `\n## Handshakes per second, N concurrent clients, loopback — gateway crypto ${mode}: ${g.crypto}`,
+    );
+    out.push(
+      row([
+        "clients",
+        "handshakes/s",
+        "handshake ms median",
+        "p99",
+        "gateway CPU µs / handshake",
+        "errors",
+      ]),
+      sep(6),
+    );
+    for (const l of g.load) {
+      out.push(
+        row([
+          l.clients,
+          f(l.perSecond),
+          f(l.handshakeMs.median, 2),
+          f(l.handshakeMs.p99, 2),
+          f(l.gatewayCpuUsPerHandshake),
+          l.errors,
+        ]),
+      );
+    }
+  }
+
+  const tp = r.deno?.throughput;
+  if (tp) {
+    out.push(
+      `\n## Record layer vs raw AEAD (seal + open), ${r.deno.runtime}, MB/s of plaintext (best of 5 alternating 60 ms trials each)`,
+    );
+    out.push(
+      row(["suite", "AEAD", "record", "record layer MB/s", "raw AEAD MB/s", "layer / raw"]),
+      sep(6),
+    );
+    for (const t of tp) {
+      out.push(
+        row([
+          t.suite,
+          t.aead,
+          t.size === 1024 ? "1 KiB" : "16 KiB",
+          f(t.recordMBs, 1),
+          f(t.rawMBs, 1),
+          `${f(t.ratioPct, 1)}%`,
+        ]),
+      );
+    }
+  }
+
+  const mem = r.memory;
+  if (mem) {
+    out.push(
+      `\n## Memory per idle channel (gateway RSS after GC; ulimit -n ${mem.ulimitHard ?? "?"})`,
+    );
+    if (mem.error) out.push(`ERROR: ${mem.error}`);
+    else {
+      out.push(
+        row([
+          "open idle channels",
+          "gateway sessions",
+          "RSS MB",
+          "JS heap MB",
+          "KB per channel (RSS − baseline)",
+        ]),
+        sep(5),
+      );
+      out.push(row([0, 0, f(mem.baselineRssMB, 1), "", ""]));
+      for (const s of mem.steps) {
+        out.push(
+          row([f(s.channels), f(s.sessions), f(s.rssMB, 1), f(s.heapMB, 1), f(s.kbPerChannel, 1)]),
+        );
+      }
+      if (mem.failed) out.push(`\n${mem.failed} channels failed to open: ${mem.error}`);
+    }
+  }
+  out.push(`\n## Workers (workerd)\n${r.worker?.skipped ?? JSON.stringify(r.worker)}`);
+  out.push(`\n(bench took ${r.seconds} s)`);
+  return out.join("\n");
+}
+
+// `deno run -A bench/report.ts result.json` re-renders a saved `--json` result.
+if (import.meta.main) {
+  const file = Deno.args[0];
+  if (!file) {
+    console.error("usage: deno run -A bench/report.ts <result.json>");
+    Deno.exit(2);
+  }
+  console.log(printReport(JSON.parse(await Deno.readTextFile(file))));
+}
