@@ -1,0 +1,89 @@
+/** worker/config.ts: the Worker's env parsing (secrets and vars), errors naming the variable. */
+import assert from "node:assert/strict";
+import { toBase64Url, toHex } from "../../src/protocol/bytes.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/gateway-keys.ts";
+import {
+  parseBool,
+  parseCrypto,
+  parseKeys,
+  parseLimits,
+  parseMs,
+  parseRoutes,
+  serviceBindings,
+  type WorkerEnv,
+} from "../../worker/config.ts";
+
+const seed = new Uint8Array(32).map((_, i) => i);
+const key = generateStaticKey(seed);
+
+Deno.test("cf config: PQGATE_KEYS accepts base64url, hex, key-file objects, one or many", () => {
+  const forms = [
+    JSON.stringify([toBase64Url(seed)]),
+    JSON.stringify([toHex(seed)]),
+    toBase64Url(seed),
+    JSON.stringify(toBase64Url(seed)),
+    JSON.stringify({ version: 1, kem: "X-Wing", seed: toBase64Url(seed), key_id: toHex(key.keyId), pin: pinFor(key.publicKey), created: "x" }),
+  ];
+  for (const f of forms) {
+    const keys = parseKeys(f);
+    assert.equal(keys.length, 1, f);
+    assert.deepEqual(keys[0].publicKey, key.publicKey);
+    assert.deepEqual(keys[0].keyId, key.keyId);
+  }
+  const two = parseKeys(JSON.stringify([toBase64Url(seed), toHex(new Uint8Array(32).fill(9))]));
+  assert.equal(two.length, 2);
+});
+
+Deno.test("cf config: bad PQGATE_KEYS values fail with the variable's name and no secret", () => {
+  const secret = toBase64Url(seed);
+  const cases: [string | undefined, RegExp][] = [
+    [undefined, /PQGATE_KEYS is not set/],
+    ["  ", /PQGATE_KEYS is not set/],
+    ["[", /PQGATE_KEYS is not valid JSON/],
+    ["[]", /at least one key/],
+    [JSON.stringify(["not a seed!"]), /PQGATE_KEYS\[0\]: seed is neither/],
+    [JSON.stringify([toBase64Url(new Uint8Array(31))]), /PQGATE_KEYS\[0\]: seed must be 32 bytes/],
+    [JSON.stringify([{ seed: secret, key_id: "00".repeat(8) }]), /PQGATE_KEYS\[0\]\.key_id does not match/],
+    [JSON.stringify([{ seed: secret, pin: "sha256:AAAA" }]), /PQGATE_KEYS\[0\]\.pin does not match/],
+    [JSON.stringify([{ seed: secret, kem: "ML-KEM" }]), /PQGATE_KEYS\[0\]\.kem/],
+    [JSON.stringify([secret, toHex(seed)]), /PQGATE_KEYS\[1\]: key [0-9a-f]{16} is listed twice/],
+    [JSON.stringify([{ seed: 5 }]), /PQGATE_KEYS\[0\]: seed must be a string/],
+  ];
+  for (const [raw, re] of cases) {
+    assert.throws(() => parseKeys(raw), (e: Error) => {
+      assert.match(e.message, re);
+      assert.equal(e.message.includes(secret), false);
+      return true;
+    });
+  }
+});
+
+Deno.test("cf config: routes, service bindings, flags, limits", () => {
+  assert.equal(parseRoutes(undefined), undefined);
+  assert.equal(parseRoutes(""), undefined);
+  assert.throws(() => parseRoutes("{}"), /PQGATE_ROUTES must be a JSON array/);
+  assert.throws(() => parseRoutes("[x"), /PQGATE_ROUTES is not valid JSON/);
+  const routes = parseRoutes(JSON.stringify([
+    { match: { pathPrefix: "/a" }, origin: "service:BACKEND" },
+    { match: { pathPrefix: "/b" }, origin: "https://example.com" },
+  ]))!;
+  const calls: string[] = [];
+  const env = {
+    PQGATE_SESSION: {} as WorkerEnv["PQGATE_SESSION"],
+    BACKEND: { fetch: (r: Request) => (calls.push(r.url), Promise.resolve(new Response("ok"))) },
+  } as unknown as WorkerEnv;
+  const services = serviceBindings(routes, env);
+  assert.deepEqual(Object.keys(services), ["BACKEND"]);
+  assert.throws(() => serviceBindings(routes, { PQGATE_SESSION: env.PQGATE_SESSION } as WorkerEnv), /no service binding BACKEND/);
+  assert.equal(parseBool("X", undefined), undefined);
+  assert.equal(parseBool("X", "true"), true);
+  assert.equal(parseBool("X", "0"), false);
+  assert.throws(() => parseBool("PQGATE_ALLOW_ANONYMOUS", "yes"), /PQGATE_ALLOW_ANONYMOUS must be/);
+  assert.deepEqual(parseLimits('{"maxStreams":5}'), { maxStreams: 5 });
+  assert.throws(() => parseLimits("[1]"), /PQGATE_LIMITS must be a JSON object/);
+  assert.equal(parseMs("X", "250"), 250);
+  assert.equal(parseCrypto(undefined), undefined);
+  assert.equal(parseCrypto("noble"), "noble");
+  assert.throws(() => parseCrypto("fast"), /PQGATE_CRYPTO must be/);
+  assert.throws(() => parseMs("PQGATE_ORIGIN_TIMEOUT_MS", "1.5"), /PQGATE_ORIGIN_TIMEOUT_MS/);
+});

@@ -1,0 +1,131 @@
+/**
+ * Runs the Worker bundle (dist/worker/index.js, built by scripts/build-worker.mjs) in a real
+ * workerd through Miniflare, configured like wrangler.toml (same compatibility date and flags,
+ * the PqgateSession Durable Object), plus test-only bindings.
+ */
+import { Miniflare } from "miniflare";
+import { readFileSync } from "node:fs";
+import { fileURLToPath as fromFileUrl } from "node:url";
+
+export const ROOT = new URL("../../", import.meta.url);
+const BUNDLE = new URL("dist/worker/index.js", ROOT);
+
+/** compatibility_date / compatibility_flags from wrangler.toml, so tests run what deploys. */
+export function wranglerCompat(): { compatibilityDate: string; compatibilityFlags: string[] } {
+  const toml = readFileSync(new URL("wrangler.toml", ROOT), "utf8");
+  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1];
+  const flags = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(toml)?.[1] ?? "";
+  if (!date) throw new Error("wrangler.toml has no compatibility_date");
+  return {
+    compatibilityDate: date,
+    compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]),
+  };
+}
+
+let built: Promise<{ bytes: number; ms: number }> | null = null;
+/** Build the bundle once per test process. */
+export function buildBundle(): Promise<{ bytes: number; ms: number }> {
+  built ??= (async () => {
+    const { buildWorker } = await import("../../scripts/build-worker.mjs");
+    return await buildWorker();
+  })();
+  return built;
+}
+
+export interface WorkerOptions {
+  /** PQGATE_KEYS secret value. */
+  keys: string;
+  routes?: unknown[];
+  vars?: Record<string, string>;
+  /** Service bindings implemented in the test process. */
+  services?: Record<string, (request: Request) => Response | Promise<Response>>;
+  testHooks?: boolean;
+  compatibilityFlags?: string[];
+}
+
+export interface WorkerHarness {
+  /** http://127.0.0.1:PORT/ */
+  url: string;
+  mf: Miniflare;
+  /** ms from `new Miniflare` to ready (workerd start + script load). */
+  startupMs: number;
+  /** workerd child pid, for CPU accounting (null if not found). */
+  workerdPid: number | null;
+  close(): Promise<void>;
+}
+
+function workerdChildren(): Set<number> {
+  const out = new Set<number>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+      if (ppid === Deno.pid && comm.startsWith("workerd")) out.add(Number(e.name));
+    } catch { /* raced with exit */ }
+  }
+  return out;
+}
+
+/**
+ * CPU time (ns) of workerd from /proc/<pid>/task/<tid>/schedstat: `main` is the event-loop
+ * thread that runs the isolates (JS, and workerd's own networking), `total` adds V8's
+ * background threads (concurrent JIT compilation and GC), which Workers does not bill.
+ */
+export function processCpuNs(pid: number): { main: number; total: number } {
+  let total = 0;
+  let main = 0;
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const ns = Number(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0]);
+      total += ns;
+      if (t.name === String(pid)) main = ns;
+    } catch { /* thread exited */ }
+  }
+  return { main, total };
+}
+
+export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
+  await buildBundle();
+  const compat = wranglerCompat();
+  const before = workerdChildren();
+  const t0 = performance.now();
+  const bindings: Record<string, string> = {
+    PQGATE_KEYS: o.keys,
+    ...(Deno.env.get("PQGATE_TEST_LOG") ? {} : { PQGATE_LOG: "off" }),
+    ...o.vars,
+  };
+  if (o.routes) bindings.PQGATE_ROUTES = JSON.stringify(o.routes);
+  if (o.testHooks) bindings.PQGATE_TEST_HOOKS = "1";
+  const mf = new Miniflare({
+    modules: [{ type: "ESModule", path: fromFileUrl(BUNDLE) }],
+    modulesRoot: fromFileUrl(new URL("dist/worker/", ROOT)),
+    compatibilityDate: compat.compatibilityDate,
+    compatibilityFlags: o.compatibilityFlags ?? compat.compatibilityFlags,
+    durableObjects: { PQGATE_SESSION: { className: "PqgateSession", useSQLite: true } },
+    bindings,
+    serviceBindings: o.services,
+    host: "127.0.0.1",
+    port: 0,
+  });
+  const url = String(await mf.ready);
+  const startupMs = performance.now() - t0;
+  const after = [...workerdChildren()].filter((p) => !before.has(p));
+  return {
+    url,
+    mf,
+    startupMs,
+    workerdPid: after.length === 1 ? after[0] : null,
+    close: async () => {
+      try {
+        await mf.dispose();
+      } catch (e) {
+        // Deno's node:http sometimes reports "Server is not running" when Miniflare stops its
+        // loopback server; workerd itself is already stopped by then.
+        if (!/Server is not running/.test(String(e))) throw e;
+      }
+    },
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * pqgate on Cloudflare Workers.
+ *
+ * The Worker serves the same Hono app as the Deno gateway (key configuration, health); each
+ * channel upgrade goes to its own Durable Object (`PqgateSession`), which accepts the socket
+ * with the hibernation API and runs the ServerSession (src/transport/cloudflare/).
+ *
+ * Sharding: one object per connection (`newUniqueId()`). A Durable Object is single-threaded,
+ * sessions share no state, and a handshake or a 1 MiB body costs milliseconds of CPU: a shared
+ * object would serialize every session behind every other. A unique id is created next to the
+ * Worker that handles the upgrade (low latency), needs no naming scheme, cannot be addressed
+ * by a client, and hibernates independently of every other connection. See docs/cloudflare.md.
+ */
+import { createGateway, type Gateway, UPGRADE_ENV_KEY, type Upgrader } from "../src/gateway/create-gateway.ts";
+import { ServerSession } from "../src/tunnel/server-session.ts";
+import {
+  CLIENT_ADDRESS_HEADER,
+  definePqgateSession,
+  TEST_HOOK_PREFIX,
+} from "../src/transport/cloudflare/session-object.ts";
+import {
+  parseBool,
+  parseCrypto,
+  parseKeys,
+  parseLimits,
+  parseMs,
+  parseRoutes,
+  serviceBindings,
+  WorkerConfigError,
+  type WorkerEnv,
+} from "./config.ts";
+import { warmUp } from "./warmup.ts";
+
+export type { WorkerEnv };
+
+// JIT warm-up during start-up, not in the first request (worker/warmup.ts).
+try {
+  warmUp();
+} catch (e) {
+  console.log(JSON.stringify({ event: "cf.warmup_failed", error: String((e as Error)?.message ?? e) }));
+}
+
+/** Per-isolate cache, keyed by the raw configuration strings (a new deploy = a new isolate). */
+let cached: { key: string; gateway: Gateway } | null = null;
+
+function log(event: string, fields?: Record<string, unknown>): void {
+  console.log(JSON.stringify({ event, ...fields }));
+}
+
+export function gatewayFor(env: WorkerEnv): Gateway {
+  const cacheKey = JSON.stringify([
+    env.PQGATE_KEYS,
+    env.PQGATE_ROUTES,
+    env.PQGATE_ALLOW_ANONYMOUS,
+    env.PQGATE_LIMITS,
+    env.PQGATE_ORIGIN_TIMEOUT_MS,
+    env.PQGATE_LOG,
+    env.PQGATE_CRYPTO,
+  ]);
+  if (cached?.key === cacheKey) return cached.gateway;
+  const routes = parseRoutes(env.PQGATE_ROUTES);
+  const gateway = createGateway({
+    keys: parseKeys(env.PQGATE_KEYS),
+    routes,
+    services: serviceBindings(routes, env),
+    allowAnonymous: parseBool("PQGATE_ALLOW_ANONYMOUS", env.PQGATE_ALLOW_ANONYMOUS),
+    limits: parseLimits(env.PQGATE_LIMITS),
+    originTimeoutMs: parseMs("PQGATE_ORIGIN_TIMEOUT_MS", env.PQGATE_ORIGIN_TIMEOUT_MS),
+    log: env.PQGATE_LOG === "off" ? undefined : log,
+    crypto: parseCrypto(env.PQGATE_CRYPTO),
+  });
+  cached = { key: cacheKey, gateway };
+  return gateway;
+}
+
+function testHooks(env: WorkerEnv): boolean {
+  return env.PQGATE_TEST_HOOKS === "1";
+}
+
+/**
+ * The Cloudflare upgrade hook: hand the request to a fresh Durable Object. The client address
+ * comes from CF-Connecting-IP (set by Cloudflare's edge; a client cannot forge it) and travels
+ * in a header the Worker sets itself; a Durable Object is not reachable from outside.
+ */
+const upgradeToObject: Upgrader = ({ request, env }) => {
+  const e = env as WorkerEnv;
+  const url = new URL(request.url);
+  const name = testHooks(e) ? url.searchParams.get("__object") : null;
+  const id = name ? e.PQGATE_SESSION.idFromName(name) : e.PQGATE_SESSION.newUniqueId();
+  const headers = new Headers(request.headers);
+  headers.delete(CLIENT_ADDRESS_HEADER);
+  const address = request.headers.get("cf-connecting-ip");
+  if (address) headers.set(CLIENT_ADDRESS_HEADER, address);
+  return e.PQGATE_SESSION.get(id).fetch(new Request(request.url, { method: "GET", headers }));
+};
+
+function configFailure(e: unknown): Response {
+  const message = e instanceof WorkerConfigError || (e as Error)?.name === "GatewayConfigError"
+    ? (e as Error).message
+    : "gateway misconfigured";
+  log("cf.config_error", { message });
+  return Response.json({ error: "misconfigured", message }, { status: 503 });
+}
+
+export default {
+  async fetch(request: Request, env: WorkerEnv, ctx: unknown): Promise<Response> {
+    const url = new URL(request.url);
+    if (testHooks(env) && url.pathname.startsWith(TEST_HOOK_PREFIX)) {
+      // /__pqgate_test/<object name>/<hook> → that object's hook (tests only).
+      const [name, hook] = url.pathname.slice(TEST_HOOK_PREFIX.length).split("/");
+      if (!name || !hook) return new Response("bad hook path", { status: 400 });
+      const stub = env.PQGATE_SESSION.get(env.PQGATE_SESSION.idFromName(name));
+      return stub.fetch(`https://object${TEST_HOOK_PREFIX}${hook}`);
+    }
+    let gateway: Gateway;
+    try {
+      gateway = gatewayFor(env);
+    } catch (e) {
+      if (url.pathname === "/healthz") {
+        return Response.json({ status: "misconfigured" }, { status: 503 });
+      }
+      return configFailure(e);
+    }
+    return gateway.app.fetch(request, { ...env, [UPGRADE_ENV_KEY]: upgradeToObject }, ctx as never);
+  },
+};
+
+/** The Durable Object class named in wrangler.toml. */
+export class PqgateSession extends definePqgateSession<WorkerEnv>((env) => {
+  const gateway = gatewayFor(env);
+  const { sessionConfig } = gateway;
+  // Start the crypto backend selection (once per isolate, self-tests against noble) without
+  // waiting for it: connections that arrive before it finished use noble.
+  void gateway.cryptoReport();
+  return {
+    Session: ServerSession,
+    keys: sessionConfig.keys,
+    suites: sessionConfig.suites,
+    allowAnonymous: sessionConfig.allowAnonymous,
+    limits: sessionConfig.limits,
+    handler: sessionConfig.handler,
+    log: sessionConfig.log,
+    crypto: sessionConfig.crypto,
+    testHooks: testHooks(env),
+  };
+}) {}

@@ -1,0 +1,26 @@
+/**
+ * Isolate warm-up at module evaluation (Worker start-up, which has its own CPU allowance)
+ * rather than inside the first request or the first WebSocket message (10 ms of CPU on Workers
+ * Free). One throwaway pinned handshake between an in-memory client and gateway, and one
+ * record each way, so the first real handshake runs on compiled code. Deterministic inputs:
+ * Workers forbids randomness in the global scope, and nothing here is ever used on the wire.
+ */
+import { ClientHandshake } from "../src/protocol/handshake-client.ts";
+import { ServerHandshake } from "../src/protocol/handshake-server.ts";
+import { generateStaticKey } from "../src/protocol/gateway-keys.ts";
+import { RecordLayer } from "../src/protocol/record-layer.ts";
+import { seededRandom } from "../src/protocol/testing.ts";
+
+export function warmUp(): void {
+  const random = seededRandom("pqgate worker warm-up");
+  const key = generateStaticKey(random(32));
+  const client = new ClientHandshake({ server: key, random });
+  const server = new ServerHandshake({ keys: [key], random });
+  const serverHello = server.receiveClientHello(client.start());
+  const { clientFinished, keys } = client.receiveServerHello(serverHello);
+  const serverKeys = server.receiveClientFinished(clientFinished);
+  const a = new RecordLayer({ role: "client", keys, now: 0 });
+  const b = new RecordLayer({ role: "server", keys: serverKeys, now: 0 });
+  b.open(a.seal(new Uint8Array(1024), 0), 0);
+  a.open(b.seal(new Uint8Array(1024), 0), 0);
+}
