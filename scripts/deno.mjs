@@ -16,16 +16,22 @@ const candidates = {
   darwin: [`@deno/darwin-${arch}/deno`, "deno/deno"],
   win32: [`@deno/win32-${arch}/deno.exe`, "deno/deno.exe"],
 }[process.platform] ?? ["deno/deno"];
-const bin = candidates.map((c) => join(root, "node_modules", c)).find((p) => existsSync(p));
+// Only the linux-x64 platform package is in the lock file (the registry this project installs
+// from serves no other); elsewhere a Deno >= 2.9 on PATH is used.
+let bin = candidates.map((c) => join(root, "node_modules", c)).find((p) => existsSync(p));
 if (!bin) {
-  console.error("deno not found in node_modules: run `npm install` first");
-  process.exit(127);
+  const probe = spawnSync("deno", ["--version"], { stdio: "ignore" });
+  if (probe.status !== 0) {
+    console.error("deno not found: run `npm install` (linux-x64), or install Deno >= 2.9 on PATH");
+    process.exit(127);
+  }
+  bin = "deno";
 }
 const sep = process.platform === "win32" ? ";" : ":";
 const env = {
   ...process.env,
   DENO_BIN: bin,
-  PATH: dirname(bin) + sep + (process.env.PATH ?? ""),
+  PATH: (bin === "deno" ? "" : dirname(bin) + sep) + (process.env.PATH ?? ""),
   DENO_NO_UPDATE_CHECK: "1",
 };
 const r = spawnSync(bin, process.argv.slice(2), { stdio: "inherit", env, cwd: process.cwd() });
