@@ -282,14 +282,24 @@ function chExpected(p: number): ErrorCode[] {
   // pinned, n=2, ext block = padding(6): see §3.1 offsets
   if (p === 0) return ["protocol_error"];
   if (p === 1) return ["unsupported_version"];
-  if (p <= 3) return ["protocol_error"]; // auth_mode, n_suites
+  if (p === 2) return ["protocol_error"]; // auth_mode
+  // n_suites: a different count re-frames every later field. Usually the length no longer adds
+  // up (protocol_error), but some counts line up with the extension block and the message parses
+  // as another well-formed ClientHello, which then fails a later check (seen: 2^5 → 7 suites →
+  // shifted key_id → unknown_key_id). Each is still the documented code for what it parsed as.
+  if (p === 3) {
+    return ["protocol_error", "no_common_suite", "unknown_key_id", "unsupported_extension", "handshake_failed"];
+  }
   if (p <= 7) return ["protocol_error", "no_common_suite", "handshake_failed"]; // suites
   if (p <= 39) return ["handshake_failed"]; // client_random
   if (p <= 47) return ["unknown_key_id"]; // key_id
   if (p <= 2383) return ["handshake_failed"]; // ek_C, ct_S
   if (p <= 2385) return ["protocol_error"]; // ext_len
   if (p <= 2387) return ["unsupported_extension", "handshake_failed"]; // ext_type
-  if (p <= 2389) return ["protocol_error"]; // ext_len of the padding extension
+  // ext_len of the padding extension: a shorter length can leave zero bytes that parse as a
+  // second, unknown non-critical extension (type 0, length 0), which is ignored; the changed
+  // transcript then fails the Finished check.
+  if (p <= 2389) return ["protocol_error", "handshake_failed"];
   return ["handshake_failed"]; // ext_data
 }
 function shExpected(p: number): ErrorCode[] {
@@ -298,7 +308,7 @@ function shExpected(p: number): ErrorCode[] {
   if (p <= 1155) return ["handshake_failed"]; // suite, server_random, ct_E
   if (p <= 1157) return ["protocol_error"]; // ext_len
   if (p <= 1159) return ["unsupported_extension", "handshake_failed"];
-  if (p <= 1161) return ["protocol_error"];
+  if (p <= 1161) return ["protocol_error", "handshake_failed"]; // as in chExpected
   return ["handshake_failed"]; // ext_data, server_finished
 }
 
