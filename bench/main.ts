@@ -15,7 +15,9 @@
  *               latency on an established channel vs a direct fetch
  *   throughput  record layer vs raw AEAD per suite (from bench/handshake.ts)
  *   memory      gateway RSS with 1,000 and 10,000 idle channels (raised ulimit -n)
- *   worker      hook only: `benchWorkerHandshake` in bench/worker-hook.ts (not run here)
+ *   worker      workerd through Miniflare (bench/worker-hook.ts): gateway CPU per handshake warm
+ *               and cold (fresh isolate), pinned workerd 2026-04 and native-ML-KEM workerd
+ *               2026-11, PQGATE_CRYPTO noble/auto; handshakes/s through the real Worker
  *
  * Clients use the `ws` npm WebSocket inside Deno: Deno 2.9's own WebSocket client stalls ~44 ms
  * on every client→server message over ~1 KiB (a ClientHello is 2.3 KiB), which would measure
@@ -456,7 +458,13 @@ if (!skip.has("memory")) {
     result.memory = { error: (e as Error).message };
   }
 }
-result.worker = await benchWorkerHandshake({ quick: QUICK });
+if (!skip.has("worker")) {
+  try {
+    result.worker = await benchWorkerHandshake({ quick: QUICK, say });
+  } catch (e) {
+    result.worker = { error: (e as Error).message };
+  }
+}
 result.seconds = Math.round(ms(t00) / 1000);
 
 if (JSON_OUT) console.log(JSON.stringify(result));

@@ -29,19 +29,47 @@ import {
   WorkerConfigError,
   type WorkerEnv,
 } from "./config.ts";
-import { warmUp } from "./warmup.ts";
+import { warmUp, warmUpSelected } from "./warmup.ts";
 
 export type { WorkerEnv };
 
-// JIT warm-up during start-up, not in the first request (worker/warmup.ts).
+/** Per-isolate cache, keyed by the raw configuration strings (a new deploy = a new isolate). */
+let cached: { key: string; gateway: Gateway } | null = null;
+
+// Start-up (module evaluation, once per isolate; Workers gives it its own CPU allowance, apart
+// from the 10 ms per request/message of Workers Free): JIT warm-up of the protocol core, then
+// the gateway itself built from the bindings (`cloudflare:workers` env): X-Wing key expansion
+// and, with PQGATE_CRYPTO=auto, the crypto backend selection (self-tests against noble) and a
+// warm-up handshake on the selected backends. So no request or WebSocket message ever pays for
+// the selection. Where the env import is not available, the selection falls back to starting
+// at the first connection (see PqgateSession below). Measured in docs/cloudflare.md.
 try {
   warmUp();
 } catch (e) {
   console.log(JSON.stringify({ event: "cf.warmup_failed", error: String((e as Error)?.message ?? e) }));
 }
+await startUp();
 
-/** Per-isolate cache, keyed by the raw configuration strings (a new deploy = a new isolate). */
-let cached: { key: string; gateway: Gateway } | null = null;
+async function startUp(): Promise<void> {
+  let env: WorkerEnv;
+  try {
+    const spec = "cloudflare:workers"; // a variable: Deno's type check does not know the scheme
+    env = (await import(spec)).env as WorkerEnv;
+    if (!env?.PQGATE_KEYS) return;
+  } catch {
+    return;
+  }
+  try {
+    const gateway = gatewayFor(env);
+    const report = await gateway.cryptoReport();
+    if (report.mode === "auto") await warmUpSelected(gateway.sessionConfig);
+  } catch (e) {
+    // A configuration error is reported per request (503); nothing else is fatal here.
+    if (!(e instanceof WorkerConfigError) && (e as Error)?.name !== "GatewayConfigError") {
+      console.log(JSON.stringify({ event: "cf.startup_failed", error: String((e as Error)?.message ?? e) }));
+    }
+  }
+}
 
 function log(event: string, fields?: Record<string, unknown>): void {
   console.log(JSON.stringify({ event, ...fields }));
@@ -129,8 +157,8 @@ export default {
 export class PqgateSession extends definePqgateSession<WorkerEnv>((env) => {
   const gateway = gatewayFor(env);
   const { sessionConfig } = gateway;
-  // Start the crypto backend selection (once per isolate, self-tests against noble) without
-  // waiting for it: connections that arrive before it finished use noble.
+  // Normally already done at start-up (above). If not (no `cloudflare:workers` env import),
+  // start the selection now without waiting: connections before it finished use noble.
   void gateway.cryptoReport();
   return {
     Session: ServerSession,

@@ -10,6 +10,7 @@ import { ServerHandshake } from "../src/protocol/handshake-server.ts";
 import { generateStaticKey } from "../src/protocol/gateway-keys.ts";
 import { RecordLayer } from "../src/protocol/record-layer.ts";
 import { seededRandom } from "../src/protocol/testing.ts";
+import type { SessionConfig } from "../src/gateway/create-gateway.ts";
 
 export function warmUp(): void {
   const random = seededRandom("pqgate worker warm-up");
@@ -21,6 +22,35 @@ export function warmUp(): void {
   const serverKeys = server.receiveClientFinished(clientFinished);
   const a = new RecordLayer({ role: "client", keys, now: 0 });
   const b = new RecordLayer({ role: "server", keys: serverKeys, now: 0 });
+  b.open(a.seal(new Uint8Array(1024), 0), 0);
+  a.open(b.seal(new Uint8Array(1024), 0), 0);
+}
+
+/**
+ * The same throwaway handshake on the backends the gateway selected (PQGATE_CRYPTO=auto), so
+ * that the first real connection also finds the native path (prepared WebCrypto ML-KEM,
+ * node:crypto X25519 and AEAD) compiled. Runs at start-up after the selection; no-op when the
+ * selection kept noble. Native ML-KEM encapsulation draws from the platform CSPRNG, which
+ * workerd allows here; nothing of it is used on the wire.
+ */
+export async function warmUpSelected(config: SessionConfig): Promise<void> {
+  const kem = config.crypto.kem();
+  const aead = config.crypto.aead();
+  if (!kem && !aead) return;
+  // The gateway's own first key, so that the prepared (native) decapsulation of ct_S runs too:
+  // it only serves registered keys. The ClientHello is an encapsulation to the public key that
+  // anyone could make, and every secret derived here is dropped.
+  const random = seededRandom("pqgate worker warm-up (selected backends)");
+  const key = config.keys[0];
+  if (!key) return;
+  const client = new ClientHandshake({ server: key, random });
+  const server = new ServerHandshake({ keys: [key], random, ...(kem ? { kem } : {}) });
+  const hello = client.start();
+  await kem?.prepareServer?.(hello);
+  const { clientFinished, keys } = client.receiveServerHello(server.receiveClientHello(hello));
+  const serverKeys = server.receiveClientFinished(clientFinished);
+  const a = new RecordLayer({ role: "client", keys, now: 0, ...(aead ? { aead } : {}) });
+  const b = new RecordLayer({ role: "server", keys: serverKeys, now: 0, ...(aead ? { aead } : {}) });
   b.open(a.seal(new Uint8Array(1024), 0), 0);
   a.open(b.seal(new Uint8Array(1024), 0), 0);
 }

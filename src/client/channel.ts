@@ -8,7 +8,12 @@ import type { SuiteId } from "../protocol/constants.ts";
 import { keyIdFor, parsePin, pinFor, pinMatches } from "../protocol/gateway-keys.ts";
 import type { HybridKem, RandomSource } from "../protocol/types.ts";
 import type { SessionInfo } from "../protocol/frames.ts";
-import { ClientSession, type HandshakeInfo } from "../tunnel/client-session.ts";
+import {
+  ClientSession,
+  type HandshakeInfo,
+  type PreparedClientHello,
+  prepareClientHello,
+} from "../tunnel/client-session.ts";
 import { TimerDriver } from "../tunnel/timer-driver.ts";
 import { ChannelClosedError, ConnectError, errorForClose, PinMismatchError } from "./errors.ts";
 import { fetchPinnedKey, type GatewayKey } from "./key-config.ts";
@@ -183,21 +188,34 @@ export class Channel {
     const timeout = o.handshakeTimeoutMs ?? 10_000;
     let session: ClientSession | null = null;
     let driver: TimerDriver | null = null;
-    const socket = await openWebSocket(this.url, this.#WS, {
+    const server = o.anonymous ? undefined : this.#server ?? undefined;
+    const socketOpen = openWebSocket(this.url, this.#WS, {
       message: (m) => {
         session?.receive(m);
         driver?.arm();
       },
       close: (code, reason) => session?.onSocketClose(code, reason),
     }, timeout);
+    // The WebSocket is connecting (TCP, TLS, upgrade: I/O, off this thread) while the
+    // ClientHello's X-Wing work runs here. (The key configuration is fetched before, not in
+    // parallel: a pin mismatch must not open a socket to the gateway.)
+    let prepared: PreparedClientHello;
+    try {
+      prepared = prepareClientHello({ server, suites: o.suites, kem: o.kem, random: o.random ?? defaultRandom });
+    } catch (e) {
+      socketOpen.then((s) => s.close(1000, ""), () => {});
+      throw e;
+    }
+    const socket = await socketOpen;
     if (this.#closed) {
       socket.close(1000, "");
       throw new ChannelClosedError(1000, "closed by the application", false);
     }
     session = new ClientSession({
       socket,
+      prepared,
       env: { now, random: o.random ?? defaultRandom },
-      server: o.anonymous ? undefined : this.#server ?? undefined,
+      server,
       suites: o.suites,
       kem: o.kem,
       handshakeTimeoutMs: timeout,

@@ -54,8 +54,39 @@ export class StreamResetError extends Error {
   }
 }
 
+/** A ClientHello built ahead of the socket (see `prepareClientHello`). */
+export interface PreparedClientHello {
+  handshake: ClientHandshake;
+  clientHello: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * Builds the ClientHello (ephemeral X-Wing keygen + encapsulation to the pinned key: the
+ * client's most expensive step) without a socket, so that a transport can run it while the
+ * WebSocket connects and pass it as `ClientSessionOptions.prepared`.
+ */
+export function prepareClientHello(opts: {
+  server?: { keyId: Uint8Array; publicKey: Uint8Array };
+  suites?: SuiteId[];
+  kem?: HybridKem;
+  random: Env["random"];
+}): PreparedClientHello {
+  const handshake = new ClientHandshake({
+    kem: opts.kem,
+    suites: opts.suites,
+    server: opts.server,
+    random: opts.random,
+  });
+  return { handshake, clientHello: handshake.start() };
+}
+
 export interface ClientSessionOptions {
   socket: Socket;
+  /**
+   * A ClientHello made by `prepareClientHello` with the same server/suites/kem (sent by
+   * `start()` instead of building one then). Used once.
+   */
+  prepared?: PreparedClientHello;
   env: Env;
   /** The gateway key (pinned mode). Omitted = anonymous mode. */
   server?: { keyId: Uint8Array; publicKey: Uint8Array };
@@ -112,6 +143,7 @@ export class ClientSession {
   readonly #o: ClientSessionOptions;
   readonly #socket: Socket;
   #hs: ClientHandshake | null;
+  #preparedHello: Uint8Array<ArrayBuffer> | null;
   #channel: RecordChannel | null = null;
   #sessionInfo: SessionInfo | null = null;
   #gotFirstRecord = false;
@@ -135,12 +167,13 @@ export class ClientSession {
     this.#o = opts;
     this.#socket = opts.socket;
     this.#drain = new SocketDrain(opts.socket, opts.drain);
-    this.#hs = new ClientHandshake({
+    this.#hs = opts.prepared?.handshake ?? new ClientHandshake({
       kem: opts.kem,
       suites: opts.suites,
       server: opts.server,
       random: opts.env.random,
     });
+    this.#preparedHello = opts.prepared?.clientHello ?? null;
     this.ready = new Promise((res, rej) => {
       this.#readyResolve = res;
       this.#readyReject = rej;
@@ -208,7 +241,8 @@ export class ClientSession {
     try {
       this.#startedAt = this.#o.env.now();
       this.#lastRx = this.#startedAt;
-      const ch = this.#hs!.start();
+      const ch = this.#preparedHello ?? this.#hs!.start();
+      this.#preparedHello = null;
       this.#handshake = {
         startedAt: this.#startedAt,
         completedAt: null,

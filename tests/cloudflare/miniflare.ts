@@ -2,6 +2,15 @@
  * Runs the Worker bundle (dist/worker/index.js, built by scripts/build-worker.mjs) in a real
  * workerd through Miniflare, configured like wrangler.toml (same compatibility date and flags,
  * the PqgateSession Durable Object), plus test-only bindings.
+ *
+ * Two runtimes (`runtime` option):
+ *   "pinned"  the `miniflare` devDependency (4.20260426.0, workerd 2026-04-26, what wrangler
+ *             4.86.0 brings on Node 20): no WebCrypto ML-KEM, so the crypto falls back to noble.
+ *   "native"  the `miniflare-native` alias (miniflare 4.20260730.0 with its workerd overridden
+ *             to 1.20261117.1 in package.json "overrides"): WebCrypto ML-KEM behind the
+ *             `webcrypto_modern_algorithms` flag, which this runtime adds to wrangler.toml's
+ *             flags. The newest miniflare 4.x bundles a 2026-07-30 workerd (flag unknown there);
+ *             2026-11 workerds only ship with the miniflare 5 betas, whose options API differs.
  */
 import { Miniflare } from "miniflare";
 import { readFileSync } from "node:fs";
@@ -9,6 +18,27 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 
 export const ROOT = new URL("../../", import.meta.url);
 const BUNDLE = new URL("dist/worker/index.js", ROOT);
+/** The flag that turns on WebCrypto ML-KEM in 2026-11+ workerd. */
+export const NATIVE_FLAG = "webcrypto_modern_algorithms";
+
+export type WorkerRuntime = "pinned" | "native";
+
+/** The Miniflare class of a runtime ("native" is imported on demand). */
+async function miniflareOf(runtime: WorkerRuntime): Promise<typeof Miniflare> {
+  if (runtime === "pinned") return Miniflare;
+  const m = await import("miniflare-native");
+  return m.Miniflare as unknown as typeof Miniflare;
+}
+
+/** workerd version of a runtime's Miniflare, e.g. "1.20261117.1". */
+export function workerdVersion(runtime: WorkerRuntime): string {
+  const dir = runtime === "pinned" ? "node_modules/workerd" : "node_modules/miniflare-native/node_modules/workerd";
+  try {
+    return JSON.parse(readFileSync(new URL(`${dir}/package.json`, ROOT), "utf8")).version;
+  } catch {
+    return JSON.parse(readFileSync(new URL("node_modules/workerd/package.json", ROOT), "utf8")).version;
+  }
+}
 
 /** compatibility_date / compatibility_flags from wrangler.toml, so tests run what deploys. */
 export function wranglerCompat(): { compatibilityDate: string; compatibilityFlags: string[] } {
@@ -41,6 +71,10 @@ export interface WorkerOptions {
   services?: Record<string, (request: Request) => Response | Promise<Response>>;
   testHooks?: boolean;
   compatibilityFlags?: string[];
+  /** Which workerd (see the top of this file). Default "pinned". */
+  runtime?: WorkerRuntime;
+  /** Another bundle (e.g. the bench entry); default dist/worker/index.js, built on demand. */
+  bundle?: URL;
 }
 
 export interface WorkerHarness {
@@ -88,8 +122,12 @@ export function processCpuNs(pid: number): { main: number; total: number } {
 }
 
 export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
-  await buildBundle();
+  if (!o.bundle) await buildBundle();
+  const bundle = o.bundle ?? BUNDLE;
+  const runtime = o.runtime ?? "pinned";
+  const MF = await miniflareOf(runtime);
   const compat = wranglerCompat();
+  if (runtime === "native") compat.compatibilityFlags.push(NATIVE_FLAG);
   const before = workerdChildren();
   const t0 = performance.now();
   const bindings: Record<string, string> = {
@@ -99,9 +137,9 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
   };
   if (o.routes) bindings.PQGATE_ROUTES = JSON.stringify(o.routes);
   if (o.testHooks) bindings.PQGATE_TEST_HOOKS = "1";
-  const mf = new Miniflare({
-    modules: [{ type: "ESModule", path: fromFileUrl(BUNDLE) }],
-    modulesRoot: fromFileUrl(new URL("dist/worker/", ROOT)),
+  const mf = new MF({
+    modules: [{ type: "ESModule", path: fromFileUrl(bundle) }],
+    modulesRoot: fromFileUrl(new URL(".", bundle)),
     compatibilityDate: compat.compatibilityDate,
     compatibilityFlags: o.compatibilityFlags ?? compat.compatibilityFlags,
     durableObjects: { PQGATE_SESSION: { className: "PqgateSession", useSQLite: true } },
