@@ -25,7 +25,8 @@ const gateway = createGateway({
   routes: [{ match: { authority: "load.test" }, origin: `http://127.0.0.1:${origin.addr.port}` }],
   limits: { maxStreams: 100, idleTimeoutMs: 120_000, handshakeTimeoutMs: 30_000 },
 });
-const server = serveDeno({ gateway, port: 0 });
+// Every load channel comes from 127.0.0.1: no per-address limits here.
+const server = serveDeno({ gateway, port: 0, maxChannelsPerAddress: 0, maxHandshakesPerAddressPerMinute: 0 });
 console.log(JSON.stringify({ wsUrl: server.url.replace(/^http/, "ws") + "/pqgate", httpUrl: server.url, pin: pinFor(key.publicKey), pid: Deno.pid }));
 
 let stopping = false;

@@ -49,8 +49,11 @@ Deno.test("start config: file values, relative paths, flags override", () => {
     routes: [{ match: { authority: "api.example.com" }, origin: "https://10.0.0.5:8443" }],
     allowAnonymous: true,
     suites: ["chacha20-poly1305", 1],
-    limits: { maxStreams: 10 },
+    limits: { maxStreams: 10, maxControlFramesPerSecond: 50 },
     originTimeoutMs: 5000,
+    originBodyIdleTimeoutMs: 0,
+    maxChannelsPerAddress: 0,
+    maxHandshakesPerAddressPerMinute: 1200,
   });
   const s = resolveStartSettings({ ...none, config: "/etc/pqgate/config.json", port: 9100 }, text);
   assert.equal(s.port, 9100);
@@ -58,7 +61,10 @@ Deno.test("start config: file values, relative paths, flags override", () => {
   assert.deepEqual(s.keyFiles, ["/etc/pqgate/keys/new.json", "/abs/old.json"]);
   assert.equal(s.createMissingKey, false);
   assert.deepEqual(s.suites, [2, 1]);
-  assert.deepEqual(s.limits, { maxStreams: 10 });
+  assert.deepEqual(s.limits, { maxStreams: 10, maxControlFramesPerSecond: 50 });
+  assert.equal(s.originBodyIdleTimeoutMs, 0);
+  assert.equal(s.maxChannelsPerAddress, 0);
+  assert.equal(s.maxHandshakesPerAddressPerMinute, 1200);
   assert.equal(s.allowAnonymous, true);
   assert.equal(s.routes?.length, 1);
   const k = resolveStartSettings({ ...none, config: "c.json", keyFile: "mine.json" }, text);
@@ -80,6 +86,8 @@ Deno.test("start config: clear errors naming the file and the setting", () => {
     [{ routes: [], allowAnonymous: "yes" }, /allowAnonymous must be true or false/],
     [{ routes: [], suites: ["rot13"] }, /unknown suite "rot13"/],
     [{ routes: [], limits: 5 }, /limits must be an object/],
+    [{ routes: [], maxChannelsPerAddress: -1 }, /c\.json: maxChannelsPerAddress must be an integer from 0 \(no limit\)/],
+    [{ routes: [], maxHandshakesPerAddressPerMinute: "600" }, /maxHandshakesPerAddressPerMinute must be an integer/],
   ];
   for (const [cfg, re] of bad) {
     const text = typeof cfg === "string" ? cfg : JSON.stringify(cfg);

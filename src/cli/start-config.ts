@@ -28,6 +28,10 @@ export interface StartSettings {
   suites: SuiteId[] | undefined;
   limits: Partial<SessionLimits> | undefined;
   originTimeoutMs: number | undefined;
+  originBodyIdleTimeoutMs: number | undefined;
+  /** Per-client-address limits of the Deno transport (undefined = serveDeno's defaults). */
+  maxChannelsPerAddress: number | undefined;
+  maxHandshakesPerAddressPerMinute: number | undefined;
   channelPath: string | undefined;
   configPath: string | null;
   verbose: boolean;
@@ -115,6 +119,9 @@ const CONFIG_KEYS = [
   "suites",
   "limits",
   "originTimeoutMs",
+  "originBodyIdleTimeoutMs",
+  "maxChannelsPerAddress",
+  "maxHandshakesPerAddressPerMinute",
   "channelPath",
 ];
 
@@ -145,6 +152,9 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
     suites: undefined,
     limits: undefined,
     originTimeoutMs: undefined,
+    originBodyIdleTimeoutMs: undefined,
+    maxChannelsPerAddress: undefined,
+    maxHandshakesPerAddressPerMinute: undefined,
     channelPath: undefined,
     configPath: flags.config,
     verbose: flags.verbose,
@@ -228,6 +238,17 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
       s.limits = c.limits as Partial<SessionLimits>;
     }
     if (c.originTimeoutMs !== undefined) s.originTimeoutMs = c.originTimeoutMs as number;
+    if (c.originBodyIdleTimeoutMs !== undefined) {
+      s.originBodyIdleTimeoutMs = c.originBodyIdleTimeoutMs as number; // createGateway validates
+    }
+    for (const k of ["maxChannelsPerAddress", "maxHandshakesPerAddressPerMinute"] as const) {
+      const v = c[k];
+      if (v === undefined) continue;
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
+        throw err(k, `must be an integer from 0 (no limit) to 4294967295, got ${JSON.stringify(v)}`);
+      }
+      s[k] = v;
+    }
     if (c.channelPath !== undefined) s.channelPath = c.channelPath as string;
   }
   if (flags.port !== null) s.port = flags.port;

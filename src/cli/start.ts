@@ -140,6 +140,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       suites: settings.suites,
       limits: settings.limits,
       originTimeoutMs: settings.originTimeoutMs,
+      originBodyIdleTimeoutMs: settings.originBodyIdleTimeoutMs,
       channelPath: settings.channelPath,
       log,
     });
@@ -168,6 +169,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       port: settings.port,
       hostname: settings.hostname,
       handleSignals: true,
+      maxChannelsPerAddress: settings.maxChannelsPerAddress,
+      maxHandshakesPerAddressPerMinute: settings.maxHandshakesPerAddressPerMinute,
     });
   } catch (e) {
     const why = e instanceof Deno.errors.AddrInUse

@@ -30,6 +30,18 @@ Deno.test("createGateway: validates options and names the bad one", () => {
       { keys: key, limits: { maxHeaderBytes: 65536 } },
       /options\.limits\.maxHeaderBytes must be an integer from 1 to 16376/,
     ],
+    [
+      { keys: key, limits: { maxControlFramesPerSecond: 0 } },
+      /options\.limits\.maxControlFramesPerSecond must be an integer from 1/,
+    ],
+    [
+      { keys: key, limits: { controlFrameBurst: 2.5 } },
+      /options\.limits\.controlFrameBurst must be an integer from 1 to 4294967295, got 2\.5/,
+    ],
+    [
+      { keys: key, originBodyIdleTimeoutMs: -1 },
+      /options\.originBodyIdleTimeoutMs must be an integer number of milliseconds from 0/,
+    ],
     [{ keys: key, channelPath: "pq" }, /options\.channelPath must be an absolute path/],
     [{ keys: key, channelPath: "/healthz" }, /collides/],
     [

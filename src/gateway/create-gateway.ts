@@ -20,6 +20,7 @@ import type { Env, RequestHandler, SessionLimits, Socket } from "../tunnel/types
 import { type KeyConfiguration, keyConfiguration } from "./key-config.ts";
 import {
   configError,
+  DEFAULT_ORIGIN_BODY_IDLE_TIMEOUT_MS,
   DEFAULT_ORIGIN_TIMEOUT_MS,
   type GatewayLog,
   type ServiceBinding,
@@ -28,6 +29,7 @@ import {
   validateFunction,
   validateKeys,
   validateLimits,
+  validateOptionalMs,
   validatePositiveMs,
   validateServices,
   validateSuites,
@@ -52,6 +54,12 @@ export interface GatewayOptions {
   limits?: Partial<SessionLimits>;
   /** Time to origin response headers before 504 (a route's `timeoutMs` overrides). Default 30 s. */
   originTimeoutMs?: number;
+  /**
+   * Response-body idle timeout (ms, 0 = none; a route's `bodyIdleTimeoutMs` overrides): an origin
+   * that sends no body byte for this long while the client waits has its stream reset and its
+   * request aborted. Default 30 s.
+   */
+  originBodyIdleTimeoutMs?: number;
   /** fetch used for origin calls. Default: globalThis.fetch. */
   fetch?: typeof fetch;
   /** Path of the channel endpoint. Default "/pqgate". */
@@ -169,6 +177,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     "suites",
     "limits",
     "originTimeoutMs",
+    "originBodyIdleTimeoutMs",
     "fetch",
     "channelPath",
     "upgrade",
@@ -187,6 +196,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     "originTimeoutMs",
     options.originTimeoutMs,
     DEFAULT_ORIGIN_TIMEOUT_MS,
+  );
+  const originBodyIdleTimeoutMs = validateOptionalMs(
+    "originBodyIdleTimeoutMs",
+    options.originBodyIdleTimeoutMs,
+    DEFAULT_ORIGIN_BODY_IDLE_TIMEOUT_MS,
   );
   const fetchImpl = validateFunction<typeof fetch>("fetch", options.fetch) ??
     ((i, init) => fetch(i, init));
@@ -229,6 +243,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     services,
     fetch: fetchImpl,
     originTimeoutMs,
+    originBodyIdleTimeoutMs,
     maxBodyBytes: limits.maxBodyBytes,
     demo: options.routes === undefined,
     log,

@@ -12,9 +12,13 @@ import {
 } from "../protocol/constants.ts";
 import type { StaticKey } from "../protocol/types.ts";
 import type { Env, SessionLimits } from "../tunnel/types.ts";
+import {
+  DEFAULT_CONTROL_FRAME_BURST,
+  DEFAULT_CONTROL_FRAMES_PER_SECOND,
+} from "../tunnel/rate-limit.ts";
 
 /** Default per-session limits, announced to clients in SESSION_INFO (PROTOCOL.md §6.3). */
-export const DEFAULT_LIMITS: Readonly<SessionLimits> = Object.freeze({
+export const DEFAULT_LIMITS: Readonly<Required<SessionLimits>> = Object.freeze({
   /** Concurrent streams (requests in flight) per channel. */
   maxStreams: 100,
   /** Largest HEADERS payload (Binary HTTP request head) accepted. One frame carries it. */
@@ -27,10 +31,23 @@ export const DEFAULT_LIMITS: Readonly<SessionLimits> = Object.freeze({
   idleTimeoutMs: 60_000,
   /** After this a channel is closed with 4007 and the client re-handshakes. */
   sessionLifetimeMs: 24 * 60 * 60 * 1000,
+  /**
+   * Sustained rate of floodable control frames (PING, PONG, PADDING, WINDOW_UPDATE on stream 0,
+   * KEY_UPDATE asking for an update, late frames, refused streams) per channel; past the burst
+   * and this rate the channel is closed with 4009 `rate_limited`. Not announced.
+   */
+  maxControlFramesPerSecond: DEFAULT_CONTROL_FRAMES_PER_SECOND,
+  /** Control frames accepted at once (the token bucket's size). Not announced. */
+  controlFrameBurst: DEFAULT_CONTROL_FRAME_BURST,
 });
 
 /** Time an origin gets to send its response head before the client gets 504. */
 export const DEFAULT_ORIGIN_TIMEOUT_MS = 30_000;
+/**
+ * Response-body idle timeout: an origin that sends no body byte for this long while the client
+ * waits for one has its stream reset (the client's body read fails) and its request aborted.
+ */
+export const DEFAULT_ORIGIN_BODY_IDLE_TIMEOUT_MS = 30_000;
 export const DEFAULT_CHANNEL_PATH = "/pqgate";
 
 /** Structured log sink. Events never carry secrets (keys, plaintext bodies). */
@@ -103,12 +120,12 @@ export function validateSuites(suites: unknown): SuiteId[] {
 }
 
 /** Merges `options.limits` over DEFAULT_LIMITS and checks every field. */
-export function validateLimits(limits: unknown): SessionLimits {
+export function validateLimits(limits: unknown): Required<SessionLimits> {
   if (limits === undefined) return { ...DEFAULT_LIMITS };
   if (typeof limits !== "object" || limits === null || Array.isArray(limits)) {
     fail("options.limits must be an object");
   }
-  const out: SessionLimits = { ...DEFAULT_LIMITS };
+  const out: Required<SessionLimits> = { ...DEFAULT_LIMITS };
   for (const [name, value] of Object.entries(limits as Record<string, unknown>)) {
     if (!(name in DEFAULT_LIMITS)) {
       fail(
@@ -156,6 +173,19 @@ export function validatePositiveMs(name: string, v: unknown, dflt: number): numb
   if (typeof v !== "number" || !Number.isInteger(v) || v <= 0 || v > U32_MAX) {
     fail(
       `options.${name} must be a positive integer number of milliseconds, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+/** A timer length in ms where 0 means "none": an integer from 0 to 2^31 - 1. */
+export function validateOptionalMs(name: string, v: unknown, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1) {
+    fail(
+      `options.${name} must be an integer number of milliseconds from 0 (none) to 2147483647, got ${
+        JSON.stringify(v)
+      }`,
     );
   }
   return v;

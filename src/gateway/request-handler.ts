@@ -20,6 +20,8 @@ export interface RequestHandlerOptions {
   services: Record<string, ServiceBinding>;
   fetch: (input: Request) => Promise<Response>;
   originTimeoutMs: number;
+  /** Response-body idle timeout (0 = none); a route's `bodyIdleTimeoutMs` wins. */
+  originBodyIdleTimeoutMs?: number;
   maxBodyBytes: number;
   /** Bind `service:demo` to the embedded demo origin (when no routes were configured). */
   demo: boolean;
@@ -53,6 +55,7 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
       sessionId: channel.sessionId,
       fetch: originFetch,
       timeoutMs: o.originTimeoutMs,
+      bodyIdleTimeoutMs: o.originBodyIdleTimeoutMs,
       maxBodyBytes: o.maxBodyBytes,
       signal: request.signal,
     });

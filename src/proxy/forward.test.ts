@@ -4,6 +4,9 @@ import { compileRoutes, type RouteTable } from "./routes.ts";
 import { serviceFetch } from "./service-fetch.ts";
 import { demoOrigin, streamByte } from "./demo-origin.ts";
 
+/** Set when the /stall-body request was aborted (the gateway gave up on the body). */
+let stallAborted = false;
+
 /** A real local origin on an ephemeral port. */
 async function withOrigin(fn: (base: string) => Promise<void>): Promise<void> {
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
@@ -43,6 +46,32 @@ async function withOrigin(fn: (base: string) => Promise<void>): Promise<void> {
               c.enqueue(new TextEncoder().encode("a"));
               await new Promise((r) => setTimeout(r, 300));
               c.enqueue(new TextEncoder().encode("b"));
+              c.close();
+            },
+          }),
+        );
+      case "/stall-body": {
+        // One byte, then nothing until the gateway aborts the request.
+        stallAborted = false;
+        const signal = req.signal;
+        return new Response(
+          new ReadableStream({
+            start(c) {
+              c.enqueue(new TextEncoder().encode("a"));
+              signal.addEventListener("abort", () => (stallAborted = true), { once: true });
+            },
+          }),
+        );
+      }
+      case "/drip":
+        // 6 chunks 80 ms apart: slow but never idle for long.
+        return new Response(
+          new ReadableStream({
+            async start(c) {
+              for (let i = 0; i < 6; i++) {
+                c.enqueue(new TextEncoder().encode(String(i)));
+                await new Promise((r) => setTimeout(r, 80));
+              }
               c.close();
             },
           }),
@@ -359,5 +388,60 @@ Deno.test("forward: GET with a non-empty body is refused; with an empty one it p
     const ok = await forward(req("/echo", { body: streamOf(0, 0) }), ctx(table(base), fetch));
     assert.equal(ok.status, 200);
     await ok.body?.cancel();
+  });
+});
+
+Deno.test("forward: an origin body idle past bodyIdleTimeoutMs errors the body and aborts the origin request", async () => {
+  await withOrigin(async (base) => {
+    const res = await forward(req("/stall-body"), ctx(table(base), fetch, { bodyIdleTimeoutMs: 150 }));
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    assert.equal(new TextDecoder().decode(first.value), "a");
+    const t0 = Date.now();
+    await assert.rejects(reader.read(), (e: Error) => e.name === "TimeoutError" && /150 ms/.test(e.message));
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 120 && waited < 1000, `idle timeout after ${waited} ms`);
+    for (let i = 0; i < 100 && !stallAborted; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(stallAborted, "the origin request was aborted");
+  });
+});
+
+Deno.test("forward: body idle timeout counts origin silence only (slow origin chunks, slow reader)", async () => {
+  await withOrigin(async (base) => {
+    // Chunks every 80 ms with a 250 ms idle timeout: delivered whole.
+    const drip = await forward(req("/drip"), ctx(table(base), fetch, { bodyIdleTimeoutMs: 250 }));
+    assert.equal(await drip.text(), "012345");
+    // A reader pausing 300 ms between reads (longer than the timeout) is not the origin's fault.
+    const slow = await forward(req("/drip"), ctx(table(base), fetch, { bodyIdleTimeoutMs: 250 }));
+    const reader = slow.body!.getReader();
+    let text = "";
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      text += new TextDecoder().decode(r.value);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.equal(text, "012345");
+  });
+});
+
+Deno.test("forward: a route's bodyIdleTimeoutMs overrides the gateway's (0 = none)", async () => {
+  await withOrigin(async (base) => {
+    const routes = compileRoutes([
+      { match: { authority: "api.example.com" }, origin: base, bodyIdleTimeoutMs: 0 },
+      { match: { authority: "strict.example.com" }, origin: base, bodyIdleTimeoutMs: 100 },
+    ]);
+    // Gateway default 100 ms, route "none": the drip (80 ms gaps, but 500 ms in all) is fine
+    // and a stalled body stays open.
+    const none = await forward(req("/stall-body"), ctx(routes, fetch, { bodyIdleTimeoutMs: 100 }));
+    const reader = none.body!.getReader();
+    await reader.read();
+    const raced = await Promise.race([reader.read().then(() => "read", () => "error"), new Promise((r) => setTimeout(() => r("open"), 400))]);
+    assert.equal(raced, "open");
+    await reader.cancel();
+    // Gateway default none (undefined), route 100 ms: times out.
+    const strict = await forward(req("/stall-body", { authority: "strict.example.com" }), ctx(routes, fetch));
+    await assert.rejects(strict.text(), (e: Error) => e.name === "TimeoutError");
   });
 });

@@ -4,7 +4,10 @@
  *
  * - Route matching happens HERE (one place decides 403): unmatched → 403, zero fetch calls.
  * - Request body: streamed (`duplex: "half"`), counted, never buffered; over the cap → 413.
- * - Timeout covers the time to response headers (→ 504); the response body then streams on.
+ * - Timeout covers the time to response headers (→ 504); the response body then streams on,
+ *   under an idle timeout: no byte from the origin for `bodyIdleTimeoutMs` while the client is
+ *   waiting for one → the body errors (the channel resets the stream) and the origin fetch is
+ *   aborted. Time the client itself takes to read (backpressure) never counts.
  * - Connection failures → 502. Redirects are returned unchanged (`redirect: "manual"`).
  *   Origin 4xx/5xx pass through as-is. Gateway errors carry `pqgate-error` (errors.ts).
  */
@@ -47,6 +50,11 @@ export interface ForwardContext {
   fetch: (request: Request) => Promise<Response>;
   /** Gateway default; a route's `timeoutMs` wins. */
   timeoutMs: number;
+  /**
+   * Gateway default for the response-body idle timeout (ms, 0 = none; a route's
+   * `bodyIdleTimeoutMs` wins). Default: none.
+   */
+  bodyIdleTimeoutMs?: number;
   /** Gateway default, 0 = no limit; a route's `maxBodyBytes` wins. */
   maxBodyBytes: number;
   maxResponseHeaderBytes?: number;
@@ -87,6 +95,80 @@ function countingBody(
       },
     }),
   );
+}
+
+/**
+ * The origin's response body, erroring with a TimeoutError (and calling `onIdle`, which aborts
+ * the origin fetch) when a read waits more than `idleMs` for the origin. Only time spent with
+ * a read outstanding counts: a client that reads slowly never trips it. One timer per body,
+ * re-armed lazily (no timer per chunk).
+ */
+export function idleTimeoutBody(
+  body: ReadableStream<Uint8Array>,
+  idleMs: number,
+  onIdle: (e: DOMException) => void,
+  onEnd: () => void = () => {},
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let waitingSince: number | null = null;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    onEnd();
+  };
+  const arm = (ms: number) => {
+    timer = setTimeout(check, ms);
+  };
+  function check(): void {
+    timer = null;
+    if (finished || waitingSince === null) return; // no read outstanding: re-armed by the next
+    const waited = Date.now() - waitingSince;
+    if (waited < idleMs) return arm(idleMs - waited);
+    const e = new DOMException(`origin sent no body bytes for ${idleMs} ms`, "TimeoutError");
+    finish();
+    try {
+      controller.error(e);
+    } catch { /* already closed */ }
+    reader.cancel(e).catch(() => {});
+    onIdle(e);
+  }
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+    async pull(c) {
+      waitingSince = Date.now();
+      if (timer === null) arm(idleMs);
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await reader.read();
+      } catch (e) {
+        if (!finished) {
+          finish();
+          throw e;
+        }
+        return;
+      } finally {
+        waitingSince = null;
+      }
+      if (finished) return; // timed out meanwhile
+      if (r.done) {
+        finish();
+        c.close();
+      } else {
+        c.enqueue(r.value);
+      }
+    },
+    cancel(reason) {
+      finish();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }
 
 /** For GET/HEAD: the body must be empty; wait for its end (bounded by the timeout). */
@@ -153,6 +235,7 @@ export async function forward(request: ForwardRequest, ctx: ForwardContext): Pro
   }
   const { route } = match;
   const timeoutMs = route.timeoutMs ?? ctx.timeoutMs;
+  const bodyIdleMs = route.bodyIdleTimeoutMs ?? ctx.bodyIdleTimeoutMs ?? 0;
   const maxBody = route.maxBodyBytes ?? ctx.maxBodyBytes;
   const maxHeaderBytes = ctx.maxResponseHeaderBytes ?? DEFAULT_MAX_RESPONSE_HEADER_BYTES;
 
@@ -236,6 +319,7 @@ export async function forward(request: ForwardRequest, ctx: ForwardContext): Pro
   }
   clearTimeout(timer);
   // From here the body streams; ctx.signal (stream reset) still aborts it.
+  const done = () => ctx.signal?.removeEventListener("abort", onClientAbort);
 
   if (res.status < 200 || res.status > 599) {
     res.body?.cancel().catch(() => {});
@@ -246,7 +330,12 @@ export async function forward(request: ForwardRequest, ctx: ForwardContext): Pro
     res.body?.cancel().catch(() => {});
     return gatewayError("origin_headers_too_large");
   }
-  return new Response(NULL_BODY_STATUS.has(res.status) ? null : res.body, {
+  let outBody: ReadableStream<Uint8Array> | null = NULL_BODY_STATUS.has(res.status) ? null : res.body;
+  if (outBody === null) done();
+  else if (bodyIdleMs > 0) {
+    outBody = idleTimeoutBody(outBody, bodyIdleMs, (e) => ac.abort(e), done);
+  }
+  return new Response(outBody, {
     status: res.status,
     statusText: res.statusText,
     headers: outHeaders,

@@ -65,6 +65,8 @@ Deno.test("routes: validation errors name the entry and the field", () => {
   );
   configError([{ ...ok, timeout: 5 }], 0, "timeout");
   configError([{ ...ok, timeoutMs: 0 }], 0, "timeoutMs");
+  configError([{ ...ok, bodyIdleTimeoutMs: -1 }], 0, "bodyIdleTimeoutMs");
+  configError([{ ...ok, bodyIdleTimeoutMs: 2 ** 31 }], 0, "bodyIdleTimeoutMs");
   configError([{ ...ok, maxBodyBytes: -1 }], 0, "maxBodyBytes");
   configError([{ ...ok, stripPrefix: "yes" }], 0, "stripPrefix");
   configError([{ ...ok, gatewayAuth: "short" }], 0, "gatewayAuth");

@@ -21,6 +21,12 @@ export interface RouteConfig {
   stripPrefix?: boolean;
   /** Time to origin response headers, ms; overrides the gateway default. */
   timeoutMs?: number;
+  /**
+   * Response-body idle timeout, ms (0 = none): no byte from the origin for this long while the
+   * client waits → the stream is reset and the origin request aborted. Overrides the gateway's
+   * `originBodyIdleTimeoutMs`.
+   */
+  bodyIdleTimeoutMs?: number;
   /** Request body cap in bytes (0 = no limit); overrides the gateway default. */
   maxBodyBytes?: number;
   /**
@@ -42,6 +48,7 @@ export interface Route {
   readonly origin: OriginTarget;
   readonly stripPrefix: boolean;
   readonly timeoutMs: number | undefined;
+  readonly bodyIdleTimeoutMs: number | undefined;
   readonly maxBodyBytes: number | undefined;
   readonly gatewayAuth: string | undefined;
 }
@@ -82,11 +89,14 @@ export class RouteConfigError extends Error {
 export const SERVICE_HOST_SUFFIX = ".svc.pqgate.invalid";
 const SERVICE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 const MAX_TIMEOUT_MS = 10 * 60 * 1000;
+/** Largest delay a timer can take (2^31 - 1 ms, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 const ENTRY_KEYS = new Set([
   "match",
   "origin",
   "stripPrefix",
   "timeoutMs",
+  "bodyIdleTimeoutMs",
   "maxBodyBytes",
   "gatewayAuth",
 ]);
@@ -304,6 +314,7 @@ export function compileRoutes(
       throw new RouteConfigError(i, "stripPrefix", "must be a boolean");
     }
     const timeoutMs = optionalInt(i, "timeoutMs", e.timeoutMs, 1, MAX_TIMEOUT_MS);
+    const bodyIdleTimeoutMs = optionalInt(i, "bodyIdleTimeoutMs", e.bodyIdleTimeoutMs, 0, MAX_TIMER_MS);
     const maxBodyBytes = optionalInt(i, "maxBodyBytes", e.maxBodyBytes, 0, Number.MAX_SAFE_INTEGER);
     let gatewayAuth: string | undefined;
     if (e.gatewayAuth !== undefined) {
@@ -336,6 +347,7 @@ export function compileRoutes(
       origin,
       stripPrefix: e.stripPrefix === true,
       timeoutMs,
+      bodyIdleTimeoutMs,
       maxBodyBytes,
       gatewayAuth,
     });

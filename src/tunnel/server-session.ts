@@ -15,6 +15,14 @@
  * records are up) followed by the WebSocket close with the code of errors.ts `closeCodeFor`.
  * Per-request problems are HTTP responses on the stream (400, 413, 431, 500) or a
  * RESET_STREAM, never a close.
+ *
+ * Flood control: the frames a peer can send at no cost to itself and that do no work for a
+ * request (PING, PONG, PADDING, WINDOW_UPDATE on stream 0, KEY_UPDATE with update_requested,
+ * late frames on forgotten streams, streams refused past max_streams) each take a token from a
+ * per-channel bucket (`limits.maxControlFramesPerSecond`, `limits.controlFrameBurst`, clock =
+ * `env.now()`); an empty bucket closes the channel with 4009 `rate_limited`. PONGs are
+ * best-effort: none is queued while the socket holds more than the backpressure high-water mark
+ * (a peer that does not read its socket gets no answers, so they cannot pile up).
  */
 import { CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_REASONS, closeCodeFor, type ErrorCode, PqgateError } from "../protocol/errors.ts";
 import { type Bytes, toHex, utf8Encode } from "../protocol/bytes.ts";
@@ -37,6 +45,7 @@ import { BodyAborted, OutgoingBody } from "./outgoing-body.ts";
 import { RecordChannel } from "./record-channel.ts";
 import { decodeSessionSnapshot, encodeSessionSnapshot } from "./session-snapshot.ts";
 import { SocketDrain, type SocketDrainOptions } from "./socket-drain.ts";
+import { DEFAULT_CONTROL_FRAME_BURST, DEFAULT_CONTROL_FRAMES_PER_SECOND, TokenBucket } from "./rate-limit.ts";
 import type { ChannelInfo, Env, RequestHandler, SessionLimits, Socket, StaticKey } from "./types.ts";
 
 export type ServerSessionState = "start" | "serverHelloSent" | "established" | "closed";
@@ -112,6 +121,9 @@ export class ServerSession {
   /** While the ClientHello is in the async KEM hop: later messages, replayed in order. */
   #held: (Uint8Array | ArrayBuffer | string)[] | null = null;
   #prepared = false;
+  /** Control-frame budget (created when the channel is established). */
+  #bucket: TokenBucket | null = null;
+  #pongsDropped = 0;
 
   constructor(opts: ServerSessionOptions) {
     this.#o = opts;
@@ -336,6 +348,11 @@ export class ServerSession {
 
   #establish(layer: RecordLayer, sendInfo: boolean): void {
     const o = this.#o;
+    this.#bucket = new TokenBucket(
+      o.limits.maxControlFramesPerSecond ?? DEFAULT_CONTROL_FRAMES_PER_SECOND,
+      o.limits.controlFrameBurst ?? DEFAULT_CONTROL_FRAME_BURST,
+      o.env.now(),
+    );
     this.#channel = new RecordChannel({
       layer,
       socket: this.#socket,
@@ -384,15 +401,31 @@ export class ServerSession {
 
   // ---- frames ----------------------------------------------------------------------------
 
+  /** Takes one token for a floodable frame; an empty bucket → 4009 rate_limited. */
+  #charge(what: string): void {
+    if (this.#bucket!.take(this.#o.env.now())) return;
+    throw new PqgateError("rate_limited", `too many control frames (${what})`);
+  }
+
   #onFrame(f: Frame): void {
     switch (f.type) {
       case "padding":
+        this.#charge("PADDING");
+        return;
       case "key_update": // applied by the record channel
+        if (f.updateRequested) this.#charge("KEY_UPDATE");
         return;
       case "ping":
+        this.#charge("PING");
+        if (this.#drain.congested()) {
+          // Best effort: never queue PONGs behind a socket the peer does not read.
+          if (this.#pongsDropped++ === 0) this.#log("pong_dropped", { reason: "socket buffer above high-water mark" });
+          return;
+        }
         this.#channel!.send({ type: "pong", data: f.data });
         return;
       case "pong":
+        this.#charge("PONG");
         return;
       case "session_info":
         throw new PqgateError("protocol_error", "SESSION_INFO from the client");
@@ -409,7 +442,7 @@ export class ServerSession {
         return;
       case "reset_stream": {
         const s = this.#lookup(f.stream);
-        if (!s) return;
+        if (!s) return this.#charge("RESET_STREAM on a forgotten stream");
         this.#forget(s);
         const reason = new DOMException("stream reset by client", "AbortError");
         s.abort.abort(reason);
@@ -418,9 +451,10 @@ export class ServerSession {
         return;
       }
       case "window_update": {
-        if (f.stream === 0) return; // reserved, ignored (§6.2)
+        if (f.stream === 0) return this.#charge("WINDOW_UPDATE on stream 0"); // reserved, ignored (§6.2)
         const s = this.#lookup(f.stream);
-        s?.out.addWindow(f.increment);
+        if (!s) return this.#charge("WINDOW_UPDATE on a forgotten stream");
+        s.out.addWindow(f.increment);
         return;
       }
     }
@@ -440,6 +474,7 @@ export class ServerSession {
     this.#highest = id;
     const o = this.#o;
     if (this.#streams.size >= o.limits.maxStreams) {
+      this.#charge("stream refused past max_streams");
       this.#channel!.send({ type: "reset_stream", stream: id, errorCode: STREAM_REFUSED });
       this.#log("stream_refused", { stream: id });
       return;
@@ -503,7 +538,7 @@ export class ServerSession {
 
   #onData(id: number, endStream: boolean, payload: Uint8Array): void {
     const s = this.#lookup(id);
-    if (!s) return;
+    if (!s) return this.#charge("DATA on a forgotten stream");
     if (s.remoteEnded || !s.body) throw new PqgateError("protocol_error", "DATA after END_STREAM");
     s.body.push(payload, endStream); // limit_exceeded when over the window
     if (endStream) s.remoteEnded = true;

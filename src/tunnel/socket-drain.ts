@@ -36,6 +36,11 @@ export class SocketDrain {
     return typeof b === "number" && Number.isFinite(b) ? b : 0;
   }
 
+  /** True while the socket holds more than `highWater` bytes not yet sent. */
+  congested(): boolean {
+    return !this.stopped && this.buffered() > this.high;
+  }
+
   /** null when the socket can take more now; otherwise a promise that resolves when it can. */
   wait = (): Promise<void> | null => {
     if (this.stopped) return null;

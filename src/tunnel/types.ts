@@ -23,6 +23,15 @@ export interface SessionLimits {
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
   sessionLifetimeMs: number;
+  /**
+   * Control frames a peer can flood (PING, PONG, PADDING, WINDOW_UPDATE on stream 0, frames on
+   * already-forgotten streams, KEY_UPDATE with update_requested): sustained rate per second of a
+   * per-channel token bucket. Past it the channel closes with 4009 `rate_limited`. Not announced
+   * in SESSION_INFO. Default 1,000 (src/tunnel/rate-limit.ts).
+   */
+  maxControlFramesPerSecond?: number;
+  /** The bucket's size: control frames accepted at once before the rate applies. Default 2,000. */
+  controlFrameBurst?: number;
 }
 
 /** What the gateway's request handler learns about the channel a request came through. */

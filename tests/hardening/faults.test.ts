@@ -17,9 +17,10 @@ import { sleep, WS } from "./wire.ts";
 type Behaviour = "reset-mid-body" | "hang" | "hang-mid-body" | "garbage";
 
 /** A raw TCP "origin" that reads one request head and then misbehaves. */
-function startBadOrigin(behaviour: Behaviour): { url: string; close(): void } {
+function startBadOrigin(behaviour: Behaviour): { url: string; close(): void; peerClosed: () => number } {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
+  let peerClosed = 0;
   (async () => {
     for await (const c of l) {
       conns.add(c);
@@ -43,6 +44,9 @@ function startBadOrigin(behaviour: Behaviour): { url: string; close(): void } {
         } else if (behaviour === "hang-mid-body") {
           await w("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
           await w(new Uint8Array(10).fill(0x62)); // then nothing, connection open
+          // ... until the gateway gives up and closes it.
+          while ((await c.read(buf).catch(() => null)) !== null) { /* discard */ }
+          peerClosed++;
         }
         // "hang": never answer
       })().catch(() => {}).finally(() => {});
@@ -50,6 +54,7 @@ function startBadOrigin(behaviour: Behaviour): { url: string; close(): void } {
   })().catch(() => {});
   return {
     url: `http://127.0.0.1:${(l.addr as Deno.NetAddr).port}`,
+    peerClosed: () => peerClosed,
     close() {
       l.close();
       for (const c of conns) {
@@ -100,11 +105,13 @@ Deno.test({
       garbage: startBadOrigin("garbage"),
     };
     const h = await startHarness({
+      gateway: { originBodyIdleTimeoutMs: 800 },
       routes: (origin) => [
         ...hardeningRoutes(origin.url),
         { match: { authority: "reset.test" }, origin: bad.reset.url },
         { match: { authority: "hang.test" }, origin: bad.hang.url, timeoutMs: 500 },
         { match: { authority: "hangbody.test" }, origin: bad.hangBody.url, timeoutMs: 500 },
+        { match: { authority: "hangbody-route.test" }, origin: bad.hangBody.url, bodyIdleTimeoutMs: 300 },
         { match: { authority: "garbage.test" }, origin: bad.garbage.url },
       ],
     });
@@ -133,14 +140,30 @@ Deno.test({
         assert.ok(Date.now() - t0 < 3000);
         await healthy();
       });
-      await t.step("origin stalls mid-body → no timeout applies; the client can cancel and the channel lives on", async () => {
-        const r = await ch.fetch("https://hangbody.test/x");
-        assert.equal(r.status, 200);
-        const got = await readAllOrError(r.body, 1500);
-        // Documented gap: origin timeouts cover the response HEAD only; a stalled body holds
-        // the stream (and a max_streams slot) until the client cancels or the channel closes.
-        assert.ok(got.timedOut, "expected the stalled body to stay open");
-        assert.equal(got.bytes, 10);
+      await t.step("origin stalls mid-body → body idle timeout: the client's body read fails, the origin request is aborted", async () => {
+        for (const [host, idleMs] of [["hangbody.test", 800], ["hangbody-route.test", 300]] as const) {
+          const closedBefore = bad.hangBody.peerClosed();
+          const t0 = Date.now();
+          const r = await ch.fetch(`https://${host}/x`);
+          assert.equal(r.status, 200);
+          const got = await readAllOrError(r.body, 5000);
+          const ms = Date.now() - t0;
+          assert.ok(!got.timedOut, `${host}: the stalled body stayed open`);
+          assert.ok(got.error !== null, `${host}: the stalled body ended cleanly`);
+          assert.equal(got.bytes, 10);
+          // Gateway default (originBodyIdleTimeoutMs 800) vs the route's bodyIdleTimeoutMs 300.
+          assert.ok(ms >= idleMs - 50 && ms < idleMs + 2500, `${host}: body failed after ${ms} ms (idle ${idleMs})`);
+          // The gateway closed its origin connection (the fetch was aborted).
+          const end = Date.now() + 3000;
+          while (bad.hangBody.peerClosed() === closedBefore && Date.now() < end) await sleep(20);
+          assert.equal(bad.hangBody.peerClosed(), closedBefore + 1, `${host}: origin connection still open`);
+        }
+        // The stream slots were released: max_streams (4) concurrent stalled bodies, twice over.
+        for (let round = 0; round < 2; round++) {
+          const rs = await Promise.all(Array.from({ length: 4 }, () => ch.fetch("https://hangbody-route.test/x")));
+          const gots = await Promise.all(rs.map((r) => readAllOrError(r.body, 5000)));
+          assert.ok(gots.every((g) => g.error !== null && g.bytes === 10), JSON.stringify(gots.map((g) => g.bytes)));
+        }
         await healthy();
       });
       await t.step("origin answers garbage (not HTTP) → 502", async () => {

@@ -6,7 +6,7 @@
 import { createGateway, type GatewayOptions } from "../../src/gateway/create-gateway.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/gateway-keys.ts";
 import type { RouteConfig } from "../../src/proxy/routes.ts";
-import { type DenoServer, serveDeno } from "../../src/transport/deno/serve.ts";
+import { type DenoServer, serveDeno, type ServeDenoOptions } from "../../src/transport/deno/serve.ts";
 import { channelUrl } from "../e2e/loopback.ts";
 import { type RecordingOrigin, startRecordingOrigin } from "../e2e/recording-origin.ts";
 import { HARDENING_LIMITS, hardeningRoutes, holdService } from "./bad-input-cases.ts";
@@ -26,6 +26,8 @@ export interface Harness {
 export interface HarnessOptions {
   routes?: (origin: RecordingOrigin) => RouteConfig[];
   gateway?: Partial<GatewayOptions>;
+  /** Extra serveDeno options (e.g. per-address limits). */
+  serve?: Partial<Omit<ServeDenoOptions, "gateway">>;
   port?: number;
 }
 
@@ -45,7 +47,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     log: (event, fields) => logs.push({ event, fields }),
     ...o.gateway,
   });
-  const server = serveDeno({ gateway, port: o.port ?? 0 });
+  const server = serveDeno({ ...o.serve, gateway, port: o.port ?? 0 });
   return {
     target: {
       wsUrl: channelUrl(server.url),

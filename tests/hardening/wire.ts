@@ -38,10 +38,25 @@ export interface HardeningTarget {
   /** A live gateway key (1216 bytes) and its 8-byte key id. */
   publicKey: Uint8Array;
   keyId: Uint8Array;
+  /**
+   * Source address for raw connections (per-address limit cases bind 127.0.0.2, 127.0.0.3, ...:
+   * all of 127.0.0.0/8 is loopback on Linux). Default: the OS's choice.
+   */
+  localAddress?: string;
 }
 
 /** `ws`'s WebSocket as the client library's WebSocket option. */
 export const WS = NodeWebSocket as unknown as typeof WebSocket;
+
+/** `ws`'s WebSocket bound to a local (source) address, as the client library's WebSocket option. */
+export function wsFrom(localAddress: string): typeof WebSocket {
+  class BoundWebSocket extends NodeWebSocket {
+    constructor(url: string | URL, protocols?: string | string[]) {
+      super(url, protocols, { localAddress });
+    }
+  }
+  return BoundWebSocket as unknown as typeof WebSocket;
+}
 
 export type Message = Uint8Array | string;
 export interface CloseEventInfo {
@@ -108,10 +123,19 @@ export class RawConn {
   private constructor(ws: InstanceType<typeof NodeWebSocket>) {
     this.ws = ws;
     this.closed = new Promise((resolve) => {
-      ws.on("close", (code: number, reason: Uint8Array) => {
+      const onClose = (code: number, reason: Uint8Array) => {
+        if (this.closeInfo) return;
         this.closeInfo = { code, reason: new TextDecoder().decode(reason) };
         resolve(this.closeInfo);
         this.#wake();
+      };
+      ws.on("close", onClose);
+      // The close FRAME is the gateway's answer: do not wait for the TCP connection to end too
+      // (local workerd keeps it open ~10 s after a hibernatable socket closed). `ws` reports the
+      // frame only on its receiver ("conclude"), an internal but stable event.
+      ws.once("open", () => {
+        (ws as unknown as { _receiver?: { on?(e: string, f: (c: number, r: Uint8Array) => void): void } })
+          ._receiver?.on?.("conclude", onClose);
       });
     });
     ws.on("message", (data: Uint8Array | Uint8Array[] | ArrayBuffer, isBinary: boolean) => {
@@ -126,9 +150,9 @@ export class RawConn {
     ws.on("error", () => {/* close follows */});
   }
 
-  static open(url: string, timeoutMs = 5000): Promise<RawConn> {
+  static open(url: string, timeoutMs = 5000, localAddress?: string): Promise<RawConn> {
     return new Promise((resolve, reject) => {
-      const ws = new NodeWebSocket(url);
+      const ws = new NodeWebSocket(url, localAddress ? { localAddress } : undefined);
       const conn = new RawConn(ws);
       const timer = setTimeout(() => {
         ws.terminate();
@@ -191,7 +215,10 @@ export class RawConn {
 
   /** Closes (1000) and waits a little for the close handshake; terminates if it stalls. */
   async close(): Promise<void> {
-    if (this.closeInfo) return;
+    if (this.closeInfo) {
+      if (this.ws.readyState !== NodeWebSocket.CLOSED) this.ws.terminate();
+      return;
+    }
     try {
       this.ws.close(1000, "");
     } catch { /* closing */ }
@@ -292,7 +319,7 @@ export class RawSession {
 
   /** Opens a raw connection and completes a real pinned handshake. */
   static async connect(target: HardeningTarget, book: SecretBook, o: HelloOptions = {}): Promise<RawSession> {
-    const conn = await RawConn.open(target.wsUrl);
+    const conn = await RawConn.open(target.wsUrl, 5000, target.localAddress);
     const { hs, hello, ekSeed } = buildHello(target, book, o);
     conn.send(hello);
     const sh = await conn.next(5000);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { connect } from "../../client/mod.ts";
 import { createGateway } from "../../gateway/create-gateway.ts";
 import { generateStaticKey, pinFor } from "../../protocol/gateway-keys.ts";
-import { serveDeno } from "./serve.ts";
+import { addressKey, serveDeno } from "./serve.ts";
 
 const key = generateStaticKey(new Uint8Array(32).fill(3));
 
@@ -51,6 +51,105 @@ Deno.test({
     } finally {
       await server.shutdown();
       await server.shutdown(); // idempotent
+    }
+  },
+});
+
+Deno.test("addressKey: IPv4 as is, IPv6 per /64, IPv4-mapped as IPv4", () => {
+  assert.equal(addressKey("192.0.2.7"), "192.0.2.7");
+  assert.equal(addressKey("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+  assert.equal(addressKey("2001:DB8:1:2::9"), "2001:db8:1:2::/64");
+  assert.equal(addressKey("[2001:db8:1:2::9]"), "2001:db8:1:2::/64");
+  assert.equal(addressKey("fe80::1%eth0"), "fe80:0:0:0::/64");
+  assert.equal(addressKey("::ffff:198.51.100.4"), "198.51.100.4");
+  assert.equal(addressKey("0:0:0:0:0:ffff:198.51.100.4"), "198.51.100.4");
+  assert.equal(addressKey("::1"), "0:0:0:0::/64");
+  assert.equal(addressKey(null), null);
+  assert.equal(addressKey(""), null);
+});
+
+Deno.test("serveDeno: per-address limit options are validated, naming the option", () => {
+  const gateway = createGateway({ keys: key });
+  for (const [opt, v] of [["maxChannelsPerAddress", -1], ["maxHandshakesPerAddressPerMinute", 1.5], ["maxChannelsPerAddress", "10"]] as const) {
+    assert.throws(
+      () => serveDeno({ gateway, port: 0, [opt]: v } as never),
+      new RegExp(`serveDeno: options\\.${opt} must be an integer from 0 \\(no limit\\) to 4294967295`),
+    );
+  }
+});
+
+/** Opens a WebSocket and reports how it ended: "open" (still open after `ms`) or its close code. */
+function probe(url: string, ms = 1000): Promise<{ ws: WebSocket; result: Promise<number | "open"> }> {
+  const ws = new WebSocket(url);
+  const result = new Promise<number | "open">((resolve) => {
+    let t: ReturnType<typeof setTimeout> | undefined;
+    ws.onopen = () => (t = setTimeout(() => resolve("open"), ms));
+    ws.onclose = (e) => {
+      clearTimeout(t);
+      resolve(e.code);
+    };
+  });
+  return Promise.resolve({ ws, result });
+}
+
+Deno.test({
+  name: "serveDeno: per-address handshake bucket refills on the gateway clock; counters are released",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    let now = 1_700_000_000_000;
+    const logs: string[] = [];
+    const gateway = createGateway({
+      keys: key,
+      env: { now: () => now, random: (n) => crypto.getRandomValues(new Uint8Array(n)) },
+      log: (event) => logs.push(event),
+    });
+    const server = serveDeno({ gateway, port: 0, maxChannelsPerAddress: 2, maxHandshakesPerAddressPerMinute: 3 });
+    const ws = `${server.url.replace(/^http/, "ws")}/pqgate`;
+    const closeAll = async (list: WebSocket[]) => {
+      const closed = list.filter((w) => w.readyState !== WebSocket.CLOSED).map((w) =>
+        new Promise((r) => w.addEventListener("close", r, { once: true }))
+      );
+      for (const w of list) w.close();
+      await Promise.all(closed);
+      // The gateway side sees the close a moment later.
+      for (let i = 0; i < 100 && server.transport.sessionCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    try {
+      // Two open: the third is refused by the channel limit (no handshake token taken).
+      const a = await probe(ws, 300), b = await probe(ws, 300);
+      assert.equal(await a.result, "open");
+      assert.equal(await b.result, "open");
+      const c = await probe(ws);
+      assert.equal(await c.result, 4009);
+      await closeAll([a.ws, b.ws]);
+      // One handshake token left of 3.
+      const d = await probe(ws, 200);
+      assert.equal(await d.result, "open");
+      await closeAll([d.ws]);
+      const e = await probe(ws);
+      assert.equal(await e.result, 4009); // bucket empty
+      // 20 s on the gateway clock = one token (3 per minute).
+      now += 20_000;
+      const f = await probe(ws, 200);
+      assert.equal(await f.result, "open");
+      await closeAll([f.ws]);
+      const g = await probe(ws);
+      assert.equal(await g.result, 4009);
+      // Three refusals within a minute from one address: logged once.
+      assert.equal(logs.filter((l) => l === "transport.rate_limited").length, 1);
+      // A minute later the bucket is full and nothing is open: the address is forgotten.
+      now += 60_000;
+      const h = await probe(ws, 200);
+      assert.equal(await h.result, "open");
+      await closeAll([h.ws]);
+      assert.equal(server.transport.trackedAddresses, 1); // its bucket is not full yet
+      now += 60_000;
+      await closeAll([]);
+      assert.equal(server.transport.sessionCount, 0);
+      assert.equal(server.transport.trackedAddresses, 0);
+    } finally {
+      await server.shutdown();
     }
   },
 });
