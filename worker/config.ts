@@ -14,6 +14,8 @@
  *   PQGATE_ALLOW_ANONYMOUS    var     "true" accepts anonymous-mode clients. Default false.
  *   PQGATE_LIMITS             var     JSON object of SessionLimits overrides.
  *   PQGATE_ORIGIN_TIMEOUT_MS  var     ms to origin response headers (default 30000).
+ *   PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS var  ms without origin body bytes before the stream is
+ *                                     reset (default 30000; "0" = none).
  *   PQGATE_LOG                var     "off" silences the JSON event log. Default on.
  *   PQGATE_CRYPTO             var     "auto" (default: native backends that pass their
  *                                     self-tests, selected once per isolate) or "noble".
@@ -37,6 +39,7 @@ export interface WorkerEnv {
   PQGATE_ALLOW_ANONYMOUS?: string;
   PQGATE_LIMITS?: string;
   PQGATE_ORIGIN_TIMEOUT_MS?: string;
+  PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS?: string;
   /** "off" silences the JSON event log (console.log → Workers Logs). */
   PQGATE_LOG?: string;
   /** "auto" (default) or "noble": createGateway's `crypto` option. */
@@ -169,10 +172,16 @@ export function parseLimits(raw: string | undefined): Partial<SessionLimits> | u
   return j as Partial<SessionLimits>;
 }
 
-export function parseMs(name: string, raw: string | undefined): number | undefined {
+export function parseMs(
+  name: string,
+  raw: string | undefined,
+  { allowZero = false }: { allowZero?: boolean } = {},
+): number | undefined {
   if (raw === undefined || raw === "") return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new WorkerConfigError(`${name} must be a positive integer`);
+  if (!Number.isInteger(n) || n < 0 || (n === 0 && !allowZero)) {
+    throw new WorkerConfigError(`${name} must be a ${allowZero ? "non-negative" : "positive"} integer`);
+  }
   return n;
 }
 

@@ -82,6 +82,7 @@ export function gatewayFor(env: WorkerEnv): Gateway {
     env.PQGATE_ALLOW_ANONYMOUS,
     env.PQGATE_LIMITS,
     env.PQGATE_ORIGIN_TIMEOUT_MS,
+    env.PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS,
     env.PQGATE_LOG,
     env.PQGATE_CRYPTO,
   ]);
@@ -94,6 +95,11 @@ export function gatewayFor(env: WorkerEnv): Gateway {
     allowAnonymous: parseBool("PQGATE_ALLOW_ANONYMOUS", env.PQGATE_ALLOW_ANONYMOUS),
     limits: parseLimits(env.PQGATE_LIMITS),
     originTimeoutMs: parseMs("PQGATE_ORIGIN_TIMEOUT_MS", env.PQGATE_ORIGIN_TIMEOUT_MS),
+    originBodyIdleTimeoutMs: parseMs(
+      "PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS",
+      env.PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS,
+      { allowZero: true },
+    ),
     log: env.PQGATE_LOG === "off" ? undefined : log,
     crypto: parseCrypto(env.PQGATE_CRYPTO),
   });

@@ -86,4 +86,7 @@ Deno.test("cf config: routes, service bindings, flags, limits", () => {
   assert.equal(parseCrypto("noble"), "noble");
   assert.throws(() => parseCrypto("fast"), /PQGATE_CRYPTO must be/);
   assert.throws(() => parseMs("PQGATE_ORIGIN_TIMEOUT_MS", "1.5"), /PQGATE_ORIGIN_TIMEOUT_MS/);
+  assert.throws(() => parseMs("PQGATE_ORIGIN_TIMEOUT_MS", "0"), /positive integer/);
+  assert.equal(parseMs("PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS", "0", { allowZero: true }), 0);
+  assert.throws(() => parseMs("X", "-1", { allowZero: true }), /non-negative integer/);
 });
