@@ -6,7 +6,7 @@
  *   load   handshakes/s with N concurrent clients against the real Worker (Durable Objects)
  *
  * Runtimes: "pinned" = miniflare 4.20260426.0 / workerd 2026-04-26 (no native ML-KEM; the
- * fallback path), "native" = the `miniflare-native` alias with workerd 2026-11-17 and the
+ * fallback path), "native" = the same miniflare on the workerd 2026-11-17 binary and the
  * `webcrypto_modern_algorithms` flag (WebCrypto ML-KEM). Backends: PQGATE_CRYPTO=noble|auto.
  *
  * Method. workerd's clocks do not advance while JavaScript computes, so nothing is timed inside

@@ -6,11 +6,14 @@
  * Two runtimes (`runtime` option):
  *   "pinned"  the `miniflare` devDependency (4.20260426.0, workerd 2026-04-26, what wrangler
  *             4.86.0 brings on Node 20): no WebCrypto ML-KEM, so the crypto falls back to noble.
- *   "native"  the `miniflare-native` alias (miniflare 4.20260730.0 with its workerd overridden
- *             to 1.20261117.1 in package.json "overrides"): WebCrypto ML-KEM behind the
- *             `webcrypto_modern_algorithms` flag, which this runtime adds to wrangler.toml's
- *             flags. The newest miniflare 4.x bundles a 2026-07-30 workerd (flag unknown there);
- *             2026-11 workerds only ship with the miniflare 5 betas, whose options API differs.
+ *   "native"  the same Miniflare driving the workerd 1.20261117.1 binary from the
+ *             `workerd-native-linux-64` optional dependency (an alias of
+ *             @cloudflare/workerd-linux-64), through Miniflare's MINIFLARE_WORKERD_PATH:
+ *             WebCrypto ML-KEM behind the `webcrypto_modern_algorithms` flag, which this runtime
+ *             adds to wrangler.toml's flags. No miniflare 4.x bundles a 2026-11 workerd (the
+ *             newest bundles 2026-07-30, which does not know the flag), and only the linux-x64
+ *             build of that workerd is on the registry used here, so it is a binary alias rather
+ *             than a second miniflare.
  */
 import { Miniflare } from "miniflare";
 import { readFileSync } from "node:fs";
@@ -23,20 +26,41 @@ export const NATIVE_FLAG = "webcrypto_modern_algorithms";
 
 export type WorkerRuntime = "pinned" | "native";
 
-/** The Miniflare class of a runtime ("native" is imported on demand). */
-async function miniflareOf(runtime: WorkerRuntime): Promise<typeof Miniflare> {
-  if (runtime === "pinned") return Miniflare;
-  const m = await import("miniflare-native");
-  return m.Miniflare as unknown as typeof Miniflare;
+const NATIVE_PACKAGE = new URL("node_modules/workerd-native-linux-64/", ROOT);
+
+/** Path of the native-ML-KEM workerd binary, or null where it is not installed (not linux-x64). */
+export function nativeWorkerdPath(): string | null {
+  const bin = fromFileUrl(new URL("bin/workerd", NATIVE_PACKAGE));
+  try {
+    return Deno.statSync(bin).isFile ? bin : null;
+  } catch {
+    return null;
+  }
 }
 
-/** workerd version of a runtime's Miniflare, e.g. "1.20261117.1". */
+/** workerd version of a runtime, e.g. "1.20261117.1". */
 export function workerdVersion(runtime: WorkerRuntime): string {
-  const dir = runtime === "pinned" ? "node_modules/workerd" : "node_modules/miniflare-native/node_modules/workerd";
+  const pkg = runtime === "pinned"
+    ? new URL("node_modules/workerd/package.json", ROOT)
+    : new URL("package.json", NATIVE_PACKAGE);
+  return JSON.parse(readFileSync(pkg, "utf8")).version;
+}
+
+/**
+ * Starts Miniflare on a runtime's workerd. Miniflare reads MINIFLARE_WORKERD_PATH when it spawns
+ * workerd; the variable is set only for that moment (test files run one at a time).
+ */
+async function withWorkerd<T>(runtime: WorkerRuntime, start: () => Promise<T>): Promise<T> {
+  if (runtime === "pinned") return await start();
+  const bin = nativeWorkerdPath();
+  if (!bin) throw new Error("the native-ML-KEM workerd (workerd-native-linux-64) is not installed");
+  const previous = Deno.env.get("MINIFLARE_WORKERD_PATH");
+  Deno.env.set("MINIFLARE_WORKERD_PATH", bin);
   try {
-    return JSON.parse(readFileSync(new URL(`${dir}/package.json`, ROOT), "utf8")).version;
-  } catch {
-    return JSON.parse(readFileSync(new URL("node_modules/workerd/package.json", ROOT), "utf8")).version;
+    return await start();
+  } finally {
+    if (previous === undefined) Deno.env.delete("MINIFLARE_WORKERD_PATH");
+    else Deno.env.set("MINIFLARE_WORKERD_PATH", previous);
   }
 }
 
@@ -113,7 +137,9 @@ export function processCpuNs(pid: number): { main: number; total: number } {
   let main = 0;
   for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
     try {
-      const ns = Number(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0]);
+      const ns = Number(
+        Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0],
+      );
       total += ns;
       if (t.name === String(pid)) main = ns;
     } catch { /* thread exited */ }
@@ -125,7 +151,6 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
   if (!o.bundle) await buildBundle();
   const bundle = o.bundle ?? BUNDLE;
   const runtime = o.runtime ?? "pinned";
-  const MF = await miniflareOf(runtime);
   const compat = wranglerCompat();
   if (runtime === "native") compat.compatibilityFlags.push(NATIVE_FLAG);
   const before = workerdChildren();
@@ -137,18 +162,20 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
   };
   if (o.routes) bindings.PQGATE_ROUTES = JSON.stringify(o.routes);
   if (o.testHooks) bindings.PQGATE_TEST_HOOKS = "1";
-  const mf = new MF({
-    modules: [{ type: "ESModule", path: fromFileUrl(bundle) }],
-    modulesRoot: fromFileUrl(new URL(".", bundle)),
-    compatibilityDate: compat.compatibilityDate,
-    compatibilityFlags: o.compatibilityFlags ?? compat.compatibilityFlags,
-    durableObjects: { PQGATE_SESSION: { className: "PqgateSession", useSQLite: true } },
-    bindings,
-    serviceBindings: o.services,
-    host: "127.0.0.1",
-    port: 0,
+  const { mf, url } = await withWorkerd(runtime, async () => {
+    const mf = new Miniflare({
+      modules: [{ type: "ESModule", path: fromFileUrl(bundle) }],
+      modulesRoot: fromFileUrl(new URL(".", bundle)),
+      compatibilityDate: compat.compatibilityDate,
+      compatibilityFlags: o.compatibilityFlags ?? compat.compatibilityFlags,
+      durableObjects: { PQGATE_SESSION: { className: "PqgateSession", useSQLite: true } },
+      bindings,
+      serviceBindings: o.services,
+      host: "127.0.0.1",
+      port: 0,
+    });
+    return { mf, url: String(await mf.ready) };
   });
-  const url = String(await mf.ready);
   const startupMs = performance.now() - t0;
   const after = [...workerdChildren()].filter((p) => !before.has(p));
   return {
