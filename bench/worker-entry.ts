@@ -32,34 +32,14 @@ import { loadNodeCrypto, nobleSha3, nobleX25519, nodeX25519 } from "../src/crypt
 import { WebCryptoMlKem } from "../src/crypto/xwing-webcrypto.ts";
 import { seededRandom } from "../src/protocol/testing.ts";
 import { xwingNoble } from "../src/protocol/kem.ts";
+import { joinBatch, splitBatch } from "./batch.ts";
 
 export { PqgateSession };
 
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 let pending: ServerHandshake[] = [];
 
-function split(buf: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  for (let o = 0; o < buf.length;) {
-    const n = dv.getUint32(o);
-    out.push(buf.slice(o + 4, o + 4 + n));
-    o += 4 + n;
-  }
-  return out;
-}
 
-function join(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((s, p) => s + 4 + p.length, 0));
-  const dv = new DataView(out.buffer);
-  let o = 0;
-  for (const p of parts) {
-    dv.setUint32(o, p.length);
-    out.set(p, o + 4);
-    o += 4 + p.length;
-  }
-  return out;
-}
 
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: unknown): Promise<Response> {
@@ -71,12 +51,12 @@ export default {
     if (what === "step") return Response.json(await step(url.searchParams.get("op") ?? "", Number(url.searchParams.get("n") ?? 0)));
     if (what === "echo") {
       // The baseline of a batch: same request and response sizes, no handshake work.
-      const n = split(new Uint8Array(await request.arrayBuffer())).length;
-      return new Response(join(Array.from({ length: n }, () => new Uint8Array(Number(url.searchParams.get("size") ?? 0)))));
+      const n = splitBatch(new Uint8Array(await request.arrayBuffer())).length;
+      return new Response(joinBatch(Array.from({ length: n }, () => new Uint8Array(Number(url.searchParams.get("size") ?? 0)))));
     }
     if (what === "select") return Response.json(await gateway.cryptoReport());
     if (what === "hello") {
-      const hellos = split(new Uint8Array(await request.arrayBuffer()));
+      const hellos = splitBatch(new Uint8Array(await request.arrayBuffer()));
       const useGateway = url.searchParams.get("backend") === "gateway";
       const keys = gateway.sessionConfig.keys;
       const out: Uint8Array[] = [];
@@ -88,10 +68,10 @@ export default {
         out.push(hs.receiveClientHello(ch));
         pending.push(hs);
       }
-      return new Response(join(out));
+      return new Response(joinBatch(out));
     }
     if (what === "finished") {
-      const fins = split(new Uint8Array(await request.arrayBuffer()));
+      const fins = splitBatch(new Uint8Array(await request.arrayBuffer()));
       if (fins.length !== pending.length) return new Response("count mismatch", { status: 400 });
       fins.forEach((f, i) => pending[i].receiveClientFinished(f));
       const n = pending.length;

@@ -35,6 +35,7 @@ import {
   workerdVersion,
 } from "../tests/cloudflare/miniflare.ts";
 import { BENCH_KEY, type Stat, stat } from "./common.ts";
+import { joinBatch, splitBatch } from "./batch.ts";
 
 export interface WorkerBench {
   runtimes: Record<string, string>;
@@ -82,27 +83,6 @@ const server = { keyId: BENCH_KEY.keyId, publicKey: BENCH_KEY.publicKey };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let seq = 0;
 
-function join(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((s, p) => s + 4 + p.length, 0));
-  const dv = new DataView(out.buffer);
-  let o = 0;
-  for (const p of parts) {
-    dv.setUint32(o, p.length);
-    out.set(p, o + 4);
-    o += 4 + p.length;
-  }
-  return out;
-}
-function split(buf: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  for (let o = 0; o < buf.length;) {
-    const n = dv.getUint32(o);
-    out.push(buf.slice(o + 4, o + 4 + n));
-    o += 4 + n;
-  }
-  return out;
-}
 
 /** One request; CPU (ns, event-loop thread) and wall (ms) it cost workerd. */
 async function measured(
@@ -132,13 +112,13 @@ async function batch(w: WorkerHarness, size: number, clientKem: HybridKem) {
       random: (n) => crypto.getRandomValues(new Uint8Array(n)),
     }));
   const hellos = clients.map((c) => c.start());
-  const a = await measured(w, "__bench/hello?backend=gateway", join(hellos));
-  const shs = split(a.bytes);
+  const a = await measured(w, "__bench/hello?backend=gateway", joinBatch(hellos));
+  const shs = splitBatch(a.bytes);
   const fins = clients.map((c, i) => c.receiveServerHello(shs[i]).clientFinished);
-  const b = await measured(w, "__bench/finished", join(fins));
+  const b = await measured(w, "__bench/finished", joinBatch(fins));
   // Baseline: the same two requests (sizes) without handshake work.
-  const a0 = await measured(w, `__bench/echo?size=${shs[0].length}`, join(hellos));
-  const b0 = await measured(w, "__bench/echo?size=8", join(fins));
+  const a0 = await measured(w, `__bench/echo?size=${shs[0].length}`, joinBatch(hellos));
+  const b0 = await measured(w, "__bench/echo?size=8", joinBatch(fins));
   return {
     cpuNs: a.cpuNs + b.cpuNs - a0.cpuNs - b0.cpuNs,
     wallMs: a.wallMs + b.wallMs - a0.wallMs - b0.wallMs,
