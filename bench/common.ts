@@ -1,7 +1,7 @@
 /** Shared by the bench scripts: the bench gateway key, statistics, machine description. */
 import { cpus } from "node:os";
 import { readFileSync } from "node:fs";
-import { generateStaticKey } from "../src/protocol/gateway-keys.ts";
+import { generateStaticKey } from "../src/protocol/static-keys.ts";
 import { seededRandom } from "../src/protocol/testing.ts";
 
 /** The gateway key of every bench gateway (public: a benchmark, not a deployment). */

@@ -23,7 +23,7 @@ import {
   SUITE_XWING_CHACHA20POLY1305 as CHACHA,
   type SuiteId,
 } from "../src/protocol/constants.ts";
-import { generateStaticKey } from "../src/protocol/gateway-keys.ts";
+import { generateStaticKey } from "../src/protocol/static-keys.ts";
 import { ClientHandshake } from "../src/protocol/handshake-client.ts";
 import { ServerHandshake } from "../src/protocol/handshake-server.ts";
 import { xwingNoble } from "../src/protocol/kem.ts";

@@ -25,7 +25,7 @@
  */
 import { fromBase64Url, fromHex, toHex } from "../src/protocol/bytes.ts";
 import { XWING_SEED_LEN } from "../src/protocol/constants.ts";
-import { generateStaticKey, pinFor } from "../src/protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../src/protocol/static-keys.ts";
 import type { StaticKey } from "../src/protocol/types.ts";
 import type { RouteConfig } from "../src/proxy/routes.ts";
 import type { SessionLimits } from "../src/tunnel/types.ts";

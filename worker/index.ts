@@ -143,8 +143,8 @@ export default {
       // /__pqgate_test/<object name>/<hook> → that object's hook (tests only).
       const [name, hook] = url.pathname.slice(TEST_HOOK_PREFIX.length).split("/");
       if (!name || !hook) return new Response("bad hook path", { status: 400 });
-      const stub = env.PQGATE_SESSION.get(env.PQGATE_SESSION.idFromName(name));
-      return stub.fetch(`https://object${TEST_HOOK_PREFIX}${hook}`);
+      const object = env.PQGATE_SESSION.get(env.PQGATE_SESSION.idFromName(name));
+      return object.fetch(`https://object${TEST_HOOK_PREFIX}${hook}`);
     }
     let gateway: Gateway;
     try {

@@ -7,7 +7,7 @@
  */
 import { ClientHandshake } from "../src/protocol/handshake-client.ts";
 import { ServerHandshake } from "../src/protocol/handshake-server.ts";
-import { generateStaticKey } from "../src/protocol/gateway-keys.ts";
+import { generateStaticKey } from "../src/protocol/static-keys.ts";
 import { RecordLayer } from "../src/protocol/record-layer.ts";
 import { seededRandom } from "../src/protocol/testing.ts";
 import type { SessionConfig } from "../src/gateway/create-gateway.ts";

@@ -7,7 +7,7 @@
  * Origin endpoints: GET /id/<id> → {"id": "<id>"}; POST /echo → the request body.
  */
 import { createGateway } from "../../src/gateway/create-gateway.ts";
-import { generateStaticKey, pinFor } from "../../src/protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { serveDeno } from "../../src/transport/deno/serve.ts";
 
 const i = Deno.args.indexOf("--max-seconds");

@@ -5,7 +5,7 @@
  */
 import { fromBase64Url, toBase64Url, toHex } from "../protocol/bytes.ts";
 import { XWING_SEED_LEN } from "../protocol/constants.ts";
-import { generateStaticKey, pinFor } from "../protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../protocol/static-keys.ts";
 import type { StaticKey } from "../protocol/types.ts";
 
 export const DEFAULT_KEY_FILE = ".pqgate/gateway-key.json";

@@ -1,7 +1,7 @@
 /** The client library against in-memory gateway sessions (no real network). */
 import assert from "node:assert/strict";
 import { toBase64Url, toHex } from "../protocol/bytes.ts";
-import { generateStaticKey, pinFor } from "../protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../protocol/static-keys.ts";
 import { seededRandom } from "../protocol/testing.ts";
 import { memorySocketPair, type MemorySocket } from "../tunnel/memory-socket.ts";
 import { ServerSession } from "../tunnel/server-session.ts";

@@ -5,7 +5,7 @@
  */
 import { fromBase64Url, fromHex, toHex, utf8Encode } from "../protocol/bytes.ts";
 import type { SuiteId } from "../protocol/constants.ts";
-import { keyIdFor, parsePin, pinFor, pinMatches } from "../protocol/gateway-keys.ts";
+import { keyIdFor, parsePin, pinFor, pinMatches } from "../protocol/static-keys.ts";
 import type { HybridKem, RandomSource } from "../protocol/types.ts";
 import type { SessionInfo } from "../protocol/frames.ts";
 import {

@@ -6,7 +6,7 @@
  */
 import { fromBase64Url, fromHex } from "../protocol/bytes.ts";
 import { KEY_ID_LEN, XWING_PK_LEN } from "../protocol/constants.ts";
-import { parsePin, pinFor, pinMatches } from "../protocol/gateway-keys.ts";
+import { parsePin, pinFor, pinMatches } from "../protocol/static-keys.ts";
 import { ConnectError, PinMismatchError } from "./errors.ts";
 
 export const KEY_CONFIG_PATH = "/.well-known/pqgate";

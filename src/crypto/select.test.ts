@@ -5,7 +5,7 @@ import {
   SUITE_XWING_CHACHA20POLY1305 as CHACHA,
 } from "../protocol/constants.ts";
 import { PqgateError } from "../protocol/errors.ts";
-import { generateStaticKey } from "../protocol/gateway-keys.ts";
+import { generateStaticKey } from "../protocol/static-keys.ts";
 import { ClientHandshake } from "../protocol/handshake-client.ts";
 import { ServerHandshake } from "../protocol/handshake-server.ts";
 import { RecordLayer } from "../protocol/record-layer.ts";

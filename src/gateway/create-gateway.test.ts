@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { fromBase64Url, toHex } from "../protocol/bytes.ts";
-import { generateStaticKey, pinFor } from "../protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../protocol/static-keys.ts";
 import { createGateway, UPGRADE_ENV_KEY, type Upgrader } from "./create-gateway.ts";
 import { DEFAULT_LIMITS, GatewayConfigError } from "./options.ts";
 

@@ -4,7 +4,7 @@
  */
 import { toBase64Url, toHex } from "../protocol/bytes.ts";
 import { type SuiteId, VERSION } from "../protocol/constants.ts";
-import { pinFor } from "../protocol/gateway-keys.ts";
+import { pinFor } from "../protocol/static-keys.ts";
 import type { StaticKey } from "../protocol/types.ts";
 
 export interface KeyConfigEntry {

@@ -4,7 +4,7 @@ import { concat, toHex, u16 } from "./bytes.ts";
 import { SUITE_XWING_AES256GCM as AES, SUITE_XWING_CHACHA20POLY1305 as CHACHA, type SuiteId } from "./constants.ts";
 import { type ErrorCode, PqgateError } from "./errors.ts";
 import { paddingExtension } from "./extensions.ts";
-import { generateStaticKey } from "./gateway-keys.ts";
+import { generateStaticKey } from "./static-keys.ts";
 import { ClientHandshake } from "./handshake-client.ts";
 import { ServerHandshake } from "./handshake-server.ts";
 import { xwingNoble } from "./kem.ts";

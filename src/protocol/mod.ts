@@ -70,7 +70,7 @@ export {
   type ServerHandshakeState,
 } from "./handshake-server.ts";
 // §8 gateway keys and pins
-export { generateStaticKey, keyIdFor, parsePin, PIN_PREFIX, pinFor, pinMatches } from "./gateway-keys.ts";
+export { generateStaticKey, keyIdFor, parsePin, PIN_PREFIX, pinFor, pinMatches } from "./static-keys.ts";
 
 // ---- record layer exports below ----
 // §4.2 ExpandLabel, §4.4 traffic keys and KeyUpdate secrets

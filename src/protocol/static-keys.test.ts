@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { fromBase64Url, fromHex, toBase64Url, toHex } from "./bytes.ts";
 import { PqgateError } from "./errors.ts";
-import { generateStaticKey, keyIdFor, parsePin, pinFor, pinMatches } from "./gateway-keys.ts";
+import { generateStaticKey, keyIdFor, parsePin, pinFor, pinMatches } from "./static-keys.ts";
 import { xwingNoble } from "./kem.ts";
 
 const vectors = JSON.parse(

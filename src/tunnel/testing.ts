@@ -5,7 +5,7 @@
  */
 import { concat } from "../protocol/bytes.ts";
 import { encodeFrames, type Frame, decodeFrames } from "../protocol/frames.ts";
-import { generateStaticKey } from "../protocol/gateway-keys.ts";
+import { generateStaticKey } from "../protocol/static-keys.ts";
 import { ClientHandshake } from "../protocol/handshake-client.ts";
 import { RecordLayer } from "../protocol/record-layer.ts";
 import { seededRandom } from "../protocol/testing.ts";

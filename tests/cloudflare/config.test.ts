@@ -1,7 +1,7 @@
 /** worker/config.ts: the Worker's env parsing (secrets and vars), errors naming the variable. */
 import assert from "node:assert/strict";
 import { toBase64Url, toHex } from "../../src/protocol/bytes.ts";
-import { generateStaticKey, pinFor } from "../../src/protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import {
   parseBool,
   parseCrypto,

@@ -19,7 +19,7 @@
  */
 import assert from "node:assert/strict";
 import { toBase64Url } from "../../src/protocol/bytes.ts";
-import { generateStaticKey, pinFor } from "../../src/protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import {
   BAD_INPUT_CASES,
   HARDENING_LIMITS,

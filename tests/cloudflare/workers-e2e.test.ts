@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { toBase64Url } from "../../src/protocol/bytes.ts";
-import { generateStaticKey, pinFor } from "../../src/protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { connect } from "../../src/client/mod.ts";
 import { runGatewaySuite, SUITE_LIMITS, suiteRoutes } from "../e2e/gateway-suite.ts";
 import { channelUrl, deadOriginUrl } from "../e2e/loopback.ts";

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import WS from "ws";
 import { Channel } from "../../src/client/mod.ts";
-import { generateStaticKey } from "../../src/protocol/gateway-keys.ts";
+import { generateStaticKey } from "../../src/protocol/static-keys.ts";
 import { toBase64Url } from "../../src/protocol/bytes.ts";
 import { ClientHandshake } from "../../src/protocol/handshake-client.ts";
 import { seededRandom } from "../../src/protocol/testing.ts";

@@ -5,7 +5,7 @@
  * (key, nonce) checks, and the CPU cost of a cold-isolate handshake.
  */
 import assert from "node:assert/strict";
-import { generateStaticKey, pinFor } from "../../src/protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { toBase64Url, toHex } from "../../src/protocol/bytes.ts";
 import { MSG_CLIENT_FINISHED, MSG_SERVER_HELLO } from "../../src/protocol/constants.ts";
 import { ClientHandshake } from "../../src/protocol/handshake-client.ts";

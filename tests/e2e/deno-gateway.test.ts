@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { connect } from "../../src/client/mod.ts";
 import { createGateway } from "../../src/gateway/create-gateway.ts";
-import { generateStaticKey, pinFor } from "../../src/protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { serveDeno } from "../../src/transport/deno/serve.ts";
 import { runGatewaySuite, SUITE_LIMITS, suiteRoutes } from "./gateway-suite.ts";
 import { channelUrl, deadOriginUrl } from "./loopback.ts";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { connect } from "../../src/client/mod.ts";
 import { createGateway } from "../../src/gateway/create-gateway.ts";
-import { generateStaticKey, pinFor } from "../../src/protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { denoTransport, serveDeno } from "../../src/transport/deno/serve.ts";
 
 const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));

@@ -19,7 +19,7 @@ import { keyConfiguration } from "../../src/gateway/key-config.ts";
 import { type ErrorCode, PqgateError } from "../../src/protocol/errors.ts";
 import { decodeExtensions, encodeExtensions } from "../../src/protocol/extensions.ts";
 import { decodeFrames, decodeSessionInfo, encodeFrame, encodeFrames, encodeSessionInfo, type Frame } from "../../src/protocol/frames.ts";
-import { generateStaticKey, pinFor } from "../../src/protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { ClientHandshake } from "../../src/protocol/handshake-client.ts";
 import { ServerHandshake } from "../../src/protocol/handshake-server.ts";
 import { decodeClientFinished, decodeClientHello, decodeServerHello } from "../../src/protocol/hello.ts";

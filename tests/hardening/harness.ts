@@ -4,7 +4,7 @@
  * event captured (to check that no secret is ever logged).
  */
 import { createGateway, type GatewayOptions } from "../../src/gateway/create-gateway.ts";
-import { generateStaticKey, pinFor } from "../../src/protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import type { RouteConfig } from "../../src/proxy/routes.ts";
 import { type DenoServer, serveDeno, type ServeDenoOptions } from "../../src/transport/deno/serve.ts";
 import { channelUrl } from "../e2e/loopback.ts";

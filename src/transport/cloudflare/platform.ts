@@ -14,7 +14,7 @@ export interface HibernatableWebSocket {
   serializeAttachment(value: unknown): void;
   deserializeAttachment(): unknown;
   readonly readyState: number;
-  /** Not implemented by every workerd version; treated as 0 when absent. */
+  /** Absent in some workerd versions; treated as 0 then. */
   readonly bufferedAmount?: number;
 }
 
@@ -33,7 +33,7 @@ export interface DurableObjectContext {
   readonly id: { toString(): string };
 }
 
-/** A Durable Object stub or a service binding: anything with `fetch`. */
+/** A Durable Object handle or a service binding: anything with `fetch`. */
 export interface Fetcher {
   fetch(input: Request | string | URL, init?: RequestInit): Promise<Response>;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { connect } from "../../client/mod.ts";
 import { createGateway } from "../../gateway/create-gateway.ts";
-import { generateStaticKey, pinFor } from "../../protocol/gateway-keys.ts";
+import { generateStaticKey, pinFor } from "../../protocol/static-keys.ts";
 import { addressKey, serveDeno } from "./serve.ts";
 
 const key = generateStaticKey(new Uint8Array(32).fill(3));
