@@ -24,7 +24,7 @@
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
 import { shake256 } from "@noble/hashes/sha3.js";
 import { PqgateError } from "../protocol/errors.ts";
-import { MLKEM768_PK_LEN, xwingPublicKeyValid } from "../protocol/kem.ts";
+import { checkLen, MLKEM768_PK_LEN, xwingPublicKeyValid } from "../protocol/kem.ts";
 import type { HybridKem, StaticKey } from "../protocol/types.ts";
 import {
   XWING_CT_LEN,
@@ -61,16 +61,6 @@ export interface XWingParts {
   sha3?: Sha3;
 }
 
-function checkLen(
-  value: unknown,
-  len: number,
-  name: string,
-  code: "handshake_failed" | "internal_error",
-): asserts value is Uint8Array {
-  if (!(value instanceof Uint8Array) || value.length !== len) {
-    throw new PqgateError(code, `${name}: expected ${len} bytes`);
-  }
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -37,7 +37,8 @@ function own(b: Uint8Array): Bytes {
   return new Uint8Array(b);
 }
 
-function checkLen(
+/** Length check of a KEM input; `code` says whether a bad length is the peer's or ours. */
+export function checkLen(
   value: unknown,
   len: number,
   name: string,
