@@ -31,6 +31,7 @@ import { Channel } from "../src/client/mod.ts";
 import { selectBackends } from "../src/crypto/select.ts";
 import { ClientHandshake } from "../src/protocol/handshake-client.ts";
 import { xwingNoble } from "../src/protocol/kem.ts";
+import type { HybridKem } from "../src/protocol/types.ts";
 import { seededRandom } from "../src/protocol/testing.ts";
 import { BENCH_KEY, cpuModel, ORIGIN_HOST, procCpuUs, type Stat, stat } from "./common.ts";
 import { benchWorkerHandshake } from "./worker-hook.ts";
@@ -133,12 +134,16 @@ async function startGateway(crypto: "auto" | "noble", raiseUlimit = false): Prom
 }
 
 const clientKem = (await selectBackends({ timeAead: false })).kem;
-function channel(g: GatewayProc): Channel {
+/**
+ * A bench client. `kem` "default" = the client library's own choice (native WebCrypto X-Wing,
+ * prepared asynchronously, where the runtime has it); otherwise the given sync KEM.
+ */
+function channel(g: GatewayProc, kem: HybridKem | "default" = clientKem): Channel {
   return new Channel(g.gateway.replace(/^http/, "ws") + "/pqgate", {
     publicKey: BENCH_KEY.publicKey,
     keyId: BENCH_KEY.keyId,
     WebSocket: WS,
-    kem: clientKem,
+    ...(kem === "default" ? {} : { kem }),
   });
 }
 const ms = (t0: number) => performance.now() - t0;
@@ -159,12 +164,14 @@ async function plainWsEcho(url: string): Promise<number> {
   return t;
 }
 
-async function pqFirstResponse(g: GatewayProc): Promise<number> {
+let defaultClientKem = "";
+async function pqFirstResponse(g: GatewayProc, kem: HybridKem | "default"): Promise<number> {
   const t0 = performance.now();
-  const ch = channel(g);
+  const ch = channel(g, kem);
   const r = await ch.fetch(`https://${ORIGIN_HOST}/1k`);
   await r.arrayBuffer();
   const t = ms(t0);
+  if (kem === "default") defaultClientKem = ch.kemBackend ?? "";
   ch.close();
   return t;
 }
@@ -228,16 +235,18 @@ async function latency(g: GatewayProc) {
   const n = QUICK ? 40 : 300;
   const warm = QUICK ? 10 : 50;
   const echoUrl = g.origin.replace(/^http/, "ws") + "/ws-echo";
-  const a: number[] = [], b: number[] = [], c: number[] = [];
-  // Interleaved, so that background load hits all three alike.
+  const a: number[] = [], b: number[] = [], c: number[] = [], s: number[] = [];
+  // Interleaved, so that background load hits all of them alike.
   for (let i = 0; i < warm + n; i++) {
-    const x = await pqFirstResponse(g);
+    const x = await pqFirstResponse(g, "default");
     const y = await plainWsEcho(echoUrl);
     const z = await directFetch(g.origin + "/1k");
+    const w = await pqFirstResponse(g, clientKem);
     if (i >= warm) {
       a.push(x);
       b.push(y);
       c.push(z);
+      s.push(w);
     }
   }
   // Requests on an established channel vs direct fetch (keep-alive).
@@ -262,6 +271,10 @@ async function latency(g: GatewayProc) {
   const open = stat(a, 3), plain = stat(b, 3), direct = stat(c, 3);
   return {
     openToFirstResponseMs: open,
+    clientKem: defaultClientKem,
+    openToFirstResponseSyncKemMs: stat(s, 3),
+    syncKem: clientKem.name,
+    ratioSyncKemVsPlainWs: Math.round((stat(s, 3).median / plain.median) * 100) / 100,
     plainWsEchoMs: plain,
     directFetchMs: direct,
     ratioOpenVsPlainWs: Math.round((open.median / plain.median) * 100) / 100,

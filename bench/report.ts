@@ -83,10 +83,19 @@ export function printReport(r: any): string {
     out.push(row(["what", "median ms", "p99 ms"]), sep(3));
     out.push(
       row([
-        "new WebSocket → handshake → first response (1 KiB) through the channel",
+        "new WebSocket → handshake → first response (1 KiB) through the channel" +
+        (lat.clientKem ? ` (client default: ${lat.clientKem})` : ""),
         ms(lat.openToFirstResponseMs),
       ]),
     );
+    if (lat.openToFirstResponseSyncKemMs) {
+      out.push(
+        row([
+          `… same, client with the sync \`kem\` option (${lat.syncKem}), as measured before`,
+          ms(lat.openToFirstResponseSyncKemMs),
+        ]),
+      );
+    }
     out.push(
       row([
         "plain WebSocket: new WebSocket → one 1 KiB echo (same Deno server)",
@@ -106,7 +115,9 @@ export function printReport(r: any): string {
       row(["same request, direct fetch to the origin (keep-alive)", ms(lat.requestDirectMs)]),
     );
     out.push(
-      `\nopen-to-first-response / plain WS echo = **${lat.ratioOpenVsPlainWs}x** (target ≤ 2x); request through channel / direct = ${lat.ratioRequestVsDirect}x`,
+      `\nopen-to-first-response / plain WS echo = **${lat.ratioOpenVsPlainWs}x** (target ≤ 2x)` +
+        (lat.ratioSyncKemVsPlainWs ? ` (sync-kem client: ${lat.ratioSyncKemVsPlainWs}x)` : "") +
+        `; request through channel / direct = ${lat.ratioRequestVsDirect}x`,
     );
   }
 

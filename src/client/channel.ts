@@ -13,7 +13,10 @@ import {
   type HandshakeInfo,
   type PreparedClientHello,
   prepareClientHello,
+  prepareClientHelloAsync,
 } from "../tunnel/client-session.ts";
+import { nativeClientXWing } from "./webcrypto-kem.ts";
+import { xwingNoble } from "../protocol/kem.ts";
 import { TimerDriver } from "../tunnel/timer-driver.ts";
 import { ChannelClosedError, ConnectError, errorForClose, PinMismatchError } from "./errors.ts";
 import { fetchPinnedKey, type GatewayKey } from "./key-config.ts";
@@ -38,8 +41,14 @@ export interface ConnectOptions {
   fetchConfig?: typeof fetch;
   /** Base for relative URLs passed to `Channel.fetch`, e.g. "https://api.example/". */
   baseUrl?: string;
-  /** Faster hybrid KEM backend (default noble X-Wing). */
+  /**
+   * Hybrid KEM backend. Default: X-Wing on native WebCrypto (ML-KEM-768, X25519) where the
+   * runtime has it and it passes a once-per-process self-test against noble, else noble X-Wing.
+   * A `kem` given here is used as is (synchronously).
+   */
   kem?: HybridKem;
+  /** "noble": never use the native WebCrypto KEM (default "auto"). Ignored when `kem` is set. */
+  crypto?: "auto" | "noble";
 }
 
 function defaultRandom(n: number): Uint8Array {
@@ -69,6 +78,7 @@ export class Channel {
   #session: ClientSession | null = null;
   #starting: Promise<ClientSession> | null = null;
   #closed = false;
+  #kemName: string | null = null;
 
   /** Use `connect()`. */
   constructor(url: string, options: ConnectOptions) {
@@ -136,6 +146,10 @@ export class Channel {
   get connected(): boolean {
     return this.#session?.state === "established" && this.#session.usable;
   }
+  /** Name of the X-Wing backend of the latest handshake (null before the first one). */
+  get kemBackend(): string | null {
+    return this.#kemName;
+  }
   get mode(): "pinned" | "anonymous" {
     return this.#o.anonymous ? "anonymous" : "pinned";
   }
@@ -196,12 +210,20 @@ export class Channel {
       },
       close: (code, reason) => session?.onSocketClose(code, reason),
     }, timeout);
+    socketOpen.catch(() => {}); // awaited below; not "unhandled" while the hello is prepared
     // The WebSocket is connecting (TCP, TLS, upgrade: I/O, off this thread) while the
     // ClientHello's X-Wing work runs here. (The key configuration is fetched before, not in
     // parallel: a pin mismatch must not open a socket to the gateway.)
+    // With native WebCrypto X-Wing (the default where available) this is asynchronous: the
+    // ephemeral keygen and the encapsulation run natively, ahead of the sync core.
     let prepared: PreparedClientHello;
     try {
-      prepared = prepareClientHello({ server, suites: o.suites, kem: o.kem, random: o.random ?? defaultRandom });
+      const random = o.random ?? defaultRandom;
+      const native = o.kem === undefined && o.crypto !== "noble" ? await nativeClientXWing() : null;
+      prepared = native
+        ? await prepareClientHelloAsync({ server, suites: o.suites, kem: native, random })
+        : prepareClientHello({ server, suites: o.suites, kem: o.kem, random });
+      this.#kemName = (native ?? o.kem ?? xwingNoble).name;
     } catch (e) {
       socketOpen.then((s) => s.close(1000, ""), () => {});
       throw e;

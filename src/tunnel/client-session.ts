@@ -9,7 +9,7 @@
  */
 import { CLOSE_NORMAL, CLOSE_REASONS, closeCodeFor, type ErrorCode, PqgateError } from "../protocol/errors.ts";
 import { toHex } from "../protocol/bytes.ts";
-import { MSG_SERVER_HELLO, type SuiteId } from "../protocol/constants.ts";
+import { MSG_SERVER_HELLO, RANDOM_LEN, type SuiteId, XWING_ESEED_LEN, XWING_SEED_LEN } from "../protocol/constants.ts";
 import { type Frame, MAX_FRAME_PAYLOAD, type SessionInfo, STREAM_CANCEL, STREAM_ERROR_NAMES, STREAM_INTERNAL, STREAM_REFUSED } from "../protocol/frames.ts";
 import { ClientHandshake } from "../protocol/handshake-client.ts";
 import { type RecordLimits, RecordLayer } from "../protocol/record-layer.ts";
@@ -54,10 +54,27 @@ export class StreamResetError extends Error {
   }
 }
 
+/**
+ * A client KEM whose work can run asynchronously (e.g. native WebCrypto ML-KEM) before the
+ * synchronous core asks for it; see src/client/webcrypto-kem.ts. The sync `HybridKem` methods
+ * return a prepared result only for exactly the prepared input, anything else is computed
+ * synchronously, so preparing never changes what the core decides.
+ */
+export interface PreparableClientKem extends HybridKem {
+  /** Precomputes keygen(seed) and, with a server key, encapsulate(serverPublicKey, eseed). Never rejects. */
+  prepareClient(input: { seed: Uint8Array; serverPublicKey: Uint8Array | null; eseed: Uint8Array | null }): Promise<void>;
+  /** Precomputes the decapsulation of the ServerHello's ct_E with the prepared key. Never rejects. */
+  prepareServerHello?(serverHello: Uint8Array): Promise<void>;
+  /** Wipes whatever is prepared and unused. */
+  discard?(): void;
+}
+
 /** A ClientHello built ahead of the socket (see `prepareClientHello`). */
 export interface PreparedClientHello {
   handshake: ClientHandshake;
   clientHello: Uint8Array<ArrayBuffer>;
+  /** The KEM the handshake uses, when it has an async ServerHello step (`prepareServerHello`). */
+  kem?: PreparableClientKem;
 }
 
 /**
@@ -78,6 +95,65 @@ export function prepareClientHello(opts: {
     random: opts.random,
   });
   return { handshake, clientHello: handshake.start() };
+}
+
+/**
+ * `prepareClientHello` with a `PreparableClientKem`: the handshake's secrets are drawn from
+ * `random` first (in the order `ClientHandshake.start` draws them: client_random, the ephemeral
+ * seed, eseed), the KEM prepares keygen + encapsulation asynchronously, then the sync core builds
+ * the ClientHello from the same draws (replayed) and the KEM hands back the prepared results.
+ * Errors are those of `prepareClientHello` (the handshake is constructed, and so validated, first).
+ */
+export async function prepareClientHelloAsync(opts: {
+  server?: { keyId: Uint8Array; publicKey: Uint8Array };
+  suites?: SuiteId[];
+  kem: PreparableClientKem;
+  random: Env["random"];
+}): Promise<PreparedClientHello> {
+  const draws: Uint8Array[] = [];
+  let next = 0;
+  const replay = (n: number): Uint8Array => {
+    const d = draws[next];
+    if (d && d.length === n) {
+      draws[next++] = new Uint8Array(0);
+      return d;
+    }
+    next = draws.length; // out of step: stop replaying
+    return opts.random(n);
+  };
+  const handshake = new ClientHandshake({
+    kem: opts.kem,
+    suites: opts.suites,
+    server: opts.server,
+    random: replay,
+  });
+  try {
+    const want = opts.server ? [RANDOM_LEN, XWING_SEED_LEN, XWING_ESEED_LEN] : [RANDOM_LEN, XWING_SEED_LEN];
+    for (const n of want) {
+      const r = opts.random(n);
+      if (!(r instanceof Uint8Array) || r.length !== n) break;
+      draws.push(new Uint8Array(r));
+    }
+    if (draws.length === want.length) {
+      await opts.kem.prepareClient({
+        seed: draws[1],
+        serverPublicKey: opts.server ? opts.server.publicKey : null,
+        eseed: opts.server ? draws[2] : null,
+      });
+    }
+  } catch {
+    // A failing random source: start() draws again and reports it as prepareClientHello would.
+    for (const d of draws) d.fill(0);
+    draws.length = 0;
+  }
+  try {
+    return { handshake, clientHello: handshake.start(), kem: opts.kem };
+  } catch (e) {
+    opts.kem.discard?.();
+    throw e;
+  } finally {
+    for (const d of draws) d.fill(0);
+  }
 }
 
 export interface ClientSessionOptions {
@@ -143,6 +219,9 @@ export class ClientSession {
   readonly #o: ClientSessionOptions;
   readonly #socket: Socket;
   #hs: ClientHandshake | null;
+  readonly #asyncKem: PreparableClientKem | null;
+  #held: (Uint8Array | ArrayBuffer | string)[] | null = null;
+  #serverHelloPrepared = false;
   #preparedHello: Uint8Array<ArrayBuffer> | null;
   #channel: RecordChannel | null = null;
   #sessionInfo: SessionInfo | null = null;
@@ -174,6 +253,7 @@ export class ClientSession {
       random: opts.env.random,
     });
     this.#preparedHello = opts.prepared?.clientHello ?? null;
+    this.#asyncKem = opts.prepared?.kem ?? null;
     this.ready = new Promise((res, rej) => {
       this.#readyResolve = res;
       this.#readyReject = rej;
@@ -259,8 +339,49 @@ export class ClientSession {
     }
   }
 
-  /** One WebSocket message. Never throws: errors close the channel. */
-  receive(message: Uint8Array | ArrayBuffer | string): void {
+  /**
+   * One WebSocket message. Never throws: errors close the channel. Returns a Promise (that
+   * never rejects) only while the ServerHello is in the KEM's async `prepareServerHello` step;
+   * messages received meanwhile are held and replayed in order after it.
+   */
+  receive(message: Uint8Array | ArrayBuffer | string): void | Promise<void> {
+    if (this.#state === "closed") return;
+    if (this.#held) {
+      this.#held.push(message);
+      return;
+    }
+    const kem = this.#asyncKem;
+    if (
+      kem && typeof kem.prepareServerHello === "function" && this.#state === "clientHelloSent" &&
+      !this.#serverHelloPrepared && typeof message !== "string"
+    ) {
+      this.#serverHelloPrepared = true;
+      const msg = message instanceof Uint8Array ? message : new Uint8Array(message);
+      if (msg[0] === MSG_SERVER_HELLO) return this.#prepareThenReceive(kem, msg);
+    }
+    this.#receiveNow(message);
+  }
+
+  async #prepareThenReceive(kem: PreparableClientKem, msg: Uint8Array): Promise<void> {
+    const held: (Uint8Array | ArrayBuffer | string)[] = [];
+    this.#held = held;
+    this.#lastRx = this.#o.env.now();
+    try {
+      await kem.prepareServerHello!(msg);
+    } catch { /* nothing prepared: the sync core decapsulates */ }
+    this.#held = null;
+    this.#receiveNow(msg);
+    this.#discardKem();
+    for (const m of held) this.#receiveNow(m);
+  }
+
+  #discardKem(): void {
+    try {
+      this.#asyncKem?.discard?.();
+    } catch { /* best effort */ }
+  }
+
+  #receiveNow(message: Uint8Array | ArrayBuffer | string): void {
     if (this.#state === "closed") return;
     try {
       if (typeof message === "string") throw new PqgateError("protocol_error", "text message");
@@ -649,6 +770,8 @@ export class ClientSession {
     this.#close = info;
     this.#hs?.close();
     this.#hs = null;
+    this.#held = null;
+    this.#discardKem();
     this.#channel?.stop();
     this.#drain.stop();
     const err = this.#errorFor(info);
