@@ -32,6 +32,10 @@ import { loadNodeCrypto, nobleSha3, nobleX25519, nodeX25519 } from "../src/crypt
 import { WebCryptoMlKem } from "../src/crypto/xwing-webcrypto.ts";
 import { seededRandom } from "../src/protocol/testing.ts";
 import { xwingNoble } from "../src/protocol/kem.ts";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { hmac } from "@noble/hashes/hmac.js";
+import { ClientHandshake } from "../src/protocol/handshake-client.ts";
+import { BENCH_KEY } from "./common.ts";
 import { joinBatch, splitBatch } from "./batch.ts";
 
 export { PqgateSession };
@@ -82,11 +86,24 @@ export default {
   },
 };
 
-/** One primitive N times, for the step-by-step profile of a workerd handshake. */
+/**
+ * One primitive N times, for the step-by-step profile of a workerd handshake (driver:
+ * bench/worker-step.ts). Ops: x25519-node (DH with both keys imported per call),
+ * x25519-node-prepared (the gateway's pre-imported static key), x25519-node-pub (X25519(sk, 9)),
+ * x25519-node-ephemeral (an encapsulation's X25519 half, one key import), x25519-noble,
+ * x25519-wc-static (WebCrypto DH with a cached private CryptoKey), x25519-wc-ephemeral (WebCrypto
+ * PKCS#8 import + X25519(sk, 9) + X25519(sk, pk), both derives in parallel), mlkem-encaps,
+ * mlkem-decaps, prepare-mlkem (both in parallel, as prepareServer), prepare-all (the same plus
+ * the three WebCrypto X25519 operations, all in parallel), sha3-noble (1.2 KB), sha3-noble-134
+ * and sha3-wc-134 (an X-Wing combiner input), sha256-noble-2k / sha256-node-2k (a ClientHello),
+ * hmac-noble / hmac-node / hmac-wc (134 bytes), floor (a whole handshake, client and gateway,
+ * with a KEM that returns fixed outputs: codecs + noble key schedule on both sides), await.
+ */
 async function step(op: string, n: number): Promise<{ op: string; n: number }> {
-  const r = seededRandom("bench step");
-  const a = r(32), b = r(32), seed = r(32), msg = r(1200);
-  const pkB = nobleX25519.publicKey(b);
+  const rs = seededRandom("bench step");
+  const r = (n: number) => new Uint8Array(rs(n)); // Uint8Array<ArrayBuffer> for WebCrypto
+  const a = r(32), b = r(32), seed = r(32), msg = r(1200), msg134 = msg.slice(0, 134);
+  const pkB = new Uint8Array(nobleX25519.publicKey(b));
   const nc = await loadNodeCrypto();
   const nx = nc ? nodeX25519(nc) : null;
   const w = WebCryptoMlKem.create();
@@ -96,15 +113,69 @@ async function step(op: string, n: number): Promise<{ op: string; n: number }> {
   const dk = w ? await w.importSeed(dz) : null;
   const ct = w ? (await w.encapsulate(pkM)).ctM : null;
   const prepared = nx?.prepareSecret?.(a);
+  // WebCrypto X25519: PKCS#8 import of a raw scalar, X25519(sk, 9) as deriveBits with the base
+  // point u = 9 (the public key), X25519(sk, pk) as deriveBits with an imported raw public key.
+  const sub = crypto.subtle;
+  const X = { name: "X25519" };
+  const pkcs8 = (sk: Uint8Array) => {
+    const der = new Uint8Array(48);
+    der.set([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
+    der.set(sk, 16);
+    return der;
+  };
+  const basePoint = new Uint8Array(32);
+  basePoint[0] = 9;
+  const wcDh = async (k: CryptoKey, pk: Uint8Array<ArrayBuffer>) => {
+    const pub = await sub.importKey("raw", pk, X, true, []);
+    return new Uint8Array(await sub.deriveBits({ name: "X25519", public: pub } as unknown as AlgorithmIdentifier, k, 256));
+  };
+  const wcEphemeral = () => {
+    const k = sub.importKey("pkcs8", pkcs8(b), X, false, ["deriveBits"]);
+    return [k.then((k) => wcDh(k, basePoint)), k.then((k) => wcDh(k, pkB))];
+  };
+  let wcStatic: CryptoKey | null = null;
+  try {
+    wcStatic = await sub.importKey("pkcs8", pkcs8(a), X, false, ["deriveBits"]);
+  } catch { /* no WebCrypto X25519: the wc ops fail */ }
+  const hm = await sub.importKey("raw", a, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const ch2k = r(2400);
+  // "floor": a KEM with fixed outputs, so only codecs and the key schedule run.
+  const e = xwingNoble.encapsulate(BENCH_KEY.publicKey, new Uint8Array(64).fill(7));
+  const ek = xwingNoble.keygen(new Uint8Array(32).fill(3));
+  const fixedKem = {
+    name: "none (fixed outputs)",
+    keygen: () => ({ publicKey: new Uint8Array(ek.publicKey), secretKey: new Uint8Array(ek.secretKey) }),
+    encapsulate: () => ({ cipherText: new Uint8Array(e.cipherText), sharedSecret: new Uint8Array(e.sharedSecret) }),
+    decapsulate: () => new Uint8Array(e.sharedSecret),
+  };
+  const server = { keyId: BENCH_KEY.keyId, publicKey: BENCH_KEY.publicKey };
   for (let i = 0; i < n; i++) {
     if (op === "x25519-node") nx!.sharedSecret(a, pkB);
     else if (op === "x25519-node-prepared") prepared!.sharedSecret(pkB);
     else if (op === "x25519-node-pub") nx!.publicKey(a);
+    else if (op === "x25519-node-ephemeral") nx!.ephemeral!(b, pkB);
     else if (op === "x25519-noble") nobleX25519.sharedSecret(a, pkB);
+    else if (op === "x25519-wc-static") await wcDh(wcStatic!, pkB);
+    else if (op === "x25519-wc-ephemeral") await Promise.all(wcEphemeral());
     else if (op === "mlkem-encaps") await w!.encapsulate(pkM);
     else if (op === "mlkem-decaps") await w!.decapsulate(dk!, ct!);
-    else if (op === "sha3-noble") nobleSha3(msg);
-    else if (op === "await") await Promise.resolve();
+    else if (op === "prepare-mlkem") await Promise.all([w!.encapsulate(pkM), w!.decapsulate(dk!, ct!)]);
+    else if (op === "prepare-all") {
+      await Promise.all([w!.encapsulate(pkM), w!.decapsulate(dk!, ct!), wcDh(wcStatic!, pkB), ...wcEphemeral()]);
+    } else if (op === "sha3-noble") nobleSha3(msg);
+    else if (op === "sha3-noble-134") nobleSha3(msg134);
+    else if (op === "sha3-wc-134") await sub.digest("SHA3-256", msg134);
+    else if (op === "sha256-noble-2k") sha256(ch2k);
+    else if (op === "sha256-node-2k") nc.createHash("sha256").update(ch2k).digest();
+    else if (op === "hmac-noble") hmac(sha256, a, msg134);
+    else if (op === "hmac-node") nc.createHmac("sha256", a).update(msg134).digest();
+    else if (op === "hmac-wc") await sub.sign("HMAC", hm, msg134);
+    else if (op === "floor") {
+      const c = new ClientHandshake({ server, kem: fixedKem, random });
+      const s = new ServerHandshake({ keys: [BENCH_KEY], kem: fixedKem, random });
+      const sh = s.receiveClientHello(c.start());
+      s.receiveClientFinished(c.receiveServerHello(sh).clientFinished);
+    } else if (op === "await") await Promise.resolve();
   }
   return { op, n };
 }

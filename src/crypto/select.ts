@@ -10,7 +10,8 @@
  *
  * What is checked, per piece:
  * - X25519 (node:crypto): public key and shared secret equal to noble on fixed inputs, both
- *   low-order points (u = 0, 1) rejected, the prepared-secret path equal too.
+ *   low-order points (u = 0, 1) rejected, the prepared-secret and one-import ephemeral paths
+ *   equal too (the latter also rejects both low-order points).
  * - SHA3-256 (node:crypto): equal to noble on several lengths.
  * - X-Wing assembled (CachedXWing): keygen, encapsulate (deterministic from eseed) and
  *   decapsulate byte-identical to `xwingNoble`, for a registered (cached) and an unregistered
@@ -144,6 +145,14 @@ function checkX25519(x: X25519Ops): void {
         "x25519 prepared differs",
       );
     }
+    if (x.ephemeral) {
+      const e = x.ephemeral(a, pb);
+      must(
+        eq(e.sharedSecret, nobleCurve.getSharedSecret(a, pb)) &&
+          eq(e.publicKey, nobleCurve.getPublicKey(a)),
+        "x25519 ephemeral differs",
+      );
+    }
   }
   for (const u of [0, 1]) {
     const lo = new Uint8Array(32);
@@ -155,6 +164,15 @@ function checkX25519(x: X25519Ops): void {
       threw = true;
     }
     must(threw, `x25519 low-order point u=${u} accepted`);
+    if (x.ephemeral) {
+      threw = false;
+      try {
+        x.ephemeral(det("x lo", 32), lo);
+      } catch {
+        threw = true;
+      }
+      must(threw, `x25519 ephemeral: low-order point u=${u} accepted`);
+    }
   }
 }
 

@@ -143,10 +143,15 @@ Deno.test("node:crypto X25519 equals noble and rejects low-order points", () => 
     assert.equal(toHex(x.publicKey(a)), toHex(x25519.getPublicKey(a)));
     assert.equal(toHex(x.sharedSecret(a, pb)), toHex(x25519.getSharedSecret(a, pb)));
     assert.equal(toHex(x.prepareSecret!(a).sharedSecret(pb)), toHex(x25519.getSharedSecret(a, pb)));
+    // One-import ephemeral (the encapsulation's X25519 half): same ss_X and ct_X as noble.
+    const e = x.ephemeral!(a, pb);
+    assert.equal(toHex(e.sharedSecret), toHex(x25519.getSharedSecret(a, pb)));
+    assert.equal(toHex(e.publicKey), toHex(x25519.getPublicKey(a)));
   }
   for (const u of [0, 1]) {
     const lo = new Uint8Array(32);
     lo[0] = u;
     assert.throws(() => x.sharedSecret(rnd(32), lo));
+    assert.throws(() => x.ephemeral!(rnd(32), lo));
   }
 });

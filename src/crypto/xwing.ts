@@ -61,7 +61,6 @@ export interface XWingParts {
   sha3?: Sha3;
 }
 
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let d = 0;
@@ -217,8 +216,12 @@ export class CachedXWing implements HybridKem {
     const pkX = publicKey.subarray(MLKEM768_PK_LEN);
     let ssX: Uint8Array, ctX: Uint8Array;
     try {
-      ssX = this.x25519.sharedSecret(ekX, pkX);
-      ctX = this.x25519.publicKey(ekX);
+      if (this.x25519.ephemeral) {
+        ({ sharedSecret: ssX, publicKey: ctX } = this.x25519.ephemeral(ekX, pkX));
+      } else {
+        ssX = this.x25519.sharedSecret(ekX, pkX);
+        ctX = this.x25519.publicKey(ekX);
+      }
     } catch {
       throw new PqgateError("handshake_failed", "publicKey: invalid");
     }
