@@ -51,54 +51,21 @@ import {
 import { decodeServerHello } from "../protocol/hello.ts";
 import { MLKEM768_PK_LEN, xwingNoble, xwingPublicKeyValid } from "../protocol/kem.ts";
 import type { PreparableClientKem } from "../tunnel/client-session.ts";
+import {
+  MLKEM768_CT_LEN,
+  type ModernSubtle,
+  PKCS8_X25519_PREFIX,
+  XWING_LABEL,
+} from "../crypto/webcrypto-shared.ts";
 
 const MLKEM = { name: "ML-KEM-768" } as const;
 const X25519 = { name: "X25519" } as const;
-const MLKEM768_CT_LEN = 1088;
-/** X-Wing combiner label `\.//^\`. */
-const XWING_LABEL = new Uint8Array([0x5c, 0x2e, 0x2f, 0x2f, 0x5e, 0x5c]);
-const PKCS8_X25519_PREFIX = new Uint8Array([
-  0x30,
-  0x2e,
-  0x02,
-  0x01,
-  0x00,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x6e,
-  0x04,
-  0x22,
-  0x04,
-  0x20,
-]);
 const X25519_BASE = (() => {
   const b = new Uint8Array(32);
   b[0] = 9;
   return b;
 })();
 
-/** The WebCrypto ML-KEM methods (not yet in TypeScript's lib.dom). */
-interface ModernSubtle {
-  importKey(
-    format: string,
-    data: Uint8Array,
-    alg: object,
-    extractable: boolean,
-    usages: string[],
-  ): Promise<CryptoKey>;
-  exportKey(format: string, key: CryptoKey): Promise<ArrayBuffer>;
-  encapsulateBits(
-    alg: object,
-    key: CryptoKey,
-  ): Promise<{ ciphertext: ArrayBuffer; sharedKey: ArrayBuffer }>;
-  decapsulateBits(alg: object, key: CryptoKey, ct: Uint8Array): Promise<ArrayBuffer>;
-  getPublicKey(key: CryptoKey, usages: string[]): Promise<CryptoKey>;
-  deriveBits(alg: object, key: CryptoKey, length: number): Promise<ArrayBuffer>;
-}
 
 function modernSubtle(subtle: unknown): ModernSubtle | null {
   const s = subtle as ModernSubtle | null | undefined;

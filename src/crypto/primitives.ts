@@ -9,6 +9,7 @@
  */
 import { x25519 as nobleX25519Curve } from "@noble/curves/ed25519.js";
 import { sha3_256 } from "@noble/hashes/sha3.js";
+import { PKCS8_X25519_PREFIX } from "./webcrypto-shared.ts";
 
 /** The subset of `node:crypto` used here (typed loosely: runtimes differ in detail). */
 // deno-lint-ignore no-explicit-any
@@ -79,27 +80,9 @@ export const nobleSha3: Sha3 = (...parts: Uint8Array[]) => {
   return h.digest();
 };
 
-// DER wrappers for raw X25519 keys (RFC 8410): PKCS#8 PrivateKeyInfo and SubjectPublicKeyInfo.
-// DER import is used on purpose: JWK export hung Node 20 (design.md §5), and JWK import of a
-// private key costs ~185 µs in Deno 2.9 (it recomputes the public key) against ~12 µs for DER.
-const PKCS8_X25519 = Uint8Array.from([
-  0x30,
-  0x2e,
-  0x02,
-  0x01,
-  0x00,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x6e,
-  0x04,
-  0x22,
-  0x04,
-  0x20,
-]);
+// DER wrappers for raw X25519 keys (RFC 8410): PKCS#8 PrivateKeyInfo (webcrypto-shared.ts, with why
+// DER and not JWK) and SubjectPublicKeyInfo.
+const PKCS8_X25519 = PKCS8_X25519_PREFIX;
 const SPKI_X25519 = Uint8Array.from([
   0x30,
   0x2a,

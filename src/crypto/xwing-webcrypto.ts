@@ -42,26 +42,11 @@ import {
 } from "../protocol/constants.ts";
 import type { HybridKem, StaticKey } from "../protocol/types.ts";
 import type { Bytes } from "../protocol/bytes.ts";
-import { type CachedXWing, MLKEM768_CT_LEN } from "./xwing.ts";
+import { type CachedXWing } from "./xwing.ts";
+import { MLKEM768_CT_LEN, type ModernSubtle } from "./webcrypto-shared.ts";
 
 const ALG = { name: "ML-KEM-768" } as const;
 
-/** The WebCrypto ML-KEM methods (not yet in TypeScript's lib.dom). */
-interface ModernSubtle {
-  importKey(
-    format: string,
-    data: Uint8Array,
-    alg: object,
-    extractable: boolean,
-    usages: string[],
-  ): Promise<CryptoKey>;
-  exportKey(format: string, key: CryptoKey): Promise<ArrayBuffer>;
-  encapsulateBits(
-    alg: object,
-    key: CryptoKey,
-  ): Promise<{ ciphertext: ArrayBuffer; sharedKey: ArrayBuffer }>;
-  decapsulateBits(alg: object, key: CryptoKey, ct: Uint8Array): Promise<ArrayBuffer>;
-}
 
 function subtle(): ModernSubtle | null {
   const s = (globalThis.crypto?.subtle ?? null) as unknown as ModernSubtle | null;

@@ -42,9 +42,8 @@ import {
   type X25519Secret,
 } from "./primitives.ts";
 
-export const MLKEM768_CT_LEN = 1088;
-/** The X-Wing combiner label `\.//^\` (6 bytes). */
-export const XWING_LABEL: Bytes = Uint8Array.from([0x5c, 0x2e, 0x2f, 0x2f, 0x5e, 0x5c]);
+import { MLKEM768_CT_LEN, XWING_LABEL } from "./webcrypto-shared.ts";
+export { MLKEM768_CT_LEN, XWING_LABEL };
 
 /** The expanded form of an X-Wing secret key. */
 export interface ExpandedKey {
