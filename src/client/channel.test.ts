@@ -3,13 +3,11 @@ import assert from "node:assert/strict";
 import { toBase64Url, toHex } from "../protocol/bytes.ts";
 import { generateStaticKey, pinFor } from "../protocol/static-keys.ts";
 import { seededRandom } from "../protocol/testing.ts";
-import { memorySocketPair, type MemorySocket } from "../tunnel/memory-socket.ts";
-import { ServerSession } from "../tunnel/server-session.ts";
-import { settle, TEST_KEY, TEST_LIMITS, wireServer } from "../tunnel/testing.ts";
+import { settle, TEST_KEY } from "../tunnel/testing.ts";
 import type { RequestHandler } from "../tunnel/types.ts";
 import { connect } from "./channel.ts";
 import { ChannelClosedError, ConnectError, HandshakeTimeoutError, PinMismatchError, VersionRefusedError } from "./errors.ts";
-import type { WebSocketLike } from "./websocket-socket.ts";
+import { fakeWebSocket, gatewayEnd, type ServerEnd } from "./testing.ts";
 
 const PIN = pinFor(TEST_KEY.publicKey);
 
@@ -22,64 +20,13 @@ const keyConfig: typeof fetch = (input) => {
   }));
 };
 
-type ServerEnd = (ss: MemorySocket) => { shutdown?: () => void } | void;
-
-/** A WebSocket class whose every instance is connected to a fresh in-memory gateway end. */
-function fakeWebSocket(serverEnd: ServerEnd) {
-  const gw = { connections: 0, servers: [] as ({ shutdown?: () => void } | void)[] };
-  class FakeWebSocket implements WebSocketLike {
-    binaryType = "blob";
-    readyState = 0;
-    onopen: ((ev: unknown) => void) | null = null;
-    onmessage: ((ev: { data: unknown }) => void) | null = null;
-    onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-    onerror: ((ev: unknown) => void) | null = null;
-    #cs: MemorySocket;
-    constructor(readonly url: string) {
-      const [cs, ss] = memorySocketPair();
-      this.#cs = cs;
-      gw.connections++;
-      gw.servers.push(serverEnd(ss));
-      cs.onmessage = (m) => this.onmessage?.({ data: typeof m === "string" ? m : m.slice().buffer });
-      cs.onclose = (code, reason) => {
-        this.readyState = 3;
-        this.onclose?.({ code, reason });
-      };
-      setTimeout(() => {
-        this.readyState = 1;
-        this.onopen?.({});
-      }, 0);
-    }
-    get bufferedAmount() {
-      return this.#cs.bufferedAmount;
-    }
-    send(d: Uint8Array<ArrayBuffer>) {
-      this.#cs.send(d);
-    }
-    close(code?: number, reason?: string) {
-      this.#cs.close(code, reason);
-    }
-  }
-  return { WebSocket: FakeWebSocket, gw };
-}
-
 const echo: RequestHandler = async (req) =>
   new Response(req.body ? await req.text() : `${req.method} ${req.url}`, {
     headers: { "x-cl": req.headers.get("content-length") ?? "" },
   });
 
 function gateway(handler: RequestHandler = echo): ServerEnd {
-  return (ss) => {
-    const server = new ServerSession({
-      socket: ss,
-      keys: [TEST_KEY],
-      env: { now: Date.now, random: seededRandom(`gw ${Math.random()}`) },
-      limits: TEST_LIMITS,
-      handler,
-    });
-    wireServer(server, ss);
-    return { shutdown: () => server.shutdown() };
-  };
+  return gatewayEnd(handler);
 }
 
 Deno.test("connect with a pin, fetch, info getters, close", async () => {

@@ -2,6 +2,7 @@
  * The client's native WebCrypto X-Wing (webcrypto-kem.ts). Deno 2.9 has WebCrypto ML-KEM-768
  * and X25519, so the native path really runs here.
  */
+import { fakeWebSocket, gatewayEnd } from "./testing.ts";
 import assert from "node:assert/strict";
 import { fromHex, toHex } from "../protocol/bytes.ts";
 import { PqgateError } from "../protocol/errors.ts";
@@ -17,19 +18,15 @@ import {
   prepareClientHello,
   prepareClientHelloAsync,
 } from "../tunnel/client-session.ts";
-import { type MemorySocket, memorySocketPair } from "../tunnel/memory-socket.ts";
-import { ServerSession } from "../tunnel/server-session.ts";
+import { memorySocketPair } from "../tunnel/memory-socket.ts";
 import {
   ManualClock,
   settle,
   startPair,
   TEST_KEY,
-  TEST_LIMITS,
   testEnv,
-  wireServer,
 } from "../tunnel/testing.ts";
 import { connect, type ConnectOptions } from "./channel.ts";
-import type { WebSocketLike } from "./websocket-socket.ts";
 import {
   NativeClientXWing,
   nativeClientXWing,
@@ -399,46 +396,8 @@ Deno.test("Channel: native by default on Deno, { crypto: 'noble' } forces noble,
 
 /** A WebSocket class connected to an in-memory gateway session per instance. */
 function memoryWebSocket() {
-  return class implements WebSocketLike {
-    binaryType = "blob";
-    readyState = 0;
-    onopen: ((ev: unknown) => void) | null = null;
-    onmessage: ((ev: { data: unknown }) => void) | null = null;
-    onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-    onerror: ((ev: unknown) => void) | null = null;
-    #cs: MemorySocket;
-    constructor(readonly url: string) {
-      const [cs, ss] = memorySocketPair();
-      this.#cs = cs;
-      const server = new ServerSession({
-        socket: ss,
-        keys: [TEST_KEY],
-        env: { now: Date.now, random: seededRandom(`gw ${Math.random()}`) },
-        limits: TEST_LIMITS,
-        handler: (req) => Promise.resolve(new Response(`${req.method} ${req.url}`)),
-      });
-      wireServer(server, ss);
-      cs.onmessage = (m) =>
-        this.onmessage?.({ data: typeof m === "string" ? m : m.slice().buffer });
-      cs.onclose = (code, reason) => {
-        this.readyState = 3;
-        this.onclose?.({ code, reason });
-      };
-      setTimeout(() => {
-        this.readyState = 1;
-        this.onopen?.({});
-      }, 0);
-    }
-    get bufferedAmount() {
-      return this.#cs.bufferedAmount;
-    }
-    send(d: Uint8Array<ArrayBuffer>) {
-      this.#cs.send(d);
-    }
-    close(code?: number, reason?: string) {
-      this.#cs.close(code, reason);
-    }
-  };
+  return fakeWebSocket(gatewayEnd((req) => Promise.resolve(new Response(`${req.method} ${req.url}`))))
+    .WebSocket;
 }
 
 Deno.test("the self-test's stored known answers are noble's (recomputed here)", () => {

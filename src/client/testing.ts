@@ -1,0 +1,67 @@
+/**
+ * Test support for the client library: a WebSocket class whose every instance is wired to a
+ * fresh in-memory gateway session (no real network). Test-only; not exported by mod.ts.
+ */
+import { seededRandom } from "../protocol/testing.ts";
+import { memorySocketPair, type MemorySocket } from "../tunnel/memory-socket.ts";
+import { ServerSession } from "../tunnel/server-session.ts";
+import { TEST_KEY, TEST_LIMITS, wireServer } from "../tunnel/testing.ts";
+import type { RequestHandler } from "../tunnel/types.ts";
+import type { WebSocketLike } from "./websocket-socket.ts";
+
+export type ServerEnd = (ss: MemorySocket) => { shutdown?: () => void } | void;
+
+/** A WebSocket class whose every instance is connected to a fresh in-memory gateway end. */
+export function fakeWebSocket(serverEnd: ServerEnd) {
+  const gw = { connections: 0, servers: [] as ({ shutdown?: () => void } | void)[] };
+  class FakeWebSocket implements WebSocketLike {
+    binaryType = "blob";
+    readyState = 0;
+    onopen: ((ev: unknown) => void) | null = null;
+    onmessage: ((ev: { data: unknown }) => void) | null = null;
+    onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+    onerror: ((ev: unknown) => void) | null = null;
+    #cs: MemorySocket;
+    constructor(readonly url: string) {
+      const [cs, ss] = memorySocketPair();
+      this.#cs = cs;
+      gw.connections++;
+      gw.servers.push(serverEnd(ss));
+      cs.onmessage = (m) => this.onmessage?.({ data: typeof m === "string" ? m : m.slice().buffer });
+      cs.onclose = (code, reason) => {
+        this.readyState = 3;
+        this.onclose?.({ code, reason });
+      };
+      setTimeout(() => {
+        this.readyState = 1;
+        this.onopen?.({});
+      }, 0);
+    }
+    get bufferedAmount() {
+      return this.#cs.bufferedAmount;
+    }
+    send(d: Uint8Array<ArrayBuffer>) {
+      this.#cs.send(d);
+    }
+    close(code?: number, reason?: string) {
+      this.#cs.close(code, reason);
+    }
+  }
+  return { WebSocket: FakeWebSocket, gw };
+}
+
+/** A gateway end: a real ServerSession on the in-memory socket with the test key. */
+export function gatewayEnd(handler: RequestHandler): ServerEnd {
+
+  return (ss) => {
+    const server = new ServerSession({
+      socket: ss,
+      keys: [TEST_KEY],
+      env: { now: Date.now, random: seededRandom(`gw ${Math.random()}`) },
+      limits: TEST_LIMITS,
+      handler,
+    });
+    wireServer(server, ss);
+    return { shutdown: () => server.shutdown() };
+  };
+}
