@@ -72,6 +72,21 @@ Deno.test("gateway closes 4001 → VersionRefusedError", async () => {
   );
 });
 
+Deno.test("a gateway that closes right after the upgrade (4009) is reported, not lost while the hello is prepared", async () => {
+  // The close arrives after the socket opened but while the ClientHello may still be in its
+  // asynchronous (native WebCrypto) preparation: it must surface as its close code, not as a
+  // handshake timeout. Two timer turns put it just after the fake socket's open event.
+  const { WebSocket } = fakeWebSocket((ss) => {
+    setTimeout(() => setTimeout(() => ss.close(4009, "rate limited: too many handshakes"), 0), 0);
+  });
+  const t0 = performance.now();
+  await assert.rejects(
+    connect("wss://gw.example/", { pin: PIN, WebSocket, fetchConfig: keyConfig, handshakeTimeoutMs: 3000 }),
+    (e) => e instanceof ChannelClosedError && e.code === 4009,
+  );
+  assert.ok(performance.now() - t0 < 2000, "reported at once, not after the handshake timeout");
+});
+
 Deno.test("ChannelClosedError names the code and reason", async () => {
   const { WebSocket } = fakeWebSocket((ss) => {
     ss.onmessage = () => ss.close(4005, "record authentication failed");

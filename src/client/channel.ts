@@ -203,12 +203,23 @@ export class Channel {
     let session: ClientSession | null = null;
     let driver: TimerDriver | null = null;
     const server = o.anonymous ? undefined : this.#server ?? undefined;
+    // Events that arrive after the socket opened but before the session exists (the hello may
+    // still be in preparation, e.g. a gateway that closes at once with 4009) are kept and
+    // replayed into the session, never dropped.
+    const early: { messages: (Uint8Array | ArrayBuffer | string)[]; close: [number, string] | null } = {
+      messages: [],
+      close: null,
+    };
     const socketOpen = openWebSocket(this.url, this.#WS, {
       message: (m) => {
-        session?.receive(m);
+        if (!session) return void early.messages.push(m);
+        session.receive(m);
         driver?.arm();
       },
-      close: (code, reason) => session?.onSocketClose(code, reason),
+      close: (code, reason) => {
+        if (!session) early.close ??= [code, reason];
+        else session.onSocketClose(code, reason);
+      },
     }, timeout);
     socketOpen.catch(() => {}); // awaited below; not "unhandled" while the hello is prepared
     // The WebSocket is connecting (TCP, TLS, upgrade: I/O, off this thread) while the
@@ -252,6 +263,8 @@ export class Channel {
     driver = new TimerDriver(session, { now, unref: false });
     this.#session = session;
     session.start();
+    for (const m of early.messages) session.receive(m);
+    if (early.close) session.onSocketClose(...early.close);
     driver.arm();
     return session;
   }
