@@ -38,6 +38,9 @@ export const KEY_ID_LEN = 8;
 export const FINISHED_LEN = 32;
 export const MAX_SUITES = 8;
 export const MAX_EXTENSIONS_LEN = 1024;
+/** Largest valid ClientHello (§3.1): 8 suites, pinned, 1,024 extension bytes = 3,422 bytes. */
+export const MAX_CLIENT_HELLO_LEN = 4 + 2 * MAX_SUITES + RANDOM_LEN + KEY_ID_LEN + XWING_PK_LEN +
+  XWING_CT_LEN + 2 + MAX_EXTENSIONS_LEN;
 
 /** §3.4 Extensions: high bit of the type marks a critical extension. */
 export const EXT_CRITICAL = 0x8000;

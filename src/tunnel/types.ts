@@ -12,6 +12,21 @@ export interface Socket {
   close(code: number, reason: string): void;
   /** Bytes queued but not yet sent (WebSocket.bufferedAmount), for backpressure; 0 if unknown. */
   readonly bufferedAmount?: number;
+  /**
+   * Optional TCP backpressure: stop reading from the peer (no more `receive` calls until
+   * `resumeReading`). The session pauses while its unsent output is above the high-water mark
+   * and resumes below the low-water mark. Transports that cannot pause omit both; the session
+   * then bounds what it accepts by protocol means (SECURITY.md, resource accounting).
+   */
+  pauseReading?(): void;
+  resumeReading?(): void;
+  /**
+   * Optional: the largest WebSocket message the transport accepts from now on, enforced at the
+   * frame header (a larger message closes the socket with 1009 before its payload is buffered).
+   * Transports start at `MAX_CLIENT_HELLO_LEN`; the session raises it to `MAX_RECORD_LEN` once
+   * it sent the ServerHello (PROTOCOL.md §1).
+   */
+  setMaxMessageSize?(bytes: number): void;
 }
 
 /** Per-session limits the gateway announces in SESSION_INFO (PROTOCOL.md §6.3). */
