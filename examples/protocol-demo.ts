@@ -201,6 +201,7 @@ function session(suite: SuiteId) {
         idleTimeoutMs: 30_000,
         sessionLifetimeS: 86_400,
         sessionId: gkeys.sessionId,
+        maxWindow: 16 * 1024 * 1024,
       },
     },
     {

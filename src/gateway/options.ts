@@ -4,7 +4,10 @@
  * fails at start, never on the first request.
  */
 import {
+  INITIAL_STREAM_WINDOW,
   KEY_ID_LEN,
+  MAX_RECORD_LEN,
+  MAX_WINDOW,
   type SuiteId,
   SUITES,
   XWING_PK_LEN,
@@ -16,6 +19,11 @@ import {
   DEFAULT_CONTROL_FRAME_BURST,
   DEFAULT_CONTROL_FRAMES_PER_SECOND,
 } from "../tunnel/rate-limit.ts";
+import {
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_UNACKED_BYTES,
+  DEFAULT_MAX_WINDOW_BYTES,
+} from "../tunnel/output-budget.ts";
 
 /** Default per-session limits, announced to clients in SESSION_INFO (PROTOCOL.md §6.3). */
 export const DEFAULT_LIMITS: Readonly<Required<SessionLimits>> = Object.freeze({
@@ -39,7 +47,23 @@ export const DEFAULT_LIMITS: Readonly<Required<SessionLimits>> = Object.freeze({
   maxControlFramesPerSecond: DEFAULT_CONTROL_FRAMES_PER_SECOND,
   /** Control frames accepted at once (the token bucket's size). Not announced. */
   controlFrameBurst: DEFAULT_CONTROL_FRAME_BURST,
+  /** Output queued in the gateway per channel before responses wait and reading pauses. */
+  maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
+  /** Output the client has not acknowledged before responses wait; twice this → 4013. */
+  maxUnackedBytes: DEFAULT_MAX_UNACKED_BYTES,
+  /** Largest stream send window a client may grant (announced in SESSION_INFO). */
+  maxWindowBytes: DEFAULT_MAX_WINDOW_BYTES,
 });
+
+/** Ranges of the limits whose range is not 1..2^32-1. */
+const LIMIT_RANGES: Record<string, [number, number]> = {
+  maxBodyBytes: [0, Number.MAX_SAFE_INTEGER],
+  maxHeaderBytes: [1, 16_376],
+  sessionLifetimeMs: [1, 0xffff_ffff * 1000],
+  maxBufferedBytes: [MAX_RECORD_LEN, 2 ** 31 - 1],
+  maxUnackedBytes: [4 * MAX_RECORD_LEN, 2 ** 31 - 1],
+  maxWindowBytes: [INITIAL_STREAM_WINDOW, MAX_WINDOW],
+};
 
 /** Time an origin gets to send its response head before the client gets 504. */
 export const DEFAULT_ORIGIN_TIMEOUT_MS = 30_000;
@@ -135,14 +159,7 @@ export function validateLimits(limits: unknown): Required<SessionLimits> {
       );
     }
     if (value === undefined) continue;
-    const min = name === "maxBodyBytes" ? 0 : 1;
-    const max = name === "maxBodyBytes"
-      ? Number.MAX_SAFE_INTEGER
-      : name === "maxHeaderBytes"
-      ? 16_376
-      : name === "sessionLifetimeMs"
-      ? U32_MAX * 1000
-      : U32_MAX;
+    const [min, max] = LIMIT_RANGES[name] ?? [1, U32_MAX];
     if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
       fail(
         `options.limits.${name} must be an integer from ${min} to ${max}, got ${

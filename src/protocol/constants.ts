@@ -80,7 +80,9 @@ export const FRAME_KEY_UPDATE = 0x08;
 export const FRAME_CLOSE = 0x09;
 export const FLAG_END_STREAM = 0x01;
 export const PING_LEN = 8;
-export const SESSION_INFO_LEN = 40;
+/** §6.3 SESSION_INFO payload: 44 bytes since 1.1 (max_window); 1.0 gateways sent 40. */
+export const SESSION_INFO_LEN = 44;
+export const SESSION_INFO_LEN_1_0 = 40;
 export const INITIAL_STREAM_WINDOW = 65536;
 export const MAX_WINDOW = 2 ** 31 - 1;
 export const MAX_CLOSE_REASON = 123;

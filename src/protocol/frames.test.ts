@@ -30,6 +30,7 @@ const info: SessionInfo = {
   idleTimeoutMs: 30000,
   sessionLifetimeS: 86400,
   sessionId: new Uint8Array(16).fill(7),
+  maxWindow: 16 * 1024 * 1024,
 };
 
 // ---- arbitraries ----------------------------------------------------------------------
@@ -44,6 +45,7 @@ const arbInfo: fc.Arbitrary<SessionInfo> = fc.record({
   idleTimeoutMs: u32,
   sessionLifetimeS: u32,
   sessionId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+  maxWindow: fc.integer({ min: 65536, max: 2 ** 31 - 1 }),
 });
 /** Strings whose UTF-8 form is ≤ 123 bytes (well-formed UTF-16 only). */
 const reason = fc.string({ unit: "grapheme", maxLength: 30 }).filter((s) =>
@@ -192,7 +194,7 @@ Deno.test("frames: wire layout of each type (§6.1)", () => {
   );
   assert.equal(hex({ type: "key_update", updateRequested: true }), "080000000000000101");
   assert.equal(hex({ type: "close", code: 4011, reason: "é" }), "0900000000000004" + "0fabc3a9");
-  assert.equal(encodeFrame({ type: "session_info", info }).length, 8 + 40);
+  assert.equal(encodeFrame({ type: "session_info", info }).length, 8 + 44);
 });
 
 Deno.test("frames: each §6.1 rule is enforced with protocol_error", () => {
@@ -229,7 +231,11 @@ Deno.test("frames: each §6.1 rule is enforced with protocol_error", () => {
   bad(f(2, 1, 0, "0011223344556677"), "pong flag");
   // SESSION_INFO
   ok(f(3, 0, 0, si));
-  bad(f(3, 0, 0, si + "00"), "session info size");
+  ok(f(3, 0, 0, si.slice(0, 80))); // a 1.0 gateway's 40 bytes
+  ok(f(3, 0, 0, si + "00")); // a later revision's extra field, ignored
+  bad(f(3, 0, 0, si.slice(0, 82)), "session info 41 bytes");
+  bad(f(3, 0, 0, si.slice(0, 86)), "session info 43 bytes");
+  bad(f(3, 0, 0, si.slice(0, 78)), "session info 39 bytes");
   bad(f(3, 0, 1, si), "session info stream");
   bad(f(0, 0, 0, "") + f(3, 0, 0, si), "session info not first");
   // HEADERS / DATA
@@ -320,21 +326,32 @@ Deno.test("frames: encoding invalid frames is a local internal_error", () => {
   );
 });
 
-Deno.test("SESSION_INFO: 40-byte layout round-trips (§6.3)", () => {
+Deno.test("SESSION_INFO: 44-byte layout round-trips; 1.0's 40 bytes decode (§6.3)", () => {
   const b = encodeSessionInfo(info);
-  assert.equal(b.length, 40);
+  assert.equal(b.length, 44);
   assert.equal(
     toHex(b),
-    "00000064" + "00004000" + "0000010000000000" + "00007530" + "00015180" + "07".repeat(16),
+    "00000064" + "00004000" + "0000010000000000" + "00007530" + "00015180" + "07".repeat(16) +
+      "01000000",
   );
   assert.deepEqual(
     norm([{ type: "session_info", info: decodeSessionInfo(b) }]),
     norm([{ type: "session_info", info }]),
   );
+  // A 1.0 gateway sends no max_window: the largest window applies.
+  assert.equal(decodeSessionInfo(b.subarray(0, 40)).maxWindow, 2 ** 31 - 1);
+  // Bytes after max_window belong to a later revision and are ignored.
+  assert.equal(decodeSessionInfo(Uint8Array.from([...b, 9, 9])).maxWindow, info.maxWindow);
   assert.throws(() => decodeSessionInfo(b.subarray(1)), protocolError);
   const big = Uint8Array.from(b);
   big[8] = 0xff; // max_body_bytes ≥ 2^53
   assert.throws(() => decodeSessionInfo(big), protocolError);
+  for (const w of [0, 65535, 2 ** 31]) {
+    const x = Uint8Array.from(b);
+    new DataView(x.buffer).setUint32(40, w);
+    assert.throws(() => decodeSessionInfo(x), protocolError, `max_window ${w}`);
+  }
+  assert.throws(() => encodeSessionInfo({ ...info, maxWindow: 1000 }), /out of range/);
 });
 
 Deno.test("dataFrames splits a body into record-sized DATA frames", () => {

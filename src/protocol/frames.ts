@@ -21,9 +21,11 @@ import {
   FRAME_WINDOW_UPDATE,
   MAX_CLOSE_REASON,
   MAX_PLAINTEXT,
+  INITIAL_STREAM_WINDOW,
   MAX_WINDOW,
   PING_LEN,
   SESSION_INFO_LEN,
+  SESSION_INFO_LEN_1_0,
 } from "./constants.ts";
 import { type Bytes, concat, Reader, u16, u32, u64, utf8Decode, utf8Encode } from "./bytes.ts";
 import { PqgateError } from "./errors.ts";
@@ -48,7 +50,7 @@ export const MAX_FRAME_PAYLOAD = MAX_PLAINTEXT - FRAME_HEADER_LEN;
 const MAX_CLOSE_PAYLOAD = 2 + MAX_CLOSE_REASON;
 const MAX_U32 = 0xffffffff;
 
-/** §6.3 SESSION_INFO payload (40 bytes on the wire). */
+/** §6.3 SESSION_INFO payload (44 bytes on the wire; 40 from a 1.0 gateway). */
 export interface SessionInfo {
   maxStreams: number; // u32
   maxHeaderBytes: number; // u32
@@ -56,6 +58,11 @@ export interface SessionInfo {
   idleTimeoutMs: number; // u32
   sessionLifetimeS: number; // u32
   sessionId: Uint8Array; // 16 bytes
+  /**
+   * u32: the largest send window the gateway allows a client to grant on one stream (§6.2);
+   * a WINDOW_UPDATE past it → limit_exceeded. A 1.0 payload (40 bytes) has none: 2^31-1.
+   */
+  maxWindow: number;
 }
 
 /**
@@ -91,7 +98,8 @@ export function encodeSessionInfo(info: SessionInfo): Bytes {
   if (
     !isU32(info.maxStreams) || !isU32(info.maxHeaderBytes) || !isU32(info.idleTimeoutMs) ||
     !isU32(info.sessionLifetimeS) || !Number.isSafeInteger(info.maxBodyBytes) ||
-    info.maxBodyBytes < 0
+    info.maxBodyBytes < 0 || !Number.isInteger(info.maxWindow) ||
+    info.maxWindow < INITIAL_STREAM_WINDOW || info.maxWindow > MAX_WINDOW
   ) {
     throw new PqgateError("internal_error", "session_info field out of range");
   }
@@ -105,12 +113,17 @@ export function encodeSessionInfo(info: SessionInfo): Bytes {
     u32(info.idleTimeoutMs),
     u32(info.sessionLifetimeS),
     info.sessionId,
+    u32(info.maxWindow),
   );
 }
 
-/** Decodes exactly 40 bytes; anything else → protocol_error. */
+/**
+ * Decodes a SESSION_INFO payload (§6.3): 44 bytes, or 40 from a 1.0 gateway (max_window is then
+ * 2^31-1); bytes beyond 44 are fields of a later revision and ignored. Any other length, or a
+ * max_window outside 65,536..2^31-1 → protocol_error.
+ */
 export function decodeSessionInfo(payload: Uint8Array): SessionInfo {
-  if (payload.length !== SESSION_INFO_LEN) {
+  if (payload.length !== SESSION_INFO_LEN_1_0 && payload.length < SESSION_INFO_LEN) {
     throw new PqgateError("protocol_error", "session_info length");
   }
   const r = new Reader(payload);
@@ -121,8 +134,11 @@ export function decodeSessionInfo(payload: Uint8Array): SessionInfo {
     idleTimeoutMs: r.u32("idle_timeout_ms"),
     sessionLifetimeS: r.u32("session_lifetime_s"),
     sessionId: r.bytes(16, "session_id"),
+    maxWindow: payload.length === SESSION_INFO_LEN_1_0 ? MAX_WINDOW : r.u32("max_window"),
   };
-  r.end("session_info");
+  if (info.maxWindow < INITIAL_STREAM_WINDOW || info.maxWindow > MAX_WINDOW) {
+    throw new PqgateError("protocol_error", "session_info max_window out of range");
+  }
   return info;
 }
 
@@ -209,6 +225,32 @@ export function encodeFrame(f: Frame): Bytes {
  * Encodes several frames into one plaintext. Checks the record-level rules too: the result
  * is 1..MAX_PLAINTEXT bytes, KEY_UPDATE is last, SESSION_INFO is first.
  */
+/**
+ * Encoded size of a frame (header + payload) without encoding it: what a sender counts against
+ * its queue bounds. CLOSE is counted at its largest (125-byte payload).
+ */
+export function frameLength(f: Frame): number {
+  switch (f.type) {
+    case "padding":
+      return FRAME_HEADER_LEN + f.length;
+    case "ping":
+    case "pong":
+      return FRAME_HEADER_LEN + PING_LEN;
+    case "session_info":
+      return FRAME_HEADER_LEN + SESSION_INFO_LEN;
+    case "headers":
+    case "data":
+      return FRAME_HEADER_LEN + f.payload.length;
+    case "reset_stream":
+    case "window_update":
+      return FRAME_HEADER_LEN + 4;
+    case "key_update":
+      return FRAME_HEADER_LEN + 1;
+    case "close":
+      return FRAME_HEADER_LEN + MAX_CLOSE_PAYLOAD;
+  }
+}
+
 export function encodeFrames(frames: readonly Frame[]): Bytes {
   if (frames.length === 0) bad("no frames");
   frames.forEach((f, i) => {
@@ -331,7 +373,7 @@ export function decodeFrames(plaintext: Uint8Array): Frame[] {
       case FRAME_SESSION_INFO:
         noFlags();
         stream0();
-        size(SESSION_INFO_LEN);
+        if (length !== SESSION_INFO_LEN_1_0 && length < SESSION_INFO_LEN) reject("bad frame payload size");
         if (frames.length !== 0) reject("SESSION_INFO is not the first frame");
         frames.push({ type: "session_info", info: decodeSessionInfo(payload) });
         break;

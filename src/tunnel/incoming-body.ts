@@ -10,6 +10,13 @@ import type { Bytes } from "../protocol/bytes.ts";
 
 /** Grant window back once this many consumed bytes are not yet granted. */
 export const GRANT_THRESHOLD = 16384;
+/**
+ * DATA payloads smaller than this are copied into a shared tail chunk instead of being queued
+ * one by one, so the queue holds at most window / SMALL_CHUNK + 1 chunks whatever the peer's
+ * frame sizes (1-byte DATA frames would otherwise cost an object each: SECURITY.md).
+ */
+export const SMALL_CHUNK = 1024;
+const TAIL_SIZE = 16384;
 
 export interface IncomingBodyOptions {
   /** Called with an increment to send as WINDOW_UPDATE on the stream. */
@@ -31,6 +38,8 @@ export class IncomingBody {
   private ended = false;
   private finished = false; // closed, errored or cancelled: no more grants
   private waitingPull = false;
+  /** The last queued chunk when it collects small payloads (see SMALL_CHUNK). */
+  private tail: { buf: Bytes; len: number; view: Bytes } | null = null;
   /** Total payload bytes received (for body-size limits). */
   received = 0;
 
@@ -88,10 +97,34 @@ export class IncomingBody {
     if (endStream) this.ended = true;
     if (this.finished) return;
     if (chunk.length > 0) {
-      this.queue.push(chunk as Bytes);
+      this.enqueue(chunk);
       this.queued += chunk.length;
     }
     this.deliver();
+  }
+
+  /**
+   * Queues a chunk. While a backlog exists, small ones are copied into a tail chunk at the end
+   * of the queue (one 16 KiB buffer for many small payloads).
+   */
+  private enqueue(chunk: Uint8Array): void {
+    if (chunk.length >= SMALL_CHUNK || this.queue.length === 0) {
+      this.tail = null;
+      this.queue.push(chunk as Bytes);
+      return;
+    }
+    const t = this.tail;
+    if (t && t.len + chunk.length <= TAIL_SIZE && this.queue[this.queue.length - 1] === t.view) {
+      t.buf.set(chunk, t.len);
+      t.len += chunk.length;
+      t.view = t.buf.subarray(0, t.len);
+      this.queue[this.queue.length - 1] = t.view;
+      return;
+    }
+    const buf = new Uint8Array(TAIL_SIZE);
+    buf.set(chunk, 0);
+    this.tail = { buf, len: chunk.length, view: buf.subarray(0, chunk.length) };
+    this.queue.push(this.tail.view);
   }
 
   /** Fails the body for its reader (peer reset, channel closed, limit). */

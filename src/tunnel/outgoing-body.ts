@@ -19,6 +19,8 @@ export interface OutgoingBodyOptions {
   window?: number;
   /** Largest DATA payload (default MAX_PLAINTEXT - FRAME_HEADER_LEN = 16,376). */
   maxPayload?: number;
+  /** Largest window the peer may grant (SESSION_INFO `max_window`, §6.2); default 2^31-1. */
+  maxWindow?: number;
 }
 
 /** Thrown out of `pump` when the body was aborted (peer reset, channel closed). */
@@ -57,10 +59,10 @@ export class OutgoingBody {
     return this.held;
   }
 
-  /** WINDOW_UPDATE from the peer. Overflowing 2^31-1 → PqgateError("limit_exceeded"). */
+  /** WINDOW_UPDATE from the peer. Past `maxWindow` (2^31-1) → PqgateError("limit_exceeded"). */
   addWindow(increment: number): void {
-    if (this.window + increment > MAX_WINDOW) {
-      throw new PqgateError("limit_exceeded", "stream window overflow");
+    if (this.window + increment > (this.opts.maxWindow ?? MAX_WINDOW)) {
+      throw new PqgateError("limit_exceeded", "stream window over max_window");
     }
     this.window += increment;
     this.kick();

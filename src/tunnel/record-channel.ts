@@ -15,7 +15,7 @@
 import { FRAME_HEADER_LEN, MAX_PLAINTEXT } from "../protocol/constants.ts";
 import { type Bytes, concat } from "../protocol/bytes.ts";
 import { PqgateError } from "../protocol/errors.ts";
-import { decodeFrames, encodeFrame, type Frame } from "../protocol/frames.ts";
+import { decodeFrames, encodeFrame, type Frame, frameLength } from "../protocol/frames.ts";
 import type { RecordLayer } from "../protocol/record-layer.ts";
 import type { Socket } from "./types.ts";
 
@@ -42,8 +42,9 @@ export class RecordChannel {
   private keyUpdateRequested = false;
   private askPeer = false;
   private stopped = false;
-  /** Records sealed and sent so far. */
+  /** Records sealed and sent so far, and their bytes (record headers and tags included). */
   recordsSent = 0;
+  bytesSent = 0;
   /** KeyUpdates performed in each direction (for tests and logs). */
   txUpdates = 0;
   rxUpdates = 0;
@@ -52,7 +53,7 @@ export class RecordChannel {
     this.layer = opts.layer;
   }
 
-  /** Frame payload bytes queued but not yet sealed. */
+  /** Encoded bytes of every frame queued but not yet sealed (all frame types). */
   get buffered(): number {
     return this.queuedBytes;
   }
@@ -61,7 +62,7 @@ export class RecordChannel {
   send(frame: Frame): void {
     if (this.stopped) return;
     this.queue.push(frame);
-    if (frame.type === "data" || frame.type === "headers") this.queuedBytes += frame.payload.length;
+    this.queuedBytes += frameLength(frame);
     this.schedule();
   }
 
@@ -102,7 +103,7 @@ export class RecordChannel {
         if (len + enc.length > MAX_PLAINTEXT) break;
         if (f.type === "session_info" && parts.length > 0) break;
         this.queue.shift();
-        if (f.type === "data" || f.type === "headers") this.queuedBytes -= f.payload.length;
+        this.queuedBytes -= frameLength(f);
         parts.push(enc);
         len += enc.length;
       }
@@ -122,7 +123,7 @@ export class RecordChannel {
         const record = this.sealOnly(parts, now);
         this.layer.updateTx(now);
         this.reserveIfNeeded();
-        this.opts.socket.send(record);
+        this.transmit(record);
         this.keyUpdateRequested = false;
         this.askPeer = false;
         this.txUpdates++;
@@ -134,7 +135,12 @@ export class RecordChannel {
 
   private seal(parts: Uint8Array[], now: number): void {
     if (parts.length === 0) return;
-    this.opts.socket.send(this.sealOnly(parts, now));
+    this.transmit(this.sealOnly(parts, now));
+  }
+
+  private transmit(record: Bytes): void {
+    this.bytesSent += record.length;
+    this.opts.socket.send(record);
   }
 
   /** Seals one record (persisting a reservation first when one is due) without sending it. */

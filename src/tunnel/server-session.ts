@@ -16,17 +16,30 @@
  * Per-request problems are HTTP responses on the stream (400, 413, 431, 500) or a
  * RESET_STREAM, never a close.
  *
- * Flood control: the frames a peer can send at no cost to itself and that do no work for a
- * request (PING, PONG, PADDING, WINDOW_UPDATE on stream 0, KEY_UPDATE with update_requested,
- * late frames on forgotten streams, streams refused past max_streams) each take a token from a
- * per-channel bucket (`limits.maxControlFramesPerSecond`, `limits.controlFrameBurst`, clock =
- * `env.now()`); an empty bucket closes the channel with 4009 `rate_limited`. PONGs are
- * best-effort: none is queued while the socket holds more than the backpressure high-water mark
- * (a peer that does not read its socket gets no answers, so they cannot pile up).
+ * Flood control: every frame but HEADERS and DATA takes a token from a per-channel bucket
+ * (`limits.maxControlFramesPerSecond`, `limits.controlFrameBurst`, clock = `env.now()`): PING,
+ * PONG (except answers to the gateway's flow probes), PADDING, KEY_UPDATE, RESET_STREAM,
+ * WINDOW_UPDATE on stream 0 or a forgotten stream, a second WINDOW_UPDATE for one stream in one
+ * record (the first is free), late frames on forgotten streams, streams refused past
+ * max_streams. An empty bucket closes the channel with 4009 `rate_limited`.
+ *
+ * Output bounds (src/tunnel/output-budget.ts): everything queued toward the socket counts, of
+ * every frame type. Response HEADERS and DATA wait while the channel's output is over its
+ * marks, a stream keeps its `max_streams` slot until the gate let its last frame go, the
+ * transport stops reading while the gateway's own queue is over its mark, PONGs are dropped
+ * while congested, and a client that makes the gateway hold more than twice
+ * `limits.maxUnackedBytes` (frames that never wait, sent while it reads nothing) is closed with
+ * 4013 `limit_exceeded`.
  */
 import { CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_REASONS, closeCodeFor, type ErrorCode, PqgateError } from "../protocol/errors.ts";
 import { type Bytes, toHex, utf8Encode } from "../protocol/bytes.ts";
-import { MSG_CLIENT_FINISHED, MSG_CLIENT_HELLO, PING_LEN, type SuiteId } from "../protocol/constants.ts";
+import {
+  MAX_RECORD_LEN,
+  MSG_CLIENT_FINISHED,
+  MSG_CLIENT_HELLO,
+  PING_LEN,
+  type SuiteId,
+} from "../protocol/constants.ts";
 import {
   type Frame,
   MAX_FRAME_PAYLOAD,
@@ -44,7 +57,7 @@ import { IncomingBody } from "./incoming-body.ts";
 import { BodyAborted, OutgoingBody } from "./outgoing-body.ts";
 import { RecordChannel } from "./record-channel.ts";
 import { decodeSessionSnapshot, encodeSessionSnapshot } from "./session-snapshot.ts";
-import { SocketDrain, type SocketDrainOptions } from "./socket-drain.ts";
+import { DEFAULT_MAX_WINDOW_BYTES, OutputBudget } from "./output-budget.ts";
 import { DEFAULT_CONTROL_FRAME_BURST, DEFAULT_CONTROL_FRAMES_PER_SECOND, TokenBucket } from "./rate-limit.ts";
 import type { ChannelInfo, Env, RequestHandler, SessionLimits, Socket, StaticKey } from "./types.ts";
 
@@ -79,9 +92,15 @@ export interface ServerSessionOptions {
   aead?: (suite: SuiteId) => Aead;
   /** Record-layer key-usage limits (tests lower the soft limits). */
   recordLimits?: Partial<RecordLimits>;
-  /** Socket backpressure thresholds (default: pause above 1 MiB buffered). */
-  drain?: SocketDrainOptions;
+  /**
+   * Tests: the output budget's poll interval and low-water mark (the marks themselves are
+   * `limits.maxBufferedBytes` / `limits.maxUnackedBytes`).
+   */
+  drain?: { pollMs?: number; lowWater?: number };
 }
+
+/** Messages held while a ClientHello is in the async KEM hop; more → 4011 (a client sends none). */
+const MAX_HELD_MESSAGES = 4;
 
 export type ResumeOptions = Omit<ServerSessionOptions, "keys" | "suites" | "allowAnonymous" | "kem"> & {
   keys?: StaticKey[];
@@ -116,7 +135,10 @@ export class ServerSession {
   readonly #createdAt: number;
   #lastRx: number;
   #pingOutstanding = false;
-  readonly #drain: SocketDrain;
+  /** Output accounting (created with the record channel). */
+  #budget: OutputBudget | null = null;
+  /** Streams that got their free WINDOW_UPDATE in the record being processed. */
+  readonly #windowUpdated = new Set<number>();
   #closeCode: number | null = null;
   /** While the ClientHello is in the async KEM hop: later messages, replayed in order. */
   #held: (Uint8Array | ArrayBuffer | string)[] | null = null;
@@ -130,7 +152,6 @@ export class ServerSession {
     this.#socket = opts.socket;
     this.#createdAt = opts.env.now();
     this.#lastRx = this.#createdAt;
-    this.#drain = new SocketDrain(opts.socket, opts.drain);
     this.#hs = new ServerHandshake({
       keys: opts.keys,
       suites: opts.suites,
@@ -182,11 +203,19 @@ export class ServerSession {
   get closeCode(): number | null {
     return this.#closeCode;
   }
-  /** Bytes sitting in this session's own buffers (frames not yet sealed + stream queues). */
+  /**
+   * Bytes sitting in this session's own buffers and the socket's: frames not yet sealed, the
+   * socket's unsent bytes, request-body queues.
+   */
   get bufferedBytes(): number {
-    let n = this.#channel?.buffered ?? 0;
+    let n = this.#budget?.local ?? 0;
     for (const s of this.#streams.values()) n += s.body?.buffered ?? 0;
     return n;
+  }
+  /** Output accounting, for tests and metrics: local bytes, unacknowledged bytes, probes. */
+  get output(): { local: number; outstanding: number; probes: number } {
+    const b = this.#budget;
+    return { local: b?.local ?? 0, outstanding: b?.outstanding ?? 0, probes: b?.probes ?? 0 };
   }
   /** KeyUpdates done (tx, rx): for tests and metrics. */
   get keyUpdates(): { tx: number; rx: number } {
@@ -203,6 +232,10 @@ export class ServerSession {
   receive(message: Uint8Array | ArrayBuffer | string): void | Promise<void> {
     if (this.#state === "closed") return;
     if (this.#held) {
+      if (this.#held.length >= MAX_HELD_MESSAGES) {
+        this.#fail(new PqgateError("protocol_error", "messages before the ServerHello"));
+        return;
+      }
       this.#held.push(message);
       return;
     }
@@ -250,6 +283,8 @@ export class ServerSession {
           const sh = this.#hs!.receiveClientHello(msg);
           this.#state = "serverHelloSent";
           this.#socket.send(sh);
+          // From now on the client may send records (PROTOCOL.md §1): one record at most.
+          this.#socket.setMaxMessageSize?.(MAX_RECORD_LEN);
           break;
         }
         case "serverHelloSent": {
@@ -279,9 +314,13 @@ export class ServerSession {
         }
         case "established": {
           const frames = this.#channel!.open(msg);
+          this.#windowUpdated.clear();
           for (const f of frames) {
             this.#onFrame(f);
             if (this.#state !== "established") return;
+          }
+          if (this.#budget!.overHardLimit()) {
+            throw new PqgateError("limit_exceeded", "client is not reading (unacknowledged output)");
           }
           this.#persistState();
           break;
@@ -353,13 +392,33 @@ export class ServerSession {
       o.limits.controlFrameBurst ?? DEFAULT_CONTROL_FRAME_BURST,
       o.env.now(),
     );
+    const socket = this.#socket;
+    const counted: Socket = {
+      send: (bytes) => {
+        socket.send(bytes);
+        this.#budget?.afterSend();
+      },
+      close: (code, reason) => socket.close(code, reason),
+    };
     this.#channel = new RecordChannel({
       layer,
-      socket: this.#socket,
+      socket: counted,
       now: () => o.env.now(),
       persist: o.persist ? (rec) => this.#persistWith(rec) : null,
       reserveBlock: o.reserveBlock,
       onError: (e) => this.#fail(e),
+    });
+    const channel = this.#channel;
+    this.#budget = new OutputBudget({
+      socket,
+      queued: () => channel.buffered,
+      sent: () => channel.bytesSent,
+      random: o.env.random,
+      sendPing: (data) => channel.send({ type: "ping", data }),
+      highWater: o.limits.maxBufferedBytes,
+      maxUnacked: o.limits.maxUnackedBytes,
+      lowWater: o.drain?.lowWater,
+      pollMs: o.drain?.pollMs,
     });
     this.#info = {
       sessionId: toHex(layer.sessionId),
@@ -379,9 +438,14 @@ export class ServerSession {
           idleTimeoutMs: o.limits.idleTimeoutMs,
           sessionLifetimeS: Math.floor(o.limits.sessionLifetimeMs / 1000),
           sessionId: layer.sessionId,
+          maxWindow: this.#maxWindow,
         },
       });
     }
+  }
+
+  get #maxWindow(): number {
+    return this.#o.limits.maxWindowBytes ?? DEFAULT_MAX_WINDOW_BYTES;
   }
 
   #persistState(): void {
@@ -413,11 +477,11 @@ export class ServerSession {
         this.#charge("PADDING");
         return;
       case "key_update": // applied by the record channel
-        if (f.updateRequested) this.#charge("KEY_UPDATE");
+        this.#charge("KEY_UPDATE");
         return;
       case "ping":
         this.#charge("PING");
-        if (this.#drain.congested()) {
+        if (this.#budget!.congested()) {
           // Best effort: never queue PONGs behind a socket the peer does not read.
           if (this.#pongsDropped++ === 0) this.#log("pong_dropped", { reason: "socket buffer above high-water mark" });
           return;
@@ -425,7 +489,7 @@ export class ServerSession {
         this.#channel!.send({ type: "pong", data: f.data });
         return;
       case "pong":
-        this.#charge("PONG");
+        if (!this.#budget!.onPong(f.data)) this.#charge("PONG");
         return;
       case "session_info":
         throw new PqgateError("protocol_error", "SESSION_INFO from the client");
@@ -441,8 +505,9 @@ export class ServerSession {
         this.#onData(f.stream, f.endStream, f.payload);
         return;
       case "reset_stream": {
+        this.#charge("RESET_STREAM");
         const s = this.#lookup(f.stream);
-        if (!s) return this.#charge("RESET_STREAM on a forgotten stream");
+        if (!s) return;
         this.#forget(s);
         const reason = new DOMException("stream reset by client", "AbortError");
         s.abort.abort(reason);
@@ -454,7 +519,10 @@ export class ServerSession {
         if (f.stream === 0) return this.#charge("WINDOW_UPDATE on stream 0"); // reserved, ignored (§6.2)
         const s = this.#lookup(f.stream);
         if (!s) return this.#charge("WINDOW_UPDATE on a forgotten stream");
-        s.out.addWindow(f.increment);
+        // One WINDOW_UPDATE per stream and record is free; more in the same record cost a token.
+        if (this.#windowUpdated.has(s.id)) this.#charge("WINDOW_UPDATE");
+        else this.#windowUpdated.add(s.id);
+        s.out.addWindow(f.increment); // past max_window → limit_exceeded (4013)
         return;
       }
     }
@@ -485,7 +553,8 @@ export class ServerSession {
       remoteEnded: endStream,
       out: new OutgoingBody({
         sendData: (p, end) => this.#channel?.send({ type: "data", stream: id, endStream: end, payload: p }),
-        drain: this.#drain.wait,
+        drain: this.#budget!.wait,
+        maxWindow: this.#maxWindow,
       }),
       responseStarted: false,
       localEnded: false,
@@ -601,8 +670,19 @@ export class ServerSession {
     }));
   }
 
+  /** HEADERS wait for the output gate like DATA does (a bodiless response included). */
   #startResponse(s: ServerStream, head: Uint8Array, body: ReadableStream<Uint8Array> | null): void {
     s.responseStarted = true;
+    const gate = this.#budget!.wait();
+    if (gate) gate.then(() => this.#sendHead(s, head, body));
+    else this.#sendHead(s, head, body);
+  }
+
+  #sendHead(s: ServerStream, head: Uint8Array, body: ReadableStream<Uint8Array> | null): void {
+    if (this.#streams.get(s.id) !== s || this.#state !== "established") {
+      body?.cancel().catch(() => {});
+      return;
+    }
     this.#channel!.send({ type: "headers", stream: s.id, endStream: body === null, payload: head });
     if (body === null) {
       this.#localEnd(s);
@@ -618,9 +698,16 @@ export class ServerSession {
     );
   }
 
+  /** The last frame is queued: the stream keeps its slot until the output gate lets it go. */
   #localEnd(s: ServerStream): void {
+    const gate = this.#budget?.wait();
+    if (gate) gate.then(() => this.#localEndNow(s));
+    else this.#localEndNow(s);
+  }
+
+  #localEndNow(s: ServerStream): void {
     s.localEnded = true;
-    if (this.#streams.get(s.id) !== s) return;
+    if (this.#streams.get(s.id) !== s || this.#state !== "established") return;
     if (s.remoteEnded) {
       this.#forget(s);
       return;
@@ -668,7 +755,7 @@ export class ServerSession {
     this.#hs?.close();
     this.#hs = null;
     this.#channel?.stop();
-    this.#drain.stop();
+    this.#budget?.stop();
     const abort = new DOMException("channel closed", "AbortError");
     for (const s of this.#streams.values()) {
       s.abort.abort(abort);

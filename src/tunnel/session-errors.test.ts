@@ -91,7 +91,7 @@ Deno.test("SESSION_INFO from the client → 4011; text message → 4011", async 
   const raw = await rawClient();
   raw.send([{
     type: "session_info",
-    info: { maxStreams: 1, maxHeaderBytes: 1, maxBodyBytes: 0, idleTimeoutMs: 1, sessionLifetimeS: 1, sessionId: new Uint8Array(16) },
+    info: { maxStreams: 1, maxHeaderBytes: 1, maxBodyBytes: 0, idleTimeoutMs: 1, sessionLifetimeS: 1, sessionId: new Uint8Array(16), maxWindow: 65536 },
   }]);
   await expectClose(raw, 4011);
   const raw2 = await rawClient();

@@ -133,8 +133,8 @@ Deno.test("streams refused past max_streams are charged too", async () => {
 });
 
 Deno.test("PONGs are not queued while the socket is above its high-water mark", async () => {
-  const raw = await rawClient({ server: { drain: { highWater: 1024 } } });
-  let buffered = 10_000;
+  const raw = await rawClient({ limits: { maxBufferedBytes: 16_410 } });
+  let buffered = 20_000;
   Object.defineProperty(raw.ss, "bufferedAmount", { get: () => buffered });
   raw.send(pings(50, 7));
   await settle();

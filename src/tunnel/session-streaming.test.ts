@@ -75,7 +75,8 @@ Deno.test("socket backpressure: the gateway stops reading origin bodies while bu
   const high = 128 * 1024;
   const p = startPair({
     socket: { bytesPerTick: 64 * 1024, latencyMs: 1 },
-    server: { drain: { highWater: high, pollMs: 1 } },
+    limits: { maxBufferedBytes: high },
+    server: { drain: { pollMs: 1 } },
     client: { suites: [SUITE_XWING_CHACHA20POLY1305] },
     handler: () => Promise.resolve(new Response(source(2 * MiB).stream)),
   });

@@ -47,6 +47,22 @@ export interface SessionLimits {
   maxControlFramesPerSecond?: number;
   /** The bucket's size: control frames accepted at once before the rate applies. Default 2,000. */
   controlFrameBurst?: number;
+  /**
+   * The gateway's own output queue per channel (unsealed frames + the socket's unsent bytes):
+   * above it response HEADERS and DATA wait and the transport stops reading from the client.
+   * Default 256 KiB (src/tunnel/output-budget.ts). Not announced.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Bytes sent that the client has not acknowledged (a PONG to a flow probe, PROTOCOL.md §6.2):
+   * above it output waits; past twice this the channel is closed with 4013. Default 4 MiB.
+   */
+  maxUnackedBytes?: number;
+  /**
+   * Largest send window a client may grant on one stream, announced as SESSION_INFO
+   * `max_window`; a WINDOW_UPDATE past it → 4013. Default 16 MiB, from 65,536 to 2^31-1.
+   */
+  maxWindowBytes?: number;
 }
 
 /** What the gateway's request handler learns about the channel a request came through. */

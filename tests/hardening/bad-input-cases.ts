@@ -681,7 +681,7 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
       session(ctx, (s) =>
         s.sendFrames([{
           type: "session_info",
-          info: { maxStreams: 1, maxHeaderBytes: 1, maxBodyBytes: 0, idleTimeoutMs: 1, sessionLifetimeS: 1, sessionId: new Uint8Array(16) },
+          info: { maxStreams: 1, maxHeaderBytes: 1, maxBodyBytes: 0, idleTimeoutMs: 1, sessionLifetimeS: 1, sessionId: new Uint8Array(16), maxWindow: 65536 },
         }])),
   },
   {

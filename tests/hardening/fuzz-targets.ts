@@ -149,7 +149,7 @@ function handshakeBases(): { ch: Uint8Array[]; sh: Uint8Array[]; cf: Uint8Array[
 
 const HS = handshakeBases();
 
-const sampleInfo = { maxStreams: 7, maxHeaderBytes: 2048, maxBodyBytes: 99, idleTimeoutMs: 1000, sessionLifetimeS: 60, sessionId: rnd(16) };
+const sampleInfo = { maxStreams: 7, maxHeaderBytes: 2048, maxBodyBytes: 99, idleTimeoutMs: 1000, sessionLifetimeS: 60, sessionId: rnd(16), maxWindow: 1 << 20 };
 const reqHead = encodeRequestHead({ method: "POST", scheme: "https", authority: "a.example", path: "/x?y=1", headers: [["content-type", "text/plain"], ["x-a", "b c"]] });
 const resHead = encodeResponseHead({ status: 200, headers: [["content-type", "application/json"], ["set-cookie", "a=b"]] });
 const SAMPLE_FRAMES: Frame[][] = [

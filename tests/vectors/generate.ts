@@ -541,6 +541,7 @@ function serverPlan(sessionId: Uint8Array): PlannedRecord[] {
             idleTimeoutMs: 30000,
             sessionLifetimeS: 86400,
             sessionId,
+            maxWindow: 16777216,
           },
         },
         {
