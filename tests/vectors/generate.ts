@@ -408,7 +408,8 @@ export function frameSummary(f: Frame): string {
     case "session_info":
       return `SESSION_INFO max_streams=${f.info.maxStreams} max_header_bytes=${f.info.maxHeaderBytes} ` +
         `max_body_bytes=${f.info.maxBodyBytes} idle_timeout_ms=${f.info.idleTimeoutMs} ` +
-        `session_lifetime_s=${f.info.sessionLifetimeS} session_id=${hx(f.info.sessionId)}`;
+        `session_lifetime_s=${f.info.sessionLifetimeS} session_id=${hx(f.info.sessionId)} ` +
+        `max_window=${f.info.maxWindow}`;
     case "headers":
       return `HEADERS stream=${f.stream}${es(f.endStream)} bhttp=${hx(f.payload)}`;
     case "data":
