@@ -135,6 +135,10 @@ export class ServerSession {
   readonly #createdAt: number;
   #lastRx: number;
   #pingOutstanding = false;
+  /** When the idle PING went out (meaningful while #pingOutstanding); persisted with it. */
+  #pingSentAt = 0;
+  /** A stream was forgotten since the last persist: the snapshot's open-stream list is stale. */
+  #streamsDirty = false;
   /** Output accounting (created with the record channel). */
   #budget: OutputBudget | null = null;
   /** Streams that got their free WINDOW_UPDATE in the record being processed. */
@@ -179,10 +183,24 @@ export class ServerSession {
     s.#keyId = snap.keyId;
     s.#highest = snap.highestStreamId;
     s.#establish(layer, false);
+    // The idle clock continues across the wake (SESSION_INFO idle_timeout_ms is a promise about
+    // the channel, not about one instance): a wake never restarts it. A saved time ahead of
+    // this clock (another machine) is clamped to now, so it can never extend the deadline. A
+    // version-1 snapshot has no idle clock: it starts at this wake, once.
+    const now = opts.env.now();
+    if (snap.idle) {
+      s.#lastRx = Math.min(snap.idle.lastRxAt, now);
+      s.#pingOutstanding = snap.idle.pingSentAt !== null;
+      s.#pingSentAt = Math.min(snap.idle.pingSentAt ?? 0, now);
+    }
     for (const id of snap.openStreams) {
       s.#channel!.send({ type: "reset_stream", stream: id, errorCode: STREAM_INTERNAL });
     }
-    s.#log("session_resumed", { lostStreams: snap.openStreams.length });
+    s.#log("session_resumed", {
+      lostStreams: snap.openStreams.length,
+      idleMs: now - s.#lastRx,
+      pingOutstanding: s.#pingOutstanding,
+    });
     // Persist now so that the lost streams are not reset a second time after another restore.
     s.#persistState();
     return s;
@@ -368,7 +386,9 @@ export class ServerSession {
       if (now >= this.#lastRx + l.idleTimeoutMs) throw new PqgateError("idle_timeout");
       if (!this.#pingOutstanding && now >= this.#lastRx + Math.floor(l.idleTimeoutMs / 2)) {
         this.#pingOutstanding = true;
+        this.#pingSentAt = now;
         this.#channel!.send({ type: "ping", data: this.#o.env.random(PING_LEN).slice(0, PING_LEN) });
+        this.#persistState(); // a wake must not send a second idle PING (session-snapshot.ts)
       }
     } catch (e) {
       this.#fail(e);
@@ -455,11 +475,13 @@ export class ServerSession {
   }
 
   #persistWith(record: Uint8Array): void {
+    this.#streamsDirty = false;
     this.#o.persist!(encodeSessionSnapshot({
       record,
       keyId: this.#keyId,
       highestStreamId: this.#highest,
       openStreams: [...this.#streams.keys()],
+      idle: { lastRxAt: this.#lastRx, pingSentAt: this.#pingOutstanding ? this.#pingSentAt : null },
     }));
   }
 
@@ -727,7 +749,22 @@ export class ServerSession {
   }
 
   #forget(s: ServerStream): void {
-    if (this.#streams.get(s.id) === s) this.#streams.delete(s.id);
+    if (this.#streams.get(s.id) !== s) return;
+    this.#streams.delete(s.id);
+    // With `persist`, the snapshot's open-stream list must be current before the object can
+    // hibernate, or a wake resets a stream that already finished. Coalesced in one microtask:
+    // a stream forgotten while a received record is processed rides on the persist that
+    // follows that record (no extra write); one finished by a response costs one write.
+    if (!this.#o.persist || this.#streamsDirty) return;
+    this.#streamsDirty = true;
+    queueMicrotask(() => {
+      if (!this.#streamsDirty) return; // a persist since then already wrote the current list
+      try {
+        this.#persistState();
+      } catch (e) {
+        this.#fail(e);
+      }
+    });
   }
 
   // ---- closing ---------------------------------------------------------------------------
