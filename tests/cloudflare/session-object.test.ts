@@ -37,18 +37,19 @@ class ScriptedSession {
   }
   static resume(snapshot: Uint8Array, opts: SessionOptions): ScriptedSession {
     const text = new TextDecoder().decode(snapshot);
-    const m = /^snap:(\d+)$/.exec(text);
+    const m = /^snap:(\d+):(\d+)$/.exec(text);
     if (!m) throw new Error("bad snapshot");
     const s = new ScriptedSession(opts);
     s.state = "established";
     s.next = s.reserved = Number(m[1]);
+    s.lastActivity = Number(m[2]); // the idle clock survives the wake, as in ServerSession
     calls.push(`resume ${s.next}`);
     return s;
   }
   private sendSeq(): void {
     if (this.next >= this.reserved) {
       this.reserved = this.next + 4;
-      this.opts.persist!(new TextEncoder().encode(`snap:${this.reserved}`));
+      this.opts.persist!(new TextEncoder().encode(`snap:${this.reserved}:${this.lastActivity}`));
     }
     this.opts.socket.send(new TextEncoder().encode(`rec:${this.next++}`));
   }
@@ -164,14 +165,15 @@ Deno.test("cf object: persist writes the snapshot before the send; a wake resume
   assert.deepEqual(ws.sent.map(dec), ["server-hello", "rec:0", "rec:1", "rec:2", "rec:3", "rec:4", "rec:5"]);
   const a = parseAttachment(ws.deserializeAttachment());
   assert.equal(a.st, "e");
-  assert.equal(dec((a as { ss: Uint8Array }).ss), "snap:8");
+  assert.match(dec((a as { ss: Uint8Array }).ss), /^snap:8:\d+$/);
 
   // Hibernation: a new instance over the same context (constructor runs again, map empty).
   calls.length = 0;
   const woke = new Obj(ctx, {});
   assert.equal(woke.sessions.size, 0);
   await woke.webSocketMessage(ws, enc("req"));
-  assert.deepEqual(calls, ["new 203.0.113.9", "resume 8", "recv req"]);
+  // The rebuilt session runs its deadlines (nothing due here) before the message.
+  assert.deepEqual(calls, ["new 203.0.113.9", "resume 8", "timer", "recv req"]);
   // Continues from the reservation: rec:6 and rec:7 were never sent, and are never reused.
   const seqs = ws.sent.map(dec).filter((s) => s.startsWith("rec:")).map((s) => Number(s.slice(4)));
   assert.deepEqual(seqs, [0, 1, 2, 3, 4, 5, 8]);
@@ -271,7 +273,51 @@ Deno.test("cf object: alarm drives onTimer; a later idle deadline costs no stora
   const woke = new Obj(ctx, {});
   calls.length = 0;
   await fire(ctx, woke);
-  assert.deepEqual(calls, ["new 203.0.113.9", "resume 4", "timer"]);
+  assert.deepEqual(calls, ["new 203.0.113.9", "resume 4", "timer", "timer"]);
+});
+
+/** Runs `fn` with Date.now() moved `ms` ahead. */
+async function later<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  const realNow = Date.now;
+  Date.now = () => realNow() + ms;
+  try {
+    return await fn();
+  } finally {
+    Date.now = realNow;
+  }
+}
+
+Deno.test("cf object: a deadline that passed while hibernated fires at the wake, before the message", async () => {
+  const ctx = new FakeContext();
+  const obj = new Obj(ctx, {});
+  const ws = await established(ctx, obj);
+  await obj.webSocketMessage(ws, enc("req"));
+  // Hibernated past the idle deadline (the alarm is late); a message wakes the object.
+  const woke = new Obj(ctx, {});
+  calls.length = 0;
+  await later(60_001, () => woke.webSocketMessage(ws, enc("req")));
+  assert.deepEqual(calls, ["new 203.0.113.9", "resume 4", "timer"], "the message is not processed");
+  assert.deepEqual(ws.closed, { code: 4008, reason: "timeout" });
+  assert.equal(parseAttachment(ws.deserializeAttachment()).st, "c");
+  assert.equal(woke.sessions.size, 0);
+});
+
+Deno.test("cf object: after a wake, the alarm never moves later than a socket not yet rebuilt needs", async () => {
+  const ctx = new FakeContext();
+  const obj = new Obj(ctx, {});
+  const a = await established(ctx, obj); // idle deadline ≈ now + 60 s
+  const armed = ctx.storage.alarm!;
+  const b = await later(40_000, () => established(ctx, obj)); // ≈ now + 100 s
+  assert.ok(ctx.storage.alarm! <= armed, "an alarm no later than a's deadline is armed");
+  // Wake at +40 s by a message on b only: a is still hibernated and needs the +60 s alarm.
+  const woke = new Obj(ctx, {});
+  await later(40_000, () => woke.webSocketMessage(b, enc("req")));
+  assert.equal(woke.sessions.size, 1);
+  assert.ok(ctx.storage.alarm! <= armed, `alarm moved from ${armed} to ${ctx.storage.alarm}`);
+  // The alarm then rebuilds a and closes it on time.
+  await later(60_001, () => fire(ctx, woke));
+  assert.equal(a.closed?.code, 4008);
+  assert.equal(b.closed, null);
 });
 
 Deno.test("cf object: handshake deadline closes a silent socket with 4000 via the alarm", async () => {

@@ -23,6 +23,10 @@ export interface SealedRecord {
 export class WireClient {
   readonly sealed: SealedRecord[] = [];
   readonly frames: Frame[] = [];
+  /** Arrival time (Date.now()) of each entry of `frames`. */
+  readonly frameTimes: number[] = [];
+  /** Answer the gateway's PINGs (false: a silent client, for the idle timeout). */
+  answerPings = true;
   readonly closed: Promise<{ code: number; reason: string }>;
   #ws: WebSocket;
   #layer!: RecordLayer;
@@ -101,8 +105,9 @@ export class WireClient {
     }
     for (const f of frames) {
       this.frames.push(f);
+      this.frameTimes.push(Date.now());
       if (f.type === "key_update") this.#layer.updateRx();
-      if (f.type === "ping") this.send([{ type: "pong", data: f.data }]);
+      if (f.type === "ping" && this.answerPings) this.send([{ type: "pong", data: f.data }]);
       const i = this.#waiters.findIndex((w) => w.match(f));
       if (i >= 0) this.#waiters.splice(i, 1)[0].resolve(f);
     }

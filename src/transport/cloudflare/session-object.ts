@@ -248,7 +248,15 @@ export function definePqgateSession<E>(
       }
       this.sessions.set(ws, session);
       cfg.log?.("cf.resumed", { object: this.ctx.id.toString() });
-      return session;
+      // The restored session keeps its deadlines (the idle clock is in the snapshot): whatever
+      // fell due while the object slept runs now, before the event that woke it. An idle
+      // deadline that passed closes the channel with 4008 even if a message woke the object.
+      try {
+        session.onTimer(Date.now());
+      } catch (e) {
+        this.fail(cfg, ws, e);
+      }
+      return this.sessions.get(ws) === session ? session : null;
     }
 
     private options(
@@ -332,9 +340,16 @@ export function definePqgateSession<E>(
       // than needed (the handshake deadline, once the handshake is done) would wake an idle
       // object for nothing and delay its hibernation: move it when it is early by more than
       // half the remaining time (at most one write per half idle period under traffic).
+      // A kept alarm is never later than `next`, so a deadline is never missed by this: the
+      // precision is the platform's alarm delivery. Sockets not rebuilt since a wake are not in
+      // `sessions`, and their deadline may be the pending alarm: never move it later then.
       const now = Date.now();
       const slack = Math.max(1000, (next - now) / 2);
       if (this.scheduled !== null && this.scheduled <= next && this.scheduled >= next - slack) return;
+      if (
+        this.scheduled !== null && this.scheduled < next &&
+        this.ctx.getWebSockets().length > this.sessions.size
+      ) return;
       this.scheduled = next;
       await storage.setAlarm(next);
     }
