@@ -3,9 +3,10 @@
  *
  * Request (client → origin):
  * - hop-by-hop fields and every name listed in Connection are removed;
- * - client-supplied forwarding / identity fields are removed (Forwarded, X-Forwarded-*,
- *   X-Real-IP, CF-Connecting-IP, True-Client-IP, ...) and so is every `pqgate-*` field: a
- *   client can never forge what the gateway asserts;
+ * - client-supplied forwarding / identity / original-target fields are removed by the drop
+ *   policy of spoofable-headers.ts (Forwarded, X-Forwarded-*, X-Real-IP, Client-IP,
+ *   True-Client-IP, X-Original-URL, X-HTTP-Method-Override, CF-*, Fastly-*, X-Envoy-*, ...)
+ *   and so is every `pqgate-*` field: a client can never forge what the gateway asserts;
  * - Proxy-Authorization is removed: it is addressed to a proxy (us), pqgate does not use it,
  *   and forwarding it would leak the credential to the origin;
  * - Host is set to the origin's host; `Forwarded: for=...;proto=https` and `X-Forwarded-For`
@@ -23,6 +24,7 @@
  * error); if the body was transparently decoded (Content-Encoding gzip or br) the
  * Content-Encoding and Content-Length fields are removed too.
  */
+import { isSpoofableRequestHeader } from "./spoofable-headers.ts";
 
 /** RFC 9110 §7.6.1 connection-specific fields (plus the legacy Proxy-Connection). */
 export const HOP_BY_HOP = [
@@ -35,25 +37,15 @@ export const HOP_BY_HOP = [
   "upgrade",
 ] as const;
 
-/** Removed from client requests in addition to hop-by-hop fields. */
+/**
+ * Removed from client requests in addition to hop-by-hop fields and the spoofable fields of
+ * spoofable-headers.ts.
+ */
 const REQUEST_DROP = new Set<string>([
   "host",
   "content-length", // bodies are streamed; the runtime frames them (chunked or its own length)
   "expect", // 1xx responses are not carried (PROTOCOL.md §6.4)
   "proxy-authorization",
-  "forwarded",
-  "x-real-ip",
-  "cf-connecting-ip",
-  "true-client-ip",
-  "x-client-ip",
-  "x-cluster-client-ip",
-  "fastly-client-ip",
-  "cf-ipcountry",
-  "cf-ray",
-  "cf-visitor",
-  "cf-worker",
-  "cdn-loop",
-  "via",
   "accept-encoding",
   "http2-settings",
 ]);
@@ -82,7 +74,7 @@ function connectionListed(headers: Headers): Set<string> {
 }
 
 function isDroppedRequestName(name: string): boolean {
-  return REQUEST_DROP.has(name) || name.startsWith("x-forwarded-") || name.startsWith("pqgate-");
+  return REQUEST_DROP.has(name) || isSpoofableRequestHeader(name);
 }
 
 /** Removes hop-by-hop fields and every field named in Connection (mutates and returns). */

@@ -10,6 +10,36 @@ import { HARDENING_HOSTS, hardeningRoutes } from "./bad-input-cases.ts";
 import { startHarness } from "./harness.ts";
 import { rawRequestHead, RawSession, WS } from "./wire.ts";
 
+/**
+ * Request fields that origins, frameworks or platforms read as assertions of a trusted proxy
+ * (finding 7; policy in src/proxy/spoofable-headers.ts). Sent with spoofed values.
+ */
+const SPOOFING_HEADERS = [
+  "client-ip", "x-client-ip", "true-client-ip", "x-true-client-ip", "x-real-ip", "x-cluster-client-ip",
+  "fastly-client-ip", "fastly-ssl", "cf-connecting-ip", "cf-connecting-ipv6", "cf-ipcountry", "cf-visitor",
+  "cf-access-authenticated-user-email", "x-originating-ip", "x-remote-ip", "x-remote-addr", "x-proxyuser-ip",
+  "forwarded", "forwarded-for", "x-forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-port",
+  "x-forwarded-prefix", "x-forwarded-proto", "x-forwarded-server", "x-forwarded-ssl", "x-forwarded-user",
+  "x-host", "x-original-url", "x-original-host", "x-original-method", "x-rewrite-url", "x-http-method",
+  "x-http-method-override", "x-method-override", "x-http-destinationurl", "x-envoy-original-path",
+  "x-envoy-internal", "x-amzn-oidc-identity", "x-appengine-user-email", "x-azure-clientip",
+  "x-ms-client-principal-name", "x-ms-forwarded-for", "akamai-origin-hop", "x-akamai-edgescape",
+  "front-end-https", "x-url-scheme", "x-scheme", "x-real-port", "x-goog-iap-jwt-assertion",
+  "x-middleware-subrequest", "x-auth-request-user", "remote-user", "x-ssl-client-cert", "via", "pqgate-suite",
+];
+/** Ordinary end-to-end fields: they must arrive unchanged. */
+const ORDINARY_HEADERS: [string, string][] = [
+  ["accept", "application/json"],
+  ["content-type", "application/json"],
+  ["authorization", "Bearer keep-me"],
+  ["cookie", "a=1; b=2"],
+  ["user-agent", "pqgate-test/1"],
+  ["x-app-tenant", "t1"],
+  ["x-app-trace", "abc"],
+  ["x-amz-date", "20250101T000000Z"],
+  ["x-ms-version", "2021-08-06"],
+];
+
 /** A TCP listener that counts and drops every connection: nothing may ever reach it. */
 function startInternal(): { port: number; connections: () => number; close(): void } {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -75,7 +105,14 @@ Deno.test({
       { name: "IPv4 short form 127.1", authority: `127.1:${internal.port}`, path: "/", expect: [403] },
       { name: "IPv6 loopback", authority: `[::1]:${internal.port}`, path: "/", expect: [403] },
       { name: "IPv4-mapped IPv6", authority: `[::ffff:127.0.0.1]:${internal.port}`, path: "/", expect: [400, 403] },
-      { name: "percent-encoded host", authority: `%31%32%37.0.0.1:${internal.port}`, path: "/", expect: [400, 403] },
+      // Refused at request mapping, never decoded (`new URL` would turn it into 127.0.0.1).
+      { name: "percent-encoded host", authority: `%31%32%37.0.0.1:${internal.port}`, path: "/", expect: [400] },
+      { name: "percent-encoded allowed host (would decode to a route)", authority: O.replace(".", "%2E"), path: "/hello", expect: [400] },
+      { name: "empty :authority, percent-encoded Host", authority: "", path: "/hello", headers: [["host", O.replace("o", "%6F")]], expect: [400] },
+      { name: "VT in a header value", authority: O, path: "/hello", headers: [["x-a", "1\x0b2"]], expect: [400] },
+      { name: "FF in a header value", authority: O, path: "/hello", headers: [["x-a", "1\x0c2"]], expect: [400] },
+      { name: "DEL in a header value", authority: O, path: "/hello", headers: [["x-a", "1\x7f2"]], expect: [400] },
+      { name: "ESC in a header value", authority: O, path: "/hello", headers: [["x-a", "1\x1b2"]], expect: [400] },
       { name: "allowed host with the internal port", authority: `${O}:${internal.port}`, path: "/", expect: [403] },
       { name: "allowed host with a trailing dot", authority: `${O}.`, path: "/hello", expect: [403] },
       // FINDING (see SECURITY.md): the tunnel turns the head into a WHATWG URL before forward()
@@ -136,6 +173,30 @@ Deno.test({
           assert.equal(seen["x-forwarded-host"], undefined);
           assert.ok(!String(seen["forwarded"]).includes(I));
           assert.equal(h.origin.requests.length, before + 1);
+        });
+
+        await t.step(`${SPOOFING_HEADERS.length} spoofing headers never reach the origin; ordinary ones do`, async () => {
+          // In batches: the hardening gateway's maxHeaderBytes is 2048.
+          for (let i = 0; i < SPOOFING_HEADERS.length; i += 20) {
+            const batch = SPOOFING_HEADERS.slice(i, i + 20);
+            const id = s.nextStreamId();
+            const headers: [string, string][] = [
+              ...batch.map((n) => [n, n.includes("url") ? "/admin" : I] as [string, string]),
+              ...ORDINARY_HEADERS,
+            ];
+            s.sendFrames([{ type: "headers", stream: id, endStream: true, payload: rawRequestHead({ method: "GET", scheme: "https", authority: O, path: "/headers", headers }) }]);
+            const r = await s.responseOn(id, 5000);
+            assert.equal(r.status, 200);
+            const last = h.origin.requests.at(-1)!;
+            assert.equal(last.path, "/headers");
+            const seen = last.headers;
+            // The gateway's own assertions replace these four; nothing the client sent survives.
+            const asserted = new Set(["forwarded", "x-forwarded-for", "x-forwarded-proto", "pqgate-suite"]);
+            const leaked = batch.filter((n) => asserted.has(n) ? String(seen[n]).includes(I) || seen[n] === "/admin" : n in seen);
+            assert.deepEqual(leaked, [], `reached the origin: ${leaked.join(", ")}`);
+            assert.ok(!Object.values(seen).some((v) => v.includes(I) || v === "/admin"), "a spoofed value reached the origin");
+            for (const [n, v] of ORDINARY_HEADERS) assert.equal(seen[n], v, n);
+          }
         });
 
         await t.step("origin redirect to an internal address is returned, not followed", async () => {
