@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RequestMappingError, targetUrlOf } from "./http-mapping.ts";
+import { RequestMappingError, requestOf, targetUrlOf } from "./http-mapping.ts";
 
 const head = (path: string) => ({
   method: "GET",
@@ -38,4 +38,44 @@ Deno.test("targetUrlOf: dot segments and backslashes are refused with 400, never
       return true;
     }, p);
   }
+});
+
+Deno.test("targetUrlOf: a percent-encoded authority or Host is refused with 400, never decoded", () => {
+  // `new URL` would decode these to api.example / 127.0.0.1 and the route match would see a
+  // name the client never sent.
+  for (const authority of ["api%2Eexample", "ap%69.example", "%31%32%37.0.0.1:8080", "api.example%", "[::1%25eth0]"]) {
+    assert.throws(() => targetUrlOf({ ...head("/"), authority }), (e: unknown) => {
+      assert.ok(e instanceof RequestMappingError, `${authority}: ${e}`);
+      assert.equal(e.status, 400, authority);
+      return true;
+    }, authority);
+  }
+  // Empty :authority: the Host field names the target and gets the same check.
+  const viaHost = { ...head("/"), authority: "", headers: [["host", "ap%69.example"]] as [string, string][] };
+  assert.throws(() => targetUrlOf(viaHost), (e: unknown) => e instanceof RequestMappingError && e.status === 400);
+  // A Host field next to a non-empty :authority is checked too (routes.ts compares the two).
+  const both = { ...head("/"), headers: [["host", "api%2Eexample"]] as [string, string][] };
+  assert.throws(() => targetUrlOf(both), (e: unknown) => e instanceof RequestMappingError && e.status === 400);
+  assert.equal(targetUrlOf(head("/%41")).host, "api.example"); // "%" in the path is fine
+});
+
+Deno.test("requestOf: control characters in a header value are refused with 400 (HTAB allowed)", () => {
+  const signal = new AbortController().signal;
+  const ctl: number[] = [];
+  for (let c = 0; c < 0x20; c++) if (c !== 0x09) ctl.push(c);
+  ctl.push(0x7f);
+  for (const c of ctl) {
+    const value = `a${String.fromCharCode(c)}b`;
+    assert.throws(
+      () => requestOf({ ...head("/"), headers: [["x-a", value]] }, null, signal),
+      (e: unknown) => {
+        assert.ok(e instanceof RequestMappingError, `0x${c.toString(16)}: ${e}`);
+        assert.equal(e.status, 400);
+        return true;
+      },
+      `0x${c.toString(16)}`,
+    );
+  }
+  const ok = requestOf({ ...head("/"), headers: [["x-a", "a\tb"], ["x-b", "caf\xe9"]] }, null, signal);
+  assert.equal(ok.headers.get("x-a"), "a\tb");
 });

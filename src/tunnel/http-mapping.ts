@@ -12,6 +12,14 @@ export class RequestMappingError extends Error {
   }
 }
 
+/**
+ * Characters a field value must not hold (RFC 9110 §5.5): every control character except HTAB
+ * (NUL, CR and LF included) and DEL. The Fetch `Headers` class accepts most of them, then the
+ * origin connection fails (502); they are the client's error, so 400 on the stream.
+ */
+// deno-lint-ignore no-control-regex
+const FORBIDDEN_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
+
 /** Statuses whose responses never have a body (Fetch "null body status"). */
 export function isNullBodyStatus(status: number): boolean {
   return status === 101 || status === 103 || status === 204 || status === 205 || status === 304;
@@ -71,6 +79,13 @@ export function targetUrlOf(head: RequestHead): URL {
   if (authority.includes("@") || authority.includes("/") || authority.includes("\\") || authority.includes("?") || authority.includes("#")) {
     throw new RequestMappingError(400, "invalid authority");
   }
+  // Refuse rather than resolve: `new URL()` percent-decodes a host ("de%6Do" becomes "demo"),
+  // so routes would match a name the client never sent. No valid host contains "%" (an IPv6
+  // zone id is not allowed in a URL's host either). Checked on the Host field too, whichever
+  // of the two names the target.
+  if (authority.includes("%") || head.headers.some(([n, v]) => n === "host" && v.includes("%"))) {
+    throw new RequestMappingError(400, "percent-encoded authority");
+  }
   if (!head.path.startsWith("/")) throw new RequestMappingError(400, "path must start with /");
   if (head.path.includes("#")) throw new RequestMappingError(400, "path must not contain a fragment");
   // Refuse rather than resolve: `new URL()` would silently turn /a/../b or /a/%2e%2e/b into /b
@@ -109,6 +124,12 @@ export function requestOf(
   const method = head.method.toUpperCase();
   if ((method === "GET" || method === "HEAD") && body !== null) {
     throw new RequestMappingError(400, `${method} request with a body`);
+  }
+  // Names are lowercase tokens and values free of NUL, CR and LF already (bhttp.ts decoding).
+  for (const [, value] of head.headers) {
+    if (FORBIDDEN_VALUE_CHAR.test(value)) {
+      throw new RequestMappingError(400, "control character in a header field value");
+    }
   }
   let headers: Headers;
   try {
