@@ -25,12 +25,36 @@ export class PinMismatchError extends PqgateClientError {
   }
 }
 
-/** The WebSocket could not be opened, or the key configuration could not be fetched. */
+/**
+ * The WebSocket could not be opened, or the key configuration could not be fetched. `status` is
+ * the HTTP status the gateway refused the upgrade with (429 rate limited, 503 overloaded, 403
+ * origin not allowed, …) where the WebSocket implementation reports it (Deno, the `ws` package);
+ * browsers report only a failed connection, so there it is undefined.
+ */
 export class ConnectError extends PqgateClientError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly status?: number;
+  constructor(message: string, options?: { cause?: unknown; status?: number }) {
     super(message, options);
     this.name = "ConnectError";
+    if (options?.status !== undefined) this.status = options.status;
   }
+}
+
+const UPGRADE_STATUS_TEXT: Record<number, string> = {
+  400: "bad request",
+  403: "forbidden",
+  404: "not found",
+  426: "upgrade required",
+  429: "rate limited",
+  500: "internal error",
+  501: "no WebSocket transport",
+  503: "overloaded or shutting down",
+};
+
+/** "upgrade refused: HTTP 429 (rate limited)": the text of a refused upgrade. */
+export function upgradeRefusedText(status: number): string {
+  const t = UPGRADE_STATUS_TEXT[status];
+  return `upgrade refused: HTTP ${status}${t ? ` (${t})` : ""}`;
 }
 
 const HINTS: Record<number, string> = {

@@ -4,7 +4,7 @@
  */
 import type { Bytes } from "../protocol/bytes.ts";
 import type { Socket } from "../tunnel/types.ts";
-import { ConnectError } from "./errors.ts";
+import { ConnectError, upgradeRefusedText } from "./errors.ts";
 
 /** The part of the WebSocket API the client uses (satisfied by browsers, Deno and `ws`). */
 export interface WebSocketLike {
@@ -50,9 +50,9 @@ export function openWebSocket(
         ws.close();
       } catch { /* ignore */ }
     }, timeoutMs);
-    const fail = (why: string) => {
+    const fail = (why: string, status?: number) => {
       clearTimeout(timer);
-      reject(new ConnectError(`pqgate: could not connect to ${url}: ${why}`));
+      reject(new ConnectError(`pqgate: could not connect to ${url}: ${why}`, status === undefined ? undefined : { status }));
     };
     const socket: Socket = {
       send: (b) => ws.send(b),
@@ -74,8 +74,10 @@ export function openWebSocket(
       clearTimeout(timer);
       resolve(socket);
     };
-    ws.onerror = () => {
-      if (!open) fail("WebSocket error");
+    ws.onerror = (ev) => {
+      if (open) return;
+      const status = refusedStatus(ev);
+      fail(status === null ? "WebSocket error" : upgradeRefusedText(status), status ?? undefined);
     };
     ws.onclose = (ev) => {
       if (!open) {
@@ -92,4 +94,16 @@ export function openWebSocket(
       else events.message("unsupported message type"); // closes the channel as a protocol error
     };
   });
+}
+
+/**
+ * The HTTP status of a refused upgrade, from the error event's text where the implementation
+ * puts it there: the `ws` package ("Unexpected server response: 429"), Deno ("Invalid status
+ * code: 429"). Browsers give no status (a refused upgrade is an anonymous failure): null.
+ */
+function refusedStatus(ev: unknown): number | null {
+  const e = ev as { message?: unknown; error?: { message?: unknown } } | null;
+  const text = [e?.message, e?.error?.message].filter((x) => typeof x === "string").join(" ");
+  const m = /(?:Unexpected server response|Invalid status code):? (\d{3})\b/.exec(text);
+  return m ? Number(m[1]) : null;
 }

@@ -3,6 +3,7 @@ import { connect } from "../../client/mod.ts";
 import { createGateway } from "../../gateway/create-gateway.ts";
 import { generateStaticKey, pinFor } from "../../protocol/static-keys.ts";
 import { addressKey, serveDeno } from "./serve.ts";
+import { rawUpgrade, waitFor } from "./testing.ts";
 
 const key = generateStaticKey(new Uint8Array(32).fill(3));
 
@@ -78,22 +79,32 @@ Deno.test("serveDeno: per-address limit options are validated, naming the option
   }
 });
 
-/** Opens a WebSocket and reports how it ended: "open" (still open after `ms`) or its close code. */
-function probe(url: string, ms = 1000): Promise<{ ws: WebSocket; result: Promise<number | "open"> }> {
+/**
+ * Opens a WebSocket and reports how it went: "open" (still open after `ms`) or, for an upgrade
+ * refused before the upgrade, "HTTP <status> retry-after <s>".
+ */
+async function probe(url: string, ms = 1000): Promise<{ ws: WebSocket | null; result: Promise<string> }> {
+  const r = await rawUpgrade(url);
+  if (r.status !== 101) {
+    r.conn.close();
+    return { ws: null, result: Promise.resolve(`HTTP ${r.status} retry-after ${r.headers.get("retry-after")}`) };
+  }
+  r.conn.close();
   const ws = new WebSocket(url);
-  const result = new Promise<number | "open">((resolve) => {
+  const result = new Promise<string>((resolve) => {
     let t: ReturnType<typeof setTimeout> | undefined;
     ws.onopen = () => (t = setTimeout(() => resolve("open"), ms));
+    ws.onerror = () => {};
     ws.onclose = (e) => {
       clearTimeout(t);
-      resolve(e.code);
+      resolve(`closed ${e.code}`);
     };
   });
-  return Promise.resolve({ ws, result });
+  return { ws, result };
 }
 
 Deno.test({
-  name: "serveDeno: per-address handshake bucket refills on the gateway clock; counters are released",
+  name: "serveDeno: per-address limits answer HTTP 429 before the upgrade; the bucket refills on the gateway clock",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -104,48 +115,48 @@ Deno.test({
       env: { now: () => now, random: (n) => crypto.getRandomValues(new Uint8Array(n)) },
       log: (event) => logs.push(event),
     });
-    const server = serveDeno({ gateway, port: 0, maxChannelsPerAddress: 2, maxHandshakesPerAddressPerMinute: 3 });
+    // Each probe takes two handshake tokens of the bucket when admitted (the raw status check,
+    // then the WebSocket): a bucket of 6 is 3 probes.
+    const server = serveDeno({ gateway, port: 0, maxChannelsPerAddress: 2, maxHandshakesPerAddressPerMinute: 6 });
     const ws = `${server.url.replace(/^http/, "ws")}/pqgate`;
-    const closeAll = async (list: WebSocket[]) => {
-      const closed = list.filter((w) => w.readyState !== WebSocket.CLOSED).map((w) =>
-        new Promise((r) => w.addEventListener("close", r, { once: true }))
-      );
-      for (const w of list) w.close();
+    const settle = () => waitFor(() => server.transport.sessionCount === 0, 3000);
+    const closeAll = async (list: (WebSocket | null)[]) => {
+      const open = list.filter((w): w is WebSocket => w !== null && w.readyState !== WebSocket.CLOSED);
+      const closed = open.map((w) => new Promise((r) => w.addEventListener("close", r, { once: true })));
+      for (const w of open) w.close();
       await Promise.all(closed);
-      // The gateway side sees the close a moment later.
-      for (let i = 0; i < 100 && server.transport.sessionCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await settle();
     };
     try {
-      // Two open: the third is refused by the channel limit (no handshake token taken).
-      const a = await probe(ws, 300), b = await probe(ws, 300);
+      const a = await probe(ws, 300);
       assert.equal(await a.result, "open");
+      await settle(); // a's raw status check is gone
+      const b = await probe(ws, 300);
       assert.equal(await b.result, "open");
+      // Two open: the third is refused by the channel limit, before any upgrade.
       const c = await probe(ws);
-      assert.equal(await c.result, 4009);
+      assert.equal(await c.result, "HTTP 429 retry-after 5");
       await closeAll([a.ws, b.ws]);
-      // One handshake token left of 3.
+      // Two tokens left of 6: one more probe.
       const d = await probe(ws, 200);
       assert.equal(await d.result, "open");
       await closeAll([d.ws]);
       const e = await probe(ws);
-      assert.equal(await e.result, 4009); // bucket empty
-      // 20 s on the gateway clock = one token (3 per minute).
+      assert.equal(await e.result, "HTTP 429 retry-after 10"); // bucket empty: one token per 10 s
+      // 20 s on the gateway clock = two tokens (6 per minute).
       now += 20_000;
       const f = await probe(ws, 200);
       assert.equal(await f.result, "open");
       await closeAll([f.ws]);
       const g = await probe(ws);
-      assert.equal(await g.result, 4009);
-      // Three refusals within a minute from one address: logged once.
+      assert.equal(await g.result, "HTTP 429 retry-after 10");
       assert.equal(logs.filter((l) => l === "transport.rate_limited").length, 1);
-      // A minute later the bucket is full and nothing is open: the address is forgotten.
       now += 60_000;
       const h = await probe(ws, 200);
       assert.equal(await h.result, "open");
       await closeAll([h.ws]);
       assert.equal(server.transport.trackedAddresses, 1); // its bucket is not full yet
       now += 60_000;
-      await closeAll([]);
       assert.equal(server.transport.sessionCount, 0);
       assert.equal(server.transport.trackedAddresses, 0);
     } finally {

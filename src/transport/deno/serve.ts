@@ -1,43 +1,61 @@
 /**
- * The Deno transport: `Deno.serve` + `Deno.upgradeWebSocket`, one ServerSession per socket.
- * It maps socket events onto the session and owns nothing else:
+ * The Deno transport: one ServerSession per WebSocket (session-driver.ts maps socket events
+ * onto the session). Two servers:
  *
- *   open            → gateway.createSession(socket, remoteAddr)
- *   message         → session.receive(bytes | text)          then re-arm the timer
- *   socket send     → ws.send                                 then re-arm the timer
- *   timer           → session.onTimer(now) at session.nextDeadline()
- *   close           → session.onSocketClose(code, reason)
- *   abort / signal  → every session.shutdown() (clients see 1001), then the server stops
+ * - `serveDeno(...)` (default, `server: "node"`): node:http under Deno with the `ws` package
+ *   (node-http.ts). Messages are bounded at the frame header (MAX_CLIENT_HELLO_LEN before the
+ *   ServerHello, MAX_RECORD_LEN after; larger → 1009 before the payload is buffered), every close
+ *   is bounded by `closeTimeoutMs` with input drained meanwhile so the close code reaches the
+ *   client (ws-lifecycle.ts), request headers by `headersTimeoutMs`, and sockets count until
+ *   their TCP connection is gone.
+ * - `serveDeno({ server: "deno" })` and `denoTransport()` (for a user's own `Deno.serve`, Deno
+ *   Deploy): `Deno.upgradeWebSocket` (deno-upgrade.ts), for hosts where node:http cannot listen.
+ *   Residual risks there: Deno buffers messages up to 64 MiB and has no close timeout.
  *
- * Per-client-address limits (before any handshake work): at most `maxChannelsPerAddress` open
- * sockets and `maxHandshakesPerAddressPerMinute` new ones per address (a token bucket of that
- * size refilled evenly over a minute, on the gateway clock). An upgrade over either limit is
- * accepted and then closed at once with 4009 `rate_limited` and a reason saying which limit,
- * without creating a session (so pqgate clients get a typed error with that code; a 429 before
- * the upgrade would reach browsers as an anonymous 1006). IPv6 clients are counted per /64
- * (one host usually owns a whole /64); IPv4-mapped IPv6 addresses count as their IPv4 address.
+ * Both admit upgrades BEFORE upgrading (admission.ts): per process `maxSockets` and
+ * `maxHandshakesInFlight` (→ HTTP 503, `retry-after: 1`), per client address
+ * `maxChannelsPerAddress` and `maxHandshakesPerAddressPerMinute` (→ HTTP 429 with
+ * `retry-after`); IPv6 clients per /64. A refused request gets no WebSocket at all; pqgate clients
+ * on the `ws` package or Deno report the status (ConnectError.status), browsers only a failed
+ * connection. Abort / signal: every session.shutdown() (clients see 1001), then the server stops.
+ * Plain requests (key configuration, healthz, demo page) go to the Hono app with the env
+ * `{ remoteAddr, [UPGRADE_ENV_KEY]: upgrade }` (http-bridge.ts on the node server).
  */
 import type { Gateway, Upgrader } from "../../gateway/create-gateway.ts";
 import { UPGRADE_ENV_KEY } from "../../gateway/create-gateway.ts";
-import { TimerDriver } from "../../tunnel/timer-driver.ts";
-import { TokenBucket } from "../../tunnel/rate-limit.ts";
-import { CLOSE_CODES } from "../../protocol/errors.ts";
-import type { Socket } from "../../tunnel/types.ts";
+import {
+  Admission,
+  type AdmissionLimits,
+  DEFAULT_MAX_CHANNELS_PER_ADDRESS,
+  DEFAULT_MAX_HANDSHAKES_IN_FLIGHT,
+  DEFAULT_MAX_HANDSHAKES_PER_ADDRESS_PER_MINUTE,
+  DEFAULT_MAX_SOCKETS,
+  validateCount,
+} from "./admission.ts";
+import { denoUpgrader, type DenoUpgradeState } from "./deno-upgrade.ts";
+import { serveNodeHttp } from "./node-http.ts";
 
-interface SessionHandle {
-  receive(message: Uint8Array<ArrayBuffer> | string): unknown;
-  onSocketClose(code: number, reason: string): void;
-  nextDeadline(): number | null | undefined;
-  onTimer(now: number): void;
-  shutdown(): void;
-}
+export {
+  addressKey,
+  DEFAULT_MAX_CHANNELS_PER_ADDRESS,
+  DEFAULT_MAX_HANDSHAKES_IN_FLIGHT,
+  DEFAULT_MAX_HANDSHAKES_PER_ADDRESS_PER_MINUTE,
+  DEFAULT_MAX_SOCKETS,
+} from "./admission.ts";
+
+/** Default `closeTimeoutMs`: from the gateway's close to the TCP connection destroyed. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
+/** Default `headersTimeoutMs`: from TCP accept (or the previous response) to complete headers. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 5_000;
 
 /** Sessions of one transport, so they can all be shut down together. */
 export interface DenoTransport {
   /** The upgrade hook: pass as `createGateway({ upgrade })`, or let `serveDeno` inject it. */
   readonly upgrade: Upgrader;
-  /** Open sockets (handshaking or established). */
+  /** Upgraded sockets not yet gone (handshaking, established or closing). */
   readonly sessionCount: number;
+  /** Upgraded sockets whose session is not established yet. */
+  readonly handshakesInFlight: number;
   /** Client addresses the per-address limits currently remember (for tests and metrics). */
   readonly trackedAddresses: number;
   /**
@@ -47,279 +65,28 @@ export interface DenoTransport {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-/** Default `maxChannelsPerAddress`: open channels per client address. */
-export const DEFAULT_MAX_CHANNELS_PER_ADDRESS = 256;
-/** Default `maxHandshakesPerAddressPerMinute`: new channels per client address per minute. */
-export const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS_PER_MINUTE = 600;
-
 export interface DenoTransportOptions {
   /**
-   * Open channels (sockets handshaking or established) per client address; more → the new one
-   * is closed with 4009. 0 = no limit. Default 256. Behind a reverse proxy every client has the
-   * proxy's address: raise it or set 0 there.
+   * Open channels (sockets handshaking, established or closing) per client address; more → the
+   * upgrade is refused with HTTP 429. 0 = no limit. Default 256. Behind a reverse proxy every
+   * client has the proxy's address: raise it or set 0 there.
    */
   maxChannelsPerAddress?: number;
   /**
    * New channels (each a handshake) per client address per minute, as a token bucket of this
-   * size refilled evenly (a burst of this many, then one per 60/N s); more → closed with 4009.
+   * size refilled evenly (a burst of this many, then one per 60/N s); more → HTTP 429.
    * 0 = no limit. Default 600.
    */
   maxHandshakesPerAddressPerMinute?: number;
+  /** Upgraded sockets per process (open or closing); more → HTTP 503. 0 = no limit. Default 10,000. */
+  maxSockets?: number;
+  /** Sockets upgraded but not yet established, per process; more → HTTP 503. 0 = no limit. Default 1,000. */
+  maxHandshakesInFlight?: number;
   /** Structured log (e.g. the gateway's); refusals are logged at most once a minute per address. */
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
-/**
- * The key per-address limits count under: an IPv4 address as is, an IPv6 address's /64 prefix
- * ("2001:db8:0:1::/64"), an IPv4-mapped IPv6 address as its IPv4 address; null when none.
- */
-export function addressKey(hostname: string | null | undefined): string | null {
-  if (!hostname) return null;
-  let h = hostname.trim().toLowerCase();
-  if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
-  const zone = h.indexOf("%");
-  if (zone >= 0) h = h.slice(0, zone);
-  if (!h.includes(":")) return h;
-  // An embedded IPv4 tail ("::ffff:192.0.2.1") becomes two hex groups.
-  let v4: string | null = null;
-  const dot = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
-  if (dot) {
-    v4 = dot.slice(1, 5).map(Number).join(".");
-    const [a, b, c, d] = dot.slice(1, 5).map(Number);
-    h = h.slice(0, dot.index) + ((a << 8) | b).toString(16) + ":" + ((c << 8) | d).toString(16);
-  }
-  const halves = h.split("::");
-  if (halves.length > 2) return h; // not IPv6 text: count it as given
-  const parts = (x: string) => (x === "" ? [] : x.split(":"));
-  let groups = parts(halves[0]);
-  if (halves.length === 2) {
-    const tail = parts(halves[1]);
-    groups = [...groups, ...Array(Math.max(0, 8 - groups.length - tail.length)).fill("0"), ...tail];
-  }
-  const n = groups.map((g) => parseInt(g, 16) || 0);
-  if (v4 !== null && n.length === 8 && n.slice(0, 5).every((x) => x === 0) && n[5] === 0xffff) return v4;
-  while (n.length < 4) n.push(0);
-  return `${n.slice(0, 4).map((x) => x.toString(16)).join(":")}::/64`;
-}
-
-function validateCount(name: string, v: unknown, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
-    throw new TypeError(
-      `serveDeno: options.${name} must be an integer from 0 (no limit) to 4294967295, got ${
-        JSON.stringify(v)
-      }`,
-    );
-  }
-  return v;
-}
-
-interface AddressEntry {
-  open: number;
-  bucket: TokenBucket | null;
-  loggedAt: number | null;
-}
-
-const SWEEP_MS = 60_000;
-
-export function denoTransport(options: DenoTransportOptions = {}): DenoTransport {
-  const live = new Map<WebSocket, { session: SessionHandle | null; closed: Promise<void> }>();
-  let stopping = false;
-  const maxOpen = validateCount(
-    "maxChannelsPerAddress",
-    options.maxChannelsPerAddress,
-    DEFAULT_MAX_CHANNELS_PER_ADDRESS,
-  );
-  const perMinute = validateCount(
-    "maxHandshakesPerAddressPerMinute",
-    options.maxHandshakesPerAddressPerMinute,
-    DEFAULT_MAX_HANDSHAKES_PER_ADDRESS_PER_MINUTE,
-  );
-  const addresses = new Map<string, AddressEntry>();
-  let lastSweep = -Infinity;
-  const idle = (e: AddressEntry, now: number) => e.open === 0 && (e.bucket === null || e.bucket.full(now));
-  /** Forgets addresses with nothing open and a full bucket (at most one pass per minute). */
-  let lastClock: (() => number) | null = null;
-  const sweep = (now: number, force = false) => {
-    if (!force && now - lastSweep < SWEEP_MS && now >= lastSweep) return;
-    lastSweep = now;
-    for (const [k, e] of addresses) if (idle(e, now)) addresses.delete(k);
-  };
-  /** null if the address may open a channel now (and it is counted), else the refusal reason. */
-  const admit = (key: string, now: number): string | null => {
-    sweep(now);
-    let e = addresses.get(key);
-    if (!e) {
-      e = { open: 0, bucket: perMinute > 0 ? new TokenBucket(perMinute / 60, perMinute, now) : null, loggedAt: null };
-      addresses.set(key, e);
-    }
-    let refusal: string | null = null;
-    if (maxOpen > 0 && e.open >= maxOpen) refusal = "channels";
-    else if (e.bucket && !e.bucket.take(now)) refusal = "handshakes";
-    if (refusal === null) {
-      e.open++;
-      return null;
-    }
-    if (e.loggedAt === null || now - e.loggedAt >= 60_000 || now < e.loggedAt) {
-      e.loggedAt = now;
-      try {
-        options.log?.("transport.rate_limited", {
-          limit: refusal === "channels" ? "maxChannelsPerAddress" : "maxHandshakesPerAddressPerMinute",
-          open: e.open,
-        });
-      } catch { /* logging never breaks the transport */ }
-    }
-    return refusal === "channels"
-      ? "rate limited: too many channels from this address"
-      : "rate limited: too many handshakes from this address";
-  };
-  const release = (key: string, now: number) => {
-    const e = addresses.get(key);
-    if (!e) return;
-    e.open = Math.max(0, e.open - 1);
-    if (idle(e, now)) addresses.delete(key);
-  };
-
-  const upgrade: Upgrader = ({ request, env, createSession, clock }) => {
-    if (stopping) {
-      return new Response("shutting down", { status: 503, headers: { "retry-after": "1" } });
-    }
-    // Read the peer address first: Deno's ServeHandlerInfo.remoteAddr throws once upgraded.
-    let clientAddress: string | null = null;
-    try {
-      const remote = (env as { remoteAddr?: Deno.Addr } | undefined)?.remoteAddr;
-      clientAddress = remote && "hostname" in remote ? remote.hostname : null;
-    } catch { /* not available */ }
-    lastClock = clock;
-    const key = maxOpen > 0 || perMinute > 0 ? addressKey(clientAddress) : null;
-    const refusal = key === null ? null : admit(key, clock());
-    const { socket: ws, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
-    ws.binaryType = "arraybuffer";
-    if (refusal !== null) {
-      // Over a per-address limit: no session, no handshake work; a typed close for the client.
-      ws.onopen = () => {
-        try {
-          ws.close(CLOSE_CODES.rate_limited, refusal);
-        } catch {
-          ws.close();
-        }
-      };
-      ws.onerror = () => {/* a close event follows */};
-      return response;
-    }
-
-    let session: SessionHandle | null = null;
-    let driver: TimerDriver | null = null;
-    let rearmQueued = false;
-    let resolveClosed!: () => void;
-    const entry = {
-      session: null as SessionHandle | null,
-      closed: new Promise<void>((r) => (resolveClosed = r)),
-    };
-    live.set(ws, entry);
-
-    // Sends happen in bursts (one per record, often from an async response body); re-arm once
-    // per burst. Receives re-arm synchronously (the session contract).
-    const queueRearm = () => {
-      if (rearmQueued) return;
-      rearmQueued = true;
-      queueMicrotask(() => {
-        rearmQueued = false;
-        driver?.arm();
-      });
-    };
-
-    const socket: Socket = {
-      send(bytes) {
-        if (ws.readyState !== WebSocket.OPEN) return;
-        ws.send(bytes);
-        queueRearm();
-      },
-      close(code, reason) {
-        if (ws.readyState === WebSocket.CLOSING || ws.readyState === WebSocket.CLOSED) return;
-        try {
-          ws.close(code, reason);
-        } catch {
-          ws.close();
-        }
-      },
-      get bufferedAmount() {
-        return ws.bufferedAmount;
-      },
-    };
-
-    ws.onopen = () => {
-      const s = createSession(socket, clientAddress);
-      session = s;
-      entry.session = s;
-      driver = new TimerDriver({
-        nextDeadline: () => s.nextDeadline() ?? null,
-        onTimer: (now) => s.onTimer(now),
-      }, {
-        now: clock,
-        unref: false,
-      });
-      driver.arm();
-    };
-    ws.onmessage = (e: MessageEvent) => {
-      if (!session) return;
-      const d = e.data;
-      session.receive(typeof d === "string" ? d : new Uint8Array(d as ArrayBuffer));
-      driver?.arm();
-    };
-    let released = false;
-    ws.onclose = (e: CloseEvent) => {
-      driver?.stop();
-      driver = null;
-      const s = session;
-      session = null;
-      live.delete(ws);
-      if (key !== null && !released) {
-        released = true;
-        release(key, clock());
-      }
-      try {
-        s?.onSocketClose(e.code, e.reason);
-      } finally {
-        resolveClosed();
-      }
-    };
-    ws.onerror = () => {/* a close event follows */};
-    return response;
-  };
-
-  return {
-    upgrade,
-    get sessionCount() {
-      return live.size;
-    },
-    get trackedAddresses() {
-      if (lastClock) sweep(lastClock(), true);
-      return addresses.size;
-    },
-    async shutdown(graceMs = 3000) {
-      stopping = true;
-      const waits: Promise<void>[] = [];
-      for (const [ws, entry] of live) {
-        waits.push(entry.closed);
-        if (entry.session) entry.session.shutdown();
-        else {
-          try {
-            ws.close(1001, "going away");
-          } catch { /* not open yet */ }
-        }
-      }
-      let t: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.all(waits),
-        new Promise<void>((r) => (t = setTimeout(r, graceMs))),
-      ]);
-      clearTimeout(t);
-    },
-  };
-}
-
-export interface ServeDenoOptions {
+export interface ServeDenoOptions extends Omit<DenoTransportOptions, "log"> {
   gateway: Gateway;
   port?: number;
   hostname?: string;
@@ -333,10 +100,23 @@ export interface ServeDenoOptions {
    */
   fetch?: (request: Request, env: DenoGatewayEnv) => Response | Promise<Response>;
   onListen?: (addr: Deno.NetAddr) => void;
-  /** Open channels per client address (see `DenoTransportOptions`); 0 = no limit. Default 256. */
-  maxChannelsPerAddress?: number;
-  /** New channels per client address per minute; 0 = no limit. Default 600. */
-  maxHandshakesPerAddressPerMinute?: number;
+  /**
+   * "node" (default): node:http + ws, with every bound above. "deno": Deno.serve +
+   * Deno.upgradeWebSocket, only where node:http cannot listen (no frame-header message limit, no
+   * close timeout; see deno-upgrade.ts).
+   */
+  server?: "node" | "deno";
+  /**
+   * After the gateway (or ws, or the peer) starts a close: input is drained for half of it, then
+   * the TCP connection is ended (FIN), and destroyed at this bound. Also the linger of a refused
+   * upgrade's socket. 100..60,000 ms, default 2,000. "node" server only.
+   */
+  closeTimeoutMs?: number;
+  /**
+   * From TCP accept (or the end of the previous response) to the complete request headers; past
+   * it the connection is destroyed. 100..60,000 ms, default 5,000. "node" server only.
+   */
+  headersTimeoutMs?: number;
 }
 
 /** The Hono `env` serveDeno passes: hono/deno's `remoteAddr`, plus the upgrade hook. */
@@ -356,29 +136,130 @@ export interface DenoServer {
   shutdown(): Promise<void>;
 }
 
+function admissionLimits(o: DenoTransportOptions): AdmissionLimits {
+  return {
+    maxChannelsPerAddress: validateCount("maxChannelsPerAddress", o.maxChannelsPerAddress, DEFAULT_MAX_CHANNELS_PER_ADDRESS),
+    maxHandshakesPerAddressPerMinute: validateCount(
+      "maxHandshakesPerAddressPerMinute",
+      o.maxHandshakesPerAddressPerMinute,
+      DEFAULT_MAX_HANDSHAKES_PER_ADDRESS_PER_MINUTE,
+    ),
+    maxSockets: validateCount("maxSockets", o.maxSockets, DEFAULT_MAX_SOCKETS),
+    maxHandshakesInFlight: validateCount("maxHandshakesInFlight", o.maxHandshakesInFlight, DEFAULT_MAX_HANDSHAKES_IN_FLIGHT),
+  };
+}
+
+function validateMs(name: string, v: unknown, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 100 || v > 60_000) {
+    throw new TypeError(`serveDeno: options.${name} must be an integer from 100 to 60000 (ms), got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** The `Deno.upgradeWebSocket` transport, for a user's own `Deno.serve` (see deno-upgrade.ts). */
+export function denoTransport(options: DenoTransportOptions = {}): DenoTransport {
+  const admission = new Admission(admissionLimits(options), options.log);
+  const state: DenoUpgradeState = { admission, live: new Map(), stopping: false };
+  return {
+    upgrade: denoUpgrader(state),
+    get sessionCount() {
+      return admission.sockets;
+    },
+    get handshakesInFlight() {
+      return admission.handshakesInFlight;
+    },
+    get trackedAddresses() {
+      return admission.trackedAddresses;
+    },
+    async shutdown(graceMs = 3000) {
+      state.stopping = true;
+      const waits: Promise<void>[] = [];
+      for (const h of state.live.values()) {
+        waits.push(h.gone);
+        h.goAway();
+      }
+      let t: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([Promise.all(waits), new Promise<void>((r) => (t = setTimeout(r, graceMs)))]);
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Binds `port` (0 = any free one) once, synchronously, to learn the address and fail early. */
+function probeAddress(hostname: string, port: number): Deno.NetAddr {
+  const l = Deno.listen({ hostname, port });
+  const addr = l.addr as Deno.NetAddr;
+  l.close();
+  return addr;
+}
+
 export function serveDeno(options: ServeDenoOptions): DenoServer {
   const { gateway } = options;
   if (!gateway || typeof gateway.app?.fetch !== "function") {
     throw new TypeError("serveDeno: options.gateway must be a gateway from createGateway()");
   }
-  const transport = denoTransport({
-    maxChannelsPerAddress: options.maxChannelsPerAddress,
-    maxHandshakesPerAddressPerMinute: options.maxHandshakesPerAddressPerMinute,
-    log: gateway.sessionConfig?.log,
-  });
+  const kind = options.server ?? "node";
+  if (kind !== "node" && kind !== "deno") {
+    throw new TypeError(`serveDeno: options.server must be "node" or "deno", got ${JSON.stringify(kind)}`);
+  }
+  const limits = admissionLimits(options);
+  const closeTimeoutMs = validateMs("closeTimeoutMs", options.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS);
+  const headersTimeoutMs = validateMs("headersTimeoutMs", options.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS);
   const handler = options.fetch ??
     ((req: Request, env: DenoGatewayEnv) => gateway.app.fetch(req, env));
-  const server = Deno.serve(
-    {
-      port: options.port ?? 8787,
-      hostname: options.hostname ?? "127.0.0.1",
-      onListen: (addr) => options.onListen?.(addr as Deno.NetAddr),
-    },
-    (req, info) =>
-      handler(req, { remoteAddr: info.remoteAddr, [UPGRADE_ENV_KEY]: transport.upgrade }),
-  );
+  const hostname = options.hostname ?? "127.0.0.1";
+  const log = gateway.sessionConfig?.log;
 
-  const addr = server.addr as Deno.NetAddr;
+  let transport: DenoTransport;
+  let addr: Deno.NetAddr;
+  let finished: Promise<void>;
+  let stopServer: () => Promise<void>;
+  if (kind === "deno") {
+    transport = denoTransport({ ...limits, log });
+    const server = Deno.serve(
+      { port: options.port ?? 8787, hostname, onListen: (a) => options.onListen?.(a as Deno.NetAddr) },
+      (req, info) => handler(req, { remoteAddr: info.remoteAddr, [UPGRADE_ENV_KEY]: transport.upgrade }),
+    );
+    addr = server.addr as Deno.NetAddr;
+    finished = server.finished;
+    stopServer = async () => {
+      await transport.shutdown();
+      await server.shutdown();
+    };
+  } else {
+    // node:http binds asynchronously (before any I/O, on the next tick); the probe gives the
+    // address now and throws Deno.errors.AddrInUse now, as Deno.serve does.
+    addr = probeAddress(hostname, options.port ?? 8787);
+    const admission = new Admission(limits, log);
+    const node = serveNodeHttp({
+      port: addr.port,
+      hostname: addr.hostname,
+      log,
+      fetch: (req, env) => handler(req, env as unknown as DenoGatewayEnv),
+      admission,
+      closeTimeoutMs,
+      headersTimeoutMs,
+    });
+    const graceMs = 3000;
+    transport = {
+      upgrade: node.upgrade,
+      get sessionCount() {
+        return admission.sockets;
+      },
+      get handshakesInFlight() {
+        return admission.handshakesInFlight;
+      },
+      get trackedAddresses() {
+        return admission.trackedAddresses;
+      },
+      shutdown: (g = graceMs) => node.shutdown(g),
+    };
+    finished = node.finished;
+    stopServer = () => node.shutdown(graceMs);
+    queueMicrotask(() => options.onListen?.(addr));
+  }
+
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   let stopping: Promise<void> | null = null;
   const signals: Deno.Signal[] = options.handleSignals ? ["SIGINT", "SIGTERM"] : [];
@@ -392,8 +273,7 @@ export function serveDeno(options: ServeDenoOptions): DenoServer {
         } catch { /* not supported on this platform */ }
       }
       options.signal?.removeEventListener("abort", onSignal);
-      await transport.shutdown();
-      await server.shutdown();
+      await stopServer();
     })();
     return stopping;
   };
@@ -405,11 +285,5 @@ export function serveDeno(options: ServeDenoOptions): DenoServer {
   if (options.signal?.aborted) void shutdown();
   else options.signal?.addEventListener("abort", onSignal, { once: true });
 
-  return {
-    addr,
-    url: `http://${host}:${addr.port}`,
-    transport,
-    finished: server.finished,
-    shutdown,
-  };
+  return { addr, url: `http://${host}:${addr.port}`, transport, finished, shutdown };
 }

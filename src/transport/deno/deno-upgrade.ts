@@ -1,0 +1,98 @@
+/**
+ * The `Deno.upgradeWebSocket` transport: only for hosts where nothing else exists (Deno Deploy,
+ * or a user's own `Deno.serve`, where node:http cannot listen). Admission (admission.ts) is the
+ * same as serve.ts's and answered before the upgrade (429 / 503), but Deno's WebSocket has no
+ * message-size option (it assembles messages of up to 64 MiB before delivering them, also before
+ * the handshake) and no close-handshake timeout, and sockets count only until Deno reports the
+ * WebSocket closed, not until the TCP connection is gone (SECURITY.md, residual risks).
+ * `setMaxMessageSize` and read pausing are therefore not offered: the session bounds what it
+ * accepts by protocol means.
+ */
+import type { Upgrader } from "../../gateway/create-gateway.ts";
+import type { Socket } from "../../tunnel/types.ts";
+import { type Admission, isRefusal, refusalResponse } from "./admission.ts";
+import { SessionDriver } from "./session-driver.ts";
+
+export interface DenoUpgradeState {
+  readonly admission: Admission;
+  /** Live sockets: their drivers and a way to close them (for shutdown). */
+  readonly live: Map<object, { driver: SessionDriver; goAway(): void; gone: Promise<void> }>;
+  stopping: boolean;
+}
+
+const SHUTTING_DOWN = { status: 503 as const, retryAfterSeconds: 1, limit: "shutdown" as const, message: "shutting down" };
+
+export function denoUpgrader(state: DenoUpgradeState): Upgrader {
+  return ({ request, env, createSession, clock }) => {
+    if (state.stopping) return refusalResponse(SHUTTING_DOWN);
+    // Read the peer address first: Deno's ServeHandlerInfo.remoteAddr throws once upgraded.
+    let clientAddress: string | null = null;
+    try {
+      const remote = (env as { remoteAddr?: Deno.Addr } | undefined)?.remoteAddr;
+      clientAddress = remote && "hostname" in remote ? remote.hostname : null;
+    } catch { /* not available */ }
+    const ticket = state.admission.admit(clientAddress, clock);
+    if (isRefusal(ticket)) return refusalResponse(ticket);
+
+    let upgraded;
+    try {
+      upgraded = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
+    } catch (e) {
+      ticket.release();
+      throw e;
+    }
+    const { socket: ws, response } = upgraded;
+    ws.binaryType = "arraybuffer";
+    const driver = new SessionDriver(ticket);
+    let resolveGone!: () => void;
+    const gone = new Promise<void>((r) => (resolveGone = r));
+
+    const socket: Socket = {
+      send(bytes) {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        ws.send(bytes);
+        driver.sent();
+      },
+      close(code, reason) {
+        if (ws.readyState === WebSocket.CLOSING || ws.readyState === WebSocket.CLOSED) return;
+        try {
+          ws.close(code, reason);
+        } catch {
+          ws.close();
+        }
+      },
+      get bufferedAmount() {
+        return ws.bufferedAmount;
+      },
+    };
+    const handle = {
+      driver,
+      gone,
+      goAway() {
+        if (driver.session) driver.session.shutdown();
+        else {
+          try {
+            ws.close(1001, "going away");
+          } catch { /* not open yet */ }
+        }
+      },
+    };
+    state.live.set(ws, handle);
+    ws.onopen = () => driver.open({ createSession, clock }, socket, clientAddress);
+    ws.onmessage = (e: MessageEvent) => {
+      const d = e.data;
+      driver.receive(typeof d === "string" ? d : new Uint8Array(d as ArrayBuffer));
+    };
+    ws.onclose = (e: CloseEvent) => {
+      state.live.delete(ws);
+      ticket.release();
+      try {
+        driver.closed(e.code, e.reason);
+      } finally {
+        resolveGone();
+      }
+    };
+    ws.onerror = () => {/* a close event follows */};
+    return response;
+  };
+}

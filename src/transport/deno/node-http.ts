@@ -1,0 +1,205 @@
+/**
+ * serveDeno's default server: node:http (under Deno) with the `ws` package on the server's
+ * 'upgrade' event. Per connection:
+ *
+ *   TCP accepted          → deadline `headersTimeoutMs` for the complete request headers (Deno's
+ *                           node:http does not enforce server.headersTimeout: measured, Deno 2.9)
+ *   plain request         → the fetch handler via getRequestListener (http-bridge.ts); deadline
+ *                           REQUEST_TIMEOUT_MS for the exchange, then `headersTimeoutMs` idle
+ *   upgrade request       → the fetch handler with the upgrade hook in its env; the hook admits
+ *                           or refuses BEFORE the upgrade (admission.ts: 429 / 503); an admitted
+ *                           request is upgraded by ws (`maxPayload` MAX_RECORD_LEN) and driven by
+ *                           ws-lifecycle.ts; any other answer is written raw, the socket ended and
+ *                           destroyed after `closeTimeoutMs`
+ */
+import http from "node:http";
+import net, { type Socket as NetSocket } from "node:net";
+import { WebSocketServer } from "ws";
+import { UPGRADE_ENV_KEY, type UpgradeArgs, type Upgrader } from "../../gateway/create-gateway.ts";
+import { MAX_RECORD_LEN } from "../../protocol/constants.ts";
+import { type Admission, isRefusal, refusalResponse, type Ticket } from "./admission.ts";
+import { plainRequestListener, type RemoteAddr, remoteAddrOf, upgradeRequest, writeRawResponse } from "./http-bridge.ts";
+import { attachWs, type LiveSocket, type WsSocket } from "./ws-lifecycle.ts";
+
+/** Deadline of one plain HTTP exchange (request headers received → response finished). */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/** Where the bridge leaves the upgrade context in the env (not a string: no collision). */
+const PENDING = Symbol("pqgate.pendingUpgrade");
+
+interface Pending {
+  accepted: { args: Pick<UpgradeArgs, "createSession" | "clock">; ticket: Ticket; clientAddress: string } | null;
+}
+
+export interface NodeServerConfig {
+  port: number;
+  hostname: string;
+  fetch: (request: Request, env: Record<string | symbol, unknown>) => Response | Promise<Response>;
+  admission: Admission;
+  closeTimeoutMs: number;
+  headersTimeoutMs: number;
+  log?: (event: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface NodeServer {
+  readonly port: number;
+  readonly upgrade: Upgrader;
+  /** TCP connections not yet gone (plain, upgrading, upgraded, refused and lingering). */
+  readonly connections: number;
+  readonly finished: Promise<void>;
+  /** Stops accepting; shuts every session down; after `graceMs` destroys what is left. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+const SHUTTING_DOWN = { status: 503 as const, retryAfterSeconds: 1, limit: "shutdown" as const, message: "shutting down" };
+
+export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
+  let stopping = false;
+  const live = new Set<LiveSocket>();
+  const connections = new Set<NetSocket>();
+  const deadlines = new Map<NetSocket, ReturnType<typeof setTimeout>>();
+  const arm = (s: NetSocket, ms: number) => {
+    clearTimeout(deadlines.get(s));
+    deadlines.set(s, setTimeout(() => s.destroy(), ms));
+  };
+  const disarm = (s: NetSocket) => {
+    clearTimeout(deadlines.get(s));
+    deadlines.delete(s);
+  };
+  /** A refused or failed upgrade's socket: ended by writeRawResponse, destroyed at the bound. */
+  const linger = (s: NetSocket) => arm(s, cfg.closeTimeoutMs);
+
+  const upgrade: Upgrader = ({ env, createSession, clock }) => {
+    const pending = (env as Record<symbol, Pending | undefined> | undefined)?.[PENDING];
+    if (!pending) {
+      return new Response("this upgrade hook serves only requests of serveDeno's server\n", { status: 501 });
+    }
+    if (stopping) return refusalResponse(SHUTTING_DOWN);
+    const remote = (env as { remoteAddr: RemoteAddr }).remoteAddr;
+    const ticket = cfg.admission.admit(remote.hostname || null, clock);
+    if (isRefusal(ticket)) return refusalResponse(ticket);
+    pending.accepted = { args: { createSession, clock }, ticket, clientAddress: remote.hostname };
+    // Never written: the bridge upgrades instead.
+    return new Response(null, { status: 200 });
+  };
+
+  const envFor = (remote: RemoteAddr, pending?: Pending): Record<string | symbol, unknown> => {
+    const env: Record<string | symbol, unknown> = { remoteAddr: remote, [UPGRADE_ENV_KEY]: upgrade };
+    if (pending) env[PENDING] = pending;
+    return env;
+  };
+  const plain = plainRequestListener((request, remote) => cfg.fetch(request, envFor(remote)));
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_RECORD_LEN,
+    closeTimeout: cfg.closeTimeoutMs,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  const server = http.createServer((req, res) => {
+    arm(req.socket, REQUEST_TIMEOUT_MS);
+    res.once("finish", () => arm(req.socket, cfg.headersTimeoutMs));
+    void plain(req, res);
+  });
+  // Honoured by Node; Deno's node:http ignores them (hence the deadlines above).
+  server.headersTimeout = cfg.headersTimeoutMs;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = cfg.headersTimeoutMs;
+  server.on("connection", (s: NetSocket) => {
+    connections.add(s);
+    s.on("error", () => {/* a close event follows */});
+    s.once("close", () => {
+      disarm(s);
+      connections.delete(s);
+    });
+    if (stopping) s.destroy();
+    else arm(s, cfg.headersTimeoutMs);
+  });
+  server.on("upgrade", (req: http.IncomingMessage, s: NetSocket, head: Uint8Array) => {
+    disarm(s);
+    void handleUpgrade(req, s, head);
+  });
+
+  const handleUpgrade = async (req: http.IncomingMessage, s: NetSocket, head: Uint8Array) => {
+    // The deadline for this phase is the handler's; a hung handler is bounded by closeTimeout.
+    arm(s, REQUEST_TIMEOUT_MS);
+    let response: Response;
+    const pending: Pending = { accepted: null };
+    const request = stopping ? null : upgradeRequest(req);
+    if (stopping) response = refusalResponse(SHUTTING_DOWN);
+    else if (!request) response = new Response("bad upgrade request\n", { status: 400 });
+    else {
+      try {
+        response = await cfg.fetch(request, envFor(remoteAddrOf(s), pending));
+      } catch {
+        response = new Response("internal error\n", { status: 500 });
+      }
+    }
+    const acc = pending.accepted;
+    if (!acc) {
+      linger(s);
+      await writeRawResponse(s, response);
+      return;
+    }
+    disarm(s);
+    // Counted until the TCP connection is gone, whatever happens from here on.
+    s.once("close", () => acc.ticket.release());
+    if (s.destroyed || stopping) {
+      acc.ticket.release();
+      s.destroy();
+      return;
+    }
+    // ws answers a malformed upgrade (bad Sec-WebSocket-Key, version) with 400 itself.
+    linger(s);
+    wss.handleUpgrade(req, s, head as Buffer, (ws: unknown) => {
+      disarm(s);
+      const handle = attachWs(ws as WsSocket, s, acc.args, acc.clientAddress, acc.ticket, {
+        closeTimeoutMs: cfg.closeTimeoutMs,
+        onGone: () => live.delete(handle),
+      });
+      live.add(handle);
+    });
+  };
+
+  let resolveFinished!: () => void;
+  const finished = new Promise<void>((r) => (resolveFinished = r));
+  server.once("close", () => resolveFinished());
+  server.on("error", (e: Error) => {
+    // A listen failure after serveDeno returned (its probe found the port free): nothing served.
+    cfg.log?.("transport.listen_failed", { message: e.message });
+    resolveFinished();
+  });
+  // Bound synchronously, so the address is served as soon as serveDeno returns: `listen(port,
+  // host)` would bind a tick later (after a lookup), and Deno's eager ops can connect before
+  // that. `_listen2` is node:net's bind-and-listen for a resolved address (Node and Deno).
+  const family = net.isIP(cfg.hostname);
+  const listen2 = (server as unknown as { _listen2?: (a: string, p: number, t: number, b: number) => void })._listen2;
+  if (family !== 0 && typeof listen2 === "function") listen2.call(server, cfg.hostname, cfg.port, family, 511);
+  else server.listen(cfg.port, cfg.hostname);
+
+  return {
+    port: cfg.port,
+    upgrade,
+    get connections() {
+      return connections.size;
+    },
+    finished,
+    async shutdown(graceMs) {
+      if (stopping) return finished;
+      stopping = true;
+      server.close();
+      const waits: Promise<void>[] = [];
+      for (const h of live) {
+        waits.push(h.gone);
+        h.goAway();
+      }
+      let t: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([Promise.all(waits), new Promise<void>((r) => (t = setTimeout(r, graceMs)))]);
+      clearTimeout(t);
+      // What is left (plain keep-alive connections, sockets past the grace period) goes now.
+      for (const s of connections) s.destroy();
+      await finished;
+    },
+  };
+}

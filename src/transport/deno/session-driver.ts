@@ -1,0 +1,87 @@
+/**
+ * Drives one ServerSession from socket events, for both Deno transports:
+ *
+ *   open            → createSession(socket, clientAddress), timer armed
+ *   message         → session.receive(bytes | text)          then re-arm the timer
+ *   socket send     → (the transport's send)                  then re-arm the timer (once per burst)
+ *   timer           → session.onTimer(now) at session.nextDeadline()
+ *   close           → session.onSocketClose(code, reason)
+ *
+ * It also tells the admission ticket when the session is established (ServerSession's `state`
+ * getter, read after every event), so the handshake no longer counts as in flight.
+ */
+import type { GatewaySession, UpgradeArgs } from "../../gateway/create-gateway.ts";
+import { TimerDriver } from "../../tunnel/timer-driver.ts";
+import type { Socket } from "../../tunnel/types.ts";
+import type { Ticket } from "./admission.ts";
+
+export class SessionDriver {
+  #session: GatewaySession | null = null;
+  #driver: TimerDriver | null = null;
+  #rearmQueued = false;
+  #ticket: Ticket;
+
+  constructor(ticket: Ticket) {
+    this.#ticket = ticket;
+  }
+
+  get session(): GatewaySession | null {
+    return this.#session;
+  }
+
+  /** The socket is open: create the session and arm its timer. */
+  open(args: Pick<UpgradeArgs, "createSession" | "clock">, socket: Socket, clientAddress: string | null): void {
+    const s = args.createSession(socket, clientAddress);
+    this.#session = s;
+    this.#driver = new TimerDriver({
+      nextDeadline: () => s.nextDeadline() ?? null,
+      onTimer: (now) => {
+        s.onTimer(now);
+        this.#checkState();
+      },
+    }, { now: args.clock, unref: false });
+    this.#driver.arm();
+    this.#checkState();
+  }
+
+  /** One message. Receives re-arm synchronously (the session contract). */
+  receive(message: Uint8Array<ArrayBuffer> | string): void {
+    const s = this.#session;
+    if (!s) return;
+    const r = s.receive(message);
+    this.#driver?.arm();
+    this.#checkState();
+    // During an async KEM hop the handshake completes later: check again then.
+    if (r && typeof (r as Promise<void>).then === "function") {
+      (r as Promise<void>).then(() => {
+        this.#driver?.arm();
+        this.#checkState();
+      }, () => {});
+    }
+  }
+
+  /** After a send: sends come in bursts (one per record), so re-arm once per burst. */
+  sent(): void {
+    if (this.#rearmQueued) return;
+    this.#rearmQueued = true;
+    queueMicrotask(() => {
+      this.#rearmQueued = false;
+      this.#driver?.arm();
+      this.#checkState();
+    });
+  }
+
+  /** The socket closed: stop the timer and tell the session (once). */
+  closed(code: number, reason: string): void {
+    this.#driver?.stop();
+    this.#driver = null;
+    const s = this.#session;
+    this.#session = null;
+    s?.onSocketClose(code, reason);
+  }
+
+  #checkState(): void {
+    const state = (this.#session as { state?: string } | null)?.state;
+    if (state === "established" || state === "closed") this.#ticket.established();
+  }
+}

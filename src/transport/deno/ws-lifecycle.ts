@@ -1,0 +1,176 @@
+/**
+ * One upgraded `ws` WebSocket as the tunnel's `Socket`, and its bounded close lifecycle
+ * (SECURITY.md, resource accounting; close codes PROTOCOL.md §9):
+ *
+ * - Message size is refused at the frame header: the server's `maxPayload` is MAX_RECORD_LEN,
+ *   and each socket starts at MAX_CLIENT_HELLO_LEN (`setMaxMessageSize`, raised by the session
+ *   after its ServerHello). A longer message (also summed over fragments) closes with 1009 before
+ *   its payload is buffered. The per-socket limit lives in ws's Receiver (`_maxPayload`, checked
+ *   for every frame header by ws 8.23.0, pinned in package.json; ws-lifecycle.test.ts proves it
+ *   per state). Without that field the server-wide MAX_RECORD_LEN still applies.
+ * - Close: once a close starts (the gateway's, a ws protocol error such as 1009, or the peer's),
+ *   input keeps being read and discarded so the peer's unread data does not turn our close into
+ *   a TCP RST (the close code arrives, not 1006); after `closeTimeoutMs / 2` the TCP connection
+ *   is ended (FIN), after `closeTimeoutMs` destroyed. The socket counts (admission ticket) until
+ *   the TCP connection's own `close` event.
+ * - Backpressure: `pauseReading` / `resumeReading` are ws's `pause()` / `resume()` (TCP reads
+ *   stop); `bufferedAmount` is ws's unsent bytes (socket write queue + sender queue).
+ */
+import type { Socket as NetSocket } from "node:net";
+import type { UpgradeArgs } from "../../gateway/create-gateway.ts";
+import { MAX_CLIENT_HELLO_LEN, MAX_RECORD_LEN } from "../../protocol/constants.ts";
+import type { Socket } from "../../tunnel/types.ts";
+import type { Ticket } from "./admission.ts";
+import { SessionDriver } from "./session-driver.ts";
+
+/** The part of a `ws` (8.23.0) server-side WebSocket this file uses. */
+export interface WsSocket {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: Uint8Array, options?: { binary?: boolean }): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  on(event: "message", fn: (data: Uint8Array, isBinary: boolean) => void): void;
+  on(event: "close", fn: (code: number, reason: Uint8Array) => void): void;
+  on(event: "error", fn: (err: Error) => void): void;
+  _receiver?: { _maxPayload?: unknown };
+}
+
+const OPEN = 1;
+const CLOSING = 2;
+
+/** Sets ws's per-socket message limit; false if this ws version has no such field. */
+export function setWsMaxPayload(ws: WsSocket, bytes: number): boolean {
+  const r = ws._receiver;
+  if (!r || typeof r._maxPayload !== "number") return false;
+  r._maxPayload = bytes;
+  return true;
+}
+
+export interface LifecycleOptions {
+  closeTimeoutMs: number;
+  /** Called once when the TCP connection is gone (after the ticket was released). */
+  onGone(): void;
+}
+
+/** The handle the transport keeps per live socket (for shutdown). */
+export interface LiveSocket {
+  readonly driver: SessionDriver;
+  /** Starts a close (1001 if no session) and the close timers. */
+  goAway(): void;
+  /** Destroys the TCP connection now. */
+  destroy(): void;
+  readonly gone: Promise<void>;
+}
+
+export function attachWs(
+  ws: WsSocket,
+  net: NetSocket,
+  args: Pick<UpgradeArgs, "createSession" | "clock">,
+  clientAddress: string | null,
+  ticket: Ticket,
+  opts: LifecycleOptions,
+): LiveSocket {
+  const driver = new SessionDriver(ticket);
+  let closing = false;
+  let finTimer: ReturnType<typeof setTimeout> | undefined;
+  let destroyTimer: ReturnType<typeof setTimeout> | undefined;
+  let resolveGone!: () => void;
+  const gone = new Promise<void>((r) => (resolveGone = r));
+
+  // Every close goes through ws.close (ours, ws's own on a protocol error, the answer to the
+  // peer's close frame): start the drain-and-discard phase and the timers there.
+  const wsClose = ws.close.bind(ws);
+  const startClosing = () => {
+    if (closing) return;
+    closing = true;
+    ws.resume(); // drain: keep reading (and discarding) while the close frame goes out
+    finTimer = setTimeout(() => {
+      try {
+        net.end();
+      } catch { /* already gone */ }
+    }, Math.floor(opts.closeTimeoutMs / 2));
+    destroyTimer = setTimeout(() => net.destroy(), opts.closeTimeoutMs);
+  };
+  (ws as { close: WsSocket["close"] }).close = (code?: number, reason?: string) => {
+    startClosing();
+    wsClose(code, reason);
+  };
+
+  let maxMessage = MAX_CLIENT_HELLO_LEN;
+  setWsMaxPayload(ws, maxMessage);
+
+  const socket: Socket = {
+    send(bytes) {
+      if (ws.readyState !== OPEN) return;
+      ws.send(bytes, { binary: true });
+      driver.sent();
+    },
+    close(code, reason) {
+      if (ws.readyState >= CLOSING) return;
+      try {
+        ws.close(code, reason);
+      } catch {
+        ws.close();
+      }
+    },
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+    pauseReading() {
+      if (!closing) ws.pause();
+    },
+    resumeReading() {
+      ws.resume();
+    },
+    setMaxMessageSize(bytes) {
+      // Never above the server-wide cap, never below the ClientHello.
+      const n = Math.min(MAX_RECORD_LEN, Math.max(MAX_CLIENT_HELLO_LEN, Math.floor(bytes) || 0));
+      if (n === maxMessage) return;
+      maxMessage = n;
+      setWsMaxPayload(ws, n);
+    },
+  };
+
+  ws.on("message", (data, isBinary) => {
+    if (closing) return; // discarded: the session is closed or closing
+    if (!isBinary) {
+      driver.receive(new TextDecoder().decode(data));
+      return;
+    }
+    // A plain view of ws's Buffer (no copy): Buffer's slice() would not copy.
+    driver.receive(new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength));
+  });
+  ws.on("error", () => {/* ws closes the socket itself (e.g. 1009); the close event follows */});
+  ws.on("close", (code, reason) => {
+    startClosing();
+    driver.closed(code, new TextDecoder().decode(reason));
+  });
+  net.once("close", () => {
+    clearTimeout(finTimer);
+    clearTimeout(destroyTimer);
+    // ws emits its close event (with the peer's code) just after the TCP close; if it did not
+    // by the next task, the session hears 1006.
+    setTimeout(() => driver.closed(1006, ""), 0);
+    ticket.release();
+    resolveGone();
+    opts.onGone();
+  });
+
+  driver.open(args, socket, clientAddress);
+
+  return {
+    driver,
+    goAway() {
+      const s = driver.session;
+      if (s) s.shutdown();
+      else socket.close(1001, "going away");
+    },
+    destroy() {
+      net.destroy();
+    },
+    gone,
+  };
+}
