@@ -16,6 +16,11 @@
  *   PQGATE_ORIGIN_TIMEOUT_MS  var     ms to origin response headers (default 30000).
  *   PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS var  ms without origin body bytes before the stream is
  *                                     reset (default 30000; "0" = none).
+ *   PQGATE_ALLOWED_ORIGINS    var     browser origins that may open a channel and read the key
+ *                                     configuration: a JSON array (`["https://app.example.com"]`,
+ *                                     `[]` = none, `["*"]` = any) or a comma list
+ *                                     (`https://a.example,https://b.example`, `*`). Unset: same
+ *                                     origin only (createGateway `allowedOrigins`).
  *   PQGATE_LOG                var     "off" silences the JSON event log. Default on.
  *   PQGATE_CRYPTO             var     "auto" (default: native backends that pass their
  *                                     self-tests, selected once per isolate) or "noble".
@@ -40,6 +45,8 @@ export interface WorkerEnv {
   PQGATE_LIMITS?: string;
   PQGATE_ORIGIN_TIMEOUT_MS?: string;
   PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS?: string;
+  /** createGateway's `allowedOrigins`: a JSON array or a comma list. */
+  PQGATE_ALLOWED_ORIGINS?: string;
   /** "off" silences the JSON event log (console.log → Workers Logs). */
   PQGATE_LOG?: string;
   /** "auto" (default) or "noble": createGateway's `crypto` option. */
@@ -189,4 +196,25 @@ export function parseCrypto(raw: string | undefined): "auto" | "noble" | undefin
   if (raw === undefined || raw === "") return undefined;
   if (raw === "auto" || raw === "noble") return raw;
   throw new WorkerConfigError('PQGATE_CRYPTO must be "auto" or "noble"');
+}
+
+/**
+ * PQGATE_ALLOWED_ORIGINS: a JSON array of strings, or a comma-separated list. Entries are
+ * validated by createGateway (its error names `options.allowedOrigins[i]`).
+ */
+export function parseAllowedOrigins(raw: string | undefined): string[] | undefined {
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const text = raw.trim();
+  if (text.startsWith("[")) {
+    const j = parseJson("PQGATE_ALLOWED_ORIGINS", text);
+    if (!Array.isArray(j) || j.some((o) => typeof o !== "string")) {
+      throw new WorkerConfigError("PQGATE_ALLOWED_ORIGINS must be a JSON array of origin strings");
+    }
+    return j as string[];
+  }
+  const list = text.split(",").map((o) => o.trim());
+  if (list.some((o) => o === "")) {
+    throw new WorkerConfigError("PQGATE_ALLOWED_ORIGINS has an empty entry in its comma list");
+  }
+  return list;
 }

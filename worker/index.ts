@@ -19,6 +19,7 @@ import {
   TEST_HOOK_PREFIX,
 } from "../src/transport/cloudflare/session-object.ts";
 import {
+  parseAllowedOrigins,
   parseBool,
   parseCrypto,
   parseKeys,
@@ -83,6 +84,7 @@ export function gatewayFor(env: WorkerEnv): Gateway {
     env.PQGATE_LIMITS,
     env.PQGATE_ORIGIN_TIMEOUT_MS,
     env.PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS,
+    env.PQGATE_ALLOWED_ORIGINS,
     env.PQGATE_LOG,
     env.PQGATE_CRYPTO,
   ]);
@@ -100,6 +102,7 @@ export function gatewayFor(env: WorkerEnv): Gateway {
       env.PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS,
       { allowZero: true },
     ),
+    allowedOrigins: parseAllowedOrigins(env.PQGATE_ALLOWED_ORIGINS),
     log: env.PQGATE_LOG === "off" ? undefined : log,
     crypto: parseCrypto(env.PQGATE_CRYPTO),
   });

@@ -109,3 +109,28 @@ Deno.test("start config: helpers", () => {
   );
   assert.equal(rewordGatewayError("createGateway: options.keys bad", null), "options.keys bad");
 });
+
+Deno.test("start config: allowedOrigins (demo: same origin; config file: none unless listed)", async () => {
+  const { createGateway } = await import("../gateway/create-gateway.ts");
+  const { GatewayConfigError } = await import("../gateway/options.ts");
+  const { generateStaticKey } = await import("../protocol/static-keys.ts");
+  assert.equal(resolveStartSettings(none, null).allowedOrigins, undefined); // demo: its own page
+  const cfg = (o: Record<string, unknown>) =>
+    resolveStartSettings({ ...none, config: "c.json" }, JSON.stringify({ routes: [], ...o }));
+  assert.deepEqual(cfg({}).allowedOrigins, []);
+  assert.deepEqual(cfg({ allowedOrigins: ["https://app.example"] }).allowedOrigins, ["https://app.example"]);
+  assert.throws(
+    () => cfg({ allowedOrigins: "https://app.example" }),
+    (e) => e instanceof UsageError && /^c\.json: allowedOrigins must be an array of origins/.test(e.message),
+  );
+  // Entries: createGateway's message, reworded to name the file and the setting.
+  const key = generateStaticKey(new Uint8Array(32).fill(1));
+  let message = "";
+  try {
+    createGateway({ keys: key, routes: [], allowedOrigins: cfg({ allowedOrigins: ["https://app.example/"] }).allowedOrigins });
+  } catch (e) {
+    assert.ok(e instanceof GatewayConfigError);
+    message = rewordGatewayError(e.message, "c.json");
+  }
+  assert.match(message, /^c\.json: allowedOrigins\[0\] must be exactly scheme:\/\/host\[:port\]/);
+});

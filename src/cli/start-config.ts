@@ -33,6 +33,12 @@ export interface StartSettings {
   maxChannelsPerAddress: number | undefined;
   maxHandshakesPerAddressPerMinute: number | undefined;
   channelPath: string | undefined;
+  /**
+   * Browser origins allowed to open a channel (createGateway `allowedOrigins`). Without
+   * --config: undefined (same origin: the demo page the gateway serves itself). With a config
+   * file and no `allowedOrigins`: [] (no browser page; the gateway serves none of its own).
+   */
+  allowedOrigins: string[] | undefined;
   configPath: string | null;
   verbose: boolean;
 }
@@ -123,6 +129,7 @@ const CONFIG_KEYS = [
   "maxChannelsPerAddress",
   "maxHandshakesPerAddressPerMinute",
   "channelPath",
+  "allowedOrigins",
 ];
 
 const SUITE_NAMES: Record<string, SuiteId> = {
@@ -156,6 +163,7 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
     maxChannelsPerAddress: undefined,
     maxHandshakesPerAddressPerMinute: undefined,
     channelPath: undefined,
+    allowedOrigins: undefined,
     configPath: flags.config,
     verbose: flags.verbose,
   };
@@ -250,6 +258,12 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
       s[k] = v;
     }
     if (c.channelPath !== undefined) s.channelPath = c.channelPath as string;
+    if (c.allowedOrigins !== undefined && !Array.isArray(c.allowedOrigins)) {
+      throw err("allowedOrigins", 'must be an array of origins like "https://app.example.com" (or ["*"])');
+    }
+    // Entries are validated by createGateway. No page is served in config mode, so a
+    // same-origin page could only be a DNS-rebinding one: no browser origin unless listed.
+    s.allowedOrigins = (c.allowedOrigins as string[] | undefined) ?? [];
   }
   if (flags.port !== null) s.port = flags.port;
   if (flags.hostname !== null) s.hostname = flags.hostname;

@@ -142,6 +142,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       originTimeoutMs: settings.originTimeoutMs,
       originBodyIdleTimeoutMs: settings.originBodyIdleTimeoutMs,
       channelPath: settings.channelPath,
+      allowedOrigins: settings.allowedOrigins,
       log,
     });
   } catch (e) {

@@ -77,7 +77,8 @@ Deno.test("createGateway: defaults and the exact key configuration shape", async
   assert.equal(gw.sessionConfig.allowAnonymous, false);
   const res = await gw.app.request("/.well-known/pqgate");
   assert.equal(res.status, 200);
-  assert.equal(res.headers.get("access-control-allow-origin"), "*");
+  // Default policy: same origin only, so no CORS grant for a request without Origin.
+  assert.equal(res.headers.get("access-control-allow-origin"), null);
   const j = await res.json();
   assert.deepEqual(Object.keys(j).sort(), ["keys", "suites", "version", "versions"]);
   assert.equal(j.version, 1);
@@ -216,4 +217,135 @@ Deno.test("createGateway: crypto backends are chosen lazily; noble until then; c
   assert.equal(nr.mlkem, "noble");
   assert.equal(noble.sessionConfig.crypto.kem(), undefined);
   assert.equal(noble.sessionConfig.crypto.aead(), undefined);
+});
+
+Deno.test("createGateway: allowedOrigins is validated and the error names the option", () => {
+  const cases: [unknown, RegExp][] = [
+    ["https://app.example", /options\.allowedOrigins must be an array of origins/],
+    [[5], /options\.allowedOrigins\[0\] must be an origin string/],
+    [[""], /options\.allowedOrigins\[0\] must be an origin string/],
+    [["app.example"], /options\.allowedOrigins\[0\] must start with "https:\/\/" or "http:\/\/"/],
+    [["ftp://app.example"], /options\.allowedOrigins\[0\] must start with/],
+    [["https://App.Example"], /options\.allowedOrigins\[0\] must be exactly scheme:\/\/host\[:port\].*https:\/\/app\.example/],
+    [["https://app.example/"], /options\.allowedOrigins\[0\] must be exactly/],
+    [["https://app.example/path"], /options\.allowedOrigins\[0\] must be exactly/],
+    [["https://app.example:443"], /options\.allowedOrigins\[0\] must be exactly/],
+    [["https://u:p@app.example"], /options\.allowedOrigins\[0\] must not contain credentials/],
+    [["null"], /options\.allowedOrigins\[0\] must start with/],
+    [["https://a.example", "https://a.example"], /options\.allowedOrigins\[1\] lists https:\/\/a\.example twice/],
+    [["https://a.example", "*"], /options\.allowedOrigins\[1\]: "\*" \(any origin\) must be the only entry/],
+    [["https://" + "a".repeat(300)], /options\.allowedOrigins\[0\] must be an origin string of 1 to 300/],
+    [Array.from({ length: 1001 }, (_, i) => `https://h${i}.example`), /at most 1000/],
+  ];
+  for (const [allowedOrigins, re] of cases) {
+    assert.throws(
+      () => createGateway({ keys: key, allowedOrigins: allowedOrigins as string[] }),
+      (e: unknown) => e instanceof GatewayConfigError && re.test(e.message),
+      `${JSON.stringify(allowedOrigins).slice(0, 80)} should fail with ${re}`,
+    );
+  }
+  for (const ok of [[], ["*"], ["https://app.example", "http://localhost:8787", "http://[::1]:3000"]]) {
+    createGateway({ keys: key, allowedOrigins: ok });
+  }
+});
+
+Deno.test("createGateway: an upgrade from a page whose Origin is not allowed gets 403 before the upgrade hook", async () => {
+  let upgrades = 0;
+  const upgrade: Upgrader = () => {
+    upgrades++;
+    return new Response("upgraded (test)", { status: 200 });
+  };
+  const ws = (origin?: string) => ({ headers: { upgrade: "websocket", ...(origin ? { origin } : {}) } });
+  const GW = "http://gw.test:8787/pqgate";
+  // [policy, origin (undefined = none), allowed?]
+  const cases: [readonly string[] | undefined, string | undefined, boolean][] = [
+    [undefined, undefined, true], // non-browser clients send no Origin
+    [undefined, "http://gw.test:8787", true], // the gateway's own page (demo page)
+    [undefined, "https://evil.example", false],
+    [undefined, "http://gw.test", false], // other port = other origin
+    [undefined, "https://gw.test:8787", false], // other scheme = other origin
+    [undefined, "null", false], // sandboxed frames, file: pages
+    [[], undefined, true],
+    [[], "http://gw.test:8787", false], // [] = no browser page at all, own host included
+    [["https://app.example"], "https://app.example", true],
+    [["https://app.example"], "https://app.example.evil.example", false],
+    [["https://app.example"], "https://APP.example", false], // exact match only
+    [["https://app.example"], "https://app.example, https://evil.example", false], // two Origin fields
+    [["https://app.example"], undefined, true],
+    [["*"], "https://evil.example", true],
+    [["*"], "null", true],
+  ];
+  for (const [allowedOrigins, origin, allowed] of cases) {
+    const logs: [string, Record<string, unknown> | undefined][] = [];
+    const gw = createGateway({ keys: key, upgrade, allowedOrigins, log: (e, f) => logs.push([e, f]) });
+    const before = upgrades;
+    const res = await gw.app.request(GW, ws(origin));
+    const what = `${JSON.stringify(allowedOrigins)} / ${origin}`;
+    if (allowed) {
+      assert.equal(res.status, 200, what);
+      assert.equal(upgrades, before + 1, what);
+      continue;
+    }
+    assert.equal(res.status, 403, what);
+    assert.equal(upgrades, before, `${what}: the upgrade hook (and so a session) was reached`);
+    assert.equal(res.headers.get("content-type"), "application/json");
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+    const body = await res.json();
+    assert.equal(body.error, "origin_not_allowed", what);
+    assert.deepEqual(logs.map(([e]) => e), ["gateway.origin_refused"], what);
+  }
+  // Through the env hook (the Deno and Workers transports) as well.
+  const gw = createGateway({ keys: key, allowedOrigins: ["https://app.example"] });
+  const env = { [UPGRADE_ENV_KEY]: upgrade };
+  const before = upgrades;
+  assert.equal((await gw.app.request(GW, ws("https://evil.example"), env)).status, 403);
+  assert.equal(upgrades, before);
+  assert.equal((await gw.app.request(GW, ws("https://app.example"), env)).status, 200);
+  assert.equal(upgrades, before + 1);
+});
+
+Deno.test("createGateway: the key configuration's CORS follows allowedOrigins", async () => {
+  const KC = "http://gw.test:8787/.well-known/pqgate";
+  const get = async (allowedOrigins: readonly string[] | undefined, origin?: string) => {
+    const gw = createGateway({ keys: key, allowedOrigins });
+    const res = await gw.app.request(KC, { headers: origin ? { origin } : {} });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+    await res.body?.cancel();
+    return { acao: res.headers.get("access-control-allow-origin"), vary: res.headers.get("vary") };
+  };
+  assert.deepEqual(await get(["https://app.example"], "https://app.example"), { acao: "https://app.example", vary: "Origin" });
+  assert.deepEqual(await get(["https://app.example"], "https://evil.example"), { acao: null, vary: "Origin" });
+  assert.deepEqual(await get(["https://app.example"]), { acao: null, vary: "Origin" });
+  assert.deepEqual(await get(undefined, "http://gw.test:8787"), { acao: "http://gw.test:8787", vary: "Origin" });
+  assert.deepEqual(await get(undefined, "https://evil.example"), { acao: null, vary: "Origin" });
+  assert.deepEqual(await get([], "http://gw.test:8787"), { acao: null, vary: "Origin" });
+  assert.deepEqual(await get(["*"], "https://evil.example"), { acao: "*", vary: null });
+  assert.deepEqual(await get(["*"]), { acao: "*", vary: null });
+
+  // keyConfigHandler mounted by a parent app, or called with a Request.
+  const gw = createGateway({ keys: key, allowedOrigins: ["https://app.example"] });
+  const parent = new Hono();
+  parent.get("/.well-known/pqgate", gw.keyConfigHandler);
+  const viaParent = await parent.request(KC, { headers: { origin: "https://app.example" } });
+  assert.equal(viaParent.headers.get("access-control-allow-origin"), "https://app.example");
+  const direct = gw.keyConfigHandler(new Request(KC, { headers: { origin: "https://evil.example" } }));
+  assert.equal(direct.headers.get("access-control-allow-origin"), null);
+});
+
+Deno.test("createGateway: every JSON answer of the app carries X-Content-Type-Options: nosniff", async () => {
+  const gw = createGateway({ keys: key, allowedOrigins: [] });
+  const answers = [
+    await gw.app.request("/.well-known/pqgate"),
+    await gw.app.request("/healthz"),
+    await gw.app.request("/pqgate"), // 426
+    await gw.app.request("/pqgate", { headers: { upgrade: "websocket", origin: "https://evil.example" } }), // 403
+    await gw.app.request("/pqgate", { headers: { upgrade: "websocket" } }), // 501
+  ];
+  assert.deepEqual(answers.map((r) => r.status), [200, 200, 426, 403, 501]);
+  for (const r of answers) {
+    assert.match(r.headers.get("content-type") ?? "", /^application\/json/);
+    assert.equal(r.headers.get("x-content-type-options"), "nosniff", String(r.status));
+    await r.body?.cancel();
+  }
 });

@@ -6,7 +6,10 @@
  *
  *   GET /.well-known/pqgate   key configuration (PROTOCOL.md §8)
  *   GET /healthz              {"status":"ok"}
- *   GET <channelPath>         WebSocket upgrade → one ServerSession per socket; else 426
+ *   GET <channelPath>         WebSocket upgrade → one ServerSession per socket; else 426;
+ *                             403 before the upgrade when the page's Origin is not allowed
+ *
+ * Every JSON answer carries `X-Content-Type-Options: nosniff`.
  *
  * Mountable: `parent.route("/pq", gateway.app)` serves all three under /pq.
  */
@@ -34,7 +37,11 @@ import {
   validateServices,
   validateSuites,
 } from "./options.ts";
+import { corsHeaders, originAllowed, parseAllowedOrigins } from "./origin-policy.ts";
 import { createRequestHandler, DEMO_ROUTES } from "./request-handler.ts";
+
+/** On every JSON answer of the app: browsers must not sniff it into something else. */
+const NOSNIFF = { "x-content-type-options": "nosniff" } as const;
 
 /** The Hono env key under which a transport may pass its upgrade hook per request. */
 export const UPGRADE_ENV_KEY = "pqgateUpgrade";
@@ -64,6 +71,14 @@ export interface GatewayOptions {
   fetch?: typeof fetch;
   /** Path of the channel endpoint. Default "/pqgate". */
   channelPath?: string;
+  /**
+   * Web pages (browser origins) that may open a channel and read the key configuration
+   * (src/gateway/origin-policy.ts): exact origins like "https://app.example.com", `[]` for none,
+   * `["*"]` for any. Default: same origin only (a page served by the gateway's own host).
+   * An upgrade whose Origin is present and not allowed gets 403 before the upgrade; requests
+   * without Origin (non-browser clients) are always allowed.
+   */
+  allowedOrigins?: readonly string[];
   /** Platform WebSocket upgrade (see `Upgrader`); else taken from the env per request. */
   upgrade?: Upgrader;
   /** Clock and randomness (tests). Default: Date.now and crypto.getRandomValues. */
@@ -147,9 +162,10 @@ export interface Gateway {
   /**
    * The /.well-known/pqgate handler on its own, for a parent app that mounts the gateway under
    * a prefix: clients fetch the key configuration from the ROOT of the host (RFC 8615), so
-   * `parent.get("/.well-known/pqgate", gateway.keyConfigHandler)`.
+   * `parent.get("/.well-known/pqgate", gateway.keyConfigHandler)`. Given the request (a Hono
+   * context or a Request), its CORS headers follow `allowedOrigins`; without one, none.
    */
-  keyConfigHandler: () => Response;
+  keyConfigHandler: (from?: Context | Request) => Response;
   routes: RouteTable;
   sessionConfig: SessionConfig;
   /** Route match (403 if none, no connection) + forward with header hygiene. */
@@ -180,6 +196,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     "originBodyIdleTimeoutMs",
     "fetch",
     "channelPath",
+    "allowedOrigins",
     "upgrade",
     "env",
     "log",
@@ -192,6 +209,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const suites = validateSuites(options.suites);
   const limits = validateLimits(options.limits);
   const channelPath = validateChannelPath(options.channelPath);
+  const parsedOrigins = parseAllowedOrigins(options.allowedOrigins, "options.allowedOrigins");
+  if ("error" in parsedOrigins) configError(parsedOrigins.error);
+  const originPolicy = parsedOrigins.policy;
   const originTimeoutMs = validatePositiveMs(
     "originTimeoutMs",
     options.originTimeoutMs,
@@ -309,19 +329,26 @@ export function createGateway(options: GatewayOptions): Gateway {
   const keyConfig = keyConfiguration(keys, suites);
   const keyConfigJson = JSON.stringify(keyConfig);
 
-  const keyConfigHandler = () =>
-    new Response(keyConfigJson, {
+  const keyConfigHandler = (from?: Context | Request) => {
+    const request = from instanceof Request ? from : from?.req.raw;
+    return new Response(keyConfigJson, {
       headers: {
         "content-type": "application/json",
-        // Public data; browsers on other origins read it before connecting.
-        "access-control-allow-origin": "*",
+        "x-content-type-options": "nosniff",
+        // Public data, but readable cross-origin only by the pages allowed to connect.
+        ...(request
+          ? corsHeaders(originPolicy, request.headers.get("origin"), request.url)
+          : originPolicy.kind === "any"
+          ? { "access-control-allow-origin": "*" }
+          : { vary: "Origin" }),
         // Short, so a rotation reaches clients quickly.
         "cache-control": "public, max-age=60",
       },
     });
+  };
 
   const app = new Hono();
-  app.get("/.well-known/pqgate", keyConfigHandler);
+  app.get("/.well-known/pqgate", (c) => keyConfigHandler(c));
   app.get("/healthz", (c) =>
     c.json(
       // Backend names once selected (names only, no secrets); before that just the status.
@@ -332,7 +359,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
         : { status: "ok" },
       200,
-      { "cache-control": "no-store" },
+      { "cache-control": "no-store", ...NOSNIFF },
     ));
   app.all(channelPath, async (c) => {
     const upgradeHeader = c.req.header("upgrade") ?? "";
@@ -343,7 +370,20 @@ export function createGateway(options: GatewayOptions): Gateway {
           message: `connect a pqgate client with a WebSocket to ${channelPath}`,
         },
         426,
-        { upgrade: "websocket", connection: "Upgrade" },
+        { upgrade: "websocket", connection: "Upgrade", ...NOSNIFF },
+      );
+    }
+    // Before the upgrade hook: a refused page gets no socket and no session (SECURITY.md).
+    const origin = c.req.header("origin") ?? null;
+    if (!originAllowed(originPolicy, origin, c.req.url)) {
+      log?.("gateway.origin_refused", { origin: origin!.slice(0, 256) });
+      return c.json(
+        {
+          error: "origin_not_allowed",
+          message: "this gateway does not accept channels from this page's origin (allowedOrigins)",
+        },
+        403,
+        { "cache-control": "no-store", ...NOSNIFF },
       );
     }
     const upgrade = upgradeOpt ??
@@ -353,6 +393,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return c.json(
         { error: "no_transport", message: "this gateway has no WebSocket transport" },
         501,
+        NOSNIFF,
       );
     }
     return await upgrade({

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { toBase64Url, toHex } from "../../src/protocol/bytes.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import {
+  parseAllowedOrigins,
   parseBool,
   parseCrypto,
   parseKeys,
@@ -89,4 +90,55 @@ Deno.test("cf config: routes, service bindings, flags, limits", () => {
   assert.throws(() => parseMs("PQGATE_ORIGIN_TIMEOUT_MS", "0"), /positive integer/);
   assert.equal(parseMs("PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS", "0", { allowZero: true }), 0);
   assert.throws(() => parseMs("X", "-1", { allowZero: true }), /non-negative integer/);
+});
+
+Deno.test("cf config: PQGATE_ALLOWED_ORIGINS is a JSON array or a comma list", () => {
+  assert.equal(parseAllowedOrigins(undefined), undefined);
+  assert.equal(parseAllowedOrigins(" "), undefined);
+  assert.deepEqual(parseAllowedOrigins('["https://a.example","http://localhost:8787"]'), ["https://a.example", "http://localhost:8787"]);
+  assert.deepEqual(parseAllowedOrigins("[]"), []);
+  assert.deepEqual(parseAllowedOrigins("https://a.example, https://b.example"), ["https://a.example", "https://b.example"]);
+  assert.deepEqual(parseAllowedOrigins("*"), ["*"]);
+  assert.throws(() => parseAllowedOrigins("[x"), /PQGATE_ALLOWED_ORIGINS is not valid JSON/);
+  assert.throws(() => parseAllowedOrigins("[1]"), /PQGATE_ALLOWED_ORIGINS must be a JSON array of origin strings/);
+  assert.throws(() => parseAllowedOrigins("https://a.example,,https://b.example"), /PQGATE_ALLOWED_ORIGINS has an empty entry/);
+});
+
+Deno.test("cf worker: the Worker's fetch refuses a disallowed Origin with 403 before any Durable Object", async () => {
+  const { default: worker } = await import("../../worker/index.ts");
+  let objectCalls = 0;
+  const PQGATE_SESSION = {
+    newUniqueId: () => ({ toString: () => "id" }),
+    idFromName: () => ({ toString: () => "id" }),
+    get: () => ({
+      fetch: () => {
+        objectCalls++;
+        return Promise.resolve(new Response("to the object (test)", { status: 200 }));
+      },
+    }),
+  } as unknown as WorkerEnv["PQGATE_SESSION"];
+  const base = { PQGATE_SESSION, PQGATE_KEYS: JSON.stringify([toBase64Url(seed)]), PQGATE_LOG: "off", PQGATE_CRYPTO: "noble" };
+  const GW = "https://gw.example.workers.dev";
+  const upgrade = (env: Record<string, unknown>, origin?: string) =>
+    worker.fetch(
+      new Request(`${GW}/pqgate`, { headers: { upgrade: "websocket", ...(origin ? { origin } : {}) } }),
+      env as unknown as WorkerEnv,
+      {},
+    );
+  const listed = { ...base, PQGATE_ALLOWED_ORIGINS: "https://app.example" };
+  const evil = await upgrade(listed, "https://evil.example");
+  assert.equal(evil.status, 403);
+  assert.equal((await evil.json()).error, "origin_not_allowed");
+  assert.equal(evil.headers.get("x-content-type-options"), "nosniff");
+  assert.equal(objectCalls, 0, "a Durable Object was reached");
+  assert.equal((await upgrade(listed, "https://app.example")).status, 200);
+  assert.equal((await upgrade(listed)).status, 200); // no Origin: a non-browser client
+  assert.equal(objectCalls, 2);
+  // Unset: same origin only.
+  assert.equal((await upgrade(base, GW)).status, 200);
+  assert.equal((await upgrade(base, "https://evil.example")).status, 403);
+  assert.equal(objectCalls, 3);
+  const kc = await worker.fetch(new Request(`${GW}/.well-known/pqgate`, { headers: { origin: "https://app.example" } }), listed as unknown as WorkerEnv, {});
+  assert.equal(kc.headers.get("access-control-allow-origin"), "https://app.example");
+  await kc.body?.cancel();
 });

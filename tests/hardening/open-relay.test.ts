@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { connect } from "../../src/client/mod.ts";
 import { HARDENING_HOSTS, hardeningRoutes } from "./bad-input-cases.ts";
 import { startHarness } from "./harness.ts";
+import { WebSocket as NodeWebSocket } from "ws";
 import { rawRequestHead, RawSession, WS } from "./wire.ts";
 
 /**
@@ -243,6 +244,83 @@ Deno.test({
       await h.close();
       await redirector.close();
       internal.close();
+    }
+  },
+});
+
+/** `ws`'s WebSocket sending a given Origin, as a browser page on that origin would. */
+function wsWithOrigin(origin: string): typeof WebSocket {
+  class OriginWebSocket extends NodeWebSocket {
+    constructor(url: string | URL, protocols?: string | string[]) {
+      super(url, protocols, { origin });
+    }
+  }
+  return OriginWebSocket as unknown as typeof WebSocket;
+}
+
+/** The HTTP answer to an upgrade with this Origin: 101, or the refusal's status and body. */
+function upgradeAnswer(url: string, origin: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new NodeWebSocket(url, { origin });
+    ws.on("open", () => {
+      ws.close();
+      resolve({ status: 101, body: "" });
+    });
+    ws.on("unexpected-response", (_req: unknown, res: import("node:http").IncomingMessage) => {
+      let body = "";
+      res.on("data", (d: Uint8Array) => (body += new TextDecoder().decode(d)));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.on("error", (e: Error) => reject(e));
+  });
+}
+
+Deno.test({
+  name: "hardening: a page on another origin cannot open a channel (allowedOrigins, 403 before the upgrade)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const APP = "https://app.example";
+    const h = await startHarness({ gateway: { allowedOrigins: [APP] } });
+    try {
+      await t.step("evil Origin: 403 origin_not_allowed, no socket, no session", async () => {
+        const r = await upgradeAnswer(h.target.wsUrl, "https://evil.example");
+        assert.equal(r.status, 403);
+        assert.equal(JSON.parse(r.body).error, "origin_not_allowed");
+        assert.equal(h.server.transport.sessionCount, 0);
+        assert.equal(h.server.transport.handshakesInFlight, 0);
+        assert.ok(h.logs.some((l) => l.event === "gateway.origin_refused"));
+        assert.ok(!h.logs.some((l) => l.event === "handshake_complete"), "a session ran");
+        assert.equal(h.origin.requests.length, 0);
+      });
+      await t.step("evil Origin: the client library cannot connect either", async () => {
+        await assert.rejects(connect(h.target.wsUrl, { pin: h.target.pin, WebSocket: wsWithOrigin("https://evil.example") }));
+        assert.equal(h.origin.requests.length, 0);
+      });
+      for (const [name, ws] of [["allowed Origin", wsWithOrigin(APP)], ["no Origin (non-browser client)", WS]] as const) {
+        await t.step(`${name}: the channel works`, async () => {
+          const ch = await connect(h.target.wsUrl, { pin: h.target.pin, WebSocket: ws });
+          try {
+            const r = await ch.fetch(`https://${HARDENING_HOSTS.origin}/hello`);
+            assert.equal(r.status, 200);
+            assert.deepEqual(await r.json(), { hello: "world" });
+          } finally {
+            ch.close();
+          }
+        });
+      }
+      await t.step("key configuration: CORS only for the allowed origin", async () => {
+        const kc = `${h.target.httpUrl}/.well-known/pqgate`;
+        const allowed = await fetch(kc, { headers: { origin: APP } });
+        await allowed.body?.cancel();
+        assert.equal(allowed.headers.get("access-control-allow-origin"), APP);
+        assert.equal(allowed.headers.get("vary"), "Origin");
+        const evil = await fetch(kc, { headers: { origin: "https://evil.example" } });
+        await evil.body?.cancel();
+        assert.equal(evil.headers.get("access-control-allow-origin"), null);
+      });
+    } finally {
+      await h.close();
     }
   },
 });
