@@ -25,6 +25,8 @@ export function gatewayError(code: GatewayErrorCode, extra?: Record<string, stri
     headers: {
       "content-type": "application/json",
       "cache-control": "no-store",
+      // A client may hand the Response to a browser (a service worker): never sniffed.
+      "x-content-type-options": "nosniff",
       [HEADER_ERROR]: code,
       ...extra,
     },
