@@ -96,6 +96,10 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
     closeTimeout: cfg.closeTimeoutMs,
     perMessageDeflate: false,
     clientTracking: false,
+    // One message per task, as Deno's WebSocket delivers them: with synchronous delivery a TCP
+    // read of many records runs them all before the body pumps and flow control get a turn
+    // (measured: a 20 MiB upload 3.4x slower).
+    allowSynchronousEvents: false,
   });
   const server = http.createServer((req, res) => {
     arm(req.socket, REQUEST_TIMEOUT_MS);

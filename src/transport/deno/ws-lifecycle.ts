@@ -99,6 +99,10 @@ export function attachWs(
     wsClose(code, reason);
   };
 
+  // Small control frames (WINDOW_UPDATE, PONG) must not wait for Nagle + delayed ACK.
+  try {
+    net.setNoDelay(true);
+  } catch { /* not a TCP socket */ }
   let maxMessage = MAX_CLIENT_HELLO_LEN;
   setWsMaxPayload(ws, maxMessage);
 
@@ -140,8 +144,13 @@ export function attachWs(
       driver.receive(new TextDecoder().decode(data));
       return;
     }
-    // A plain view of ws's Buffer (no copy): Buffer's slice() would not copy.
-    driver.receive(new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength));
+    // Each message gets an ArrayBuffer of its own: ws's Buffers are often views into one TCP
+    // read chunk shared by several messages, and the session may hand (decrypted, in place)
+    // bytes to code that transfers or detaches their buffer (fetch request bodies do). A message
+    // that already owns its whole buffer is passed without a copy (as a plain Uint8Array: a
+    // Buffer's slice() would not copy).
+    const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+    driver.receive(owned ? new Uint8Array(data.buffer as ArrayBuffer) : new Uint8Array(data));
   });
   ws.on("error", () => {/* ws closes the socket itself (e.g. 1009); the close event follows */});
   ws.on("close", (code, reason) => {
