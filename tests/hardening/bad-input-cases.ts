@@ -21,7 +21,7 @@
  * RESET_STREAM code on the stream for per-request problems, or "answered" for input the
  * gateway must accept). `runCase` returns the observed outcome; the runner compares them.
  */
-import { ChannelClosedError, connect } from "../../src/client/mod.ts";
+import { ConnectError, connect } from "../../src/client/mod.ts";
 import { concat, u16, u32 } from "../../src/protocol/bytes.ts";
 import { CLOSE_CODES } from "../../src/protocol/errors.ts";
 import { encodeFrame, type Frame } from "../../src/protocol/frames.ts";
@@ -108,6 +108,11 @@ export interface BadInputCase {
    */
   needs?: "address-limits" | "unread-request-body";
   expect: Outcome;
+  /**
+   * The outcome on a transport that refuses an oversized message at the WebSocket frame header
+   * (serveDeno's default server: 1009, src/transport/deno/ws-lifecycle.ts), where it differs.
+   */
+  atFrameHeader?: Outcome;
   run(ctx: CaseContext): Promise<Outcome>;
   /** Upper bound on the case's run time (ms), default 10 s. */
   timeoutMs?: number;
@@ -229,6 +234,7 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "garbage: 4 KiB of random bytes with an unknown type",
     area: "handshake",
     expect: { close: C.protocol_error },
+    atFrameHeader: { close: 1009 },
     run: (ctx) => {
       const g = crypto.getRandomValues(new Uint8Array(4096));
       g[0] = 0xff;
@@ -263,6 +269,7 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "oversized hello (1 MiB)",
     area: "handshake",
     expect: { close: C.protocol_error },
+    atFrameHeader: { close: 1009 },
     run: (ctx) => rawClose(ctx, [hello(ctx, (ch) => concat(ch, new Uint8Array(1024 * 1024)))]),
   },
   {
@@ -589,6 +596,7 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "record longer than 16,410 bytes",
     area: "record",
     expect: { close: C.protocol_error },
+    atFrameHeader: { close: 1009 },
     run: (ctx) => session(ctx, (s) => s.send(concat(new Uint8Array([0x04, 0]), new Uint8Array(16_409)))),
   },
   {
@@ -916,10 +924,10 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
 
   // ---- per-client-address limits (Deno transport) ----
   {
-    name: `more than maxChannelsPerAddress (${A.maxChannelsPerAddress}) open sockets from one address → 4009; freed when they close`,
+    name: `more than maxChannelsPerAddress (${A.maxChannelsPerAddress}) open sockets from one address → HTTP 429 before the upgrade; freed when they close`,
     area: "address",
     needs: "address-limits",
-    expect: { close: C.rate_limited },
+    expect: { status: 429 },
     run: async (ctx) => {
       const from = { ...ctx.target, localAddress: "127.0.0.2" };
       const held: RawConn[] = [];
@@ -928,11 +936,14 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
         // Open sockets count from the upgrade on, handshake done or not.
         for (let i = 0; i < A.maxChannelsPerAddress - 1; i++) held.push(await RawConn.open(from.wsUrl, 5000, from.localAddress));
         held.push((await RawSession.connect(from, ctx.book)).conn);
-        const over = await RawConn.open(from.wsUrl, 5000, from.localAddress);
-        const c = await over.waitClose(3000).catch(() => null);
-        await over.close();
-        if (c && c.reason !== "rate limited: too many channels from this address") throw new Error(`close reason ${JSON.stringify(c.reason)}`);
-        outcome = closeOf(c);
+        // Refused before the upgrade: no WebSocket at all.
+        const refused = await RawConn.open(from.wsUrl, 5000, from.localAddress).then(async (c) => {
+          await c.close();
+          return null;
+        }, (e: Error) => e.message);
+        const m = refused === null ? null : /upgrade refused: HTTP (\d{3})/.exec(refused);
+        if (!m) throw new Error(`over the limit: ${refused ?? "upgraded"}`);
+        outcome = { status: Number(m[1]) };
         // The sockets already open are not affected.
         if (held.some((h) => !h.isOpen)) throw new Error("an accepted socket was closed");
       } finally {
@@ -952,10 +963,10 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     },
   },
   {
-    name: `more than maxHandshakesPerAddressPerMinute (${A.maxHandshakesPerAddressPerMinute}) new channels from one address → the client library gets ChannelClosedError 4009`,
+    name: `more than maxHandshakesPerAddressPerMinute (${A.maxHandshakesPerAddressPerMinute}) new channels from one address → HTTP 429 before the upgrade; the client library gets ConnectError with status 429`,
     area: "address",
     needs: "address-limits",
-    expect: { close: C.rate_limited },
+    expect: { status: 429 },
     run: async (ctx) => {
       const from = "127.0.0.3";
       for (let i = 0; i < A.maxHandshakesPerAddressPerMinute; i++) {
@@ -971,11 +982,9 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
         }
         return { answered: true };
       } catch (e) {
-        if (!(e instanceof ChannelClosedError)) throw e;
-        if (!/4009 \(rate limited: too many handshakes from this address\): too many connections or handshakes; retry later/.test(e.message)) {
-          throw new Error(`unclear message: ${e.message}`);
-        }
-        return { close: e.code };
+        if (!(e instanceof ConnectError) || e.status === undefined) throw e;
+        if (!/upgrade refused: HTTP 429 \(rate limited\)/.test(e.message)) throw new Error(`unclear message: ${e.message}`);
+        return { status: e.status };
       }
     },
   },
