@@ -32,6 +32,11 @@ export interface StartSettings {
   /** Per-client-address limits of the Deno transport (undefined = serveDeno's defaults). */
   maxChannelsPerAddress: number | undefined;
   maxHandshakesPerAddressPerMinute: number | undefined;
+  /** Per-process limits and timeouts of the Deno transport (undefined = serveDeno's defaults). */
+  maxSockets: number | undefined;
+  maxHandshakesInFlight: number | undefined;
+  closeTimeoutMs: number | undefined;
+  headersTimeoutMs: number | undefined;
   channelPath: string | undefined;
   /**
    * Browser origins allowed to open a channel (createGateway `allowedOrigins`). Without
@@ -128,6 +133,10 @@ const CONFIG_KEYS = [
   "originBodyIdleTimeoutMs",
   "maxChannelsPerAddress",
   "maxHandshakesPerAddressPerMinute",
+  "maxSockets",
+  "maxHandshakesInFlight",
+  "closeTimeoutMs",
+  "headersTimeoutMs",
   "channelPath",
   "allowedOrigins",
 ];
@@ -162,6 +171,10 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
     originBodyIdleTimeoutMs: undefined,
     maxChannelsPerAddress: undefined,
     maxHandshakesPerAddressPerMinute: undefined,
+    maxSockets: undefined,
+    maxHandshakesInFlight: undefined,
+    closeTimeoutMs: undefined,
+    headersTimeoutMs: undefined,
     channelPath: undefined,
     allowedOrigins: undefined,
     configPath: flags.config,
@@ -249,11 +262,21 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
     if (c.originBodyIdleTimeoutMs !== undefined) {
       s.originBodyIdleTimeoutMs = c.originBodyIdleTimeoutMs as number; // createGateway validates
     }
-    for (const k of ["maxChannelsPerAddress", "maxHandshakesPerAddressPerMinute"] as const) {
+    for (
+      const k of ["maxChannelsPerAddress", "maxHandshakesPerAddressPerMinute", "maxSockets", "maxHandshakesInFlight"] as const
+    ) {
       const v = c[k];
       if (v === undefined) continue;
       if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
         throw err(k, `must be an integer from 0 (no limit) to 4294967295, got ${JSON.stringify(v)}`);
+      }
+      s[k] = v;
+    }
+    for (const k of ["closeTimeoutMs", "headersTimeoutMs"] as const) {
+      const v = c[k];
+      if (v === undefined) continue;
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 100 || v > 60_000) {
+        throw err(k, `must be an integer from 100 to 60000 (ms), got ${JSON.stringify(v)}`);
       }
       s[k] = v;
     }

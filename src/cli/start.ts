@@ -172,6 +172,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       handleSignals: true,
       maxChannelsPerAddress: settings.maxChannelsPerAddress,
       maxHandshakesPerAddressPerMinute: settings.maxHandshakesPerAddressPerMinute,
+      maxSockets: settings.maxSockets,
+      maxHandshakesInFlight: settings.maxHandshakesInFlight,
+      closeTimeoutMs: settings.closeTimeoutMs,
+      headersTimeoutMs: settings.headersTimeoutMs,
     });
   } catch (e) {
     const why = e instanceof Deno.errors.AddrInUse
