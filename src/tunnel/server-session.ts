@@ -120,7 +120,7 @@ interface ServerStream {
   abort: AbortController;
 }
 
-const TEXT = [["content-type", "text/plain; charset=utf-8"]] as const;
+const TEXT = [["content-type", "text/plain; charset=utf-8"], ["x-content-type-options", "nosniff"]] as const;
 
 export class ServerSession {
   #state: ServerSessionState = "start";
