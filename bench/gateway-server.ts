@@ -3,6 +3,7 @@
  * of a small origin, plus a plain WebSocket echo endpoint on the origin for the baseline.
  *
  *   deno run -A [--v8-flags=--expose-gc] bench/gateway-server.ts [--crypto auto|noble]
+ *     [--server node|deno]   (serveDeno's server: node:http + ws (default) or Deno.serve)
  *
  * Prints one JSON line when ready: { gateway, origin, pid, crypto }. Extra endpoints on the
  * gateway (bench only): GET /__bench/stats → { rss, heapUsed, sessions } after a GC when
@@ -14,8 +15,10 @@ import { BENCH_KEY, ORIGIN_HOST } from "./common.ts";
 
 const args = Deno.args;
 const mode = args[args.indexOf("--crypto") + 1] === "noble" ? "noble" : "auto";
+const serverKind = args.includes("--server") && args[args.indexOf("--server") + 1] === "deno" ? "deno" : "node";
 
 const KIB = new Uint8Array(1024).fill(0x61);
+const MIB = new Uint8Array(1024 * 1024).fill(0x62);
 const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
   const path = new URL(req.url).pathname;
   if (path === "/ws-echo") {
@@ -25,6 +28,7 @@ const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (re
     return response;
   }
   if (path === "/1k") return new Response(KIB, { headers: { "content-type": "text/plain" } });
+  if (path === "/1m") return new Response(MIB, { headers: { "content-type": "application/octet-stream" } });
   return new Response("ok\n");
 });
 const originUrl = `http://127.0.0.1:${(origin.addr as Deno.NetAddr).port}`;
@@ -46,6 +50,10 @@ const server = serveDeno({
   // idle channels of the memory figure.
   maxChannelsPerAddress: 0,
   maxHandshakesPerAddressPerMinute: 0,
+  // ... nor the process caps (10,000 sockets, 1,000 handshakes in flight).
+  maxSockets: 0,
+  maxHandshakesInFlight: 0,
+  server: serverKind,
   fetch: (req, env) => {
     if (new URL(req.url).pathname === "/__bench/stats") {
       if (gc) { for (let i = 0; i < 3; i++) gc(); }
@@ -62,7 +70,7 @@ const server = serveDeno({
   },
 });
 console.log(
-  JSON.stringify({ gateway: server.url, origin: originUrl, pid: Deno.pid, crypto: report }),
+  JSON.stringify({ gateway: server.url, origin: originUrl, pid: Deno.pid, crypto: report, server: serverKind }),
 );
 await server.finished;
 await origin.shutdown();
