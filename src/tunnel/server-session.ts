@@ -16,9 +16,10 @@
  * Per-request problems are HTTP responses on the stream (400, 413, 431, 500) or a
  * RESET_STREAM, never a close.
  *
- * Flood control: every frame but HEADERS and DATA takes a token from a per-channel bucket
+ * Flood control: every frame that carries no request data takes a token from a per-channel bucket
  * (`limits.maxControlFramesPerSecond`, `limits.controlFrameBurst`, clock = `env.now()`): PING,
- * PONG (except answers to the gateway's flow probes), PADDING, KEY_UPDATE, RESET_STREAM,
+ * PONG (except answers to the gateway's flow probes), PADDING, KEY_UPDATE asking for an update
+ * (one without costs an epoch, of which a channel has 255), RESET_STREAM,
  * WINDOW_UPDATE on stream 0 or a forgotten stream, a second WINDOW_UPDATE for one stream in one
  * record (the first is free), late frames on forgotten streams, streams refused past
  * max_streams. An empty bucket closes the channel with 4009 `rate_limited`.
@@ -498,8 +499,8 @@ export class ServerSession {
       case "padding":
         this.#charge("PADDING");
         return;
-      case "key_update": // applied by the record channel
-        this.#charge("KEY_UPDATE");
+      case "key_update": // applied by the record channel; each costs one of the 255 epochs
+        if (f.updateRequested) this.#charge("KEY_UPDATE");
         return;
       case "ping":
         this.#charge("PING");

@@ -123,7 +123,7 @@ Deno.test("WINDOW_UPDATE flood on a live stream: one per stream and record is fr
   assert.equal(raw.closed()!.code, 4009);
 });
 
-Deno.test("RESET_STREAM and KEY_UPDATE take control-frame tokens (rapid reset)", async () => {
+Deno.test("RESET_STREAM takes a control-frame token (rapid reset)", async () => {
   const never = () => new Promise<Response>(() => {});
   const raw = await rawClient({ handler: never, limits: { maxControlFramesPerSecond: 10, controlFrameBurst: 20 } });
   for (let i = 0; i < 30 && raw.closed() === null; i++) {
