@@ -23,10 +23,10 @@
  *                                                            4009, the 256 epochs run out first)
  *   4a WINDOW_UPDATE to 2^31-1               48 MiB    <1    SESSION_INFO max_window 16 MiB; closed 4013
  *   4b window = max_window, never reads      48 MiB   1-5    DATA received after resuming <= 2 x maxUnacked
- *   5 60 MiB message, 3 before + 3 after    160 MiB  73-105  each socket closed with 1009 (frame header);
- *     the handshake (2 fast, 1 trickled)                     the growth is the close drain's discarded
- *                                                            input (read for closeTimeoutMs), not the
- *                                                            message: Deno.upgradeWebSocket: +411 MiB
+ *   5 60 MiB message, 3 before + 3 after     32 MiB    5-8   each socket closed with 1009 (frame header);
+ *     the handshake (2 fast, 1 trickled)                     the close drain reads at most 1 MiB then
+ *                                                            destroys (ws-lifecycle.ts); on
+ *                                                            Deno.upgradeWebSocket: +411 MiB
  *   6a 2,000 silent upgrades, one address    64 MiB   0-7    only 101/429, <= 120 upgraded; the abused
  *                                                            address connects again within 5 s
  *   6b 2,000 silent upgrades, 49 addresses   64 MiB  22-34   only 101/429/503, some 503 (process caps)
@@ -439,7 +439,7 @@ Deno.test({
       await step(
         "5 a 60 MiB message before and after the handshake: 1009 at the frame header",
         () =>
-          runCase(g, h, "60MiB-message", 160 * MiB, async (c) => {
+          runCase(g, h, "60MiB-message", 32 * MiB, async (c) => {
             const SIZE = 60 * MiB;
             const end = Date.now() + 3000;
             const sockets: net.Socket[] = [];

@@ -11,7 +11,9 @@
  * - Close: once a close starts (the gateway's, a ws protocol error such as 1009, or the peer's),
  *   input keeps being read and discarded so the peer's unread data does not turn our close into
  *   a TCP RST (the close code arrives, not 1006); after `closeTimeoutMs / 2` the TCP connection
- *   is ended (FIN), after `closeTimeoutMs` destroyed. The socket counts (admission ticket) until
+ *   is ended (FIN), after `closeTimeoutMs` destroyed. At most MAX_CLOSE_DRAIN_BYTES are read
+ *   while closing: a peer that keeps sending past that is destroyed at once (it reads nothing,
+ *   and draining it would cost bandwidth × closeTimeoutMs of reads). The socket counts (admission ticket) until
  *   the TCP connection's own `close` event.
  * - Backpressure: `pauseReading` / `resumeReading` are ws's `pause()` / `resume()` (TCP reads
  *   stop); `bufferedAmount` is ws's unsent bytes (socket write queue + sender queue).
@@ -22,6 +24,9 @@ import { MAX_CLIENT_HELLO_LEN, MAX_RECORD_LEN } from "../../protocol/constants.t
 import type { Socket } from "../../tunnel/types.ts";
 import type { Ticket } from "./admission.ts";
 import { SessionDriver } from "./session-driver.ts";
+
+/** Input read and discarded after a close starts, at most; past it the connection is destroyed. */
+export const MAX_CLOSE_DRAIN_BYTES = 1024 * 1024;
 
 /** The part of a `ws` (8.23.0) server-side WebSocket this file uses. */
 export interface WsSocket {
@@ -87,6 +92,11 @@ export function attachWs(
     if (closing) return;
     closing = true;
     ws.resume(); // drain: keep reading (and discarding) while the close frame goes out
+    let drained = 0;
+    net.on("data", (chunk: Uint8Array) => {
+      drained += chunk.length;
+      if (drained > MAX_CLOSE_DRAIN_BYTES) net.destroy();
+    });
     finTimer = setTimeout(() => {
       try {
         net.end();
