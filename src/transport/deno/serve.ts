@@ -138,31 +138,45 @@ export interface DenoServer {
 
 function admissionLimits(o: DenoTransportOptions): AdmissionLimits {
   return {
-    maxChannelsPerAddress: validateCount("maxChannelsPerAddress", o.maxChannelsPerAddress, DEFAULT_MAX_CHANNELS_PER_ADDRESS),
+    maxChannelsPerAddress: validateCount(
+      "maxChannelsPerAddress",
+      o.maxChannelsPerAddress,
+      DEFAULT_MAX_CHANNELS_PER_ADDRESS,
+    ),
     maxHandshakesPerAddressPerMinute: validateCount(
       "maxHandshakesPerAddressPerMinute",
       o.maxHandshakesPerAddressPerMinute,
       DEFAULT_MAX_HANDSHAKES_PER_ADDRESS_PER_MINUTE,
     ),
     maxSockets: validateCount("maxSockets", o.maxSockets, DEFAULT_MAX_SOCKETS),
-    maxHandshakesInFlight: validateCount("maxHandshakesInFlight", o.maxHandshakesInFlight, DEFAULT_MAX_HANDSHAKES_IN_FLIGHT),
+    maxHandshakesInFlight: validateCount(
+      "maxHandshakesInFlight",
+      o.maxHandshakesInFlight,
+      DEFAULT_MAX_HANDSHAKES_IN_FLIGHT,
+    ),
   };
 }
 
 function validateMs(name: string, v: unknown, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 100 || v > 60_000) {
-    throw new TypeError(`serveDeno: options.${name} must be an integer from 100 to 60000 (ms), got ${JSON.stringify(v)}`);
+    throw new TypeError(
+      `serveDeno: options.${name} must be an integer from 100 to 60000 (ms), got ${
+        JSON.stringify(v)
+      }`,
+    );
   }
   return v;
 }
 
-/** The `Deno.upgradeWebSocket` transport, for a user's own `Deno.serve` (see deno-upgrade.ts). */
-export function denoTransport(options: DenoTransportOptions = {}): DenoTransport {
-  const admission = new Admission(admissionLimits(options), options.log);
-  const state: DenoUpgradeState = { admission, live: new Map(), stopping: false };
+/** A transport's public face: its upgrade hook, its admission counters and its shutdown. */
+function transportOf(
+  admission: Admission,
+  upgrade: Upgrader,
+  shutdown: (graceMs?: number) => Promise<void>,
+): DenoTransport {
   return {
-    upgrade: denoUpgrader(state),
+    upgrade,
     get sessionCount() {
       return admission.sockets;
     },
@@ -172,18 +186,28 @@ export function denoTransport(options: DenoTransportOptions = {}): DenoTransport
     get trackedAddresses() {
       return admission.trackedAddresses;
     },
-    async shutdown(graceMs = 3000) {
-      state.stopping = true;
-      const waits: Promise<void>[] = [];
-      for (const h of state.live.values()) {
-        waits.push(h.gone);
-        h.goAway();
-      }
-      let t: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([Promise.all(waits), new Promise<void>((r) => (t = setTimeout(r, graceMs)))]);
-      clearTimeout(t);
-    },
+    shutdown,
   };
+}
+
+/** The `Deno.upgradeWebSocket` transport, for a user's own `Deno.serve` (see deno-upgrade.ts). */
+export function denoTransport(options: DenoTransportOptions = {}): DenoTransport {
+  const admission = new Admission(admissionLimits(options), options.log);
+  const state: DenoUpgradeState = { admission, live: new Map(), stopping: false };
+  return transportOf(admission, denoUpgrader(state), async (graceMs = 3000) => {
+    state.stopping = true;
+    const waits: Promise<void>[] = [];
+    for (const h of state.live.values()) {
+      waits.push(h.gone);
+      h.goAway();
+    }
+    let t: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(waits),
+      new Promise<void>((r) => (t = setTimeout(r, graceMs))),
+    ]);
+    clearTimeout(t);
+  });
 }
 
 /** Binds `port` (0 = any free one) once, synchronously, to learn the address and fail early. */
@@ -201,11 +225,21 @@ export function serveDeno(options: ServeDenoOptions): DenoServer {
   }
   const kind = options.server ?? "node";
   if (kind !== "node" && kind !== "deno") {
-    throw new TypeError(`serveDeno: options.server must be "node" or "deno", got ${JSON.stringify(kind)}`);
+    throw new TypeError(
+      `serveDeno: options.server must be "node" or "deno", got ${JSON.stringify(kind)}`,
+    );
   }
   const limits = admissionLimits(options);
-  const closeTimeoutMs = validateMs("closeTimeoutMs", options.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS);
-  const headersTimeoutMs = validateMs("headersTimeoutMs", options.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS);
+  const closeTimeoutMs = validateMs(
+    "closeTimeoutMs",
+    options.closeTimeoutMs,
+    DEFAULT_CLOSE_TIMEOUT_MS,
+  );
+  const headersTimeoutMs = validateMs(
+    "headersTimeoutMs",
+    options.headersTimeoutMs,
+    DEFAULT_HEADERS_TIMEOUT_MS,
+  );
   const handler = options.fetch ??
     ((req: Request, env: DenoGatewayEnv) => gateway.app.fetch(req, env));
   const hostname = options.hostname ?? "127.0.0.1";
@@ -218,8 +252,13 @@ export function serveDeno(options: ServeDenoOptions): DenoServer {
   if (kind === "deno") {
     transport = denoTransport({ ...limits, log });
     const server = Deno.serve(
-      { port: options.port ?? 8787, hostname, onListen: (a) => options.onListen?.(a as Deno.NetAddr) },
-      (req, info) => handler(req, { remoteAddr: info.remoteAddr, [UPGRADE_ENV_KEY]: transport.upgrade }),
+      {
+        port: options.port ?? 8787,
+        hostname,
+        onListen: (a) => options.onListen?.(a as Deno.NetAddr),
+      },
+      (req, info) =>
+        handler(req, { remoteAddr: info.remoteAddr, [UPGRADE_ENV_KEY]: transport.upgrade }),
     );
     addr = server.addr as Deno.NetAddr;
     finished = server.finished;
@@ -242,19 +281,7 @@ export function serveDeno(options: ServeDenoOptions): DenoServer {
       headersTimeoutMs,
     });
     const graceMs = 3000;
-    transport = {
-      upgrade: node.upgrade,
-      get sessionCount() {
-        return admission.sockets;
-      },
-      get handshakesInFlight() {
-        return admission.handshakesInFlight;
-      },
-      get trackedAddresses() {
-        return admission.trackedAddresses;
-      },
-      shutdown: (g = graceMs) => node.shutdown(g),
-    };
+    transport = transportOf(admission, node.upgrade, (g = graceMs) => node.shutdown(g));
     finished = node.finished;
     stopServer = () => node.shutdown(graceMs);
     queueMicrotask(() => options.onListen?.(addr));

@@ -12,8 +12,8 @@
  *   input keeps being read and discarded so the peer's unread data does not turn our close into
  *   a TCP RST (the close code arrives, not 1006); after `closeTimeoutMs / 2` the TCP connection
  *   is ended (FIN), after `closeTimeoutMs` destroyed. At most MAX_CLOSE_DRAIN_BYTES are read
- *   while closing: a peer that keeps sending past that is destroyed at once (it reads nothing,
- *   and draining it would cost bandwidth × closeTimeoutMs of reads). The socket counts (admission ticket) until
+ *   while closing: past that reading stops (what the peer still sends waits in the kernel's
+ *   buffers, not ours, and costs no CPU); the close frame still reaches a peer that reads. The socket counts (admission ticket) until
  *   the TCP connection's own `close` event.
  * - Backpressure: `pauseReading` / `resumeReading` are ws's `pause()` / `resume()` (TCP reads
  *   stop); `bufferedAmount` is ws's unsent bytes (socket write queue + sender queue).
@@ -25,7 +25,7 @@ import type { Socket } from "../../tunnel/types.ts";
 import type { Ticket } from "./admission.ts";
 import { SessionDriver } from "./session-driver.ts";
 
-/** Input read and discarded after a close starts, at most; past it the connection is destroyed. */
+/** Input read and discarded after a close starts, at most; past it reading stops until destroy. */
 export const MAX_CLOSE_DRAIN_BYTES = 1024 * 1024;
 
 /** The part of a `ws` (8.23.0) server-side WebSocket this file uses. */
@@ -93,10 +93,14 @@ export function attachWs(
     closing = true;
     ws.resume(); // drain: keep reading (and discarding) while the close frame goes out
     let drained = 0;
-    net.on("data", (chunk: Uint8Array) => {
+    const count = (chunk: Uint8Array) => {
       drained += chunk.length;
-      if (drained > MAX_CLOSE_DRAIN_BYTES) net.destroy();
-    });
+      if (drained <= MAX_CLOSE_DRAIN_BYTES) return;
+      net.off("data", count);
+      net.pause();
+      (ws as { resume(): void }).resume = () => {}; // ws must not restart reading
+    };
+    net.on("data", count);
     finTimer = setTimeout(() => {
       try {
         net.end();
