@@ -3,7 +3,7 @@
 // PATH, so tasks that call `deno` reach it. Why the platform packages (@deno/<os>-<cpu>) are
 // optionalDependencies instead of the `deno` wrapper package: the wrapper links
 // node_modules/.bin/deno, and `deno task` resolves a nested `deno` to that file and tries to
-// run the native binary as JavaScript (design notes §6). The platform packages have no bin.
+// run the native binary as JavaScript (measured: `deno task` fails that way). The platform packages have no bin.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";

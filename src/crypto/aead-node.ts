@@ -6,7 +6,7 @@
  *
  * Whether it is used is decided per suite and per runtime by `selectBackends` (it is proven
  * byte-identical to noble, then timed: Deno 2.9's node:crypto AES-GCM is slower than its
- * ChaCha20-Poly1305, see design.md §5).
+ * ChaCha20-Poly1305; docs/benchmarks.md has the figures).
  */
 import type { Aead } from "../protocol/types.ts";
 import type { NodeCrypto } from "./primitives.ts";

@@ -12,7 +12,7 @@ export const XWING_LABEL: Bytes = Uint8Array.from([0x5c, 0x2e, 0x2f, 0x2f, 0x5e,
 
 /**
  * RFC 8410 PKCS#8 PrivateKeyInfo prefix for a raw 32-byte X25519 private key. DER import is
- * used on purpose: JWK export hung Node 20 (design.md §5), and JWK import of a private key costs
+ * used on purpose: JWK export hung Node 20, and JWK import of a private key costs
  * ~185 µs in Deno 2.9 (it recomputes the public key) against ~12 µs for DER.
  */
 export const PKCS8_X25519_PREFIX: Bytes = Uint8Array.from([

@@ -1,6 +1,6 @@
 /**
  * The per-socket WebSocket attachment (`ws.serializeAttachment`), the only state that survives
- * a Durable Object's hibernation (design notes §3; PROTOCOL.md §5.5).
+ * a Durable Object's hibernation (docs/cloudflare.md; PROTOCOL.md §5.5).
  *
  * Versioned and validated on read: anything that does not parse exactly as a known version is
  * refused, and the caller closes the socket (internal_error). The encoded value is a plain

@@ -1,6 +1,6 @@
 /**
  * The Cloudflare transport: a thin Durable Object that maps platform events onto a
- * ServerSession (design notes §3, PROTOCOL.md §5.5). It owns no protocol logic.
+ * ServerSession (docs/cloudflare.md, PROTOCOL.md §5.5). It owns no protocol logic.
  *
  *   fetch (upgrade)        → WebSocketPair, ctx.acceptWebSocket (hibernation API), new session
  *   webSocketMessage       → session.receive(bytes)   (rebuilt from the attachment after a wake)
