@@ -911,6 +911,26 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     run: (ctx) => session(ctx, (s) => s.sendFrames(Array.from({ length: 1000 }, () => ({ type: "window_update", stream: 0, increment: 1 }) as Frame))),
   },
   {
+    name: "WINDOW_UPDATE flood on a live stream (1,000 in one record; one per record is free) → 4009",
+    area: "flood",
+    expect: { close: C.rate_limited },
+    run: (ctx) =>
+      session(ctx, (s) => {
+        const id = s.request({ authority: H.hold, path: "/" });
+        s.sendFrames(Array.from({ length: 1000 }, () => ({ type: "window_update", stream: id, increment: 1 }) as Frame));
+      }),
+  },
+  {
+    name: "WINDOW_UPDATE past the announced max_window (16 MiB) → 4013",
+    area: "flood",
+    expect: { close: C.limit_exceeded },
+    run: (ctx) =>
+      session(ctx, (s) => {
+        const id = s.request({ authority: H.hold, path: "/" });
+        s.sendFrames([{ type: "window_update", stream: id, increment: 16 * 1024 * 1024 - 65536 + 1 }]);
+      }),
+  },
+  {
     name: "RESET_STREAM flood on a finished stream (1,000 in one record) → 4009",
     area: "flood",
     expect: { close: C.rate_limited },
