@@ -147,3 +147,77 @@ Deno.test("key configuration unreachable → ConnectError", async () => {
     (e) => e instanceof ConnectError && /key configuration/.test(e.message),
   );
 });
+
+Deno.test("keyConfigUrl: the key configuration is fetched from the given URL, not the channel's host root", async () => {
+  const { WebSocket, gw } = fakeWebSocket(gateway());
+  const seen: string[] = [];
+  const mounted: typeof fetch = (input) => {
+    const url = String(input instanceof Request ? input.url : input);
+    seen.push(url);
+    if (url !== "https://app.example/pq/.well-known/pqgate") return Promise.resolve(new Response("not found", { status: 404 }));
+    return keyConfig("https://gw.example/.well-known/pqgate");
+  };
+  // Without the option the client looks at the host root and finds nothing.
+  await assert.rejects(
+    connect("wss://app.example/pq/pqgate", { pin: PIN, WebSocket, fetchConfig: mounted }),
+    (e) => e instanceof ConnectError && e.message.includes("https://app.example/.well-known/pqgate") && /HTTP 404/.test(e.message),
+  );
+  assert.equal(gw.connections, 0);
+  for (const keyConfigUrl of ["https://app.example/pq/.well-known/pqgate", new URL("https://app.example/pq/.well-known/pqgate#x")]) {
+    const ch = await connect("wss://app.example/pq/pqgate", { pin: PIN, WebSocket, fetchConfig: mounted, keyConfigUrl });
+    assert.equal(ch.pin, PIN);
+    assert.equal(await (await ch.fetch("https://api.example/k")).text(), "GET https://api.example/k");
+    ch.close();
+  }
+  assert.deepEqual(seen, [
+    "https://app.example/.well-known/pqgate",
+    "https://app.example/pq/.well-known/pqgate",
+    "https://app.example/pq/.well-known/pqgate",
+  ]);
+  assert.equal(gw.connections, 2);
+  await settle();
+});
+
+Deno.test("keyConfigUrl: validated (http(s), absolute, no credentials) and only with a pin", async () => {
+  const { WebSocket, gw } = fakeWebSocket(gateway());
+  let fetched = 0;
+  const counting: typeof fetch = () => (fetched++, keyConfig("https://gw.example/.well-known/pqgate"));
+  const bad: [unknown, RegExp][] = [
+    [42, /keyConfigUrl option must be a string or a URL/],
+    ["/pq/.well-known/pqgate", /keyConfigUrl option is not an absolute URL/],
+    ["wss://gw.example/pq/.well-known/pqgate", /keyConfigUrl option must be an http: or https: URL, not wss:/],
+    ["file:///etc/passwd", /keyConfigUrl option must be an http: or https: URL, not file:/],
+    ["https://user:secret@gw.example/.well-known/pqgate", /keyConfigUrl option must not contain credentials/],
+    ["https://user@gw.example/.well-known/pqgate", /keyConfigUrl option must not contain credentials/],
+  ];
+  for (const [keyConfigUrl, re] of bad) {
+    await assert.rejects(
+      connect("wss://gw.example/", { pin: PIN, WebSocket, fetchConfig: counting, keyConfigUrl: keyConfigUrl as string }),
+      (e) => e instanceof TypeError && re.test(e.message) && !e.message.includes("secret"),
+    );
+  }
+  // With publicKey (no configuration is fetched) or anonymous, the option has no use: refused.
+  const publicKey = toBase64Url(TEST_KEY.publicKey);
+  const url = "https://gw.example/pq/.well-known/pqgate";
+  await assert.rejects(connect("wss://gw.example/", { WebSocket, publicKey, keyConfigUrl: url }), (e) => e instanceof TypeError && /only with \{ pin \}/.test(e.message));
+  await assert.rejects(connect("wss://gw.example/", { WebSocket, pin: PIN, publicKey, keyConfigUrl: url }), (e) => e instanceof TypeError && /only with \{ pin \}/.test(e.message));
+  await assert.rejects(connect("wss://gw.example/", { WebSocket, anonymous: true, keyConfigUrl: url }), (e) => e instanceof TypeError && /only with \{ pin \}/.test(e.message));
+  assert.equal(fetched, 0);
+  assert.equal(gw.connections, 0);
+});
+
+Deno.test("publicKey skips the key-configuration request (with or without a matching pin)", async () => {
+  const { WebSocket, gw } = fakeWebSocket(gateway());
+  let fetched = 0;
+  const counting: typeof fetch = () => (fetched++, keyConfig("https://gw.example/.well-known/pqgate"));
+  const publicKey = toBase64Url(TEST_KEY.publicKey);
+  for (const o of [{ publicKey }, { publicKey, pin: PIN }]) {
+    const ch = await connect("wss://gw.example/", { WebSocket, fetchConfig: counting, ...o });
+    assert.equal(ch.pin, PIN);
+    assert.equal(await (await ch.fetch("https://api.example/p")).text(), "GET https://api.example/p");
+    ch.close();
+  }
+  assert.equal(fetched, 0);
+  assert.equal(gw.connections, 2);
+  await settle();
+});

@@ -19,7 +19,7 @@ import { nativeClientXWing } from "./webcrypto-kem.ts";
 import { xwingNoble } from "../protocol/kem.ts";
 import { TimerDriver } from "../tunnel/timer-driver.ts";
 import { ChannelClosedError, ConnectError, errorForClose, PinMismatchError } from "./errors.ts";
-import { fetchPinnedKey, type GatewayKey } from "./key-config.ts";
+import { explicitKeyConfigUrl, fetchPinnedKey, type GatewayKey } from "./key-config.ts";
 import { openWebSocket, type WebSocketConstructor } from "./websocket-socket.ts";
 
 export interface ConnectOptions {
@@ -37,6 +37,13 @@ export interface ConnectOptions {
   /** Default 10,000 ms (covers opening the socket and the handshake). */
   handshakeTimeoutMs?: number;
   random?: RandomSource;
+  /**
+   * Where to fetch the key configuration (http: or https:, no credentials), for a gateway
+   * mounted under a path prefix, e.g. "https://app.example/pq/.well-known/pqgate". Default:
+   * the channel URL's host root, `/.well-known/pqgate` over http(s). Used only with `pin`
+   * and no `publicKey` (the only case where the configuration is fetched).
+   */
+  keyConfigUrl?: string | URL;
   /** fetch used for the key configuration (default global fetch). */
   fetchConfig?: typeof fetch;
   /** Base for relative URLs passed to `Channel.fetch`, e.g. "https://api.example/". */
@@ -75,6 +82,7 @@ export class Channel {
   readonly #o: ConnectOptions;
   readonly #WS: WebSocketConstructor;
   #server: GatewayKey | null;
+  readonly #keyConfigUrl: URL | undefined;
   #session: ClientSession | null = null;
   #starting: Promise<ClientSession> | null = null;
   #closed = false;
@@ -98,6 +106,12 @@ export class Channel {
     if (o.pin !== undefined && parsePin(o.pin) === null) {
       throw new TypeError(`pqgate: malformed pin ${JSON.stringify(o.pin)}: expected "sha256:<base64url of 32 bytes>"`);
     }
+    if (o.keyConfigUrl !== undefined && (o.pin === undefined || o.publicKey !== undefined)) {
+      throw new TypeError(
+        "pqgate: the keyConfigUrl option is used only with { pin } and no { publicKey }: otherwise no key configuration is fetched",
+      );
+    }
+    const configUrl = o.keyConfigUrl === undefined ? undefined : explicitKeyConfigUrl(o.keyConfigUrl);
     const WS = (o.WebSocket ?? (globalThis as { WebSocket?: unknown }).WebSocket) as WebSocketConstructor | undefined;
     if (typeof WS !== "function") {
       throw new ConnectError("pqgate: no WebSocket implementation: on Node 20 pass { WebSocket } from the 'ws' package");
@@ -106,6 +120,7 @@ export class Channel {
     this.#o = o;
     this.#WS = WS;
     this.#server = null;
+    this.#keyConfigUrl = configUrl;
     if (o.publicKey !== undefined) {
       const publicKey = typeof o.publicKey === "string" ? fromBase64Url(o.publicKey) : new Uint8Array(o.publicKey);
       if (o.pin !== undefined && !pinMatches(o.pin, publicKey)) {
@@ -197,7 +212,7 @@ export class Channel {
   async #start(): Promise<ClientSession> {
     const o = this.#o;
     if (o.pin !== undefined && !this.#server) {
-      this.#server = await fetchPinnedKey(this.url, o.pin, o.fetchConfig ?? fetch);
+      this.#server = await fetchPinnedKey(this.url, o.pin, o.fetchConfig ?? fetch, this.#keyConfigUrl);
     }
     const timeout = o.handshakeTimeoutMs ?? 10_000;
     let session: ClientSession | null = null;
@@ -272,8 +287,9 @@ export class Channel {
 
 /**
  * Connects to a pqgate gateway and completes a handshake. With `pin`, the gateway's key
- * configuration is fetched from `<origin>/.well-known/pqgate` and only the key matching the
- * pin is used (PinMismatchError otherwise).
+ * configuration is fetched from `<origin>/.well-known/pqgate` (or from the `keyConfigUrl`
+ * option) and only the key matching the pin is used (PinMismatchError otherwise). With
+ * `publicKey` no configuration is fetched.
  */
 export async function connect(url: string, options: ConnectOptions): Promise<Channel> {
   const channel = new Channel(url, options);

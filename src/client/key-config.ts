@@ -1,7 +1,8 @@
 /**
  * The gateway's key configuration (PROTOCOL.md §8), fetched from
- * `<http(s) origin of the channel URL>/.well-known/pqgate`, and the choice of the key that
- * matches a pin. The configuration may pass through an untrusted middlebox: only a key whose
+ * `<http(s) origin of the channel URL>/.well-known/pqgate` (or from the URL given as the
+ * `keyConfigUrl` option, for a gateway mounted under a path prefix), and the choice of the key
+ * that matches a pin. The configuration may pass through an untrusted middlebox: only a key whose
  * SHA-256 equals the pin (constant-time comparison) is ever used.
  */
 import { fromBase64Url, fromHex } from "../protocol/bytes.ts";
@@ -16,7 +17,12 @@ export interface GatewayKey {
   publicKey: Uint8Array;
 }
 
-/** The http(s) URL of the key configuration for a ws(s)/http(s) channel URL. */
+/**
+ * The http(s) URL of the key configuration for a ws(s)/http(s) channel URL: ws: becomes http:,
+ * wss: becomes https:, the host (and a non-default port) is kept, and the path is always
+ * /.well-known/pqgate at the host root (the channel URL's path, query, fragment and any
+ * userinfo are not used).
+ */
 export function keyConfigUrl(channelUrl: string): URL {
   const u = new URL(channelUrl);
   const scheme = u.protocol === "wss:" || u.protocol === "https:" ? "https:" : u.protocol === "ws:" || u.protocol === "http:" ? "http:" : null;
@@ -24,16 +30,45 @@ export function keyConfigUrl(channelUrl: string): URL {
   return new URL(KEY_CONFIG_PATH, `${scheme}//${u.host}`);
 }
 
-/** Fetches the configuration and returns the key matching `pin`, else PinMismatchError. */
+/**
+ * Validates an explicit key-configuration URL (the `keyConfigUrl` option): a string or URL,
+ * absolute, http: or https:, without userinfo (credentials would be sent to whoever serves it
+ * and end up in error messages). TypeError naming the option otherwise.
+ */
+export function explicitKeyConfigUrl(value: unknown): URL {
+  if (typeof value !== "string" && !(value instanceof URL)) {
+    throw new TypeError("pqgate: the keyConfigUrl option must be a string or a URL");
+  }
+  let u: URL;
+  try {
+    u = new URL(String(value));
+  } catch {
+    throw new TypeError("pqgate: the keyConfigUrl option is not an absolute URL");
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw new TypeError(`pqgate: the keyConfigUrl option must be an http: or https: URL, not ${u.protocol}`);
+  }
+  if (u.username !== "" || u.password !== "") {
+    throw new TypeError("pqgate: the keyConfigUrl option must not contain credentials (user:password@)");
+  }
+  u.hash = "";
+  return u;
+}
+
+/**
+ * Fetches the configuration and returns the key matching `pin`, else PinMismatchError. The
+ * configuration is read from `configUrl` when given, else from `keyConfigUrl(channelUrl)`.
+ */
 export async function fetchPinnedKey(
   channelUrl: string,
   pin: string,
   fetchFn: typeof fetch = fetch,
+  configUrl?: string | URL,
 ): Promise<GatewayKey> {
   if (parsePin(pin) === null) {
     throw new TypeError(`pqgate: malformed pin ${JSON.stringify(pin)}: expected "sha256:<base64url of 32 bytes>"`);
   }
-  const url = keyConfigUrl(channelUrl);
+  const url = configUrl === undefined ? keyConfigUrl(channelUrl) : explicitKeyConfigUrl(configUrl);
   let json: unknown;
   try {
     const res = await fetchFn(url, { headers: { accept: "application/json" } });
