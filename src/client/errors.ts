@@ -34,7 +34,7 @@ export class PinMismatchError extends PqgateClientError {
 export class ConnectError extends PqgateClientError {
   readonly status?: number;
   constructor(message: string, options?: { cause?: unknown; status?: number }) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ConnectError";
     if (options?.status !== undefined) this.status = options.status;
   }

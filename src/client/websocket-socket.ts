@@ -50,9 +50,10 @@ export function openWebSocket(
         ws.close();
       } catch { /* ignore */ }
     }, timeoutMs);
-    const fail = (why: string, status?: number) => {
+    /** `cause`: what the WebSocket implementation reported (its error or close event). */
+    const fail = (why: string, status?: number, cause?: unknown) => {
       clearTimeout(timer);
-      reject(new ConnectError(`pqgate: could not connect to ${url}: ${why}`, status === undefined ? undefined : { status }));
+      reject(new ConnectError(`pqgate: could not connect to ${url}: ${why}`, { status, cause }));
     };
     const socket: Socket = {
       send: (b) => ws.send(b),
@@ -77,11 +78,12 @@ export function openWebSocket(
     ws.onerror = (ev) => {
       if (open) return;
       const status = refusedStatus(ev);
-      fail(status === null ? "WebSocket error" : upgradeRefusedText(status), status ?? undefined);
+      const e = ev as { error?: unknown } | null;
+      fail(status === null ? "WebSocket error" : upgradeRefusedText(status), status ?? undefined, e?.error ?? ev);
     };
     ws.onclose = (ev) => {
       if (!open) {
-        fail(`closed with code ${ev.code}${ev.reason ? ` (${ev.reason})` : ""}`);
+        fail(`closed with code ${ev.code}${ev.reason ? ` (${ev.reason})` : ""}`, undefined, ev);
         return;
       }
       events.close(ev.code, ev.reason);
