@@ -24,6 +24,9 @@ Deno.test("client bundle: one ESM file with the client API and no server code", 
     const e = new mod.ChannelClosedError(4008, "idle_timeout");
     assert.equal(e.name, "ChannelClosedError");
     assert.equal(e.code, 4008);
+    // Class names survive minification (esbuild keepNames).
+    assert.equal(e.constructor.name, "ChannelClosedError");
+    assert.equal(mod.ConnectError.name, "ConnectError");
   } finally {
     await Deno.remove(file);
   }

@@ -120,6 +120,8 @@ async function buildOnce(options: BuildClientOptions): Promise<ClientBuild> {
       target: ["es2022", "chrome111", "firefox115", "safari16.4"],
       conditions: ["browser", "import", "default"],
       minify: options.minify ?? true,
+      // Class names survive minification (`err.constructor.name` is "ConnectError", not "a").
+      keepNames: true,
       legalComments: "none",
       metafile: true,
       logLevel: "silent",
