@@ -33,7 +33,7 @@
  * 4013 `limit_exceeded`.
  */
 import { CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_REASONS, closeCodeFor, type ErrorCode, PqgateError } from "../protocol/errors.ts";
-import { type Bytes, toHex, utf8Encode } from "../protocol/bytes.ts";
+import { type Bytes, toHex } from "../protocol/bytes.ts";
 import {
   MAX_RECORD_LEN,
   MSG_CLIENT_FINISHED,
@@ -59,6 +59,7 @@ import { BodyAborted, OutgoingBody } from "./outgoing-body.ts";
 import { RecordChannel } from "./record-channel.ts";
 import { decodeSessionSnapshot, encodeSessionSnapshot } from "./session-snapshot.ts";
 import { DEFAULT_MAX_WINDOW_BYTES, OutputBudget } from "./output-budget.ts";
+import { sessionError, type SessionErrorCode } from "./error-response.ts";
 import { DEFAULT_CONTROL_FRAME_BURST, DEFAULT_CONTROL_FRAMES_PER_SECOND, TokenBucket } from "./rate-limit.ts";
 import type { ChannelInfo, Env, RequestHandler, SessionLimits, Socket, StaticKey } from "./types.ts";
 
@@ -120,8 +121,6 @@ interface ServerStream {
   discardBody: boolean;
   abort: AbortController;
 }
-
-const TEXT = [["content-type", "text/plain; charset=utf-8"], ["x-content-type-options", "nosniff"]] as const;
 
 export class ServerSession {
   #state: ServerSessionState = "start";
@@ -597,7 +596,7 @@ export class ServerSession {
       if (o.limits.maxBodyBytes > 0) {
         const cl = head.headers.find(([n]) => n === "content-length");
         if (cl && /^\d+$/.test(cl[1]) && Number(cl[1]) > o.limits.maxBodyBytes) {
-          this.#respondError(s, 413, "request body too large");
+          this.#respondError(s, "body_too_large");
           return;
         }
       }
@@ -605,7 +604,7 @@ export class ServerSession {
     } catch (e) {
       if (e instanceof BhttpError || e instanceof RequestMappingError) {
         this.#log("request_rejected", { stream: id, status: e.status, reason: e.message });
-        this.#respondError(s, e.status, e.status === 431 ? "request headers too large" : "bad request");
+        this.#respondError(s, e.status === 431 ? "headers_too_large" : e.status === 413 ? "body_too_large" : "bad_request");
         return;
       }
       throw e;
@@ -623,7 +622,7 @@ export class ServerSession {
         if (this.#streams.get(id) !== s || s.responseStarted) return;
         if (s.abort.signal.aborted) return;
         this.#log("handler_error", { stream: id, error: (e as Error)?.name ?? "Error" });
-        this.#respondError(s, 500, "gateway error");
+        this.#respondError(s, "internal_error");
       },
     );
   }
@@ -641,7 +640,7 @@ export class ServerSession {
       s.body.error(reason);
       if (!s.responseStarted) {
         s.abort.abort(reason);
-        this.#respondError(s, 413, "request body too large");
+        this.#respondError(s, "body_too_large");
       } else {
         this.#reset(s, STREAM_TOO_LARGE, reason);
       }
@@ -674,17 +673,18 @@ export class ServerSession {
     } catch (e) {
       if (ok) res.body?.cancel().catch(() => {});
       this.#log("handler_error", { stream: s.id, error: (e as Error)?.message ?? "bad response" });
-      this.#respondError(s, 502, "bad response from origin");
+      this.#respondError(s, e instanceof BhttpError && e.status === 431 ? "origin_headers_too_large" : "bad_response");
       return;
     }
     this.#startResponse(s, head, res.body);
   }
 
-  #respondError(s: ServerStream, status: number, message: string): void {
+  /** A session-made error response (src/tunnel/error-response.ts: `pqgate-error`, JSON body). */
+  #respondError(s: ServerStream, code: SessionErrorCode): void {
     s.discardBody = true;
     s.body?.error(new DOMException("request rejected", "AbortError"));
-    const head = encodeResponseHead({ status, headers: [...TEXT] });
-    const body = utf8Encode(message + "\n");
+    const { head: errorHead, body } = sessionError(code);
+    const head = encodeResponseHead(errorHead);
     this.#startResponse(s, head, new ReadableStream({
       start(c) {
         c.enqueue(body);

@@ -119,13 +119,14 @@ Deno.test("limits: 431 for large headers, 413 for large bodies (declared and str
   });
   const big = await p.client.fetch(new Request("https://a.example/", { headers: { "x-big": "y".repeat(300) } }));
   assert.equal(big.status, 431);
+  assert.equal(big.headers.get("pqgate-error"), "headers_too_large");
   await big.body?.cancel();
   const declared = await p.client.fetch(
     new Request("https://a.example/", { method: "POST", body: "z".repeat(2000) }),
     { contentLength: 2000 },
   );
   assert.equal(declared.status, 413);
-  await declared.text();
+  assert.deepEqual(await declared.json(), { error: "body_too_large", status: 413 });
   // Streamed without content-length: the gateway notices while the body arrives.
   let sent = 0;
   const stream = () =>
@@ -138,7 +139,8 @@ Deno.test("limits: 431 for large headers, 413 for large bodies (declared and str
     });
   const streamed = await p.client.fetch(new Request("https://a.example/", { method: "POST", body: stream(), duplex: "half" } as RequestInit));
   assert.equal(streamed.status, 413);
-  assert.match(await streamed.text(), /too large/);
+  assert.equal(streamed.headers.get("pqgate-error"), "body_too_large");
+  assert.deepEqual(await streamed.json(), { error: "body_too_large", status: 413 });
   assert.ok(sent < 200_000, `the upload was stopped (${sent})`);
   const small = await p.client.fetch(new Request("https://a.example/", { method: "POST", body: "q".repeat(1000) }));
   assert.equal(await small.text(), "read 1000");
@@ -171,6 +173,7 @@ Deno.test("handler failure → 500 on the stream, channel stays up", async () =>
   const p = startPair({ handler: () => Promise.reject(new Error("boom")) });
   const r = await p.client.fetch(new Request("https://a.example/"));
   assert.equal(r.status, 500);
+  assert.equal(r.headers.get("pqgate-error"), "internal_error");
   await r.text();
   assert.equal(p.server.state, "established");
   p.client.close();
