@@ -10,36 +10,7 @@ import { HARDENING_HOSTS, hardeningRoutes } from "./bad-input-cases.ts";
 import { startHarness } from "./harness.ts";
 import { WebSocket as NodeWebSocket } from "ws";
 import { rawRequestHead, RawSession, WS } from "./wire.ts";
-
-/**
- * Request fields that origins, frameworks or platforms read as assertions of a trusted proxy
- * (finding 7; policy in src/proxy/spoofable-headers.ts). Sent with spoofed values.
- */
-const SPOOFING_HEADERS = [
-  "client-ip", "x-client-ip", "true-client-ip", "x-true-client-ip", "x-real-ip", "x-cluster-client-ip",
-  "fastly-client-ip", "fastly-ssl", "cf-connecting-ip", "cf-connecting-ipv6", "cf-ipcountry", "cf-visitor",
-  "cf-access-authenticated-user-email", "x-originating-ip", "x-remote-ip", "x-remote-addr", "x-proxyuser-ip",
-  "forwarded", "forwarded-for", "x-forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-port",
-  "x-forwarded-prefix", "x-forwarded-proto", "x-forwarded-server", "x-forwarded-ssl", "x-forwarded-user",
-  "x-host", "x-original-url", "x-original-host", "x-original-method", "x-rewrite-url", "x-http-method",
-  "x-http-method-override", "x-method-override", "x-http-destinationurl", "x-envoy-original-path",
-  "x-envoy-internal", "x-amzn-oidc-identity", "x-appengine-user-email", "x-azure-clientip",
-  "x-ms-client-principal-name", "x-ms-forwarded-for", "akamai-origin-hop", "x-akamai-edgescape",
-  "front-end-https", "x-url-scheme", "x-scheme", "x-real-port", "x-goog-iap-jwt-assertion",
-  "x-middleware-subrequest", "x-auth-request-user", "remote-user", "x-ssl-client-cert", "via", "pqgate-suite",
-];
-/** Ordinary end-to-end fields: they must arrive unchanged. */
-const ORDINARY_HEADERS: [string, string][] = [
-  ["accept", "application/json"],
-  ["content-type", "application/json"],
-  ["authorization", "Bearer keep-me"],
-  ["cookie", "a=1; b=2"],
-  ["user-agent", "pqgate-test/1"],
-  ["x-app-tenant", "t1"],
-  ["x-app-trace", "abc"],
-  ["x-amz-date", "20250101T000000Z"],
-  ["x-ms-version", "2021-08-06"],
-];
+import { ORDINARY_HEADERS, SPOOFING_HEADERS } from "../../src/proxy/testing.ts";
 
 /** A TCP listener that counts and drops every connection: nothing may ever reach it. */
 function startInternal(): { port: number; connections: () => number; close(): void } {
