@@ -17,6 +17,7 @@ import { type Context, Hono } from "hono";
 import type { BackendReport, Backends, ConnectionKem } from "../crypto/select.ts";
 import { type SuiteId, SUITES } from "../protocol/constants.ts";
 import type { Aead, StaticKey } from "../protocol/types.ts";
+import { platformOriginFetch } from "../proxy/origin-fetch.ts";
 import { compileRoutes, type RouteConfig, type RouteTable } from "../proxy/routes.ts";
 import { ServerSession } from "../tunnel/server-session.ts";
 import type { Env, RequestHandler, SessionLimits, Socket } from "../tunnel/types.ts";
@@ -67,7 +68,10 @@ export interface GatewayOptions {
    * request aborted. Default 30 s.
    */
   originBodyIdleTimeoutMs?: number;
-  /** fetch used for origin calls. Default: globalThis.fetch. */
+  /**
+   * fetch used for origin calls. Default: the platform fetch (on Deno, a streamed upload with
+   * a declared length goes through node:http so it keeps its content-length: origin-fetch.ts).
+   */
   fetch?: typeof fetch;
   /** Path of the channel endpoint. Default "/pqgate". */
   channelPath?: string;
@@ -223,7 +227,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     DEFAULT_ORIGIN_BODY_IDLE_TIMEOUT_MS,
   );
   const fetchImpl = validateFunction<typeof fetch>("fetch", options.fetch) ??
-    ((i, init) => fetch(i, init));
+    ((i, init) => platformOriginFetch(i instanceof Request && init === undefined ? i : new Request(i, init)));
   const upgradeOpt = validateFunction<Upgrader>("upgrade", options.upgrade);
   const log = validateFunction<GatewayLog>("log", options.log);
   const env = validateEnv(options.env) ?? defaultEnv;

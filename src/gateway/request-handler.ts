@@ -6,7 +6,7 @@
 import { demoOrigin } from "../proxy/demo-origin.ts";
 import { forward } from "../proxy/forward.ts";
 import type { RouteConfig, RouteTable } from "../proxy/routes.ts";
-import { type FetchHandler, serviceFetch } from "../proxy/service-fetch.ts";
+import { type FetchHandler, serviceLookup } from "../proxy/service-fetch.ts";
 import type { ChannelInfo, RequestHandler } from "../tunnel/types.ts";
 import type { GatewayLog, ServiceBinding } from "./options.ts";
 
@@ -36,7 +36,8 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
   const handlers: Record<string, FetchHandler> = {};
   if (o.demo) handlers.demo = demoOrigin;
   for (const [name, b] of Object.entries(o.services)) handlers[name] = asFetchHandler(b);
-  const originFetch = serviceFetch(handlers, (r) => o.fetch(r));
+  const services = serviceLookup(handlers);
+  const network = (r: Request) => o.fetch(r);
 
   return async (request: Request, channel: ChannelInfo): Promise<Response> => {
     const started = Date.now();
@@ -53,7 +54,8 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
       clientAddress: channel.clientAddress,
       suite: channel.suite,
       sessionId: channel.sessionId,
-      fetch: originFetch,
+      fetch: network,
+      services,
       timeoutMs: o.originTimeoutMs,
       bodyIdleTimeoutMs: o.originBodyIdleTimeoutMs,
       maxBodyBytes: o.maxBodyBytes,

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { forward, type ForwardContext, type ForwardRequest } from "./forward.ts";
 import { compileRoutes, type RouteTable } from "./routes.ts";
-import { serviceFetch } from "./service-fetch.ts";
+import { serviceLookup } from "./service-fetch.ts";
+import { platformOriginFetch } from "./origin-fetch.ts";
+import { BUFFERED_BODY_MAX } from "./fixed-length-body.ts";
+import http from "node:http";
 import { demoOrigin, streamByte } from "./demo-origin.ts";
 
 /** Set when the /stall-body request was aborted (the gateway gave up on the body). */
@@ -242,8 +245,8 @@ Deno.test("forward: an in-process handler that ignores the signal still times ou
     origin: "service:stuck",
     timeoutMs: 100,
   }]);
-  const f = serviceFetch({ stuck: { fetch: () => new Promise<Response>(() => {}) } });
-  const res = await forward(req("/"), ctx(routes, f));
+  const services = serviceLookup({ stuck: { fetch: () => new Promise<Response>(() => {}) } });
+  const res = await forward(req("/"), ctx(routes, fetch, { services }));
   assert.equal(res.status, 504);
 });
 
@@ -352,23 +355,21 @@ Deno.test("forward: open-relay attempts get 403 and make zero fetch calls", asyn
   assert.deepEqual(spy.calls, []);
 });
 
-Deno.test("forward: service: routes dispatch in-process (demo origin)", async () => {
+Deno.test("forward: service: routes dispatch in-process (demo origin), never to the network", async () => {
   const routes = compileRoutes([{ match: { pathPrefix: "/" }, origin: "service:demo" }]);
-  const spy = spyFetch(
-    serviceFetch({ demo: demoOrigin }, () => Promise.reject(new Error("no network"))),
-  );
+  const network = spyFetch(() => Promise.reject(new Error("no network")));
+  const services = serviceLookup({ demo: demoOrigin });
   const res = await forward(
     req("/api/hello", { authority: "pqgate.local", headers: [["x-real-ip", "6.6.6.6"]] }),
-    ctx(routes, spy.fetch),
+    ctx(routes, network.fetch, { services }),
   );
   assert.equal(res.status, 200);
   const body = await res.json();
   assert.equal(body.headers["x-real-ip"], undefined);
   assert.equal(body.headers["x-forwarded-for"], "203.0.113.9");
-  assert.equal(spy.calls[0], "http://demo.svc.pqgate.invalid/api/hello");
   const s = await forward(
     req("/api/stream?bytes=70000", { authority: "pqgate.local" }),
-    ctx(routes, spy.fetch),
+    ctx(routes, network.fetch, { services }),
   );
   const bytes = new Uint8Array(await s.arrayBuffer());
   assert.equal(bytes.length, 70000);
@@ -376,9 +377,147 @@ Deno.test("forward: service: routes dispatch in-process (demo origin)", async ()
   // A service with no handler is a 502, never a network call.
   const missing = compileRoutes([{ match: { pathPrefix: "/" }, origin: "service:nope" }]);
   assert.equal(
-    (await forward(req("/", { authority: "x.example" }), ctx(missing, spy.fetch))).status,
+    (await forward(req("/", { authority: "x.example" }), ctx(missing, network.fetch, { services }))).status,
     502,
   );
+  assert.equal((await forward(req("/", { authority: "x.example" }), ctx(routes, network.fetch))).status, 502);
+  assert.deepEqual(network.calls, []);
+});
+
+Deno.test("forward: a service sees the client's scheme, host and (stripped) path, not a placeholder", async () => {
+  const seen: { url: string; host: string | null }[] = [];
+  const services = serviceLookup({
+    app: { fetch: (r) => (seen.push({ url: r.url, host: r.headers.get("host") }), new Response("ok")) },
+  });
+  const routes = compileRoutes([
+    { match: { authority: "app.example", pathPrefix: "/api" }, origin: "service:app", stripPrefix: true },
+    { match: { pathPrefix: "/" }, origin: "service:APP" },
+  ]);
+  const f = (path: string, extra: Partial<ForwardRequest>) =>
+    forward(req(path, extra), ctx(routes, fetch, { services })).then((r) => r.text());
+  await f("/api/v1/x?q=1", { authority: "APP.example:443" });
+  await f("/y", { authority: "other.example:8443" });
+  await f("/z", { scheme: "http", authority: "", headers: [["host", "plain.example:80"]] });
+  assert.deepEqual(seen, [
+    { url: "https://app.example/v1/x?q=1", host: "app.example" },
+    { url: "https://other.example:8443/y", host: "other.example:8443" },
+    { url: "http://plain.example/z", host: "plain.example" },
+  ]);
+});
+
+Deno.test("forward: forwardedHost passes the client's authority as X-Forwarded-Host and Forwarded host=", async () => {
+  await withOrigin(async (base) => {
+    const routes = compileRoutes([
+      { match: { authority: "api.example.com" }, origin: base, forwardedHost: true },
+      { match: { authority: "quiet.example.com" }, origin: base },
+      { match: { authority: "[2001:db8::1]:8443" }, origin: base, forwardedHost: true },
+    ]);
+    const seen = async (authority: string) => {
+      const r = await forward(req("/echo", { authority }), ctx(routes, fetch));
+      await r.body?.cancel();
+      return JSON.parse(r.headers.get("x-seen")!);
+    };
+    const on = await seen("api.example.com");
+    assert.equal(on["x-forwarded-host"], "api.example.com");
+    assert.equal(on.forwarded, "for=203.0.113.9;host=api.example.com;proto=https");
+    assert.equal(on.host, new URL(base).host);
+    const v6 = await seen("[2001:db8::1]:8443");
+    assert.equal(v6["x-forwarded-host"], "[2001:db8::1]:8443");
+    assert.equal(v6.forwarded, 'for=203.0.113.9;host="[2001:db8::1]:8443";proto=https');
+    const off = await seen("quiet.example.com");
+    assert.equal(off["x-forwarded-host"], undefined);
+    assert.equal(off.forwarded, "for=203.0.113.9;proto=https");
+    // A client-sent X-Forwarded-Host never passes, on or off.
+    const r = await forward(
+      req("/echo", { authority: "quiet.example.com", headers: [["x-forwarded-host", "evil.example"]] }),
+      ctx(routes, fetch),
+    );
+    await r.body?.cancel();
+    assert.equal(JSON.parse(r.headers.get("x-seen")!)["x-forwarded-host"], undefined);
+  });
+  assert.throws(
+    () => compileRoutes([{ match: { pathPrefix: "/" }, origin: "https://o.example", forwardedHost: "yes" as unknown as boolean }]),
+    /forwardedHost: must be a boolean/,
+  );
+});
+
+/** A node:http origin that reports how each request body was framed. */
+async function withFramingOrigin(fn: (base: string) => Promise<void>): Promise<void> {
+  const server = http.createServer((rq, rs) => {
+    let n = 0;
+    rq.on("data", (c: Uint8Array) => (n += c.byteLength));
+    rq.on("end", () => {
+      rs.setHeader("content-type", "application/json");
+      rs.end(JSON.stringify({
+        cl: rq.headers["content-length"] ?? null,
+        te: rq.headers["transfer-encoding"] ?? null,
+        n,
+      }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  try {
+    await fn(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+}
+
+Deno.test("forward: a declared body length reaches the origin as content-length, small and large; undeclared stays chunked", async () => {
+  await withFramingOrigin(async (base) => {
+    const routes = table(base);
+    const post = async (n: number, chunk: number, declare: boolean, f = platformOriginFetch) => {
+      const res = await forward(
+        req("/", {
+          method: "POST",
+          headers: declare ? [["content-length", String(n)]] : [],
+          body: streamOf(Math.ceil(n / chunk), chunk),
+        }),
+        ctx(routes, f, { maxBodyBytes: 0 }),
+      );
+      assert.equal(res.status, 200);
+      return await res.json();
+    };
+    // Buffered path (≤ BUFFERED_BODY_MAX), even with a plain fetch.
+    assert.deepEqual(await post(1000, 1000, true, fetch), { cl: "1000", te: null, n: 1000 });
+    assert.deepEqual(await post(BUFFERED_BODY_MAX, 4096, true, fetch), { cl: String(BUFFERED_BODY_MAX), te: null, n: BUFFERED_BODY_MAX });
+    // Streamed path (over the buffer), via the gateway's default origin fetch.
+    const big = 4 * 1024 * 1024;
+    assert.deepEqual(await post(big, 16384, true), { cl: String(big), te: null, n: big });
+    // Empty POST with content-length: 0.
+    assert.deepEqual(await post(0, 1, true, fetch), { cl: "0", te: null, n: 0 });
+    // No declared length: framed by the runtime (chunked), as platform fetch does.
+    const chunked = await post(200000, 10000, false);
+    assert.equal(chunked.cl, null);
+    assert.equal(chunked.te, "chunked");
+    assert.equal(chunked.n, 200000);
+  });
+});
+
+Deno.test("forward: a body longer or shorter than its content-length is refused (400) on both paths", async () => {
+  await withFramingOrigin(async (base) => {
+    const routes = table(base);
+    for (const [declared, chunks, size] of [[1000, 2, 1000], [1000, 1, 500], [200000, 30, 10000], [200000, 10, 10000]]) {
+      const res = await forward(
+        req("/", { method: "POST", headers: [["content-length", String(declared)]], body: streamOf(chunks, size) }),
+        ctx(routes, platformOriginFetch, { maxBodyBytes: 0 }),
+      );
+      assert.equal(res.status, 400, `declared ${declared}, sent ${chunks * size}`);
+      assert.equal(res.headers.get("pqgate-error"), "bad_request");
+    }
+  });
+});
+
+Deno.test("forward: a declared body that never arrives times out (504) while buffered", async () => {
+  await withFramingOrigin(async (base) => {
+    const stalled = new ReadableStream<Uint8Array>({ start(c) { c.enqueue(new Uint8Array(10)); } });
+    const res = await forward(
+      req("/", { method: "POST", headers: [["content-length", "100"]], body: stalled }),
+      ctx(table(base), fetch, { timeoutMs: 150 }),
+    );
+    assert.equal(res.status, 504);
+  });
 });
 
 Deno.test("forward: GET with a non-empty body is refused; with an empty one it proceeds", async () => {

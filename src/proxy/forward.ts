@@ -3,18 +3,25 @@
  * hands in the request head, a body stream, and the `fetch` to use.
  *
  * - Route matching happens HERE (one place decides 403): unmatched → 403, zero fetch calls.
- * - Request body: streamed (`duplex: "half"`), counted, never buffered; over the cap → 413.
+ * - Request body: counted; over the cap → 413. A body whose length the client declared
+ *   (content-length) reaches the origin with that content-length, never chunked
+ *   (fixed-length-body.ts); any other body streams (`duplex: "half"`).
  * - Timeout covers the time to response headers (→ 504); the response body then streams on,
  *   under an idle timeout: no byte from the origin for `bodyIdleTimeoutMs` while the client is
  *   waiting for one → the body errors (the channel resets the stream) and the origin fetch is
  *   aborted. Time the client itself takes to read (backpressure) never counts.
- * - Connection failures → 502. Redirects are returned unchanged (`redirect: "manual"`).
+ * - Connection failures → 502. Redirects are returned unchanged (`redirect: "manual"`): the
+ *   client decides whether to follow (docs/client-fetch.md).
+ * - `service:` routes call the in-process handler with the request's real URL (client scheme,
+ *   host, path); the network fetch never sees them (service-fetch.ts).
  *   Origin 4xx/5xx pass through as-is. Gateway errors carry `pqgate-error` (errors.ts).
  */
 import { FRAME_HEADER_LEN, MAX_PLAINTEXT } from "../protocol/constants.ts";
 import { gatewayError } from "./errors.ts";
+import { fixedLengthBody } from "./fixed-length-body.ts";
 import { clientResponseHeaders, fieldSectionBytes, originRequestHeaders } from "./headers.ts";
 import { matchRoute, type RouteTable } from "./routes.ts";
+import type { ServiceLookup } from "./service-fetch.ts";
 
 /**
  * Default cap on the origin's response field section: a HEADERS frame must fit in one record
@@ -46,8 +53,10 @@ export interface ForwardContext {
   clientAddress: string | null;
   suite: number | string;
   sessionId: Uint8Array | string;
-  /** Called with one Request; `service:` URLs must be dispatched by it (service-fetch.ts). */
+  /** The network fetch, for URL routes only. */
   fetch: (request: Request) => Promise<Response>;
+  /** Handlers of `service:` routes; a service route without one → 502. */
+  services?: ServiceLookup;
   /** Gateway default; a route's `timeoutMs` wins. */
   timeoutMs: number;
   /**
@@ -265,6 +274,11 @@ export async function forward(request: ForwardRequest, ctx: ForwardContext): Pro
   const failure = (): Response =>
     timedOut ? gatewayError("gateway_timeout") : gatewayError("bad_gateway");
 
+  if (request.body === null && declared !== null && declared > 0) {
+    clearTimeout(timer);
+    ctx.signal?.removeEventListener("abort", onClientAbort);
+    return gatewayError("bad_request"); // declared a body, sent none (PROTOCOL.md §6.4)
+  }
   let rejected: BodyRejected | null = null;
   let body: ReadableStream<Uint8Array> | null = null;
   const method = request.method;
@@ -284,33 +298,51 @@ export async function forward(request: ForwardRequest, ctx: ForwardContext): Pro
     }
   }
 
-  const url = new URL(match.url);
+  const service = match.service === null ? null : ctx.services?.(match.service) ?? null;
+  // A service sees the request as the client sent it: its scheme and host, the route's path.
+  const scheme = (request.scheme ?? "https").toLowerCase() === "http" ? "http" : "https";
+  const target = match.service === null ? match.url : `${scheme}://${match.authority}${match.rest}`;
   const headers = originRequestHeaders(clientHeaders, {
-    host: url.host,
+    host: new URL(target).host,
     clientAddress: ctx.clientAddress,
     suite: ctx.suite,
     sessionId: ctx.sessionId,
     gatewayAuth: route.gatewayAuth,
+    forwardedHost: route.forwardedHost ? match.authority : undefined,
   });
 
   let res: Response;
   try {
+    if (match.service !== null && service === null) {
+      throw new TypeError(`no handler bound for service:${match.service}`);
+    }
+    let sent: BodyInit | null = body;
+    if (body === null && !bodyless && (declared !== null || /^(POST|PUT)$/i.test(method))) {
+      // No DATA at all: still "content-length: 0" where the client declared it, and for POST
+      // and PUT as the Fetch standard frames a null body (some runtimes' fetch omit it).
+      sent = new Uint8Array(0);
+    } else if (body !== null && declared !== null) {
+      const fixed = await fixedLengthBody(body, declared, ac.signal);
+      sent = fixed.body;
+      if (fixed.header) headers.set("content-length", String(declared));
+    }
     const init: RequestInit & { duplex?: "half" } = {
       method,
       headers,
-      body,
+      body: sent,
       redirect: "manual",
       signal: ac.signal,
     };
-    if (body !== null) init.duplex = "half";
-    const req = new Request(match.url, init);
+    if (sent instanceof ReadableStream) init.duplex = "half";
+    const req = new Request(target, init);
     // Race the abort too: an in-process handler may ignore the signal.
     const aborted = new Promise<never>((_, rej) => {
       if (ac.signal.aborted) rej(ac.signal.reason);
       ac.signal.addEventListener("abort", () => rej(ac.signal.reason), { once: true });
     });
     aborted.catch(() => {});
-    res = await Promise.race([ctx.fetch(req), aborted]);
+    const call = service !== null ? Promise.resolve(service.fetch(req)) : ctx.fetch(req);
+    res = await Promise.race([call, aborted]);
   } catch {
     clearTimeout(timer);
     ctx.signal?.removeEventListener("abort", onClientAbort);

@@ -43,7 +43,7 @@ export const HOP_BY_HOP = [
  */
 const REQUEST_DROP = new Set<string>([
   "host",
-  "content-length", // bodies are streamed; the runtime frames them (chunked or its own length)
+  "content-length", // forward() frames the body itself: the declared length, or a stream
   "expect", // 1xx responses are not carried (PROTOCOL.md §6.4)
   "proxy-authorization",
   "accept-encoding",
@@ -137,6 +137,16 @@ export interface OriginHeaderOptions {
   suite: number | string;
   sessionId: Uint8Array | string;
   gatewayAuth?: string;
+  /**
+   * The authority the client asked for, to pass on as `X-Forwarded-Host` and `Forwarded:
+   * host=` (the route's `forwardedHost` option). Omitted: neither is sent.
+   */
+  forwardedHost?: string;
+}
+
+/** RFC 7239 §4 value: a token as is, anything else (":" of a port, "[" of IPv6) quoted. */
+function forwardedValue(v: string): string {
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v) ? v : `"${v.replace(/["\\]/g, "\\$&")}"`;
 }
 
 /** Builds the headers sent to the origin from the client's header fields. */
@@ -157,7 +167,9 @@ export function originRequestHeaders(
   }
   h.set("host", opts.host);
   h.set("accept-encoding", "identity");
-  h.set("forwarded", `${forwardedFor(opts.clientAddress)};proto=https`);
+  const host = opts.forwardedHost === undefined ? "" : `;host=${forwardedValue(opts.forwardedHost)}`;
+  h.set("forwarded", `${forwardedFor(opts.clientAddress)}${host};proto=https`);
+  if (opts.forwardedHost !== undefined) h.set("x-forwarded-host", opts.forwardedHost);
   const p = parseClientAddress(opts.clientAddress);
   if (p) h.set("x-forwarded-for", p.ip);
   h.set("x-forwarded-proto", "https");

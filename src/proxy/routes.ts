@@ -34,6 +34,13 @@ export interface RouteConfig {
    * tell requests from the gateway (and so trust `pqgate-*` / forwarding headers) from others.
    */
   gatewayAuth?: string;
+  /**
+   * Tell this route's origin which host the client asked for: `X-Forwarded-Host` and a
+   * `host=` parameter in `Forwarded` (RFC 7239). Off by default: the origin sees only its own
+   * host in `Host`. In-process (`service:`) origins always see the client's host and scheme
+   * in the request URL.
+   */
+  forwardedHost?: boolean;
 }
 
 export type OriginTarget =
@@ -51,6 +58,7 @@ export interface Route {
   readonly bodyIdleTimeoutMs: number | undefined;
   readonly maxBodyBytes: number | undefined;
   readonly gatewayAuth: string | undefined;
+  readonly forwardedHost: boolean;
 }
 
 export interface RouteTable {
@@ -64,6 +72,10 @@ export interface RouteMatch {
   url: string;
   /** Service name for `service:` origins, else null. */
   service: string | null;
+  /** The normalized authority that selected the route (host[:port], default port removed). */
+  authority: string;
+  /** What follows the origin base in `url`: the (optionally stripped) path and the query. */
+  rest: string;
 }
 
 export interface MatchInput {
@@ -99,6 +111,7 @@ const ENTRY_KEYS = new Set([
   "bodyIdleTimeoutMs",
   "maxBodyBytes",
   "gatewayAuth",
+  "forwardedHost",
 ]);
 const MATCH_KEYS = new Set(["authority", "pathPrefix"]);
 
@@ -328,6 +341,9 @@ export function compileRoutes(
       }
       gatewayAuth = g;
     }
+    if (e.forwardedHost !== undefined && typeof e.forwardedHost !== "boolean") {
+      throw new RouteConfigError(i, "forwardedHost", "must be a boolean");
+    }
     const key = `${authority ?? "*"} ${pathPrefix}`;
     const dup = seen.get(key);
     if (dup !== undefined) {
@@ -350,6 +366,7 @@ export function compileRoutes(
       bodyIdleTimeoutMs,
       maxBodyBytes,
       gatewayAuth,
+      forwardedHost: e.forwardedHost === true,
     });
   });
   routes.sort((a, b) =>
@@ -413,7 +430,13 @@ export function matchRoute(table: RouteTable, input: MatchInput): RouteMatch | n
       return null;
     }
     if (!parsed.pathname.startsWith(base.pathname.replace(/\/$/, ""))) return null;
-    return { route, url, service: route.origin.kind === "service" ? route.origin.name : null };
+    return {
+      route,
+      url,
+      service: route.origin.kind === "service" ? route.origin.name : null,
+      authority,
+      rest: rest + query,
+    };
   }
   return null;
 }
