@@ -39,7 +39,7 @@ Deno.test({
       services: {
         BACKEND: async (req: Request) => {
           backendSeen.push(`${req.method} ${new URL(req.url).pathname} ${req.headers.get("x-forwarded-for")}`);
-          return Response.json({ via: "service binding", path: new URL(req.url).pathname, body: await req.text() });
+          return Response.json({ via: "service binding", url: req.url, host: req.headers.get("host"), body: await req.text() });
         },
       },
       testHooks: true,
@@ -76,7 +76,8 @@ Deno.test({
         try {
           const r = await ch.fetch("https://svc.test/api/x", { method: "POST", body: "hi" });
           assert.equal(r.status, 200);
-          assert.deepEqual(await r.json(), { via: "service binding", path: "/api/x", body: "hi" });
+          // The binding sees the client's scheme and host, as behind any proxy (not a placeholder).
+          assert.deepEqual(await r.json(), { via: "service binding", url: "https://svc.test/api/x", host: "svc.test", body: "hi" });
           assert.equal(backendSeen.length, 1);
         } finally {
           ch.close();
