@@ -27,6 +27,14 @@ Deno.test("client bundle: one ESM file with the client API and no server code", 
     // Class names survive minification (esbuild keepNames).
     assert.equal(e.constructor.name, "ChannelClosedError");
     assert.equal(mod.ConnectError.name, "ConnectError");
+    // A v3 source map ships with it: sources are the repository's files, with their contents.
+    const map = JSON.parse(new TextDecoder().decode(b.map));
+    assert.equal(map.version, 3);
+    const i = map.sources.findIndex((s: string) => s.endsWith("src/client/channel.ts"));
+    assert.ok(i >= 0, map.sources.join("\n"));
+    assert.match(map.sourcesContent[i], /export class Channel/);
+    assert.ok(map.mappings.length > 1000);
+    assert.ok(!new TextDecoder().decode(b.code).includes("sourceMappingURL"), "the server names the map");
   } finally {
     await Deno.remove(file);
   }

@@ -1,11 +1,17 @@
 /**
  * The browser build of the client library (src/client): one ESM file, built with esbuild.
  *
- *   deno task build:client            writes dist/pqgate-client.js and prints its size
- *   buildClient()                     builds in memory: { code, inputs, ms }
- *   buildClientBundle()               the bytes only (what the start command serves)
- *   loadClientBundle()                build if allowed (always current), else dist/, else a
+ *   deno task build:client            writes dist/pqgate-client.js (+ .map) and prints its size
+ *   buildClient()                     builds in memory: { code, map, inputs, ms }
+ *   buildClientBundle()               the bytes only
+ *   loadClientBundle()                { code, map } (what the start command serves): a build if
+ *                                     allowed (always current), else dist/, else a
  *                                     ClientBundleError that says what to run
+ *
+ * The source map (v3, sources relative to the repository, with their contents) is shipped
+ * beside the bundle, so a stack trace from the minified file maps back to src/client. The
+ * bundle itself carries no sourceMappingURL: `sourceMapComment(name)` gives the line for the
+ * file name it is served or written under.
  *
  * Deno runs esbuild's JS API (`import("esbuild")` from node_modules) fine, but esbuild spawns
  * its native binary, so the process needs `--allow-run` (plus read and env). Without it,
@@ -21,6 +27,8 @@ import { fileURLToPath } from "node:url";
 export const REPO_ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 /** Where `deno task build:client` writes the bundle, relative to the repository root. */
 export const CLIENT_BUNDLE_FILE = "dist/pqgate-client.js";
+/** Its source map, written beside it. */
+export const CLIENT_BUNDLE_MAP_FILE = CLIENT_BUNDLE_FILE + ".map";
 /** Entry points tried in order (the client library's public module). */
 export const CLIENT_ENTRY_CANDIDATES: readonly string[] = [
   "src/client/browser.ts",
@@ -36,8 +44,10 @@ export class ClientBundleError extends Error {
 }
 
 export interface ClientBuild {
-  /** The ESM bundle. */
+  /** The ESM bundle (no sourceMappingURL line: see sourceMapComment). */
   code: Uint8Array<ArrayBuffer>;
+  /** Its source map (JSON, v3). */
+  map: Uint8Array<ArrayBuffer>;
   /** Bundled source files, relative to the repository root ("node_modules/..." for packages). */
   inputs: string[];
   /** Entry point used, relative to the repository root. */
@@ -122,13 +132,16 @@ async function buildOnce(options: BuildClientOptions): Promise<ClientBuild> {
       minify: options.minify ?? true,
       // Class names survive minification (`err.constructor.name` is "ConnectError", not "a").
       keepNames: true,
+      sourcemap: "external",
+      sourcesContent: true,
       legalComments: "none",
       metafile: true,
       logLevel: "silent",
       banner: { js: "/* pqgate client (browser build) — MIT */" },
     });
-    const file = result.outputFiles[0];
-    if (!file) throw new ClientBundleError("esbuild produced no output");
+    const file = result.outputFiles.find((f) => f.path.endsWith(".js"));
+    const mapFile = result.outputFiles.find((f) => f.path.endsWith(".js.map"));
+    if (!file || !mapFile) throw new ClientBundleError("esbuild produced no output");
     const inputs = Object.keys(result.metafile.inputs).sort();
     const bad = forbiddenInputs(inputs);
     if (bad.length > 0) {
@@ -136,7 +149,9 @@ async function buildOnce(options: BuildClientOptions): Promise<ClientBuild> {
     }
     const code = new Uint8Array(file.contents.byteLength);
     code.set(file.contents);
-    return { code, inputs, entry, ms: performance.now() - t0 };
+    const map = new Uint8Array(mapFile.contents.byteLength);
+    map.set(mapFile.contents);
+    return { code, map, inputs, entry, ms: performance.now() - t0 };
   } catch (e) {
     if (e instanceof ClientBundleError) throw e;
     const msg = (e as Error).message ?? String(e);
@@ -166,28 +181,44 @@ function canRun(): boolean {
   }
 }
 
+/** The `//# sourceMappingURL=` line for a bundle whose map is served as `mapName`. */
+export function sourceMapComment(mapName: string): string {
+  return `\n//# sourceMappingURL=${mapName}\n`;
+}
+
+/** A bundle to serve: the code and, when there is one, its source map. */
+export interface ClientBundle {
+  code: Uint8Array<ArrayBuffer>;
+  map: Uint8Array<ArrayBuffer> | null;
+}
+
 /**
  * The bundle for serving: a fresh build when this process may run esbuild (so it always
- * matches src/client), else the prebuilt dist/pqgate-client.js. Throws ClientBundleError with
- * the command to run when neither is possible.
+ * matches src/client), else the prebuilt dist/pqgate-client.js (and its map, if present).
+ * Throws ClientBundleError with the command to run when neither is possible.
  */
 export async function loadClientBundle(
   opts: { log?: (message: string) => void } = {},
-): Promise<Uint8Array<ArrayBuffer>> {
+): Promise<ClientBundle> {
   let buildError: Error | null = null;
   if (canRun()) {
     try {
       const b = await buildClient();
       opts.log?.(`built the browser client from ${b.entry} (${b.code.length} bytes, ${b.ms.toFixed(0)} ms)`);
-      return b.code;
+      return { code: b.code, map: b.map };
     } catch (e) {
       buildError = e as Error;
     }
   }
   try {
-    const code = await Deno.readFile(REPO_ROOT + CLIENT_BUNDLE_FILE);
+    const raw = await Deno.readFile(REPO_ROOT + CLIENT_BUNDLE_FILE);
+    // The written file ends with its own sourceMappingURL line; the server adds the one for
+    // the name it serves under.
+    const text = new TextDecoder().decode(raw).replace(/\n\/\/# sourceMappingURL=\S+\n?$/, "");
+    const code = new TextEncoder().encode(text);
+    const map = await Deno.readFile(REPO_ROOT + CLIENT_BUNDLE_MAP_FILE).catch(() => null);
     opts.log?.(`serving the prebuilt browser client ${CLIENT_BUNDLE_FILE} (${code.length} bytes)`);
-    return code;
+    return { code, map };
   } catch {
     throw new ClientBundleError(
       buildError

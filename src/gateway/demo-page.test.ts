@@ -44,6 +44,27 @@ Deno.test("demo page: serves the page with its config, the script and the bundle
   assert.equal(loads, 1, "the bundle is loaded once and cached");
 });
 
+Deno.test("demo page: a bundle with a source map names it and serves it; without one, 404", async () => {
+  const map = JSON.stringify({ version: 3, sources: ["src/client/channel.ts"], mappings: "" });
+  const withMap = demoPageRoutes({
+    clientBundle: () => ({ code: "export const x = 1;", map }),
+    channelPath: "/pqgate",
+    assets: () => ({ html: "__PQGATE_CONFIG__", script: "" }),
+  });
+  const js = await (await withMap.request("/client.js")).text();
+  assert.ok(js.startsWith("export const x = 1;"));
+  assert.match(js, /\n\/\/# sourceMappingURL=client\.js\.map\n$/);
+  const m = await withMap.request("/client.js.map");
+  assert.equal(m.status, 200);
+  assert.equal(m.headers.get("content-type"), "application/json; charset=utf-8");
+  assert.equal(await m.text(), map);
+  const bare = demoPageRoutes({ clientBundle: () => "export {};", channelPath: "/pqgate" });
+  assert.equal(await (await bare.request("/client.js")).text(), "export {};");
+  const none = await bare.request("/client.js.map");
+  assert.equal(none.status, 404);
+  await none.body?.cancel();
+});
+
 Deno.test("demo page: a failing bundle is a 503, reported, and retried on the next request", async () => {
   let calls = 0;
   const errors: string[] = [];

@@ -22,9 +22,15 @@ export interface DemoPageAssets {
   script: string;
 }
 
+/** What `clientBundle` returns: the code alone, or the code and its source map. */
+export type BundleSource = Uint8Array | string | { code: Uint8Array | string; map: Uint8Array | string | null };
+
 export interface DemoPageOptions {
-  /** The browser client bundle (ESM). Called once, on the first request for /client.js. */
-  clientBundle: () => Promise<Uint8Array | string> | Uint8Array | string;
+  /**
+   * The browser client bundle (ESM), or `{ code, map }` with its source map (then served as
+   * /client.js.map). Called once, on the first request for /client.js.
+   */
+  clientBundle: () => Promise<BundleSource> | BundleSource;
   /** Path of the gateway's channel endpoint, e.g. gateway.channelPath ("/pqgate"). */
   channelPath: string;
   /** Path of the key configuration. Default "/.well-known/pqgate". */
@@ -99,7 +105,15 @@ export function demoPageRoutes(opts: DemoPageOptions): Hono {
     keyConfigPath: opts.keyConfigPath ?? "/.well-known/pqgate",
     targetOrigin: (opts.targetOrigin ?? "https://demo").replace(/\/$/, ""),
   };
-  const bundle = once(opts.clientBundle);
+  const bundle = once(async () => {
+    const b = await opts.clientBundle();
+    if (typeof b === "string" || b instanceof Uint8Array) return { code: b, map: null };
+    if (b.map === null) return { code: b.code, map: null };
+    // The bundle names its map by the path it is served under.
+    const code = (typeof b.code === "string" ? b.code : new TextDecoder().decode(b.code)) +
+      "\n//# sourceMappingURL=client.js.map\n";
+    return { code, map: b.map };
+  });
   const assets = once(async () => {
     const a = await (opts.assets ?? readDemoPageAssets)();
     if (!a.html.includes("__PQGATE_CONFIG__")) throw new Error("index.html has no __PQGATE_CONFIG__ placeholder");
@@ -129,13 +143,25 @@ export function demoPageRoutes(opts: DemoPageOptions): Hono {
   });
   app.get("/client.js", async () => {
     try {
-      const code = await bundle();
+      const { code } = await bundle();
       return new Response(code as BodyInit, {
         headers: { "content-type": "text/javascript; charset=utf-8", ...COMMON_HEADERS },
       });
     } catch (e) {
       opts.onError?.("client.js", e);
       return unavailable("client.js (the browser client bundle)");
+    }
+  });
+  app.get("/client.js.map", async () => {
+    try {
+      const { map } = await bundle();
+      if (map === null) return new Response("no source map", { status: 404, headers: COMMON_HEADERS });
+      return new Response(map as BodyInit, {
+        headers: { "content-type": "application/json; charset=utf-8", ...COMMON_HEADERS },
+      });
+    } catch (e) {
+      opts.onError?.("client.js", e);
+      return unavailable("client.js.map");
     }
   });
   app.get("/favicon.ico", () => new Response(null, { status: 204 }));
