@@ -19,13 +19,8 @@ import {
 } from "./fetch-args.ts";
 import { UsageError } from "./argv.ts";
 import { DEFAULT_KEY_FILE, KeyFileError, readKeyFile } from "./key-file.ts";
+import { GATEWAY_ERROR_HINTS } from "./error-hints.ts";
 
-const GATEWAY_ERROR_HINTS: Record<string, string> = {
-  forbidden: "the target is not in the gateway's route table",
-  bad_gateway: "the gateway could not reach the origin",
-  gateway_timeout: "the origin did not answer in time",
-  body_too_large: "the request body is over the gateway's limit",
-};
 
 function initCwdPath(p: string): string {
   if (p.startsWith("/") || /^[A-Za-z]:[\\/]/.test(p)) return p;
