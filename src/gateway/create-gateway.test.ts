@@ -26,6 +26,8 @@ Deno.test("createGateway: validates options and names the bad one", () => {
       /options\.limits\.maxStreams must be an integer from 1/,
     ],
     [{ keys: key, limits: { maxStream: 5 } }, /options\.limits\.maxStream is not a known limit/],
+    // Clients fail sessions older than 24 h (PROTOCOL.md §5.4): a longer lifetime is refused.
+    [{ keys: key, limits: { sessionLifetimeMs: 24 * 3600 * 1000 + 1 } }, /options\.limits\.sessionLifetimeMs must be an integer from 1 to 86400000/],
     [
       { keys: key, limits: { maxHeaderBytes: 65536 } },
       /options\.limits\.maxHeaderBytes must be an integer from 1 to 16376/,

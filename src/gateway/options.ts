@@ -59,7 +59,9 @@ export const DEFAULT_LIMITS: Readonly<Required<SessionLimits>> = Object.freeze({
 const LIMIT_RANGES: Record<string, [number, number]> = {
   maxBodyBytes: [0, Number.MAX_SAFE_INTEGER],
   maxHeaderBytes: [1, 16_376],
-  sessionLifetimeMs: [1, 0xffff_ffff * 1000],
+  // At most 24 h: a client fails a session older than that (PROTOCOL.md §5.4), so a longer
+  // announced lifetime would only move the failure to the client.
+  sessionLifetimeMs: [1, 24 * 60 * 60 * 1000],
   maxBufferedBytes: [MAX_RECORD_LEN, 2 ** 31 - 1],
   maxUnackedBytes: [4 * MAX_RECORD_LEN, 2 ** 31 - 1],
   maxWindowBytes: [INITIAL_STREAM_WINDOW, MAX_WINDOW],
