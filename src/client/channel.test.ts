@@ -221,3 +221,17 @@ Deno.test("publicKey skips the key-configuration request (with or without a matc
   assert.equal(gw.connections, 2);
   await settle();
 });
+
+Deno.test("response.url is the request URL without its fragment, which is never sent (like fetch)", async () => {
+  const { WebSocket } = fakeWebSocket(gateway());
+  const ch = await connect("wss://gw.example/", { WebSocket, publicKey: toBase64Url(TEST_KEY.publicKey), baseUrl: "https://api.example/" });
+  const r = await ch.fetch("https://api.example/p?q=1#section");
+  assert.equal(await r.text(), "GET https://api.example/p?q=1");
+  assert.equal(r.url, "https://api.example/p?q=1");
+  assert.equal(r.redirected, false);
+  const rel = await ch.fetch("/rel#x");
+  assert.equal(rel.url, "https://api.example/rel");
+  await rel.text();
+  ch.close();
+  await settle();
+});

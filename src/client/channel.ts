@@ -3,7 +3,7 @@
  * all concurrent requests; when the channel has closed or failed, the next request reconnects
  * with a fresh handshake.
  */
-import { fromBase64Url, fromHex, toHex, utf8Encode } from "../protocol/bytes.ts";
+import { fromBase64Url, fromHex, toHex } from "../protocol/bytes.ts";
 import type { SuiteId } from "../protocol/constants.ts";
 import { keyIdFor, parsePin, pinFor, pinMatches } from "../protocol/static-keys.ts";
 import type { HybridKem, RandomSource } from "../protocol/types.ts";
@@ -21,6 +21,8 @@ import { TimerDriver } from "../tunnel/timer-driver.ts";
 import { ChannelClosedError, ConnectError, errorForClose, PinMismatchError } from "./errors.ts";
 import { explicitKeyConfigUrl, fetchPinnedKey, type GatewayKey } from "./key-config.ts";
 import { openWebSocket, type WebSocketConstructor } from "./websocket-socket.ts";
+import { fetchWithRedirects } from "./redirect.ts";
+import { requestBodyOf } from "./request-body.ts";
 
 export interface ConnectOptions {
   /** "sha256:<base64url>" of the gateway key (§8). Recommended. Never combined with anonymous. */
@@ -64,17 +66,6 @@ function defaultRandom(n: number): Uint8Array {
 
 function now(): number {
   return typeof performance !== "undefined" ? performance.timeOrigin + performance.now() : Date.now();
-}
-
-/** Body size when it is known without reading it (sent as content-length). */
-function knownLength(body: unknown): number | null {
-  if (body === null || body === undefined) return null;
-  if (typeof body === "string") return utf8Encode(body).length;
-  if (body instanceof ArrayBuffer) return body.byteLength;
-  if (ArrayBuffer.isView(body)) return body.byteLength;
-  if (typeof Blob !== "undefined" && body instanceof Blob) return body.size;
-  if (body instanceof URLSearchParams) return utf8Encode(body.toString()).length;
-  return null;
 }
 
 export class Channel {
@@ -174,6 +165,8 @@ export class Channel {
   /**
    * Standard fetch through the channel. The URL names the target (e.g.
    * `https://api.example/v1/x`); relative URLs resolve against the `baseUrl` option.
+   * Redirects are followed, returned or refused as `init.redirect` says, like fetch; bodies of
+   * a known size get a content-length (docs/client-fetch.md says what differs from fetch).
    */
   async fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     let target: RequestInfo | URL = input;
@@ -182,9 +175,16 @@ export class Channel {
       target = new URL(input, this.#o.baseUrl);
     }
     const request = new Request(target, init);
-    const contentLength = knownLength(init?.body);
-    const session = await this.#usableSession();
-    return session.fetch(request, { signal: request.signal, contentLength });
+    const body = await requestBodyOf(request, init?.body);
+    const signal = request.signal;
+    return await fetchWithRedirects({
+      request,
+      body,
+      send: async (hop, contentLength) => {
+        const session = await this.#usableSession();
+        return await session.fetch(hop, { signal, contentLength });
+      },
+    });
   }
 
   /** Opens a session now (connect() does this) and waits for its handshake. */
