@@ -151,10 +151,24 @@ Deno.test("ReadableStream and a Request input's body: no content-length (the siz
   await r2.text();
   assert.equal(seen[0].contentLength, "4");
   assert.equal(new TextDecoder().decode(seen[0].bytes), "new!");
-  // Bodiless requests carry no content-length.
+  await done();
+});
+
+Deno.test("no body: POST and PUT send content-length 0 (as fetch does), other methods none", async () => {
+  // A HEAD answer has no body, as an origin's reaches the gateway through fetch.
+  const { ch, seen, done } = await recordingChannel((req) => new Response(req.method === "HEAD" ? null : "ok"));
+  for (const method of ["POST", "PUT", "post", "GET", "HEAD", "DELETE", "PATCH", "OPTIONS"]) {
+    seen.length = 0;
+    await (await ch.fetch("https://api.example/nobody", { method })).text();
+    const zero = method.toUpperCase() === "POST" || method.toUpperCase() === "PUT";
+    assert.equal(seen[0].contentLength, zero ? "0" : null, method);
+    assert.equal(seen[0].bytes.length, 0, method);
+    assert.equal(seen[0].contentType, null, method);
+  }
+  // An explicit null body is no body too.
   seen.length = 0;
-  await (await ch.fetch("https://api.example/get")).text();
-  assert.equal(seen[0].contentLength, null);
+  await (await ch.fetch("https://api.example/nobody", { method: "PUT", body: null })).text();
+  assert.equal(seen[0].contentLength, "0");
   await done();
 });
 

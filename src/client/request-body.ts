@@ -60,10 +60,15 @@ export class RequestBody {
  * (serialized once to a multipart Blob: the `request`'s own content-type, boundary included,
  * matches those bytes). A ReadableStream, a `Request` input's body, or any other body is sent
  * as a stream without content-length (its size is not known without reading it) and cannot
- * be sent again. The `request`'s body stream is left unread when a source is used.
+ * be sent again. The `request`'s body stream is left unread when a source is used. A POST or
+ * PUT without body gets an empty one (content-length 0, as fetch sends).
  */
 export async function requestBodyOf(request: Request, initBody: unknown): Promise<RequestBody | null> {
-  if (request.body === null) return null;
+  if (request.body === null) {
+    // Fetch sends `content-length: 0` for a POST or PUT without body; the channel declares a
+    // length only with a body, so it sends an empty one (the same on the wire to the origin).
+    return request.method === "POST" || request.method === "PUT" ? RequestBody.ofSource(new Uint8Array(0)) : null;
+  }
   if (initBody === undefined || initBody === null) {
     // The body came from a Request input: only its stream is visible, not its source.
     return RequestBody.ofStream(request.body);
