@@ -59,6 +59,11 @@ Deno.test("origin fetch: a streamed upload with content-length keeps it on Deno 
   await withOrigin(async (base) => {
     const r = await platformOriginFetch(upload(`${base}/`, 3 * 1024 * 1024 + 7));
     assert.deepEqual(await r.json(), { cl: String(3 * 1024 * 1024 + 7), te: null, n: 3 * 1024 * 1024 + 7, method: "POST", x: "1" });
+    // A byte body of any size, with no content-length field, keeps fetch's own framing.
+    for (const n of [0, 5]) {
+      const r = await platformOriginFetch(new Request(`${base}/`, { method: "POST", body: new Uint8Array(n) }));
+      assert.deepEqual(await r.json(), { cl: String(n), te: null, n, method: "POST", x: null });
+    }
     // The plain Deno fetch would have sent it chunked: the reason this path exists.
     const plain = await fetch(upload(`${base}/`, 100));
     assert.equal((await plain.json()).te, "chunked");

@@ -115,7 +115,9 @@ export function nodeHttpFetch(request: Request, b: Builtins): Promise<Response> 
 
 /** The default `fetch` for origin calls (create-gateway.ts). */
 export function platformOriginFetch(request: Request): Promise<Response> {
-  if (FETCH_DROPS_STREAM_LENGTH && request.body !== null && request.headers.has("content-length")) {
+  // Order matters: reading `request.body` turns a byte body into a stream in Deno, which its
+  // fetch then frames chunked. Only requests with a content-length field are looked at.
+  if (FETCH_DROPS_STREAM_LENGTH && request.headers.has("content-length") && request.body !== null) {
     const b = builtins();
     if (b) return nodeHttpFetch(request, b);
   }
