@@ -66,6 +66,9 @@ export async function fetchWithRedirects({ request, body, send }: RedirectOption
   let url = new URL(request.url);
   let method = request.method;
   const headers = new Headers(request.headers);
+  // Fetch's own default (Fetch standard, "fetch" step 12): the origin sees the same Accept as
+  // from a platform fetch.
+  if (!headers.has("accept")) headers.set("accept", "*/*");
   let current = body;
   for (let count = 0;; count++) {
     const init: RequestInit & { duplex?: "half" } = { method, headers, body: current?.take() ?? null };
