@@ -235,3 +235,24 @@ Deno.test("response.url is the request URL without its fragment, which is never 
   ch.close();
   await settle();
 });
+
+Deno.test("Channel.fetch refuses integrity (it cannot check it) and sends Accept: */* by default", async () => {
+  const seen: (string | null)[] = [];
+  const { WebSocket } = fakeWebSocket(gateway((req) => (seen.push(req.headers.get("accept")), new Response("ok"))));
+  const ch = await connect("wss://gw.example/pqgate", { pin: PIN, WebSocket, fetchConfig: keyConfig });
+  try {
+    await assert.rejects(
+      ch.fetch("https://api.example/x", { integrity: "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" }),
+      (e: Error) => e instanceof TypeError && /integrity/.test(e.message),
+    );
+    await assert.rejects(
+      ch.fetch(new Request("https://api.example/x", { integrity: "sha384-abc" })),
+      TypeError,
+    );
+    assert.equal(await (await ch.fetch("https://api.example/x")).text(), "ok");
+    assert.equal(await (await ch.fetch("https://api.example/x", { headers: { accept: "text/csv" } })).text(), "ok");
+    assert.deepEqual(seen, ["*/*", "text/csv"]);
+  } finally {
+    ch.close();
+  }
+});

@@ -175,6 +175,12 @@ export class Channel {
       target = new URL(input, this.#o.baseUrl);
     }
     const request = new Request(target, init);
+    // Subresource integrity is not checked by the channel: refuse it rather than let a caller
+    // believe the response was verified (docs/client-fetch.md).
+    const integrity = init?.integrity ?? (input instanceof Request ? input.integrity : "");
+    if (typeof integrity === "string" && integrity !== "") {
+      throw new TypeError("pqgate: the integrity option is not supported by Channel.fetch; check the body's hash yourself");
+    }
     const body = await requestBodyOf(request, init?.body);
     const signal = request.signal;
     return await fetchWithRedirects({
