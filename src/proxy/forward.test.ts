@@ -520,6 +520,24 @@ Deno.test("forward: a declared body that never arrives times out (504) while buf
   });
 });
 
+Deno.test("forward: a HEAD response has no content even when an in-process origin returns some", async () => {
+  let cancelled = false;
+  const services = serviceLookup({
+    app: {
+      fetch: () =>
+        new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(10)), cancel: () => void (cancelled = true) }), {
+          headers: { "content-length": "10" },
+        }),
+    },
+  });
+  const routes = compileRoutes([{ match: { pathPrefix: "/" }, origin: "service:app" }]);
+  const res = await forward(req("/", { method: "HEAD" }), ctx(routes, fetch, { services }));
+  assert.equal(res.status, 200);
+  assert.equal(res.body, null);
+  assert.equal(res.headers.get("content-length"), "10");
+  assert.ok(cancelled);
+});
+
 Deno.test("forward: GET with a non-empty body is refused; with an empty one it proceeds", async () => {
   await withOrigin(async (base) => {
     const bad = await forward(req("/echo", { body: streamOf(1, 3) }), ctx(table(base), fetch));

@@ -362,7 +362,10 @@ export async function forward(request: ForwardRequest, ctx: ForwardContext): Pro
     res.body?.cancel().catch(() => {});
     return gatewayError("origin_headers_too_large");
   }
-  let outBody: ReadableStream<Uint8Array> | null = NULL_BODY_STATUS.has(res.status) ? null : res.body;
+  // A HEAD response never has content (RFC 9110 §9.3.2), whatever an in-process origin returns.
+  const noContent = NULL_BODY_STATUS.has(res.status) || bodyless && method.toUpperCase() === "HEAD";
+  if (noContent) res.body?.cancel().catch(() => {});
+  let outBody: ReadableStream<Uint8Array> | null = noContent ? null : res.body;
   if (outBody === null) done();
   else if (bodyIdleMs > 0) {
     outBody = idleTimeoutBody(outBody, bodyIdleMs, (e) => ac.abort(e), done);

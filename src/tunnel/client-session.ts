@@ -712,6 +712,7 @@ export class ClientSession {
     s.headersReceived = true;
     s.remoteEnded = endStream;
     let response: Response;
+    let nullBody = false;
     try {
       const head = decodeResponseHead(payload, { maxBytes: MAX_FRAME_PAYLOAD });
       if (!endStream) {
@@ -722,19 +723,20 @@ export class ClientSession {
           },
         });
       }
-      const nullBody = isNullBodyStatus(head.status) || s.p.request.method === "HEAD";
+      nullBody = isNullBodyStatus(head.status) || s.p.request.method === "HEAD";
       response = responseOf(head, nullBody ? null : s.body?.stream ?? null, s.p.request.url);
-      if (nullBody && s.body) {
-        // No body expected: drop whatever comes and stop the gateway from sending more.
-        s.body.stream.cancel().catch(() => {});
-      }
     } catch (e) {
       const err = e instanceof BhttpError ? new TypeError(`pqgate: invalid response from gateway: ${e.message}`) : e;
       this.#resetStream(s, STREAM_INTERNAL, err);
       return;
     }
     s.settled = true;
-    if (s.remoteEnded && s.localEnded) this.#forget(s);
+    if (nullBody && s.body) {
+      // No body expected (HEAD, 204, 304, ...): drop whatever comes and stop the gateway from
+      // sending more. Settled first, so the reset this causes cannot fail the response.
+      this.#settle(s.p);
+      s.body.stream.cancel().catch(() => {});
+    } else if (s.remoteEnded && s.localEnded) this.#forget(s);
     else if (!s.body) this.#settle(s.p);
     s.p.resolve(response);
   }

@@ -119,6 +119,8 @@ interface ServerStream {
   localEnded: boolean;
   /** An error response is on its way: the request body is unwanted and dropped. */
   discardBody: boolean;
+  /** A HEAD request: its response goes without content (PROTOCOL.md §6.4), even an error's. */
+  isHead: boolean;
   abort: AbortController;
 }
 
@@ -581,6 +583,7 @@ export class ServerSession {
       responseStarted: false,
       localEnded: false,
       discardBody: false,
+      isHead: false,
       abort: new AbortController(),
     };
     if (!endStream) {
@@ -593,6 +596,7 @@ export class ServerSession {
     let request: Request;
     try {
       const head = decodeRequestHead(payload, { maxBytes: o.limits.maxHeaderBytes });
+      s.isHead = head.method.toUpperCase() === "HEAD";
       if (o.limits.maxBodyBytes > 0) {
         const cl = head.headers.find(([n]) => n === "content-length");
         if (cl && /^\d+$/.test(cl[1]) && Number(cl[1]) > o.limits.maxBodyBytes) {
@@ -696,6 +700,10 @@ export class ServerSession {
   /** HEADERS wait for the output gate like DATA does (a bodiless response included). */
   #startResponse(s: ServerStream, head: Uint8Array, body: ReadableStream<Uint8Array> | null): void {
     s.responseStarted = true;
+    if (s.isHead && body !== null) {
+      body.cancel().catch(() => {});
+      body = null;
+    }
     const gate = this.#budget!.wait();
     if (gate) gate.then(() => this.#sendHead(s, head, body));
     else this.#sendHead(s, head, body);

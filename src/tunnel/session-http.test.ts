@@ -112,6 +112,35 @@ Deno.test("streaming request and response bodies; HEAD and 204 have no body", as
   await settle();
 });
 
+Deno.test("HEAD: a handler's body is never sent (cancelled unread) and the client resolves with no content", async () => {
+  let pulled = 0;
+  let cancelled = false;
+  const p = startPair({
+    handler: () =>
+      Promise.resolve(new Response(new ReadableStream({
+        pull(c) {
+          pulled++;
+          c.enqueue(new Uint8Array(4096));
+        },
+        cancel() {
+          cancelled = true;
+        },
+      }), { headers: { "content-length": "999999" } })),
+  });
+  const head = await p.client.fetch(new Request("https://a.example/h", { method: "HEAD" }));
+  assert.equal(head.status, 200);
+  assert.equal(head.body, null);
+  assert.equal(head.headers.get("content-length"), "999999");
+  await settle();
+  assert.ok(cancelled, "the handler's body was cancelled");
+  assert.ok(pulled <= 2, `the gateway read ${pulled} chunks of a HEAD response body`);
+  // The channel is fine afterwards.
+  const again = await p.client.fetch(new Request("https://a.example/h", { method: "HEAD" }));
+  assert.equal(again.status, 200);
+  p.client.close();
+  await settle();
+});
+
 Deno.test("limits: 431 for large headers, 413 for large bodies (declared and streamed), 400 for bad targets", async () => {
   const p = startPair({
     limits: { maxHeaderBytes: 200, maxBodyBytes: 1000 },
