@@ -40,6 +40,26 @@ Deno.test("targetUrlOf: dot segments and backslashes are refused with 400, never
   }
 });
 
+Deno.test("targetUrlOf: an authority the URL parser would rewrite is refused with 400; case and default port are fine", () => {
+  for (const authority of ["2130706433", "0x7f.1", "127.1", "0177.0.0.1", "[0:0::1]", "api.example:", "api.example:0443", "ａｐｉ.example"]) {
+    assert.throws(
+      () => targetUrlOf({ ...head("/"), authority }),
+      (e: unknown) => e instanceof RequestMappingError && e.status === 400,
+      authority,
+    );
+    assert.throws(
+      () => targetUrlOf({ ...head("/"), authority: "", headers: [["host", authority]] }),
+      (e: unknown) => e instanceof RequestMappingError && e.status === 400,
+      `host ${authority}`,
+    );
+  }
+  assert.equal(targetUrlOf({ ...head("/"), authority: "API.Example:443" }).host, "api.example");
+  assert.equal(targetUrlOf({ ...head("/"), scheme: "http", authority: "api.example:80" }).host, "api.example");
+  assert.equal(targetUrlOf({ ...head("/"), authority: "api.example:8443" }).host, "api.example:8443");
+  assert.equal(targetUrlOf({ ...head("/"), authority: "127.0.0.1:8080" }).host, "127.0.0.1:8080");
+  assert.equal(targetUrlOf({ ...head("/"), authority: "[::1]" }).host, "[::1]");
+});
+
 Deno.test("targetUrlOf: a percent-encoded authority or Host is refused with 400, never decoded", () => {
   // `new URL` would decode these to api.example / 127.0.0.1 and the route match would see a
   // name the client never sent.

@@ -108,6 +108,15 @@ export function targetUrlOf(head: RequestHead): URL {
   if (url.host !== base.host || base.pathname !== "/") {
     throw new RequestMappingError(400, "invalid authority");
   }
+  // Refuse rather than canonicalize: the URL parser turns "2130706433" or "0x7f.1" into
+  // "127.0.0.1", "[0:0::1]" into "[::1]" and drops an empty port, so a route could match a
+  // name the client never wrote. Only lowercasing and removing the default port are allowed
+  // (PROTOCOL.md §6.4).
+  const written = authority.toLowerCase();
+  const defaultPort = scheme === "https" ? ":443" : ":80";
+  if (base.host !== written && `${base.host}${defaultPort}` !== written) {
+    throw new RequestMappingError(400, "non-canonical authority");
+  }
   return url;
 }
 
