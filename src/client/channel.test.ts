@@ -238,7 +238,7 @@ Deno.test("response.url is the request URL without its fragment, which is never 
 
 Deno.test("Channel.fetch refuses integrity (it cannot check it) and sends Accept: */* by default", async () => {
   const seen: (string | null)[] = [];
-  const { WebSocket } = fakeWebSocket(gateway((req) => (seen.push(req.headers.get("accept")), new Response("ok"))));
+  const { WebSocket } = fakeWebSocket(gateway((req) => (seen.push(req.headers.get("accept")), Promise.resolve(new Response("ok")))));
   const ch = await connect("wss://gw.example/pqgate", { pin: PIN, WebSocket, fetchConfig: keyConfig });
   try {
     await assert.rejects(

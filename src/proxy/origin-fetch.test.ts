@@ -18,13 +18,13 @@ async function withOrigin(fn: (base: string, aborted: () => number) => Promise<v
       const body = JSON.stringify({ cl: rq.headers["content-length"] ?? null, te: rq.headers["transfer-encoding"] ?? null, n, method: rq.method, x: rq.headers["x-a"] ?? null });
       if (rq.url === "/gzip") {
         rs.writeHead(201, { "content-encoding": "gzip", "set-cookie": ["a=1", "b=2"] });
-        return rs.end(gzipSync(body));
-      }
-      if (rq.url === "/empty") {
+        rs.end(gzipSync(body));
+      } else if (rq.url === "/empty") {
         rs.writeHead(204);
-        return rs.end();
+        rs.end();
+      } else {
+        rs.end(body);
       }
-      rs.end(body);
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
