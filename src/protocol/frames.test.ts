@@ -352,6 +352,15 @@ Deno.test("SESSION_INFO: 44-byte layout round-trips; 1.0's 40 bytes decode (§6.
     assert.throws(() => decodeSessionInfo(x), protocolError, `max_window ${w}`);
   }
   assert.throws(() => encodeSessionInfo({ ...info, maxWindow: 1000 }), /out of range/);
+  // max_streams 0 (no stream could open) and a lifetime over 24 h are refused (§6.3, §5.4).
+  const noStreams = Uint8Array.from(b);
+  new DataView(noStreams.buffer).setUint32(0, 0);
+  assert.throws(() => decodeSessionInfo(noStreams), protocolError);
+  const tooLong = Uint8Array.from(b);
+  new DataView(tooLong.buffer).setUint32(20, 86_401);
+  assert.throws(() => decodeSessionInfo(tooLong), protocolError);
+  new DataView(tooLong.buffer).setUint32(20, 86_400);
+  assert.equal(decodeSessionInfo(tooLong).sessionLifetimeS, 86_400);
 });
 
 Deno.test("dataFrames splits a body into record-sized DATA frames", () => {

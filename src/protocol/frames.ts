@@ -119,8 +119,9 @@ export function encodeSessionInfo(info: SessionInfo): Bytes {
 
 /**
  * Decodes a SESSION_INFO payload (§6.3): 44 bytes, or 40 from a 1.0 gateway (max_window is then
- * 2^31-1); bytes beyond 44 are fields of a later revision and ignored. Any other length, or a
- * max_window outside 65,536..2^31-1 → protocol_error.
+ * 2^31-1); bytes beyond 44 are fields of a later revision and ignored. Any other length, a
+ * max_window outside 65,536..2^31-1, max_streams 0 or session_lifetime_s over 86,400 →
+ * protocol_error.
  */
 export function decodeSessionInfo(payload: Uint8Array): SessionInfo {
   if (payload.length !== SESSION_INFO_LEN_1_0 && payload.length < SESSION_INFO_LEN) {
@@ -138,6 +139,12 @@ export function decodeSessionInfo(payload: Uint8Array): SessionInfo {
   };
   if (info.maxWindow < INITIAL_STREAM_WINDOW || info.maxWindow > MAX_WINDOW) {
     throw new PqgateError("protocol_error", "session_info max_window out of range");
+  }
+  // No stream could ever open (every request would wait forever), or a lifetime no client
+  // accepts (§5.4): a broken gateway, refused at once rather than discovered later.
+  if (info.maxStreams === 0) throw new PqgateError("protocol_error", "session_info max_streams is 0");
+  if (info.sessionLifetimeS > 86_400) {
+    throw new PqgateError("protocol_error", "session_info session_lifetime_s over 86,400");
   }
   return info;
 }
