@@ -39,11 +39,11 @@ const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const streamId = fc.integer({ min: 1, max: 0xffffffff });
 const bytes8 = fc.uint8Array({ minLength: 8, maxLength: 8 });
 const arbInfo: fc.Arbitrary<SessionInfo> = fc.record({
-  maxStreams: u32,
+  maxStreams: fc.integer({ min: 1, max: 0xffffffff }),
   maxHeaderBytes: u32,
   maxBodyBytes: fc.maxSafeNat(),
   idleTimeoutMs: u32,
-  sessionLifetimeS: u32,
+  sessionLifetimeS: fc.integer({ min: 0, max: 86_400 }),
   sessionId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
   maxWindow: fc.integer({ min: 65536, max: 2 ** 31 - 1 }),
 });

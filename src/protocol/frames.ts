@@ -99,7 +99,8 @@ export function encodeSessionInfo(info: SessionInfo): Bytes {
     !isU32(info.maxStreams) || !isU32(info.maxHeaderBytes) || !isU32(info.idleTimeoutMs) ||
     !isU32(info.sessionLifetimeS) || !Number.isSafeInteger(info.maxBodyBytes) ||
     info.maxBodyBytes < 0 || !Number.isInteger(info.maxWindow) ||
-    info.maxWindow < INITIAL_STREAM_WINDOW || info.maxWindow > MAX_WINDOW
+    info.maxWindow < INITIAL_STREAM_WINDOW || info.maxWindow > MAX_WINDOW ||
+    info.maxStreams === 0 || info.sessionLifetimeS > 86_400
   ) {
     throw new PqgateError("internal_error", "session_info field out of range");
   }
