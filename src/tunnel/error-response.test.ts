@@ -83,6 +83,13 @@ Deno.test("every session-made error response carries pqgate-error and the JSON e
     "bad_request",
     "a target that cannot be mapped (ftp:)",
   );
+  for (const method of ["CONNECT", "TRACE", "TRACK"]) {
+    check(
+      await viaRaw(encodeRequestHead({ method, scheme: "https", authority: "a.example", path: "/", headers: [] })),
+      "method_not_allowed",
+      `${method} is never forwarded`,
+    );
+  }
   check(
     await viaPair(() => new Request("https://a.example/", { headers: { "x-big": "y".repeat(300) } }), { limits }),
     "headers_too_large",
@@ -134,6 +141,7 @@ Deno.test("every session-made error response carries pqgate-error and the JSON e
 Deno.test("session error codes: stable names and statuses (clients and docs match on them)", () => {
   assert.deepEqual(SESSION_ERRORS, {
     bad_request: 400,
+    method_not_allowed: 405,
     body_too_large: 413,
     headers_too_large: 431,
     internal_error: 500,

@@ -16,6 +16,8 @@ export const HEADER_ERROR = "pqgate-error";
 export const SESSION_ERRORS = {
   /** The request head is malformed or names a target that cannot be mapped (§6.4). */
   bad_request: 400,
+  /** CONNECT, TRACE and TRACK are never forwarded. */
+  method_not_allowed: 405,
   /** content-length, or the body received so far, is over max_body_bytes. */
   body_too_large: 413,
   /** The request head is over max_header_bytes or has too many fields. */

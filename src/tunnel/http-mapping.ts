@@ -6,7 +6,7 @@ import type { FieldLine, RequestHead, ResponseHead } from "./bhttp.ts";
 
 /** A request that cannot become a `Request`: answered with `status` on its stream. */
 export class RequestMappingError extends Error {
-  constructor(readonly status: 400 | 413, message: string) {
+  constructor(readonly status: 400 | 405 | 413, message: string) {
     super(message);
     this.name = "RequestMappingError";
   }
@@ -131,6 +131,11 @@ export function requestOf(
 ): Request {
   const url = targetUrlOf(head);
   const method = head.method.toUpperCase();
+  // Never tunnelled (PROTOCOL.md §6.4): 405, not the 400 a `Request` constructor's refusal of
+  // these methods would give.
+  if (method === "CONNECT" || method === "TRACE" || method === "TRACK") {
+    throw new RequestMappingError(405, `${method} is not forwarded`);
+  }
   if ((method === "GET" || method === "HEAD") && body !== null) {
     throw new RequestMappingError(400, `${method} request with a body`);
   }

@@ -608,7 +608,16 @@ export class ServerSession {
     } catch (e) {
       if (e instanceof BhttpError || e instanceof RequestMappingError) {
         this.#log("request_rejected", { stream: id, status: e.status, reason: e.message });
-        this.#respondError(s, e.status === 431 ? "headers_too_large" : e.status === 413 ? "body_too_large" : "bad_request");
+        this.#respondError(
+          s,
+          e.status === 431
+            ? "headers_too_large"
+            : e.status === 413
+            ? "body_too_large"
+            : e.status === 405
+            ? "method_not_allowed"
+            : "bad_request",
+        );
         return;
       }
       throw e;

@@ -99,6 +99,12 @@ export interface WorkerOptions {
   runtime?: WorkerRuntime;
   /** Another bundle (e.g. the bench entry); default dist/worker/index.js, built on demand. */
   bundle?: URL;
+  /**
+   * Also listen on a socket straight to the Worker (no Miniflare entry worker in front), as
+   * `directUrl`. Needed where the entry worker would answer for the Worker, e.g. WebSocket
+   * extension negotiation.
+   */
+  direct?: boolean;
 }
 
 export interface WorkerHarness {
@@ -109,6 +115,8 @@ export interface WorkerHarness {
   startupMs: number;
   /** workerd child pid, for CPU accounting (null if not found). */
   workerdPid: number | null;
+  /** http://127.0.0.1:PORT/ of the direct socket (with `direct: true`), else null. */
+  directUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -173,9 +181,11 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
       serviceBindings: o.services,
       host: "127.0.0.1",
       port: 0,
+      ...(o.direct ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
     });
     return { mf, url: String(await mf.ready) };
   });
+  const directUrl = o.direct ? String(await mf.unsafeGetDirectURL()) : null;
   const startupMs = performance.now() - t0;
   const after = [...workerdChildren()].filter((p) => !before.has(p));
   return {
@@ -183,6 +193,7 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
     mf,
     startupMs,
     workerdPid: after.length === 1 ? after[0] : null,
+    directUrl,
     close: async () => {
       try {
         await mf.dispose();

@@ -71,10 +71,10 @@ Deno.test({
       { name: "network-path reference //host", authority: O, path: `//${I}/x`, expect: [400, 403] },
       { name: "userinfo: allowed@internal", authority: `${O}@${I}`, path: "/", expect: [400, 403] },
       { name: "userinfo: internal@allowed", authority: `${I}@${O}`, path: "/", expect: [400, 403] },
-      { name: "IPv4 as one decimal number", authority: `2130706433:${internal.port}`, path: "/", expect: [403] },
-      { name: "IPv4 in octal", authority: `0177.0.0.1:${internal.port}`, path: "/", expect: [403] },
+      { name: "IPv4 as one decimal number", authority: `2130706433:${internal.port}`, path: "/", expect: [400] }, // the URL parser would rewrite it (PROTOCOL.md §6.4)
+      { name: "IPv4 in octal", authority: `0177.0.0.1:${internal.port}`, path: "/", expect: [400] }, // the URL parser would rewrite it (PROTOCOL.md §6.4)
       { name: "IPv4 in hex", authority: `0x7f.0.0.1:${internal.port}`, path: "/", expect: [400, 403] },
-      { name: "IPv4 short form 127.1", authority: `127.1:${internal.port}`, path: "/", expect: [403] },
+      { name: "IPv4 short form 127.1", authority: `127.1:${internal.port}`, path: "/", expect: [400] }, // the URL parser would rewrite it (PROTOCOL.md §6.4)
       { name: "IPv6 loopback", authority: `[::1]:${internal.port}`, path: "/", expect: [403] },
       { name: "IPv4-mapped IPv6", authority: `[::ffff:127.0.0.1]:${internal.port}`, path: "/", expect: [400, 403] },
       // Refused at request mapping, never decoded (`new URL` would turn it into 127.0.0.1).
