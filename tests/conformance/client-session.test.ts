@@ -464,3 +464,45 @@ Deno.test("§6.4 client: a response head it cannot parse fails that request only
   assert.ok(await alive(s), "the channel stays");
   s.client.close();
 });
+
+// ---- flow control, the client's own grants (§6.2) -------------------------------------------
+
+Deno.test("§6.2 client: its grants never take a stream's window past 65,536 (so never past max_window)", async () => {
+  // The smallest max_window a gateway may announce: a client over it would be closed with 4013.
+  const s = await scripted({ sessionInfo: sessionInfoPayload({ maxWindow: 65_536 }) });
+  const pending = s.client.fetch(new Request("https://a.example/big"));
+  await waitFor(() => flat(s).some((f) => f.type === "headers"), 2000, "request HEADERS");
+  const id = (flat(s).find((f) => f.type === "headers") as { stream: number }).stream;
+  s.send([{ type: "headers", stream: id, endStream: false, payload: encodeResponseHead({ status: 200, headers: [] }) }]);
+  const reader = (await pending).body!.getReader();
+  const TOTAL = 1024 * 1024;
+  let window = 65_536; // the gateway's send window on this stream, as the gateway computes it
+  let sent = 0;
+  let granted = 0;
+  let read = 0;
+  let maxWindow = window;
+  const chunk = new Uint8Array(16_000);
+  while (read < TOTAL) {
+    // The gateway sends as much as the window allows, then the client reads some.
+    while (sent < TOTAL && window >= chunk.length) {
+      const n = Math.min(chunk.length, TOTAL - sent);
+      s.send([{ type: "data", stream: id, endStream: sent + n === TOTAL, payload: chunk.subarray(0, n) }]);
+      sent += n;
+      window -= n;
+    }
+    const r = await reader.read();
+    if (r.done) break;
+    read += r.value.byteLength;
+    await settle();
+    const grants = flat(s).filter((f) => f.type === "window_update" && f.stream === id) as { increment: number }[];
+    const total = grants.reduce((a, g) => a + g.increment, 0);
+    window += total - granted;
+    granted = total;
+    maxWindow = Math.max(maxWindow, window);
+    assert.ok(window <= 65_536, `window ${window} after ${read} bytes read`);
+  }
+  assert.equal(read, TOTAL);
+  assert.equal(maxWindow <= 65_536, true);
+  assert.equal(s.closed(), null);
+  s.client.close();
+});
