@@ -1,4 +1,4 @@
-/** Public API of the forwarding layer (design §4). Knows no crypto. */
+/** Public API of the forwarding layer (docs/design.md). Knows no crypto. */
 export {
   compileRoutes,
   matchRoute,
