@@ -57,3 +57,46 @@ Deno.test("key file: wide permissions produce a warning; edits and garbage are r
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+async function git(dir: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command("git", { args: ["-C", dir, ...args], stdout: "piped", stderr: "null" }).output();
+  return new TextDecoder().decode(out.stdout);
+}
+
+Deno.test("key file: never where git would pick it up (a committed key is a leaked key)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await git(dir, "init", "-q");
+    // A new key directory gets a .gitignore that ignores everything in it.
+    const a = await createKeyFile(`${dir}/keys/2026-11.json`);
+    assert.equal(a.created, true);
+    assert.match(await Deno.readTextFile(`${dir}/keys/.gitignore`), /^\*$/m);
+    assert.equal(await git(dir, "status", "--porcelain", "--untracked-files=all"), "");
+    // Into an existing, not ignored place: refused, and nothing is written.
+    await assert.rejects(
+      createKeyFile(`${dir}/gateway-key.json`),
+      (e: Error) => e instanceof KeyFileError && /inside the git work tree .* not ignored by git/.test(e.message),
+    );
+    await assert.rejects(Deno.stat(`${dir}/gateway-key.json`), Deno.errors.NotFound);
+    await assert.rejects(loadOrCreateKeyFile(`${dir}/sub-key.json`), KeyFileError);
+    // Once ignored, or with the explicit override, it is written.
+    await Deno.writeTextFile(`${dir}/.gitignore`, "gateway-key.json\n");
+    assert.equal((await createKeyFile(`${dir}/gateway-key.json`)).created, true);
+    assert.equal((await createKeyFile(`${dir}/forced.json`, { allowUnignored: true })).created, true);
+    // A tracked file is not "ignored" even if a pattern matches it later.
+    await Deno.writeTextFile(`${dir}/tracked.json`, "{}");
+    await git(dir, "add", "tracked.json");
+    await Deno.writeTextFile(`${dir}/.gitignore`, "gateway-key.json\ntracked.json\n");
+    await Deno.remove(`${dir}/tracked.json`);
+    await assert.rejects(createKeyFile(`${dir}/tracked.json`), KeyFileError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  // Outside any work tree: written (the temp directory is not in a repository).
+  const out = await Deno.makeTempDir();
+  try {
+    assert.equal((await createKeyFile(`${out}/k.json`)).created, true);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

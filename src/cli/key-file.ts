@@ -7,6 +7,7 @@ import { fromBase64Url, toBase64Url, toHex } from "../protocol/bytes.ts";
 import { XWING_SEED_LEN } from "../protocol/constants.ts";
 import { generateStaticKey, pinFor } from "../protocol/static-keys.ts";
 import type { StaticKey } from "../protocol/types.ts";
+import { gitExposure } from "./git-exposure.ts";
 
 export const DEFAULT_KEY_FILE = ".pqgate/gateway-key.json";
 
@@ -91,11 +92,20 @@ export async function readKeyFile(path: string): Promise<LoadedKey> {
   return { key, keyIdHex: toHex(key.keyId), pin, path, created: false, warning };
 }
 
+/** Written into a key directory pqgate creates: everything in it stays out of git. */
+const KEY_DIR_GITIGNORE = "# Created by pqgate: this directory holds secret keys. Never commit them.\n*\n";
+
 /**
  * Creates a new key file with a fresh seed from crypto.getRandomValues. Refuses to overwrite
- * an existing file (createNew), creates the parent directory with mode 0700.
+ * an existing file (createNew), creates the parent directory with mode 0700 and, when it
+ * creates that directory, a `.gitignore` in it that ignores everything. Refuses to write a key
+ * that git would pick up: inside a work tree and not ignored (git-exposure.ts), unless
+ * `allowUnignored` (the `--allow-unignored-key` flag) says the caller knows.
  */
-export async function createKeyFile(path: string): Promise<LoadedKey> {
+export async function createKeyFile(
+  path: string,
+  opts: { allowUnignored?: boolean } = {},
+): Promise<LoadedKey> {
   const seed = crypto.getRandomValues(new Uint8Array(XWING_SEED_LEN));
   const key = generateStaticKey(seed);
   const pin = pinFor(key.publicKey);
@@ -109,7 +119,26 @@ export async function createKeyFile(path: string): Promise<LoadedKey> {
   };
   seed.fill(0);
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
-  if (dir) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (dir) {
+    let existed = true;
+    try {
+      await Deno.stat(dir);
+    } catch {
+      existed = false;
+    }
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    if (!existed) await Deno.writeTextFile(`${dir}/.gitignore`, KEY_DIR_GITIGNORE, { createNew: true });
+  }
+  if (!opts.allowUnignored) {
+    const exposure = await gitExposure(path);
+    if (exposure !== null) {
+      throw new KeyFileError(
+        path,
+        `refusing to write a secret key where git would pick it up: ${exposure}. Add the path to ` +
+          `.gitignore, choose a path outside the repository, or pass --allow-unignored-key`,
+      );
+    }
+  }
   const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
   try {
     await file.write(new TextEncoder().encode(JSON.stringify(contents, null, 2) + "\n"));
@@ -121,13 +150,16 @@ export async function createKeyFile(path: string): Promise<LoadedKey> {
 }
 
 /** Loads the key file, creating it first when it does not exist. */
-export async function loadOrCreateKeyFile(path: string): Promise<LoadedKey> {
+export async function loadOrCreateKeyFile(
+  path: string,
+  opts: { allowUnignored?: boolean } = {},
+): Promise<LoadedKey> {
   try {
     await Deno.lstat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       try {
-        return await createKeyFile(path);
+        return await createKeyFile(path, opts);
       } catch (e2) {
         if (!(e2 instanceof Deno.errors.AlreadyExists)) {
           throw new KeyFileError(path, `cannot be created (${(e2 as Error).message})`);

@@ -15,6 +15,7 @@ const none: StartFlags = {
   hostname: null,
   keyFile: null,
   generateKey: null,
+  allowUnignoredKey: false,
   verbose: false,
 };
 

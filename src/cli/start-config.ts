@@ -54,6 +54,8 @@ export interface StartFlags {
   hostname: string | null;
   keyFile: string | null;
   generateKey: string | null;
+  /** --allow-unignored-key: write a key file even where git would pick it up. */
+  allowUnignoredKey: boolean;
   verbose: boolean;
 }
 
@@ -68,6 +70,9 @@ Options:
   --hostname H         listen address (default ${DEFAULT_HOSTNAME})
   --key-file PATH      gateway key file (default ${DEFAULT_KEY_FILE}; created if missing)
   --generate-key PATH  create a new key file at PATH, print its key id and pin, and exit
+  --allow-unignored-key
+                       create a key file even inside a git work tree where git would not
+                       ignore it (refused by default: a committed key is a leaked key)
   -v, --verbose        log channel and request events to stderr
   -h, --help           this text
 `;
@@ -79,6 +84,7 @@ export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
     hostname: null,
     keyFile: null,
     generateKey: null,
+    allowUnignoredKey: false,
     verbose: false,
   };
   for (const { arg, value } of walkArgs(argv)) {
@@ -100,6 +106,9 @@ export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
         break;
       case "--generate-key":
         f.generateKey = value();
+        break;
+      case "--allow-unignored-key":
+        f.allowUnignoredKey = true;
         break;
       case "-v":
       case "--verbose":

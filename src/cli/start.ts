@@ -73,7 +73,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   if (flags.generateKey !== null) {
     try {
-      const k = await createKeyFile(userPath(flags.generateKey));
+      const k = await createKeyFile(userPath(flags.generateKey), { allowUnignored: flags.allowUnignoredKey });
       console.log(`created ${k.path}\n  key id  ${k.keyIdHex}\n  pin     ${k.pin}`);
       return 0;
     } catch (e) {
@@ -110,7 +110,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const [i, path] of settings.keyFiles.entries()) {
       loaded.push(
         i === 0 && settings.createMissingKey
-          ? await loadOrCreateKeyFile(path)
+          ? await loadOrCreateKeyFile(path, { allowUnignored: flags.allowUnignoredKey })
           : await readKeyFile(path),
       );
     }

@@ -1,0 +1,59 @@
+/**
+ * Would a file at `path` end up in git? A secret key must never be committed (a published
+ * package or a pushed repository leaks it for good), so `createKeyFile` asks this before it
+ * writes one. Answers:
+ *
+ * - null: safe: outside any git work tree, or inside one and ignored (`git check-ignore`);
+ * - a sentence saying why not: inside a work tree and not ignored, or inside one and git could
+ *   not be asked (no permission to run it, or not installed): refusing is the safe answer.
+ */
+import { dirname, isAbsolute, join, resolve } from "node:path";
+
+/** The nearest directory at or above `dir` holding a `.git` entry (a work tree), or null. */
+async function workTreeOf(dir: string): Promise<string | null> {
+  for (let d = dir;;) {
+    try {
+      await Deno.lstat(join(d, ".git"));
+      return d;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    const up = dirname(d);
+    if (up === d) return null;
+    d = up;
+  }
+}
+
+/** The nearest existing directory at or above `dir`. */
+async function existingAncestor(dir: string): Promise<string> {
+  for (let d = dir;;) {
+    try {
+      if ((await Deno.stat(d)).isDirectory) return d;
+    } catch { /* not there yet */ }
+    const up = dirname(d);
+    if (up === d) return d;
+    d = up;
+  }
+}
+
+export async function gitExposure(path: string): Promise<string | null> {
+  const abs = isAbsolute(path) ? path : resolve(path);
+  const tree = await workTreeOf(await existingAncestor(dirname(abs)));
+  if (tree === null) return null;
+  let code: number;
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["-C", tree, "check-ignore", "-q", "--", abs],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    code = out.code;
+  } catch (e) {
+    return `it is inside the git work tree ${tree}, and git could not be asked whether it is ignored (${
+      (e as Error).name
+    })`;
+  }
+  if (code === 0) return null;
+  if (code === 1) return `it is inside the git work tree ${tree} and not ignored by git`;
+  return `it is inside the git work tree ${tree}, and git check-ignore failed (exit ${code})`;
+}
