@@ -10,7 +10,7 @@ import { createGateway, type Gateway } from "../gateway/create-gateway.ts";
 import { GatewayConfigError } from "../gateway/options.ts";
 import { serveDeno } from "../transport/deno/serve.ts";
 import { loadClientBundle } from "../gateway/client-bundle.ts";
-import { demoPageRoutes } from "../gateway/demo-page.ts";
+import { demoPageRoutes } from "../demo/page.ts";
 import { UsageError } from "./argv.ts";
 import {
   createKeyFile,

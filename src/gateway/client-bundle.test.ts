@@ -39,3 +39,23 @@ Deno.test("client bundle: one ESM file with the client API and no server code", 
     await Deno.remove(file);
   }
 });
+
+Deno.test("client bundle: server code in the inputs is refused", () => {
+  assert.deepEqual(forbiddenInputs([
+    "src/client/connect.ts",
+    "src/protocol/handshake-client.ts",
+    "src/tunnel/client-session.ts",
+    "node_modules/@noble/post-quantum/hybrid.js",
+  ]), []);
+  const bad = forbiddenInputs([
+    "node_modules/hono/dist/index.js",
+    "src/proxy/forward.ts",
+    "src/transport/deno/serve.ts",
+    "src/gateway/create-gateway.ts",
+    "src/tunnel/server-session.ts",
+    "src/protocol/handshake-server.ts",
+    "src/protocol/testing.ts",
+    "node:crypto",
+  ]);
+  assert.equal(bad.length, 8);
+});

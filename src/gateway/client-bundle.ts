@@ -66,7 +66,7 @@ const FORBIDDEN: readonly { test: RegExp; what: string }[] = [
   { test: /(^|\/)node_modules\/hono\//, what: "Hono (server framework)" },
   { test: /(^|\/)node_modules\/ws\//, what: "ws (Node WebSocket server)" },
   { test: /(^|\/)node_modules\/(esbuild|playwright-core|miniflare|wrangler)\//, what: "build/test tooling" },
-  { test: /^src\/(proxy|transport|gateway|cli)\//, what: "server code" },
+  { test: /^src\/(proxy|transport|gateway|cli|demo)\//, what: "server code" },
   { test: /^worker\//, what: "the Cloudflare Worker" },
   { test: /^src\/tunnel\/(server-session|session-snapshot)\.ts$/, what: "the gateway session" },
   { test: /^src\/protocol\/(handshake-server|testing)\.ts$/, what: "gateway-side protocol code" },

@@ -3,7 +3,7 @@
  * when nothing matches) + forward with header hygiene. Both live in src/proxy/forward.ts; this
  * file only maps a decrypted `Request` and its channel onto it.
  */
-import { demoOrigin } from "../proxy/demo-origin.ts";
+import { demoOrigin } from "../demo/origin.ts";
 import { forward } from "../proxy/forward.ts";
 import type { RouteConfig, RouteTable } from "../proxy/routes.ts";
 import { type FetchHandler, serviceLookup } from "../proxy/service-fetch.ts";

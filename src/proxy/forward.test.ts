@@ -5,7 +5,7 @@ import { serviceLookup } from "./service-fetch.ts";
 import { platformOriginFetch } from "./origin-fetch.ts";
 import { BUFFERED_BODY_MAX } from "./fixed-length-body.ts";
 import http from "node:http";
-import { demoOrigin, streamByte } from "./demo-origin.ts";
+import { demoOrigin, streamByte } from "../demo/origin.ts";
 
 /** Set when the /stall-body request was aborted (the gateway gave up on the body). */
 let stallAborted = false;

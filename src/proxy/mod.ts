@@ -38,4 +38,3 @@ export { serviceLookup } from "./service-fetch.ts";
 export type { FetchHandler, ServiceLookup } from "./service-fetch.ts";
 export { BUFFERED_BODY_MAX, fixedLengthBody } from "./fixed-length-body.ts";
 export { platformOriginFetch } from "./origin-fetch.ts";
-export { demoOrigin, STREAM_DEFAULT_BYTES, STREAM_MAX_BYTES, streamByte } from "./demo-origin.ts";

@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import type { Page, WebSocket as PwWebSocket } from "playwright-core";
 import { createGateway } from "../../src/gateway/create-gateway.ts";
 import { buildClientBundle } from "../../src/gateway/client-bundle.ts";
-import { demoPageRoutes } from "../../src/gateway/demo-page.ts";
+import { demoPageRoutes } from "../../src/demo/page.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { toHex } from "../../src/protocol/bytes.ts";
 import { serveDeno } from "../../src/transport/deno/serve.ts";

@@ -1,4 +1,4 @@
-// The pqgate demo page (served at / by src/gateway/demo-page.ts). Plain ES module, no build:
+// The pqgate demo page (served at / by src/demo/page.ts). Plain ES module, no build:
 // it loads the browser client bundle from ./client.js, connects with the pin from the
 // gateway's key configuration, sends requests through the channel, and shows the encrypted
 // WebSocket messages next to the decrypted responses.

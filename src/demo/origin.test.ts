@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { demoOrigin, STREAM_DEFAULT_BYTES, streamByte } from "./demo-origin.ts";
+import { demoOrigin, STREAM_DEFAULT_BYTES, streamByte } from "./origin.ts";
 
 const get = (path: string, init?: RequestInit) =>
   demoOrigin.fetch(new Request(`http://demo.local${path}`, init));

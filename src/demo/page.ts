@@ -1,12 +1,12 @@
 /**
  * The demo page as a small Hono app, to mount next to the gateway:
  *
- *   GET /           the page (src/gateway/demo-page/index.html, with its config filled in)
- *   GET /demo.js    the page's script (src/gateway/demo-page/demo.js)
- *   GET /client.js  the browser build of the client library (see client-bundle.ts)
+ *   GET /           the page (src/demo/page/index.html, with its config filled in)
+ *   GET /demo.js    the page's script (src/demo/page/demo.js)
+ *   GET /client.js  the browser build of the client library (see src/gateway/client-bundle.ts)
  *
  * Platform-neutral: the bundle comes from `clientBundle()`, and the two page files from
- * `assets()` (default: read from src/gateway/demo-page/ with Deno). Both are loaded on first
+ * `assets()` (default: read from src/demo/page/ with Deno). Both are loaded on first
  * use and cached; a failure is answered with 503 and tried again on the next request.
  *
  * Mount it at the root (the page loads ./client.js and ./demo.js relative to itself):
@@ -37,7 +37,7 @@ export interface DemoPageOptions {
   keyConfigPath?: string;
   /** Origin the page's requests go to through the channel. Default "https://demo". */
   targetOrigin?: string;
-  /** The page files. Default: read src/gateway/demo-page/{index.html,demo.js} (Deno). */
+  /** The page files. Default: read src/demo/page/{index.html,demo.js} (Deno). */
   assets?: () => Promise<DemoPageAssets> | DemoPageAssets;
   /** Told when the bundle or the assets fail to load (the response is a 503). */
   onError?: (what: "client.js" | "page", error: unknown) => void;
@@ -45,7 +45,7 @@ export interface DemoPageOptions {
 
 /** Reads the page files next to this module (needs --allow-read under Deno). */
 export async function readDemoPageAssets(): Promise<DemoPageAssets> {
-  const base = new URL("./demo-page/", import.meta.url);
+  const base = new URL("./page/", import.meta.url);
   const [html, script] = await Promise.all([
     Deno.readTextFile(new URL("index.html", base)),
     Deno.readTextFile(new URL("demo.js", base)),
