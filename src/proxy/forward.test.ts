@@ -509,6 +509,17 @@ Deno.test("forward: a body longer or shorter than its content-length is refused 
   });
 });
 
+Deno.test("forward: two content-length fields are a 400, even when they agree (PROTOCOL.md §6.4)", async () => {
+  const spy = spyFetch();
+  const res = await forward(
+    req("/", { method: "POST", headers: [["content-length", "3"], ["content-length", "3"]], body: streamOf(1, 3) }),
+    ctx(table("http://127.0.0.1:9"), spy.fetch),
+  );
+  assert.equal(res.status, 400);
+  assert.equal(res.headers.get("pqgate-error"), "bad_request");
+  assert.deepEqual(spy.calls, []);
+});
+
 Deno.test("forward: a declared body that never arrives times out (504) while buffered", async () => {
   await withFramingOrigin(async (base) => {
     const stalled = new ReadableStream<Uint8Array>({ start(c) { c.enqueue(new Uint8Array(10)); } });
