@@ -18,18 +18,8 @@ import {
   definePqgateSession,
   TEST_HOOK_PREFIX,
 } from "../src/transport/cloudflare/session-object.ts";
-import {
-  parseAllowedOrigins,
-  parseBool,
-  parseCrypto,
-  parseKeys,
-  parseLimits,
-  parseMs,
-  parseRoutes,
-  serviceBindings,
-  WorkerConfigError,
-  type WorkerEnv,
-} from "./config.ts";
+import { ConfigError, envCacheKey, gatewayOptionsFromEnv } from "../src/gateway/env-config.ts";
+import { serviceBindings, type WorkerEnv } from "./config.ts";
 import { warmUp, warmUpSelected } from "./warmup.ts";
 
 export type { WorkerEnv };
@@ -66,7 +56,7 @@ async function startUp(): Promise<void> {
     if (report.mode === "auto") await warmUpSelected(gateway.sessionConfig);
   } catch (e) {
     // A configuration error is reported per request (503); nothing else is fatal here.
-    if (!(e instanceof WorkerConfigError) && (e as Error)?.name !== "GatewayConfigError") {
+    if (!(e instanceof ConfigError) && (e as Error)?.name !== "GatewayConfigError") {
       console.log(JSON.stringify({ event: "cf.startup_failed", error: String((e as Error)?.message ?? e) }));
     }
   }
@@ -77,34 +67,13 @@ function log(event: string, fields?: Record<string, unknown>): void {
 }
 
 export function gatewayFor(env: WorkerEnv): Gateway {
-  const cacheKey = JSON.stringify([
-    env.PQGATE_KEYS,
-    env.PQGATE_ROUTES,
-    env.PQGATE_ALLOW_ANONYMOUS,
-    env.PQGATE_LIMITS,
-    env.PQGATE_ORIGIN_TIMEOUT_MS,
-    env.PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS,
-    env.PQGATE_ALLOWED_ORIGINS,
-    env.PQGATE_LOG,
-    env.PQGATE_CRYPTO,
-  ]);
+  const cacheKey = envCacheKey(env);
   if (cached?.key === cacheKey) return cached.gateway;
-  const routes = parseRoutes(env.PQGATE_ROUTES);
+  const { logOff, ...options } = gatewayOptionsFromEnv(env);
   const gateway = createGateway({
-    keys: parseKeys(env.PQGATE_KEYS),
-    routes,
-    services: serviceBindings(routes, env),
-    allowAnonymous: parseBool("PQGATE_ALLOW_ANONYMOUS", env.PQGATE_ALLOW_ANONYMOUS),
-    limits: parseLimits(env.PQGATE_LIMITS),
-    originTimeoutMs: parseMs("PQGATE_ORIGIN_TIMEOUT_MS", env.PQGATE_ORIGIN_TIMEOUT_MS),
-    originBodyIdleTimeoutMs: parseMs(
-      "PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS",
-      env.PQGATE_ORIGIN_BODY_IDLE_TIMEOUT_MS,
-      { allowZero: true },
-    ),
-    allowedOrigins: parseAllowedOrigins(env.PQGATE_ALLOWED_ORIGINS),
-    log: env.PQGATE_LOG === "off" ? undefined : log,
-    crypto: parseCrypto(env.PQGATE_CRYPTO),
+    ...options,
+    services: serviceBindings(options.routes, env),
+    log: logOff ? undefined : log,
   });
   cached = { key: cacheKey, gateway };
   return gateway;
@@ -132,7 +101,7 @@ const upgradeToObject: Upgrader = ({ request, env }) => {
 };
 
 function configFailure(e: unknown): Response {
-  const message = e instanceof WorkerConfigError || (e as Error)?.name === "GatewayConfigError"
+  const message = e instanceof ConfigError || (e as Error)?.name === "GatewayConfigError"
     ? (e as Error).message
     : "gateway misconfigured";
   log("cf.config_error", { message });

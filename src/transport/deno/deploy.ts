@@ -1,0 +1,60 @@
+/**
+ * pqgate on Deno Deploy, or anywhere with `deno run --allow-net --allow-env`: the gateway
+ * configured from the same PQGATE_* variables as the Worker (src/gateway/env-config.ts), served
+ * with Deno.serve and Deno.upgradeWebSocket (`serveDeno({ server: "deno" })`: Deno Deploy has
+ * no node:http server; SECURITY.md says which bounds that leaves out). No key file, no demo
+ * page, no bundler: it needs no --allow-read, --allow-write or --allow-run.
+ *
+ *   deno run --allow-net --allow-env src/transport/deno/deploy.ts
+ *
+ * PORT (default 8000) and HOSTNAME (default 0.0.0.0) choose the listen address where the
+ * platform does not (Deno Deploy picks its own). docs/deno-deploy.md is the walk-through.
+ */
+import { createGateway, type Gateway } from "../../gateway/create-gateway.ts";
+import { ConfigError, type GatewayEnv, gatewayOptionsFromEnv } from "../../gateway/env-config.ts";
+import { type DenoServer, serveDeno } from "./serve.ts";
+
+function log(event: string, fields?: Record<string, unknown>): void {
+  console.log(JSON.stringify({ event, ...fields }));
+}
+
+/** The gateway the environment describes (ConfigError naming the variable otherwise). */
+export function gatewayFromEnv(env: GatewayEnv): Gateway {
+  const { logOff, ...options } = gatewayOptionsFromEnv(env);
+  return createGateway({ ...options, log: logOff ? undefined : log });
+}
+
+/** Serves `gatewayFromEnv(env)`; `listen` defaults to PORT / HOSTNAME of `env`. */
+export function serveFromEnv(
+  env: GatewayEnv & { PORT?: string; HOSTNAME?: string },
+  onListen?: (server: { url: string }) => void,
+): DenoServer {
+  const port = env.PORT === undefined || env.PORT === "" ? 8000 : Number(env.PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`PORT must be a port number from 0 to 65535, got ${JSON.stringify(env.PORT)}`);
+  }
+  const hostname = env.HOSTNAME || "0.0.0.0";
+  const server: DenoServer = serveDeno({
+    gateway: gatewayFromEnv(env),
+    server: "deno",
+    port,
+    hostname,
+    handleSignals: true,
+    onListen: (addr) => onListen?.({ url: `http://${addr.hostname}:${addr.port}` }),
+  });
+  return server;
+}
+
+if (import.meta.main) {
+  try {
+    serveFromEnv(Deno.env.toObject(), ({ url }) => {
+      log("gateway.listening", { url, channel: url.replace(/^http/, "ws") + "/pqgate" });
+    });
+  } catch (e) {
+    if (e instanceof ConfigError || (e as Error)?.name === "GatewayConfigError") {
+      console.error(`pqgate: ${(e as Error).message}`);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+}
