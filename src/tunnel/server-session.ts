@@ -16,51 +16,30 @@
  * Per-request problems are HTTP responses on the stream (400, 413, 431, 500) or a
  * RESET_STREAM, never a close.
  *
- * Flood control: every frame that carries no request data takes a token from a per-channel bucket
- * (`limits.maxControlFramesPerSecond`, `limits.controlFrameBurst`, clock = `env.now()`): PING,
- * PONG (except answers to the gateway's flow probes), PADDING, KEY_UPDATE asking for an update
- * (one without costs an epoch, of which a channel has 255), RESET_STREAM,
- * WINDOW_UPDATE on stream 0 or a forgotten stream, a second WINDOW_UPDATE for one stream in one
- * record (the first is free), late frames on forgotten streams, streams refused past
- * max_streams. An empty bucket closes the channel with 4009 `rate_limited`.
- *
- * Output bounds (src/tunnel/output-budget.ts): everything queued toward the socket counts, of
- * every frame type. Response HEADERS and DATA wait while the channel's output is over its
- * marks, a stream keeps its `max_streams` slot until the gate let its last frame go, the
- * transport stops reading while the gateway's own queue is over its mark, PONGs are dropped
- * while congested, and a client that makes the gateway hold more than twice
- * `limits.maxUnackedBytes` (frames that never wait, sent while it reads nothing) is closed with
- * 4013 `limit_exceeded`.
+ * Flood control (src/tunnel/rate-limit.ts `ControlFrameBudget`): every frame that carries no
+ * request data costs a token of a per-channel bucket; an empty bucket closes with 4009
+ * `rate_limited`. Output bounds (src/tunnel/server-output.ts): everything queued toward the
+ * socket counts; response HEADERS and DATA wait while the output is over its marks, and a client
+ * that makes the gateway hold more than twice `limits.maxUnackedBytes` is closed with 4013
+ * `limit_exceeded`. Streams and their requests: src/tunnel/server-streams.ts.
  */
-import { CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_REASONS, closeCodeFor, type ErrorCode, PqgateError } from "../protocol/errors.ts";
+import { CLOSE_GOING_AWAY, CLOSE_NORMAL, PqgateError } from "../protocol/errors.ts";
 import { type Bytes, toHex } from "../protocol/bytes.ts";
-import {
-  MAX_RECORD_LEN,
-  MSG_CLIENT_FINISHED,
-  MSG_CLIENT_HELLO,
-  PING_LEN,
-  type SuiteId,
-} from "../protocol/constants.ts";
-import {
-  type Frame,
-  MAX_FRAME_PAYLOAD,
-  STREAM_CANCEL,
-  STREAM_INTERNAL,
-  STREAM_REFUSED,
-  STREAM_TOO_LARGE,
-} from "../protocol/frames.ts";
+import { MAX_RECORD_LEN, MSG_CLIENT_FINISHED, MSG_CLIENT_HELLO, PING_LEN, type SuiteId } from "../protocol/constants.ts";
+import { type Frame, STREAM_INTERNAL } from "../protocol/frames.ts";
 import { ServerHandshake } from "../protocol/handshake-server.ts";
 import { type RecordLimits, RecordLayer } from "../protocol/record-layer.ts";
 import type { Aead, HybridKem } from "../protocol/types.ts";
-import { BhttpError, decodeRequestHead, encodeResponseHead } from "./bhttp.ts";
-import { RequestMappingError, requestOf, responseHeadOf } from "./http-mapping.ts";
-import { IncomingBody } from "./incoming-body.ts";
-import { BodyAborted, OutgoingBody } from "./outgoing-body.ts";
-import { RecordChannel } from "./record-channel.ts";
-import { decodeSessionSnapshot, encodeSessionSnapshot } from "./session-snapshot.ts";
-import { DEFAULT_MAX_WINDOW_BYTES, OutputBudget } from "./output-budget.ts";
-import { sessionError, type SessionErrorCode } from "./error-response.ts";
-import { DEFAULT_CONTROL_FRAME_BURST, DEFAULT_CONTROL_FRAMES_PER_SECOND, TokenBucket } from "./rate-limit.ts";
+import { handshakeDeadline, IdlePing } from "./liveness.ts";
+import { asBytes, discardPrepared, MessageHold, type WireMessage } from "./message-hold.ts";
+import type { OutputBudget } from "./output-budget.ts";
+import { ControlFrameBudget } from "./rate-limit.ts";
+import type { RecordChannel } from "./record-channel.ts";
+import { openServerOutput } from "./server-output.ts";
+import { ServerStreams } from "./server-streams.ts";
+import { closeFor, closeSocket, logSafely } from "./session-close.ts";
+import { SessionPersistence } from "./session-persistence.ts";
+import { decodeSessionSnapshot } from "./session-snapshot.ts";
 import type { ChannelInfo, Env, RequestHandler, SessionLimits, Socket, StaticKey } from "./types.ts";
 
 export type ServerSessionState = "start" | "serverHelloSent" | "established" | "closed";
@@ -108,22 +87,6 @@ export type ResumeOptions = Omit<ServerSessionOptions, "keys" | "suites" | "allo
   keys?: StaticKey[];
 };
 
-interface ServerStream {
-  id: number;
-  /** Request body from the client (null when its HEADERS carried END_STREAM). */
-  body: IncomingBody | null;
-  remoteEnded: boolean;
-  /** Response body toward the client (its send window exists from the start). */
-  out: OutgoingBody;
-  responseStarted: boolean;
-  localEnded: boolean;
-  /** An error response is on its way: the request body is unwanted and dropped. */
-  discardBody: boolean;
-  /** A HEAD request: its response goes without content (PROTOCOL.md §6.4), even an error's. */
-  isHead: boolean;
-  abort: AbortController;
-}
-
 export class ServerSession {
   #state: ServerSessionState = "start";
   readonly #o: ServerSessionOptions;
@@ -132,38 +95,62 @@ export class ServerSession {
   #channel: RecordChannel | null = null;
   #info: ChannelInfo | null = null;
   #keyId: Bytes | null = null;
-  readonly #streams = new Map<number, ServerStream>();
-  #highest = 0;
+  readonly #streams: ServerStreams;
   readonly #createdAt: number;
-  #lastRx: number;
-  #pingOutstanding = false;
-  /** When the idle PING went out (meaningful while #pingOutstanding); persisted with it. */
-  #pingSentAt = 0;
-  /** A stream was forgotten since the last persist: the snapshot's open-stream list is stale. */
-  #streamsDirty = false;
+  /** Last receive and the idle PING (liveness.ts); persisted with the session. */
+  readonly #idle: IdlePing;
+  /** Hibernation snapshots (a no-op without `persist`). */
+  readonly #persistence: SessionPersistence;
   /** Output accounting (created with the record channel). */
   #budget: OutputBudget | null = null;
-  /** Streams that got their free WINDOW_UPDATE in the record being processed. */
-  readonly #windowUpdated = new Set<number>();
   #closeCode: number | null = null;
   /** While the ClientHello is in the async KEM hop: later messages, replayed in order. */
-  #held: (Uint8Array | ArrayBuffer | string)[] | null = null;
-  #prepared = false;
+  readonly #hold: MessageHold;
   /** Control-frame budget (created when the channel is established). */
-  #bucket: TokenBucket | null = null;
+  #bucket: ControlFrameBudget | null = null;
   #pongsDropped = 0;
 
   constructor(opts: ServerSessionOptions) {
     this.#o = opts;
     this.#socket = opts.socket;
     this.#createdAt = opts.env.now();
-    this.#lastRx = this.#createdAt;
+    this.#idle = new IdlePing(opts.limits, this.#createdAt);
     this.#hs = new ServerHandshake({
       keys: opts.keys,
       suites: opts.suites,
       allowAnonymous: opts.allowAnonymous,
       random: opts.env.random,
       kem: opts.kem,
+    });
+    this.#hold = new MessageHold({
+      receiveNow: (m) => this.#receiveNow(m),
+      onStart: () => (this.#idle.lastRx = this.#o.env.now()),
+      discard: () => discardPrepared(this.#o.kem as { discard?: () => void } | undefined),
+      maxHeld: MAX_HELD_MESSAGES,
+      onOverflow: () => this.#fail(new PqgateError("protocol_error", "messages before the ServerHello")),
+    });
+    this.#streams = new ServerStreams(opts, {
+      send: (frame) => this.#channel?.send(frame),
+      budget: () => this.#budget!,
+      info: () => this.#info!,
+      established: () => this.#state === "established",
+      charge: (what) => this.#charge(what),
+      fail: (e) => this.#fail(e),
+      log: (event, fields) => this.#log(event, fields),
+      forgotten: () => this.#persistence.streamForgotten(),
+    });
+    this.#persistence = new SessionPersistence({
+      persist: opts.persist,
+      reserveBlock: opts.reserveBlock,
+      layer: () => this.#state === "established" ? this.#channel?.layer ?? null : null,
+      snapshot: (record) => ({
+        record,
+        keyId: this.#keyId,
+        highestStreamId: this.#streams.highest,
+        openStreams: this.#streams.ids(),
+        idle: this.#idle.snapshot(),
+      }),
+      fail: (e) => this.#fail(e),
     });
   }
 
@@ -183,28 +170,23 @@ export class ServerSession {
     s.#hs?.close();
     s.#hs = null;
     s.#keyId = snap.keyId;
-    s.#highest = snap.highestStreamId;
+    s.#streams.highest = snap.highestStreamId;
     s.#establish(layer, false);
     // The idle clock continues across the wake (SESSION_INFO idle_timeout_ms is a promise about
-    // the channel, not about one instance): a wake never restarts it. A saved time ahead of
-    // this clock (another machine) is clamped to now, so it can never extend the deadline. A
-    // version-1 snapshot has no idle clock: it starts at this wake, once.
+    // the channel, not about one instance; liveness.ts). A version-1 snapshot has no idle
+    // clock: it starts at this wake, once.
     const now = opts.env.now();
-    if (snap.idle) {
-      s.#lastRx = Math.min(snap.idle.lastRxAt, now);
-      s.#pingOutstanding = snap.idle.pingSentAt !== null;
-      s.#pingSentAt = Math.min(snap.idle.pingSentAt ?? 0, now);
-    }
+    if (snap.idle) s.#idle.restore(snap.idle, now);
     for (const id of snap.openStreams) {
       s.#channel!.send({ type: "reset_stream", stream: id, errorCode: STREAM_INTERNAL });
     }
     s.#log("session_resumed", {
       lostStreams: snap.openStreams.length,
-      idleMs: now - s.#lastRx,
-      pingOutstanding: s.#pingOutstanding,
+      idleMs: now - s.#idle.lastRx,
+      pingOutstanding: s.#idle.pingOutstanding,
     });
     // Persist now so that the lost streams are not reset a second time after another restore.
-    s.#persistState();
+    s.#persistence.persistState();
     return s;
   }
 
@@ -228,9 +210,7 @@ export class ServerSession {
    * socket's unsent bytes, request-body queues.
    */
   get bufferedBytes(): number {
-    let n = this.#budget?.local ?? 0;
-    for (const s of this.#streams.values()) n += s.body?.buffered ?? 0;
-    return n;
+    return (this.#budget?.local ?? 0) + this.#streams.bufferedBytes;
   }
   /** Output accounting, for tests and metrics: local bytes, unacknowledged bytes, probes. */
   get output(): { local: number; outstanding: number; probes: number } {
@@ -249,54 +229,23 @@ export class ServerSession {
    * never rejects) only while a ClientHello is in the KEM's async `prepareServer` hop; messages
    * received meanwhile are held and replayed in order after it, so a transport may ignore it.
    */
-  receive(message: Uint8Array | ArrayBuffer | string): void | Promise<void> {
+  receive(message: WireMessage): void | Promise<void> {
     if (this.#state === "closed") return;
-    if (this.#held) {
-      if (this.#held.length >= MAX_HELD_MESSAGES) {
-        this.#fail(new PqgateError("protocol_error", "messages before the ServerHello"));
-        return;
-      }
-      this.#held.push(message);
-      return;
-    }
+    if (this.#hold.hold(message)) return;
     const kem = this.#o.kem;
-    if (
-      this.#state === "start" && !this.#prepared && typeof kem?.prepareServer === "function" &&
-      typeof message !== "string"
-    ) {
-      this.#prepared = true;
-      const msg = message instanceof Uint8Array ? message : new Uint8Array(message);
-      if (msg[0] === MSG_CLIENT_HELLO) return this.#prepareThenReceive(kem.prepareServer, msg);
+    if (this.#state === "start" && typeof kem?.prepareServer === "function") {
+      const prepared = this.#hold.tryPrepare(message, MSG_CLIENT_HELLO, (msg) => kem.prepareServer!(msg));
+      if (prepared) return prepared;
     }
     this.#receiveNow(message);
   }
 
-  async #prepareThenReceive(
-    prepare: (clientHello: Uint8Array) => Promise<void>,
-    msg: Uint8Array,
-  ): Promise<void> {
-    const held: (Uint8Array | ArrayBuffer | string)[] = [];
-    this.#held = held;
-    this.#lastRx = this.#o.env.now();
-    try {
-      await prepare.call(this.#o.kem, msg);
-    } catch { /* nothing prepared: the sync core computes everything */ }
-    this.#held = null;
-    this.#receiveNow(msg);
-    // Wipe whatever was prepared and not consumed (a failed or timed-out handshake).
-    try {
-      (this.#o.kem as { discard?: () => void } | undefined)?.discard?.();
-    } catch { /* best effort */ }
-    for (const m of held) this.#receiveNow(m);
-  }
-
-  #receiveNow(message: Uint8Array | ArrayBuffer | string): void {
+  #receiveNow(message: WireMessage): void {
     if (this.#state === "closed") return;
     try {
       if (typeof message === "string") throw new PqgateError("protocol_error", "text message");
-      const msg = message instanceof Uint8Array ? message : new Uint8Array(message);
-      this.#lastRx = this.#o.env.now();
-      this.#pingOutstanding = false;
+      const msg = asBytes(message);
+      this.#idle.received(this.#o.env.now());
       switch (this.#state) {
         case "start": {
           if (msg[0] !== MSG_CLIENT_HELLO) throw new PqgateError("protocol_error", "expected ClientHello");
@@ -322,7 +271,7 @@ export class ServerSession {
             reservation: !!this.#o.persist,
           });
           this.#establish(layer, true);
-          this.#persistState();
+          this.#persistence.persistState();
           this.#log("handshake_complete", {
             suite: layer.suite,
             mode: this.#keyId ? "pinned" : "anonymous",
@@ -334,7 +283,7 @@ export class ServerSession {
         }
         case "established": {
           const frames = this.#channel!.open(msg);
-          this.#windowUpdated.clear();
+          this.#streams.newRecord();
           for (const f of frames) {
             this.#onFrame(f);
             if (this.#state !== "established") return;
@@ -342,7 +291,7 @@ export class ServerSession {
           if (this.#budget!.overHardLimit()) {
             throw new PqgateError("limit_exceeded", "client is not reading (unacknowledged output)");
           }
-          this.#persistState();
+          this.#persistence.persistState();
           break;
         }
       }
@@ -366,12 +315,9 @@ export class ServerSession {
         return null;
       case "start":
       case "serverHelloSent":
-        return this.#createdAt + l.handshakeTimeoutMs;
-      case "established": {
-        let d = this.#lastRx + l.idleTimeoutMs;
-        if (!this.#pingOutstanding) d = Math.min(d, this.#lastRx + Math.floor(l.idleTimeoutMs / 2));
-        return Math.min(d, this.#channel!.layer.expiresAt);
-      }
+        return handshakeDeadline(this.#createdAt, l.handshakeTimeoutMs);
+      case "established":
+        return Math.min(this.#idle.deadline(), this.#channel!.layer.expiresAt);
     }
   }
 
@@ -381,16 +327,14 @@ export class ServerSession {
     try {
       const l = this.#o.limits;
       if (this.#state !== "established") {
-        if (now >= this.#createdAt + l.handshakeTimeoutMs) throw new PqgateError("handshake_timeout");
+        if (now >= handshakeDeadline(this.#createdAt, l.handshakeTimeoutMs)) throw new PqgateError("handshake_timeout");
         return;
       }
       if (now >= this.#channel!.layer.expiresAt) throw new PqgateError("rehandshake_required", "session lifetime");
-      if (now >= this.#lastRx + l.idleTimeoutMs) throw new PqgateError("idle_timeout");
-      if (!this.#pingOutstanding && now >= this.#lastRx + Math.floor(l.idleTimeoutMs / 2)) {
-        this.#pingOutstanding = true;
-        this.#pingSentAt = now;
+      if (this.#idle.expired(now)) throw new PqgateError("idle_timeout");
+      if (this.#idle.pingDue(now)) {
         this.#channel!.send({ type: "ping", data: this.#o.env.random(PING_LEN).slice(0, PING_LEN) });
-        this.#persistState(); // a wake must not send a second idle PING (session-snapshot.ts)
+        this.#persistence.persistState(); // a wake must not send a second idle PING (session-snapshot.ts)
       }
     } catch (e) {
       this.#fail(e);
@@ -409,39 +353,19 @@ export class ServerSession {
 
   #establish(layer: RecordLayer, sendInfo: boolean): void {
     const o = this.#o;
-    this.#bucket = new TokenBucket(
-      o.limits.maxControlFramesPerSecond ?? DEFAULT_CONTROL_FRAMES_PER_SECOND,
-      o.limits.controlFrameBurst ?? DEFAULT_CONTROL_FRAME_BURST,
-      o.env.now(),
-    );
-    const socket = this.#socket;
-    const counted: Socket = {
-      send: (bytes) => {
-        socket.send(bytes);
-        this.#budget?.afterSend();
-      },
-      close: (code, reason) => socket.close(code, reason),
-    };
-    this.#channel = new RecordChannel({
+    this.#bucket = new ControlFrameBudget(o.limits, o.env.now());
+    const { channel, budget } = openServerOutput({
       layer,
-      socket: counted,
-      now: () => o.env.now(),
-      persist: o.persist ? (rec) => this.#persistWith(rec) : null,
+      socket: this.#socket,
+      env: o.env,
+      limits: o.limits,
+      persist: this.#persistence.enabled ? (rec) => this.#persistence.persistWith(rec) : null,
       reserveBlock: o.reserveBlock,
+      drain: o.drain,
       onError: (e) => this.#fail(e),
     });
-    const channel = this.#channel;
-    this.#budget = new OutputBudget({
-      socket,
-      queued: () => channel.buffered,
-      sent: () => channel.bytesSent,
-      random: o.env.random,
-      sendPing: (data) => channel.send({ type: "ping", data }),
-      highWater: o.limits.maxBufferedBytes,
-      maxUnacked: o.limits.maxUnackedBytes,
-      lowWater: o.drain?.lowWater,
-      pollMs: o.drain?.pollMs,
-    });
+    this.#channel = channel;
+    this.#budget = budget;
     this.#info = {
       sessionId: toHex(layer.sessionId),
       suite: layer.suite,
@@ -449,9 +373,9 @@ export class ServerSession {
       clientAddress: o.clientAddress ?? null,
     };
     this.#state = "established";
-    this.#lastRx = o.env.now();
+    this.#idle.lastRx = o.env.now();
     if (sendInfo) {
-      this.#channel.send({
+      channel.send({
         type: "session_info",
         info: {
           maxStreams: o.limits.maxStreams,
@@ -460,39 +384,17 @@ export class ServerSession {
           idleTimeoutMs: o.limits.idleTimeoutMs,
           sessionLifetimeS: Math.floor(o.limits.sessionLifetimeMs / 1000),
           sessionId: layer.sessionId,
-          maxWindow: this.#maxWindow,
+          maxWindow: this.#streams.maxWindow,
         },
       });
     }
-  }
-
-  get #maxWindow(): number {
-    return this.#o.limits.maxWindowBytes ?? DEFAULT_MAX_WINDOW_BYTES;
-  }
-
-  #persistState(): void {
-    if (!this.#o.persist || !this.#channel || this.#state !== "established") return;
-    const layer = this.#channel.layer;
-    this.#persistWith(layer.reservationMode ? layer.snapshot() : layer.reserve(this.#o.reserveBlock ?? 256));
-  }
-
-  #persistWith(record: Uint8Array): void {
-    this.#streamsDirty = false;
-    this.#o.persist!(encodeSessionSnapshot({
-      record,
-      keyId: this.#keyId,
-      highestStreamId: this.#highest,
-      openStreams: [...this.#streams.keys()],
-      idle: { lastRxAt: this.#lastRx, pingSentAt: this.#pingOutstanding ? this.#pingSentAt : null },
-    }));
   }
 
   // ---- frames ----------------------------------------------------------------------------
 
   /** Takes one token for a floodable frame; an empty bucket → 4009 rate_limited. */
   #charge(what: string): void {
-    if (this.#bucket!.take(this.#o.env.now())) return;
-    throw new PqgateError("rate_limited", `too many control frames (${what})`);
+    this.#bucket!.charge(what, this.#o.env.now());
   }
 
   #onFrame(f: Frame): void {
@@ -523,266 +425,12 @@ export class ServerSession {
         this.#closeSocket(CLOSE_NORMAL, "");
         return;
       case "headers":
-        this.#onHeaders(f.stream, f.endStream, f.payload);
-        return;
       case "data":
-        this.#onData(f.stream, f.endStream, f.payload);
+      case "reset_stream":
+      case "window_update":
+        this.#streams.onFrame(f);
         return;
-      case "reset_stream": {
-        this.#charge("RESET_STREAM");
-        const s = this.#lookup(f.stream);
-        if (!s) return;
-        this.#forget(s);
-        const reason = new DOMException("stream reset by client", "AbortError");
-        s.abort.abort(reason);
-        s.body?.error(reason);
-        s.out.abort(reason);
-        return;
-      }
-      case "window_update": {
-        if (f.stream === 0) return this.#charge("WINDOW_UPDATE on stream 0"); // reserved, ignored (§6.2)
-        const s = this.#lookup(f.stream);
-        if (!s) return this.#charge("WINDOW_UPDATE on a forgotten stream");
-        // One WINDOW_UPDATE per stream and record is free; more in the same record cost a token.
-        if (this.#windowUpdated.has(s.id)) this.#charge("WINDOW_UPDATE");
-        else this.#windowUpdated.add(s.id);
-        s.out.addWindow(f.increment); // past max_window → limit_exceeded (4013)
-        return;
-      }
     }
-  }
-
-  /** A live stream, or null for a late frame on a forgotten one; unknown above → error. */
-  #lookup(id: number): ServerStream | null {
-    const s = this.#streams.get(id);
-    if (s) return s;
-    if (id <= this.#highest) return null;
-    throw new PqgateError("protocol_error", "frame for a stream never opened");
-  }
-
-  #onHeaders(id: number, endStream: boolean, payload: Uint8Array): void {
-    if (this.#streams.has(id)) throw new PqgateError("protocol_error", "second HEADERS on a stream");
-    if (id % 2 === 0 || id <= this.#highest) throw new PqgateError("protocol_error", "stream id not increasing");
-    this.#highest = id;
-    const o = this.#o;
-    if (this.#streams.size >= o.limits.maxStreams) {
-      this.#charge("stream refused past max_streams");
-      this.#channel!.send({ type: "reset_stream", stream: id, errorCode: STREAM_REFUSED });
-      this.#log("stream_refused", { stream: id });
-      return;
-    }
-    const s: ServerStream = {
-      id,
-      body: null,
-      remoteEnded: endStream,
-      out: new OutgoingBody({
-        sendData: (p, end) => this.#channel?.send({ type: "data", stream: id, endStream: end, payload: p }),
-        drain: this.#budget!.wait,
-        maxWindow: this.#maxWindow,
-      }),
-      responseStarted: false,
-      localEnded: false,
-      discardBody: false,
-      isHead: false,
-      abort: new AbortController(),
-    };
-    if (!endStream) {
-      s.body = new IncomingBody({
-        grant: (n) => this.#channel?.send({ type: "window_update", stream: id, increment: n }),
-      });
-    }
-    this.#streams.set(id, s);
-
-    let request: Request;
-    try {
-      const head = decodeRequestHead(payload, { maxBytes: o.limits.maxHeaderBytes });
-      s.isHead = head.method.toUpperCase() === "HEAD";
-      if (o.limits.maxBodyBytes > 0) {
-        const cl = head.headers.find(([n]) => n === "content-length");
-        if (cl && /^\d+$/.test(cl[1]) && Number(cl[1]) > o.limits.maxBodyBytes) {
-          this.#respondError(s, "body_too_large");
-          return;
-        }
-      }
-      request = requestOf(head, s.body?.stream ?? null, s.abort.signal);
-    } catch (e) {
-      if (e instanceof BhttpError || e instanceof RequestMappingError) {
-        this.#log("request_rejected", { stream: id, status: e.status, reason: e.message });
-        this.#respondError(
-          s,
-          e.status === 431
-            ? "headers_too_large"
-            : e.status === 413
-            ? "body_too_large"
-            : e.status === 405
-            ? "method_not_allowed"
-            : "bad_request",
-        );
-        return;
-      }
-      throw e;
-    }
-    const info = this.#info!;
-    let pending: Promise<Response>;
-    try {
-      pending = Promise.resolve(o.handler(request, info));
-    } catch (e) {
-      pending = Promise.reject(e);
-    }
-    pending.then(
-      (res) => this.#sendResponse(s, res),
-      (e) => {
-        if (this.#streams.get(id) !== s || s.responseStarted) return;
-        if (s.abort.signal.aborted) return;
-        this.#log("handler_error", { stream: id, error: (e as Error)?.name ?? "Error" });
-        this.#respondError(s, "internal_error");
-      },
-    );
-  }
-
-  #onData(id: number, endStream: boolean, payload: Uint8Array): void {
-    const s = this.#lookup(id);
-    if (!s) return this.#charge("DATA on a forgotten stream");
-    if (s.remoteEnded || !s.body) throw new PqgateError("protocol_error", "DATA after END_STREAM");
-    s.body.push(payload, endStream); // limit_exceeded when over the window
-    if (endStream) s.remoteEnded = true;
-    const max = this.#o.limits.maxBodyBytes;
-    if (max > 0 && s.body.received > max && !s.discardBody) {
-      this.#log("request_rejected", { stream: id, status: 413, reason: "body over max_body_bytes" });
-      const reason = new DOMException("request body too large", "AbortError");
-      s.body.error(reason);
-      if (!s.responseStarted) {
-        s.abort.abort(reason);
-        this.#respondError(s, "body_too_large");
-      } else {
-        this.#reset(s, STREAM_TOO_LARGE, reason);
-      }
-      return;
-    }
-    if (s.remoteEnded && s.localEnded) this.#forget(s);
-  }
-
-  // ---- responses -------------------------------------------------------------------------
-
-  #sendResponse(s: ServerStream, res: Response): void {
-    try {
-      this.#sendResponseOrThrow(s, res);
-    } catch (e) {
-      this.#fail(e);
-    }
-  }
-
-  #sendResponseOrThrow(s: ServerStream, res: Response): void {
-    const ok = res instanceof Response;
-    if (this.#streams.get(s.id) !== s || s.responseStarted || this.#state !== "established") {
-      if (ok) res.body?.cancel().catch(() => {});
-      return;
-    }
-    let head: Uint8Array;
-    try {
-      if (!ok) throw new TypeError("handler did not return a Response");
-      head = encodeResponseHead(responseHeadOf(res));
-      if (head.length > MAX_FRAME_PAYLOAD) throw new BhttpError(431, "response head too large");
-    } catch (e) {
-      if (ok) res.body?.cancel().catch(() => {});
-      this.#log("handler_error", { stream: s.id, error: (e as Error)?.message ?? "bad response" });
-      this.#respondError(s, e instanceof BhttpError && e.status === 431 ? "origin_headers_too_large" : "bad_response");
-      return;
-    }
-    this.#startResponse(s, head, res.body);
-  }
-
-  /** A session-made error response (src/tunnel/error-response.ts: `pqgate-error`, JSON body). */
-  #respondError(s: ServerStream, code: SessionErrorCode): void {
-    s.discardBody = true;
-    s.body?.error(new DOMException("request rejected", "AbortError"));
-    const { head: errorHead, body } = sessionError(code);
-    const head = encodeResponseHead(errorHead);
-    this.#startResponse(s, head, new ReadableStream({
-      start(c) {
-        c.enqueue(body);
-        c.close();
-      },
-    }));
-  }
-
-  /** HEADERS wait for the output gate like DATA does (a bodiless response included). */
-  #startResponse(s: ServerStream, head: Uint8Array, body: ReadableStream<Uint8Array> | null): void {
-    s.responseStarted = true;
-    if (s.isHead && body !== null) {
-      body.cancel().catch(() => {});
-      body = null;
-    }
-    const gate = this.#budget!.wait();
-    if (gate) gate.then(() => this.#sendHead(s, head, body));
-    else this.#sendHead(s, head, body);
-  }
-
-  #sendHead(s: ServerStream, head: Uint8Array, body: ReadableStream<Uint8Array> | null): void {
-    if (this.#streams.get(s.id) !== s || this.#state !== "established") {
-      body?.cancel().catch(() => {});
-      return;
-    }
-    this.#channel!.send({ type: "headers", stream: s.id, endStream: body === null, payload: head });
-    if (body === null) {
-      this.#localEnd(s);
-      return;
-    }
-    s.out.pump(body).then(
-      () => this.#localEnd(s),
-      (e) => {
-        if (e instanceof BodyAborted || this.#streams.get(s.id) !== s) return;
-        this.#log("response_body_error", { stream: s.id, error: (e as Error)?.name ?? "Error" });
-        this.#reset(s, STREAM_INTERNAL, e);
-      },
-    );
-  }
-
-  /** The last frame is queued: the stream keeps its slot until the output gate lets it go. */
-  #localEnd(s: ServerStream): void {
-    const gate = this.#budget?.wait();
-    if (gate) gate.then(() => this.#localEndNow(s));
-    else this.#localEndNow(s);
-  }
-
-  #localEndNow(s: ServerStream): void {
-    s.localEnded = true;
-    if (this.#streams.get(s.id) !== s || this.#state !== "established") return;
-    if (s.remoteEnded) {
-      this.#forget(s);
-      return;
-    }
-    // The response is complete but the request body is still coming: stop the upload
-    // (the client keeps the complete response, §6.5 CANCEL).
-    this.#reset(s, STREAM_CANCEL, new DOMException("response complete", "AbortError"));
-  }
-
-  #reset(s: ServerStream, code: number, reason: unknown): void {
-    if (this.#streams.get(s.id) !== s) return;
-    this.#forget(s);
-    this.#channel?.send({ type: "reset_stream", stream: s.id, errorCode: code });
-    s.body?.error(reason);
-    s.out.abort(reason);
-    if (code !== STREAM_CANCEL) s.abort.abort(reason);
-  }
-
-  #forget(s: ServerStream): void {
-    if (this.#streams.get(s.id) !== s) return;
-    this.#streams.delete(s.id);
-    // With `persist`, the snapshot's open-stream list must be current before the object can
-    // hibernate, or a wake resets a stream that already finished. Coalesced in one microtask:
-    // a stream forgotten while a received record is processed rides on the persist that
-    // follows that record (no extra write); one finished by a response costs one write.
-    if (!this.#o.persist || this.#streamsDirty) return;
-    this.#streamsDirty = true;
-    queueMicrotask(() => {
-      if (!this.#streamsDirty) return; // a persist since then already wrote the current list
-      try {
-        this.#persistState();
-      } catch (e) {
-        this.#fail(e);
-      }
-    });
   }
 
   // ---- closing ---------------------------------------------------------------------------
@@ -790,9 +438,7 @@ export class ServerSession {
   /** Maps an error to its close code once: CLOSE frame (if records are up), then socket close. */
   #fail(e: unknown): void {
     if (this.#state === "closed") return;
-    const code: ErrorCode = e instanceof PqgateError ? e.code : "internal_error";
-    const closeCode = closeCodeFor(code);
-    const reason = CLOSE_REASONS[code];
+    const { code, closeCode, reason } = closeFor(e);
     this.#log("session_error", {
       code,
       closeCode,
@@ -811,24 +457,14 @@ export class ServerSession {
     this.#hs = null;
     this.#channel?.stop();
     this.#budget?.stop();
-    const abort = new DOMException("channel closed", "AbortError");
-    for (const s of this.#streams.values()) {
-      s.abort.abort(abort);
-      s.body?.error(reason);
-      s.out.abort(reason);
-    }
-    this.#streams.clear();
+    this.#streams.closeAll(reason);
   }
 
   #closeSocket(code: number, reason: string): void {
-    try {
-      this.#socket.close(code, reason);
-    } catch { /* already closed */ }
+    closeSocket(this.#socket, code, reason);
   }
 
   #log(event: string, fields: Record<string, unknown>): void {
-    try {
-      this.#o.log?.(event, fields);
-    } catch { /* logging never breaks the session */ }
+    logSafely(this.#o.log, event, fields);
   }
 }

@@ -1,0 +1,364 @@
+/**
+ * The gateway's streams (streams and flow control, PROTOCOL.md §6.2; HEADERS as Binary HTTP,
+ * §6.4; stream errors, §6.5): each request HEADERS from the client opens a stream whose request
+ * goes to the gateway's `RequestHandler`; its response goes back as HEADERS and DATA through the
+ * output gate (src/tunnel/output-budget.ts). Per-request problems are HTTP error responses
+ * (400, 405, 413, 431, 500, 502: src/tunnel/error-response.ts) or a RESET_STREAM, never a close.
+ *
+ * A stream keeps its `max_streams` slot until the gate let its last frame go; HEADERS past
+ * `max_streams` are refused (REFUSED). Frames a client could flood (RESET_STREAM, WINDOW_UPDATE
+ * on stream 0 or a forgotten stream, a second WINDOW_UPDATE for one stream in one record, late
+ * DATA, refused streams) are charged to the session's control-frame bucket (`host.charge`).
+ */
+import { PqgateError } from "../protocol/errors.ts";
+import { type Frame, MAX_FRAME_PAYLOAD, STREAM_CANCEL, STREAM_INTERNAL, STREAM_REFUSED, STREAM_TOO_LARGE } from "../protocol/frames.ts";
+import { BhttpError, decodeRequestHead, encodeResponseHead } from "./bhttp.ts";
+import { sessionError, type SessionErrorCode } from "./error-response.ts";
+import { RequestMappingError, requestOf, responseHeadOf } from "./http-mapping.ts";
+import { IncomingBody } from "./incoming-body.ts";
+import { BodyAborted, OutgoingBody } from "./outgoing-body.ts";
+import { DEFAULT_MAX_WINDOW_BYTES, type OutputBudget } from "./output-budget.ts";
+import { StreamTable } from "./stream-table.ts";
+import type { ChannelInfo, RequestHandler, SessionLimits } from "./types.ts";
+
+/** What the streams need from their session. */
+export interface ServerStreamsHost {
+  /** Queues a frame on the record channel. */
+  send(frame: Frame): void;
+  /** The channel's output accounting (exists once the channel is established). */
+  budget(): OutputBudget;
+  /** What the handler learns about the channel. */
+  info(): ChannelInfo;
+  /** True while the channel is established. */
+  established(): boolean;
+  /** Takes a control-frame token; an empty bucket throws rate_limited. */
+  charge(what: string): void;
+  /** A connection error: closes the channel. */
+  fail(e: unknown): void;
+  log(event: string, fields: Record<string, unknown>): void;
+  /** A stream was forgotten: the persisted open-stream list is stale. */
+  forgotten(): void;
+}
+
+/** The session options the streams read (the handler is called as a method of them). */
+export interface ServerStreamsOptions {
+  limits: SessionLimits;
+  handler: RequestHandler;
+}
+
+interface ServerStream {
+  id: number;
+  /** Request body from the client (null when its HEADERS carried END_STREAM). */
+  body: IncomingBody | null;
+  remoteEnded: boolean;
+  /** Response body toward the client (its send window exists from the start). */
+  out: OutgoingBody;
+  responseStarted: boolean;
+  localEnded: boolean;
+  /** An error response is on its way: the request body is unwanted and dropped. */
+  discardBody: boolean;
+  /** A HEAD request: its response goes without content (PROTOCOL.md §6.4), even an error's. */
+  isHead: boolean;
+  abort: AbortController;
+}
+
+export class ServerStreams {
+  readonly #o: ServerStreamsOptions;
+  readonly #host: ServerStreamsHost;
+  readonly #streams = new StreamTable<ServerStream>();
+  /** Streams that got their free WINDOW_UPDATE in the record being processed. */
+  readonly #windowUpdated = new Set<number>();
+  /** The highest stream id the client opened (refused ones included); persisted. */
+  highest = 0;
+
+  constructor(opts: ServerStreamsOptions, host: ServerStreamsHost) {
+    this.#o = opts;
+    this.#host = host;
+  }
+
+  /** Number of open streams. */
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  /** Ids of the open streams (for the session snapshot). */
+  ids(): number[] {
+    return this.#streams.ids();
+  }
+
+  /** Bytes waiting in request-body queues. */
+  get bufferedBytes(): number {
+    let n = 0;
+    for (const s of this.#streams.values()) n += s.body?.buffered ?? 0;
+    return n;
+  }
+
+  /** The largest send window a client may grant on one stream (SESSION_INFO max_window). */
+  get maxWindow(): number {
+    return this.#o.limits.maxWindowBytes ?? DEFAULT_MAX_WINDOW_BYTES;
+  }
+
+  /** A new record's frames follow: each stream's first WINDOW_UPDATE in it is free again. */
+  newRecord(): void {
+    this.#windowUpdated.clear();
+  }
+
+  /** A HEADERS, DATA, RESET_STREAM or WINDOW_UPDATE frame from the client. */
+  onFrame(f: Frame): void {
+    switch (f.type) {
+      case "headers":
+        this.#onHeaders(f.stream, f.endStream, f.payload);
+        return;
+      case "data":
+        this.#onData(f.stream, f.endStream, f.payload);
+        return;
+      case "reset_stream": {
+        this.#host.charge("RESET_STREAM");
+        const s = this.#lookup(f.stream);
+        if (!s) return;
+        this.#forget(s);
+        const reason = new DOMException("stream reset by client", "AbortError");
+        s.abort.abort(reason);
+        s.body?.error(reason);
+        s.out.abort(reason);
+        return;
+      }
+      case "window_update": {
+        if (f.stream === 0) return this.#host.charge("WINDOW_UPDATE on stream 0"); // reserved, ignored (§6.2)
+        const s = this.#lookup(f.stream);
+        if (!s) return this.#host.charge("WINDOW_UPDATE on a forgotten stream");
+        // One WINDOW_UPDATE per stream and record is free; more in the same record cost a token.
+        if (this.#windowUpdated.has(s.id)) this.#host.charge("WINDOW_UPDATE");
+        else this.#windowUpdated.add(s.id);
+        s.out.addWindow(f.increment); // past max_window → limit_exceeded (4013)
+        return;
+      }
+    }
+  }
+
+  /** The channel ended: every stream's request is aborted and its bodies fail with `reason`. */
+  closeAll(reason: unknown): void {
+    const abort = new DOMException("channel closed", "AbortError");
+    for (const s of this.#streams.values()) {
+      s.abort.abort(abort);
+      s.body?.error(reason);
+      s.out.abort(reason);
+    }
+    this.#streams.clear();
+  }
+
+  /** A live stream, or null for a late frame on a forgotten one; unknown above → error. */
+  #lookup(id: number): ServerStream | null {
+    return this.#streams.lookup(id, this.highest + 1);
+  }
+
+  #onHeaders(id: number, endStream: boolean, payload: Uint8Array): void {
+    if (this.#streams.has(id)) throw new PqgateError("protocol_error", "second HEADERS on a stream");
+    if (id % 2 === 0 || id <= this.highest) throw new PqgateError("protocol_error", "stream id not increasing");
+    this.highest = id;
+    const o = this.#o;
+    if (this.#streams.size >= o.limits.maxStreams) {
+      this.#host.charge("stream refused past max_streams");
+      this.#host.send({ type: "reset_stream", stream: id, errorCode: STREAM_REFUSED });
+      this.#host.log("stream_refused", { stream: id });
+      return;
+    }
+    const s: ServerStream = {
+      id,
+      body: null,
+      remoteEnded: endStream,
+      out: new OutgoingBody({
+        sendData: (p, end) => this.#host.send({ type: "data", stream: id, endStream: end, payload: p }),
+        drain: this.#host.budget().wait,
+        maxWindow: this.maxWindow,
+      }),
+      responseStarted: false,
+      localEnded: false,
+      discardBody: false,
+      isHead: false,
+      abort: new AbortController(),
+    };
+    if (!endStream) {
+      s.body = new IncomingBody({
+        grant: (n) => this.#host.send({ type: "window_update", stream: id, increment: n }),
+      });
+    }
+    this.#streams.add(s);
+
+    let request: Request;
+    try {
+      const head = decodeRequestHead(payload, { maxBytes: o.limits.maxHeaderBytes });
+      s.isHead = head.method.toUpperCase() === "HEAD";
+      if (o.limits.maxBodyBytes > 0) {
+        const cl = head.headers.find(([n]) => n === "content-length");
+        if (cl && /^\d+$/.test(cl[1]) && Number(cl[1]) > o.limits.maxBodyBytes) {
+          this.#respondError(s, "body_too_large");
+          return;
+        }
+      }
+      request = requestOf(head, s.body?.stream ?? null, s.abort.signal);
+    } catch (e) {
+      if (e instanceof BhttpError || e instanceof RequestMappingError) {
+        this.#host.log("request_rejected", { stream: id, status: e.status, reason: e.message });
+        this.#respondError(
+          s,
+          e.status === 431
+            ? "headers_too_large"
+            : e.status === 413
+            ? "body_too_large"
+            : e.status === 405
+            ? "method_not_allowed"
+            : "bad_request",
+        );
+        return;
+      }
+      throw e;
+    }
+    const info = this.#host.info();
+    let pending: Promise<Response>;
+    try {
+      pending = Promise.resolve(o.handler(request, info));
+    } catch (e) {
+      pending = Promise.reject(e);
+    }
+    pending.then(
+      (res) => this.#sendResponse(s, res),
+      (e) => {
+        if (!this.#streams.isLive(s) || s.responseStarted) return;
+        if (s.abort.signal.aborted) return;
+        this.#host.log("handler_error", { stream: id, error: (e as Error)?.name ?? "Error" });
+        this.#respondError(s, "internal_error");
+      },
+    );
+  }
+
+  #onData(id: number, endStream: boolean, payload: Uint8Array): void {
+    const s = this.#lookup(id);
+    if (!s) return this.#host.charge("DATA on a forgotten stream");
+    if (s.remoteEnded || !s.body) throw new PqgateError("protocol_error", "DATA after END_STREAM");
+    s.body.push(payload, endStream); // limit_exceeded when over the window
+    if (endStream) s.remoteEnded = true;
+    const max = this.#o.limits.maxBodyBytes;
+    if (max > 0 && s.body.received > max && !s.discardBody) {
+      this.#host.log("request_rejected", { stream: id, status: 413, reason: "body over max_body_bytes" });
+      const reason = new DOMException("request body too large", "AbortError");
+      s.body.error(reason);
+      if (!s.responseStarted) {
+        s.abort.abort(reason);
+        this.#respondError(s, "body_too_large");
+      } else {
+        this.#reset(s, STREAM_TOO_LARGE, reason);
+      }
+      return;
+    }
+    if (s.remoteEnded && s.localEnded) this.#forget(s);
+  }
+
+  // ---- responses -------------------------------------------------------------------------
+
+  #sendResponse(s: ServerStream, res: Response): void {
+    try {
+      this.#sendResponseOrThrow(s, res);
+    } catch (e) {
+      this.#host.fail(e);
+    }
+  }
+
+  #sendResponseOrThrow(s: ServerStream, res: Response): void {
+    const ok = res instanceof Response;
+    if (!this.#streams.isLive(s) || s.responseStarted || !this.#host.established()) {
+      if (ok) res.body?.cancel().catch(() => {});
+      return;
+    }
+    let head: Uint8Array;
+    try {
+      if (!ok) throw new TypeError("handler did not return a Response");
+      head = encodeResponseHead(responseHeadOf(res));
+      if (head.length > MAX_FRAME_PAYLOAD) throw new BhttpError(431, "response head too large");
+    } catch (e) {
+      if (ok) res.body?.cancel().catch(() => {});
+      this.#host.log("handler_error", { stream: s.id, error: (e as Error)?.message ?? "bad response" });
+      this.#respondError(s, e instanceof BhttpError && e.status === 431 ? "origin_headers_too_large" : "bad_response");
+      return;
+    }
+    this.#startResponse(s, head, res.body);
+  }
+
+  /** A session-made error response (src/tunnel/error-response.ts: `pqgate-error`, JSON body). */
+  #respondError(s: ServerStream, code: SessionErrorCode): void {
+    s.discardBody = true;
+    s.body?.error(new DOMException("request rejected", "AbortError"));
+    const { head: errorHead, body } = sessionError(code);
+    const head = encodeResponseHead(errorHead);
+    this.#startResponse(s, head, new ReadableStream({
+      start(c) {
+        c.enqueue(body);
+        c.close();
+      },
+    }));
+  }
+
+  /** HEADERS wait for the output gate like DATA does (a bodiless response included). */
+  #startResponse(s: ServerStream, head: Uint8Array, body: ReadableStream<Uint8Array> | null): void {
+    s.responseStarted = true;
+    if (s.isHead && body !== null) {
+      body.cancel().catch(() => {});
+      body = null;
+    }
+    const gate = this.#host.budget().wait();
+    if (gate) gate.then(() => this.#sendHead(s, head, body));
+    else this.#sendHead(s, head, body);
+  }
+
+  #sendHead(s: ServerStream, head: Uint8Array, body: ReadableStream<Uint8Array> | null): void {
+    if (!this.#streams.isLive(s) || !this.#host.established()) {
+      body?.cancel().catch(() => {});
+      return;
+    }
+    this.#host.send({ type: "headers", stream: s.id, endStream: body === null, payload: head });
+    if (body === null) {
+      this.#localEnd(s);
+      return;
+    }
+    s.out.pump(body).then(
+      () => this.#localEnd(s),
+      (e) => {
+        if (e instanceof BodyAborted || !this.#streams.isLive(s)) return;
+        this.#host.log("response_body_error", { stream: s.id, error: (e as Error)?.name ?? "Error" });
+        this.#reset(s, STREAM_INTERNAL, e);
+      },
+    );
+  }
+
+  /** The last frame is queued: the stream keeps its slot until the output gate lets it go. */
+  #localEnd(s: ServerStream): void {
+    const gate = this.#host.budget().wait();
+    if (gate) gate.then(() => this.#localEndNow(s));
+    else this.#localEndNow(s);
+  }
+
+  #localEndNow(s: ServerStream): void {
+    s.localEnded = true;
+    if (!this.#streams.isLive(s) || !this.#host.established()) return;
+    if (s.remoteEnded) {
+      this.#forget(s);
+      return;
+    }
+    // The response is complete but the request body is still coming: stop the upload
+    // (the client keeps the complete response, §6.5 CANCEL).
+    this.#reset(s, STREAM_CANCEL, new DOMException("response complete", "AbortError"));
+  }
+
+  #reset(s: ServerStream, code: number, reason: unknown): void {
+    if (!this.#streams.isLive(s)) return;
+    this.#forget(s);
+    this.#host.send({ type: "reset_stream", stream: s.id, errorCode: code });
+    s.body?.error(reason);
+    s.out.abort(reason);
+    if (code !== STREAM_CANCEL) s.abort.abort(reason);
+  }
+
+  #forget(s: ServerStream): void {
+    if (this.#streams.forget(s)) this.#host.forgotten();
+  }
+}
