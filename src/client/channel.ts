@@ -168,7 +168,7 @@ export class Channel {
    * Redirects are followed, returned or refused as `init.redirect` says, like fetch; bodies of
    * a known size get a content-length (docs/client-fetch.md says what differs from fetch).
    */
-  async fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     let target: RequestInfo | URL = input;
     if (typeof input === "string" && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(input)) {
       if (!this.#o.baseUrl) throw new TypeError(`pqgate: relative URL ${input} needs the baseUrl option`);
