@@ -1,0 +1,487 @@
+/**
+ * The npm package, as a consumer gets it (package.json `exports`/`files`, tsconfig.build.json,
+ * scripts/build-package.mjs):
+ *
+ *   1. `npm run build:package` (tsc → dist/pkg/), then `npm pack` into a temporary directory.
+ *   2. The tarball's file list: only the allowlisted kinds (dist/pkg/ JavaScript, .d.ts and
+ *      source maps; package.json, README, PROTOCOL.md, SECURITY.md, a LICENSE), never tests,
+ *      benches, keys, configs, .pqgate or node_modules; within a size budget.
+ *   3. publint (--strict: warnings fail too) and @arethetypeswrong/cli (profile esm-only: the
+ *      package is ESM only, so `require()` from CommonJS is expected not to resolve) on it.
+ *   4. Consumer 1: a fresh directory (`npm init -y`), the tarball and `ws` installed from the
+ *      npm cache, an ESM app that imports "pqgate/client" run with `node` against a gateway
+ *      started in this process (createGateway + serveDeno, the default demo-origin routes):
+ *      GET /api/hello, POST /api/echo, a streamed GET /api/stream; plus a TypeScript file
+ *      type-checked with `tsc --noEmit` against the installed .d.ts, with moduleResolution
+ *      nodenext (Node types only, no DOM lib) and bundler (DOM lib).
+ *
+ * Writes only dist/pkg/ (git-ignored) in the repository; everything else lives in a temporary
+ * directory, removed afterwards.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { createGateway } from "../../src/gateway/create-gateway.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
+import { serveDeno } from "../../src/transport/deno/serve.ts";
+import { channelUrl } from "../e2e/loopback.ts";
+
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BIN = REPO_ROOT + "node_modules/.bin/";
+const TSC = REPO_ROOT + "node_modules/typescript/bin/tsc";
+/** The `ws` version the package itself depends on (package.json). */
+const WS_VERSION: string = JSON.parse(await Deno.readTextFile(REPO_ROOT + "package.json"))
+  .dependencies.ws;
+const TYPES_NODE_VERSION: string = JSON.parse(await Deno.readTextFile(REPO_ROOT + "package.json"))
+  .devDependencies["@types/node"];
+
+/**
+ * Size budget of the tarball. Today (0.1.0): ~236 KB packed, ~835 KB unpacked, ~106 files;
+ * source maps with inlined sources are about half of the unpacked size. The budget leaves room
+ * for growth (e.g. src/tunnel split into more files) but catches a stray directory.
+ */
+const BUDGET = { packedBytes: 350_000, unpackedBytes: 1_300_000, files: 200 };
+const STREAM_BYTES = 2 * 1024 * 1024;
+
+/** Paths a published tarball may hold (relative to the package root). */
+const ALLOWED: RegExp[] = [
+  /^package\.json$/,
+  /^README\.md$/,
+  /^PROTOCOL\.md$/,
+  /^SECURITY\.md$/,
+  /^LICEN[CS]E(\.md|\.txt)?$/,
+  /^dist\/pkg\/(client|protocol|tunnel|crypto)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
+];
+/** Never in the tarball, whatever the allowlist says (belt and braces). */
+const FORBIDDEN: RegExp[] = [
+  /(^|\/)(tests?|bench|benches|keys|examples|scripts|worker|docs|node_modules|\.pqgate|\.wrangler|coverage)\//,
+  /\.test\.|\.bench\.|(^|\/)testing\.(js|d\.ts)$/,
+  /\.(key|pem|tgz|log)$/,
+  /(^|\/)(tsconfig[^/]*\.json|deno\.jsonc?|deno\.lock|wrangler\.toml|package-lock\.json|\.dev\.vars|\.env[^/]*|\.npmrc|\.gitignore)$/,
+  /(?<!\.d)\.ts$/, // TypeScript sources: only .d.ts ships
+];
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a command to completion (killed after timeoutMs). Never throws on a non-zero exit. */
+async function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<RunResult> {
+  const t0 = performance.now();
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: opts.cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: {
+      npm_config_update_notifier: "false",
+      npm_config_fund: "false",
+      npm_config_audit: "false",
+      NO_COLOR: "1",
+      NODE_NO_WARNINGS: "1",
+      ...opts.env,
+    },
+  }).spawn();
+  const killer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }, opts.timeoutMs ?? 60_000);
+  try {
+    const out = await child.output();
+    const dec = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: dec.decode(out.stdout),
+      stderr: dec.decode(out.stderr),
+      ms: performance.now() - t0,
+    };
+  } finally {
+    clearTimeout(killer);
+  }
+}
+
+/** run(), asserting exit code 0 (the message carries both output streams). */
+async function ok(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<RunResult> {
+  const r = await run(cmd, args, opts);
+  assert.equal(
+    r.code,
+    0,
+    `${cmd} ${args.join(" ")} exited with ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`,
+  );
+  return r;
+}
+
+/** The consumer's ESM app. argv[2]: JSON config. Prints exactly one JSON line on stdout. */
+const APP = String.raw`
+import { connect, PinMismatchError, ConnectError } from "pqgate/client";
+import WebSocket from "ws";
+
+const cfg = JSON.parse(process.argv[2]);
+const out = { node: process.version, errors: [] };
+const streamByte = (i) => (i * 31 + 7) & 0xff;
+
+async function step(name, fn) {
+  try {
+    out[name] = await fn();
+  } catch (e) {
+    out[name] = null;
+    out.errors.push({ step: name, name: e?.name, message: String(e?.message ?? e) });
+  }
+}
+
+await step("resolved", () => import.meta.resolve("pqgate/client"));
+await step("deepImport", async () => {
+  try {
+    await import("pqgate/dist/pkg/client/channel.js");
+    return "loaded";
+  } catch (e) {
+    return e?.code ?? String(e);
+  }
+});
+
+const ch = await connect(cfg.wsUrl, { pin: cfg.pin, WebSocket });
+out.connected = ch.connected;
+out.mode = ch.mode;
+try {
+  await step("get", async () => {
+    const r = await ch.fetch("https://demo/api/hello");
+    return { status: r.status, contentType: r.headers.get("content-type"), json: await r.json() };
+  });
+  await step("post", async () => {
+    const sent = JSON.stringify({ from: "consumer", n: 42, list: [1, 2, 3] });
+    const r = await ch.fetch("https://demo/api/echo", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: sent,
+    });
+    return {
+      status: r.status,
+      contentType: r.headers.get("content-type"),
+      method: r.headers.get("x-echo-method"),
+      same: (await r.text()) === sent,
+    };
+  });
+  await step("stream", async () => {
+    const r = await ch.fetch("https://demo/api/stream?bytes=" + cfg.streamBytes);
+    const reader = r.body.getReader();
+    let bytes = 0, chunks = 0, firstMismatch = -1;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks++;
+      for (let i = 0; i < value.length; i++) {
+        if (firstMismatch < 0 && value[i] !== streamByte(bytes + i)) firstMismatch = bytes + i;
+      }
+      bytes += value.length;
+    }
+    return { status: r.status, contentLength: r.headers.get("content-length"), bytes, chunks, firstMismatch };
+  });
+} finally {
+  ch.close();
+}
+
+await step("wrongPin", async () => {
+  try {
+    (await connect(cfg.wsUrl, { pin: cfg.wrongPin, WebSocket })).close();
+    return { rejected: false };
+  } catch (e) {
+    return { rejected: true, isPinMismatch: e instanceof PinMismatchError, name: e?.name };
+  }
+});
+out.errorClasses = typeof PinMismatchError === "function" && typeof ConnectError === "function";
+
+process.stdout.write(JSON.stringify(out) + "\n");
+`;
+
+/** The consumer's TypeScript file: must type-check against the published .d.ts. */
+const CONSUMER_TS = `
+import {
+  type Channel,
+  ChannelClosedError,
+  connect,
+  type ConnectOptions,
+  ConnectError,
+  fetchPinnedKey,
+  type GatewayKey,
+  type HandshakeInfo,
+  HandshakeTimeoutError,
+  KEY_CONFIG_PATH,
+  keyConfigUrl,
+  PinMismatchError,
+  PqgateClientError,
+  selectPinnedKey,
+  StreamResetError,
+  VersionRefusedError,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from "pqgate/client";
+
+declare const WS: WebSocketConstructor;
+
+export async function main(url: string, pin: string): Promise<number> {
+  const options: ConnectOptions = { pin, WebSocket: WS, handshakeTimeoutMs: 5_000 };
+  const ch: Channel = await connect(url, options);
+  const r: Response = await ch.fetch("https://demo/api/hello", { headers: { accept: "application/json" } });
+  const r2: Response = await ch.fetch(new URL("https://demo/api/items"));
+  const body: unknown = await r.json();
+  const info: HandshakeInfo | null = ch.handshake;
+  const mode: "pinned" | "anonymous" = ch.mode;
+  const path: string = KEY_CONFIG_PATH;
+  const cfgUrl: unknown = keyConfigUrl;
+  const keys: unknown[] = [fetchPinnedKey, selectPinnedKey];
+  let key: GatewayKey | undefined;
+  let socket: WebSocketLike | undefined;
+  ch.close();
+  try {
+    await ch.fetch("/x");
+  } catch (e) {
+    if (e instanceof ChannelClosedError || e instanceof PinMismatchError) return 1;
+    if (e instanceof ConnectError && e instanceof PqgateClientError) return 2;
+    if (e instanceof HandshakeTimeoutError || e instanceof VersionRefusedError) return 3;
+    if (e instanceof StreamResetError) return 4;
+  }
+  // @ts-expect-error connect() takes a URL string, not a number (the types are not \`any\`)
+  await connect(42, options);
+  // @ts-expect-error pin is a string
+  await connect(url, { pin: 7 });
+  return r.status + r2.status + path.length + mode.length + (info ? 1 : 0) + (body ? 1 : 0) +
+    (cfgUrl ? 1 : 0) + keys.length + (key ? 1 : 0) + (socket ? 1 : 0);
+}
+`;
+
+/** tsconfig variants a consumer may have: Node (nodenext, no DOM lib) and a bundler (DOM). */
+const TSCONFIGS: Record<string, object> = {
+  "tsconfig.nodenext.json": {
+    compilerOptions: {
+      module: "nodenext",
+      moduleResolution: "nodenext",
+      target: "es2022",
+      lib: ["es2022"],
+      types: ["node"],
+      strict: true,
+      noEmit: true,
+      skipLibCheck: false,
+    },
+    files: ["consumer.ts"],
+  },
+  "tsconfig.bundler.json": {
+    compilerOptions: {
+      module: "preserve",
+      moduleResolution: "bundler",
+      target: "es2022",
+      lib: ["es2022", "dom", "dom.iterable"],
+      types: [],
+      strict: true,
+      noEmit: true,
+      skipLibCheck: false,
+    },
+    files: ["consumer.ts"],
+  },
+};
+
+interface PackedFile {
+  path: string;
+  size: number;
+}
+interface PackResult {
+  filename: string;
+  size: number;
+  unpackedSize: number;
+  entryCount: number;
+  files: PackedFile[];
+}
+
+Deno.test({
+  name: "package: build, pack, publint, attw, and a Node/TypeScript consumer of pqgate/client",
+  // The gateway's sockets wind down asynchronously after shutdown.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const tmp = await Deno.makeTempDir({ prefix: "pqgate-package-" });
+    const times: string[] = [];
+    const timed = async (name: string, fn: () => Promise<void>) => {
+      const t0 = performance.now();
+      const passed = await t.step(name, fn);
+      times.push(`${name} ${(performance.now() - t0).toFixed(0)} ms`);
+      if (!passed) throw new Error(`step failed: ${name}`);
+    };
+    let pack: PackResult | undefined;
+    let tarball = "";
+    try {
+      await timed("build (scripts/build-package.mjs, as npm run build:package)", async () => {
+        await ok("node", [REPO_ROOT + "scripts/build-package.mjs"], { cwd: REPO_ROOT });
+        for (const f of ["client/mod.js", "client/mod.d.ts", "client/mod.js.map"]) {
+          await Deno.stat(REPO_ROOT + "dist/pkg/" + f); // throws if missing
+        }
+      });
+
+      await timed("npm pack: allowlisted files only, within budget", async () => {
+        // --ignore-scripts: the build above is what is packed (prepack would rebuild it).
+        const r = await ok("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", tmp], {
+          cwd: REPO_ROOT,
+        });
+        pack = (JSON.parse(r.stdout) as PackResult[])[0];
+        tarball = tmp + "/" + pack.filename;
+        const paths = pack.files.map((f) => f.path);
+        for (const p of paths) {
+          assert.ok(ALLOWED.some((re) => re.test(p)), `not an allowlisted kind of file: ${p}`);
+          for (const re of FORBIDDEN) assert.ok(!re.test(p), `must never be published: ${p}`);
+        }
+        for (const p of ["package.json", "README.md", "PROTOCOL.md", "SECURITY.md"]) {
+          assert.ok(paths.includes(p), `${p} is missing from the tarball`);
+        }
+        // Every module ships with its declarations and source map.
+        for (const p of paths.filter((p) => p.endsWith(".js"))) {
+          assert.ok(paths.includes(p.replace(/\.js$/, ".d.ts")), `${p} has no .d.ts`);
+          assert.ok(paths.includes(p + ".map"), `${p} has no source map`);
+        }
+        // The exports map points at files that are in the tarball.
+        const manifest = JSON.parse(await Deno.readTextFile(REPO_ROOT + "package.json"));
+        for (const [sub, target] of Object.entries(manifest.exports as Record<string, unknown>)) {
+          const targets = typeof target === "string" ? [target] : Object.values(target as object);
+          for (const f of targets as string[]) {
+            assert.ok(paths.includes(f.replace(/^\.\//, "")), `exports["${sub}"] → ${f} is not packed`);
+          }
+        }
+        assert.equal(manifest.private, undefined, "package.json must not be private");
+        assert.equal(
+          manifest.optionalDependencies,
+          undefined,
+          "optionalDependencies would be installed by every consumer (the Deno and workerd binaries are devDependencies)",
+        );
+        assert.ok(pack.size <= BUDGET.packedBytes, `tarball ${pack.size} B > ${BUDGET.packedBytes} B`);
+        assert.ok(
+          pack.unpackedSize <= BUDGET.unpackedBytes,
+          `unpacked ${pack.unpackedSize} B > ${BUDGET.unpackedBytes} B`,
+        );
+        assert.ok(pack.entryCount <= BUDGET.files, `${pack.entryCount} files > ${BUDGET.files}`);
+        console.log(
+          `tarball ${pack.filename}: ${pack.size} B packed, ${pack.unpackedSize} B unpacked, ` +
+            `${pack.entryCount} files`,
+        );
+      });
+
+      await timed("publint --strict", async () => {
+        const r = await ok(BIN + "publint", ["run", tarball, "--strict"], { cwd: tmp });
+        assert.match(r.stdout, /All good!/, r.stdout);
+      });
+
+      await timed("attw --profile esm-only", async () => {
+        const r = await run(
+          BIN + "attw",
+          [tarball, "--profile", "esm-only", "--no-definitely-typed", "--format", "json"],
+          { cwd: tmp },
+        );
+        assert.equal(r.code, 0, `attw found problems:\n${r.stdout}\n${r.stderr}`);
+        const { problems } = JSON.parse(r.stdout) as {
+          problems?: Record<string, { kind: string; resolutionKind?: string }[]>;
+        };
+        // The only thing attw may say is what esm-only means: require() from CJS cannot load it.
+        for (const list of Object.values(problems ?? {})) {
+          for (const p of list) {
+            assert.ok(
+              p.kind === "CJSResolvesToESM" && p.resolutionKind === "node16-cjs",
+              `attw: ${JSON.stringify(p)}`,
+            );
+          }
+        }
+      });
+
+      const app = tmp + "/consumer";
+      await timed("consumer: npm init + install the tarball and ws", async () => {
+        await Deno.mkdir(app);
+        await ok("npm", ["init", "-y"], { cwd: app });
+        await ok("npm", ["pkg", "set", "type=module"], { cwd: app });
+        await ok("npm", [
+          "install",
+          "--prefer-offline",
+          "--no-audit",
+          "--no-fund",
+          tarball,
+          `ws@${WS_VERSION}`,
+          `@types/node@${TYPES_NODE_VERSION}`,
+        ], { cwd: app, timeoutMs: 60_000 });
+        const installed = JSON.parse(await Deno.readTextFile(app + "/node_modules/pqgate/package.json"));
+        assert.equal(installed.name, "pqgate");
+        // No runtime or Workers binaries come along with the client.
+        for (const heavy of ["@deno", "workerd-native-linux-64", "@cloudflare", "typescript", "esbuild"]) {
+          const there = await Deno.stat(app + "/node_modules/" + heavy).then(() => true, () => false);
+          assert.ok(!there, `installing pqgate brought node_modules/${heavy}`);
+        }
+      });
+
+      await timed("consumer: node app → gateway (GET, POST, stream)", async () => {
+        const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
+        const gateway = createGateway({ keys: key }); // default routes: the demo origin
+        const server = serveDeno({ gateway, port: 0 });
+        try {
+          await Deno.writeTextFile(app + "/app.mjs", APP);
+          const cfg = {
+            wsUrl: channelUrl(server.url),
+            pin: pinFor(key.publicKey),
+            wrongPin: "sha256:" + "A".repeat(43),
+            streamBytes: STREAM_BYTES,
+          };
+          const r = await ok("node", ["app.mjs", JSON.stringify(cfg)], { cwd: app, timeoutMs: 30_000 });
+          const out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "");
+          assert.deepEqual(out.errors, [], `consumer steps failed: ${JSON.stringify(out.errors)}`);
+          assert.ok(Number(out.node.slice(1).split(".")[0]) >= 20, `Node ${out.node} is older than 20`);
+          assert.ok(
+            out.resolved.startsWith("file://" + app) &&
+              out.resolved.endsWith("/node_modules/pqgate/dist/pkg/client/mod.js"),
+            `pqgate/client resolved to ${out.resolved}`,
+          );
+          assert.equal(out.deepImport, "ERR_PACKAGE_PATH_NOT_EXPORTED", "only exports are reachable");
+          assert.equal(out.connected, true);
+          assert.equal(out.mode, "pinned");
+
+          assert.equal(out.get.status, 200);
+          assert.match(out.get.contentType, /^application\/json/);
+          assert.equal(out.get.json.message, "hello from the pqgate demo origin");
+
+          assert.deepEqual(out.post, {
+            status: 200,
+            contentType: "application/json",
+            method: "POST",
+            same: true,
+          });
+
+          assert.equal(out.stream.status, 200);
+          assert.equal(out.stream.contentLength, String(STREAM_BYTES));
+          assert.equal(out.stream.bytes, STREAM_BYTES);
+          assert.equal(out.stream.firstMismatch, -1, "streamed bytes differ from the demo origin's");
+          assert.ok(out.stream.chunks > 1, "the response was streamed, not delivered in one piece");
+
+          assert.deepEqual(out.wrongPin, { rejected: true, isPinMismatch: true, name: "PinMismatchError" });
+          assert.equal(out.errorClasses, true);
+          console.log(`consumer app on node ${out.node}: ${out.stream.chunks} stream chunks, ${r.ms.toFixed(0)} ms`);
+        } finally {
+          await server.shutdown();
+        }
+      });
+
+      await timed("consumer: tsc --noEmit (nodenext, bundler)", async () => {
+        await Deno.writeTextFile(app + "/consumer.ts", CONSUMER_TS);
+        for (const [name, config] of Object.entries(TSCONFIGS)) {
+          await Deno.writeTextFile(app + "/" + name, JSON.stringify(config, null, 2));
+          await ok("node", [TSC, "-p", name], { cwd: app });
+        }
+      });
+    } finally {
+      console.log("package test: " + times.join(", "));
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
