@@ -6,6 +6,10 @@
  * Transport contract (same as the gateway's ServerSession): `start()` once the socket is open,
  * `receive(message)` for each WebSocket message, `onSocketClose` when it closed, and a timer
  * for `nextDeadline()` calling `onTimer(now)` (see timer-driver.ts).
+ *
+ * Jobs kept elsewhere: the ClientHello built ahead of the socket (client-hello.ts), requests as
+ * streams (client-streams.ts), messages held during the KEM's async step (message-hold.ts),
+ * deadlines (liveness.ts), close codes (session-close.ts).
  */
 import { CLOSE_NORMAL, PqgateError } from "../protocol/errors.ts";
 import { toHex } from "../protocol/bytes.ts";
@@ -17,7 +21,7 @@ import type { HybridKem } from "../protocol/types.ts";
 import { newClientHandshake, type PreparableClientKem, type PreparedClientHello } from "./client-hello.ts";
 import { ClientStreams, type FetchOptions } from "./client-streams.ts";
 import { handshakeDeadline, silenceDeadline } from "./liveness.ts";
-import { asBytes, discardPrepared, MessageHold, type WireMessage } from "./message-hold.ts";
+import { binaryMessage, discardPrepared, MessageHold, type WireMessage } from "./message-hold.ts";
 import { RecordChannel } from "./record-channel.ts";
 import { closeFor, closeSocket, logSafely } from "./session-close.ts";
 import { SocketDrain, type SocketDrainOptions } from "./socket-drain.ts";
@@ -220,20 +224,16 @@ export class ClientSession {
    */
   receive(message: WireMessage): void | Promise<void> {
     if (this.#state === "closed") return;
-    if (this.#hold.hold(message)) return;
     const kem = this.#asyncKem;
-    if (kem && typeof kem.prepareServerHello === "function" && this.#state === "clientHelloSent") {
-      const prepared = this.#hold.tryPrepare(message, MSG_SERVER_HELLO, (msg) => kem.prepareServerHello!(msg));
-      if (prepared) return prepared;
-    }
-    this.#receiveNow(message);
+    const async = kem && typeof kem.prepareServerHello === "function" && this.#state === "clientHelloSent";
+    const step = async ? { type: MSG_SERVER_HELLO, prepare: (m: Uint8Array) => kem.prepareServerHello!(m) } : null;
+    return this.#hold.receive(message, step);
   }
 
   #receiveNow(message: WireMessage): void {
     if (this.#state === "closed") return;
     try {
-      if (typeof message === "string") throw new PqgateError("protocol_error", "text message");
-      const msg = asBytes(message);
+      const msg = binaryMessage(message);
       this.#lastRx = this.#o.env.now();
       if (this.#state === "idle") throw new PqgateError("protocol_error", "message before ClientHello");
       if (this.#state === "clientHelloSent") {

@@ -7,6 +7,7 @@
  * and then replayed in order, so the core sees every message in arrival order, and preparing
  * never changes what the core decides (it only makes the result ready sooner).
  */
+import { PqgateError } from "../protocol/errors.ts";
 
 /** One WebSocket message as a transport hands it over. */
 export type WireMessage = Uint8Array | ArrayBuffer | string;
@@ -14,6 +15,18 @@ export type WireMessage = Uint8Array | ArrayBuffer | string;
 /** A binary message as bytes (no copy for a Uint8Array). */
 export function asBytes(message: Uint8Array | ArrayBuffer): Uint8Array {
   return message instanceof Uint8Array ? message : new Uint8Array(message);
+}
+
+/** The bytes of a message the core processes; a text message is a protocol_error (§1). */
+export function binaryMessage(message: WireMessage): Uint8Array {
+  if (typeof message === "string") throw new PqgateError("protocol_error", "text message");
+  return asBytes(message);
+}
+
+/** The async step a session may run on its first message of `type`. */
+export interface PrepareStep {
+  type: number;
+  prepare: (msg: Uint8Array) => Promise<void>;
 }
 
 /** Wipes whatever a KEM prepared and did not use; best effort, never throws. */
@@ -45,8 +58,20 @@ export class MessageHold {
     this.#o = opts;
   }
 
+  /**
+   * Hands one message on: held while the async step runs, else through `step` when it is the
+   * step's message (the Promise, that never rejects, covers it and what is held meanwhile),
+   * else straight to the core.
+   */
+  receive(message: WireMessage, step: PrepareStep | null): void | Promise<void> {
+    if (this.#hold(message)) return;
+    const prepared = step ? this.#tryPrepare(message, step) : null;
+    if (prepared) return prepared;
+    this.#o.receiveNow(message);
+  }
+
   /** True when `message` was taken (held, or refused past `maxHeld`): the caller stops there. */
-  hold(message: WireMessage): boolean {
+  #hold(message: WireMessage): boolean {
     const held = this.#held;
     if (!held) return false;
     if (this.#o.maxHeld !== undefined && held.length >= this.#o.maxHeld) {
@@ -58,15 +83,15 @@ export class MessageHold {
   }
 
   /**
-   * Once per session: when the first binary message handed here starts with `type`, runs
-   * `prepare` on it and returns a Promise (that never rejects) for the message and everything
-   * held meanwhile; otherwise null, and the caller processes the message itself.
+   * Once per session: when the first binary message handed here with a step starts with the
+   * step's type, runs its `prepare` on it and returns a Promise for the message and everything
+   * held meanwhile; otherwise null, and the message goes straight to the core.
    */
-  tryPrepare(message: WireMessage, type: number, prepare: (msg: Uint8Array) => Promise<void>): Promise<void> | null {
+  #tryPrepare(message: WireMessage, step: PrepareStep): Promise<void> | null {
     if (this.#tried || typeof message === "string") return null;
     this.#tried = true;
     const msg = asBytes(message);
-    return msg[0] === type ? this.#prepareThenReceive(prepare, msg) : null;
+    return msg[0] === step.type ? this.#prepareThenReceive(step.prepare, msg) : null;
   }
 
   /** Drops whatever is held (the session closed). */

@@ -31,7 +31,7 @@ import { ServerHandshake } from "../protocol/handshake-server.ts";
 import { type RecordLimits, RecordLayer } from "../protocol/record-layer.ts";
 import type { Aead, HybridKem } from "../protocol/types.ts";
 import { handshakeDeadline, IdlePing } from "./liveness.ts";
-import { asBytes, discardPrepared, MessageHold, type WireMessage } from "./message-hold.ts";
+import { binaryMessage, discardPrepared, MessageHold, type WireMessage } from "./message-hold.ts";
 import type { OutputBudget } from "./output-budget.ts";
 import { ControlFrameBudget } from "./rate-limit.ts";
 import type { RecordChannel } from "./record-channel.ts";
@@ -231,20 +231,16 @@ export class ServerSession {
    */
   receive(message: WireMessage): void | Promise<void> {
     if (this.#state === "closed") return;
-    if (this.#hold.hold(message)) return;
     const kem = this.#o.kem;
-    if (this.#state === "start" && typeof kem?.prepareServer === "function") {
-      const prepared = this.#hold.tryPrepare(message, MSG_CLIENT_HELLO, (msg) => kem.prepareServer!(msg));
-      if (prepared) return prepared;
-    }
-    this.#receiveNow(message);
+    const async = this.#state === "start" && typeof kem?.prepareServer === "function";
+    const step = async ? { type: MSG_CLIENT_HELLO, prepare: (m: Uint8Array) => kem.prepareServer!(m) } : null;
+    return this.#hold.receive(message, step);
   }
 
   #receiveNow(message: WireMessage): void {
     if (this.#state === "closed") return;
     try {
-      if (typeof message === "string") throw new PqgateError("protocol_error", "text message");
-      const msg = asBytes(message);
+      const msg = binaryMessage(message);
       this.#idle.received(this.#o.env.now());
       switch (this.#state) {
         case "start": {
