@@ -32,7 +32,7 @@ export interface FetchArgs {
   keyFile: string | null;
 }
 
-export const FETCH_USAGE = `Usage: deno task fetch [options] <target-url>
+export const FETCH_USAGE = `Usage: npm run fetch -- [options] <target-url>
 
 Sends one HTTP request through a pqgate post-quantum channel and prints the response body.
 
@@ -59,9 +59,9 @@ Exit codes: 0 a response arrived, 1 connection or channel error, 2 usage error,
 22 HTTP error with --fail.
 
 Examples:
-  deno task fetch https://demo/api/hello                        (local gateway, pin from its key file)
-  deno task fetch --pin sha256:... ws://localhost:8787/pqgate https://demo/api/hello -i
-  deno task fetch --gateway wss://gw.example/pqgate --pin sha256:... https://api.example/v1/x \
+  npm run fetch -- https://demo/api/hello                       (local gateway, pin from its key file)
+  npm run fetch -- --pin sha256:... ws://localhost:8787/pqgate https://demo/api/hello -i
+  npm run fetch -- --gateway wss://gw.example/pqgate --pin sha256:... https://api.example/v1/x \
     -X POST --json '{"a":1}' -v
 `;
 

@@ -58,7 +58,7 @@ async function choosePin(a: FetchArgs): Promise<PinChoice> {
   } catch (e) {
     if (e instanceof KeyFileError) {
       throw new UsageError(
-        `no --pin given and ${e.message}; pass --pin sha256:... as printed by \`deno task start\`` +
+        `no --pin given and ${e.message}; pass --pin sha256:... as printed by \`npm start\`` +
           (explicit ? "" : ", or --key-file PATH"),
       );
     }
@@ -114,7 +114,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     pin = await choosePin(a);
   } catch (e) {
     if (e instanceof UsageError) {
-      err(`pqgate fetch: ${e.message}\n(see deno task fetch --help)`);
+      err(`pqgate fetch: ${e.message}\n(see npm run fetch -- --help)`);
       return 2;
     }
     throw e;

@@ -59,7 +59,7 @@ export interface StartFlags {
   verbose: boolean;
 }
 
-export const START_USAGE = `Usage: deno task start [options]
+export const START_USAGE = `Usage: npm start -- [options]
 
 Runs the pqgate gateway on Deno. Without --config it serves the embedded demo origin
 (https://demo/...) and creates a gateway key in ${DEFAULT_KEY_FILE} on first run.

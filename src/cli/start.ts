@@ -118,7 +118,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (e instanceof KeyFileError) {
       console.error(`pqgate: ${e.message}`);
       if (/not found/.test(e.message)) {
-        console.error("  create it with: deno task start --generate-key <path>");
+        console.error("  create it with: npm start -- --generate-key <path>");
       }
       return 2;
     }
@@ -208,7 +208,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // meanwhile use noble.
   lines.push(`  crypto   ${(await gateway.cryptoReport()).summary}`);
   const target = settings.routes === undefined ? "https://demo/api/hello" : exampleTarget(gateway);
-  lines.push("", "Try:", `  deno task fetch --pin ${first.pin} ${channel} ${target}`, "");
+  lines.push("", "Try:", `  npm run fetch -- --pin ${first.pin} ${channel} ${target}`, "");
   console.log(lines.join("\n"));
 
   await server.finished;

@@ -1,7 +1,8 @@
 /**
- * The start command and the CLI client as a user runs them: `deno task start` in an empty
- * directory (no set-up), a call through the channel with `deno task fetch`, then SIGTERM and
- * a clean exit. Real processes, real sockets.
+ * The start command and the CLI client as a user runs them: the start command in an empty
+ * directory (no set-up), a call through the channel with the fetch command (also exactly as
+ * the banner prints it, `npm run fetch -- ...`, without Deno on PATH), then SIGTERM and a clean
+ * exit. Real processes, real sockets.
  */
 import assert from "node:assert/strict";
 import { connect } from "../../src/client/mod.ts";
@@ -64,7 +65,7 @@ Deno.test({
       assert.ok(channel && pin && keyId, banner);
       assert.match(
         banner,
-        new RegExp(`deno task fetch --pin ${pin} ${channel} https://demo/api/hello`),
+        new RegExp(`npm run fetch -- --pin ${pin} ${channel} https://demo/api/hello`),
       );
 
       // The key file: created on first run, mode 0600, its seed never printed.
@@ -80,6 +81,28 @@ Deno.test({
       const r1 = await runFetch(["--pin", pin!, channel!, "https://demo/api/hello"], dir);
       assert.equal(r1.code, 0, r1.stderr);
       assert.match(JSON.parse(r1.stdout).message, /hello from the pqgate demo origin/);
+
+      // ... and as printed: `npm run fetch -- ...`, with no Deno on PATH (the npm script runs
+      // the Deno from node_modules), from the directory the gateway runs in.
+      const noDenoPath = (Deno.env.get("PATH") ?? "").split(":").filter((d) => {
+        try {
+          Deno.statSync(`${d}/deno`);
+          return false;
+        } catch {
+          return true;
+        }
+      }).join(":");
+      const printed = /Try:\n\s+(npm run fetch -- .*)\n/.exec(banner)?.[1];
+      assert.ok(printed, banner);
+      const viaNpm = await new Deno.Command("npm", {
+        args: ["--prefix", ROOT, "run", "--silent", ...printed!.split(/\s+/).slice(2)],
+        cwd: dir,
+        env: { PATH: noDenoPath, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(viaNpm.code, 0, dec.decode(viaNpm.stderr));
+      assert.match(JSON.parse(dec.decode(viaNpm.stdout)).message, /hello from the pqgate demo origin/);
 
       // No pin on localhost: taken from the local key file, and -v says so.
       const r2 = await runFetch(
@@ -154,7 +177,7 @@ Deno.test({
         stderr: "piped",
       }).output();
       assert.equal(task.code, 0, dec.decode(task.stderr));
-      assert.match(dec.decode(task.stdout), /Usage: deno task start/);
+      assert.match(dec.decode(task.stdout), /Usage: npm start -- \[options\]/);
 
       const gen = await deno([START, "--generate-key", "keys/a.json"], dir).output();
       assert.equal(gen.code, 0, dec.decode(gen.stderr));
