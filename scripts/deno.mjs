@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the Deno that `npm install` put in node_modules, with that binary's folder first on
-// PATH, so tasks that call `deno` reach it. Why the platform packages (@deno/<os>-<cpu>) are
-// optionalDependencies instead of the `deno` wrapper package: the wrapper links
+// PATH, so tasks that call `deno` reach it. Why a platform package (@deno/<os>-<cpu>, a
+// devDependency: consumers of the published package never download it) instead of the `deno`
+// wrapper package: the wrapper links
 // node_modules/.bin/deno, and `deno task` resolves a nested `deno` to that file and tries to
 // run the native binary as JavaScript (measured: `deno task` fails that way). The platform packages have no bin.
 import { spawnSync } from "node:child_process";

@@ -7,7 +7,7 @@
  *   "pinned"  the `miniflare` devDependency (4.20260426.0, workerd 2026-04-26, what wrangler
  *             4.86.0 brings on Node 20): no WebCrypto ML-KEM, so the crypto falls back to noble.
  *   "native"  the same Miniflare driving the workerd 1.20261117.1 binary from the
- *             `workerd-native-linux-64` optional dependency (an alias of
+ *             `workerd-native-linux-64` devDependency (an alias of
  *             @cloudflare/workerd-linux-64), through Miniflare's MINIFLARE_WORKERD_PATH:
  *             WebCrypto ML-KEM behind the `webcrypto_modern_algorithms` flag, which this runtime
  *             adds to wrangler.toml's flags. No miniflare 4.x bundles a 2026-11 workerd (the
