@@ -1,11 +1,22 @@
 #!/usr/bin/env node
-// `npm run build:package`: cleans dist/pkg/ and compiles the package's entry files
-// (tsconfig.build.json: src/client/mod.ts and what it imports) with tsc to ESM JavaScript,
-// .d.ts files and source maps. Then checks the output is what a consumer can load: every
-// relative import rewritten to .js, no reference to Deno. dist/ is git-ignored.
+// `npm run build:package`: cleans dist/pkg/ and compiles the package's entry files with tsc to
+// ESM JavaScript, .d.ts files and source maps, in two runs into the same dist/pkg/:
+//
+//   1. tsconfig.build.json: pqgate/client and pqgate/hono (src/client/mod.ts, src/hono.ts and
+//      what they import), without Deno's types: a reference to `Deno` fails to compile.
+//   2. tsconfig.build.deno.json: pqgate/deno (src/deno.ts), with Deno's types from `deno types`
+//      (the repository's Deno, through scripts/deno.mjs) written to a temporary directory and
+//      added by a generated tsconfig that extends it.
+//
+// Then checks the output is what a consumer can load: every relative import rewritten to .js;
+// the modules of run 1 (client, hono) refer to no Deno global and import no Node built-in, ws or
+// @hono/node-server at the top level (they run on browsers and Workers), and run 2 rewrote none
+// of them differently. Only modules that run 2 added (the deno entry's) may refer to Deno.
+// dist/ is git-ignored.
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -13,33 +24,87 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "dist", "pkg");
 const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
 
-rmSync(out, { recursive: true, force: true });
-const r = spawnSync(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], {
-  stdio: "inherit",
-  cwd: root,
-});
-if (r.error) throw r.error;
-if (r.status !== 0) process.exit(r.status ?? 1);
-
-/** All files under dir, recursively. */
-function walk(dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]
-  );
+function tscRun(project) {
+  const r = spawnSync(process.execPath, [tsc, "-p", project], { stdio: "inherit", cwd: root });
+  if (r.error) throw r.error;
+  if (r.status !== 0) process.exit(r.status ?? 1);
 }
+
+/** All files under dir, recursively, with their contents. */
+function snapshot(dir) {
+  const files = new Map();
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else files.set(p, readFileSync(p, "utf8"));
+    }
+  };
+  walk(dir);
+  return files;
+}
+
+rmSync(out, { recursive: true, force: true });
+tscRun(join(root, "tsconfig.build.json"));
+const portable = snapshot(out);
+
+const tmp = mkdtempSync(join(tmpdir(), "pqgate-build-"));
+try {
+  const types = spawnSync(process.execPath, [join(root, "scripts", "deno.mjs"), "types"], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"],
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (types.error) throw types.error;
+  if (types.status !== 0 || !types.stdout.includes("declare namespace Deno")) {
+    console.error("build:package: `deno types` failed");
+    process.exit(types.status || 1);
+  }
+  // tsc knows none of Deno's built-in lib names (deno.ns, deno.net, ...; their contents are in
+  // this file) nor "node" as a lib, and no-default-lib would drop the `lib` option.
+  const lib = types.stdout.replace(
+    /^\/\/\/ <reference (?:no-default-lib="true"|lib="(?:deno\.[a-z_]+|node)") \/>\n/gm,
+    "",
+  );
+  writeFileSync(join(tmp, "lib.deno.d.ts"), lib);
+  // `ws` ships no types; Deno type-checks it as untyped too.
+  writeFileSync(join(tmp, "ws.d.ts"), 'declare module "ws";\n');
+  writeFileSync(
+    join(tmp, "tsconfig.json"),
+    JSON.stringify({
+      extends: join(root, "tsconfig.build.deno.json"),
+      // @types/node is looked up from the config's directory: point at the repository's.
+      compilerOptions: { typeRoots: [join(root, "node_modules", "@types")] },
+      files: [join(tmp, "lib.deno.d.ts"), join(tmp, "ws.d.ts"), join(root, "src", "deno.ts")],
+    }),
+  );
+  tscRun(join(tmp, "tsconfig.json"));
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+const all = snapshot(out);
 
 const problems = [];
-const files = walk(out);
-for (const f of files) {
+const NOT_PORTABLE = /\b(?:from|import)\s*["'](node:[^"']+|ws|@hono\/node-server)["']/;
+for (const [f, text] of all) {
+  const at = relative(root, f);
+  if (portable.has(f) && portable.get(f) !== text) problems.push(`${at}: emitted differently by the deno build`);
   if (!f.endsWith(".js")) continue;
-  const text = readFileSync(f, "utf8");
   for (const m of text.matchAll(/\b(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)) {
-    if (!m[1].endsWith(".js")) problems.push(`${relative(root, f)}: import "${m[1]}" is not a .js path`);
+    if (!m[1].endsWith(".js")) problems.push(`${at}: import "${m[1]}" is not a .js path`);
   }
-  if (/\bDeno\./.test(text)) problems.push(`${relative(root, f)}: refers to Deno`);
+  if (portable.has(f)) {
+    if (/\bDeno\./.test(text)) problems.push(`${at}: refers to Deno (client/hono must not)`);
+    const m = text.match(NOT_PORTABLE);
+    if (m) problems.push(`${at}: imports "${m[1]}" at the top level (client/hono must not)`);
+  }
 }
 if (problems.length) {
-  console.error("build:package: the output is not loadable outside Deno:\n  " + problems.join("\n  "));
+  console.error("build:package: the output is not what consumers can load:\n  " + problems.join("\n  "));
   process.exit(1);
 }
-console.log(`build:package: ${files.length} files in ${relative(root, out)}/`);
+console.log(
+  `build:package: ${all.size} files in ${relative(root, out)}/ ` +
+    `(${all.size - portable.size} of them pqgate/deno only)`,
+);

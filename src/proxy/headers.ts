@@ -157,7 +157,7 @@ export function originRequestHeaders(
   const h = new Headers();
   const src = client instanceof Headers
     ? client
-    : new Headers(client as Iterable<[string, string]>);
+    : new Headers(client as HeadersInit); // any iterable of pairs at runtime; TS's DOM lib types only arrays
   const listed = connectionListed(src);
   for (const [name, value] of src) {
     if ((HOP_BY_HOP as readonly string[]).includes(name) || listed.has(name)) continue;

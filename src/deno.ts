@@ -1,0 +1,34 @@
+/**
+ * `pqgate/deno`: serving the gateway (pqgate/hono's createGateway) on Deno, from a user's app or
+ * as the Deno Deploy entry. Deno only: these modules use Deno's globals, node:http and `ws`.
+ *
+ *   import { createGateway } from "pqgate/hono";
+ *   import { serveDeno } from "pqgate/deno";
+ *   serveDeno({ gateway: createGateway({ keys }), port: 8000, fetch: parent.fetch });
+ *
+ * - `serveDeno`: node:http + ws with per-address admission bounds, message bounds at the frame
+ *   header and bounded closes (`server: "deno"`: Deno.serve, where node:http cannot listen).
+ * - `denoTransport`: the upgrade hook for a user's own `Deno.serve`
+ *   (`createGateway({ upgrade: transport.upgrade })`).
+ * - `serveFromEnv` / `gatewayFromEnv`: the Deno Deploy entry, configured from PQGATE_* (and
+ *   PORT / HOSTNAME); needs only `--allow-net --allow-env`:
+ *
+ *     import { serveFromEnv } from "pqgate/deno";
+ *     serveFromEnv(Deno.env.toObject());
+ */
+export {
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_MAX_CHANNELS_PER_ADDRESS,
+  DEFAULT_MAX_HANDSHAKES_IN_FLIGHT,
+  DEFAULT_MAX_HANDSHAKES_PER_ADDRESS_PER_MINUTE,
+  DEFAULT_MAX_SOCKETS,
+  type DenoGatewayEnv,
+  type DenoServer,
+  type DenoTransport,
+  denoTransport,
+  type DenoTransportOptions,
+  serveDeno,
+  type ServeDenoOptions,
+} from "./transport/deno/serve.ts";
+export { gatewayFromEnv, serveFromEnv } from "./transport/deno/deploy.ts";
