@@ -2,7 +2,8 @@
  * The npm package, as a consumer gets it (package.json `exports`/`files`, tsconfig.build.json,
  * scripts/build-package.mjs):
  *
- *   1. `npm run build:package` (tsc → dist/pkg/), then `npm pack` into a temporary directory.
+ *   1. `npm run build:package` (tsc → dist/pkg/), then `npm pack` into a temporary directory
+ *      (helpers.ts buildAndPack: once per test process, shared with deno-consumer.test.ts).
  *   2. The tarball's file list: only the allowlisted kinds (dist/pkg/ JavaScript, .d.ts and
  *      source maps; package.json, README, PROTOCOL.md, SECURITY.md, a LICENSE), never tests,
  *      benches, keys, configs, .pqgate or node_modules; within a size budget.
@@ -13,33 +14,28 @@
  *      started in this process (createGateway + serveDeno, the default demo-origin routes):
  *      GET /api/hello, POST /api/echo, a streamed GET /api/stream; plus a TypeScript file
  *      type-checked with `tsc --noEmit` against the installed .d.ts, with moduleResolution
- *      nodenext (Node types only, no DOM lib) and bundler (DOM lib).
+ *      nodenext (Node types only, no DOM lib) and bundler (DOM lib), along with a user's own Hono
+ *      app mounting pqgate/hono (the hono peer dependency: one Hono, installed once).
+ *
+ * The Deno consumers of pqgate/hono and pqgate/deno: deno-consumer.test.ts.
  *
  * Writes only dist/pkg/ (git-ignored) in the repository; everything else lives in a temporary
  * directory, removed afterwards.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { createGateway } from "../../src/gateway/create-gateway.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { serveDeno } from "../../src/transport/deno/serve.ts";
 import { channelUrl } from "../e2e/loopback.ts";
-
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const BIN = REPO_ROOT + "node_modules/.bin/";
-const TSC = REPO_ROOT + "node_modules/typescript/bin/tsc";
-/** The `ws` version the package itself depends on (package.json). */
-const WS_VERSION: string = JSON.parse(await Deno.readTextFile(REPO_ROOT + "package.json"))
-  .dependencies.ws;
-const TYPES_NODE_VERSION: string = JSON.parse(await Deno.readTextFile(REPO_ROOT + "package.json"))
-  .devDependencies["@types/node"];
+import { BIN, buildAndPack, exists, installConsumer, ok, type PackResult, REPO_ROOT, run, TSC, VERSIONS } from "./helpers.ts";
 
 /**
- * Size budget of the tarball. Today (0.1.0): ~236 KB packed, ~835 KB unpacked, ~106 files;
- * source maps with inlined sources are about half of the unpacked size. The budget leaves room
- * for growth (e.g. src/tunnel split into more files) but catches a stray directory.
+ * Size budget of the tarball. Today (0.1.0, client + hono + deno): ~480 KB packed, ~1.7 MB
+ * unpacked, ~240 files; source maps with inlined sources are about half of the unpacked size.
+ * The budget leaves room for growth (e.g. src/tunnel split into more files, a cloudflare entry)
+ * but catches a stray directory.
  */
-const BUDGET = { packedBytes: 350_000, unpackedBytes: 1_300_000, files: 200 };
+const BUDGET = { packedBytes: 650_000, unpackedBytes: 2_300_000, files: 340 };
 const STREAM_BYTES = 2 * 1024 * 1024;
 
 /** Paths a published tarball may hold (relative to the package root). */
@@ -49,7 +45,8 @@ const ALLOWED: RegExp[] = [
   /^PROTOCOL\.md$/,
   /^SECURITY\.md$/,
   /^LICEN[CS]E(\.md|\.txt)?$/,
-  /^dist\/pkg\/(client|protocol|tunnel|crypto)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
+  /^dist\/pkg\/(client|hono|deno)\.(js|js\.map|d\.ts)$/,
+  /^dist\/pkg\/(client|protocol|tunnel|crypto|gateway|proxy|demo|transport\/deno)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
 ];
 /** Never in the tarball, whatever the allowlist says (belt and braces). */
 const FORBIDDEN: RegExp[] = [
@@ -59,69 +56,6 @@ const FORBIDDEN: RegExp[] = [
   /(^|\/)(tsconfig[^/]*\.json|deno\.jsonc?|deno\.lock|wrangler\.toml|package-lock\.json|\.dev\.vars|\.env[^/]*|\.npmrc|\.gitignore)$/,
   /(?<!\.d)\.ts$/, // TypeScript sources: only .d.ts ships
 ];
-
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** Runs a command to completion (killed after timeoutMs). Never throws on a non-zero exit. */
-async function run(
-  cmd: string,
-  args: string[],
-  opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
-): Promise<RunResult> {
-  const t0 = performance.now();
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: opts.cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: {
-      npm_config_update_notifier: "false",
-      npm_config_fund: "false",
-      npm_config_audit: "false",
-      NO_COLOR: "1",
-      NODE_NO_WARNINGS: "1",
-      ...opts.env,
-    },
-  }).spawn();
-  const killer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-  }, opts.timeoutMs ?? 60_000);
-  try {
-    const out = await child.output();
-    const dec = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: dec.decode(out.stdout),
-      stderr: dec.decode(out.stderr),
-      ms: performance.now() - t0,
-    };
-  } finally {
-    clearTimeout(killer);
-  }
-}
-
-/** run(), asserting exit code 0 (the message carries both output streams). */
-async function ok(
-  cmd: string,
-  args: string[],
-  opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
-): Promise<RunResult> {
-  const r = await run(cmd, args, opts);
-  assert.equal(
-    r.code,
-    0,
-    `${cmd} ${args.join(" ")} exited with ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`,
-  );
-  return r;
-}
 
 /** The consumer's ESM app. argv[2]: JSON config. Prints exactly one JSON line on stdout. */
 const APP = String.raw`
@@ -261,6 +195,53 @@ export async function main(url: string, pin: string): Promise<number> {
 }
 `;
 
+/**
+ * A user's own Hono app mounting pqgate/hono (Node or Workers typing: no Deno types): must
+ * type-check with the hono peer the consumer installed, one Hono for both.
+ */
+const HONO_TS = `
+import { Hono } from "hono";
+import {
+  ConfigError,
+  createGateway,
+  type Gateway,
+  type GatewayOptions,
+  gatewayOptionsFromEnv,
+  generateStaticKey,
+  pinFor,
+  type RouteConfig,
+  type StaticKey,
+  UPGRADE_ENV_KEY,
+  type Upgrader,
+} from "pqgate/hono";
+
+declare const upgrade: Upgrader;
+
+export function mount(secret: string): { app: Hono; pin: string } {
+  let env;
+  try {
+    env = gatewayOptionsFromEnv({ PQGATE_KEYS: secret });
+  } catch (e) {
+    if (e instanceof ConfigError) throw new Error(e.message);
+    throw e;
+  }
+  const { logOff: _off, ...fromEnv } = env;
+  const api = new Hono().get("/hello", (c) => c.json({ hello: "world" }));
+  const routes: RouteConfig[] = [{ match: { authority: "api" }, origin: "service:api" }];
+  const options: GatewayOptions = { ...fromEnv, routes, services: { api }, upgrade };
+  const gateway: Gateway = createGateway(options);
+  const app = new Hono();
+  app.get("/", (c) => c.text("my app"));
+  app.route("/pq", gateway.app);
+  app.get("/.well-known/pqgate", gateway.keyConfigHandler);
+  const key: StaticKey = generateStaticKey(new Uint8Array(32));
+  const envKey: string = UPGRADE_ENV_KEY;
+  // @ts-expect-error keys are StaticKey objects, not strings
+  createGateway({ keys: "seed" });
+  return { app, pin: pinFor(key.publicKey) + envKey.length };
+}
+`;
+
 /** tsconfig variants a consumer may have: Node (nodenext, no DOM lib) and a bundler (DOM). */
 const TSCONFIGS: Record<string, object> = {
   "tsconfig.nodenext.json": {
@@ -274,7 +255,7 @@ const TSCONFIGS: Record<string, object> = {
       noEmit: true,
       skipLibCheck: false,
     },
-    files: ["consumer.ts"],
+    files: ["consumer.ts", "hono-consumer.ts"],
   },
   "tsconfig.bundler.json": {
     compilerOptions: {
@@ -287,24 +268,12 @@ const TSCONFIGS: Record<string, object> = {
       noEmit: true,
       skipLibCheck: false,
     },
-    files: ["consumer.ts"],
+    files: ["consumer.ts", "hono-consumer.ts"],
   },
 };
 
-interface PackedFile {
-  path: string;
-  size: number;
-}
-interface PackResult {
-  filename: string;
-  size: number;
-  unpackedSize: number;
-  entryCount: number;
-  files: PackedFile[];
-}
-
 Deno.test({
-  name: "package: build, pack, publint, attw, and a Node/TypeScript consumer of pqgate/client",
+  name: "package: build, pack, publint, attw, and a Node/TypeScript consumer of pqgate/client (+ pqgate/hono types)",
   // The gateway's sockets wind down asynchronously after shutdown.
   sanitizeOps: false,
   sanitizeResources: false,
@@ -320,20 +289,19 @@ Deno.test({
     let pack: PackResult | undefined;
     let tarball = "";
     try {
-      await timed("build (scripts/build-package.mjs, as npm run build:package)", async () => {
-        await ok("node", [REPO_ROOT + "scripts/build-package.mjs"], { cwd: REPO_ROOT });
-        for (const f of ["client/mod.js", "client/mod.d.ts", "client/mod.js.map"]) {
-          await Deno.stat(REPO_ROOT + "dist/pkg/" + f); // throws if missing
+      await timed("build + npm pack (helpers.ts buildAndPack, shared with deno-consumer.test.ts)", async () => {
+        const packed = await buildAndPack();
+        ({ pack, tarball } = packed);
+        console.log(`build ${packed.buildMs.toFixed(0)} ms, pack ${packed.packMs.toFixed(0)} ms (first caller)`);
+        for (const entry of ["client/mod", "hono", "deno"]) {
+          for (const ext of [".js", ".d.ts", ".js.map"]) {
+            await Deno.stat(REPO_ROOT + "dist/pkg/" + entry + ext); // throws if missing
+          }
         }
       });
 
       await timed("npm pack: allowlisted files only, within budget", async () => {
-        // --ignore-scripts: the build above is what is packed (prepack would rebuild it).
-        const r = await ok("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", tmp], {
-          cwd: REPO_ROOT,
-        });
-        pack = (JSON.parse(r.stdout) as PackResult[])[0];
-        tarball = tmp + "/" + pack.filename;
+        assert.ok(pack);
         const paths = pack.files.map((f) => f.path);
         for (const p of paths) {
           assert.ok(ALLOWED.some((re) => re.test(p)), `not an allowlisted kind of file: ${p}`);
@@ -401,25 +369,14 @@ Deno.test({
 
       const app = tmp + "/consumer";
       await timed("consumer: npm init + install the tarball and ws", async () => {
-        await Deno.mkdir(app);
-        await ok("npm", ["init", "-y"], { cwd: app });
-        await ok("npm", ["pkg", "set", "type=module"], { cwd: app });
-        await ok("npm", [
-          "install",
-          "--prefer-offline",
-          "--no-audit",
-          "--no-fund",
-          tarball,
-          `ws@${WS_VERSION}`,
-          `@types/node@${TYPES_NODE_VERSION}`,
-        ], { cwd: app, timeoutMs: 60_000 });
-        const installed = JSON.parse(await Deno.readTextFile(app + "/node_modules/pqgate/package.json"));
-        assert.equal(installed.name, "pqgate");
+        await installConsumer(app, [tarball, `ws@${VERSIONS.ws}`, `@types/node@${VERSIONS.typesNode}`]);
         // No runtime or Workers binaries come along with the client.
         for (const heavy of ["@deno", "workerd-native-linux-64", "@cloudflare", "typescript", "esbuild"]) {
-          const there = await Deno.stat(app + "/node_modules/" + heavy).then(() => true, () => false);
-          assert.ok(!there, `installing pqgate brought node_modules/${heavy}`);
+          assert.ok(!(await exists(app + "/node_modules/" + heavy)), `installing pqgate brought node_modules/${heavy}`);
         }
+        // hono: a peer dependency (npm 7+ installs it), one copy shared with the user's app.
+        assert.ok(await exists(app + "/node_modules/hono/package.json"), "the hono peer was not installed");
+        assert.ok(!(await exists(app + "/node_modules/pqgate/node_modules/hono")), "pqgate got its own hono");
       });
 
       await timed("consumer: node app → gateway (GET, POST, stream)", async () => {
@@ -472,8 +429,9 @@ Deno.test({
         }
       });
 
-      await timed("consumer: tsc --noEmit (nodenext, bundler)", async () => {
+      await timed("consumer: tsc --noEmit of pqgate/client and pqgate/hono users (nodenext, bundler)", async () => {
         await Deno.writeTextFile(app + "/consumer.ts", CONSUMER_TS);
+        await Deno.writeTextFile(app + "/hono-consumer.ts", HONO_TS);
         for (const [name, config] of Object.entries(TSCONFIGS)) {
           await Deno.writeTextFile(app + "/" + name, JSON.stringify(config, null, 2));
           await ok("node", [TSC, "-p", name], { cwd: app });
