@@ -24,8 +24,8 @@
  * passes to its ServerSession (noble until the selection finished, so the bench awaits it
  * first with /__bench/select).
  */
-import worker, { gatewayFor, PqgateSession } from "../worker/index.ts";
-import type { WorkerEnv } from "../worker/config.ts";
+import worker, { PqgateSession } from "../worker/index.ts";
+import { gatewayFor, type WorkerEnv } from "../src/transport/cloudflare/worker.ts";
 import { ServerHandshake } from "../src/protocol/handshake-server.ts";
 import type { ConnectionKem } from "../src/crypto/select.ts";
 import { loadNodeCrypto, nobleSha3, nobleX25519, nodeX25519 } from "../src/crypto/primitives.ts";

@@ -1,4 +1,7 @@
-/** worker/config.ts: the Worker's env parsing (secrets and vars), errors naming the variable. */
+/**
+ * The Worker's configuration: env parsing (secrets and vars, src/gateway/env-config.ts), errors
+ * naming the variable, bindings (src/transport/cloudflare/worker-env.ts), createWorker options.
+ */
 import assert from "node:assert/strict";
 import { toBase64Url, toHex } from "../../src/protocol/bytes.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
@@ -10,9 +13,9 @@ import {
   parseLimits,
   parseMs,
   parseRoutes,
-  serviceBindings,
-  type WorkerEnv,
-} from "../../worker/config.ts";
+} from "../../src/gateway/env-config.ts";
+import { serviceBindings, type WorkerEnv } from "../../src/transport/cloudflare/worker-env.ts";
+import { createWorker } from "../../src/transport/cloudflare/mod.ts";
 
 const seed = new Uint8Array(32).map((_, i) => i);
 const key = generateStaticKey(seed);
@@ -23,7 +26,14 @@ Deno.test("cf config: PQGATE_KEYS accepts base64url, hex, key-file objects, one 
     JSON.stringify([toHex(seed)]),
     toBase64Url(seed),
     JSON.stringify(toBase64Url(seed)),
-    JSON.stringify({ version: 1, kem: "X-Wing", seed: toBase64Url(seed), key_id: toHex(key.keyId), pin: pinFor(key.publicKey), created: "x" }),
+    JSON.stringify({
+      version: 1,
+      kem: "X-Wing",
+      seed: toBase64Url(seed),
+      key_id: toHex(key.keyId),
+      pin: pinFor(key.publicKey),
+      created: "x",
+    }),
   ];
   for (const f of forms) {
     const keys = parseKeys(f);
@@ -44,8 +54,14 @@ Deno.test("cf config: bad PQGATE_KEYS values fail with the variable's name and n
     ["[]", /at least one key/],
     [JSON.stringify(["not a seed!"]), /PQGATE_KEYS\[0\]: seed is neither/],
     [JSON.stringify([toBase64Url(new Uint8Array(31))]), /PQGATE_KEYS\[0\]: seed must be 32 bytes/],
-    [JSON.stringify([{ seed: secret, key_id: "00".repeat(8) }]), /PQGATE_KEYS\[0\]\.key_id does not match/],
-    [JSON.stringify([{ seed: secret, pin: "sha256:AAAA" }]), /PQGATE_KEYS\[0\]\.pin does not match/],
+    [
+      JSON.stringify([{ seed: secret, key_id: "00".repeat(8) }]),
+      /PQGATE_KEYS\[0\]\.key_id does not match/,
+    ],
+    [
+      JSON.stringify([{ seed: secret, pin: "sha256:AAAA" }]),
+      /PQGATE_KEYS\[0\]\.pin does not match/,
+    ],
     [JSON.stringify([{ seed: secret, kem: "ML-KEM" }]), /PQGATE_KEYS\[0\]\.kem/],
     [JSON.stringify([secret, toHex(seed)]), /PQGATE_KEYS\[1\]: key [0-9a-f]{16} is listed twice/],
     [JSON.stringify([{ seed: 5 }]), /PQGATE_KEYS\[0\]: seed must be a string/],
@@ -75,7 +91,10 @@ Deno.test("cf config: routes, service bindings, flags, limits", () => {
   } as unknown as WorkerEnv;
   const services = serviceBindings(routes, env);
   assert.deepEqual(Object.keys(services), ["BACKEND"]);
-  assert.throws(() => serviceBindings(routes, { PQGATE_SESSION: env.PQGATE_SESSION } as WorkerEnv), /no service binding BACKEND/);
+  assert.throws(
+    () => serviceBindings(routes, { PQGATE_SESSION: env.PQGATE_SESSION } as WorkerEnv),
+    /no service binding BACKEND/,
+  );
   assert.equal(parseBool("X", undefined), undefined);
   assert.equal(parseBool("X", "true"), true);
   assert.equal(parseBool("X", "0"), false);
@@ -95,17 +114,30 @@ Deno.test("cf config: routes, service bindings, flags, limits", () => {
 Deno.test("cf config: PQGATE_ALLOWED_ORIGINS is a JSON array or a comma list", () => {
   assert.equal(parseAllowedOrigins(undefined), undefined);
   assert.equal(parseAllowedOrigins(" "), undefined);
-  assert.deepEqual(parseAllowedOrigins('["https://a.example","http://localhost:8787"]'), ["https://a.example", "http://localhost:8787"]);
+  assert.deepEqual(parseAllowedOrigins('["https://a.example","http://localhost:8787"]'), [
+    "https://a.example",
+    "http://localhost:8787",
+  ]);
   assert.deepEqual(parseAllowedOrigins("[]"), []);
-  assert.deepEqual(parseAllowedOrigins("https://a.example, https://b.example"), ["https://a.example", "https://b.example"]);
+  assert.deepEqual(parseAllowedOrigins("https://a.example, https://b.example"), [
+    "https://a.example",
+    "https://b.example",
+  ]);
   assert.deepEqual(parseAllowedOrigins("*"), ["*"]);
   assert.throws(() => parseAllowedOrigins("[x"), /PQGATE_ALLOWED_ORIGINS is not valid JSON/);
-  assert.throws(() => parseAllowedOrigins("[1]"), /PQGATE_ALLOWED_ORIGINS must be a JSON array of origin strings/);
-  assert.throws(() => parseAllowedOrigins("https://a.example,,https://b.example"), /PQGATE_ALLOWED_ORIGINS has an empty entry/);
+  assert.throws(
+    () => parseAllowedOrigins("[1]"),
+    /PQGATE_ALLOWED_ORIGINS must be a JSON array of origin strings/,
+  );
+  assert.throws(
+    () => parseAllowedOrigins("https://a.example,,https://b.example"),
+    /PQGATE_ALLOWED_ORIGINS has an empty entry/,
+  );
 });
 
 Deno.test("cf worker: the Worker's fetch refuses a disallowed Origin with 403 before any Durable Object", async () => {
   const { default: worker } = await import("../../worker/index.ts");
+  createWorker(); // the default options (another test may have registered its own)
   let objectCalls = 0;
   const PQGATE_SESSION = {
     newUniqueId: () => ({ toString: () => "id" }),
@@ -117,11 +149,18 @@ Deno.test("cf worker: the Worker's fetch refuses a disallowed Origin with 403 be
       },
     }),
   } as unknown as WorkerEnv["PQGATE_SESSION"];
-  const base = { PQGATE_SESSION, PQGATE_KEYS: JSON.stringify([toBase64Url(seed)]), PQGATE_LOG: "off", PQGATE_CRYPTO: "noble" };
+  const base = {
+    PQGATE_SESSION,
+    PQGATE_KEYS: JSON.stringify([toBase64Url(seed)]),
+    PQGATE_LOG: "off",
+    PQGATE_CRYPTO: "noble",
+  };
   const GW = "https://gw.example.workers.dev";
   const upgrade = (env: Record<string, unknown>, origin?: string) =>
     worker.fetch(
-      new Request(`${GW}/pqgate`, { headers: { upgrade: "websocket", ...(origin ? { origin } : {}) } }),
+      new Request(`${GW}/pqgate`, {
+        headers: { upgrade: "websocket", ...(origin ? { origin } : {}) },
+      }),
       env as unknown as WorkerEnv,
       {},
     );
@@ -138,7 +177,63 @@ Deno.test("cf worker: the Worker's fetch refuses a disallowed Origin with 403 be
   assert.equal((await upgrade(base, GW)).status, 200);
   assert.equal((await upgrade(base, "https://evil.example")).status, 403);
   assert.equal(objectCalls, 3);
-  const kc = await worker.fetch(new Request(`${GW}/.well-known/pqgate`, { headers: { origin: "https://app.example" } }), listed as unknown as WorkerEnv, {});
+  const kc = await worker.fetch(
+    new Request(`${GW}/.well-known/pqgate`, { headers: { origin: "https://app.example" } }),
+    listed as unknown as WorkerEnv,
+    {},
+  );
   assert.equal(kc.headers.get("access-control-allow-origin"), "https://app.example");
   await kc.body?.cancel();
+});
+
+Deno.test("cf worker: createWorker options over env; 503 naming the variable", async () => {
+  const PQGATE_SESSION = {
+    newUniqueId: () => ({ toString: () => "id" }),
+    idFromName: () => ({ toString: () => "id" }),
+    get: () => ({ fetch: () => Promise.resolve(new Response("to the object (test)")) }),
+  } as unknown as WorkerEnv["PQGATE_SESSION"];
+  const GW = "https://gw.example.workers.dev";
+  const upgrade = (
+    worker: ReturnType<typeof createWorker>,
+    env: Record<string, unknown>,
+    origin: string,
+  ) =>
+    worker.fetch(
+      new Request(`${GW}/pqgate`, { headers: { upgrade: "websocket", origin } }),
+      { PQGATE_SESSION, PQGATE_LOG: "off", PQGATE_CRYPTO: "noble", ...env } as unknown as WorkerEnv,
+      {},
+    );
+  const keys = JSON.stringify([toBase64Url(seed)]);
+  try {
+    // The options apply to the isolate (the Durable Object builds the same gateway).
+    const worker = createWorker({ allowedOrigins: ["https://app.example"], log: () => {} });
+    assert.equal((await upgrade(worker, { PQGATE_KEYS: keys }, "https://app.example")).status, 200);
+    const refused = await upgrade(worker, {
+      PQGATE_KEYS: keys,
+      PQGATE_ALLOWED_ORIGINS: "https://app.example",
+    }, GW);
+    assert.equal(refused.status, 403, "options.allowedOrigins replaces PQGATE_ALLOWED_ORIGINS");
+    await refused.body?.cancel();
+    const missing = await upgrade(worker, {}, "https://app.example");
+    assert.equal(missing.status, 503);
+    assert.match((await missing.json()).message, /PQGATE_KEYS/);
+    const fn = createWorker((env) => ({ allowedOrigins: [String(env.APP_ORIGIN)] }));
+    assert.equal(
+      (await upgrade(
+        fn,
+        { PQGATE_KEYS: keys, APP_ORIGIN: "https://b.example" },
+        "https://b.example",
+      )).status,
+      200,
+    );
+    const other = await upgrade(
+      fn,
+      { PQGATE_KEYS: keys, APP_ORIGIN: "https://b.example" },
+      "https://app.example",
+    );
+    assert.equal(other.status, 403);
+    await other.body?.cancel();
+  } finally {
+    createWorker(); // back to the default options for the other tests of this process
+  }
 });

@@ -1,7 +1,8 @@
 /**
  * Runs the Worker bundle (dist/worker/index.js, built by scripts/build-worker.mjs) in a real
  * workerd through Miniflare, configured like wrangler.toml (same compatibility date and flags,
- * the PqgateSession Durable Object), plus test-only bindings.
+ * the PqgateSession Durable Object). With `testHooks`, the test Worker instead
+ * (tests/cloudflare/test-worker.ts → dist/test-worker/index.js).
  *
  * Two runtimes (`runtime` option):
  *   "pinned"  the `miniflare` devDependency (4.20260426.0, workerd 2026-04-26, what wrangler
@@ -21,6 +22,8 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 
 export const ROOT = new URL("../../", import.meta.url);
 const BUNDLE = new URL("dist/worker/index.js", ROOT);
+/** The test Worker (test-worker.ts: the production Worker plus the /__pqgate_test/ hooks). */
+const TEST_BUNDLE = new URL("dist/test-worker/index.js", ROOT);
 /** The flag that turns on WebCrypto ML-KEM in 2026-11+ workerd. */
 export const NATIVE_FLAG = "webcrypto_modern_algorithms";
 
@@ -76,14 +79,29 @@ export function wranglerCompat(): { compatibilityDate: string; compatibilityFlag
   };
 }
 
-let built: Promise<{ bytes: number; ms: number }> | null = null;
-/** Build the bundle once per test process. */
-export function buildBundle(): Promise<{ bytes: number; ms: number }> {
-  built ??= (async () => {
-    const { buildWorker } = await import("../../scripts/build-worker.mjs");
-    return await buildWorker();
-  })();
-  return built;
+const built = new Map<string, Promise<{ bytes: number; ms: number }>>();
+/**
+ * Build a bundle once per test process: the production Worker (worker/index.ts →
+ * dist/worker/index.js), or with `testHooks` the test Worker (tests/cloudflare/test-worker.ts
+ * → dist/test-worker/index.js).
+ */
+export function buildBundle(
+  opts: { testHooks?: boolean } = {},
+): Promise<{ bytes: number; ms: number }> {
+  const which = opts.testHooks ? "test" : "production";
+  let p = built.get(which);
+  if (!p) {
+    p = (async () => {
+      const { buildWorker } = await import("../../scripts/build-worker.mjs");
+      return await buildWorker(
+        opts.testHooks
+          ? { entry: "tests/cloudflare/test-worker.ts", outfile: fromFileUrl(TEST_BUNDLE) }
+          : {},
+      );
+    })();
+    built.set(which, p);
+  }
+  return p;
 }
 
 export interface WorkerOptions {
@@ -93,6 +111,11 @@ export interface WorkerOptions {
   vars?: Record<string, string>;
   /** Service bindings implemented in the test process. */
   services?: Record<string, (request: Request) => Response | Promise<Response>>;
+  /**
+   * Load the test Worker (tests/cloudflare/test-worker.ts) instead of the production one:
+   * `?__object=NAME` names a channel's Durable Object, `/__pqgate_test/NAME/{evict,state,
+   * corrupt}` reaches it.
+   */
   testHooks?: boolean;
   compatibilityFlags?: string[];
   /** Which workerd (see the top of this file). Default "pinned". */
@@ -156,8 +179,9 @@ export function processCpuNs(pid: number): { main: number; total: number } {
 }
 
 export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
-  if (!o.bundle) await buildBundle();
-  const bundle = o.bundle ?? BUNDLE;
+  if (o.bundle && o.testHooks) throw new Error("testHooks needs the test Worker bundle");
+  if (!o.bundle) await buildBundle({ testHooks: o.testHooks });
+  const bundle = o.bundle ?? (o.testHooks ? TEST_BUNDLE : BUNDLE);
   const runtime = o.runtime ?? "pinned";
   const compat = wranglerCompat();
   if (runtime === "native") compat.compatibilityFlags.push(NATIVE_FLAG);
@@ -169,7 +193,6 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
     ...o.vars,
   };
   if (o.routes) bindings.PQGATE_ROUTES = JSON.stringify(o.routes);
-  if (o.testHooks) bindings.PQGATE_TEST_HOOKS = "1";
   const { mf, url } = await withWorkerd(runtime, async () => {
     const mf = new Miniflare({
       modules: [{ type: "ESModule", path: fromFileUrl(bundle) }],

@@ -20,6 +20,7 @@ import {
   type SessionOptions,
 } from "../../src/transport/cloudflare/session-object.ts";
 import { FakeContext, type FakeWebSocket, installPlatformDoubles } from "./fakes.ts";
+import { withTestHooks } from "./test-hooks.ts";
 
 // ---- a scripted session: reserves "sequence numbers" in blocks of 4 before sending ----------
 
@@ -107,7 +108,6 @@ const config: SessionObjectConfig = {
     sessionLifetimeMs: 86_400_000,
   },
   handler: () => Promise.resolve(new Response("unused")),
-  testHooks: true,
 };
 const Obj = definePqgateSession(() => config);
 const enc = (s: string) => new TextEncoder().encode(s).buffer as ArrayBuffer;
@@ -124,7 +124,11 @@ async function open(ctx: FakeContext, obj: InstanceType<typeof Obj>, address = "
   try {
     const res = await obj.fetch(
       new Request("https://do/pqgate", {
-        headers: { upgrade: "websocket", "x-pqgate-client-address": address, "sec-websocket-protocol": "pqgate.1" },
+        headers: {
+          upgrade: "websocket",
+          "x-pqgate-client-address": address,
+          "sec-websocket-protocol": "pqgate.1",
+        },
       }),
     );
     assert.equal(res.headers.get("x-fake-upgrade"), "101");
@@ -135,7 +139,10 @@ async function open(ctx: FakeContext, obj: InstanceType<typeof Obj>, address = "
   }
 }
 
-async function established(ctx: FakeContext, obj: InstanceType<typeof Obj>): Promise<FakeWebSocket> {
+async function established(
+  ctx: FakeContext,
+  obj: InstanceType<typeof Obj>,
+): Promise<FakeWebSocket> {
   const ws = await open(ctx, obj);
   await obj.webSocketMessage(ws, enc("hello"));
   await obj.webSocketMessage(ws, enc("finished"));
@@ -162,7 +169,15 @@ Deno.test("cf object: persist writes the snapshot before the send; a wake resume
   const obj = new Obj(ctx, {});
   const ws = await established(ctx, obj);
   for (let i = 0; i < 5; i++) await obj.webSocketMessage(ws, enc("req"));
-  assert.deepEqual(ws.sent.map(dec), ["server-hello", "rec:0", "rec:1", "rec:2", "rec:3", "rec:4", "rec:5"]);
+  assert.deepEqual(ws.sent.map(dec), [
+    "server-hello",
+    "rec:0",
+    "rec:1",
+    "rec:2",
+    "rec:3",
+    "rec:4",
+    "rec:5",
+  ]);
   const a = parseAttachment(ws.deserializeAttachment());
   assert.equal(a.st, "e");
   assert.match(dec((a as { ss: Uint8Array }).ss), /^snap:8:\d+$/);
@@ -195,7 +210,14 @@ Deno.test("cf object: a wake mid-handshake closes with 4000 and erases state", a
 });
 
 Deno.test("cf object: malformed or unknown-version attachments close with 4014", async () => {
-  for (const bad of [null, { v: 2, st: "e", at: 1, ca: null, ss: new Uint8Array(4) }, { v: 1, st: "e", at: 1, ca: null }, "x"]) {
+  for (
+    const bad of [null, { v: 2, st: "e", at: 1, ca: null, ss: new Uint8Array(4) }, {
+      v: 1,
+      st: "e",
+      at: 1,
+      ca: null,
+    }, "x"]
+  ) {
     const ctx = new FakeContext();
     const obj = new Obj(ctx, {});
     const ws = await established(ctx, obj);
@@ -208,7 +230,9 @@ Deno.test("cf object: malformed or unknown-version attachments close with 4014",
   const ctx = new FakeContext();
   const obj = new Obj(ctx, {});
   const ws = await established(ctx, obj);
-  ws.serializeAttachment(establishedAttachment(handshakeAttachment(1, null), new TextEncoder().encode("junk")));
+  ws.serializeAttachment(
+    establishedAttachment(handshakeAttachment(1, null), new TextEncoder().encode("junk")),
+  );
   await new Obj(ctx, {}).webSocketMessage(ws, enc("req"));
   assert.equal(ws.closed?.code, 4014);
 });
@@ -335,13 +359,14 @@ Deno.test("cf object: handshake deadline closes a silent socket with 4000 via th
   assert.equal(ctx.storage.alarm, null, "no socket left: alarm deleted");
 });
 
-Deno.test("cf object: test hooks are off unless enabled", async () => {
-  const Off = definePqgateSession(() => ({ ...config, testHooks: false }));
-  const res = await new Off(new FakeContext(), {}).fetch(new Request("https://do/__pqgate_test/evict"));
-  assert.equal(res.status, 404);
+Deno.test("cf object: no test hooks in the production class; withTestHooks adds them", async () => {
+  const res = await new Obj(new FakeContext(), {}).fetch(
+    new Request("https://do/__pqgate_test/evict"),
+  );
+  assert.equal(res.status, 426, "a hook path is just a non-upgrade request");
   const ctx = new FakeContext();
-  const on = new Obj(ctx, {});
-  await established(ctx, on);
+  const on = new (withTestHooks(Obj))(ctx, {});
+  await established(ctx, on as InstanceType<typeof Obj>);
   const r = await on.fetch(new Request("https://do/__pqgate_test/evict"));
   assert.deepEqual(await r.json(), { evicted: 1 });
   assert.equal(on.sessions.size, 0);

@@ -5,15 +5,34 @@
  * record each way, so the first real handshake runs on compiled code. Deterministic inputs:
  * Workers forbids randomness in the global scope, and nothing here is ever used on the wire.
  */
-import { ClientHandshake } from "../src/protocol/handshake-client.ts";
-import { ServerHandshake } from "../src/protocol/handshake-server.ts";
-import { generateStaticKey } from "../src/protocol/static-keys.ts";
-import { RecordLayer } from "../src/protocol/record-layer.ts";
-import { seededRandom } from "../src/protocol/testing.ts";
-import type { SessionConfig } from "../src/gateway/create-gateway.ts";
+import { ClientHandshake } from "../../protocol/handshake-client.ts";
+import { ServerHandshake } from "../../protocol/handshake-server.ts";
+import { generateStaticKey } from "../../protocol/static-keys.ts";
+import { RecordLayer } from "../../protocol/record-layer.ts";
+import { ascii, concat, u32 } from "../../protocol/bytes.ts";
+import { hash } from "../../protocol/key-schedule.ts";
+import type { RandomSource } from "../../protocol/types.ts";
+import type { SessionConfig } from "../../gateway/create-gateway.ts";
+
+/**
+ * SHA-256 in counter mode over a label: deterministic bytes for the throwaway handshakes only
+ * (the same construction as src/protocol/testing.ts, which the package does not ship).
+ */
+function warmUpRandom(label: string): RandomSource {
+  const seed = hash(ascii("pqgate warm-up rng"), ascii(label));
+  let counter = 0;
+  return (n: number) => {
+    const out = new Uint8Array(n);
+    for (let o = 0; o < n; o += 32) {
+      const block = hash(concat(seed, u32(counter++)));
+      out.set(block.subarray(0, Math.min(32, n - o)), o);
+    }
+    return out;
+  };
+}
 
 export function warmUp(): void {
-  const random = seededRandom("pqgate worker warm-up");
+  const random = warmUpRandom("pqgate worker warm-up");
   const key = generateStaticKey(random(32));
   const client = new ClientHandshake({ server: key, random });
   const server = new ServerHandshake({ keys: [key], random });
@@ -40,7 +59,7 @@ export async function warmUpSelected(config: SessionConfig): Promise<void> {
   // The gateway's own first key, so that the prepared (native) decapsulation of ct_S runs too:
   // it only serves registered keys. The ClientHello is an encapsulation to the public key that
   // anyone could make, and every secret derived here is dropped.
-  const random = seededRandom("pqgate worker warm-up (selected backends)");
+  const random = warmUpRandom("pqgate worker warm-up (selected backends)");
   const key = config.keys[0];
   if (!key) return;
   const client = new ClientHandshake({ server: key, random });
@@ -50,7 +69,12 @@ export async function warmUpSelected(config: SessionConfig): Promise<void> {
   const { clientFinished, keys } = client.receiveServerHello(server.receiveClientHello(hello));
   const serverKeys = server.receiveClientFinished(clientFinished);
   const a = new RecordLayer({ role: "client", keys, now: 0, ...(aead ? { aead } : {}) });
-  const b = new RecordLayer({ role: "server", keys: serverKeys, now: 0, ...(aead ? { aead } : {}) });
+  const b = new RecordLayer({
+    role: "server",
+    keys: serverKeys,
+    now: 0,
+    ...(aead ? { aead } : {}),
+  });
   b.open(a.seal(new Uint8Array(1024), 0), 0);
   a.open(b.seal(new Uint8Array(1024), 0), 0);
 }

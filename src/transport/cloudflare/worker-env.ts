@@ -2,28 +2,15 @@
  * Worker configuration, the Cloudflare way (docs/cloudflare.md): the PQGATE_* variables are
  * parsed by the one environment parser (src/gateway/env-config.ts, shared with Deno Deploy);
  * this file adds what only a Worker has: its bindings (the Durable Object namespace, service
- * bindings named by `service:NAME` routes, the test-hook switch).
+ * bindings named by `service:NAME` routes).
  */
-import { ConfigError, type GatewayEnv } from "../src/gateway/env-config.ts";
-import type { RouteConfig } from "../src/proxy/routes.ts";
-import type { DurableObjectNamespace, Fetcher } from "../src/transport/cloudflare/platform.ts";
-
-export {
-  ConfigError as WorkerConfigError,
-  parseAllowedOrigins,
-  parseBool,
-  parseCrypto,
-  parseKeys,
-  parseLimits,
-  parseMs,
-  parseRoutes,
-} from "../src/gateway/env-config.ts";
+import { ConfigError, type GatewayEnv } from "../../gateway/env-config.ts";
+import type { RouteConfig } from "../../proxy/routes.ts";
+import type { DurableObjectNamespace, Fetcher } from "./platform.ts";
 
 /** The Worker's bindings (wrangler.toml). Service bindings named by routes are looked up by name. */
 export interface WorkerEnv extends GatewayEnv {
   PQGATE_SESSION: DurableObjectNamespace;
-  /** Test bindings only (never in wrangler.toml): enables /__pqgate_test/* routes. */
-  PQGATE_TEST_HOOKS?: string;
   [binding: string]: unknown;
 }
 
@@ -47,4 +34,3 @@ export function serviceBindings(
   }
   return out;
 }
-

@@ -1,0 +1,20 @@
+/**
+ * `pqgate/cloudflare`: pqgate as a Cloudflare Worker with one Durable Object per channel.
+ *
+ *   export { PqgateSession } from "pqgate/cloudflare";
+ *   import { createWorker } from "pqgate/cloudflare";
+ *   export default createWorker();            // or createWorker({ routes, services, log, ... })
+ *
+ * with wrangler.toml binding PQGATE_SESSION to the class PqgateSession (a new_sqlite_classes
+ * migration) and the compatibility flags of docs/cloudflare.md; keys from
+ * `wrangler secret put PQGATE_KEYS`.
+ */
+export {
+  createWorker,
+  type CreateWorkerOptions,
+  PqgateSession,
+  type PqgateWorker,
+  type WorkerEnv,
+} from "./worker.ts";
+export { ConfigError, type GatewayEnv } from "../../gateway/env-config.ts";
+export type { DurableObjectNamespace, Fetcher } from "./platform.ts";

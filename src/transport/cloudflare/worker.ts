@@ -1,0 +1,184 @@
+/**
+ * pqgate on Cloudflare Workers: the Worker (`createWorker`) and its Durable Object class
+ * (`PqgateSession`), exported as `pqgate/cloudflare` (mod.ts). A user's Worker is
+ *
+ *   export { PqgateSession } from "pqgate/cloudflare";
+ *   import { createWorker } from "pqgate/cloudflare";
+ *   export default createWorker();
+ *
+ * plus wrangler.toml (docs/cloudflare.md). The Worker serves the same Hono app as the Deno
+ * gateway (key configuration, health); each channel upgrade goes to its own Durable Object,
+ * which accepts the socket with the hibernation API and runs the ServerSession
+ * (session-object.ts).
+ *
+ * Sharding: one object per connection (`newUniqueId()`). A Durable Object is single-threaded,
+ * sessions share no state, and a handshake or a 1 MiB body costs milliseconds of CPU: a shared
+ * object would serialize every session behind every other. A unique id is created next to the
+ * Worker that handles the upgrade (low latency), needs no naming scheme, cannot be addressed
+ * by a client, and hibernates independently of every other connection.
+ *
+ * Options: `createWorker(options)` records them for the whole isolate, because the Durable
+ * Object (exported separately, instantiated by the runtime) builds the same gateway: one
+ * `createWorker` call per Worker script, at module evaluation.
+ */
+import {
+  createGateway,
+  type Gateway,
+  type GatewayOptions,
+  UPGRADE_ENV_KEY,
+  type Upgrader,
+} from "../../gateway/create-gateway.ts";
+import { ConfigError, envCacheKey, gatewayOptionsFromEnv } from "../../gateway/env-config.ts";
+import { ServerSession } from "../../tunnel/server-session.ts";
+import { CLIENT_ADDRESS_HEADER, definePqgateSession } from "./session-object.ts";
+import { serviceBindings, type WorkerEnv } from "./worker-env.ts";
+import { warmUp, warmUpSelected } from "./warmup.ts";
+
+export type { WorkerEnv };
+
+/**
+ * What the code adds to (or overrides in) the configuration from env (PQGATE_* variables and
+ * bindings). Keys always come from the PQGATE_KEYS secret. `services` are merged over the
+ * service bindings that `service:NAME` routes name; every other field replaces the env value.
+ * A function is called with the Worker's env whenever the gateway is (re)built.
+ */
+export type CreateWorkerOptions = Omit<GatewayOptions, "keys" | "upgrade">;
+
+/** The Worker's module export: `export default createWorker()`. */
+export interface PqgateWorker {
+  fetch(request: Request, env: WorkerEnv, ctx: unknown): Promise<Response>;
+}
+
+type OptionsSource = CreateWorkerOptions | ((env: WorkerEnv) => CreateWorkerOptions);
+
+/** The isolate's options (the last `createWorker` call) and its cached gateway. */
+let registered: OptionsSource = {};
+/** Per-isolate cache, keyed by the raw configuration strings (a new deploy = a new isolate). */
+let cached: { key: string; options: OptionsSource; gateway: Gateway } | null = null;
+/** The bindings as seen at module evaluation (`cloudflare:workers` env), where available. */
+let startupEnv: WorkerEnv | null = null;
+
+// Start-up (module evaluation, once per isolate; Workers gives it its own CPU allowance, apart
+// from the 10 ms per request/message of Workers Free): JIT warm-up of the protocol core here;
+// then, in createWorker (also module evaluation, of the user's entry), the gateway itself built
+// from the bindings: X-Wing key expansion and, with PQGATE_CRYPTO=auto, the crypto backend
+// selection (self-tests against noble) and a warm-up handshake on the selected backends. So no
+// request or WebSocket message ever pays for the selection. Where the env import is not
+// available, the selection starts at the first connection instead (PqgateSession below).
+try {
+  warmUp();
+} catch (e) {
+  log("cf.warmup_failed", { error: String((e as Error)?.message ?? e) });
+}
+try {
+  const spec = "cloudflare:workers"; // a variable: neither Deno nor tsc knows the scheme
+  startupEnv = ((await import(spec)) as { env?: WorkerEnv }).env ?? null;
+} catch { /* not on workerd (unit tests) */ }
+
+function log(event: string, fields?: Record<string, unknown>): void {
+  console.log(JSON.stringify({ event, ...fields }));
+}
+
+async function startUp(env: WorkerEnv): Promise<void> {
+  if (!env.PQGATE_KEYS) return;
+  try {
+    const gateway = gatewayFor(env);
+    const report = await gateway.cryptoReport();
+    if (report.mode === "auto") await warmUpSelected(gateway.sessionConfig);
+  } catch (e) {
+    // A configuration error is reported per request (503); nothing else is fatal here.
+    if (!isConfigError(e)) {
+      log("cf.startup_failed", { error: String((e as Error)?.message ?? e) });
+    }
+  }
+}
+
+function isConfigError(e: unknown): boolean {
+  return e instanceof ConfigError || (e as Error)?.name === "GatewayConfigError";
+}
+
+/**
+ * The gateway for these bindings and the registered options, built once per isolate (again
+ * only if the configuration strings change). Throws ConfigError naming the variable.
+ */
+export function gatewayFor(env: WorkerEnv): Gateway {
+  const cacheKey = envCacheKey(env);
+  if (cached?.key === cacheKey && cached.options === registered) return cached.gateway;
+  const options = registered;
+  const { logOff, ...fromEnv } = gatewayOptionsFromEnv(env);
+  const extra = typeof options === "function" ? options(env) : options;
+  const routes = extra.routes ?? fromEnv.routes;
+  const gateway = createGateway({
+    ...fromEnv,
+    log: logOff ? undefined : log,
+    ...extra,
+    routes,
+    services: { ...serviceBindings(routes, env), ...extra.services },
+  });
+  cached = { key: cacheKey, options, gateway };
+  return gateway;
+}
+
+/**
+ * The Cloudflare upgrade hook: hand the request to a fresh Durable Object. The client address
+ * comes from CF-Connecting-IP (set by Cloudflare's edge; a client cannot forge it) and travels
+ * in a header the Worker sets itself; a Durable Object is not reachable from outside.
+ */
+const upgradeToObject: Upgrader = ({ request, env }) => {
+  const ns = (env as WorkerEnv).PQGATE_SESSION;
+  const headers = new Headers(request.headers);
+  headers.delete(CLIENT_ADDRESS_HEADER);
+  const address = request.headers.get("cf-connecting-ip");
+  if (address) headers.set(CLIENT_ADDRESS_HEADER, address);
+  return ns.get(ns.newUniqueId()).fetch(new Request(request.url, { method: "GET", headers }));
+};
+
+function configFailure(e: unknown): Response {
+  const message = isConfigError(e) ? (e as Error).message : "gateway misconfigured";
+  log("cf.config_error", { message });
+  return Response.json({ error: "misconfigured", message }, { status: 503 });
+}
+
+/**
+ * The Worker: `export default createWorker(options?)`. Configuration from env (PQGATE_KEYS
+ * secret, PQGATE_* vars, bindings), with `options` over it; a misconfiguration answers 503 with
+ * the variable's name. Call it once, at module evaluation (the options apply to the isolate).
+ */
+export function createWorker(options: OptionsSource = {}): PqgateWorker {
+  registered = options;
+  if (startupEnv) void startUp(startupEnv);
+  return {
+    fetch(request, env, ctx) {
+      let gateway: Gateway;
+      try {
+        gateway = gatewayFor(env);
+      } catch (e) {
+        if (new URL(request.url).pathname === "/healthz") {
+          return Promise.resolve(Response.json({ status: "misconfigured" }, { status: 503 }));
+        }
+        return Promise.resolve(configFailure(e));
+      }
+      const appEnv = { ...env, [UPGRADE_ENV_KEY]: upgradeToObject };
+      return Promise.resolve(gateway.app.fetch(request, appEnv, ctx as never));
+    },
+  };
+}
+
+/** The Durable Object class named in wrangler.toml (binding PQGATE_SESSION). */
+export class PqgateSession extends definePqgateSession<WorkerEnv>((env) => {
+  const gateway = gatewayFor(env);
+  const { sessionConfig } = gateway;
+  // Normally already done at start-up (above). If not (no `cloudflare:workers` env import),
+  // start the selection now without waiting: connections before it finished use noble.
+  void gateway.cryptoReport();
+  return {
+    Session: ServerSession,
+    keys: sessionConfig.keys,
+    suites: sessionConfig.suites,
+    allowAnonymous: sessionConfig.allowAnonymous,
+    limits: sessionConfig.limits,
+    handler: sessionConfig.handler,
+    log: sessionConfig.log,
+    crypto: sessionConfig.crypto,
+  };
+}) {}
