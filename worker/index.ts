@@ -1,8 +1,8 @@
 /**
  * This repository's own Worker (wrangler.toml `main`): exactly what a user's Worker is, with
- * pqgate/cloudflare imported from source (src/transport/cloudflare/, docs/cloudflare.md).
+ * pqgate/cloudflare imported from source (src/cloudflare.ts, docs/cloudflare.md).
  */
-export { PqgateSession } from "../src/transport/cloudflare/mod.ts";
-import { createWorker } from "../src/transport/cloudflare/mod.ts";
+export { PqgateSession } from "../src/cloudflare.ts";
+import { createWorker } from "../src/cloudflare.ts";
 
 export default createWorker();

@@ -15,7 +15,7 @@ import {
   parseRoutes,
 } from "../../src/gateway/env-config.ts";
 import { serviceBindings, type WorkerEnv } from "../../src/transport/cloudflare/worker-env.ts";
-import { createWorker } from "../../src/transport/cloudflare/mod.ts";
+import { createWorker } from "../../src/cloudflare.ts";
 
 const seed = new Uint8Array(32).map((_, i) => i);
 const key = generateStaticKey(seed);

@@ -11,7 +11,7 @@ import {
   createWorker,
   PqgateSession as Production,
   type WorkerEnv,
-} from "../../src/transport/cloudflare/mod.ts";
+} from "../../src/cloudflare.ts";
 import { TEST_HOOK_PREFIX, withTestHooks } from "./test-hooks.ts";
 
 export const PqgateSession = withTestHooks(Production);

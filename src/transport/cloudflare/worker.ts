@@ -1,6 +1,6 @@
 /**
  * pqgate on Cloudflare Workers: the Worker (`createWorker`) and its Durable Object class
- * (`PqgateSession`), exported as `pqgate/cloudflare` (mod.ts). A user's Worker is
+ * (`PqgateSession`), exported as `pqgate/cloudflare` (src/cloudflare.ts). A user's Worker is
  *
  *   export { PqgateSession } from "pqgate/cloudflare";
  *   import { createWorker } from "pqgate/cloudflare";

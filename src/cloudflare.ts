@@ -7,7 +7,7 @@
  *
  * with wrangler.toml binding PQGATE_SESSION to the class PqgateSession (a new_sqlite_classes
  * migration) and the compatibility flags of docs/cloudflare.md; keys from
- * `wrangler secret put PQGATE_KEYS`.
+ * `wrangler secret put PQGATE_KEYS`. The implementation: src/transport/cloudflare/.
  */
 export {
   createWorker,
@@ -15,6 +15,6 @@ export {
   PqgateSession,
   type PqgateWorker,
   type WorkerEnv,
-} from "./worker.ts";
-export { ConfigError, type GatewayEnv } from "../../gateway/env-config.ts";
-export type { DurableObjectNamespace, Fetcher } from "./platform.ts";
+} from "./transport/cloudflare/worker.ts";
+export { ConfigError, type GatewayEnv } from "./gateway/env-config.ts";
+export type { DurableObjectNamespace, Fetcher } from "./transport/cloudflare/platform.ts";
