@@ -41,7 +41,7 @@ export const RULES: Readonly<Record<string, Rule>> = {
     layers: ["protocol", "crypto", "tunnel"],
     packages: [NOBLE],
     forbiddenFiles: [
-      /^src\/tunnel\/(server-session|session-snapshot)\.ts$/,
+      /^src\/tunnel\/(server-session|server-streams|server-output|session-persistence|session-snapshot)\.ts$/,
       /^src\/protocol\/handshake-server\.ts$/,
     ],
   },

@@ -68,7 +68,10 @@ const FORBIDDEN: readonly { test: RegExp; what: string }[] = [
   { test: /(^|\/)node_modules\/(esbuild|playwright-core|miniflare|wrangler)\//, what: "build/test tooling" },
   { test: /^src\/(proxy|transport|gateway|cli|demo)\//, what: "server code" },
   { test: /^worker\//, what: "the Cloudflare Worker" },
-  { test: /^src\/tunnel\/(server-session|session-snapshot)\.ts$/, what: "the gateway session" },
+  {
+    test: /^src\/tunnel\/(server-session|server-streams|server-output|session-persistence|session-snapshot)\.ts$/,
+    what: "the gateway session",
+  },
   { test: /^src\/protocol\/(handshake-server|testing)\.ts$/, what: "gateway-side protocol code" },
   { test: /^node:/, what: "a Node built-in" },
 ];
