@@ -50,14 +50,23 @@ export const RULES: Readonly<Record<string, Rule>> = {
     packages: [NODE],
   },
   worker: {
-    layers: ["protocol", "crypto", "tunnel", "proxy", "gateway", "transport", "demo"],
+    layers: ["protocol", "crypto", "tunnel", "proxy", "gateway", "transport", "demo", "entry"],
     packages: [],
+  },
+  // src/<name>.ts: the package's entry modules (one per audience), re-exporting the layers.
+  entry: {
+    layers: ["protocol", "crypto", "tunnel", "proxy", "gateway", "transport", "client", "demo"],
+    packages: [NOBLE, NODE, /^hono(\/|$)/, /^ws$/, /^@hono\/node-server(\/|$)/],
   },
 };
 
-/** The layer of a repository path ("src/tunnel/x.ts" → "tunnel", "worker/x.ts" → "worker"). */
+/**
+ * The layer of a repository path ("src/tunnel/x.ts" → "tunnel", "worker/x.ts" → "worker",
+ * "src/cloudflare.ts" → "entry").
+ */
 export function layerOf(path: string): string | null {
   if (path.startsWith("worker/")) return "worker";
+  if (/^src\/[^/]+\.ts$/.test(path)) return "entry";
   const m = /^src\/([^/]+)\//.exec(path);
   return m ? m[1] : null;
 }
