@@ -88,6 +88,29 @@ export interface RestoreOptions {
 export const SNAPSHOT_VERSION = 0x01;
 export const SNAPSHOT_LEN = 198;
 
+/** Byte offsets of the snapshot's fields (PROTOCOL.md §5.6; the table there is the source). */
+export const SNAPSHOT_OFFSETS = {
+  version: 0, // 1
+  role: 1, // 1
+  suite: 2, // 2
+  createdAt: 4, // 8
+  sessionId: 12, // 16
+  exporterSecret: 28, // 32
+  transcriptHash: 60, // 32
+  txEpoch: 92, // 1
+  txSecret: 93, // 32
+  txNextSeq: 125, // 8
+  txBytes: 133, // 8
+  txEpochStart: 141, // 8
+  rxEpoch: 149, // 1
+  rxSecret: 150, // 32
+  rxNextSeq: 182, // 8
+  rxBytes: 190, // 8
+} as const;
+const S = SNAPSHOT_OFFSETS;
+const SECRET_LEN = 32;
+const SESSION_ID_LEN = 16;
+
 const MIN_RECORD_LEN = RECORD_HEADER_LEN + 1 + AEAD_TAG_LEN; // 27
 const TWO32 = 2 ** 32;
 
@@ -442,22 +465,22 @@ export class RecordLayer {
       dv.setUint32(off, Math.floor(v / TWO32));
       dv.setUint32(off + 4, v >>> 0);
     };
-    out[0] = SNAPSHOT_VERSION;
-    out[1] = this.role === "client" ? 0 : 1;
-    dv.setUint16(2, this.suite);
-    u64(4, this.createdAt);
-    out.set(this.sessionId, 12);
-    out.set(this.exporterSecret, 28);
-    out.set(this.transcriptHash, 60);
-    out[92] = tx.epoch;
-    out.set(tx.secret, 93);
-    u64(125, Math.max(until, tx.seq));
-    u64(133, txBytes);
-    u64(141, tx.epochStart);
-    out[149] = rx.epoch;
-    out.set(rx.secret, 150);
-    u64(182, rx.seq);
-    u64(190, rx.bytes);
+    out[S.version] = SNAPSHOT_VERSION;
+    out[S.role] = this.role === "client" ? 0 : 1;
+    dv.setUint16(S.suite, this.suite);
+    u64(S.createdAt, this.createdAt);
+    out.set(this.sessionId, S.sessionId);
+    out.set(this.exporterSecret, S.exporterSecret);
+    out.set(this.transcriptHash, S.transcriptHash);
+    out[S.txEpoch] = tx.epoch;
+    out.set(tx.secret, S.txSecret);
+    u64(S.txNextSeq, Math.max(until, tx.seq));
+    u64(S.txBytes, txBytes);
+    u64(S.txEpochStart, tx.epochStart);
+    out[S.rxEpoch] = rx.epoch;
+    out.set(rx.secret, S.rxSecret);
+    u64(S.rxNextSeq, rx.seq);
+    u64(S.rxBytes, rx.bytes);
     return out;
   }
 
@@ -468,7 +491,7 @@ export class RecordLayer {
    */
   static restore(snapshot: Uint8Array, opts: RestoreOptions = {}): RecordLayer {
     if (!(snapshot instanceof Uint8Array)) fail("internal_error", "snapshot is not bytes");
-    if (snapshot.length < 1 || snapshot[0] !== SNAPSHOT_VERSION) {
+    if (snapshot.length < 1 || snapshot[S.version] !== SNAPSHOT_VERSION) {
       fail("internal_error", "snapshot version");
     }
     if (snapshot.length !== SNAPSHOT_LEN) fail("internal_error", "snapshot length");
@@ -478,30 +501,30 @@ export class RecordLayer {
       if (hi >= 0x200000) fail("internal_error", `snapshot ${what} out of range`);
       return hi * TWO32 + lo;
     };
-    const roleByte = snapshot[1];
+    const roleByte = snapshot[S.role];
     if (roleByte > 1) fail("internal_error", "snapshot role");
     const role: Role = roleByte === 0 ? "client" : "server";
-    const suite = dv.getUint16(2);
+    const suite = dv.getUint16(S.suite);
     if (!(SUITES as readonly number[]).includes(suite)) fail("internal_error", "snapshot suite");
-    const createdAt = u64(4, "created_at");
-    const txEpoch = snapshot[92];
-    const txSecret = snapshot.slice(93, 125);
-    const txSeq = u64(125, "tx seq");
-    const txBytes = u64(133, "tx bytes");
-    const txEpochStart = u64(141, "tx epoch start");
-    const rxEpoch = snapshot[149];
-    const rxSecret = snapshot.slice(150, 182);
-    const rxSeq = u64(182, "rx seq");
-    const rxBytes = u64(190, "rx bytes");
+    const createdAt = u64(S.createdAt, "created_at");
+    const txEpoch = snapshot[S.txEpoch];
+    const txSecret = snapshot.slice(S.txSecret, S.txSecret + SECRET_LEN);
+    const txSeq = u64(S.txNextSeq, "tx seq");
+    const txBytes = u64(S.txBytes, "tx bytes");
+    const txEpochStart = u64(S.txEpochStart, "tx epoch start");
+    const rxEpoch = snapshot[S.rxEpoch];
+    const rxSecret = snapshot.slice(S.rxSecret, S.rxSecret + SECRET_LEN);
+    const rxSeq = u64(S.rxNextSeq, "rx seq");
+    const rxBytes = u64(S.rxBytes, "rx bytes");
     if (txEpochStart < createdAt) fail("internal_error", "snapshot tx epoch start");
     if (txEpoch > MAX_EPOCH || rxEpoch > MAX_EPOCH) fail("internal_error", "snapshot epoch");
     const keys: SessionKeys = {
       suite: suite as SuiteId,
       clientSecret: role === "client" ? txSecret : rxSecret,
       serverSecret: role === "client" ? rxSecret : txSecret,
-      exporterSecret: snapshot.slice(28, 60),
-      sessionId: snapshot.slice(12, 28),
-      transcriptHash: snapshot.slice(60, 92),
+      exporterSecret: snapshot.slice(S.exporterSecret, S.exporterSecret + SECRET_LEN),
+      sessionId: snapshot.slice(S.sessionId, S.sessionId + SESSION_ID_LEN),
+      transcriptHash: snapshot.slice(S.transcriptHash, S.transcriptHash + SECRET_LEN),
     };
     let layer: RecordLayer;
     try {
