@@ -2,16 +2,19 @@
 // `npm run build:package`: cleans dist/pkg/ and compiles the package's entry files with tsc to
 // ESM JavaScript, .d.ts files and source maps, in two runs into the same dist/pkg/:
 //
-//   1. tsconfig.build.json: pqgate/client and pqgate/hono (src/client/mod.ts, src/hono.ts and
-//      what they import), without Deno's types: a reference to `Deno` fails to compile.
+//   1. tsconfig.build.json: pqgate/client, pqgate/hono, pqgate/cloudflare and pqgate/node
+//      (src/<entry>.ts and what they import), without Deno's types: a reference to `Deno`
+//      fails to compile.
 //   2. tsconfig.build.deno.json: pqgate/deno (src/deno.ts), with Deno's types from `deno types`
 //      (the repository's Deno, through scripts/deno.mjs) written to a temporary directory and
 //      added by a generated tsconfig that extends it.
 //
 // Then checks the output is what a consumer can load: every relative import rewritten to .js;
-// the modules of run 1 (client, hono) refer to no Deno global and import no Node built-in, ws or
-// @hono/node-server at the top level (they run on browsers and Workers), and run 2 rewrote none
-// of them differently. Only modules that run 2 added (the deno entry's) may refer to Deno.
+// the modules of run 1 refer to no Deno global and run 2 rewrote none of them differently (so
+// the node:http transport pqgate/deno and pqgate/node share is one set of files); those that
+// client, hono and cloudflare reach import no Node built-in, ws or @hono/node-server at the top
+// level (they run on browsers and Workers). Only modules that run 2 added (the deno entry's)
+// may refer to Deno.
 // dist/ is git-ignored.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -68,15 +71,13 @@ try {
     "",
   );
   writeFileSync(join(tmp, "lib.deno.d.ts"), lib);
-  // `ws` ships no types; Deno type-checks it as untyped too.
-  writeFileSync(join(tmp, "ws.d.ts"), 'declare module "ws";\n');
   writeFileSync(
     join(tmp, "tsconfig.json"),
     JSON.stringify({
       extends: join(root, "tsconfig.build.deno.json"),
       // @types/node is looked up from the config's directory: point at the repository's.
       compilerOptions: { typeRoots: [join(root, "node_modules", "@types")] },
-      files: [join(tmp, "lib.deno.d.ts"), join(tmp, "ws.d.ts"), join(root, "src", "deno.ts")],
+      files: [join(tmp, "lib.deno.d.ts"), join(root, "scripts", "types", "ws.d.ts"), join(root, "src", "deno.ts")],
     }),
   );
   tscRun(join(tmp, "tsconfig.json"));
@@ -84,6 +85,22 @@ try {
   rmSync(tmp, { recursive: true, force: true });
 }
 const all = snapshot(out);
+
+/** The .js modules an entry reaches through relative imports (the entry included). */
+function reach(entries) {
+  const seen = new Set();
+  const todo = entries.map((e) => join(out, e));
+  while (todo.length) {
+    const f = todo.pop();
+    if (seen.has(f) || !all.has(f)) continue;
+    seen.add(f);
+    for (const m of all.get(f).matchAll(/\b(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)) {
+      todo.push(join(dirname(f), m[1]));
+    }
+  }
+  return seen;
+}
+const browserSafe = reach(["client/mod.js", "hono.js", "cloudflare.js"]);
 
 const problems = [];
 const NOT_PORTABLE = /\b(?:from|import)\s*["'](node:[^"']+|ws|@hono\/node-server)["']/;
@@ -94,10 +111,10 @@ for (const [f, text] of all) {
   for (const m of text.matchAll(/\b(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)) {
     if (!m[1].endsWith(".js")) problems.push(`${at}: import "${m[1]}" is not a .js path`);
   }
-  if (portable.has(f)) {
-    if (/\bDeno\./.test(text)) problems.push(`${at}: refers to Deno (client/hono must not)`);
+  if (portable.has(f) && /\bDeno\./.test(text)) problems.push(`${at}: refers to Deno (client/hono/cloudflare/node must not)`);
+  if (browserSafe.has(f)) {
     const m = text.match(NOT_PORTABLE);
-    if (m) problems.push(`${at}: imports "${m[1]}" at the top level (client/hono must not)`);
+    if (m) problems.push(`${at}: imports "${m[1]}" at the top level (client/hono/cloudflare must not)`);
   }
 }
 if (problems.length) {

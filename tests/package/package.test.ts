@@ -45,8 +45,8 @@ const ALLOWED: RegExp[] = [
   /^PROTOCOL\.md$/,
   /^SECURITY\.md$/,
   /^LICEN[CS]E(\.md|\.txt)?$/,
-  /^dist\/pkg\/(client|hono|deno|cloudflare)\.(js|js\.map|d\.ts)$/,
-  /^dist\/pkg\/(client|protocol|tunnel|crypto|gateway|proxy|demo|transport\/deno|transport\/cloudflare)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
+  /^dist\/pkg\/(client|hono|deno|cloudflare|node)\.(js|js\.map|d\.ts)$/,
+  /^dist\/pkg\/(client|protocol|tunnel|crypto|gateway|proxy|demo|transport\/deno|transport\/cloudflare|transport\/node-http|transport\/node)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
 ];
 /** Never in the tarball, whatever the allowlist says (belt and braces). */
 const FORBIDDEN: RegExp[] = [

@@ -10,8 +10,8 @@
  */
 import type { Upgrader } from "../../gateway/create-gateway.ts";
 import type { Socket } from "../../tunnel/types.ts";
-import { type Admission, isRefusal, refusalResponse } from "./admission.ts";
-import { SessionDriver } from "./session-driver.ts";
+import { type Admission, isRefusal, refusalResponse } from "../node-http/admission.ts";
+import { closeQuietly, SessionDriver } from "../node-http/session-driver.ts";
 
 export interface DenoUpgradeState {
   readonly admission: Admission;
@@ -55,11 +55,7 @@ export function denoUpgrader(state: DenoUpgradeState): Upgrader {
       },
       close(code, reason) {
         if (ws.readyState === WebSocket.CLOSING || ws.readyState === WebSocket.CLOSED) return;
-        try {
-          ws.close(code, reason);
-        } catch {
-          ws.close();
-        }
+        closeQuietly(ws, code, reason);
       },
       get bufferedAmount() {
         return ws.bufferedAmount;

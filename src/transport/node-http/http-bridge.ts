@@ -1,5 +1,5 @@
 /**
- * node:http ↔ fetch for the Deno transport (serve.ts): plain requests (key configuration,
+ * node:http ↔ fetch for the node:http server (server.ts; serveDeno, serveNode): plain requests (key configuration,
  * healthz, the demo page, a parent app's routes) go to the fetch handler through
  * `@hono/node-server`'s `getRequestListener`; an upgrade request is turned into a body-less
  * `Request` for the same handler, and a non-upgrade answer to it (426, 403, 429, 503, …) is
@@ -9,7 +9,7 @@ import type { IncomingMessage } from "node:http";
 import type { Socket as NetSocket } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 
-/** The Hono env's `remoteAddr` (the shape of Deno.NetAddr that hono/deno's conninfo reads). */
+/** The Hono env's `remoteAddr` (the shape of Deno's NetAddr that hono/deno's conninfo reads). */
 export interface RemoteAddr {
   transport: "tcp";
   hostname: string;

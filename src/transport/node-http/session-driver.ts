@@ -1,5 +1,5 @@
 /**
- * Drives one ServerSession from socket events, for both Deno transports:
+ * Drives one ServerSession from socket events, for the node:http and Deno upgradeWebSocket transports:
  *
  *   open            → createSession(socket, clientAddress), timer armed
  *   message         → session.receive(bytes | text)          then re-arm the timer
@@ -83,5 +83,14 @@ export class SessionDriver {
   #checkState(): void {
     const state = (this.#session as { state?: string } | null)?.state;
     if (state === "established" || state === "closed") this.#ticket.established();
+  }
+}
+
+/** `ws.close(code, reason)`, or a plain close when the runtime rejects that code or reason. */
+export function closeQuietly(ws: { close(code?: number, reason?: string): void }, code?: number, reason?: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    ws.close();
   }
 }

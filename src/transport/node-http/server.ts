@@ -1,6 +1,6 @@
 /**
- * serveDeno's default server: node:http (under Deno) with the `ws` package on the server's
- * 'upgrade' event. Per connection:
+ * The node:http server of serveDeno (its default, under Deno) and serveNode (on Node), with the
+ * `ws` package on the server's 'upgrade' event. Per connection:
  *
  *   TCP accepted          → deadline `headersTimeoutMs` for the complete request headers (Deno's
  *                           node:http does not enforce server.headersTimeout: measured, Deno 2.9)
@@ -43,6 +43,10 @@ export interface NodeServerConfig {
 
 export interface NodeServer {
   readonly port: number;
+  /** The bound address (known at once when `hostname` is an IP address), null until bound. */
+  readonly address: { hostname: string; port: number } | null;
+  /** Resolves once listening; rejects on a listen failure (e.g. EADDRINUSE). */
+  readonly listening: Promise<void>;
   readonly upgrade: Upgrader;
   /** TCP connections not yet gone (plain, upgrading, upgraded, refused and lingering). */
   readonly connections: number;
@@ -72,7 +76,7 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
   const upgrade: Upgrader = ({ env, createSession, clock }) => {
     const pending = (env as Record<symbol, Pending | undefined> | undefined)?.[PENDING];
     if (!pending) {
-      return new Response("this upgrade hook serves only requests of serveDeno's server\n", { status: 501 });
+      return new Response("this upgrade hook serves only requests of its own server\n", { status: 501 });
     }
     if (stopping) return refusalResponse(SHUTTING_DOWN);
     const remote = (env as { remoteAddr: RemoteAddr }).remoteAddr;
@@ -169,11 +173,17 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => (resolveFinished = r));
   server.once("close", () => resolveFinished());
-  server.on("error", (e: Error) => {
-    // A listen failure after serveDeno returned (its probe found the port free): nothing served.
-    cfg.log?.("transport.listen_failed", { message: e.message });
-    resolveFinished();
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.on("error", (e: Error) => {
+      // A listen failure after serveDeno/serveNode returned (on Deno its probe found the port
+      // free): nothing served.
+      cfg.log?.("transport.listen_failed", { message: e.message });
+      reject(e);
+      resolveFinished();
+    });
   });
+  listening.catch(() => {/* reported through `listening` and the log */});
   // Bound synchronously, so the address is served as soon as serveDeno returns: `listen(port,
   // host)` would bind a tick later (after a lookup), and Deno's eager ops can connect before
   // that. `_listen2` is node:net's bind-and-listen for a resolved address (Node and Deno).
@@ -184,6 +194,11 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
 
   return {
     port: cfg.port,
+    get address() {
+      const a = server.address();
+      return a && typeof a === "object" ? { hostname: a.address, port: a.port } : null;
+    },
+    listening,
     upgrade,
     get connections() {
       return connections.size;

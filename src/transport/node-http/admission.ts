@@ -1,5 +1,6 @@
 /**
- * Admission of WebSocket upgrades for the Deno transports, decided BEFORE the upgrade (no
+ * Admission of WebSocket upgrades for the node:http server (serveDeno, serveNode) and Deno's upgradeWebSocket
+ * transports, decided BEFORE the upgrade (no
  * WebSocket exists for a refused request; SECURITY.md, resource accounting):
  *
  *   per process   `maxSockets` upgraded sockets open or closing (counted until their TCP
@@ -58,7 +59,7 @@ export interface Ticket {
   release(): void;
 }
 
-/** The response of a refusal (also used by the Deno.upgradeWebSocket path). */
+/** The response of a refusal (also used by the Deno upgradeWebSocket path). */
 export function refusalResponse(r: Refusal): Response {
   return new Response(r.message + "\n", {
     status: r.status,
@@ -104,11 +105,11 @@ export function addressKey(hostname: string | null | undefined): string | null {
 }
 
 /** An integer option from 0 (no limit) to 2^32-1, or its default. */
-export function validateCount(name: string, v: unknown, dflt: number): number {
+export function validateCount(name: string, v: unknown, dflt: number, who = "serveDeno"): number {
   if (v === undefined) return dflt;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
     throw new TypeError(
-      `serveDeno: options.${name} must be an integer from 0 (no limit) to 4294967295, got ${
+      `${who}: options.${name} must be an integer from 0 (no limit) to 4294967295, got ${
         JSON.stringify(v)
       }`,
     );

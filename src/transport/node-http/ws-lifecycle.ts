@@ -23,7 +23,7 @@ import type { UpgradeArgs } from "../../gateway/create-gateway.ts";
 import { MAX_CLIENT_HELLO_LEN, MAX_RECORD_LEN } from "../../protocol/constants.ts";
 import type { Socket } from "../../tunnel/types.ts";
 import type { Ticket } from "./admission.ts";
-import { SessionDriver } from "./session-driver.ts";
+import { closeQuietly, SessionDriver } from "./session-driver.ts";
 
 /** Input read and discarded after a close starts, at most; past it reading stops until destroy. */
 export const MAX_CLOSE_DRAIN_BYTES = 1024 * 1024;
@@ -128,11 +128,7 @@ export function attachWs(
     },
     close(code, reason) {
       if (ws.readyState >= CLOSING) return;
-      try {
-        ws.close(code, reason);
-      } catch {
-        ws.close();
-      }
+      closeQuietly(ws, code, reason);
     },
     get bufferedAmount() {
       return ws.bufferedAmount;

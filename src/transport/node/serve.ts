@@ -1,0 +1,69 @@
+/**
+ * `serveNode`: the gateway on Node 20+, on the same node:http + ws server as serveDeno's default
+ * (../node-http/: admission before the upgrade → 429 / 503, the frame-header message limit →
+ * 1009, `closeTimeoutMs`, `headersTimeoutMs`, sockets counted until their TCP connection is
+ * gone). Only what is Node's own is here: the address comes from the bound server (binding is
+ * synchronous for an IP address, so `hostname` must be one), signals from `process`.
+ */
+import net from "node:net";
+import type { Upgrader } from "../../gateway/create-gateway.ts";
+import { UPGRADE_ENV_KEY } from "../../gateway/create-gateway.ts";
+import type { RemoteAddr } from "../node-http/http-bridge.ts";
+import {
+  type GatewayServerOptions,
+  type GatewayTransport,
+  resolveServeOptions,
+  shutdownOnce,
+  startNodeHttp,
+} from "../node-http/gateway-server.ts";
+
+/** The address serveNode listens on. */
+export interface NodeAddr {
+  hostname: string;
+  port: number;
+}
+
+/** The Hono `env` serveNode passes: the client's `remoteAddr`, plus the upgrade hook. */
+export interface NodeGatewayEnv {
+  remoteAddr: RemoteAddr;
+  [UPGRADE_ENV_KEY]: Upgrader;
+}
+
+export interface ServeNodeOptions extends GatewayServerOptions<NodeGatewayEnv> {
+  /** An IP address (default 127.0.0.1; "0.0.0.0" or "::" for every interface). */
+  hostname?: string;
+  /** Called once the server listens. */
+  onListen?: (addr: NodeAddr) => void;
+}
+
+export interface NodeGatewayServer {
+  readonly addr: NodeAddr;
+  /** http://host:port (the HTTP base: /.well-known/pqgate, /healthz). */
+  readonly url: string;
+  readonly transport: GatewayTransport;
+  /** Resolves once listening; rejects if the port cannot be bound (e.g. EADDRINUSE). */
+  readonly listening: Promise<void>;
+  /** Resolves when the server has stopped (also after a listen failure). */
+  readonly finished: Promise<void>;
+  /** Graceful shutdown (same as aborting `signal`). Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+export function serveNode(options: ServeNodeOptions): NodeGatewayServer {
+  const o = resolveServeOptions("serveNode", options);
+  if (net.isIP(o.hostname) === 0) {
+    throw new TypeError(
+      `serveNode: options.hostname must be an IP address (e.g. 127.0.0.1, 0.0.0.0, ::), got ${
+        JSON.stringify(o.hostname)
+      }`,
+    );
+  }
+  // Bound synchronously (server.ts), unless the bind failed: then `listening` rejects.
+  const { node, addr, url, transport, finished, stopServer } = startNodeHttp(o, o.hostname, o.port);
+  void node.listening.then(() => options.onListen?.(addr), () => {});
+  const shutdown = shutdownOnce(stopServer, options, {
+    add: (s, fn) => process.on(s, fn),
+    remove: (s, fn) => process.off(s, fn),
+  });
+  return { addr, url, transport, listening: node.listening, finished, shutdown };
+}
