@@ -110,7 +110,7 @@ export interface BadInputCase {
   expect: Outcome;
   /**
    * The outcome on a transport that refuses an oversized message at the WebSocket frame header
-   * (serveDeno's default server: 1009, src/transport/deno/ws-lifecycle.ts), where it differs.
+   * (serveDeno's default server: 1009, src/transport/node-http/ws-lifecycle.ts), where it differs.
    */
   atFrameHeader?: Outcome;
   run(ctx: CaseContext): Promise<Outcome>;
