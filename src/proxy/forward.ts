@@ -1,5 +1,5 @@
 /**
- * Forwards one decrypted request to its origin (docs/design.md §1). Knows no crypto: the channel
+ * Forwards one decrypted request to its origin (docs/forwarding.md §1). Knows no crypto: the channel
  * hands in the request head, a body stream, and the `fetch` to use.
  *
  * - Route matching happens HERE (one place decides 403): unmatched → 403, zero fetch calls.

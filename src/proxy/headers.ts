@@ -1,5 +1,5 @@
 /**
- * Header hygiene between the channel and origins (docs/design.md §2, RFC 9110 §7.6.1).
+ * Header hygiene between the channel and origins (docs/forwarding.md §2, RFC 9110 §7.6.1).
  *
  * Request (client → origin):
  * - hop-by-hop fields and every name listed in Connection are removed;

@@ -1,4 +1,4 @@
-/** Public API of the forwarding layer (docs/design.md). Knows no crypto. */
+/** Public API of the forwarding layer (docs/forwarding.md). Knows no crypto. */
 export {
   compileRoutes,
   matchRoute,

@@ -1,5 +1,5 @@
 /**
- * Route table: which request targets the gateway forwards, and to which origin (docs/design.md §1).
+ * Route table: which request targets the gateway forwards, and to which origin (docs/forwarding.md §1).
  *
  * pqgate is not an open relay. The origin URL is ALWAYS the route's configured origin base plus
  * the request's (checked) path; the client's authority only selects a route, it never becomes

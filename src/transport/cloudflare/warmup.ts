@@ -9,27 +9,12 @@ import { ClientHandshake } from "../../protocol/handshake-client.ts";
 import { ServerHandshake } from "../../protocol/handshake-server.ts";
 import { generateStaticKey } from "../../protocol/static-keys.ts";
 import { RecordLayer } from "../../protocol/record-layer.ts";
-import { ascii, concat, u32 } from "../../protocol/bytes.ts";
-import { hash } from "../../protocol/key-schedule.ts";
+import { deterministicRandom } from "../../protocol/deterministic-random.ts";
 import type { RandomSource } from "../../protocol/types.ts";
 import type { SessionConfig } from "../../gateway/create-gateway.ts";
 
-/**
- * SHA-256 in counter mode over a label: deterministic bytes for the throwaway handshakes only
- * (the same construction as src/protocol/testing.ts, which the package does not ship).
- */
-function warmUpRandom(label: string): RandomSource {
-  const seed = hash(ascii("pqgate warm-up rng"), ascii(label));
-  let counter = 0;
-  return (n: number) => {
-    const out = new Uint8Array(n);
-    for (let o = 0; o < n; o += 32) {
-      const block = hash(concat(seed, u32(counter++)));
-      out.set(block.subarray(0, Math.min(32, n - o)), o);
-    }
-    return out;
-  };
-}
+/** Deterministic bytes for the throwaway handshakes only (src/protocol/deterministic-random.ts). */
+const warmUpRandom = (label: string): RandomSource => deterministicRandom("pqgate warm-up rng", label);
 
 export function warmUp(): void {
   const random = warmUpRandom("pqgate worker warm-up");
