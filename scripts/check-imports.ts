@@ -47,7 +47,7 @@ export const RULES: Readonly<Record<string, Rule>> = {
   },
   cli: {
     layers: ["protocol", "crypto", "tunnel", "proxy", "gateway", "transport", "client", "demo"],
-    packages: [NODE],
+    packages: [NODE, /^ws$/],
   },
   worker: {
     layers: ["protocol", "crypto", "tunnel", "proxy", "gateway", "transport", "demo", "entry"],

@@ -20,13 +20,19 @@ import {
 import { UsageError } from "./argv.ts";
 import { DEFAULT_KEY_FILE, KeyFileError, readKeyFile } from "./key-file.ts";
 import { GATEWAY_ERROR_HINTS } from "./error-hints.ts";
+import { createReadStream } from "node:fs";
+import { open, stat } from "node:fs/promises";
+import process from "node:process";
+import { Readable } from "node:stream";
 
+let useInitCwd = true;
 
 function initCwdPath(p: string): string {
+  if (!useInitCwd) return p;
   if (p.startsWith("/") || /^[A-Za-z]:[\\/]/.test(p)) return p;
   let base: string | undefined;
   try {
-    base = Deno.env.get("INIT_CWD");
+    base = process.env.INIT_CWD;
   } catch { /* no env permission */ }
   return base ? `${base.replace(/\/$/, "")}/${p}` : p;
 }
@@ -75,17 +81,54 @@ async function requestBody(
     case "text":
       return { body: a.body.text, length: null };
     case "file": {
-      if (a.body.path === "-") return { body: Deno.stdin.readable, length: null };
+      if (a.body.path === "-") return { body: webStream(process.stdin), length: null };
       const path = initCwdPath(a.body.path);
       try {
-        const size = (await Deno.stat(path)).size;
-        const file = await Deno.open(path, { read: true });
-        return { body: file.readable, length: size };
+        const size = (await stat(path)).size;
+        const file = createReadStream(path);
+        await new Promise((ok, fail) => file.once("open", ok).once("error", fail));
+        return { body: webStream(file), length: size };
       } catch (e) {
         throw new UsageError(`cannot read ${a.body.path}: ${(e as Error).message}`);
       }
     }
   }
+}
+
+function webStream(r: Readable): ReadableStream<Uint8Array> {
+  return Readable.toWeb(r) as unknown as ReadableStream<Uint8Array>;
+}
+
+/** Where the response goes: stdout, or the -o file. */
+interface Sink {
+  write(chunk: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+function stdoutSink(): Sink {
+  return {
+    write: (chunk) =>
+      new Promise((ok, fail) => process.stdout.write(chunk, (e) => (e ? fail(e) : ok()))),
+    close: async () => {},
+  };
+}
+
+async function fileSink(path: string): Promise<Sink> {
+  const file = await open(path, "w");
+  return {
+    write: async (chunk) => void await file.write(chunk),
+    close: () => file.close(),
+  };
+}
+
+/** How the command was invoked: names it in usage texts and hints. */
+export interface FetchCommandOptions {
+  /** A WebSocket constructor where there is no global one (Node 20: `ws`). */
+  WebSocket?: unknown;
+  /** The command as the user types it (default `npm run fetch --`). */
+  command?: string;
+  /** False: relative paths are the cwd's, not INIT_CWD's (see GatewayRuntime.initCwd). */
+  initCwd?: boolean;
 }
 
 function suiteName(s: SuiteId | null): string {
@@ -94,9 +137,14 @@ function suiteName(s: SuiteId | null): string {
   return `0x${s.toString(16).padStart(4, "0")} ${name}`;
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  opts: FetchCommandOptions = {},
+): Promise<number> {
   const enc = new TextEncoder();
-  const err = (s: string) => Deno.stderr.writeSync(enc.encode(s + "\n"));
+  const command = opts.command ?? "npm run fetch --";
+  useInitCwd = opts.initCwd !== false;
+  const err = (s: string) => void process.stderr.write(s + "\n");
   let a: FetchArgs;
   let pin: PinChoice;
   let fail = false;
@@ -107,14 +155,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     const parsed = parseFetchArgs(rest);
     if (parsed === "help") {
-      console.log(FETCH_USAGE);
+      console.log(FETCH_USAGE.replace("npm run fetch --", command));
       return 0;
     }
     a = parsed;
     pin = await choosePin(a);
   } catch (e) {
     if (e instanceof UsageError) {
-      err(`pqgate fetch: ${e.message}\n(see npm run fetch -- --help)`);
+      err(`pqgate fetch: ${e.message}\n(see ${command} --help)`);
       return 2;
     }
     throw e;
@@ -132,8 +180,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     channel = await connect(
       a.gateway,
       pin.pin !== null
-        ? { pin: pin.pin, handshakeTimeoutMs: a.timeoutMs ?? undefined }
-        : { anonymous: true, handshakeTimeoutMs: a.timeoutMs ?? undefined },
+        ? { pin: pin.pin, handshakeTimeoutMs: a.timeoutMs ?? undefined, WebSocket: opts.WebSocket }
+        : { anonymous: true, handshakeTimeoutMs: a.timeoutMs ?? undefined, WebSocket: opts.WebSocket },
     );
     const t1 = performance.now();
     const hs = channel.handshake;
@@ -174,11 +222,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }`);
     }
 
-    const out = a.output
-      ? await Deno.open(initCwdPath(a.output), { write: true, create: true, truncate: true })
-      : null;
-    const sink = out ? out.writable : Deno.stdout.writable;
-    const writer = sink.getWriter();
+    const writer = a.output ? await fileSink(initCwdPath(a.output)) : stdoutSink();
     if (a.include) {
       let head = `HTTP ${res.status} ${res.statusText}`.trimEnd() + "\r\n";
       res.headers.forEach((value, name) => (head += `${name}: ${value}\r\n`));
@@ -186,13 +230,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     let bytes = 0;
     if (res.body) {
-      for await (const chunk of res.body) {
-        bytes += chunk.length;
-        await writer.write(chunk);
+      const reader = res.body.getReader();
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        bytes += r.value.length;
+        await writer.write(r.value);
       }
     }
-    if (out) await writer.close();
-    else writer.releaseLock();
+    await writer.close();
     v(`* ${bytes} body bytes; response head after ${(t2 - t1).toFixed(1)} ms, body done after ${
       (performance.now() - t1).toFixed(1)
     } ms`);
@@ -217,4 +261,5 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+// `deno task fetch` runs this file; the Node entry (main.ts) imports it.
+if ((import.meta as { main?: boolean }).main) process.exit(await main(process.argv.slice(2)));

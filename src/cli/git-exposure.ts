@@ -7,16 +7,27 @@
  * - a sentence saying why not: inside a work tree and not ignored, or inside one and git could
  *   not be asked (no permission to run it, or not installed): refusing is the safe answer.
  */
+import { spawn } from "node:child_process";
+import { lstat, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+
+/** `git -C tree check-ignore -q -- abs`'s exit code; rejects when git cannot be run. */
+function checkIgnore(tree: string, abs: string): Promise<number> {
+  return new Promise((ok, fail) => {
+    const child = spawn("git", ["-C", tree, "check-ignore", "-q", "--", abs], { stdio: "ignore" });
+    child.once("error", fail);
+    child.once("close", (code) => ok(code ?? 128));
+  });
+}
 
 /** The nearest directory at or above `dir` holding a `.git` entry (a work tree), or null. */
 async function workTreeOf(dir: string): Promise<string | null> {
   for (let d = dir;;) {
     try {
-      await Deno.lstat(join(d, ".git"));
+      await lstat(join(d, ".git"));
       return d;
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }
     const up = dirname(d);
     if (up === d) return null;
@@ -28,7 +39,7 @@ async function workTreeOf(dir: string): Promise<string | null> {
 async function existingAncestor(dir: string): Promise<string> {
   for (let d = dir;;) {
     try {
-      if ((await Deno.stat(d)).isDirectory) return d;
+      if ((await stat(d)).isDirectory()) return d;
     } catch { /* not there yet */ }
     const up = dirname(d);
     if (up === d) return d;
@@ -42,15 +53,10 @@ export async function gitExposure(path: string): Promise<string | null> {
   if (tree === null) return null;
   let code: number;
   try {
-    const out = await new Deno.Command("git", {
-      args: ["-C", tree, "check-ignore", "-q", "--", abs],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    code = out.code;
+    code = await checkIgnore(tree, abs);
   } catch (e) {
     return `it is inside the git work tree ${tree}, and git could not be asked whether it is ignored (${
-      (e as Error).name
+      (e as NodeJS.ErrnoException).code ?? (e as Error).name
     })`;
   }
   if (code === 0) return null;

@@ -3,10 +3,12 @@
  * The seed IS the X-Wing secret key (32 bytes); it is never printed or logged. `key_id` and
  * `pin` are public and stored for convenience; on load they must match the seed.
  */
+import { chmod, lstat, mkdir, open, readFile, stat, writeFile } from "node:fs/promises";
 import { fromBase64Url, toBase64Url, toHex } from "../protocol/bytes.ts";
 import { XWING_SEED_LEN } from "../protocol/constants.ts";
 import { generateStaticKey, pinFor } from "../protocol/static-keys.ts";
 import type { StaticKey } from "../protocol/types.ts";
+import process from "node:process";
 import { gitExposure } from "./git-exposure.ts";
 
 export const DEFAULT_KEY_FILE = ".pqgate/gateway-key.json";
@@ -28,6 +30,13 @@ export interface LoadedKey {
   created: boolean;
   /** Set when the file is readable by group/others (POSIX only). */
   warning?: string;
+}
+
+const WINDOWS = process.platform === "win32";
+
+/** A Node file-system error's code (ENOENT, EEXIST, ...), if it has one. */
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException)?.code;
 }
 
 export class KeyFileError extends Error {
@@ -74,16 +83,16 @@ export function parseKeyFile(path: string, text: string): { key: StaticKey; pin:
 export async function readKeyFile(path: string): Promise<LoadedKey> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readFile(path, "utf8");
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new KeyFileError(path, "not found");
+    if (errno(e) === "ENOENT") throw new KeyFileError(path, "not found");
     throw new KeyFileError(path, `cannot be read (${(e as Error).message})`);
   }
   const { key, pin } = parseKeyFile(path, text);
   let warning: string | undefined;
-  if (Deno.build.os !== "windows") {
-    const mode = (await Deno.stat(path)).mode;
-    if (mode !== null && (mode & 0o077) !== 0) {
+  if (!WINDOWS) {
+    const mode = (await stat(path)).mode;
+    if ((mode & 0o077) !== 0) {
       warning = `key file ${path} is readable by other users (mode ${
         (mode & 0o777).toString(8)
       }); run chmod 600 ${path}`;
@@ -122,12 +131,12 @@ export async function createKeyFile(
   if (dir) {
     let existed = true;
     try {
-      await Deno.stat(dir);
+      await stat(dir);
     } catch {
       existed = false;
     }
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    if (!existed) await Deno.writeTextFile(`${dir}/.gitignore`, KEY_DIR_GITIGNORE, { createNew: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (!existed) await writeFile(`${dir}/.gitignore`, KEY_DIR_GITIGNORE, { flag: "wx" });
   }
   if (!opts.allowUnignored) {
     const exposure = await gitExposure(path);
@@ -139,13 +148,13 @@ export async function createKeyFile(
       );
     }
   }
-  const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+  const file = await open(path, "wx", 0o600); // EEXIST rather than overwrite
   try {
-    await file.write(new TextEncoder().encode(JSON.stringify(contents, null, 2) + "\n"));
+    await file.writeFile(JSON.stringify(contents, null, 2) + "\n");
   } finally {
-    file.close();
+    await file.close();
   }
-  if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600); // umask-proof
+  if (!WINDOWS) await chmod(path, 0o600); // umask-proof
   return { key, keyIdHex: contents.key_id, pin, path, created: true };
 }
 
@@ -155,13 +164,13 @@ export async function loadOrCreateKeyFile(
   opts: { allowUnignored?: boolean } = {},
 ): Promise<LoadedKey> {
   try {
-    await Deno.lstat(path);
+    await lstat(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
+    if (errno(e) === "ENOENT") {
       try {
         return await createKeyFile(path, opts);
       } catch (e2) {
-        if (!(e2 instanceof Deno.errors.AlreadyExists)) {
+        if (errno(e2) !== "EEXIST") {
           throw new KeyFileError(path, `cannot be created (${(e2 as Error).message})`);
         }
         // lost a race with another process: fall through and read theirs

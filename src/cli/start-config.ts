@@ -61,7 +61,7 @@ export interface StartFlags {
 
 export const START_USAGE = `Usage: npm start -- [options]
 
-Runs the pqgate gateway on Deno. Without --config it serves the embedded demo origin
+Runs the pqgate gateway on Deno; without --config it serves the embedded demo origin
 (https://demo/...) and creates a gateway key in ${DEFAULT_KEY_FILE} on first run.
 
 Options:

@@ -46,7 +46,8 @@ const ALLOWED: RegExp[] = [
   /^SECURITY\.md$/,
   /^LICEN[CS]E(\.md|\.txt)?$/,
   /^dist\/pkg\/(client|hono|deno|cloudflare|node)\.(js|js\.map|d\.ts)$/,
-  /^dist\/pkg\/(client|protocol|tunnel|crypto|gateway|proxy|demo|transport\/deno|transport\/cloudflare|transport\/node-http|transport\/node)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
+  /^bin\/pqgate\.mjs$/,
+  /^dist\/pkg\/(client|protocol|tunnel|crypto|gateway|proxy|demo|cli|transport\/deno|transport\/cloudflare|transport\/node-http|transport\/node)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
 ];
 /** Never in the tarball, whatever the allowlist says (belt and braces). */
 const FORBIDDEN: RegExp[] = [
