@@ -61,6 +61,21 @@ export const NPM_START_TEXTS = {
 } as const;
 
 /** A listen error's message, naming the port when it is in use (Node or Deno, same code). */
+/** The listen address and transport bounds of `settings`, as serveDeno and serveNode take them. */
+export function serverOptions(settings: StartSettings) {
+  return {
+    port: settings.port,
+    hostname: settings.hostname,
+    handleSignals: true,
+    maxChannelsPerAddress: settings.maxChannelsPerAddress,
+    maxHandshakesPerAddressPerMinute: settings.maxHandshakesPerAddressPerMinute,
+    maxSockets: settings.maxSockets,
+    maxHandshakesInFlight: settings.maxHandshakesInFlight,
+    closeTimeoutMs: settings.closeTimeoutMs,
+    headersTimeoutMs: settings.headersTimeoutMs,
+  };
+}
+
 export function describeListenError(e: unknown, settings: StartSettings, inUse: boolean): string {
   return inUse
     ? `port ${settings.port} is in use (try --port <n>, or --port 0 for any free port)`

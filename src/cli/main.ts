@@ -16,7 +16,7 @@ import { pinFor } from "../protocol/static-keys.ts";
 import { serveNode } from "../transport/node/serve.ts";
 import { UsageError, walkArgs } from "./argv.ts";
 import { main as fetchMain } from "./fetch.ts";
-import { describeListenError, runGateway } from "./gateway-command.ts";
+import { describeListenError, runGateway, serverOptions } from "./gateway-command.ts";
 import { createKeyFile, KeyFileError, readKeyFile } from "./key-file.ts";
 import { START_USAGE } from "./start-config.ts";
 
@@ -103,18 +103,7 @@ function serve(argv: readonly string[]): Promise<number> {
     fetchCommand: "npx pqgate fetch",
     initCwd: false,
     serve: async (gateway, settings) => {
-      const server = serveNode({
-        gateway,
-        port: settings.port,
-        hostname: settings.hostname,
-        handleSignals: true,
-        maxChannelsPerAddress: settings.maxChannelsPerAddress,
-        maxHandshakesPerAddressPerMinute: settings.maxHandshakesPerAddressPerMinute,
-        maxSockets: settings.maxSockets,
-        maxHandshakesInFlight: settings.maxHandshakesInFlight,
-        closeTimeoutMs: settings.closeTimeoutMs,
-        headersTimeoutMs: settings.headersTimeoutMs,
-      });
+      const server = serveNode({ gateway, ...serverOptions(settings) });
       await server.listening;
       return server;
     },

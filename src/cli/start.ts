@@ -11,24 +11,13 @@
 import { serveDeno } from "../transport/deno/serve.ts";
 import { loadClientBundle } from "../gateway/client-bundle.ts";
 import { demoPageRoutes } from "../demo/page.ts";
-import { describeListenError, NPM_START_TEXTS, runGateway } from "./gateway-command.ts";
+import { describeListenError, NPM_START_TEXTS, runGateway, serverOptions } from "./gateway-command.ts";
 
 export function main(argv: readonly string[]): Promise<number> {
   return runGateway(argv, {
     ...NPM_START_TEXTS,
     serve: (gateway, settings) =>
-      Promise.resolve(serveDeno({
-        gateway,
-        port: settings.port,
-        hostname: settings.hostname,
-        handleSignals: true,
-        maxChannelsPerAddress: settings.maxChannelsPerAddress,
-        maxHandshakesPerAddressPerMinute: settings.maxHandshakesPerAddressPerMinute,
-        maxSockets: settings.maxSockets,
-        maxHandshakesInFlight: settings.maxHandshakesInFlight,
-        closeTimeoutMs: settings.closeTimeoutMs,
-        headersTimeoutMs: settings.headersTimeoutMs,
-      })),
+      Promise.resolve(serveDeno({ gateway, ...serverOptions(settings) })),
     listenError: (e, settings) => describeListenError(e, settings, e instanceof Deno.errors.AddrInUse),
     addDemoPage: (gateway) => {
       // Demo mode: the page at / talks to the embedded demo origin through the channel.
