@@ -125,7 +125,7 @@ export class SessionObject<E> {
   readonly ctx: DurableObjectContext;
   readonly env: E;
   /** In-memory sessions; empty again after every wake from hibernation. */
-  readonly sessions = new Map<HibernatableWebSocket, SessionLike>();
+  readonly sessions: Map<HibernatableWebSocket, SessionLike> = new Map();
   /**
    * Alarm time as last set by this instance; undefined = unknown (fresh after a wake). Reset
    * by the tests' eviction hook (tests/cloudflare/test-hooks.ts), hence not private.

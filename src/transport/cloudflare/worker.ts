@@ -30,7 +30,7 @@ import {
 } from "../../gateway/create-gateway.ts";
 import { ConfigError, envCacheKey, gatewayOptionsFromEnv } from "../../gateway/env-config.ts";
 import { ServerSession } from "../../tunnel/server-session.ts";
-import { CLIENT_ADDRESS_HEADER, definePqgateSession } from "./session-object.ts";
+import { CLIENT_ADDRESS_HEADER, definePqgateSession, type SessionObjectClass } from "./session-object.ts";
 import { serviceBindings, type WorkerEnv } from "./worker-env.ts";
 import { warmUp, warmUpSelected } from "./warmup.ts";
 
@@ -164,8 +164,7 @@ export function createWorker(options: OptionsSource = {}): PqgateWorker {
   };
 }
 
-/** The Durable Object class named in wrangler.toml (binding PQGATE_SESSION). */
-export class PqgateSession extends definePqgateSession<WorkerEnv>((env) => {
+const PqgateSessionBase: SessionObjectClass<WorkerEnv> = definePqgateSession<WorkerEnv>((env) => {
   const gateway = gatewayFor(env);
   const { sessionConfig } = gateway;
   // Normally already done at start-up (above). If not (no `cloudflare:workers` env import),
@@ -181,4 +180,7 @@ export class PqgateSession extends definePqgateSession<WorkerEnv>((env) => {
     log: sessionConfig.log,
     crypto: sessionConfig.crypto,
   };
-}) {}
+});
+
+/** The Durable Object class named in wrangler.toml (binding PQGATE_SESSION). */
+export class PqgateSession extends PqgateSessionBase {}
