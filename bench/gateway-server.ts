@@ -15,7 +15,9 @@ import { BENCH_KEY, ORIGIN_HOST } from "./common.ts";
 
 const args = Deno.args;
 const mode = args[args.indexOf("--crypto") + 1] === "noble" ? "noble" : "auto";
-const serverKind = args.includes("--server") && args[args.indexOf("--server") + 1] === "deno" ? "deno" : "node";
+const serverKind = args.includes("--server") && args[args.indexOf("--server") + 1] === "deno"
+  ? "deno"
+  : "node";
 
 const KIB = new Uint8Array(1024).fill(0x61);
 const MIB = new Uint8Array(1024 * 1024).fill(0x62);
@@ -28,7 +30,9 @@ const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (re
     return response;
   }
   if (path === "/1k") return new Response(KIB, { headers: { "content-type": "text/plain" } });
-  if (path === "/1m") return new Response(MIB, { headers: { "content-type": "application/octet-stream" } });
+  if (path === "/1m") {
+    return new Response(MIB, { headers: { "content-type": "application/octet-stream" } });
+  }
   return new Response("ok\n");
 });
 const originUrl = `http://127.0.0.1:${(origin.addr as Deno.NetAddr).port}`;
@@ -70,7 +74,13 @@ const server = serveDeno({
   },
 });
 console.log(
-  JSON.stringify({ gateway: server.url, origin: originUrl, pid: Deno.pid, crypto: report, server: serverKind }),
+  JSON.stringify({
+    gateway: server.url,
+    origin: originUrl,
+    pid: Deno.pid,
+    crypto: report,
+    server: serverKind,
+  }),
 );
 await server.finished;
 await origin.shutdown();

@@ -25,13 +25,19 @@ const RUNS = args.includes("--runs") ? Number(args[args.indexOf("--runs") + 1]) 
 const MiB = 1024 * 1024;
 const BIG = new Uint8Array(16 * MiB).fill(1);
 
-async function throughput(maxUnackedBytes: number): Promise<{ downloadMs: Stat; bodilessMs: Stat }> {
+async function throughput(
+  maxUnackedBytes: number,
+): Promise<{ downloadMs: Stat; bodilessMs: Stat }> {
   const download: number[] = [];
   const bodiless: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const p = startPair({
       handler: (req) =>
-        Promise.resolve(new URL(req.url).pathname === "/big" ? new Response(BIG) : new Response(null, { status: 204 })),
+        Promise.resolve(
+          new URL(req.url).pathname === "/big"
+            ? new Response(BIG)
+            : new Response(null, { status: 204 }),
+        ),
       limits: { maxUnackedBytes, idleTimeoutMs: 600_000 },
     });
     await p.client.fetch(new Request("https://a.example/warm")).then((r) => r.arrayBuffer());
@@ -41,7 +47,9 @@ async function throughput(maxUnackedBytes: number): Promise<{ downloadMs: Stat; 
     if (n !== BIG.length) throw new Error(`short body ${n}`);
     download.push(performance.now() - t0);
     t0 = performance.now();
-    await Promise.all(Array.from({ length: 200 }, (_, k) => p.client.fetch(new Request(`https://a.example/${k}`))));
+    await Promise.all(
+      Array.from({ length: 200 }, (_, k) => p.client.fetch(new Request(`https://a.example/${k}`))),
+    );
     bodiless.push(performance.now() - t0);
     p.client.close();
     await settle();
@@ -52,7 +60,9 @@ async function throughput(maxUnackedBytes: number): Promise<{ downloadMs: Stat; 
 const get = (path: string) =>
   encodeRequestHead({ method: "GET", scheme: "https", authority: "a.example", path, headers: [] });
 
-async function heldByAbuser(kind: "download" | "bodiless"): Promise<{ held: number; bound: number }> {
+async function heldByAbuser(
+  kind: "download" | "bodiless",
+): Promise<{ held: number; bound: number }> {
   const raw = await rawClient({
     handler: () =>
       Promise.resolve(
@@ -99,15 +109,35 @@ const result = {
 };
 if (JSON_OUT) console.log(JSON.stringify(result));
 else {
-  const f = (x: number, d = 1) => x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+  const f = (x: number, d = 1) =>
+    x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
   console.log(`## Output bounds (in-process sessions, ${result.runtime}, ${RUNS} runs)\n`);
-  console.log("| implementation | 16 MiB download ms median | p99 | MiB/s at median | 200 × 204 ms median | p99 |");
+  console.log(
+    "| implementation | 16 MiB download ms median | p99 | MiB/s at median | 200 × 204 ms median | p99 |",
+  );
   console.log("|---|---|---|---|---|---|");
-  for (const [name, x] of [["default bounds (probe every 1 MiB)", defaults], ["baseline: probes off", off]] as const) {
-    console.log(`| ${name} | ${f(x.downloadMs.median)} | ${f(x.downloadMs.p99)} | ${f(16_000 / x.downloadMs.median)} | ${f(x.bodilessMs.median)} | ${f(x.bodilessMs.p99)} |`);
+  for (
+    const [name, x] of [["default bounds (probe every 1 MiB)", defaults], [
+      "baseline: probes off",
+      off,
+    ]] as const
+  ) {
+    console.log(
+      `| ${name} | ${f(x.downloadMs.median)} | ${f(x.downloadMs.p99)} | ${
+        f(16_000 / x.downloadMs.median)
+      } | ${f(x.bodilessMs.median)} | ${f(x.bodilessMs.p99)} |`,
+    );
   }
   console.log("\n| abusive client (never acknowledges) | bytes the gateway holds | bound |");
   console.log("|---|---|---|");
-  console.log(`| 64 MiB response, 16 MiB window | ${download.held.toLocaleString("en-US")} | ${download.bound.toLocaleString("en-US")} |`);
-  console.log(`| 2,000 bodiless requests, 4 KiB heads | ${bodiless.held.toLocaleString("en-US")} | ${bodiless.bound.toLocaleString("en-US")} |`);
+  console.log(
+    `| 64 MiB response, 16 MiB window | ${download.held.toLocaleString("en-US")} | ${
+      download.bound.toLocaleString("en-US")
+    } |`,
+  );
+  console.log(
+    `| 2,000 bodiless requests, 4 KiB heads | ${bodiless.held.toLocaleString("en-US")} | ${
+      bodiless.bound.toLocaleString("en-US")
+    } |`,
+  );
 }

@@ -234,7 +234,6 @@ export function printReport(r: any): string {
   return out.join("\n");
 }
 
-// deno-lint-ignore no-explicit-any
 function workerSection(w: any): string[] {
   const out = ["\n## Workers (workerd, Miniflare)"];
   if (!w || w.skipped || w.error) return [...out, w?.skipped ?? w?.error ?? "not run"];
@@ -242,22 +241,44 @@ function workerSection(w: any): string[] {
   const n0 = (x: number) => Math.round(x).toLocaleString("en-US");
   out.push(`\nMethod: ${w.method}. Runtimes: ${Object.keys(w.runtimes).map(rt).join(", ")}.`);
   out.push("\n### Gateway CPU per pinned-key handshake, warm isolate (µs; batches of 20)\n");
-  out.push("| runtime | PQGATE_CRYPTO | selected | CPU median | CPU p99 | wall median | start-up CPU ms |");
+  out.push(
+    "| runtime | PQGATE_CRYPTO | selected | CPU median | CPU p99 | wall median | start-up CPU ms |",
+  );
   out.push("|---|---|---|---:|---:|---:|---:|");
   for (const x of w.warm) {
-    out.push(`| ${rt(x.runtime)} | ${x.backend} | ${x.crypto} | ${n0(x.cpuUs.median)} | ${n0(x.cpuUs.p99)} | ${n0(x.wallUs.median)} | ${x.startupCpuMs} |`);
+    out.push(
+      `| ${rt(x.runtime)} | ${x.backend} | ${x.crypto} | ${n0(x.cpuUs.median)} | ${
+        n0(x.cpuUs.p99)
+      } | ${n0(x.wallUs.median)} | ${x.startupCpuMs} |`,
+    );
   }
   out.push("\n### Cold: first handshake in a fresh isolate (fresh Miniflare per sample)\n");
-  out.push("| runtime | PQGATE_CRYPTO | n | first handshake CPU µs median | p99 (worst) | wall µs median | isolate start-up CPU ms | first request CPU ms |");
+  out.push(
+    "| runtime | PQGATE_CRYPTO | n | first handshake CPU µs median | p99 (worst) | wall µs median | isolate start-up CPU ms | first request CPU ms |",
+  );
   out.push("|---|---|---:|---:|---:|---:|---:|---:|");
   for (const x of w.cold) {
-    out.push(`| ${rt(x.runtime)} | ${x.backend} | ${x.n} | ${n0(x.firstCpuUs.median)} | ${n0(x.firstCpuUs.p99)} | ${n0(x.firstWallUs.median)} | ${x.startupCpuMs.median} | ${x.firstRequestCpuMs.median} |`);
+    out.push(
+      `| ${rt(x.runtime)} | ${x.backend} | ${x.n} | ${n0(x.firstCpuUs.median)} | ${
+        n0(x.firstCpuUs.p99)
+      } | ${n0(x.firstWallUs.median)} | ${x.startupCpuMs.median} | ${x.firstRequestCpuMs.median} |`,
+    );
   }
-  out.push("\n### Handshakes per second through the Worker (Durable Object per channel), N clients\n");
-  out.push("| runtime | PQGATE_CRYPTO | clients | handshakes/s | handshake ms median | p99 | workerd CPU µs / handshake | errors |");
+  out.push(
+    "\n### Handshakes per second through the Worker (Durable Object per channel), N clients\n",
+  );
+  out.push(
+    "| runtime | PQGATE_CRYPTO | clients | handshakes/s | handshake ms median | p99 | workerd CPU µs / handshake | errors |",
+  );
   out.push("|---|---|---:|---:|---:|---:|---:|---:|");
   for (const x of w.load) {
-    out.push(`| ${rt(x.runtime)} | ${x.backend} | ${x.clients} | ${x.perSecond} | ${x.handshakeMs.median} | ${x.handshakeMs.p99} | ${x.workerdCpuUsPerHandshake === null ? "—" : n0(x.workerdCpuUsPerHandshake)} | ${x.errors} |`);
+    out.push(
+      `| ${
+        rt(x.runtime)
+      } | ${x.backend} | ${x.clients} | ${x.perSecond} | ${x.handshakeMs.median} | ${x.handshakeMs.p99} | ${
+        x.workerdCpuUsPerHandshake === null ? "—" : n0(x.workerdCpuUsPerHandshake)
+      } | ${x.errors} |`,
+    );
   }
   out.push(`\n(Workers section took ${w.seconds} s)`);
   return out;

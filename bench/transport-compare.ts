@@ -19,7 +19,10 @@ import { pinFor } from "../src/protocol/static-keys.ts";
 import { BENCH_KEY, ORIGIN_HOST, procCpuUs } from "./common.ts";
 
 const args = Deno.args;
-const arg = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+const arg = (
+  name: string,
+  dflt: string,
+) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const ROUNDS = Math.max(1, Math.min(20, Number(arg("--rounds", "5")) || 5));
 const CRYPTO = arg("--crypto", "auto") === "noble" ? "noble" : "auto";
 const NEW_CHANNELS = 100, REQUESTS = 500, DOWNLOADS = 10;
@@ -33,7 +36,15 @@ interface Gw {
 
 async function start(kind: "deno" | "node"): Promise<Gw> {
   const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("./gateway-server.ts", import.meta.url).pathname, "--crypto", CRYPTO, "--server", kind],
+    args: [
+      "run",
+      "-A",
+      new URL("./gateway-server.ts", import.meta.url).pathname,
+      "--crypto",
+      CRYPTO,
+      "--server",
+      kind,
+    ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -105,7 +116,9 @@ try {
   }
 }
 
-console.log(`Deno ${Deno.version.deno}, crypto ${CRYPTO}, ${ROUNDS} rounds (client: pqgate on the ws WebSocket)`);
+console.log(
+  `Deno ${Deno.version.deno}, crypto ${CRYPTO}, ${ROUNDS} rounds (client: pqgate on the ws WebSocket)`,
+);
 console.log("| figure | runtime | implementation | median | p99 | median vs baseline |");
 console.log("|---|---|---|---|---|---|");
 for (const fig of Object.keys(samples.deno)) {
@@ -114,8 +127,14 @@ for (const fig of Object.keys(samples.deno)) {
     const xs = samples[kind][fig];
     const med = q(xs, 0.5);
     const impl = kind === "deno" ? "Deno.serve + upgradeWebSocket (baseline)" : "node:http + ws";
-    const rel = kind === "deno" ? "—" : `${med >= base ? "+" : ""}${(((med - base) / base) * 100).toFixed(1)}%`;
-    console.log(`| ${fig} | Deno ${Deno.version.deno} | ${impl} | ${med.toFixed(2)} | ${q(xs, 0.99).toFixed(2)} | ${rel} |`);
+    const rel = kind === "deno"
+      ? "—"
+      : `${med >= base ? "+" : ""}${(((med - base) / base) * 100).toFixed(1)}%`;
+    console.log(
+      `| ${fig} | Deno ${Deno.version.deno} | ${impl} | ${med.toFixed(2)} | ${
+        q(xs, 0.99).toFixed(2)
+      } | ${rel} |`,
+    );
   }
 }
 for (const kind of ["deno", "node"] as const) {
@@ -123,6 +142,8 @@ for (const kind of ["deno", "node"] as const) {
   const dl = q(samples[kind]["download 1 MiB on a channel (ms)"], 0.5);
   const rq = q(samples[kind]["request on a channel: GET 1 KiB (ms)"], 0.5);
   console.log(
-    `${kind}: ${(1000 / nc).toFixed(1)} new channels/s sequential, ${(1000 / rq).toFixed(0)} requests/s sequential, ${(1 / (dl / 1000)).toFixed(1)} MiB/s download`,
+    `${kind}: ${(1000 / nc).toFixed(1)} new channels/s sequential, ${
+      (1000 / rq).toFixed(0)
+    } requests/s sequential, ${(1 / (dl / 1000)).toFixed(1)} MiB/s download`,
   );
 }

@@ -30,7 +30,10 @@ const origin = http.createServer((rq, rs) => {
 });
 await new Promise<void>((r) => origin.listen(0, "127.0.0.1", () => r()));
 const base = `http://127.0.0.1:${(origin.address() as { port: number }).port}`;
-const gateway = createGateway({ keys: BENCH_KEY, routes: [{ match: { authority: "o.bench" }, origin: base }] });
+const gateway = createGateway({
+  keys: BENCH_KEY,
+  routes: [{ match: { authority: "o.bench" }, origin: base }],
+});
 await gateway.cryptoReport();
 const server = serveDeno({ gateway, port: 0 });
 const ch = await connect(server.url.replace(/^http/, "ws") + "/pqgate", {
@@ -42,12 +45,17 @@ async function once(size: number, streamed: boolean): Promise<number> {
   const bytes = new Uint8Array(size);
   const body = streamed ? new Blob([bytes]).stream() : bytes;
   const t = performance.now();
-  const r = await ch.fetch("https://o.bench/", { method: "POST", body, duplex: "half" } as RequestInit);
+  const r = await ch.fetch(
+    "https://o.bench/",
+    { method: "POST", body, duplex: "half" } as RequestInit,
+  );
   if ((await r.text()) !== String(size)) throw new Error("origin saw a different body");
   return performance.now() - t;
 }
 
-console.log(`upload framing, Deno ${Deno.version.deno}, ${cpuModel()}, ${ROUNDS} requests per cell (ms)`);
+console.log(
+  `upload framing, Deno ${Deno.version.deno}, ${cpuModel()}, ${ROUNDS} requests per cell (ms)`,
+);
 console.log("| size | implementation | median | p99 |");
 console.log("|---:|---|---:|---:|");
 for (const size of [1024, 32 * 1024, 256 * 1024, 1024 * 1024]) {
@@ -58,8 +66,14 @@ for (const size of [1024, 32 * 1024, 256 * 1024, 1024 * 1024]) {
     // Interleaving is not needed for a same-run comparison of this size; rows run back to back.
     for (let i = 0; i < n; i++) xs.push(await once(size, streamed));
     const s = stat(xs, 2);
-    const impl = streamed ? "ReadableStream (chunked to the origin), baseline" : "known length (content-length)";
-    console.log(`| ${size >= 1024 * 1024 ? size / 1024 / 1024 + " MiB" : size / 1024 + " KiB"} | ${impl} | ${s.median} | ${s.p99} |`);
+    const impl = streamed
+      ? "ReadableStream (chunked to the origin), baseline"
+      : "known length (content-length)";
+    console.log(
+      `| ${
+        size >= 1024 * 1024 ? size / 1024 / 1024 + " MiB" : size / 1024 + " KiB"
+      } | ${impl} | ${s.median} | ${s.p99} |`,
+    );
   }
 }
 ch.close();

@@ -43,8 +43,6 @@ export { PqgateSession };
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 let pending: ServerHandshake[] = [];
 
-
-
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: unknown): Promise<Response> {
     const url = new URL(request.url);
@@ -52,11 +50,22 @@ export default {
     const gateway = gatewayFor(env);
     const what = url.pathname.slice("/__bench/".length);
     if (what === "noop") return new Response("ok");
-    if (what === "step") return Response.json(await step(url.searchParams.get("op") ?? "", Number(url.searchParams.get("n") ?? 0)));
+    if (what === "step") {
+      return Response.json(
+        await step(url.searchParams.get("op") ?? "", Number(url.searchParams.get("n") ?? 0)),
+      );
+    }
     if (what === "echo") {
       // The baseline of a batch: same request and response sizes, no handshake work.
       const n = splitBatch(new Uint8Array(await request.arrayBuffer())).length;
-      return new Response(joinBatch(Array.from({ length: n }, () => new Uint8Array(Number(url.searchParams.get("size") ?? 0)))));
+      return new Response(
+        joinBatch(
+          Array.from(
+            { length: n },
+            () => new Uint8Array(Number(url.searchParams.get("size") ?? 0)),
+          ),
+        ),
+      );
     }
     if (what === "select") return Response.json(await gateway.cryptoReport());
     if (what === "hello") {
@@ -66,7 +75,9 @@ export default {
       const out: Uint8Array[] = [];
       pending = [];
       for (const ch of hellos) {
-        const kem: ConnectionKem | undefined = useGateway ? gateway.sessionConfig.crypto.kem() : undefined;
+        const kem: ConnectionKem | undefined = useGateway
+          ? gateway.sessionConfig.crypto.kem()
+          : undefined;
         const hs = new ServerHandshake({ keys, random, ...(kem ? { kem } : {}) });
         await kem?.prepareServer?.(ch);
         out.push(hs.receiveClientHello(ch));
@@ -119,7 +130,24 @@ async function step(op: string, n: number): Promise<{ op: string; n: number }> {
   const X = { name: "X25519" };
   const pkcs8 = (sk: Uint8Array) => {
     const der = new Uint8Array(48);
-    der.set([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
+    der.set([
+      0x30,
+      0x2e,
+      0x02,
+      0x01,
+      0x00,
+      0x30,
+      0x05,
+      0x06,
+      0x03,
+      0x2b,
+      0x65,
+      0x6e,
+      0x04,
+      0x22,
+      0x04,
+      0x20,
+    ]);
     der.set(sk, 16);
     return der;
   };
@@ -127,7 +155,13 @@ async function step(op: string, n: number): Promise<{ op: string; n: number }> {
   basePoint[0] = 9;
   const wcDh = async (k: CryptoKey, pk: Uint8Array<ArrayBuffer>) => {
     const pub = await sub.importKey("raw", pk, X, true, []);
-    return new Uint8Array(await sub.deriveBits({ name: "X25519", public: pub } as unknown as AlgorithmIdentifier, k, 256));
+    return new Uint8Array(
+      await sub.deriveBits(
+        { name: "X25519", public: pub } as unknown as AlgorithmIdentifier,
+        k,
+        256,
+      ),
+    );
   };
   const wcEphemeral = () => {
     const k = sub.importKey("pkcs8", pkcs8(b), X, false, ["deriveBits"]);
@@ -144,8 +178,14 @@ async function step(op: string, n: number): Promise<{ op: string; n: number }> {
   const ek = xwingNoble.keygen(new Uint8Array(32).fill(3));
   const fixedKem = {
     name: "none (fixed outputs)",
-    keygen: () => ({ publicKey: new Uint8Array(ek.publicKey), secretKey: new Uint8Array(ek.secretKey) }),
-    encapsulate: () => ({ cipherText: new Uint8Array(e.cipherText), sharedSecret: new Uint8Array(e.sharedSecret) }),
+    keygen: () => ({
+      publicKey: new Uint8Array(ek.publicKey),
+      secretKey: new Uint8Array(ek.secretKey),
+    }),
+    encapsulate: () => ({
+      cipherText: new Uint8Array(e.cipherText),
+      sharedSecret: new Uint8Array(e.sharedSecret),
+    }),
     decapsulate: () => new Uint8Array(e.sharedSecret),
   };
   const server = { keyId: BENCH_KEY.keyId, publicKey: BENCH_KEY.publicKey };
@@ -159,9 +199,15 @@ async function step(op: string, n: number): Promise<{ op: string; n: number }> {
     else if (op === "x25519-wc-ephemeral") await Promise.all(wcEphemeral());
     else if (op === "mlkem-encaps") await w!.encapsulate(pkM);
     else if (op === "mlkem-decaps") await w!.decapsulate(dk!, ct!);
-    else if (op === "prepare-mlkem") await Promise.all([w!.encapsulate(pkM), w!.decapsulate(dk!, ct!)]);
-    else if (op === "prepare-all") {
-      await Promise.all([w!.encapsulate(pkM), w!.decapsulate(dk!, ct!), wcDh(wcStatic!, pkB), ...wcEphemeral()]);
+    else if (op === "prepare-mlkem") {
+      await Promise.all([w!.encapsulate(pkM), w!.decapsulate(dk!, ct!)]);
+    } else if (op === "prepare-all") {
+      await Promise.all([
+        w!.encapsulate(pkM),
+        w!.decapsulate(dk!, ct!),
+        wcDh(wcStatic!, pkB),
+        ...wcEphemeral(),
+      ]);
     } else if (op === "sha3-noble") nobleSha3(msg);
     else if (op === "sha3-noble-134") nobleSha3(msg134);
     else if (op === "sha3-wc-134") await sub.digest("SHA3-256", msg134);

@@ -30,9 +30,9 @@ import { selectBackends } from "../src/crypto/select.ts";
 import {
   processCpuNs,
   startWorker,
+  workerdVersion,
   type WorkerHarness,
   type WorkerRuntime,
-  workerdVersion,
 } from "../tests/cloudflare/miniflare.ts";
 import { BENCH_KEY, type Stat, stat } from "./common.ts";
 import { joinBatch, splitBatch } from "./batch.ts";
@@ -81,8 +81,6 @@ const BUNDLE = new URL("dist/bench-worker/index.js", ROOT);
 const KEYS = JSON.stringify([toBase64Url(BENCH_KEY.secretKey)]);
 const server = { keyId: BENCH_KEY.keyId, publicKey: BENCH_KEY.publicKey };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-let seq = 0;
-
 
 /** One request; CPU (ns, event-loop thread) and wall (ms) it cost workerd. */
 async function measured(
@@ -126,7 +124,12 @@ async function batch(w: WorkerHarness, size: number, clientKem: HybridKem) {
 }
 
 async function start(runtime: WorkerRuntime, backend: string): Promise<WorkerHarness> {
-  const w = await startWorker({ keys: KEYS, bundle: BUNDLE, runtime, vars: { PQGATE_CRYPTO: backend } });
+  const w = await startWorker({
+    keys: KEYS,
+    bundle: BUNDLE,
+    runtime,
+    vars: { PQGATE_CRYPTO: backend },
+  });
   if (w.workerdPid === null) {
     await w.close();
     throw new Error("workerd pid not found: CPU cannot be measured");
@@ -273,7 +276,8 @@ export async function benchWorkerHandshake(
   for (const r of runtimes) for (const b of ["noble", "auto"]) configs.push([r, b]);
   const out: WorkerBench = {
     runtimes: Object.fromEntries(runtimes.map((r) => [r, `workerd ${workerdVersion(r)}`])),
-    method: "workerd event-loop thread CPU (schedstat) over batch requests minus same-size echo requests",
+    method:
+      "workerd event-loop thread CPU (schedstat) over batch requests minus same-size echo requests",
     warm: [],
     cold: [],
     load: [],
@@ -313,7 +317,10 @@ export async function benchWorkerHandshake(
 
 // Stand-alone: deno run -A bench/worker-hook.ts [--quick] (JSON on stdout).
 if (import.meta.main) {
-  const r = await benchWorkerHandshake({ quick: Deno.args.includes("--quick"), say: console.error });
+  const r = await benchWorkerHandshake({
+    quick: Deno.args.includes("--quick"),
+    say: console.error,
+  });
   console.log(JSON.stringify(r, null, 1));
   Deno.exit(0);
 }

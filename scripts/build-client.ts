@@ -34,7 +34,10 @@ if (Deno.args.includes("--if-missing")) {
 }
 
 try {
-  const b = await buildClient({ entry: arg("--entry"), minify: !Deno.args.includes("--no-minify") });
+  const b = await buildClient({
+    entry: arg("--entry"),
+    minify: !Deno.args.includes("--no-minify"),
+  });
   await Deno.mkdir(outfile.slice(0, outfile.lastIndexOf("/")), { recursive: true });
   const mapName = outfile.slice(outfile.lastIndexOf("/") + 1) + ".map";
   const comment = new TextEncoder().encode(sourceMapComment(mapName));
@@ -43,7 +46,9 @@ try {
   const gz = await gzipSize(b.code);
   const kib = (n: number) => (n / 1024).toFixed(1);
   console.log(
-    `build:client: ${outRel} from ${b.entry} (${b.inputs.length} inputs, no server code) in ${b.ms.toFixed(0)} ms\n` +
+    `build:client: ${outRel} from ${b.entry} (${b.inputs.length} inputs, no server code) in ${
+      b.ms.toFixed(0)
+    } ms\n` +
       `  raw   ${b.code.length} bytes (${kib(b.code.length)} KiB)\n` +
       `  gzip  ${gz} bytes (${kib(gz)} KiB)\n` +
       `  map   ${outRel}.map (${kib(b.map.length)} KiB)`,

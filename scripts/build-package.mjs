@@ -77,7 +77,11 @@ try {
       extends: join(root, "tsconfig.build.deno.json"),
       // @types/node is looked up from the config's directory: point at the repository's.
       compilerOptions: { typeRoots: [join(root, "node_modules", "@types")] },
-      files: [join(tmp, "lib.deno.d.ts"), join(root, "scripts", "types", "ws.d.ts"), join(root, "src", "deno.ts")],
+      files: [
+        join(tmp, "lib.deno.d.ts"),
+        join(root, "scripts", "types", "ws.d.ts"),
+        join(root, "src", "deno.ts"),
+      ],
     }),
   );
   tscRun(join(tmp, "tsconfig.json"));
@@ -106,19 +110,27 @@ const problems = [];
 const NOT_PORTABLE = /\b(?:from|import)\s*["'](node:[^"']+|ws|@hono\/node-server)["']/;
 for (const [f, text] of all) {
   const at = relative(root, f);
-  if (portable.has(f) && portable.get(f) !== text) problems.push(`${at}: emitted differently by the deno build`);
+  if (portable.has(f) && portable.get(f) !== text) {
+    problems.push(`${at}: emitted differently by the deno build`);
+  }
   if (!f.endsWith(".js")) continue;
   for (const m of text.matchAll(/\b(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)) {
     if (!m[1].endsWith(".js")) problems.push(`${at}: import "${m[1]}" is not a .js path`);
   }
-  if (portable.has(f) && /\bDeno\./.test(text)) problems.push(`${at}: refers to Deno (client/hono/cloudflare/node must not)`);
+  if (portable.has(f) && /\bDeno\./.test(text)) {
+    problems.push(`${at}: refers to Deno (client/hono/cloudflare/node must not)`);
+  }
   if (browserSafe.has(f)) {
     const m = text.match(NOT_PORTABLE);
-    if (m) problems.push(`${at}: imports "${m[1]}" at the top level (client/hono/cloudflare must not)`);
+    if (m) {
+      problems.push(`${at}: imports "${m[1]}" at the top level (client/hono/cloudflare must not)`);
+    }
   }
 }
 if (problems.length) {
-  console.error("build:package: the output is not what consumers can load:\n  " + problems.join("\n  "));
+  console.error(
+    "build:package: the output is not what consumers can load:\n  " + problems.join("\n  "),
+  );
   process.exit(1);
 }
 console.log(

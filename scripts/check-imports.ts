@@ -26,7 +26,11 @@ export const RULES: Readonly<Record<string, Rule>> = {
   crypto: { layers: ["protocol"], packages: [NOBLE, /^node:crypto$/] },
   tunnel: { layers: ["protocol", "crypto"], packages: [] },
   // Knows no crypto: only the protocol's constants (record and window sizes).
-  proxy: { layers: ["protocol"], packages: [], onlyFiles: { protocol: /^src\/protocol\/constants\.ts$/ } },
+  proxy: {
+    layers: ["protocol"],
+    packages: [],
+    onlyFiles: { protocol: /^src\/protocol\/constants\.ts$/ },
+  },
   demo: { layers: [], packages: [/^hono(\/|$)/] },
   gateway: {
     layers: ["protocol", "crypto", "tunnel", "proxy", "demo"],
@@ -96,7 +100,9 @@ export function violationsOf(path: string, source: string): string[] {
   const layer = layerOf(path);
   if (layer === null) return [];
   const rule = RULES[layer];
-  if (!rule) return [`${path}: layer "${layer}" has no import rule (add it to scripts/check-imports.ts)`];
+  if (!rule) {
+    return [`${path}: layer "${layer}" has no import rule (add it to scripts/check-imports.ts)`];
+  }
   const out: string[] = [];
   const dir = path.slice(0, path.lastIndexOf("/"));
   for (const spec of importsOf(source)) {
@@ -112,7 +118,11 @@ export function violationsOf(path: string, source: string): string[] {
       } else if (rule.forbiddenFiles?.some((f) => f.test(target))) {
         out.push(`${path}: ${layer} must not import ${target}`);
       } else if (to !== layer && rule.onlyFiles?.[to] && !rule.onlyFiles[to].test(target)) {
-        out.push(`${path}: ${layer} may import only ${rule.onlyFiles[to].source} from ${to}, not ${target}`);
+        out.push(
+          `${path}: ${layer} may import only ${
+            rule.onlyFiles[to].source
+          } from ${to}, not ${target}`,
+        );
       }
     } else if (!rule.packages.some((p) => p.test(spec))) {
       out.push(`${path}: ${layer} must not import the package ${spec}`);

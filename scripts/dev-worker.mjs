@@ -23,10 +23,14 @@ if (!/^PQGATE_KEYS\s*=/m.test(current)) {
   let value;
   if (existsSync(keyFile)) {
     value = JSON.stringify([JSON.parse(readFileSync(keyFile, "utf8"))]);
-    console.error(`dev:worker: wrote the dev secret PQGATE_KEYS to ${devVars} (mode 0600, git-ignored) from ${keyFile}`);
+    console.error(
+      `dev:worker: wrote the dev secret PQGATE_KEYS to ${devVars} (mode 0600, git-ignored) from ${keyFile}`,
+    );
   } else {
     value = JSON.stringify([randomBytes(32).toString("base64url")]);
-    console.error(`dev:worker: wrote the dev secret PQGATE_KEYS to ${devVars} (mode 0600, git-ignored): a new random key`);
+    console.error(
+      `dev:worker: wrote the dev secret PQGATE_KEYS to ${devVars} (mode 0600, git-ignored): a new random key`,
+    );
   }
   const line = `PQGATE_KEYS='${value}'\n`;
   writeFileSync(devVars, (current && !current.endsWith("\n") ? current + "\n" : current) + line, {

@@ -44,7 +44,15 @@ for (const target of FUZZ_TARGETS) {
       } catch (e) {
         failures++;
         if (!first) {
-          first = `${(e as Error)?.message ?? e} — input ${JSON.stringify(input, (_k, v) => v instanceof Uint8Array ? `hex:${Array.from(v.subarray(0, 64), (b) => b.toString(16).padStart(2, "0")).join("")}${v.length > 64 ? "…" : ""}` : v).slice(0, 400)}`;
+          first = `${(e as Error)?.message ?? e} — input ${
+            JSON.stringify(input, (_k, v) =>
+              v instanceof Uint8Array
+                ? `hex:${
+                  Array.from(v.subarray(0, 64), (b) =>
+                    b.toString(16).padStart(2, "0")).join("")
+                }${v.length > 64 ? "…" : ""}`
+                : v).slice(0, 400)
+          }`;
         }
       }
       return true;
@@ -58,10 +66,18 @@ for (const target of FUZZ_TARGETS) {
 
 const w = Math.max(...rows.map((r) => r.target.length), 6);
 console.log("");
-console.log(`${"target".padEnd(w)}  ${"iterations".padStart(10)}  ${"failures".padStart(8)}  ${"seconds".padStart(8)}`);
+console.log(
+  `${"target".padEnd(w)}  ${"iterations".padStart(10)}  ${"failures".padStart(8)}  ${
+    "seconds".padStart(8)
+  }`,
+);
 console.log(`${"-".repeat(w)}  ${"-".repeat(10)}  ${"-".repeat(8)}  ${"-".repeat(8)}`);
 for (const r of rows) {
-  console.log(`${r.target.padEnd(w)}  ${String(r.iterations).padStart(10)}  ${String(r.failures).padStart(8)}  ${r.seconds.toFixed(1).padStart(8)}`);
+  console.log(
+    `${r.target.padEnd(w)}  ${String(r.iterations).padStart(10)}  ${
+      String(r.failures).padStart(8)
+    }  ${r.seconds.toFixed(1).padStart(8)}`,
+  );
 }
 for (const r of rows) if (r.first) console.log(`\nfirst failure of ${r.target}: ${r.first}`);
 Deno.exit(rows.some((r) => r.failures > 0) ? 1 : 0);

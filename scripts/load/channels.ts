@@ -19,9 +19,15 @@ const maxSeconds = arg("max-seconds", 600);
 const deadline = Date.now() + maxSeconds * 1000;
 
 try {
-  const lim = Deno.build.os === "linux" ? new Deno.Command("sh", { args: ["-c", "ulimit -n"] }).outputSync() : null;
+  const lim = Deno.build.os === "linux"
+    ? new Deno.Command("sh", { args: ["-c", "ulimit -n"] }).outputSync()
+    : null;
   const n = lim ? Number(new TextDecoder().decode(lim.stdout).trim()) : NaN;
-  if (Number.isFinite(n) && n < N * 2 + 100) console.warn(`warning: open-file limit ${n} may be too low for ${N} channels (raise it with ulimit -n)`);
+  if (Number.isFinite(n) && n < N * 2 + 100) {
+    console.warn(
+      `warning: open-file limit ${n} may be too low for ${N} channels (raise it with ulimit -n)`,
+    );
+  }
 } catch { /* informational only */ }
 
 const gw = await spawnGateway(maxSeconds + 30);
@@ -38,7 +44,11 @@ await Promise.all(Array.from({ length: Math.min(HC, N) }, async () => {
   while (next < N && Date.now() < deadline) {
     const i = next++;
     try {
-      channels[i] = await connect(gw.wsUrl, { pin: gw.pin, WebSocket: WS, handshakeTimeoutMs: 30_000 });
+      channels[i] = await connect(gw.wsUrl, {
+        pin: gw.pin,
+        WebSocket: WS,
+        handshakeTimeoutMs: 30_000,
+      });
     } catch (e) {
       connectErrors++;
       if (connectErrors <= 3) console.error(`connect ${i}: ${(e as Error).message}`);
@@ -47,7 +57,11 @@ await Promise.all(Array.from({ length: Math.min(HC, N) }, async () => {
 }));
 const handshakeSeconds = (performance.now() - tH) / 1000;
 const open = channels.filter((c) => c !== null).length;
-console.log(`handshakes: ${open}/${N} in ${handshakeSeconds.toFixed(1)} s (${(open / handshakeSeconds).toFixed(0)}/s), ${connectErrors} errors; gateway rss ${(gw.rss() / MIB).toFixed(0)} MiB`);
+console.log(
+  `handshakes: ${open}/${N} in ${handshakeSeconds.toFixed(1)} s (${
+    (open / handshakeSeconds).toFixed(0)
+  }/s), ${connectErrors} errors; gateway rss ${(gw.rss() / MIB).toFixed(0)} MiB`,
+);
 
 // Phase 2: every channel runs its M requests sequentially; all channels at once.
 const latencies: number[] = [];
@@ -87,10 +101,20 @@ const total = N * M;
 console.log("");
 console.log(`channels            ${N} (${open} opened, ${connectErrors} connect errors)`);
 console.log(`requests            ${total}: ${ok} ok, ${lost} lost, ${mismatched} mismatched`);
-console.log(`latency             p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`);
-console.log(`throughput          ${(ok / reqSeconds).toFixed(0)} requests/s over ${reqSeconds.toFixed(1)} s`);
+console.log(
+  `latency             p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${
+    percentile(latencies, 99).toFixed(1)
+  } ms, max ${latencies.at(-1)?.toFixed(1)} ms`,
+);
+console.log(
+  `throughput          ${(ok / reqSeconds).toFixed(0)} requests/s over ${reqSeconds.toFixed(1)} s`,
+);
 console.log(`handshakes          ${(open / handshakeSeconds).toFixed(0)}/s (concurrency ${HC})`);
-console.log(`gateway rss         ${(rss0 / MIB).toFixed(0)} MiB idle → ${(rss1 / MIB).toFixed(0)} MiB with ${open} channels`);
+console.log(
+  `gateway rss         ${(rss0 / MIB).toFixed(0)} MiB idle → ${
+    (rss1 / MIB).toFixed(0)
+  } MiB with ${open} channels`,
+);
 const pass = ok === total && lost === 0 && mismatched === 0;
 console.log(pass ? "PASS: zero lost or mismatched responses" : "FAIL");
 Deno.exit(pass ? 0 : 1);

@@ -15,7 +15,9 @@ const maxSeconds = i >= 0 ? Number(Deno.args[i + 1]) : 3600;
 
 const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
   const url = new URL(req.url);
-  if (url.pathname.startsWith("/id/")) return Response.json({ id: decodeURIComponent(url.pathname.slice(4)) });
+  if (url.pathname.startsWith("/id/")) {
+    return Response.json({ id: decodeURIComponent(url.pathname.slice(4)) });
+  }
   if (url.pathname === "/echo" && req.method === "POST") return new Response(req.body);
   return new Response("not found", { status: 404 });
 });
@@ -26,8 +28,20 @@ const gateway = createGateway({
   limits: { maxStreams: 100, idleTimeoutMs: 120_000, handshakeTimeoutMs: 30_000 },
 });
 // Every load channel comes from 127.0.0.1: no per-address limits here.
-const server = serveDeno({ gateway, port: 0, maxChannelsPerAddress: 0, maxHandshakesPerAddressPerMinute: 0 });
-console.log(JSON.stringify({ wsUrl: server.url.replace(/^http/, "ws") + "/pqgate", httpUrl: server.url, pin: pinFor(key.publicKey), pid: Deno.pid }));
+const server = serveDeno({
+  gateway,
+  port: 0,
+  maxChannelsPerAddress: 0,
+  maxHandshakesPerAddressPerMinute: 0,
+});
+console.log(
+  JSON.stringify({
+    wsUrl: server.url.replace(/^http/, "ws") + "/pqgate",
+    httpUrl: server.url,
+    pin: pinFor(key.publicKey),
+    pid: Deno.pid,
+  }),
+);
 
 let stopping = false;
 const stop = async () => {

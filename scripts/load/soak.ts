@@ -19,7 +19,11 @@ const toleranceMiB = arg("tolerance-mib", 32);
 const WS = NodeWebSocket as unknown;
 
 const gw = await spawnGateway(seconds + 60);
-console.log(`soak: gateway pid ${gw.pid}, ${K} channels, ${seconds} s, RSS every ${sampleSeconds} s, churn ${churn * 100}% per sample`);
+console.log(
+  `soak: gateway pid ${gw.pid}, ${K} channels, ${seconds} s, RSS every ${sampleSeconds} s, churn ${
+    churn * 100
+  }% per sample`,
+);
 const end = Date.now() + seconds * 1000;
 const open = () => connect(gw.wsUrl, { pin: gw.pin, WebSocket: WS, handshakeTimeoutMs: 30_000 });
 const channels: Channel[] = await Promise.all(Array.from({ length: K }, open));
@@ -36,7 +40,10 @@ const workers = channels.map(async (_, c) => {
     try {
       const big = r % 10 === 0;
       const res = big
-        ? await ch.fetch("https://load.test/echo", { method: "POST", body: id + "x".repeat(20_000) })
+        ? await ch.fetch("https://load.test/echo", {
+          method: "POST",
+          body: id + "x".repeat(20_000),
+        })
         : await ch.fetch(`https://load.test/id/${id}`);
       const good = big ? (await res.text()).startsWith(id + "x") : (await res.json()).id === id;
       if (latencies.length < 1_000_000) latencies.push(performance.now() - t0);
@@ -55,7 +62,9 @@ const samples: { t: number; rss: number }[] = [];
 const t0 = Date.now();
 samples.push({ t: 0, rss: gw.rss() });
 while (Date.now() < end) {
-  await new Promise((r) => setTimeout(r, Math.min(sampleSeconds * 1000, Math.max(0, end - Date.now()))));
+  await new Promise((r) =>
+    setTimeout(r, Math.min(sampleSeconds * 1000, Math.max(0, end - Date.now())))
+  );
   // Churn: close some channels; their next request reconnects with a new handshake.
   for (let c = 0; c < K; c++) {
     if (Math.random() < churn) {
@@ -67,7 +76,11 @@ while (Date.now() < end) {
   }
   const s = { t: Math.round((Date.now() - t0) / 1000), rss: gw.rss() };
   samples.push(s);
-  console.log(`  t=${String(s.t).padStart(4)} s  rss ${(s.rss / MIB).toFixed(1).padStart(6)} MiB  requests ok ${ok}, failed ${failed}, mismatched ${mismatched}`);
+  console.log(
+    `  t=${String(s.t).padStart(4)} s  rss ${
+      (s.rss / MIB).toFixed(1).padStart(6)
+    } MiB  requests ok ${ok}, failed ${failed}, mismatched ${mismatched}`,
+  );
 }
 await Promise.all(workers);
 for (const ch of channels) ch.close();
@@ -81,10 +94,26 @@ const last = med(body.slice(-third).map((s) => s.rss));
 const growth = (last - first) / MIB;
 latencies.sort((a, b) => a - b);
 console.log("");
-console.log(`requests   ${ok} ok, ${failed} failed (churned channels), ${mismatched} mismatched; ${reconnects} reconnects`);
-for (const [m, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 5)) console.log(`  failure ×${n}: ${m}`);
-console.log(`latency    p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms; ${(ok / seconds).toFixed(0)} requests/s`);
-console.log(`rss        first third ${(first / MIB).toFixed(1)} MiB → last third ${(last / MIB).toFixed(1)} MiB (${growth >= 0 ? "+" : ""}${growth.toFixed(1)} MiB), max ${(Math.max(...samples.map((s) => s.rss)) / MIB).toFixed(1)} MiB`);
+console.log(
+  `requests   ${ok} ok, ${failed} failed (churned channels), ${mismatched} mismatched; ${reconnects} reconnects`,
+);
+for (const [m, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 5)) {
+  console.log(`  failure ×${n}: ${m}`);
+}
+console.log(
+  `latency    p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${
+    percentile(latencies, 99).toFixed(1)
+  } ms; ${(ok / seconds).toFixed(0)} requests/s`,
+);
+console.log(
+  `rss        first third ${(first / MIB).toFixed(1)} MiB → last third ${
+    (last / MIB).toFixed(1)
+  } MiB (${growth >= 0 ? "+" : ""}${growth.toFixed(1)} MiB), max ${
+    (Math.max(...samples.map((s) => s.rss)) / MIB).toFixed(1)
+  } MiB`,
+);
 const flat = growth < toleranceMiB;
-console.log(flat ? `memory FLAT (growth < ${toleranceMiB} MiB)` : `memory GREW by ${growth.toFixed(1)} MiB`);
+console.log(
+  flat ? `memory FLAT (growth < ${toleranceMiB} MiB)` : `memory GREW by ${growth.toFixed(1)} MiB`,
+);
 Deno.exit(flat && mismatched === 0 ? 0 : 1);

@@ -11,12 +11,7 @@
  */
 import { type Channel, connect, PqgateClientError } from "../client/mod.ts";
 import { PROTOCOL_NAMES, type SuiteId } from "../protocol/constants.ts";
-import {
-  FETCH_USAGE,
-  type FetchArgs,
-  isLocalhost,
-  parseFetchArgs,
-} from "./fetch-args.ts";
+import { FETCH_USAGE, type FetchArgs, isLocalhost, parseFetchArgs } from "./fetch-args.ts";
 import { UsageError } from "./argv.ts";
 import { DEFAULT_KEY_FILE, KeyFileError, readKeyFile } from "./key-file.ts";
 import { GATEWAY_ERROR_HINTS } from "./error-hints.ts";
@@ -181,7 +176,11 @@ export async function main(
       a.gateway,
       pin.pin !== null
         ? { pin: pin.pin, handshakeTimeoutMs: a.timeoutMs ?? undefined, WebSocket: opts.WebSocket }
-        : { anonymous: true, handshakeTimeoutMs: a.timeoutMs ?? undefined, WebSocket: opts.WebSocket },
+        : {
+          anonymous: true,
+          handshakeTimeoutMs: a.timeoutMs ?? undefined,
+          WebSocket: opts.WebSocket,
+        },
     );
     const t1 = performance.now();
     const hs = channel.handshake;

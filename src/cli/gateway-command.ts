@@ -129,7 +129,9 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
 
   if (flags.generateKey !== null) {
     try {
-      const k = await createKeyFile(userPath(flags.generateKey), { allowUnignored: flags.allowUnignoredKey });
+      const k = await createKeyFile(userPath(flags.generateKey), {
+        allowUnignored: flags.allowUnignoredKey,
+      });
       console.log(`created ${k.path}\n  key id  ${k.keyIdHex}\n  pin     ${k.pin}`);
       return 0;
     } catch (e) {
@@ -215,7 +217,11 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
   try {
     server = await rt.serve(gateway, settings);
   } catch (e) {
-    console.error(`pqgate: cannot listen on ${settings.hostname}:${settings.port}: ${rt.listenError(e, settings)}`);
+    console.error(
+      `pqgate: cannot listen on ${settings.hostname}:${settings.port}: ${
+        rt.listenError(e, settings)
+      }`,
+    );
     return 1;
   }
 
@@ -237,7 +243,9 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
       ? `  origin   embedded demo origin at https://demo/ (api/hello, api/items, api/echo, api/stream)`
       : `  routes   ${settings.routes.length} from ${settings.configPath}`,
   );
-  if (settings.routes === undefined && rt.addDemoPage) lines.push(`  demo     ${base}/  (open in a browser)`);
+  if (settings.routes === undefined && rt.addDemoPage) {
+    lines.push(`  demo     ${base}/  (open in a browser)`);
+  }
   // Chosen by self-tests against noble (a few hundred ms, once); connections that arrive
   // meanwhile use noble.
   lines.push(`  crypto   ${(await gateway.cryptoReport()).summary}`);

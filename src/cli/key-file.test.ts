@@ -59,7 +59,11 @@ Deno.test("key file: wide permissions produce a warning; edits and garbage are r
 });
 
 async function git(dir: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("git", { args: ["-C", dir, ...args], stdout: "piped", stderr: "null" }).output();
+  const out = await new Deno.Command("git", {
+    args: ["-C", dir, ...args],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
   return new TextDecoder().decode(out.stdout);
 }
 
@@ -75,14 +79,19 @@ Deno.test("key file: never where git would pick it up (a committed key is a leak
     // Into an existing, not ignored place: refused, and nothing is written.
     await assert.rejects(
       createKeyFile(`${dir}/gateway-key.json`),
-      (e: Error) => e instanceof KeyFileError && /inside the git work tree .* not ignored by git/.test(e.message),
+      (e: Error) =>
+        e instanceof KeyFileError &&
+        /inside the git work tree .* not ignored by git/.test(e.message),
     );
     await assert.rejects(Deno.stat(`${dir}/gateway-key.json`), Deno.errors.NotFound);
     await assert.rejects(loadOrCreateKeyFile(`${dir}/sub-key.json`), KeyFileError);
     // Once ignored, or with the explicit override, it is written.
     await Deno.writeTextFile(`${dir}/.gitignore`, "gateway-key.json\n");
     assert.equal((await createKeyFile(`${dir}/gateway-key.json`)).created, true);
-    assert.equal((await createKeyFile(`${dir}/forced.json`, { allowUnignored: true })).created, true);
+    assert.equal(
+      (await createKeyFile(`${dir}/forced.json`, { allowUnignored: true })).created,
+      true,
+    );
     // A tracked file is not "ignored" even if a pattern matches it later.
     await Deno.writeTextFile(`${dir}/tracked.json`, "{}");
     await git(dir, "add", "tracked.json");

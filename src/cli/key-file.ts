@@ -102,7 +102,8 @@ export async function readKeyFile(path: string): Promise<LoadedKey> {
 }
 
 /** Written into a key directory pqgate creates: everything in it stays out of git. */
-const KEY_DIR_GITIGNORE = "# Created by pqgate: this directory holds secret keys. Never commit them.\n*\n";
+const KEY_DIR_GITIGNORE =
+  "# Created by pqgate: this directory holds secret keys. Never commit them.\n*\n";
 
 /**
  * Creates a new key file with a fresh seed from crypto.getRandomValues. Refuses to overwrite

@@ -8,7 +8,6 @@
  *   pqgate serve [--config FILE] [--port N] ...  the gateway on Node (serveNode)
  *   pqgate fetch [options] <target-url>          one request through a channel (fetch.ts)
  */
-import process from "node:process";
 import WebSocket from "ws";
 import { keyConfigUrl } from "../client/key-config.ts";
 import { fromBase64Url } from "../protocol/bytes.ts";
@@ -46,8 +45,9 @@ async function keygen(argv: readonly string[]): Promise<number> {
   let allowUnignored = false;
   for (const o of walkArgs(argv)) {
     if (o.arg === "--allow-unignored-key") allowUnignored = true;
-    else if (o.arg.startsWith("-") || path !== null) throw new UsageError(`keygen: unexpected ${o.arg}`);
-    else path = o.arg;
+    else if (o.arg.startsWith("-") || path !== null) {
+      throw new UsageError(`keygen: unexpected ${o.arg}`);
+    } else path = o.arg;
   }
   if (path === null) throw new UsageError("keygen needs a PATH for the new key file");
   try {
@@ -61,7 +61,9 @@ async function keygen(argv: readonly string[]): Promise<number> {
 }
 
 async function pin(argv: readonly string[]): Promise<number> {
-  if (argv.length !== 1 || argv[0].startsWith("-")) throw new UsageError("pin needs one PATH or URL");
+  if (argv.length !== 1 || argv[0].startsWith("-")) {
+    throw new UsageError("pin needs one PATH or URL");
+  }
   const what = argv[0];
   if (!/^(?:wss?|https?):\/\//i.test(what)) {
     try {
@@ -75,7 +77,9 @@ async function pin(argv: readonly string[]): Promise<number> {
       throw e;
     }
   }
-  const url = /^https?:/i.test(what) && new URL(what).pathname !== "/" ? new URL(what) : keyConfigUrl(what);
+  const url = /^https?:/i.test(what) && new URL(what).pathname !== "/"
+    ? new URL(what)
+    : keyConfigUrl(what);
   let config: { keys?: { kem?: unknown; public_key?: unknown }[] };
   try {
     const res = await fetch(url, { headers: { accept: "application/json" } });

@@ -87,8 +87,14 @@ Deno.test("start config: clear errors naming the file and the setting", () => {
     [{ routes: [], allowAnonymous: "yes" }, /allowAnonymous must be true or false/],
     [{ routes: [], suites: ["rot13"] }, /unknown suite "rot13"/],
     [{ routes: [], limits: 5 }, /limits must be an object/],
-    [{ routes: [], maxChannelsPerAddress: -1 }, /c\.json: maxChannelsPerAddress must be an integer from 0 \(no limit\)/],
-    [{ routes: [], maxHandshakesPerAddressPerMinute: "600" }, /maxHandshakesPerAddressPerMinute must be an integer/],
+    [
+      { routes: [], maxChannelsPerAddress: -1 },
+      /c\.json: maxChannelsPerAddress must be an integer from 0 \(no limit\)/,
+    ],
+    [
+      { routes: [], maxHandshakesPerAddressPerMinute: "600" },
+      /maxHandshakesPerAddressPerMinute must be an integer/,
+    ],
   ];
   for (const [cfg, re] of bad) {
     const text = typeof cfg === "string" ? cfg : JSON.stringify(cfg);
@@ -119,16 +125,24 @@ Deno.test("start config: allowedOrigins (demo: same origin; config file: none un
   const cfg = (o: Record<string, unknown>) =>
     resolveStartSettings({ ...none, config: "c.json" }, JSON.stringify({ routes: [], ...o }));
   assert.deepEqual(cfg({}).allowedOrigins, []);
-  assert.deepEqual(cfg({ allowedOrigins: ["https://app.example"] }).allowedOrigins, ["https://app.example"]);
+  assert.deepEqual(cfg({ allowedOrigins: ["https://app.example"] }).allowedOrigins, [
+    "https://app.example",
+  ]);
   assert.throws(
     () => cfg({ allowedOrigins: "https://app.example" }),
-    (e) => e instanceof UsageError && /^c\.json: allowedOrigins must be an array of origins/.test(e.message),
+    (e) =>
+      e instanceof UsageError &&
+      /^c\.json: allowedOrigins must be an array of origins/.test(e.message),
   );
   // Entries: createGateway's message, reworded to name the file and the setting.
   const key = generateStaticKey(new Uint8Array(32).fill(1));
   let message = "";
   try {
-    createGateway({ keys: key, routes: [], allowedOrigins: cfg({ allowedOrigins: ["https://app.example/"] }).allowedOrigins });
+    createGateway({
+      keys: key,
+      routes: [],
+      allowedOrigins: cfg({ allowedOrigins: ["https://app.example/"] }).allowedOrigins,
+    });
   } catch (e) {
     assert.ok(e instanceof GatewayConfigError);
     message = rewordGatewayError(e.message, "c.json");

@@ -272,12 +272,20 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
       s.originBodyIdleTimeoutMs = c.originBodyIdleTimeoutMs as number; // createGateway validates
     }
     for (
-      const k of ["maxChannelsPerAddress", "maxHandshakesPerAddressPerMinute", "maxSockets", "maxHandshakesInFlight"] as const
+      const k of [
+        "maxChannelsPerAddress",
+        "maxHandshakesPerAddressPerMinute",
+        "maxSockets",
+        "maxHandshakesInFlight",
+      ] as const
     ) {
       const v = c[k];
       if (v === undefined) continue;
       if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
-        throw err(k, `must be an integer from 0 (no limit) to 4294967295, got ${JSON.stringify(v)}`);
+        throw err(
+          k,
+          `must be an integer from 0 (no limit) to 4294967295, got ${JSON.stringify(v)}`,
+        );
       }
       s[k] = v;
     }
@@ -291,7 +299,10 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
     }
     if (c.channelPath !== undefined) s.channelPath = c.channelPath as string;
     if (c.allowedOrigins !== undefined && !Array.isArray(c.allowedOrigins)) {
-      throw err("allowedOrigins", 'must be an array of origins like "https://app.example.com" (or ["*"])');
+      throw err(
+        "allowedOrigins",
+        'must be an array of origins like "https://app.example.com" (or ["*"])',
+      );
     }
     // Entries are validated by createGateway. No page is served in config mode, so a
     // same-origin page could only be a DNS-rebinding one: no browser origin unless listed.

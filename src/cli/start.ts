@@ -11,22 +11,31 @@
 import { serveDeno } from "../transport/deno/serve.ts";
 import { loadClientBundle } from "../gateway/client-bundle.ts";
 import { demoPageRoutes } from "../demo/page.ts";
-import { describeListenError, NPM_START_TEXTS, runGateway, serverOptions } from "./gateway-command.ts";
+import {
+  describeListenError,
+  NPM_START_TEXTS,
+  runGateway,
+  serverOptions,
+} from "./gateway-command.ts";
 
 export function main(argv: readonly string[]): Promise<number> {
   return runGateway(argv, {
     ...NPM_START_TEXTS,
     serve: (gateway, settings) =>
       Promise.resolve(serveDeno({ gateway, ...serverOptions(settings) })),
-    listenError: (e, settings) => describeListenError(e, settings, e instanceof Deno.errors.AddrInUse),
+    listenError: (e, settings) =>
+      describeListenError(e, settings, e instanceof Deno.errors.AddrInUse),
     addDemoPage: (gateway) => {
       // Demo mode: the page at / talks to the embedded demo origin through the channel.
       const say = (m: string) => console.error(`pqgate: ${m}`);
-      gateway.app.route("/", demoPageRoutes({
-        clientBundle: () => loadClientBundle({ log: say }),
-        channelPath: gateway.channelPath,
-        onError: (what, e) => say(`demo page: ${what}: ${(e as Error).message}`),
-      }));
+      gateway.app.route(
+        "/",
+        demoPageRoutes({
+          clientBundle: () => loadClientBundle({ log: say }),
+          channelPath: gateway.channelPath,
+          onError: (what, e) => say(`demo page: ${what}: ${(e as Error).message}`),
+        }),
+      );
     },
   });
 }

@@ -6,17 +6,31 @@ import { seededRandom } from "../protocol/testing.ts";
 import { settle, TEST_KEY } from "../tunnel/testing.ts";
 import type { RequestHandler } from "../tunnel/types.ts";
 import { connect } from "./channel.ts";
-import { ChannelClosedError, ConnectError, HandshakeTimeoutError, PinMismatchError, VersionRefusedError } from "./errors.ts";
+import {
+  ChannelClosedError,
+  ConnectError,
+  HandshakeTimeoutError,
+  PinMismatchError,
+  VersionRefusedError,
+} from "./errors.ts";
 import { fakeWebSocket, gatewayEnd, type ServerEnd } from "./testing.ts";
 
 const PIN = pinFor(TEST_KEY.publicKey);
 
 const keyConfig: typeof fetch = (input) => {
-  assert.equal(String(input instanceof Request ? input.url : input), "https://gw.example/.well-known/pqgate");
+  assert.equal(
+    String(input instanceof Request ? input.url : input),
+    "https://gw.example/.well-known/pqgate",
+  );
   return Promise.resolve(Response.json({
     version: 1,
     suites: ["0x0001", "0x0002"],
-    keys: [{ key_id: toHex(TEST_KEY.keyId), kem: "X-Wing", public_key: toBase64Url(TEST_KEY.publicKey), pin: PIN }],
+    keys: [{
+      key_id: toHex(TEST_KEY.keyId),
+      kem: "X-Wing",
+      public_key: toBase64Url(TEST_KEY.publicKey),
+      pin: PIN,
+    }],
   }));
 };
 
@@ -31,7 +45,12 @@ function gateway(handler: RequestHandler = echo): ServerEnd {
 
 Deno.test("connect with a pin, fetch, info getters, close", async () => {
   const { WebSocket, gw } = fakeWebSocket(gateway());
-  const ch = await connect("wss://gw.example/pqgate", { pin: PIN, WebSocket, fetchConfig: keyConfig, baseUrl: "https://api.example/" });
+  const ch = await connect("wss://gw.example/pqgate", {
+    pin: PIN,
+    WebSocket,
+    fetchConfig: keyConfig,
+    baseUrl: "https://api.example/",
+  });
   assert.equal(ch.pin, PIN);
   assert.equal(ch.keyId, toHex(TEST_KEY.keyId));
   assert.equal(ch.suite, 1);
@@ -44,7 +63,10 @@ Deno.test("connect with a pin, fetch, info getters, close", async () => {
   const rel = await ch.fetch("/rel", { method: "POST", body: "abc" });
   assert.equal(await rel.text(), "abc");
   assert.equal(rel.headers.get("x-cl"), "3");
-  const [a, b] = await Promise.all([ch.fetch("/a", { method: "PUT", body: "A" }), ch.fetch("/b", { method: "PUT", body: "B" })]);
+  const [a, b] = await Promise.all([
+    ch.fetch("/a", { method: "PUT", body: "A" }),
+    ch.fetch("/b", { method: "PUT", body: "B" }),
+  ]);
   assert.deepEqual([await a.text(), await b.text()], ["A", "B"]);
   assert.equal(gw.connections, 1);
   ch.close();
@@ -56,7 +78,11 @@ Deno.test("wrong pin → PinMismatchError, no WebSocket opened", async () => {
   const { WebSocket, gw } = fakeWebSocket(gateway());
   const other = generateStaticKey(seededRandom("other key")(32));
   await assert.rejects(
-    connect("wss://gw.example/", { pin: pinFor(other.publicKey), WebSocket, fetchConfig: keyConfig }),
+    connect("wss://gw.example/", {
+      pin: pinFor(other.publicKey),
+      WebSocket,
+      fetchConfig: keyConfig,
+    }),
     (e) => e instanceof PinMismatchError && /no key of the gateway/.test(e.message),
   );
   assert.equal(gw.connections, 0);
@@ -81,7 +107,12 @@ Deno.test("a gateway that closes right after the upgrade (4009) is reported, not
   });
   const t0 = performance.now();
   await assert.rejects(
-    connect("wss://gw.example/", { pin: PIN, WebSocket, fetchConfig: keyConfig, handshakeTimeoutMs: 3000 }),
+    connect("wss://gw.example/", {
+      pin: PIN,
+      WebSocket,
+      fetchConfig: keyConfig,
+      handshakeTimeoutMs: 3000,
+    }),
     (e) => e instanceof ChannelClosedError && e.code === 4009,
   );
   assert.ok(performance.now() - t0 < 2000, "reported at once, not after the handshake timeout");
@@ -102,7 +133,12 @@ Deno.test("ChannelClosedError names the code and reason", async () => {
 Deno.test("no answer → HandshakeTimeoutError", async () => {
   const { WebSocket } = fakeWebSocket(() => {});
   await assert.rejects(
-    connect("wss://gw.example/", { pin: PIN, WebSocket, fetchConfig: keyConfig, handshakeTimeoutMs: 50 }),
+    connect("wss://gw.example/", {
+      pin: PIN,
+      WebSocket,
+      fetchConfig: keyConfig,
+      handshakeTimeoutMs: 50,
+    }),
     HandshakeTimeoutError,
   );
   await settle();
@@ -127,23 +163,45 @@ Deno.test("after the gateway closed the channel, the next fetch reconnects with 
 Deno.test("options: must choose pin/publicKey/anonymous; pin excludes anonymous; publicKey works without config", async () => {
   const { WebSocket, gw } = fakeWebSocket(gateway());
   await assert.rejects(connect("wss://gw.example/", { WebSocket }), /choose how to authenticate/);
-  await assert.rejects(connect("wss://gw.example/", { WebSocket, pin: PIN, anonymous: true }), /exclude each other/);
-  await assert.rejects(connect("wss://gw.example/", { WebSocket, pin: "sha256:nope" }), /malformed pin/);
-  await assert.rejects(connect("wss://gw.example/", { WebSocket: 42, anonymous: true }), ConnectError);
-  await assert.rejects(connect("https://gw.example/", { WebSocket, anonymous: true }), /ws: or wss:/);
-  const ch = await connect("wss://gw.example/", { WebSocket, publicKey: toBase64Url(TEST_KEY.publicKey) });
+  await assert.rejects(
+    connect("wss://gw.example/", { WebSocket, pin: PIN, anonymous: true }),
+    /exclude each other/,
+  );
+  await assert.rejects(
+    connect("wss://gw.example/", { WebSocket, pin: "sha256:nope" }),
+    /malformed pin/,
+  );
+  await assert.rejects(
+    connect("wss://gw.example/", { WebSocket: 42, anonymous: true }),
+    ConnectError,
+  );
+  await assert.rejects(
+    connect("https://gw.example/", { WebSocket, anonymous: true }),
+    /ws: or wss:/,
+  );
+  const ch = await connect("wss://gw.example/", {
+    WebSocket,
+    publicKey: toBase64Url(TEST_KEY.publicKey),
+  });
   assert.equal(ch.keyId, toHex(TEST_KEY.keyId));
   ch.close();
   assert.equal(gw.connections, 1);
   // Anonymous against a gateway that refuses it → 4010.
-  await assert.rejects(connect("wss://gw.example/", { WebSocket, anonymous: true }), (e) => e instanceof ChannelClosedError && e.code === 4010);
+  await assert.rejects(
+    connect("wss://gw.example/", { WebSocket, anonymous: true }),
+    (e) => e instanceof ChannelClosedError && e.code === 4010,
+  );
   await settle();
 });
 
 Deno.test("key configuration unreachable → ConnectError", async () => {
   const { WebSocket } = fakeWebSocket(gateway());
   await assert.rejects(
-    connect("wss://gw.example/", { pin: PIN, WebSocket, fetchConfig: () => Promise.resolve(new Response("no", { status: 404 })) }),
+    connect("wss://gw.example/", {
+      pin: PIN,
+      WebSocket,
+      fetchConfig: () => Promise.resolve(new Response("no", { status: 404 })),
+    }),
     (e) => e instanceof ConnectError && /key configuration/.test(e.message),
   );
 });
@@ -154,19 +212,36 @@ Deno.test("keyConfigUrl: the key configuration is fetched from the given URL, no
   const mounted: typeof fetch = (input) => {
     const url = String(input instanceof Request ? input.url : input);
     seen.push(url);
-    if (url !== "https://app.example/pq/.well-known/pqgate") return Promise.resolve(new Response("not found", { status: 404 }));
+    if (url !== "https://app.example/pq/.well-known/pqgate") {
+      return Promise.resolve(new Response("not found", { status: 404 }));
+    }
     return keyConfig("https://gw.example/.well-known/pqgate");
   };
   // Without the option the client looks at the host root and finds nothing.
   await assert.rejects(
     connect("wss://app.example/pq/pqgate", { pin: PIN, WebSocket, fetchConfig: mounted }),
-    (e) => e instanceof ConnectError && e.message.includes("https://app.example/.well-known/pqgate") && /HTTP 404/.test(e.message),
+    (e) =>
+      e instanceof ConnectError && e.message.includes("https://app.example/.well-known/pqgate") &&
+      /HTTP 404/.test(e.message),
   );
   assert.equal(gw.connections, 0);
-  for (const keyConfigUrl of ["https://app.example/pq/.well-known/pqgate", new URL("https://app.example/pq/.well-known/pqgate#x")]) {
-    const ch = await connect("wss://app.example/pq/pqgate", { pin: PIN, WebSocket, fetchConfig: mounted, keyConfigUrl });
+  for (
+    const keyConfigUrl of [
+      "https://app.example/pq/.well-known/pqgate",
+      new URL("https://app.example/pq/.well-known/pqgate#x"),
+    ]
+  ) {
+    const ch = await connect("wss://app.example/pq/pqgate", {
+      pin: PIN,
+      WebSocket,
+      fetchConfig: mounted,
+      keyConfigUrl,
+    });
     assert.equal(ch.pin, PIN);
-    assert.equal(await (await ch.fetch("https://api.example/k")).text(), "GET https://api.example/k");
+    assert.equal(
+      await (await ch.fetch("https://api.example/k")).text(),
+      "GET https://api.example/k",
+    );
     ch.close();
   }
   assert.deepEqual(seen, [
@@ -181,27 +256,51 @@ Deno.test("keyConfigUrl: the key configuration is fetched from the given URL, no
 Deno.test("keyConfigUrl: validated (http(s), absolute, no credentials) and only with a pin", async () => {
   const { WebSocket, gw } = fakeWebSocket(gateway());
   let fetched = 0;
-  const counting: typeof fetch = () => (fetched++, keyConfig("https://gw.example/.well-known/pqgate"));
+  const counting: typeof fetch =
+    () => (fetched++, keyConfig("https://gw.example/.well-known/pqgate"));
   const bad: [unknown, RegExp][] = [
     [42, /keyConfigUrl option must be a string or a URL/],
     ["/pq/.well-known/pqgate", /keyConfigUrl option is not an absolute URL/],
-    ["wss://gw.example/pq/.well-known/pqgate", /keyConfigUrl option must be an http: or https: URL, not wss:/],
+    [
+      "wss://gw.example/pq/.well-known/pqgate",
+      /keyConfigUrl option must be an http: or https: URL, not wss:/,
+    ],
     ["file:///etc/passwd", /keyConfigUrl option must be an http: or https: URL, not file:/],
-    ["https://user:secret@gw.example/.well-known/pqgate", /keyConfigUrl option must not contain credentials/],
-    ["https://user@gw.example/.well-known/pqgate", /keyConfigUrl option must not contain credentials/],
+    [
+      "https://user:secret@gw.example/.well-known/pqgate",
+      /keyConfigUrl option must not contain credentials/,
+    ],
+    [
+      "https://user@gw.example/.well-known/pqgate",
+      /keyConfigUrl option must not contain credentials/,
+    ],
   ];
   for (const [keyConfigUrl, re] of bad) {
     await assert.rejects(
-      connect("wss://gw.example/", { pin: PIN, WebSocket, fetchConfig: counting, keyConfigUrl: keyConfigUrl as string }),
+      connect("wss://gw.example/", {
+        pin: PIN,
+        WebSocket,
+        fetchConfig: counting,
+        keyConfigUrl: keyConfigUrl as string,
+      }),
       (e) => e instanceof TypeError && re.test(e.message) && !e.message.includes("secret"),
     );
   }
   // With publicKey (no configuration is fetched) or anonymous, the option has no use: refused.
   const publicKey = toBase64Url(TEST_KEY.publicKey);
   const url = "https://gw.example/pq/.well-known/pqgate";
-  await assert.rejects(connect("wss://gw.example/", { WebSocket, publicKey, keyConfigUrl: url }), (e) => e instanceof TypeError && /only with \{ pin \}/.test(e.message));
-  await assert.rejects(connect("wss://gw.example/", { WebSocket, pin: PIN, publicKey, keyConfigUrl: url }), (e) => e instanceof TypeError && /only with \{ pin \}/.test(e.message));
-  await assert.rejects(connect("wss://gw.example/", { WebSocket, anonymous: true, keyConfigUrl: url }), (e) => e instanceof TypeError && /only with \{ pin \}/.test(e.message));
+  await assert.rejects(
+    connect("wss://gw.example/", { WebSocket, publicKey, keyConfigUrl: url }),
+    (e) => e instanceof TypeError && /only with \{ pin \}/.test(e.message),
+  );
+  await assert.rejects(
+    connect("wss://gw.example/", { WebSocket, pin: PIN, publicKey, keyConfigUrl: url }),
+    (e) => e instanceof TypeError && /only with \{ pin \}/.test(e.message),
+  );
+  await assert.rejects(
+    connect("wss://gw.example/", { WebSocket, anonymous: true, keyConfigUrl: url }),
+    (e) => e instanceof TypeError && /only with \{ pin \}/.test(e.message),
+  );
   assert.equal(fetched, 0);
   assert.equal(gw.connections, 0);
 });
@@ -209,12 +308,16 @@ Deno.test("keyConfigUrl: validated (http(s), absolute, no credentials) and only 
 Deno.test("publicKey skips the key-configuration request (with or without a matching pin)", async () => {
   const { WebSocket, gw } = fakeWebSocket(gateway());
   let fetched = 0;
-  const counting: typeof fetch = () => (fetched++, keyConfig("https://gw.example/.well-known/pqgate"));
+  const counting: typeof fetch =
+    () => (fetched++, keyConfig("https://gw.example/.well-known/pqgate"));
   const publicKey = toBase64Url(TEST_KEY.publicKey);
   for (const o of [{ publicKey }, { publicKey, pin: PIN }]) {
     const ch = await connect("wss://gw.example/", { WebSocket, fetchConfig: counting, ...o });
     assert.equal(ch.pin, PIN);
-    assert.equal(await (await ch.fetch("https://api.example/p")).text(), "GET https://api.example/p");
+    assert.equal(
+      await (await ch.fetch("https://api.example/p")).text(),
+      "GET https://api.example/p",
+    );
     ch.close();
   }
   assert.equal(fetched, 0);
@@ -224,7 +327,11 @@ Deno.test("publicKey skips the key-configuration request (with or without a matc
 
 Deno.test("response.url is the request URL without its fragment, which is never sent (like fetch)", async () => {
   const { WebSocket } = fakeWebSocket(gateway());
-  const ch = await connect("wss://gw.example/", { WebSocket, publicKey: toBase64Url(TEST_KEY.publicKey), baseUrl: "https://api.example/" });
+  const ch = await connect("wss://gw.example/", {
+    WebSocket,
+    publicKey: toBase64Url(TEST_KEY.publicKey),
+    baseUrl: "https://api.example/",
+  });
   const r = await ch.fetch("https://api.example/p?q=1#section");
   assert.equal(await r.text(), "GET https://api.example/p?q=1");
   assert.equal(r.url, "https://api.example/p?q=1");
@@ -238,11 +345,19 @@ Deno.test("response.url is the request URL without its fragment, which is never 
 
 Deno.test("Channel.fetch refuses integrity (it cannot check it) and sends Accept: */* by default", async () => {
   const seen: (string | null)[] = [];
-  const { WebSocket } = fakeWebSocket(gateway((req) => (seen.push(req.headers.get("accept")), Promise.resolve(new Response("ok")))));
-  const ch = await connect("wss://gw.example/pqgate", { pin: PIN, WebSocket, fetchConfig: keyConfig });
+  const { WebSocket } = fakeWebSocket(
+    gateway((req) => (seen.push(req.headers.get("accept")), Promise.resolve(new Response("ok")))),
+  );
+  const ch = await connect("wss://gw.example/pqgate", {
+    pin: PIN,
+    WebSocket,
+    fetchConfig: keyConfig,
+  });
   try {
     await assert.rejects(
-      ch.fetch("https://api.example/x", { integrity: "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" }),
+      ch.fetch("https://api.example/x", {
+        integrity: "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+      }),
       (e: Error) => e instanceof TypeError && /integrity/.test(e.message),
     );
     await assert.rejects(
@@ -250,7 +365,10 @@ Deno.test("Channel.fetch refuses integrity (it cannot check it) and sends Accept
       TypeError,
     );
     assert.equal(await (await ch.fetch("https://api.example/x")).text(), "ok");
-    assert.equal(await (await ch.fetch("https://api.example/x", { headers: { accept: "text/csv" } })).text(), "ok");
+    assert.equal(
+      await (await ch.fetch("https://api.example/x", { headers: { accept: "text/csv" } })).text(),
+      "ok",
+    );
     assert.deepEqual(seen, ["*/*", "text/csv"]);
   } finally {
     ch.close();

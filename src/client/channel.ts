@@ -11,9 +11,9 @@ import type { SessionInfo } from "../protocol/frames.ts";
 import {
   ClientSession,
   type HandshakeInfo,
-  type PreparedClientHello,
   prepareClientHello,
   prepareClientHelloAsync,
+  type PreparedClientHello,
 } from "../tunnel/client-session.ts";
 import { nativeClientXWing } from "./webcrypto-kem.ts";
 import { xwingNoble } from "../protocol/kem.ts";
@@ -65,7 +65,9 @@ function defaultRandom(n: number): Uint8Array {
 }
 
 function now(): number {
-  return typeof performance !== "undefined" ? performance.timeOrigin + performance.now() : Date.now();
+  return typeof performance !== "undefined"
+    ? performance.timeOrigin + performance.now()
+    : Date.now();
 }
 
 export class Channel {
@@ -87,7 +89,9 @@ export class Channel {
     }
     const o = options ?? {};
     if (o.pin !== undefined && o.anonymous) {
-      throw new TypeError("pqgate: { pin } and { anonymous: true } exclude each other: a pinned client never uses anonymous mode");
+      throw new TypeError(
+        "pqgate: { pin } and { anonymous: true } exclude each other: a pinned client never uses anonymous mode",
+      );
     }
     if (o.pin === undefined && o.publicKey === undefined && !o.anonymous) {
       throw new TypeError(
@@ -95,17 +99,25 @@ export class Channel {
       );
     }
     if (o.pin !== undefined && parsePin(o.pin) === null) {
-      throw new TypeError(`pqgate: malformed pin ${JSON.stringify(o.pin)}: expected "sha256:<base64url of 32 bytes>"`);
+      throw new TypeError(
+        `pqgate: malformed pin ${JSON.stringify(o.pin)}: expected "sha256:<base64url of 32 bytes>"`,
+      );
     }
     if (o.keyConfigUrl !== undefined && (o.pin === undefined || o.publicKey !== undefined)) {
       throw new TypeError(
         "pqgate: the keyConfigUrl option is used only with { pin } and no { publicKey }: otherwise no key configuration is fetched",
       );
     }
-    const configUrl = o.keyConfigUrl === undefined ? undefined : explicitKeyConfigUrl(o.keyConfigUrl);
-    const WS = (o.WebSocket ?? (globalThis as { WebSocket?: unknown }).WebSocket) as WebSocketConstructor | undefined;
+    const configUrl = o.keyConfigUrl === undefined
+      ? undefined
+      : explicitKeyConfigUrl(o.keyConfigUrl);
+    const WS = (o.WebSocket ?? (globalThis as { WebSocket?: unknown }).WebSocket) as
+      | WebSocketConstructor
+      | undefined;
     if (typeof WS !== "function") {
-      throw new ConnectError("pqgate: no WebSocket implementation: on Node 20 pass { WebSocket } from the 'ws' package");
+      throw new ConnectError(
+        "pqgate: no WebSocket implementation: on Node 20 pass { WebSocket } from the 'ws' package",
+      );
     }
     this.url = url;
     this.#o = o;
@@ -113,13 +125,17 @@ export class Channel {
     this.#server = null;
     this.#keyConfigUrl = configUrl;
     if (o.publicKey !== undefined) {
-      const publicKey = typeof o.publicKey === "string" ? fromBase64Url(o.publicKey) : new Uint8Array(o.publicKey);
+      const publicKey = typeof o.publicKey === "string"
+        ? fromBase64Url(o.publicKey)
+        : new Uint8Array(o.publicKey);
       if (o.pin !== undefined && !pinMatches(o.pin, publicKey)) {
         throw new PinMismatchError(o.pin, [pinFor(publicKey)], "the publicKey option");
       }
       const keyId = o.keyId === undefined
         ? keyIdFor(publicKey)
-        : typeof o.keyId === "string" ? fromHex(o.keyId) : new Uint8Array(o.keyId);
+        : typeof o.keyId === "string"
+        ? fromHex(o.keyId)
+        : new Uint8Array(o.keyId);
       this.#server = { keyId, publicKey };
     }
   }
@@ -171,7 +187,9 @@ export class Channel {
   async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     let target: RequestInfo | URL = input;
     if (typeof input === "string" && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(input)) {
-      if (!this.#o.baseUrl) throw new TypeError(`pqgate: relative URL ${input} needs the baseUrl option`);
+      if (!this.#o.baseUrl) {
+        throw new TypeError(`pqgate: relative URL ${input} needs the baseUrl option`);
+      }
       target = new URL(input, this.#o.baseUrl);
     }
     const request = new Request(target, init);
@@ -179,7 +197,9 @@ export class Channel {
     // believe the response was verified (docs/client-fetch.md).
     const integrity = init?.integrity ?? (input instanceof Request ? input.integrity : "");
     if (typeof integrity === "string" && integrity !== "") {
-      throw new TypeError("pqgate: the integrity option is not supported by Channel.fetch; check the body's hash yourself");
+      throw new TypeError(
+        "pqgate: the integrity option is not supported by Channel.fetch; check the body's hash yourself",
+      );
     }
     const body = await requestBodyOf(request, init?.body);
     const signal = request.signal;
@@ -218,7 +238,12 @@ export class Channel {
   async #start(): Promise<ClientSession> {
     const o = this.#o;
     if (o.pin !== undefined && !this.#server) {
-      this.#server = await fetchPinnedKey(this.url, o.pin, o.fetchConfig ?? fetch, this.#keyConfigUrl);
+      this.#server = await fetchPinnedKey(
+        this.url,
+        o.pin,
+        o.fetchConfig ?? fetch,
+        this.#keyConfigUrl,
+      );
     }
     const timeout = o.handshakeTimeoutMs ?? 10_000;
     let session: ClientSession | null = null;
@@ -227,7 +252,10 @@ export class Channel {
     // Events that arrive after the socket opened but before the session exists (the hello may
     // still be in preparation, e.g. a gateway that closes at once with 4009) are kept and
     // replayed into the session, never dropped.
-    const early: { messages: (Uint8Array | ArrayBuffer | string)[]; close: [number, string] | null } = {
+    const early: {
+      messages: (Uint8Array | ArrayBuffer | string)[];
+      close: [number, string] | null;
+    } = {
       messages: [],
       close: null,
     };
@@ -277,7 +305,9 @@ export class Channel {
       onClose: (info) => {
         driver?.stop();
         // The gateway dropped our key: fetch the configuration again next time.
-        if (info.code === 4003 && o.pin !== undefined && o.publicKey === undefined) this.#server = null;
+        if (info.code === 4003 && o.pin !== undefined && o.publicKey === undefined) {
+          this.#server = null;
+        }
         if (this.#session === session) this.#session = null;
       },
     });

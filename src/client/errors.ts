@@ -62,7 +62,8 @@ const HINTS: Record<number, string> = {
   4000: "the handshake took too long; check the network and retry",
   4001: "this client's protocol version is not supported by the gateway; update the client",
   4002: "no cipher suite in common; check the suites option",
-  4003: "the gateway no longer has the key this client used; the next attempt fetches its key configuration again",
+  4003:
+    "the gateway no longer has the key this client used; the next attempt fetches its key configuration again",
   4004: "the handshake failed: wrong gateway key, or the connection was tampered with",
   4005: "a record failed authentication: the connection was tampered with or corrupted",
   4006: "a record was replayed or reordered",
@@ -78,7 +79,14 @@ const HINTS: Record<number, string> = {
 
 function describe(code: number, reason: string): string {
   const name = errorCodeForClose(code);
-  const text = reason || (name ? CLOSE_REASONS[name] : code === 1000 ? "normal closure" : code === 1006 ? "connection lost" : "");
+  const text = reason ||
+    (name
+      ? CLOSE_REASONS[name]
+      : code === 1000
+      ? "normal closure"
+      : code === 1006
+      ? "connection lost"
+      : "");
   return text ? `${code} (${text})` : String(code);
 }
 
@@ -86,7 +94,11 @@ function describe(code: number, reason: string): string {
 export class ChannelClosedError extends PqgateClientError {
   constructor(readonly code: number, readonly reason: string, readonly byGateway = true) {
     const hint = HINTS[code];
-    super(`pqgate: channel closed ${byGateway ? "by gateway" : "by client"} with code ${describe(code, reason)}${hint ? `: ${hint}` : ""}`);
+    super(
+      `pqgate: channel closed ${byGateway ? "by gateway" : "by client"} with code ${
+        describe(code, reason)
+      }${hint ? `: ${hint}` : ""}`,
+    );
     this.name = "ChannelClosedError";
   }
 }

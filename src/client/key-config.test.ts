@@ -21,7 +21,23 @@ Deno.test("explicitKeyConfigUrl(): http(s) only, no credentials, fragment droppe
   assert.equal(explicitKeyConfigUrl(given).href, "https://app.example/pq/.well-known/pqgate?v=1");
   assert.equal(given.hash, "#frag");
   assert.equal(explicitKeyConfigUrl("http://127.0.0.1:1/x").href, "http://127.0.0.1:1/x");
-  for (const bad of [null, 1, {}, "", "relative/path", "ws://a/", "data:,x", "https://u:p@a/", "https://u@a/"]) {
-    assert.throws(() => explicitKeyConfigUrl(bad), (e) => e instanceof TypeError && /keyConfigUrl option/.test(e.message), String(bad));
+  for (
+    const bad of [
+      null,
+      1,
+      {},
+      "",
+      "relative/path",
+      "ws://a/",
+      "data:,x",
+      "https://u:p@a/",
+      "https://u@a/",
+    ]
+  ) {
+    assert.throws(
+      () => explicitKeyConfigUrl(bad),
+      (e) => e instanceof TypeError && /keyConfigUrl option/.test(e.message),
+      String(bad),
+    );
   }
 });

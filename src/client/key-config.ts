@@ -25,8 +25,16 @@ export interface GatewayKey {
  */
 export function keyConfigUrl(channelUrl: string): URL {
   const u = new URL(channelUrl);
-  const scheme = u.protocol === "wss:" || u.protocol === "https:" ? "https:" : u.protocol === "ws:" || u.protocol === "http:" ? "http:" : null;
-  if (!scheme) throw new TypeError(`pqgate: the gateway URL must be ws:, wss:, http: or https:, not ${u.protocol}`);
+  const scheme = u.protocol === "wss:" || u.protocol === "https:"
+    ? "https:"
+    : u.protocol === "ws:" || u.protocol === "http:"
+    ? "http:"
+    : null;
+  if (!scheme) {
+    throw new TypeError(
+      `pqgate: the gateway URL must be ws:, wss:, http: or https:, not ${u.protocol}`,
+    );
+  }
   return new URL(KEY_CONFIG_PATH, `${scheme}//${u.host}`);
 }
 
@@ -46,10 +54,14 @@ export function explicitKeyConfigUrl(value: unknown): URL {
     throw new TypeError("pqgate: the keyConfigUrl option is not an absolute URL");
   }
   if (u.protocol !== "http:" && u.protocol !== "https:") {
-    throw new TypeError(`pqgate: the keyConfigUrl option must be an http: or https: URL, not ${u.protocol}`);
+    throw new TypeError(
+      `pqgate: the keyConfigUrl option must be an http: or https: URL, not ${u.protocol}`,
+    );
   }
   if (u.username !== "" || u.password !== "") {
-    throw new TypeError("pqgate: the keyConfigUrl option must not contain credentials (user:password@)");
+    throw new TypeError(
+      "pqgate: the keyConfigUrl option must not contain credentials (user:password@)",
+    );
   }
   u.hash = "";
   return u;
@@ -66,7 +78,9 @@ export async function fetchPinnedKey(
   configUrl?: string | URL,
 ): Promise<GatewayKey> {
   if (parsePin(pin) === null) {
-    throw new TypeError(`pqgate: malformed pin ${JSON.stringify(pin)}: expected "sha256:<base64url of 32 bytes>"`);
+    throw new TypeError(
+      `pqgate: malformed pin ${JSON.stringify(pin)}: expected "sha256:<base64url of 32 bytes>"`,
+    );
   }
   const url = configUrl === undefined ? keyConfigUrl(channelUrl) : explicitKeyConfigUrl(configUrl);
   let json: unknown;
@@ -78,7 +92,12 @@ export async function fetchPinnedKey(
     }
     json = await res.json();
   } catch (e) {
-    throw new ConnectError(`pqgate: could not fetch the gateway key configuration from ${url}: ${(e as Error)?.message ?? e}`, { cause: e });
+    throw new ConnectError(
+      `pqgate: could not fetch the gateway key configuration from ${url}: ${
+        (e as Error)?.message ?? e
+      }`,
+      { cause: e },
+    );
   }
   return selectPinnedKey(json, pin, url.origin);
 }
@@ -87,13 +106,18 @@ export async function fetchPinnedKey(
 export function selectPinnedKey(config: unknown, pin: string, origin = "the gateway"): GatewayKey {
   const keys = (config as { keys?: unknown })?.keys;
   if (!Array.isArray(keys)) {
-    throw new ConnectError(`pqgate: the key configuration of ${origin} is malformed (no keys array)`);
+    throw new ConnectError(
+      `pqgate: the key configuration of ${origin} is malformed (no keys array)`,
+    );
   }
   const offered: string[] = [];
   let found: GatewayKey | null = null;
   for (const k of keys) {
     const entry = k as { key_id?: unknown; kem?: unknown; public_key?: unknown };
-    if (entry?.kem !== "X-Wing" || typeof entry.public_key !== "string" || typeof entry.key_id !== "string") continue;
+    if (
+      entry?.kem !== "X-Wing" || typeof entry.public_key !== "string" ||
+      typeof entry.key_id !== "string"
+    ) continue;
     let publicKey: Uint8Array, keyId: Uint8Array;
     try {
       publicKey = fromBase64Url(entry.public_key);

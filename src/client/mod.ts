@@ -8,6 +8,12 @@ export {
   PqgateClientError,
   VersionRefusedError,
 } from "./errors.ts";
-export { StreamResetError, type HandshakeInfo } from "../tunnel/client-session.ts";
-export { fetchPinnedKey, type GatewayKey, keyConfigUrl, KEY_CONFIG_PATH, selectPinnedKey } from "./key-config.ts";
+export { type HandshakeInfo, StreamResetError } from "../tunnel/client-session.ts";
+export {
+  fetchPinnedKey,
+  type GatewayKey,
+  KEY_CONFIG_PATH,
+  keyConfigUrl,
+  selectPinnedKey,
+} from "./key-config.ts";
 export type { WebSocketConstructor, WebSocketLike } from "./websocket-socket.ts";

@@ -19,7 +19,9 @@ interface Seen {
 type Route = (req: Request, seen: Seen[]) => Response | Promise<Response>;
 
 /** A channel whose gateway answers every request with `route`; `seen` lists what arrived. */
-async function channelTo(route: Route): Promise<{ ch: Channel; seen: Seen[]; done: () => Promise<void> }> {
+async function channelTo(
+  route: Route,
+): Promise<{ ch: Channel; seen: Seen[]; done: () => Promise<void> }> {
   const seen: Seen[] = [];
   const { WebSocket } = fakeWebSocket(gatewayEnd(async (req) => {
     const s: Seen = {
@@ -42,7 +44,11 @@ async function channelTo(route: Route): Promise<{ ch: Channel; seen: Seen[]; don
   };
 }
 
-function redirect(status: number, location: string | null, body: BodyInit | null = "moved"): Response {
+function redirect(
+  status: number,
+  location: string | null,
+  body: BodyInit | null = "moved",
+): Response {
   const headers = new Headers(location === null ? {} : { location });
   return new Response(body, { status, headers });
 }
@@ -63,7 +69,10 @@ Deno.test("follow (the default): 301, 302, 303, 307 and 308 are followed; redire
     assert.equal(await r.text(), "end GET");
     assert.equal(r.redirected, true);
     assert.equal(r.url, `https://api.example/r/${status}/0`);
-    assert.deepEqual(seen.map((s) => s.url), [2, 1, 0].map((n) => `https://api.example/r/${status}/${n}`));
+    assert.deepEqual(
+      seen.map((s) => s.url),
+      [2, 1, 0].map((n) => `https://api.example/r/${status}/${n}`),
+    );
   }
   // Explicit "follow" is the same; a response that needed no redirect has redirected false.
   const r = await ch.fetch("https://api.example/r/302/1", { redirect: "follow" });
@@ -80,7 +89,9 @@ Deno.test("follow: the Location resolves against the current URL, hop after hop 
   const { ch, seen, done } = await channelTo((req) => {
     const u = new URL(req.url);
     if (u.href === "https://api.example/a/b/c") return redirect(302, "../x?q=1#frag");
-    if (u.href === "https://api.example/a/x?q=1") return redirect(301, "https://other.example:8443/p/q");
+    if (u.href === "https://api.example/a/x?q=1") {
+      return redirect(301, "https://other.example:8443/p/q");
+    }
     if (u.href === "https://other.example:8443/p/q") return redirect(307, "r");
     if (u.href === "https://other.example:8443/p/r") return redirect(308, "//third.example/s");
     return new Response(`at ${u.href}`);
@@ -102,7 +113,10 @@ Deno.test("follow: not followed are 300, 304, other statuses with a Location, an
   const { ch, seen, done } = await channelTo((req) => {
     const status = Number(new URL(req.url).pathname.slice(1));
     if (status === 399) return redirect(302, null);
-    return new Response(status === 304 ? null : "here", { status, headers: { location: "/elsewhere" } });
+    return new Response(status === 304 ? null : "here", {
+      status,
+      headers: { location: "/elsewhere" },
+    });
   });
   for (const status of [200, 201, 300, 304, 399]) {
     const r = await ch.fetch(`https://api.example/${status}`);
@@ -146,7 +160,11 @@ Deno.test("follow: 303 (not HEAD) and 301/302 after POST become a bodiless GET w
   ];
   for (const [status, method, expected, kept] of cases) {
     seen.length = 0;
-    const r = await ch.fetch(`https://api.example/from/${status}`, { method, body: "payload", headers: bodyHeaders });
+    const r = await ch.fetch(`https://api.example/from/${status}`, {
+      method,
+      body: "payload",
+      headers: bodyHeaders,
+    });
     const what = `${status} after ${method}`;
     assert.equal(await r.text(), `${expected} at /to`, what);
     assert.equal(seen.length, 2, what);
@@ -156,18 +174,31 @@ Deno.test("follow: 303 (not HEAD) and 301/302 after POST become a bodiless GET w
     assert.equal(target.method, expected, what);
     assert.equal(target.body, kept ? "payload" : null, what);
     assert.equal(target.headers.get("x-keep"), "yes", what);
-    for (const name of [...Object.keys(bodyHeaders).filter((n) => n !== "x-keep"), "content-length"]) {
-      assert.equal(target.headers.get(name), kept ? first.headers.get(name) : null, `${what}: ${name}`);
+    for (
+      const name of [...Object.keys(bodyHeaders).filter((n) => n !== "x-keep"), "content-length"]
+    ) {
+      assert.equal(
+        target.headers.get(name),
+        kept ? first.headers.get(name) : null,
+        `${what}: ${name}`,
+      );
     }
   }
   // HEAD and GET stay what they are on every redirect status.
   for (const status of REDIRECT_STATUSES) {
     for (const method of ["GET", "HEAD"]) {
       seen.length = 0;
-      const r = await ch.fetch(`https://api.example/from/${status}`, { method, headers: bodyHeaders });
+      const r = await ch.fetch(`https://api.example/from/${status}`, {
+        method,
+        headers: bodyHeaders,
+      });
       await r.body?.cancel();
       assert.deepEqual(seen.map((s) => s.method), [method, method], `${status} after ${method}`);
-      assert.equal(seen[1].headers.get("content-type"), "application/x-test", `${status} after ${method}`);
+      assert.equal(
+        seen[1].headers.get("content-type"),
+        "application/x-test",
+        `${status} after ${method}`,
+      );
     }
   }
   await done();
@@ -184,15 +215,26 @@ Deno.test("follow: Authorization is removed from the first cross-origin hop on, 
     const to = next[u.href];
     return to ? redirect(302, to) : new Response("end");
   });
-  const r = await ch.fetch("https://api.example/1", { headers: { authorization: "Bearer secret", "x-api-key": "k" } });
+  const r = await ch.fetch("https://api.example/1", {
+    headers: { authorization: "Bearer secret", "x-api-key": "k" },
+  });
   assert.equal(await r.text(), "end");
-  assert.deepEqual(seen.map((s) => s.headers.get("authorization")), ["Bearer secret", "Bearer secret", null, null]);
+  assert.deepEqual(seen.map((s) => s.headers.get("authorization")), [
+    "Bearer secret",
+    "Bearer secret",
+    null,
+    null,
+  ]);
   assert.deepEqual(seen.map((s) => s.headers.get("x-api-key")), ["k", "k", "k", "k"]);
   // http and https of one host are different origins too.
   const { ch: ch2, seen: seen2, done: done2 } = await channelTo((req) =>
     req.url.startsWith("https:") ? redirect(308, "http://api.example/") : new Response("plain")
   );
-  assert.equal(await (await ch2.fetch("https://api.example/", { headers: { authorization: "Basic x" } })).text(), "plain");
+  assert.equal(
+    await (await ch2.fetch("https://api.example/", { headers: { authorization: "Basic x" } }))
+      .text(),
+    "plain",
+  );
   assert.deepEqual(seen2.map((s) => s.headers.get("authorization")), ["Basic x", null]);
   await done2();
   await done();
@@ -215,14 +257,28 @@ Deno.test(`follow: at most ${MAX_REDIRECTS} redirects, then TypeError; a loop en
   );
   assert.equal(seen.length, MAX_REDIRECTS + 1, "the 21st redirect is not followed");
   seen.length = 0;
-  await assert.rejects(ch.fetch("https://api.example/loop/a"), (e) => e instanceof TypeError && /more than 20 redirects/.test(e.message));
+  await assert.rejects(
+    ch.fetch("https://api.example/loop/a"),
+    (e) => e instanceof TypeError && /more than 20 redirects/.test(e.message),
+  );
   assert.equal(seen.length, MAX_REDIRECTS + 1);
   await done();
 });
 
 Deno.test("follow: a Location that is not a URL, or not http(s), rejects with TypeError", async () => {
-  const { ch, seen, done } = await channelTo((req) => redirect(302, decodeURIComponent(new URL(req.url).search.slice(1))));
-  for (const location of ["http://[::1", "https://exa mple.com/", "data:text/plain,hi", "ftp://api.example/f", "javascript:alert(1)", "ws://api.example/"]) {
+  const { ch, seen, done } = await channelTo((req) =>
+    redirect(302, decodeURIComponent(new URL(req.url).search.slice(1)))
+  );
+  for (
+    const location of [
+      "http://[::1",
+      "https://exa mple.com/",
+      "data:text/plain,hi",
+      "ftp://api.example/f",
+      "javascript:alert(1)",
+      "ws://api.example/",
+    ]
+  ) {
     seen.length = 0;
     await assert.rejects(
       ch.fetch(`https://api.example/?${encodeURIComponent(location)}`),
@@ -265,7 +321,9 @@ Deno.test('redirect: "error" rejects on every redirect status (with or without L
       seen.length = 0;
       await assert.rejects(
         ch.fetch(`https://api.example/${status}/${loc}`, { redirect: "error" }),
-        (e) => e instanceof TypeError && e.message.includes(`${status} redirect`) && e.message.includes('"error"'),
+        (e) =>
+          e instanceof TypeError && e.message.includes(`${status} redirect`) &&
+          e.message.includes('"error"'),
       );
       assert.equal(seen.length, 1);
     }
@@ -273,36 +331,57 @@ Deno.test('redirect: "error" rejects on every redirect status (with or without L
   const r = await ch.fetch("https://api.example/300/with", { redirect: "error" });
   assert.equal(r.status, 300);
   await r.text();
-  await assert.rejects(ch.fetch(new Request("https://api.example/307/with", { redirect: "error" })), TypeError);
+  await assert.rejects(
+    ch.fetch(new Request("https://api.example/307/with", { redirect: "error" })),
+    TypeError,
+  );
   await done();
 });
 
 Deno.test("follow: a stream body cannot be sent again: TypeError on every redirect but 303, which drops it", async () => {
   const { ch, seen, done } = await channelTo((req) => {
     const u = new URL(req.url);
-    return u.pathname.startsWith("/from/") ? redirect(Number(u.pathname.slice(6)), "/to") : new Response(`${req.method} to`);
+    return u.pathname.startsWith("/from/")
+      ? redirect(Number(u.pathname.slice(6)), "/to")
+      : new Response(`${req.method} to`);
   });
   const stream = () => new Blob(["streamed"]).stream();
-  for (const [status, method] of [[307, "POST"], [308, "PUT"], [301, "PUT"], [302, "POST"], [301, "POST"]] as const) {
+  for (
+    const [status, method] of [[307, "POST"], [308, "PUT"], [301, "PUT"], [302, "POST"], [
+      301,
+      "POST",
+    ]] as const
+  ) {
     seen.length = 0;
     await assert.rejects(
-      ch.fetch(`https://api.example/from/${status}`, { method, body: stream(), duplex: "half" } as RequestInit),
+      ch.fetch(
+        `https://api.example/from/${status}`,
+        { method, body: stream(), duplex: "half" } as RequestInit,
+      ),
       (e) => e instanceof TypeError && /request body is a stream/.test(e.message),
       `${status} ${method}`,
     );
     assert.deepEqual(seen.map((s) => s.body), ["streamed"]);
   }
   seen.length = 0;
-  const r = await ch.fetch("https://api.example/from/303", { method: "POST", body: stream(), duplex: "half" } as RequestInit);
+  const r = await ch.fetch(
+    "https://api.example/from/303",
+    { method: "POST", body: stream(), duplex: "half" } as RequestInit,
+  );
   assert.equal(await r.text(), "GET to");
   // A Request input's body is a stream to the channel (its source is not visible): the same.
   await assert.rejects(
-    ch.fetch(new Request("https://api.example/from/307", { method: "POST", body: "from a Request" })),
+    ch.fetch(
+      new Request("https://api.example/from/307", { method: "POST", body: "from a Request" }),
+    ),
     (e) => e instanceof TypeError && /request body is a stream/.test(e.message),
   );
   // ... unless init gives the body again.
   seen.length = 0;
-  const again = await ch.fetch(new Request("https://api.example/from/307", { method: "POST", body: "old" }), { body: "new" });
+  const again = await ch.fetch(
+    new Request("https://api.example/from/307", { method: "POST", body: "old" }),
+    { body: "new" },
+  );
   assert.equal(await again.text(), "POST to");
   assert.deepEqual(seen.map((s) => s.body), ["new", "new"]);
   await done();
@@ -352,7 +431,10 @@ Deno.test("an abort stops the redirect chain at any hop, with the signal's reaso
   const reason = new Error("stop");
   const reached = new Promise<void>((resolve) => (reachedHang = resolve));
   const pending = ch.fetch("https://api.example/a", { signal: ac.signal });
-  await Promise.race([reached, pending.then(() => assert.fail("resolved before the third hop was answered"))]);
+  await Promise.race([
+    reached,
+    pending.then(() => assert.fail("resolved before the third hop was answered")),
+  ]);
   ac.abort(reason);
   await assert.rejects(pending, (e) => e === reason);
   assert.deepEqual(seen.map((s) => new URL(s.url).pathname), ["/a", "/b", "/hang"]);
@@ -368,7 +450,10 @@ Deno.test("an abort stops the redirect chain at any hop, with the signal's reaso
   assert.deepEqual(seen.map((s) => new URL(s.url).pathname), ["/abort-then-redirect"]);
   // An AbortSignal.timeout() works across hops the same way.
   seen.length = 0;
-  await assert.rejects(ch.fetch("https://api.example/a", { signal: AbortSignal.timeout(100) }), (e) => e instanceof DOMException && e.name === "TimeoutError");
+  await assert.rejects(
+    ch.fetch("https://api.example/a", { signal: AbortSignal.timeout(100) }),
+    (e) => e instanceof DOMException && e.name === "TimeoutError",
+  );
   assert.deepEqual(seen.map((s) => new URL(s.url).pathname), ["/a", "/b", "/hang"]);
   await done();
 });
@@ -384,7 +469,10 @@ Deno.test("follow: a redirect to a target the gateway does not route rejects wit
     if (u.pathname === "/denied") return new Response("origin says no", { status: 403 });
     return new Response("ok");
   });
-  const e = await ch.fetch("https://api.example/out").then(() => assert.fail("resolved"), (e: unknown) => e);
+  const e = await ch.fetch("https://api.example/out").then(
+    () => assert.fail("resolved"),
+    (e: unknown) => e,
+  );
   assert.ok(e instanceof TypeError);
   assert.match(e.message, /redirect to https:\/\/unrouted\.example\/x refused by the gateway/);
   const cause = e.cause;

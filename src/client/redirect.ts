@@ -14,7 +14,13 @@ export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 30
 export const MAX_REDIRECTS = 20;
 
 /** Fetch "request-body-header name", and content-length (the channel sends one). */
-const REQUEST_BODY_HEADERS = ["content-encoding", "content-language", "content-location", "content-type", "content-length"];
+const REQUEST_BODY_HEADERS = [
+  "content-encoding",
+  "content-language",
+  "content-location",
+  "content-type",
+  "content-length",
+];
 
 /** Sends one request through the channel; `contentLength` as ClientSession.fetch takes it. */
 export type SendOne = (request: Request, contentLength: number | null) => Promise<Response>;
@@ -61,7 +67,9 @@ async function discard(response: Response): Promise<void> {
  * the 3xx, "error" rejects on one. Rejections are TypeErrors, as fetch's network errors are;
  * an abort rejects with the signal's reason (ClientSession.fetch checks it on every hop).
  */
-export async function fetchWithRedirects({ request, body, send }: RedirectOptions): Promise<Response> {
+export async function fetchWithRedirects(
+  { request, body, send }: RedirectOptions,
+): Promise<Response> {
   const mode = request.redirect;
   let url = new URL(request.url);
   let method = request.method;
@@ -71,13 +79,19 @@ export async function fetchWithRedirects({ request, body, send }: RedirectOption
   if (!headers.has("accept")) headers.set("accept", "*/*");
   let current = body;
   for (let count = 0;; count++) {
-    const init: RequestInit & { duplex?: "half" } = { method, headers, body: current?.take() ?? null };
+    const init: RequestInit & { duplex?: "half" } = {
+      method,
+      headers,
+      body: current?.take() ?? null,
+    };
     if (init.body instanceof ReadableStream) init.duplex = "half";
     const response = await send(new Request(withoutFragment(url), init), current?.length ?? null);
     if (count > 0) {
       if (isGatewayRefusal(response)) {
         throw new TypeError(
-          `pqgate: redirect to ${withoutFragment(url)} refused by the gateway: it does not route that target (the 403 response is the cause)`,
+          `pqgate: redirect to ${
+            withoutFragment(url)
+          } refused by the gateway: it does not route that target (the 403 response is the cause)`,
           { cause: response },
         );
       }
@@ -88,14 +102,22 @@ export async function fetchWithRedirects({ request, body, send }: RedirectOption
     if (!REDIRECT_STATUSES.has(response.status) || mode === "manual") return response;
     if (mode === "error") {
       await discard(response);
-      throw new TypeError(`pqgate: ${response.status} redirect from ${withoutFragment(url)} while the redirect mode is "error"`);
+      throw new TypeError(
+        `pqgate: ${response.status} redirect from ${
+          withoutFragment(url)
+        } while the redirect mode is "error"`,
+      );
     }
     const location = response.headers.get("location");
     if (location === null) return response;
     const next = parseUrl(location, url);
     const fail = async (why: string): Promise<never> => {
       await discard(response);
-      throw new TypeError(`pqgate: cannot follow the ${response.status} redirect from ${withoutFragment(url)}: ${why}`);
+      throw new TypeError(
+        `pqgate: cannot follow the ${response.status} redirect from ${
+          withoutFragment(url)
+        }: ${why}`,
+      );
     };
     if (next === null) return await fail(`the Location ${JSON.stringify(location)} is not a URL`);
     if (next.protocol !== "http:" && next.protocol !== "https:") {
@@ -106,7 +128,10 @@ export async function fetchWithRedirects({ request, body, send }: RedirectOption
     if (status !== 303 && current !== null && !current.replayable) {
       return await fail("the request body is a stream, which cannot be sent again");
     }
-    if (((status === 301 || status === 302) && method === "POST") || (status === 303 && method !== "GET" && method !== "HEAD")) {
+    if (
+      ((status === 301 || status === 302) && method === "POST") ||
+      (status === 303 && method !== "GET" && method !== "HEAD")
+    ) {
       method = "GET";
       current = null;
       for (const name of REQUEST_BODY_HEADERS) headers.delete(name);

@@ -43,7 +43,12 @@ async function recordingChannel(
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
 /** POSTs `body` and returns what the gateway received. */
-async function post(ch: Channel, seen: Seen[], body: BodyInit, init: RequestInit = {}): Promise<Seen> {
+async function post(
+  ch: Channel,
+  seen: Seen[],
+  body: BodyInit,
+  init: RequestInit = {},
+): Promise<Seen> {
   seen.length = 0;
   const r = await ch.fetch("https://api.example/upload", { method: "POST", body, ...init });
   await r.text();
@@ -92,7 +97,9 @@ Deno.test("content-length for ArrayBuffer, TypedArrays and DataView: the view's 
 
 Deno.test("content-length for Blob and URLSearchParams, with their content-types", async () => {
   const { ch, seen, done } = await recordingChannel();
-  const blob = new Blob(["hello ", new Uint8Array([0xff, 0x00]), " blob"], { type: "application/x-thing" });
+  const blob = new Blob(["hello ", new Uint8Array([0xff, 0x00]), " blob"], {
+    type: "application/x-thing",
+  });
   const b = await post(ch, seen, blob);
   assert.equal(b.contentLength, String(blob.size));
   assert.deepEqual(b.bytes, new Uint8Array(await blob.arrayBuffer()));
@@ -109,18 +116,25 @@ Deno.test("FormData: sent as multipart with a content-length; the content-type's
   const { ch, seen, done } = await recordingChannel();
   const form = new FormData();
   form.append("name", "lattice");
-  form.append("file", new Blob([new Uint8Array([1, 2, 3, 0, 255])], { type: "application/octet-stream" }), "k.bin");
+  form.append(
+    "file",
+    new Blob([new Uint8Array([1, 2, 3, 0, 255])], { type: "application/octet-stream" }),
+    "k.bin",
+  );
   const s = await post(ch, seen, form);
   assert.match(s.contentType ?? "", /^multipart\/form-data; boundary=\S+$/);
   assert.equal(s.contentLength, String(s.bytes.length));
   assert.ok(s.bytes.length > 100);
-  const parsed = await new Response(s.bytes, { headers: { "content-type": s.contentType! } }).formData();
+  const parsed = await new Response(s.bytes, { headers: { "content-type": s.contentType! } })
+    .formData();
   assert.equal(parsed.get("name"), "lattice");
   const file = parsed.get("file") as File;
   assert.equal(file.name, "k.bin");
   assert.deepEqual(new Uint8Array(await file.arrayBuffer()), new Uint8Array([1, 2, 3, 0, 255]));
   // A content-type given by the caller wins, as with fetch.
-  const own = await post(ch, seen, form, { headers: { "content-type": "multipart/form-data; boundary=mine" } });
+  const own = await post(ch, seen, form, {
+    headers: { "content-type": "multipart/form-data; boundary=mine" },
+  });
   assert.equal(own.contentType, "multipart/form-data; boundary=mine");
   assert.equal(own.contentLength, String(own.bytes.length));
   await done();
@@ -140,14 +154,19 @@ Deno.test("ReadableStream and a Request input's body: no content-length (the siz
   assert.equal(s.contentLength, null);
   assert.equal(new TextDecoder().decode(s.bytes), "chunk one, chunk two");
   seen.length = 0;
-  const r = await ch.fetch(new Request("https://api.example/upload", { method: "PUT", body: "in a Request" }));
+  const r = await ch.fetch(
+    new Request("https://api.example/upload", { method: "PUT", body: "in a Request" }),
+  );
   await r.text();
   assert.equal(seen[0].contentLength, null);
   assert.equal(seen[0].contentType, "text/plain;charset=UTF-8");
   assert.equal(new TextDecoder().decode(seen[0].bytes), "in a Request");
   // A Request input with init.body: the init body is the one sent, with its length.
   seen.length = 0;
-  const r2 = await ch.fetch(new Request("https://api.example/upload", { method: "PUT", body: "old" }), { body: "new!" });
+  const r2 = await ch.fetch(
+    new Request("https://api.example/upload", { method: "PUT", body: "old" }),
+    { body: "new!" },
+  );
   await r2.text();
   assert.equal(seen[0].contentLength, "4");
   assert.equal(new TextDecoder().decode(seen[0].bytes), "new!");
@@ -156,7 +175,9 @@ Deno.test("ReadableStream and a Request input's body: no content-length (the siz
 
 Deno.test("no body: POST and PUT send content-length 0 (as fetch does), other methods none", async () => {
   // A HEAD answer has no body, as an origin's reaches the gateway through fetch.
-  const { ch, seen, done } = await recordingChannel((req) => new Response(req.method === "HEAD" ? null : "ok"));
+  const { ch, seen, done } = await recordingChannel((req) =>
+    new Response(req.method === "HEAD" ? null : "ok")
+  );
   for (const method of ["POST", "PUT", "post", "GET", "HEAD", "DELETE", "PATCH", "OPTIONS"]) {
     seen.length = 0;
     await (await ch.fetch("https://api.example/nobody", { method })).text();
@@ -174,7 +195,9 @@ Deno.test("no body: POST and PUT send content-length 0 (as fetch does), other me
 
 Deno.test("a 307/308 resends every re-creatable body type with the same bytes and content-length", async () => {
   const { ch, seen, done } = await recordingChannel((req, n) =>
-    new URL(req.url).pathname === "/upload" ? new Response(null, { status: n % 2 ? 307 : 308, headers: { location: "/target" } }) : new Response("ok")
+    new URL(req.url).pathname === "/upload"
+      ? new Response(null, { status: n % 2 ? 307 : 308, headers: { location: "/target" } })
+      : new Response("ok")
   );
   const form = new FormData();
   form.append("f", "v");
@@ -232,7 +255,10 @@ Deno.test("requestBodyOf: sources are replayable, streams are taken once", async
   assert.equal(s.take(), "x");
   assert.equal(s.take(), "x");
   const stream = new Blob(["y"]).stream();
-  const st = await requestBodyOf(new Request(url, { method: "POST", body: stream, duplex: "half" } as RequestInit), stream);
+  const st = await requestBodyOf(
+    new Request(url, { method: "POST", body: stream, duplex: "half" } as RequestInit),
+    stream,
+  );
   assert.equal(st?.replayable, false);
   assert.equal(st?.length, null);
   assert.ok(st?.take() instanceof ReadableStream);

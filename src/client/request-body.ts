@@ -63,11 +63,16 @@ export class RequestBody {
  * be sent again. The `request`'s body stream is left unread when a source is used. A POST or
  * PUT without body gets an empty one (content-length 0, as fetch sends).
  */
-export async function requestBodyOf(request: Request, initBody: unknown): Promise<RequestBody | null> {
+export async function requestBodyOf(
+  request: Request,
+  initBody: unknown,
+): Promise<RequestBody | null> {
   if (request.body === null) {
     // Fetch sends `content-length: 0` for a POST or PUT without body; the channel declares a
     // length only with a body, so it sends an empty one (the same on the wire to the origin).
-    return request.method === "POST" || request.method === "PUT" ? RequestBody.ofSource(new Uint8Array(0)) : null;
+    return request.method === "POST" || request.method === "PUT"
+      ? RequestBody.ofSource(new Uint8Array(0))
+      : null;
   }
   if (initBody === undefined || initBody === null) {
     // The body came from a Request input: only its stream is visible, not its source.
@@ -78,12 +83,16 @@ export async function requestBodyOf(request: Request, initBody: unknown): Promis
     // The request's content-type (application/x-www-form-urlencoded) is already set.
     return RequestBody.ofSource(initBody.toString());
   }
-  if (initBody instanceof ArrayBuffer) return RequestBody.ofSource(new Uint8Array(initBody.slice(0)));
+  if (initBody instanceof ArrayBuffer) {
+    return RequestBody.ofSource(new Uint8Array(initBody.slice(0)));
+  }
   if (ArrayBuffer.isView(initBody)) {
     const view = new Uint8Array(initBody.buffer, initBody.byteOffset, initBody.byteLength);
     return RequestBody.ofSource(view.slice());
   }
-  if (typeof Blob !== "undefined" && initBody instanceof Blob) return RequestBody.ofSource(initBody);
+  if (typeof Blob !== "undefined" && initBody instanceof Blob) {
+    return RequestBody.ofSource(initBody);
+  }
   if (typeof FormData !== "undefined" && initBody instanceof FormData) {
     // The Request constructor serialized it; reading gives the bytes its content-type names.
     return RequestBody.ofSource(await request.blob());

@@ -3,7 +3,7 @@
  * fresh in-memory gateway session (no real network). Test-only; not exported by mod.ts.
  */
 import { seededRandom } from "../protocol/testing.ts";
-import { memorySocketPair, type MemorySocket } from "../tunnel/memory-socket.ts";
+import { type MemorySocket, memorySocketPair } from "../tunnel/memory-socket.ts";
 import { ServerSession } from "../tunnel/server-session.ts";
 import { TEST_KEY, TEST_LIMITS, wireServer } from "../tunnel/testing.ts";
 import type { RequestHandler } from "../tunnel/types.ts";
@@ -27,7 +27,8 @@ export function fakeWebSocket(serverEnd: ServerEnd) {
       this.#cs = cs;
       gw.connections++;
       gw.servers.push(serverEnd(ss));
-      cs.onmessage = (m) => this.onmessage?.({ data: typeof m === "string" ? m : m.slice().buffer });
+      cs.onmessage = (m) =>
+        this.onmessage?.({ data: typeof m === "string" ? m : m.slice().buffer });
       cs.onclose = (code, reason) => {
         this.readyState = 3;
         this.onclose?.({ code, reason });
@@ -52,7 +53,6 @@ export function fakeWebSocket(serverEnd: ServerEnd) {
 
 /** A gateway end: a real ServerSession on the in-memory socket with the test key. */
 export function gatewayEnd(handler: RequestHandler): ServerEnd {
-
   return (ss) => {
     const server = new ServerSession({
       socket: ss,

@@ -19,13 +19,7 @@ import {
   prepareClientHelloAsync,
 } from "../tunnel/client-session.ts";
 import { memorySocketPair } from "../tunnel/memory-socket.ts";
-import {
-  ManualClock,
-  settle,
-  startPair,
-  TEST_KEY,
-  testEnv,
-} from "../tunnel/testing.ts";
+import { ManualClock, settle, startPair, TEST_KEY, testEnv } from "../tunnel/testing.ts";
 import { connect, type ConnectOptions } from "./channel.ts";
 import {
   NativeClientXWing,
@@ -396,7 +390,9 @@ Deno.test("Channel: native by default on Deno, { crypto: 'noble' } forces noble,
 
 /** A WebSocket class connected to an in-memory gateway session per instance. */
 function memoryWebSocket() {
-  return fakeWebSocket(gatewayEnd((req) => Promise.resolve(new Response(`${req.method} ${req.url}`))))
+  return fakeWebSocket(
+    gatewayEnd((req) => Promise.resolve(new Response(`${req.method} ${req.url}`))),
+  )
     .WebSocket;
 }
 

@@ -66,7 +66,6 @@ const X25519_BASE = (() => {
   return b;
 })();
 
-
 function modernSubtle(subtle: unknown): ModernSubtle | null {
   const s = subtle as ModernSubtle | null | undefined;
   if (!s) return null;
@@ -122,7 +121,8 @@ interface X25519Impl {
 const nobleX: X25519Impl = {
   name: "noble",
   secret: (scalar) => Promise.resolve(new Uint8Array(scalar)),
-  dh: async (secret, u) => new Uint8Array(nobleX25519.getSharedSecret(secret as Uint8Array, u)),
+  dh: (secret, u) =>
+    Promise.resolve(new Uint8Array(nobleX25519.getSharedSecret(secret as Uint8Array, u))),
 };
 
 function webCryptoX(s: ModernSubtle): X25519Impl {

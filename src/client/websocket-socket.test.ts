@@ -4,7 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { ConnectError } from "./errors.ts";
-import { openWebSocket, type WebSocketConstructor, type WebSocketLike } from "./websocket-socket.ts";
+import {
+  openWebSocket,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from "./websocket-socket.ts";
 
 function fakeWebSocket(fire: (ws: WebSocketLike) => void): WebSocketConstructor {
   return class {
@@ -27,7 +31,9 @@ const events = { message() {}, close() {} };
 
 Deno.test("a failed upgrade rejects with ConnectError: status and the implementation's error as cause", async () => {
   const underlying = new Error("Unexpected server response: 429");
-  const WS = fakeWebSocket((ws) => ws.onerror?.({ error: underlying, message: underlying.message }));
+  const WS = fakeWebSocket((ws) =>
+    ws.onerror?.({ error: underlying, message: underlying.message })
+  );
   const e = await openWebSocket("ws://gw.test/pqgate", WS, events, 1000).then(() => null, (x) => x);
   assert.ok(e instanceof ConnectError);
   assert.equal(e.name, "ConnectError");
@@ -44,7 +50,10 @@ Deno.test("a close before open rejects with the close event as cause; a timeout 
   assert.equal(e.cause, closeEvent);
   assert.equal(e.status, undefined);
   const silent = fakeWebSocket(() => {});
-  const t = await openWebSocket("ws://gw.test/pqgate", silent, events, 20).then(() => null, (x) => x);
+  const t = await openWebSocket("ws://gw.test/pqgate", silent, events, 20).then(
+    () => null,
+    (x) => x,
+  );
   assert.ok(t instanceof ConnectError);
   assert.match(t.message, /no connection within 20 ms/);
   assert.equal(t.cause, undefined);

@@ -19,7 +19,10 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
 }
 
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;
 
 export interface SocketEvents {
   message(data: Uint8Array | string): void;
@@ -38,7 +41,12 @@ export function openWebSocket(
     try {
       ws = new WS(url);
     } catch (e) {
-      reject(new ConnectError(`pqgate: cannot open a WebSocket to ${url}: ${(e as Error)?.message ?? e}`, { cause: e }));
+      reject(
+        new ConnectError(
+          `pqgate: cannot open a WebSocket to ${url}: ${(e as Error)?.message ?? e}`,
+          { cause: e },
+        ),
+      );
       return;
     }
     ws.binaryType = "arraybuffer";
@@ -79,7 +87,11 @@ export function openWebSocket(
       if (open) return;
       const status = refusedStatus(ev);
       const e = ev as { error?: unknown } | null;
-      fail(status === null ? "WebSocket error" : upgradeRefusedText(status), status ?? undefined, e?.error ?? ev);
+      fail(
+        status === null ? "WebSocket error" : upgradeRefusedText(status),
+        status ?? undefined,
+        e?.error ?? ev,
+      );
     };
     ws.onclose = (ev) => {
       if (!open) {
@@ -92,8 +104,9 @@ export function openWebSocket(
       const d = ev.data;
       if (typeof d === "string") events.message(d);
       else if (d instanceof ArrayBuffer) events.message(new Uint8Array(d));
-      else if (ArrayBuffer.isView(d)) events.message(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-      else events.message("unsupported message type"); // closes the channel as a protocol error
+      else if (ArrayBuffer.isView(d)) {
+        events.message(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+      } else events.message("unsupported message type"); // closes the channel as a protocol error
     };
   });
 }

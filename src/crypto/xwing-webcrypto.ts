@@ -42,11 +42,10 @@ import {
 } from "../protocol/constants.ts";
 import type { HybridKem, StaticKey } from "../protocol/types.ts";
 import type { Bytes } from "../protocol/bytes.ts";
-import { type CachedXWing } from "./xwing.ts";
+import type { CachedXWing } from "./xwing.ts";
 import { MLKEM768_CT_LEN, type ModernSubtle } from "./webcrypto-shared.ts";
 
 const ALG = { name: "ML-KEM-768" } as const;
-
 
 function subtle(): ModernSubtle | null {
   const s = (globalThis.crypto?.subtle ?? null) as unknown as ModernSubtle | null;

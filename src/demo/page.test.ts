@@ -21,7 +21,8 @@ Deno.test("demo page: serves the page with its config, the script and the bundle
   assert.match(csp, /connect-src 'self'/);
   const html = await page.text();
   assert.ok(!html.includes("__PQGATE_CONFIG__"));
-  const json = /<script type="application\/json" id="pqgate-config">(.*?)<\/script>/.exec(html)?.[1];
+  const json = /<script type="application\/json" id="pqgate-config">(.*?)<\/script>/.exec(html)
+    ?.[1];
   assert.deepEqual(JSON.parse(json!), {
     channelPath: "/pqgate",
     keyConfigPath: "/.well-known/pqgate",
@@ -99,7 +100,10 @@ Deno.test("demo page: config JSON cannot break out of its script element", async
 
 Deno.test("demo page: options are checked", () => {
   assert.throws(() => demoPageRoutes({} as never), /clientBundle/);
-  assert.throws(() => demoPageRoutes({ clientBundle: () => "", channelPath: "pqgate" }), /channelPath/);
+  assert.throws(
+    () => demoPageRoutes({ clientBundle: () => "", channelPath: "pqgate" }),
+    /channelPath/,
+  );
 });
 
 Deno.test("demo page: the shipped assets have the placeholder and load the client relatively", async () => {

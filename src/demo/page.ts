@@ -23,7 +23,10 @@ export interface DemoPageAssets {
 }
 
 /** What `clientBundle` returns: the code alone, or the code and its source map. */
-export type BundleSource = Uint8Array | string | { code: Uint8Array | string; map: Uint8Array | string | null };
+export type BundleSource = Uint8Array | string | {
+  code: Uint8Array | string;
+  map: Uint8Array | string | null;
+};
 
 export interface DemoPageOptions {
   /**
@@ -85,7 +88,10 @@ const COMMON_HEADERS = {
 
 /** JSON that is safe inside <script type="application/json"> (no "</script>"). */
 function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026");
+  return JSON.stringify(value).replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(
+    /&/g,
+    "\\u0026",
+  );
 }
 
 function unavailable(what: string): Response {
@@ -96,9 +102,11 @@ function unavailable(what: string): Response {
 }
 
 export function demoPageRoutes(opts: DemoPageOptions): Hono {
-  if (typeof opts?.clientBundle !== "function") throw new TypeError("demoPageRoutes: clientBundle must be a function");
+  if (typeof opts?.clientBundle !== "function") {
+    throw new TypeError("demoPageRoutes: clientBundle must be a function");
+  }
   if (typeof opts.channelPath !== "string" || !opts.channelPath.startsWith("/")) {
-    throw new TypeError("demoPageRoutes: channelPath must be an absolute path like \"/pqgate\"");
+    throw new TypeError('demoPageRoutes: channelPath must be an absolute path like "/pqgate"');
   }
   const pageConfig = {
     channelPath: opts.channelPath,
@@ -116,8 +124,13 @@ export function demoPageRoutes(opts: DemoPageOptions): Hono {
   });
   const assets = once(async () => {
     const a = await (opts.assets ?? readDemoPageAssets)();
-    if (!a.html.includes("__PQGATE_CONFIG__")) throw new Error("index.html has no __PQGATE_CONFIG__ placeholder");
-    return { html: a.html.replace("__PQGATE_CONFIG__", () => scriptJson(pageConfig)), script: a.script };
+    if (!a.html.includes("__PQGATE_CONFIG__")) {
+      throw new Error("index.html has no __PQGATE_CONFIG__ placeholder");
+    }
+    return {
+      html: a.html.replace("__PQGATE_CONFIG__", () => scriptJson(pageConfig)),
+      script: a.script,
+    };
   });
 
   const app = new Hono();
@@ -125,7 +138,11 @@ export function demoPageRoutes(opts: DemoPageOptions): Hono {
     try {
       const { html } = await assets();
       return new Response(html, {
-        headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": CSP, ...COMMON_HEADERS },
+        headers: {
+          "content-type": "text/html; charset=utf-8",
+          "content-security-policy": CSP,
+          ...COMMON_HEADERS,
+        },
       });
     } catch (e) {
       opts.onError?.("page", e);
@@ -135,7 +152,9 @@ export function demoPageRoutes(opts: DemoPageOptions): Hono {
   app.get("/demo.js", async () => {
     try {
       const { script } = await assets();
-      return new Response(script, { headers: { "content-type": "text/javascript; charset=utf-8", ...COMMON_HEADERS } });
+      return new Response(script, {
+        headers: { "content-type": "text/javascript; charset=utf-8", ...COMMON_HEADERS },
+      });
     } catch (e) {
       opts.onError?.("page", e);
       return unavailable("demo.js");
@@ -155,7 +174,9 @@ export function demoPageRoutes(opts: DemoPageOptions): Hono {
   app.get("/client.js.map", async () => {
     try {
       const { map } = await bundle();
-      if (map === null) return new Response("no source map", { status: 404, headers: COMMON_HEADERS });
+      if (map === null) {
+        return new Response("no source map", { status: 404, headers: COMMON_HEADERS });
+      }
       return new Response(map as BodyInit, {
         headers: { "content-type": "application/json; charset=utf-8", ...COMMON_HEADERS },
       });

@@ -6,7 +6,10 @@ Deno.test("client bundle: one ESM file with the client API and no server code", 
   assert.equal(b.entry, "src/client/mod.ts");
   assert.deepEqual(forbiddenInputs(b.inputs), []);
   assert.ok(b.inputs.some((i) => i.startsWith("src/client/")));
-  assert.ok(!b.inputs.some((i) => /hono|src\/(proxy|transport|gateway|cli)\//.test(i)), b.inputs.join("\n"));
+  assert.ok(
+    !b.inputs.some((i) => /hono|src\/(proxy|transport|gateway|cli)\//.test(i)),
+    b.inputs.join("\n"),
+  );
   // A size budget: a regression that pulls in a server framework or a second crypto library
   // shows up here. (Today: ~123 KiB raw, ~45 KiB gzipped.)
   const gz = await gzipSize(b.code);
@@ -18,7 +21,16 @@ Deno.test("client bundle: one ESM file with the client API and no server code", 
   try {
     await Deno.writeFile(file, b.code);
     const mod = await import(`file://${file}`);
-    for (const name of ["connect", "Channel", "PinMismatchError", "VersionRefusedError", "ChannelClosedError", "HandshakeTimeoutError"]) {
+    for (
+      const name of [
+        "connect",
+        "Channel",
+        "PinMismatchError",
+        "VersionRefusedError",
+        "ChannelClosedError",
+        "HandshakeTimeoutError",
+      ]
+    ) {
       assert.equal(typeof mod[name], "function", `the bundle exports ${name}`);
     }
     const e = new mod.ChannelClosedError(4008, "idle_timeout");
@@ -34,19 +46,25 @@ Deno.test("client bundle: one ESM file with the client API and no server code", 
     assert.ok(i >= 0, map.sources.join("\n"));
     assert.match(map.sourcesContent[i], /export class Channel/);
     assert.ok(map.mappings.length > 1000);
-    assert.ok(!new TextDecoder().decode(b.code).includes("sourceMappingURL"), "the server names the map");
+    assert.ok(
+      !new TextDecoder().decode(b.code).includes("sourceMappingURL"),
+      "the server names the map",
+    );
   } finally {
     await Deno.remove(file);
   }
 });
 
 Deno.test("client bundle: server code in the inputs is refused", () => {
-  assert.deepEqual(forbiddenInputs([
-    "src/client/connect.ts",
-    "src/protocol/handshake-client.ts",
-    "src/tunnel/client-session.ts",
-    "node_modules/@noble/post-quantum/hybrid.js",
-  ]), []);
+  assert.deepEqual(
+    forbiddenInputs([
+      "src/client/connect.ts",
+      "src/protocol/handshake-client.ts",
+      "src/tunnel/client-session.ts",
+      "node_modules/@noble/post-quantum/hybrid.js",
+    ]),
+    [],
+  );
   const bad = forbiddenInputs([
     "node_modules/hono/dist/index.js",
     "src/proxy/forward.ts",

@@ -65,11 +65,15 @@ export interface BuildClientOptions {
 const FORBIDDEN: readonly { test: RegExp; what: string }[] = [
   { test: /(^|\/)node_modules\/hono\//, what: "Hono (server framework)" },
   { test: /(^|\/)node_modules\/ws\//, what: "ws (Node WebSocket server)" },
-  { test: /(^|\/)node_modules\/(esbuild|playwright-core|miniflare|wrangler)\//, what: "build/test tooling" },
+  {
+    test: /(^|\/)node_modules\/(esbuild|playwright-core|miniflare|wrangler)\//,
+    what: "build/test tooling",
+  },
   { test: /^src\/(proxy|transport|gateway|cli|demo)\//, what: "server code" },
   { test: /^worker\//, what: "the Cloudflare Worker" },
   {
-    test: /^src\/tunnel\/(server-session|server-streams|server-output|session-persistence|session-snapshot)\.ts$/,
+    test:
+      /^src\/tunnel\/(server-session|server-streams|server-output|session-persistence|session-snapshot)\.ts$/,
     what: "the gateway session",
   },
   { test: /^src\/protocol\/(handshake-server|testing)\.ts$/, what: "gateway-side protocol code" },
@@ -119,7 +123,9 @@ async function buildOnce(options: BuildClientOptions): Promise<ClientBuild> {
   try {
     esbuild = await import("esbuild");
   } catch (e) {
-    throw new ClientBundleError(`cannot load esbuild (run \`npm install\`): ${(e as Error).message}`);
+    throw new ClientBundleError(
+      `cannot load esbuild (run \`npm install\`): ${(e as Error).message}`,
+    );
   }
   try {
     const result = await esbuild.build({
@@ -148,7 +154,9 @@ async function buildOnce(options: BuildClientOptions): Promise<ClientBuild> {
     const inputs = Object.keys(result.metafile.inputs).sort();
     const bad = forbiddenInputs(inputs);
     if (bad.length > 0) {
-      throw new ClientBundleError(`the client bundle must not contain server code, but it bundles:\n  ${bad.join("\n  ")}`);
+      throw new ClientBundleError(
+        `the client bundle must not contain server code, but it bundles:\n  ${bad.join("\n  ")}`,
+      );
     }
     const code = new Uint8Array(file.contents.byteLength);
     code.set(file.contents);
@@ -158,7 +166,9 @@ async function buildOnce(options: BuildClientOptions): Promise<ClientBuild> {
   } catch (e) {
     if (e instanceof ClientBundleError) throw e;
     const msg = (e as Error).message ?? String(e);
-    if (/unref|PermissionDenied|Requires run access/i.test(msg) || e instanceof Deno.errors.NotCapable) {
+    if (
+      /unref|PermissionDenied|Requires run access/i.test(msg) || e instanceof Deno.errors.NotCapable
+    ) {
       throw new ClientBundleError(
         "esbuild needs to run its binary: grant --allow-run, or build ahead with `deno task build:client`",
       );
@@ -207,7 +217,9 @@ export async function loadClientBundle(
   if (canRun()) {
     try {
       const b = await buildClient();
-      opts.log?.(`built the browser client from ${b.entry} (${b.code.length} bytes, ${b.ms.toFixed(0)} ms)`);
+      opts.log?.(
+        `built the browser client from ${b.entry} (${b.code.length} bytes, ${b.ms.toFixed(0)} ms)`,
+      );
       return { code: b.code, map: b.map };
     } catch (e) {
       buildError = e as Error;

@@ -27,7 +27,10 @@ Deno.test("createGateway: validates options and names the bad one", () => {
     ],
     [{ keys: key, limits: { maxStream: 5 } }, /options\.limits\.maxStream is not a known limit/],
     // Clients fail sessions older than 24 h (PROTOCOL.md §5.4): a longer lifetime is refused.
-    [{ keys: key, limits: { sessionLifetimeMs: 24 * 3600 * 1000 + 1 } }, /options\.limits\.sessionLifetimeMs must be an integer from 1 to 86400000/],
+    [
+      { keys: key, limits: { sessionLifetimeMs: 24 * 3600 * 1000 + 1 } },
+      /options\.limits\.sessionLifetimeMs must be an integer from 1 to 86400000/,
+    ],
     [
       { keys: key, limits: { maxHeaderBytes: 65536 } },
       /options\.limits\.maxHeaderBytes must be an integer from 1 to 16376/,
@@ -228,15 +231,27 @@ Deno.test("createGateway: allowedOrigins is validated and the error names the op
     [[""], /options\.allowedOrigins\[0\] must be an origin string/],
     [["app.example"], /options\.allowedOrigins\[0\] must start with "https:\/\/" or "http:\/\/"/],
     [["ftp://app.example"], /options\.allowedOrigins\[0\] must start with/],
-    [["https://App.Example"], /options\.allowedOrigins\[0\] must be exactly scheme:\/\/host\[:port\].*https:\/\/app\.example/],
+    [
+      ["https://App.Example"],
+      /options\.allowedOrigins\[0\] must be exactly scheme:\/\/host\[:port\].*https:\/\/app\.example/,
+    ],
     [["https://app.example/"], /options\.allowedOrigins\[0\] must be exactly/],
     [["https://app.example/path"], /options\.allowedOrigins\[0\] must be exactly/],
     [["https://app.example:443"], /options\.allowedOrigins\[0\] must be exactly/],
     [["https://u:p@app.example"], /options\.allowedOrigins\[0\] must not contain credentials/],
     [["null"], /options\.allowedOrigins\[0\] must start with/],
-    [["https://a.example", "https://a.example"], /options\.allowedOrigins\[1\] lists https:\/\/a\.example twice/],
-    [["https://a.example", "*"], /options\.allowedOrigins\[1\]: "\*" \(any origin\) must be the only entry/],
-    [["https://" + "a".repeat(300)], /options\.allowedOrigins\[0\] must be an origin string of 1 to 300/],
+    [
+      ["https://a.example", "https://a.example"],
+      /options\.allowedOrigins\[1\] lists https:\/\/a\.example twice/,
+    ],
+    [
+      ["https://a.example", "*"],
+      /options\.allowedOrigins\[1\]: "\*" \(any origin\) must be the only entry/,
+    ],
+    [
+      ["https://" + "a".repeat(300)],
+      /options\.allowedOrigins\[0\] must be an origin string of 1 to 300/,
+    ],
     [Array.from({ length: 1001 }, (_, i) => `https://h${i}.example`), /at most 1000/],
   ];
   for (const [allowedOrigins, re] of cases) {
@@ -246,7 +261,9 @@ Deno.test("createGateway: allowedOrigins is validated and the error names the op
       `${JSON.stringify(allowedOrigins).slice(0, 80)} should fail with ${re}`,
     );
   }
-  for (const ok of [[], ["*"], ["https://app.example", "http://localhost:8787", "http://[::1]:3000"]]) {
+  for (
+    const ok of [[], ["*"], ["https://app.example", "http://localhost:8787", "http://[::1]:3000"]]
+  ) {
     createGateway({ keys: key, allowedOrigins: ok });
   }
 });
@@ -257,7 +274,9 @@ Deno.test("createGateway: an upgrade from a page whose Origin is not allowed get
     upgrades++;
     return new Response("upgraded (test)", { status: 200 });
   };
-  const ws = (origin?: string) => ({ headers: { upgrade: "websocket", ...(origin ? { origin } : {}) } });
+  const ws = (origin?: string) => ({
+    headers: { upgrade: "websocket", ...(origin ? { origin } : {}) },
+  });
   const GW = "http://gw.test:8787/pqgate";
   // [policy, origin (undefined = none), allowed?]
   const cases: [readonly string[] | undefined, string | undefined, boolean][] = [
@@ -279,7 +298,12 @@ Deno.test("createGateway: an upgrade from a page whose Origin is not allowed get
   ];
   for (const [allowedOrigins, origin, allowed] of cases) {
     const logs: [string, Record<string, unknown> | undefined][] = [];
-    const gw = createGateway({ keys: key, upgrade, allowedOrigins, log: (e, f) => logs.push([e, f]) });
+    const gw = createGateway({
+      keys: key,
+      upgrade,
+      allowedOrigins,
+      log: (e, f) => logs.push([e, f]),
+    });
     const before = upgrades;
     const res = await gw.app.request(GW, ws(origin));
     const what = `${JSON.stringify(allowedOrigins)} / ${origin}`;
@@ -316,10 +340,19 @@ Deno.test("createGateway: the key configuration's CORS follows allowedOrigins", 
     await res.body?.cancel();
     return { acao: res.headers.get("access-control-allow-origin"), vary: res.headers.get("vary") };
   };
-  assert.deepEqual(await get(["https://app.example"], "https://app.example"), { acao: "https://app.example", vary: "Origin" });
-  assert.deepEqual(await get(["https://app.example"], "https://evil.example"), { acao: null, vary: "Origin" });
+  assert.deepEqual(await get(["https://app.example"], "https://app.example"), {
+    acao: "https://app.example",
+    vary: "Origin",
+  });
+  assert.deepEqual(await get(["https://app.example"], "https://evil.example"), {
+    acao: null,
+    vary: "Origin",
+  });
   assert.deepEqual(await get(["https://app.example"]), { acao: null, vary: "Origin" });
-  assert.deepEqual(await get(undefined, "http://gw.test:8787"), { acao: "http://gw.test:8787", vary: "Origin" });
+  assert.deepEqual(await get(undefined, "http://gw.test:8787"), {
+    acao: "http://gw.test:8787",
+    vary: "Origin",
+  });
   assert.deepEqual(await get(undefined, "https://evil.example"), { acao: null, vary: "Origin" });
   assert.deepEqual(await get([], "http://gw.test:8787"), { acao: null, vary: "Origin" });
   assert.deepEqual(await get(["*"], "https://evil.example"), { acao: "*", vary: null });
@@ -331,7 +364,9 @@ Deno.test("createGateway: the key configuration's CORS follows allowedOrigins", 
   parent.get("/.well-known/pqgate", gw.keyConfigHandler);
   const viaParent = await parent.request(KC, { headers: { origin: "https://app.example" } });
   assert.equal(viaParent.headers.get("access-control-allow-origin"), "https://app.example");
-  const direct = gw.keyConfigHandler(new Request(KC, { headers: { origin: "https://evil.example" } }));
+  const direct = gw.keyConfigHandler(
+    new Request(KC, { headers: { origin: "https://evil.example" } }),
+  );
   assert.equal(direct.headers.get("access-control-allow-origin"), null);
 });
 
@@ -341,7 +376,9 @@ Deno.test("createGateway: every JSON answer of the app carries X-Content-Type-Op
     await gw.app.request("/.well-known/pqgate"),
     await gw.app.request("/healthz"),
     await gw.app.request("/pqgate"), // 426
-    await gw.app.request("/pqgate", { headers: { upgrade: "websocket", origin: "https://evil.example" } }), // 403
+    await gw.app.request("/pqgate", {
+      headers: { upgrade: "websocket", origin: "https://evil.example" },
+    }), // 403
     await gw.app.request("/pqgate", { headers: { upgrade: "websocket" } }), // 501
   ];
   assert.deepEqual(answers.map((r) => r.status), [200, 200, 426, 403, 501]);

@@ -227,7 +227,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     DEFAULT_ORIGIN_BODY_IDLE_TIMEOUT_MS,
   );
   const fetchImpl = validateFunction<typeof fetch>("fetch", options.fetch) ??
-    ((i, init) => platformOriginFetch(i instanceof Request && init === undefined ? i : new Request(i, init)));
+    ((i, init) =>
+      platformOriginFetch(i instanceof Request && init === undefined ? i : new Request(i, init)));
   const upgradeOpt = validateFunction<Upgrader>("upgrade", options.upgrade);
   const log = validateFunction<GatewayLog>("log", options.log);
   const env = validateEnv(options.env) ?? defaultEnv;

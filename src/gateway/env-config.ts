@@ -98,8 +98,12 @@ export function parseKeys(raw: string | undefined): StaticKey[] {
     let pin: unknown;
     if (typeof entry === "object" && entry !== null) {
       const o = entry as Record<string, unknown>;
-      if (o.kem !== undefined && o.kem !== "X-Wing") throw new ConfigError(`${at}.kem must be "X-Wing"`);
-      if (o.version !== undefined && o.version !== 1) throw new ConfigError(`${at}.version must be 1`);
+      if (o.kem !== undefined && o.kem !== "X-Wing") {
+        throw new ConfigError(`${at}.kem must be "X-Wing"`);
+      }
+      if (o.version !== undefined && o.version !== 1) {
+        throw new ConfigError(`${at}.version must be 1`);
+      }
       seedText = o.seed;
       keyIdHex = o.key_id;
       pin = o.pin;

@@ -37,7 +37,9 @@ export function parseAllowedOrigins(
 ): { policy: OriginPolicy } | { error: string } {
   if (value === undefined) return { policy: { kind: "same-origin" } };
   if (!Array.isArray(value)) {
-    return { error: `${name} must be an array of origins like "https://app.example.com" (or ["*"])` };
+    return {
+      error: `${name} must be an array of origins like "https://app.example.com" (or ["*"])`,
+    };
   }
   if (value.length > MAX_ALLOWED_ORIGINS) {
     return { error: `${name} lists ${value.length} origins; at most ${MAX_ALLOWED_ORIGINS}` };

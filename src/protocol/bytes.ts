@@ -70,7 +70,10 @@ export function ascii(s: string): Bytes {
  */
 export class Reader {
   private off = 0;
-  constructor(private readonly buf: Uint8Array, private readonly code: "protocol_error" = "protocol_error") {}
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly code: "protocol_error" = "protocol_error",
+  ) {}
   get offset(): number {
     return this.off;
   }
@@ -78,7 +81,9 @@ export class Reader {
     return this.buf.length - this.off;
   }
   private need(n: number, what: string): void {
-    if (n < 0 || this.off + n > this.buf.length) throw new PqgateError(this.code, `truncated ${what}`);
+    if (n < 0 || this.off + n > this.buf.length) {
+      throw new PqgateError(this.code, `truncated ${what}`);
+    }
   }
   u8(what = "u8"): number {
     this.need(1, what);

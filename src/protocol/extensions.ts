@@ -35,7 +35,9 @@ export function encodeExtensions(exts: readonly Extension[]): Bytes {
     parts.push(u16(e.type), u16(e.data.length), e.data);
   }
   const out = concat(...parts);
-  if (out.length > MAX_EXTENSIONS_LEN) throw new PqgateError("internal_error", "extensions too long");
+  if (out.length > MAX_EXTENSIONS_LEN) {
+    throw new PqgateError("internal_error", "extensions too long");
+  }
   return out;
 }
 
@@ -44,7 +46,9 @@ export function encodeExtensions(exts: readonly Extension[]): Bytes {
  * Throws `protocol_error`.
  */
 export function decodeExtensions(block: Uint8Array): Extension[] {
-  if (block.length > MAX_EXTENSIONS_LEN) throw new PqgateError("protocol_error", "extensions too long");
+  if (block.length > MAX_EXTENSIONS_LEN) {
+    throw new PqgateError("protocol_error", "extensions too long");
+  }
   const r = new Reader(block);
   const out: Extension[] = [];
   const seen = new Set<number>();

@@ -19,9 +19,9 @@ import {
   FRAME_RESET_STREAM,
   FRAME_SESSION_INFO,
   FRAME_WINDOW_UPDATE,
+  INITIAL_STREAM_WINDOW,
   MAX_CLOSE_REASON,
   MAX_PLAINTEXT,
-  INITIAL_STREAM_WINDOW,
   MAX_WINDOW,
   PING_LEN,
   SESSION_INFO_LEN,
@@ -143,7 +143,9 @@ export function decodeSessionInfo(payload: Uint8Array): SessionInfo {
   }
   // No stream could ever open (every request would wait forever), or a lifetime no client
   // accepts (§5.4): a broken gateway, refused at once rather than discovered later.
-  if (info.maxStreams === 0) throw new PqgateError("protocol_error", "session_info max_streams is 0");
+  if (info.maxStreams === 0) {
+    throw new PqgateError("protocol_error", "session_info max_streams is 0");
+  }
   if (info.sessionLifetimeS > 86_400) {
     throw new PqgateError("protocol_error", "session_info session_lifetime_s over 86,400");
   }
@@ -381,7 +383,9 @@ export function decodeFrames(plaintext: Uint8Array): Frame[] {
       case FRAME_SESSION_INFO:
         noFlags();
         stream0();
-        if (length !== SESSION_INFO_LEN_1_0 && length < SESSION_INFO_LEN) reject("bad frame payload size");
+        if (length !== SESSION_INFO_LEN_1_0 && length < SESSION_INFO_LEN) {
+          reject("bad frame payload size");
+        }
         if (frames.length !== 0) reject("SESSION_INFO is not the first frame");
         frames.push({ type: "session_info", info: decodeSessionInfo(payload) });
         break;

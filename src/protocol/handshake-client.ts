@@ -69,8 +69,13 @@ export class ClientHandshake {
 
   constructor(opts: ClientHandshakeOptions) {
     this.#kem = opts.kem ?? xwingNoble;
-    this.#suites = checkSuites(opts.suites ?? [SUITE_XWING_AES256GCM, SUITE_XWING_CHACHA20POLY1305], "suites");
-    if (typeof opts.random !== "function") throw new PqgateError("internal_error", "random: function required");
+    this.#suites = checkSuites(
+      opts.suites ?? [SUITE_XWING_AES256GCM, SUITE_XWING_CHACHA20POLY1305],
+      "suites",
+    );
+    if (typeof opts.random !== "function") {
+      throw new PqgateError("internal_error", "random: function required");
+    }
     this.#random = opts.random;
     if (opts.server) {
       const { keyId, publicKey } = opts.server;
@@ -84,7 +89,10 @@ export class ClientHandshake {
     } else {
       this.#server = null;
     }
-    this.#extensions = (opts.extensions ?? []).map((e) => ({ type: e.type, data: new Uint8Array(e.data) }));
+    this.#extensions = (opts.extensions ?? []).map((e) => ({
+      type: e.type,
+      data: new Uint8Array(e.data),
+    }));
     encodeExtensions(this.#extensions); // validate now (internal_error on misuse)
   }
 

@@ -1,6 +1,6 @@
 /** Helpers shared by the client and gateway handshake state machines (§7). */
 import type { Bytes } from "./bytes.ts";
-import { SUITES, type SuiteId } from "./constants.ts";
+import { type SuiteId, SUITES } from "./constants.ts";
 import { PqgateError } from "./errors.ts";
 import type { RandomSource } from "./types.ts";
 
@@ -19,7 +19,10 @@ export function randomBytes(random: RandomSource, n: number): Bytes {
 }
 
 /** Any non-PqgateError becomes `code`; a PqgateError passes through unchanged. */
-export function asPqgateError(e: unknown, code: "internal_error" | "handshake_failed" = "internal_error"): PqgateError {
+export function asPqgateError(
+  e: unknown,
+  code: "internal_error" | "handshake_failed" = "internal_error",
+): PqgateError {
   return e instanceof PqgateError ? e : new PqgateError(code);
 }
 
@@ -30,8 +33,12 @@ export function checkSuites(suites: readonly number[], who: string): SuiteId[] {
   }
   const out: SuiteId[] = [];
   for (const s of suites) {
-    if (!(SUITES as readonly number[]).includes(s)) throw new PqgateError("internal_error", `${who}: unknown suite`);
-    if (out.includes(s as SuiteId)) throw new PqgateError("internal_error", `${who}: duplicate suite`);
+    if (!(SUITES as readonly number[]).includes(s)) {
+      throw new PqgateError("internal_error", `${who}: unknown suite`);
+    }
+    if (out.includes(s as SuiteId)) {
+      throw new PqgateError("internal_error", `${who}: duplicate suite`);
+    }
     out.push(s as SuiteId);
   }
   return out;

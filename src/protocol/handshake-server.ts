@@ -92,11 +92,19 @@ export class ServerHandshake {
       }
     }
     this.#keys = opts.keys;
-    this.#suites = checkSuites(opts.suites ?? [SUITE_XWING_AES256GCM, SUITE_XWING_CHACHA20POLY1305], "suites");
+    this.#suites = checkSuites(
+      opts.suites ?? [SUITE_XWING_AES256GCM, SUITE_XWING_CHACHA20POLY1305],
+      "suites",
+    );
     this.#allowAnonymous = opts.allowAnonymous ?? false;
-    if (typeof opts.random !== "function") throw new PqgateError("internal_error", "random: function required");
+    if (typeof opts.random !== "function") {
+      throw new PqgateError("internal_error", "random: function required");
+    }
     this.#random = opts.random;
-    this.#extensions = (opts.extensions ?? []).map((e) => ({ type: e.type, data: new Uint8Array(e.data) }));
+    this.#extensions = (opts.extensions ?? []).map((e) => ({
+      type: e.type,
+      data: new Uint8Array(e.data),
+    }));
     encodeExtensions(this.#extensions); // validate now
   }
 
@@ -189,7 +197,9 @@ export class ServerHandshake {
     this.#expect("serverHelloSent");
     try {
       const mac = decodeClientFinished(msg);
-      if (!verifyFinished(this.#expectedClientFinished!, mac)) throw new PqgateError("handshake_failed");
+      if (!verifyFinished(this.#expectedClientFinished!, mac)) {
+        throw new PqgateError("handshake_failed");
+      }
       const keys = this.#pendingKeys!;
       this.#pendingKeys = null;
       wipe(this.#expectedClientFinished);

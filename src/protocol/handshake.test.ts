@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { concat, toHex, u16 } from "./bytes.ts";
-import { SUITE_XWING_AES256GCM as AES, SUITE_XWING_CHACHA20POLY1305 as CHACHA, type SuiteId } from "./constants.ts";
+import {
+  SUITE_XWING_AES256GCM as AES,
+  SUITE_XWING_CHACHA20POLY1305 as CHACHA,
+  type SuiteId,
+} from "./constants.ts";
 import { type ErrorCode, PqgateError } from "./errors.ts";
 import { paddingExtension } from "./extensions.ts";
 import { generateStaticKey } from "./static-keys.ts";
@@ -16,20 +20,40 @@ const KEY_B: StaticKey = generateStaticKey(seededRandom("gateway key B")(32));
 
 type Mode = "pinned" | "anonymous";
 
-function client(mode: Mode, seed: string, over: Partial<ConstructorParameters<typeof ClientHandshake>[0]> = {}) {
+function client(
+  mode: Mode,
+  seed: string,
+  over: Partial<ConstructorParameters<typeof ClientHandshake>[0]> = {},
+) {
   return new ClientHandshake({
     random: seededRandom(seed),
     ...(mode === "pinned" ? { server: { keyId: KEY_A.keyId, publicKey: KEY_A.publicKey } } : {}),
     ...over,
   });
 }
-function server(seed: string, over: Partial<ConstructorParameters<typeof ServerHandshake>[0]> = {}) {
-  return new ServerHandshake({ keys: [KEY_A, KEY_B], allowAnonymous: true, random: seededRandom(seed), ...over });
+function server(
+  seed: string,
+  over: Partial<ConstructorParameters<typeof ServerHandshake>[0]> = {},
+) {
+  return new ServerHandshake({
+    keys: [KEY_A, KEY_B],
+    allowAnonymous: true,
+    random: seededRandom(seed),
+    ...over,
+  });
 }
 
 function sameKeys(a: SessionKeys, b: SessionKeys): void {
   assert.equal(a.suite, b.suite);
-  for (const k of ["clientSecret", "serverSecret", "exporterSecret", "sessionId", "transcriptHash"] as const) {
+  for (
+    const k of [
+      "clientSecret",
+      "serverSecret",
+      "exporterSecret",
+      "sessionId",
+      "transcriptHash",
+    ] as const
+  ) {
     assert.equal(toHex(a[k]), toHex(b[k]), k);
   }
 }
@@ -73,7 +97,10 @@ Deno.test("handshake: both suites × both modes, keys agree (§3, §4)", () => {
       assert.equal(sh.length, 1190);
       assert.equal(s.suite, suite);
       assert.equal(s.mode, mode);
-      assert.equal(s.keyId === null ? null : toHex(s.keyId), mode === "pinned" ? toHex(KEY_A.keyId) : null);
+      assert.equal(
+        s.keyId === null ? null : toHex(s.keyId),
+        mode === "pinned" ? toHex(KEY_A.keyId) : null,
+      );
       const { clientFinished, keys } = c.receiveServerHello(sh);
       assert.equal(c.state, "established");
       assert.equal(clientFinished.length, 33);
@@ -88,9 +115,15 @@ Deno.test("handshake: both suites × both modes, keys agree (§3, §4)", () => {
 });
 
 Deno.test("handshake: gateway picks the first suite of ITS preference the client offered", () => {
-  const a = run(client("pinned", "p1", { suites: [CHACHA, AES] }), server("p1s", { suites: [AES, CHACHA] }));
+  const a = run(
+    client("pinned", "p1", { suites: [CHACHA, AES] }),
+    server("p1s", { suites: [AES, CHACHA] }),
+  );
   assert.equal(a.ckeys.suite, AES);
-  const b = run(client("pinned", "p2", { suites: [AES, CHACHA] }), server("p2s", { suites: [CHACHA] }));
+  const b = run(
+    client("pinned", "p2", { suites: [AES, CHACHA] }),
+    server("p2s", { suites: [CHACHA] }),
+  );
   assert.equal(b.ckeys.suite, CHACHA);
   const c = client("pinned", "p3", { suites: [AES] });
   const s = server("p3s", { suites: [CHACHA] });
@@ -110,7 +143,10 @@ Deno.test("handshake: gateway refusals in §3.1 order", () => {
   assertPq(() => s2.receiveClientHello(client("pinned", "r2c").start()), "unknown_key_id");
   // no common suite is reported before unauthorized / unknown key id
   const s3 = server("r3", { keys: [KEY_B], suites: [CHACHA], allowAnonymous: false });
-  assertPq(() => s3.receiveClientHello(client("pinned", "r3c", { suites: [AES] }).start()), "no_common_suite");
+  assertPq(
+    () => s3.receiveClientHello(client("pinned", "r3c", { suites: [AES] }).start()),
+    "no_common_suite",
+  );
   // unsupported_version before anything else
   const ch = client("pinned", "r4c").start();
   ch[1] = 2;
@@ -123,14 +159,19 @@ Deno.test("handshake: gateway refusals in §3.1 order", () => {
 
 Deno.test("handshake: key rotation — two live keys, a client pinned to either connects", () => {
   for (const key of [KEY_A, KEY_B]) {
-    const c = new ClientHandshake({ random: seededRandom("rot"), server: { keyId: key.keyId, publicKey: key.publicKey } });
+    const c = new ClientHandshake({
+      random: seededRandom("rot"),
+      server: { keyId: key.keyId, publicKey: key.publicKey },
+    });
     const r = run(c, server("rot s"));
     sameKeys(r.ckeys, r.skeys);
   }
 });
 
 Deno.test("handshake: extensions are carried and covered by the transcript", () => {
-  const c = client("pinned", "ext", { extensions: [paddingExtension(100), { type: 0x0042, data: new Uint8Array([9]) }] });
+  const c = client("pinned", "ext", {
+    extensions: [paddingExtension(100), { type: 0x0042, data: new Uint8Array([9]) }],
+  });
   const s = server("ext s", { extensions: [paddingExtension(33)] });
   const r = run(c, s);
   assert.equal(r.ch.length, 2386 + 104 + 5);
@@ -169,30 +210,71 @@ Deno.test("handshake: wrong-state calls throw protocol_error and close the machi
 });
 
 Deno.test("handshake: local faults are internal_error; KEM faults on peer data are handshake_failed", () => {
-  assertPq(() => new ClientHandshake({ random: () => new Uint8Array(3) }).start(), "internal_error");
-  assertPq(() => new ClientHandshake({ random: () => { throw new Error("boom"); } }).start(), "internal_error");
-  assertPq(() => new ClientHandshake({ random: seededRandom("x"), suites: [] }), "internal_error");
-  assertPq(() => new ClientHandshake({ random: seededRandom("x"), suites: [AES, AES] }), "internal_error");
   assertPq(
-    () => new ClientHandshake({ random: seededRandom("x"), server: { keyId: new Uint8Array(7), publicKey: KEY_A.publicKey } }),
+    () => new ClientHandshake({ random: () => new Uint8Array(3) }).start(),
     "internal_error",
   );
-  assertPq(() => new ServerHandshake({ keys: [{ ...KEY_A, secretKey: new Uint8Array(5) }], random: seededRandom("x") }), "internal_error");
+  assertPq(() =>
+    new ClientHandshake({
+      random: () => {
+        throw new Error("boom");
+      },
+    }).start(), "internal_error");
+  assertPq(() => new ClientHandshake({ random: seededRandom("x"), suites: [] }), "internal_error");
+  assertPq(
+    () => new ClientHandshake({ random: seededRandom("x"), suites: [AES, AES] }),
+    "internal_error",
+  );
+  assertPq(
+    () =>
+      new ClientHandshake({
+        random: seededRandom("x"),
+        server: { keyId: new Uint8Array(7), publicKey: KEY_A.publicKey },
+      }),
+    "internal_error",
+  );
+  assertPq(
+    () =>
+      new ServerHandshake({
+        keys: [{ ...KEY_A, secretKey: new Uint8Array(5) }],
+        random: seededRandom("x"),
+      }),
+    "internal_error",
+  );
   // A pinned key that fails the modulus check: the client refuses to start.
   const badPk = new Uint8Array(KEY_A.publicKey);
   badPk[0] = 0xff;
   badPk[1] |= 0x0f;
-  assertPq(() => new ClientHandshake({ random: seededRandom("x"), server: { keyId: KEY_A.keyId, publicKey: badPk } }).start(), "handshake_failed");
+  assertPq(
+    () =>
+      new ClientHandshake({
+        random: seededRandom("x"),
+        server: { keyId: KEY_A.keyId, publicKey: badPk },
+      }).start(),
+    "handshake_failed",
+  );
   // A KEM backend that throws a foreign exception on peer data never leaks it.
   const evil: HybridKem = {
     name: "evil",
     keygen: xwingNoble.keygen,
-    encapsulate: () => { throw new TypeError("x"); },
-    decapsulate: () => { throw new RangeError("y"); },
+    encapsulate: () => {
+      throw new TypeError("x");
+    },
+    decapsulate: () => {
+      throw new RangeError("y");
+    },
   };
-  assertPq(() => server("evil", { kem: evil }).receiveClientHello(client("pinned", "evil c").start()), "handshake_failed");
-  assertPq(() => server("evil2", { kem: evil }).receiveClientHello(client("anonymous", "evil c2").start()), "handshake_failed");
-  const c = client("anonymous", "evil c3", { kem: { ...xwingNoble, decapsulate: evil.decapsulate } });
+  assertPq(
+    () => server("evil", { kem: evil }).receiveClientHello(client("pinned", "evil c").start()),
+    "handshake_failed",
+  );
+  assertPq(
+    () => server("evil2", { kem: evil }).receiveClientHello(client("anonymous", "evil c2").start()),
+    "handshake_failed",
+  );
+  const c = client("anonymous", "evil c3", {
+    kem: { ...xwingNoble, decapsulate: evil.decapsulate },
+  });
   const sh = server("evil3").receiveClientHello(c.start());
   assertPq(() => c.receiveServerHello(sh), "handshake_failed");
 });
@@ -288,7 +370,13 @@ function chExpected(p: number): ErrorCode[] {
   // as another well-formed ClientHello, which then fails a later check (seen: 2^5 → 7 suites →
   // shifted key_id → unknown_key_id). Each is still the documented code for what it parsed as.
   if (p === 3) {
-    return ["protocol_error", "no_common_suite", "unknown_key_id", "unsupported_extension", "handshake_failed"];
+    return [
+      "protocol_error",
+      "no_common_suite",
+      "unknown_key_id",
+      "unsupported_extension",
+      "handshake_failed",
+    ];
   }
   if (p <= 7) return ["protocol_error", "no_common_suite", "handshake_failed"]; // suites
   if (p <= 39) return ["handshake_failed"]; // client_random
@@ -350,20 +438,28 @@ Deno.test("mutation reference lengths", () => {
 
 Deno.test("property: any single-byte change in ClientHello is rejected with the documented code", () => {
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: REF.ch.length - 1 }), fc.integer({ min: 1, max: 255 }), (p, x) => {
-      const code = mutateCH(p, x);
-      assert.ok(chExpected(p).includes(code as ErrorCode), `CH[${p}]^=${x} → ${code}`);
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: REF.ch.length - 1 }),
+      fc.integer({ min: 1, max: 255 }),
+      (p, x) => {
+        const code = mutateCH(p, x);
+        assert.ok(chExpected(p).includes(code as ErrorCode), `CH[${p}]^=${x} → ${code}`);
+      },
+    ),
     { numRuns: 250 },
   );
 });
 
 Deno.test("property: any single-byte change in ServerHello is rejected with the documented code", () => {
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: REF.sh.length - 1 }), fc.integer({ min: 1, max: 255 }), (p, x) => {
-      const code = mutateSH(p, x);
-      assert.ok(shExpected(p).includes(code as ErrorCode), `SH[${p}]^=${x} → ${code}`);
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: REF.sh.length - 1 }),
+      fc.integer({ min: 1, max: 255 }),
+      (p, x) => {
+        const code = mutateSH(p, x);
+        assert.ok(shExpected(p).includes(code as ErrorCode), `SH[${p}]^=${x} → ${code}`);
+      },
+    ),
     { numRuns: 250 },
   );
 });
@@ -379,8 +475,52 @@ Deno.test("property: any single-byte change in ClientFinished is rejected with t
 });
 
 Deno.test("mutation: every field boundary of every message, xor 0x01 and 0x80", () => {
-  const chB = [0, 1, 2, 3, 4, 5, 6, 7, 8, 39, 40, 47, 48, 1263, 1264, 2383, 2384, 2385, 2386, 2387, 2388, 2389, 2390, 2395];
-  const shB = [0, 1, 2, 3, 4, 35, 36, 1155, 1156, 1157, 1158, 1159, 1160, 1161, 1162, 1167, 1168, 1199];
+  const chB = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    39,
+    40,
+    47,
+    48,
+    1263,
+    1264,
+    2383,
+    2384,
+    2385,
+    2386,
+    2387,
+    2388,
+    2389,
+    2390,
+    2395,
+  ];
+  const shB = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    35,
+    36,
+    1155,
+    1156,
+    1157,
+    1158,
+    1159,
+    1160,
+    1161,
+    1162,
+    1167,
+    1168,
+    1199,
+  ];
   for (const x of [0x01, 0x80]) {
     for (const p of chB) {
       const code = mutateCH(p, x);
@@ -390,7 +530,9 @@ Deno.test("mutation: every field boundary of every message, xor 0x01 and 0x80", 
       const code = mutateSH(p, x);
       assert.ok(shExpected(p).includes(code as ErrorCode), `SH[${p}]^=${x} → ${code}`);
     }
-    for (const p of [0, 1, 32]) assert.equal(mutateCF(p, x), p === 0 ? "protocol_error" : "handshake_failed");
+    for (const p of [0, 1, 32]) {
+      assert.equal(mutateCF(p, x), p === 0 ? "protocol_error" : "handshake_failed");
+    }
   }
   // specific expectations at a few positions
   assert.equal(mutateCH(2386, 0x80), "unsupported_extension"); // ext_type 0x0001 → 0x8001 (critical)
@@ -402,7 +544,9 @@ Deno.test("mutation: every field boundary of every message, xor 0x01 and 0x80", 
 
 Deno.test("truncations and extensions of each message never throw a foreign error", () => {
   for (const n of [0, 1, 2, 3, 4, 100, 2383, 2395, 2397]) {
-    const ch = n <= REF.ch.length ? REF.ch.slice(0, n) : concat(REF.ch, new Uint8Array(n - REF.ch.length));
+    const ch = n <= REF.ch.length
+      ? REF.ch.slice(0, n)
+      : concat(REF.ch, new Uint8Array(n - REF.ch.length));
     const code = errorCode(() => mutServer().receiveClientHello(ch));
     assert.equal(code, "protocol_error", `CH len ${n} → ${code}`);
   }

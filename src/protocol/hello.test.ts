@@ -34,7 +34,14 @@ function anonCH(over: Partial<ClientHello> = {}): ClientHello {
   return pinnedCH({ authMode: 0, keyId: new Uint8Array(8), ctS: null, ...over });
 }
 function sh(over: Partial<ServerHello> = {}): ServerHello {
-  return { suite: 1, serverRandom: rnd(32), ctE: rnd(1120), extensions: [], serverFinished: rnd(32), ...over };
+  return {
+    suite: 1,
+    serverRandom: rnd(32),
+    ctE: rnd(1120),
+    extensions: [],
+    serverFinished: rnd(32),
+    ...over,
+  };
 }
 
 function assertPq(fn: () => unknown, code: string): void {
@@ -52,14 +59,20 @@ function sameCH(a: ClientHello, b: ClientHello): void {
   assert.equal(toHex(a.keyId), toHex(b.keyId));
   assert.equal(toHex(a.ekC), toHex(b.ekC));
   assert.equal(a.ctS === null ? null : toHex(a.ctS), b.ctS === null ? null : toHex(b.ctS));
-  assert.deepEqual(a.extensions.map((e) => [e.type, toHex(e.data)]), b.extensions.map((e) => [e.type, toHex(e.data)]));
+  assert.deepEqual(
+    a.extensions.map((e) => [e.type, toHex(e.data)]),
+    b.extensions.map((e) => [e.type, toHex(e.data)]),
+  );
 }
 
 Deno.test("ClientHello: sizes of §3.1 (2386 pinned / 1266 anonymous with two suites)", () => {
   assert.equal(encodeClientHello(pinnedCH()).length, 2386);
   assert.equal(encodeClientHello(anonCH()).length, 1266);
   assert.equal(encodeClientHello(pinnedCH({ suites: [1] })).length, 2384);
-  assert.equal(encodeClientHello(pinnedCH({ extensions: [paddingExtension(10)] })).length, 2386 + 14);
+  assert.equal(
+    encodeClientHello(pinnedCH({ extensions: [paddingExtension(10)] })).length,
+    2386 + 14,
+  );
 });
 
 Deno.test("ClientHello: round trips (pinned, anonymous, extensions, unknown suites)", () => {
@@ -67,8 +80,14 @@ Deno.test("ClientHello: round trips (pinned, anonymous, extensions, unknown suit
     const ch of [
       pinnedCH(),
       anonCH(),
-      pinnedCH({ suites: [2, 0x7777, 1], extensions: [paddingExtension(0), { type: 0x1234, data: rnd(5) }] }),
-      anonCH({ suites: [1, 2, 3, 4, 5, 6, 7, 8], extensions: [{ type: EXT_PADDING, data: rnd(1020) }] }),
+      pinnedCH({
+        suites: [2, 0x7777, 1],
+        extensions: [paddingExtension(0), { type: 0x1234, data: rnd(5) }],
+      }),
+      anonCH({
+        suites: [1, 2, 3, 4, 5, 6, 7, 8],
+        extensions: [{ type: EXT_PADDING, data: rnd(1020) }],
+      }),
     ]
   ) {
     const wire = encodeClientHello(ch);
@@ -124,7 +143,11 @@ Deno.test("ClientHello: layout violations are protocol_error", () => {
   a[40] = 1;
   assertPq(() => decodeClientHello(a), "protocol_error");
   // ext_len > 1024 even if the bytes are there
-  const big = concat(encodeClientHello(anonCH()).subarray(0, 1264), u16(1025), new Uint8Array(1025));
+  const big = concat(
+    encodeClientHello(anonCH()).subarray(0, 1264),
+    u16(1025),
+    new Uint8Array(1025),
+  );
   assertPq(() => decodeClientHello(big), "protocol_error");
 });
 
@@ -133,22 +156,44 @@ Deno.test("Extensions: duplicates, structure, critical and non-critical (§3.4)"
   const withExt = (block: Uint8Array) => concat(base, u16(block.length), block);
   const ext = (t: number, d: Uint8Array) => concat(u16(t), u16(d.length), d);
   // duplicate
-  assertPq(() => decodeClientHello(withExt(concat(ext(1, new Uint8Array(1)), ext(1, new Uint8Array(0))))), "protocol_error");
+  assertPq(
+    () => decodeClientHello(withExt(concat(ext(1, new Uint8Array(1)), ext(1, new Uint8Array(0))))),
+    "protocol_error",
+  );
   // ext_data runs past the block / partial header
-  assertPq(() => decodeClientHello(withExt(concat(u16(1), u16(5), new Uint8Array(4)))), "protocol_error");
+  assertPq(
+    () => decodeClientHello(withExt(concat(u16(1), u16(5), new Uint8Array(4)))),
+    "protocol_error",
+  );
   assertPq(() => decodeClientHello(withExt(new Uint8Array([0, 1, 0]))), "protocol_error");
   // unknown critical
-  assertPq(() => decodeClientHello(withExt(ext(EXT_CRITICAL | 0x42, new Uint8Array(0)))), "unsupported_extension");
+  assertPq(
+    () => decodeClientHello(withExt(ext(EXT_CRITICAL | 0x42, new Uint8Array(0)))),
+    "unsupported_extension",
+  );
   // a known type with the critical bit is understood only if listed; padding 0x0001 is not critical
-  assertPq(() => decodeClientHello(withExt(ext(EXT_CRITICAL | EXT_PADDING, new Uint8Array(0)))), "unsupported_extension");
+  assertPq(
+    () => decodeClientHello(withExt(ext(EXT_CRITICAL | EXT_PADDING, new Uint8Array(0)))),
+    "unsupported_extension",
+  );
   // accepted when the receiver knows it
   const known = new Set([EXT_CRITICAL | 0x42]);
-  assert.equal(decodeClientHello(withExt(ext(EXT_CRITICAL | 0x42, new Uint8Array(2))), known).extensions.length, 1);
+  assert.equal(
+    decodeClientHello(withExt(ext(EXT_CRITICAL | 0x42, new Uint8Array(2))), known).extensions
+      .length,
+    1,
+  );
   // unknown non-critical is kept and ignored
-  assert.equal(decodeClientHello(withExt(ext(0x4242, new Uint8Array(3)))).extensions[0].type, 0x4242);
+  assert.equal(
+    decodeClientHello(withExt(ext(0x4242, new Uint8Array(3)))).extensions[0].type,
+    0x4242,
+  );
   // layout error wins over an unknown critical extension (layout is checked first)
   assertPq(
-    () => decodeClientHello(concat(withExt(ext(EXT_CRITICAL | 0x42, new Uint8Array(0))), new Uint8Array(1))),
+    () =>
+      decodeClientHello(
+        concat(withExt(ext(EXT_CRITICAL | 0x42, new Uint8Array(0))), new Uint8Array(1)),
+      ),
     "protocol_error",
   );
   // encoder refuses duplicates and oversize
@@ -205,7 +250,10 @@ Deno.test("ClientFinished: exactly 33 bytes (§3.3)", () => {
 
 Deno.test("property: ClientHello and ServerHello round-trip for arbitrary valid fields", () => {
   const extArb = fc.uniqueArray(
-    fc.record({ type: fc.integer({ min: 0, max: 0x7fff }), data: fc.uint8Array({ maxLength: 40 }) }),
+    fc.record({
+      type: fc.integer({ min: 0, max: 0x7fff }),
+      data: fc.uint8Array({ maxLength: 40 }),
+    }),
     { selector: (e) => e.type, maxLength: 5 },
   );
   fc.assert(
@@ -215,7 +263,9 @@ Deno.test("property: ClientHello and ServerHello round-trip for arbitrary valid 
       extArb,
       fc.uint8Array({ minLength: 8, maxLength: 8 }),
       (pinned, suites, extensions, keyId) => {
-        const ch = pinned ? pinnedCH({ suites, extensions, keyId }) : anonCH({ suites, extensions });
+        const ch = pinned
+          ? pinnedCH({ suites, extensions, keyId })
+          : anonCH({ suites, extensions });
         const w = encodeClientHello(ch);
         sameCH(decodeClientHello(w), ch);
         const s = sh({ suite: suites[0], extensions });

@@ -74,7 +74,9 @@ function need(b: Uint8Array, len: number, name: string): void {
 
 /** Type then version, the two bytes fixed forever (§3.5). */
 function checkTypeVersion(msg: Uint8Array, type: number): void {
-  if (!(msg instanceof Uint8Array) || msg.length < 1 || msg[0] !== type) fail("unexpected message type");
+  if (!(msg instanceof Uint8Array) || msg.length < 1 || msg[0] !== type) {
+    fail("unexpected message type");
+  }
   if (msg.length < 2) fail("truncated message");
   if (msg[1] !== VERSION) throw new PqgateError("unsupported_version");
 }
@@ -96,7 +98,9 @@ export function encodeClientHello(ch: ClientHello): Bytes {
   if (n < 1 || n > MAX_SUITES) throw new PqgateError("internal_error", "suites: 1..8 required");
   if (new Set(ch.suites).size !== n) throw new PqgateError("internal_error", "suites: duplicate");
   for (const s of ch.suites) {
-    if (!Number.isInteger(s) || s < 0 || s > 0xffff) throw new PqgateError("internal_error", "suites: not u16");
+    if (!Number.isInteger(s) || s < 0 || s > 0xffff) {
+      throw new PqgateError("internal_error", "suites: not u16");
+    }
   }
   need(ch.clientRandom, RANDOM_LEN, "clientRandom");
   need(ch.keyId, KEY_ID_LEN, "keyId");
@@ -105,8 +109,12 @@ export function encodeClientHello(ch: ClientHello): Bytes {
     if (ch.ctS === null) throw new PqgateError("internal_error", "ctS: required in pinned mode");
     need(ch.ctS, XWING_CT_LEN, "ctS");
   } else {
-    if (ch.ctS !== null) throw new PqgateError("internal_error", "ctS: must be null in anonymous mode");
-    if (!isAllZero(ch.keyId)) throw new PqgateError("internal_error", "keyId: must be zero in anonymous mode");
+    if (ch.ctS !== null) {
+      throw new PqgateError("internal_error", "ctS: must be null in anonymous mode");
+    }
+    if (!isAllZero(ch.keyId)) {
+      throw new PqgateError("internal_error", "keyId: must be zero in anonymous mode");
+    }
   }
   const ext = encodeExtensions(ch.extensions);
   const suites = ch.suites.map((s) => u16(s));
@@ -123,7 +131,10 @@ export function encodeClientHello(ch: ClientHello): Bytes {
 }
 
 /** Decodes a ClientHello (§3.1). `known` = extension types this receiver understands. */
-export function decodeClientHello(msg: Uint8Array, known: ReadonlySet<number> = KNOWN_EXTENSIONS): ClientHello {
+export function decodeClientHello(
+  msg: Uint8Array,
+  known: ReadonlySet<number> = KNOWN_EXTENSIONS,
+): ClientHello {
   checkTypeVersion(msg, MSG_CLIENT_HELLO);
   const r = new Reader(msg);
   r.u8("type");
@@ -134,7 +145,9 @@ export function decodeClientHello(msg: Uint8Array, known: ReadonlySet<number> = 
   if (n < 1 || n > MAX_SUITES) fail("invalid n_suites");
   // Cheap length check before reading anything large: fixed part + ct_S + ext_len.
   const minLen = 4 + 2 * n + CH_FIXED + (authMode === AUTH_PINNED ? XWING_CT_LEN : 0) + 2;
-  if (msg.length < minLen || msg.length > minLen + MAX_EXTENSIONS_LEN) fail("invalid ClientHello length");
+  if (msg.length < minLen || msg.length > minLen + MAX_EXTENSIONS_LEN) {
+    fail("invalid ClientHello length");
+  }
   const suites: number[] = [];
   for (let i = 0; i < n; i++) {
     const s = r.u16("suite");
@@ -143,7 +156,9 @@ export function decodeClientHello(msg: Uint8Array, known: ReadonlySet<number> = 
   }
   const clientRandom = r.bytes(RANDOM_LEN, "client_random");
   const keyId = r.bytes(KEY_ID_LEN, "key_id");
-  if (authMode === AUTH_ANONYMOUS && !isAllZero(keyId)) fail("key_id must be zero in anonymous mode");
+  if (authMode === AUTH_ANONYMOUS && !isAllZero(keyId)) {
+    fail("key_id must be zero in anonymous mode");
+  }
   const ekC = r.bytes(XWING_PK_LEN, "ek_C");
   const ctS = authMode === AUTH_PINNED ? r.bytes(XWING_CT_LEN, "ct_S") : null;
   const extLen = r.u16("ext_len");
@@ -182,9 +197,14 @@ export function encodeServerHello(sh: ServerHello): Bytes {
 }
 
 /** Decodes a ServerHello (§3.2). */
-export function decodeServerHello(msg: Uint8Array, known: ReadonlySet<number> = KNOWN_EXTENSIONS): ServerHello {
+export function decodeServerHello(
+  msg: Uint8Array,
+  known: ReadonlySet<number> = KNOWN_EXTENSIONS,
+): ServerHello {
   checkTypeVersion(msg, MSG_SERVER_HELLO);
-  if (msg.length < SERVER_HELLO_BASE_LEN || msg.length > SERVER_HELLO_BASE_LEN + MAX_EXTENSIONS_LEN) {
+  if (
+    msg.length < SERVER_HELLO_BASE_LEN || msg.length > SERVER_HELLO_BASE_LEN + MAX_EXTENSIONS_LEN
+  ) {
     fail("invalid ServerHello length");
   }
   const r = new Reader(msg);

@@ -23,7 +23,9 @@ function assertPq(fn: () => unknown, code: string, mentions?: string): void {
   assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof PqgateError, `expected PqgateError, got ${e}`);
     assert.equal(e.code, code);
-    if (mentions) assert.ok(e.message.includes(mentions), `message "${e.message}" should name ${mentions}`);
+    if (mentions) {
+      assert.ok(e.message.includes(mentions), `message "${e.message}" should name ${mentions}`);
+    }
     return true;
   });
 }
@@ -37,7 +39,11 @@ Deno.test("X-Wing KAT: draft-connolly-cfrg-xwing-kem-08 Appendix C vectors", () 
     const enc = xwingNoble.encapsulate(fromHex(v.pk), fromHex(v.eseed));
     assert.equal(toHex(enc.cipherText), v.ct, "encapsulate(pk, eseed).ct");
     assert.equal(toHex(enc.sharedSecret), v.ss, "encapsulate(pk, eseed).ss");
-    assert.equal(toHex(xwingNoble.decapsulate(fromHex(v.ct), fromHex(v.seed))), v.ss, "decapsulate");
+    assert.equal(
+      toHex(xwingNoble.decapsulate(fromHex(v.ct), fromHex(v.seed))),
+      v.ss,
+      "decapsulate",
+    );
   }
 });
 
@@ -128,13 +134,36 @@ Deno.test("X-Wing: ML-KEM implicit rejection: a tampered ct_M decapsulates to an
 Deno.test("X-Wing: input lengths are validated with the argument name", () => {
   const v = file.vectors[0];
   assertPq(() => xwingNoble.keygen(new Uint8Array(31)), "internal_error", "seed");
-  assertPq(() => xwingNoble.encapsulate(fromHex(v.pk), new Uint8Array(63)), "internal_error", "eseed");
-  assertPq(() => xwingNoble.encapsulate(new Uint8Array(1215), fromHex(v.eseed)), "handshake_failed", "publicKey");
-  assertPq(() => xwingNoble.encapsulate(new Uint8Array(1217), fromHex(v.eseed)), "handshake_failed", "publicKey");
-  assertPq(() => xwingNoble.decapsulate(new Uint8Array(1119), fromHex(v.seed)), "handshake_failed", "cipherText");
-  assertPq(() => xwingNoble.decapsulate(fromHex(v.ct), new Uint8Array(33)), "internal_error", "secretKey");
+  assertPq(
+    () => xwingNoble.encapsulate(fromHex(v.pk), new Uint8Array(63)),
+    "internal_error",
+    "eseed",
+  );
+  assertPq(
+    () => xwingNoble.encapsulate(new Uint8Array(1215), fromHex(v.eseed)),
+    "handshake_failed",
+    "publicKey",
+  );
+  assertPq(
+    () => xwingNoble.encapsulate(new Uint8Array(1217), fromHex(v.eseed)),
+    "handshake_failed",
+    "publicKey",
+  );
+  assertPq(
+    () => xwingNoble.decapsulate(new Uint8Array(1119), fromHex(v.seed)),
+    "handshake_failed",
+    "cipherText",
+  );
+  assertPq(
+    () => xwingNoble.decapsulate(fromHex(v.ct), new Uint8Array(33)),
+    "internal_error",
+    "secretKey",
+  );
   // Non-Uint8Array input is also a PqgateError, never a TypeError from noble.
-  assertPq(() => xwingNoble.encapsulate("x" as unknown as Uint8Array, fromHex(v.eseed)), "handshake_failed");
+  assertPq(
+    () => xwingNoble.encapsulate("x" as unknown as Uint8Array, fromHex(v.eseed)),
+    "handshake_failed",
+  );
 });
 
 Deno.test("X-Wing: outputs are plain ArrayBuffer-backed copies", () => {

@@ -25,7 +25,13 @@ import { ml_kem768_x25519 } from "@noble/post-quantum/hybrid.js";
 import { PqgateError } from "./errors.ts";
 import type { Bytes } from "./bytes.ts";
 import type { HybridKem } from "./types.ts";
-import { XWING_CT_LEN, XWING_ESEED_LEN, XWING_PK_LEN, XWING_SEED_LEN, XWING_SS_LEN } from "./constants.ts";
+import {
+  XWING_CT_LEN,
+  XWING_ESEED_LEN,
+  XWING_PK_LEN,
+  XWING_SEED_LEN,
+  XWING_SS_LEN,
+} from "./constants.ts";
 
 /** §2 ML-KEM-768 encapsulation key: 3 polynomials × 384 bytes of 12-bit coefficients + rho. */
 export const MLKEM768_PK_LEN = 1184;
@@ -70,7 +76,8 @@ export function mlkemModulusCheck(pkM: Uint8Array): boolean {
 
 /** A structurally valid X-Wing public key: 1216 bytes and an ML-KEM part that passes §7.2. */
 export function xwingPublicKeyValid(publicKey: Uint8Array): boolean {
-  return publicKey.length === XWING_PK_LEN && mlkemModulusCheck(publicKey.subarray(0, MLKEM768_PK_LEN));
+  return publicKey.length === XWING_PK_LEN &&
+    mlkemModulusCheck(publicKey.subarray(0, MLKEM768_PK_LEN));
 }
 
 /** X-Wing from @noble/post-quantum (pure JS; the fallback backend on every runtime). */
@@ -89,10 +96,15 @@ export const xwingNoble: HybridKem = Object.freeze({
     return { publicKey: own(kp.publicKey), secretKey: own(kp.secretKey) };
   },
 
-  encapsulate(publicKey: Uint8Array, eseed: Uint8Array): { cipherText: Bytes; sharedSecret: Bytes } {
+  encapsulate(
+    publicKey: Uint8Array,
+    eseed: Uint8Array,
+  ): { cipherText: Bytes; sharedSecret: Bytes } {
     checkLen(eseed, XWING_ESEED_LEN, "eseed", "internal_error");
     checkLen(publicKey, XWING_PK_LEN, "publicKey", "handshake_failed");
-    if (!xwingPublicKeyValid(publicKey)) throw new PqgateError("handshake_failed", "publicKey: invalid");
+    if (!xwingPublicKeyValid(publicKey)) {
+      throw new PqgateError("handshake_failed", "publicKey: invalid");
+    }
     let r: { cipherText: Uint8Array; sharedSecret: Uint8Array };
     try {
       r = ml_kem768_x25519.encapsulate(publicKey, eseed);
@@ -120,7 +132,9 @@ export const xwingNoble: HybridKem = Object.freeze({
     }
     const out = own(ss);
     ss.fill(0);
-    if (out.length !== XWING_SS_LEN) throw new PqgateError("internal_error", "decapsulate: unexpected output size");
+    if (out.length !== XWING_SS_LEN) {
+      throw new PqgateError("internal_error", "decapsulate: unexpected output size");
+    }
     return out;
   },
 });

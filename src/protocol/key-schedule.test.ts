@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac, hkdfSync } from "node:crypto";
 import { ascii, concat, toHex } from "./bytes.ts";
-import { SUITE_XWING_AES256GCM as AES, SUITE_XWING_CHACHA20POLY1305 as CHACHA } from "./constants.ts";
+import {
+  SUITE_XWING_AES256GCM as AES,
+  SUITE_XWING_CHACHA20POLY1305 as CHACHA,
+} from "./constants.ts";
 import {
   clientFinishedKey,
   deriveSecret,
@@ -24,16 +27,29 @@ import { PqgateError } from "./errors.ts";
 import { seededRandom } from "./testing.ts";
 
 // Independent reference built on node:crypto (a different HKDF/HMAC implementation).
-const sha = (...p: Uint8Array[]) => new Uint8Array(createHash("sha256").update(concat(...p)).digest());
+const sha = (...p: Uint8Array[]) =>
+  new Uint8Array(createHash("sha256").update(concat(...p)).digest());
 const refExtract = (salt: Uint8Array, ikm: Uint8Array) =>
   new Uint8Array(createHmac("sha256", salt).update(ikm).digest());
-function refExpandLabel(secret: Uint8Array, label: string, ctx: Uint8Array, len: number): Uint8Array {
+function refExpandLabel(
+  secret: Uint8Array,
+  label: string,
+  ctx: Uint8Array,
+  len: number,
+): Uint8Array {
   const full = ascii("pqgate1 " + label);
-  const info = concat(new Uint8Array([len >> 8, len & 0xff, full.length]), full, new Uint8Array([ctx.length]), ctx);
+  const info = concat(
+    new Uint8Array([len >> 8, len & 0xff, full.length]),
+    full,
+    new Uint8Array([ctx.length]),
+    ctx,
+  );
   // hkdfSync does Extract+Expand; Expand alone = HMAC chain (RFC 5869 §2.3).
   let t = new Uint8Array(0), out = new Uint8Array(0);
   for (let i = 1; out.length < len; i++) {
-    t = new Uint8Array(createHmac("sha256", secret).update(concat(t, info, new Uint8Array([i]))).digest());
+    t = new Uint8Array(
+      createHmac("sha256", secret).update(concat(t, info, new Uint8Array([i]))).digest(),
+    );
     out = concat(out, t);
   }
   return out.slice(0, len);
@@ -50,11 +66,23 @@ Deno.test("HKDF primitives match node:crypto (RFC 5869)", () => {
 
 Deno.test("ExpandLabel / DeriveSecret follow the §4.2 HkdfLabel layout", () => {
   const s = rnd(32), ctx = rnd(32);
-  assert.equal(toHex(expandLabel(s, "key", new Uint8Array(0), 32)), toHex(refExpandLabel(s, "key", new Uint8Array(0), 32)));
-  assert.equal(toHex(expandLabel(s, "iv", new Uint8Array(0), 12)), toHex(refExpandLabel(s, "iv", new Uint8Array(0), 12)));
-  assert.equal(toHex(deriveSecret(s, "derived", ctx)), toHex(refExpandLabel(s, "derived", ctx, 32)));
+  assert.equal(
+    toHex(expandLabel(s, "key", new Uint8Array(0), 32)),
+    toHex(refExpandLabel(s, "key", new Uint8Array(0), 32)),
+  );
+  assert.equal(
+    toHex(expandLabel(s, "iv", new Uint8Array(0), 12)),
+    toHex(refExpandLabel(s, "iv", new Uint8Array(0), 12)),
+  );
+  assert.equal(
+    toHex(deriveSecret(s, "derived", ctx)),
+    toHex(refExpandLabel(s, "derived", ctx, 32)),
+  );
   assert.equal(EMPTY_HASH.length, 32);
-  assert.equal(toHex(EMPTY_HASH), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  assert.equal(
+    toHex(EMPTY_HASH),
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  );
 });
 
 Deno.test("full §4.2 schedule matches an independent node:crypto computation", () => {
@@ -101,17 +129,30 @@ Deno.test("full §4.2 schedule matches an independent node:crypto computation", 
       const tk = trafficKeys(cAp);
       assert.equal(toHex(tk.key), toHex(refExpandLabel(cAp, "key", new Uint8Array(0), 32)));
       assert.equal(toHex(tk.iv), toHex(refExpandLabel(cAp, "iv", new Uint8Array(0), 12)));
-      assert.equal(toHex(nextTrafficSecret(cAp)), toHex(refExpandLabel(cAp, "traffic upd", new Uint8Array(0), 32)));
+      assert.equal(
+        toHex(nextTrafficSecret(cAp)),
+        toHex(refExpandLabel(cAp, "traffic upd", new Uint8Array(0), 32)),
+      );
       // §4.5
       const ctx = ascii("ctx");
-      const ref = refExpandLabel(refExpandLabel(exp, "EXPORTER-test", E, 32), "exporter", sha(ctx), 48);
+      const ref = refExpandLabel(
+        refExpandLabel(exp, "EXPORTER-test", E, 32),
+        "exporter",
+        sha(ctx),
+        48,
+      );
       assert.equal(toHex(exportKeyingMaterial(exp, "EXPORTER-test", ctx, 48)), toHex(ref));
     }
   }
 });
 
 Deno.test("downgrade: every input of the schedule changes the keys (§4.2)", () => {
-  const base = { suite: AES as 1 | 2, ssS: rnd(32) as Uint8Array | null, ssE: rnd(32), th2: rnd(32) };
+  const base = {
+    suite: AES as 1 | 2,
+    ssS: rnd(32) as Uint8Array | null,
+    ssE: rnd(32),
+    th2: rnd(32),
+  };
   const keysOf = (p: typeof base) => {
     const k = deriveSessionKeys(p.suite, handshakeSecret(p.suite, p.ssS, p.ssE), p.th2);
     return [k.clientSecret, k.serverSecret, k.exporterSecret, k.sessionId].map(toHex);
@@ -157,9 +198,13 @@ Deno.test("KeyUpdate chain and exporter separation", () => {
   assert.notEqual(toHex(a), toHex(exportKeyingMaterial(exp, "b", new Uint8Array(0), 32)));
   assert.notEqual(toHex(a), toHex(exportKeyingMaterial(exp, "a", new Uint8Array([0]), 32)));
   assert.equal(exportKeyingMaterial(exp, "a", new Uint8Array(0), 100).length, 100);
-  for (const bad of [() => exportKeyingMaterial(exp, "é", new Uint8Array(0), 32),
-    () => exportKeyingMaterial(exp, "x".repeat(248), new Uint8Array(0), 32),
-    () => exportKeyingMaterial(exp, "a", new Uint8Array(0), 0)]) {
+  for (
+    const bad of [
+      () => exportKeyingMaterial(exp, "é", new Uint8Array(0), 32),
+      () => exportKeyingMaterial(exp, "x".repeat(248), new Uint8Array(0), 32),
+      () => exportKeyingMaterial(exp, "a", new Uint8Array(0), 0),
+    ]
+  ) {
     assert.throws(bad, (e: unknown) => e instanceof PqgateError && e.code === "internal_error");
   }
 });

@@ -56,7 +56,9 @@ export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Bytes {
 /** HKDF-Expand (RFC 5869) with SHA-256. */
 export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Bytes {
   if (prk.length < HASH_LEN) misuse("hkdfExpand: prk too short");
-  if (!Number.isInteger(length) || length < 1 || length > 255 * HASH_LEN) misuse("hkdfExpand: bad length");
+  if (!Number.isInteger(length) || length < 1 || length > 255 * HASH_LEN) {
+    misuse("hkdfExpand: bad length");
+  }
   return own(expand(sha256, prk, info, length));
 }
 
@@ -175,10 +177,15 @@ export function exportKeyingMaterial(
   context: Uint8Array,
   length: number,
 ): Bytes {
-  if (typeof label !== "string" || !/^[\x00-\x7f]*$/.test(label) || label.length + LABEL_PREFIX.length > 255) {
+  if (
+    typeof label !== "string" || ![...label].every((ch) => ch.charCodeAt(0) <= 0x7f) ||
+    label.length + LABEL_PREFIX.length > 255
+  ) {
     misuse("exporter label: ASCII, at most 247 characters");
   }
-  if (!Number.isInteger(length) || length < 1 || length > 255 * HASH_LEN) misuse("exporter length out of range");
+  if (!Number.isInteger(length) || length < 1 || length > 255 * HASH_LEN) {
+    misuse("exporter length out of range");
+  }
   if (!(context instanceof Uint8Array)) misuse("exporter context: bytes required");
   const s = deriveSecret(exporterSecret, label, EMPTY_HASH);
   const out = expandLabel(s, "exporter", hash(context), length);

@@ -26,8 +26,8 @@ export {
 } from "./extensions.ts";
 export {
   type AuthMode,
-  type ClientHello,
   CLIENT_FINISHED_LEN,
+  type ClientHello,
   decodeClientFinished,
   decodeClientHello,
   decodeServerHello,
@@ -70,11 +70,18 @@ export {
   type ServerHandshakeState,
 } from "./handshake-server.ts";
 // §8 gateway keys and pins
-export { generateStaticKey, keyIdFor, parsePin, PIN_PREFIX, pinFor, pinMatches } from "./static-keys.ts";
+export {
+  generateStaticKey,
+  keyIdFor,
+  parsePin,
+  PIN_PREFIX,
+  pinFor,
+  pinMatches,
+} from "./static-keys.ts";
 
 // ---- record layer exports below ----
 // §4.2 ExpandLabel, §4.4 traffic keys and KeyUpdate secrets
-export { expandLabel, nextTrafficSecret, trafficKeys, type TrafficKeys } from "./traffic-keys.ts";
+export { expandLabel, nextTrafficSecret, type TrafficKeys, trafficKeys } from "./traffic-keys.ts";
 // §2 / §5.1 AEADs
 export { aeadForSuite, aes256gcm, chacha20poly1305 } from "./aead.ts";
 // §5 records, §5.5-§5.6 reservation and snapshots

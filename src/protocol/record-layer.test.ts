@@ -794,12 +794,26 @@ Deno.test("snapshot: the codec's named offsets are PROTOCOL.md §5.6's table", a
   const { SNAPSHOT_OFFSETS, SNAPSHOT_LEN } = await import("./record-layer.ts");
   const md = await Deno.readTextFile(new URL("../../PROTOCOL.md", import.meta.url));
   const section = md.slice(md.indexOf("### 5.6 Snapshot format"), md.indexOf("## 6. Frames"));
-  const rows = [...section.matchAll(/^\| (\d+) \| (\d+) \| `([a-z_0-9]+)`/gm)].map((m) => [m[3], Number(m[1]), Number(m[2])] as const);
+  const rows = [...section.matchAll(/^\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*`([a-z_0-9]+)`/gm)].map((m) =>
+    [m[3], Number(m[1]), Number(m[2])] as const
+  );
   const names: Record<string, keyof typeof SNAPSHOT_OFFSETS> = {
-    version: "version", role: "role", suite: "suite", created_at: "createdAt", session_id: "sessionId",
-    exp: "exporterSecret", th2: "transcriptHash", tx_epoch: "txEpoch", tx_secret: "txSecret",
-    tx_next_seq: "txNextSeq", tx_bytes: "txBytes", tx_epoch_start: "txEpochStart", rx_epoch: "rxEpoch",
-    rx_secret: "rxSecret", rx_next_seq: "rxNextSeq", rx_bytes: "rxBytes",
+    version: "version",
+    role: "role",
+    suite: "suite",
+    created_at: "createdAt",
+    session_id: "sessionId",
+    exp: "exporterSecret",
+    th2: "transcriptHash",
+    tx_epoch: "txEpoch",
+    tx_secret: "txSecret",
+    tx_next_seq: "txNextSeq",
+    tx_bytes: "txBytes",
+    tx_epoch_start: "txEpochStart",
+    rx_epoch: "rxEpoch",
+    rx_secret: "rxSecret",
+    rx_next_seq: "rxNextSeq",
+    rx_bytes: "rxBytes",
   };
   assert.equal(rows.length, Object.keys(SNAPSHOT_OFFSETS).length);
   for (const [field, offset] of rows) assert.equal(SNAPSHOT_OFFSETS[names[field]], offset, field);

@@ -11,7 +11,7 @@ const vectors = JSON.parse(
   Deno.readTextFileSync(new URL("../../tests/vectors/xwing-draft.json", import.meta.url)),
 ) as { vectors: { seed: string; pk: string }[] };
 
-Deno.test("keyIdFor = first 8 bytes of SHA-256(\"pqgate/1 key id\" || pk) (§8)", () => {
+Deno.test('keyIdFor = first 8 bytes of SHA-256("pqgate/1 key id" || pk) (§8)', () => {
   for (const v of vectors.vectors) {
     const pk = fromHex(v.pk);
     const ref = createHash("sha256").update("pqgate/1 key id").update(pk).digest().subarray(0, 8);
@@ -61,8 +61,14 @@ Deno.test("generateStaticKey derives the key pair and default key id from a seed
   assert.equal(toHex(k.publicKey), v.pk);
   assert.equal(toHex(k.secretKey), v.seed);
   assert.equal(toHex(k.keyId), toHex(keyIdFor(k.publicKey)));
-  const custom = generateStaticKey(fromHex(v.seed), { keyId: new Uint8Array(8).fill(7), kem: xwingNoble });
+  const custom = generateStaticKey(fromHex(v.seed), {
+    keyId: new Uint8Array(8).fill(7),
+    kem: xwingNoble,
+  });
   assert.equal(toHex(custom.keyId), "0707070707070707");
   assert.throws(() => generateStaticKey(new Uint8Array(16)), PqgateError);
-  assert.throws(() => generateStaticKey(fromHex(v.seed), { keyId: new Uint8Array(4) }), PqgateError);
+  assert.throws(
+    () => generateStaticKey(fromHex(v.seed), { keyId: new Uint8Array(4) }),
+    PqgateError,
+  );
 });

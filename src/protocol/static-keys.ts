@@ -49,7 +49,9 @@ export function parsePin(pin: string): Bytes | null {
  */
 export function pinMatches(pin: string, publicKey: Uint8Array): boolean {
   const want = parsePin(pin);
-  if (want === null || !(publicKey instanceof Uint8Array) || publicKey.length !== XWING_PK_LEN) return false;
+  if (want === null || !(publicKey instanceof Uint8Array) || publicKey.length !== XWING_PK_LEN) {
+    return false;
+  }
   return ctEqual(want, hash(publicKey));
 }
 
@@ -67,6 +69,8 @@ export function generateStaticKey(
   const kem = opts.kem ?? xwingNoble;
   const { publicKey, secretKey } = kem.keygen(seed);
   const keyId = opts.keyId ? new Uint8Array(opts.keyId) : keyIdFor(publicKey);
-  if (keyId.length !== KEY_ID_LEN) throw new PqgateError("internal_error", "keyId: expected 8 bytes");
+  if (keyId.length !== KEY_ID_LEN) {
+    throw new PqgateError("internal_error", "keyId: expected 8 bytes");
+  }
   return { keyId, publicKey: new Uint8Array(publicKey), secretKey: new Uint8Array(secretKey) };
 }

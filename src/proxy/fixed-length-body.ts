@@ -70,8 +70,12 @@ export async function fixedLengthBody(
   length: number,
   signal: AbortSignal,
 ): Promise<FixedLengthBody> {
-  if (length <= BUFFERED_BODY_MAX) return { body: await readAll(body, length, signal), header: false };
+  if (length <= BUFFERED_BODY_MAX) {
+    return { body: await readAll(body, length, signal), header: false };
+  }
   const Fixed = (globalThis as { FixedLengthStream?: FixedLengthStreamCtor }).FixedLengthStream;
-  if (typeof Fixed === "function") return { body: body.pipeThrough(new Fixed(length)), header: false };
+  if (typeof Fixed === "function") {
+    return { body: body.pipeThrough(new Fixed(length)), header: false };
+  }
   return { body, header: true };
 }

@@ -377,20 +377,30 @@ Deno.test("forward: service: routes dispatch in-process (demo origin), never to 
   // A service with no handler is a 502, never a network call.
   const missing = compileRoutes([{ match: { pathPrefix: "/" }, origin: "service:nope" }]);
   assert.equal(
-    (await forward(req("/", { authority: "x.example" }), ctx(missing, network.fetch, { services }))).status,
+    (await forward(req("/", { authority: "x.example" }), ctx(missing, network.fetch, { services })))
+      .status,
     502,
   );
-  assert.equal((await forward(req("/", { authority: "x.example" }), ctx(routes, network.fetch))).status, 502);
+  assert.equal(
+    (await forward(req("/", { authority: "x.example" }), ctx(routes, network.fetch))).status,
+    502,
+  );
   assert.deepEqual(network.calls, []);
 });
 
 Deno.test("forward: a service sees the client's scheme, host and (stripped) path, not a placeholder", async () => {
   const seen: { url: string; host: string | null }[] = [];
   const services = serviceLookup({
-    app: { fetch: (r) => (seen.push({ url: r.url, host: r.headers.get("host") }), new Response("ok")) },
+    app: {
+      fetch: (r) => (seen.push({ url: r.url, host: r.headers.get("host") }), new Response("ok")),
+    },
   });
   const routes = compileRoutes([
-    { match: { authority: "app.example", pathPrefix: "/api" }, origin: "service:app", stripPrefix: true },
+    {
+      match: { authority: "app.example", pathPrefix: "/api" },
+      origin: "service:app",
+      stripPrefix: true,
+    },
     { match: { pathPrefix: "/" }, origin: "service:APP" },
   ]);
   const f = (path: string, extra: Partial<ForwardRequest>) =>
@@ -429,14 +439,22 @@ Deno.test("forward: forwardedHost passes the client's authority as X-Forwarded-H
     assert.equal(off.forwarded, "for=203.0.113.9;proto=https");
     // A client-sent X-Forwarded-Host never passes, on or off.
     const r = await forward(
-      req("/echo", { authority: "quiet.example.com", headers: [["x-forwarded-host", "evil.example"]] }),
+      req("/echo", {
+        authority: "quiet.example.com",
+        headers: [["x-forwarded-host", "evil.example"]],
+      }),
       ctx(routes, fetch),
     );
     await r.body?.cancel();
     assert.equal(JSON.parse(r.headers.get("x-seen")!)["x-forwarded-host"], undefined);
   });
   assert.throws(
-    () => compileRoutes([{ match: { pathPrefix: "/" }, origin: "https://o.example", forwardedHost: "yes" as unknown as boolean }]),
+    () =>
+      compileRoutes([{
+        match: { pathPrefix: "/" },
+        origin: "https://o.example",
+        forwardedHost: "yes" as unknown as boolean,
+      }]),
     /forwardedHost: must be a boolean/,
   );
 });
@@ -481,7 +499,11 @@ Deno.test("forward: a declared body length reaches the origin as content-length,
     };
     // Buffered path (≤ BUFFERED_BODY_MAX), even with a plain fetch.
     assert.deepEqual(await post(1000, 1000, true, fetch), { cl: "1000", te: null, n: 1000 });
-    assert.deepEqual(await post(BUFFERED_BODY_MAX, 4096, true, fetch), { cl: String(BUFFERED_BODY_MAX), te: null, n: BUFFERED_BODY_MAX });
+    assert.deepEqual(await post(BUFFERED_BODY_MAX, 4096, true, fetch), {
+      cl: String(BUFFERED_BODY_MAX),
+      te: null,
+      n: BUFFERED_BODY_MAX,
+    });
     // Streamed path (over the buffer), via the gateway's default origin fetch.
     const big = 4 * 1024 * 1024;
     assert.deepEqual(await post(big, 16384, true), { cl: String(big), te: null, n: big });
@@ -498,9 +520,19 @@ Deno.test("forward: a declared body length reaches the origin as content-length,
 Deno.test("forward: a body longer or shorter than its content-length is refused (400) on both paths", async () => {
   await withFramingOrigin(async (base) => {
     const routes = table(base);
-    for (const [declared, chunks, size] of [[1000, 2, 1000], [1000, 1, 500], [200000, 30, 10000], [200000, 10, 10000]]) {
+    for (
+      const [declared, chunks, size] of [[1000, 2, 1000], [1000, 1, 500], [200000, 30, 10000], [
+        200000,
+        10,
+        10000,
+      ]]
+    ) {
       const res = await forward(
-        req("/", { method: "POST", headers: [["content-length", String(declared)]], body: streamOf(chunks, size) }),
+        req("/", {
+          method: "POST",
+          headers: [["content-length", String(declared)]],
+          body: streamOf(chunks, size),
+        }),
         ctx(routes, platformOriginFetch, { maxBodyBytes: 0 }),
       );
       assert.equal(res.status, 400, `declared ${declared}, sent ${chunks * size}`);
@@ -512,7 +544,11 @@ Deno.test("forward: a body longer or shorter than its content-length is refused 
 Deno.test("forward: two content-length fields are a 400, even when they agree (PROTOCOL.md §6.4)", async () => {
   const spy = spyFetch();
   const res = await forward(
-    req("/", { method: "POST", headers: [["content-length", "3"], ["content-length", "3"]], body: streamOf(1, 3) }),
+    req("/", {
+      method: "POST",
+      headers: [["content-length", "3"], ["content-length", "3"]],
+      body: streamOf(1, 3),
+    }),
     ctx(table("http://127.0.0.1:9"), spy.fetch),
   );
   assert.equal(res.status, 400);
@@ -522,7 +558,11 @@ Deno.test("forward: two content-length fields are a 400, even when they agree (P
 
 Deno.test("forward: a declared body that never arrives times out (504) while buffered", async () => {
   await withFramingOrigin(async (base) => {
-    const stalled = new ReadableStream<Uint8Array>({ start(c) { c.enqueue(new Uint8Array(10)); } });
+    const stalled = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new Uint8Array(10));
+      },
+    });
     const res = await forward(
       req("/", { method: "POST", headers: [["content-length", "100"]], body: stalled }),
       ctx(table(base), fetch, { timeoutMs: 150 }),
@@ -536,9 +576,15 @@ Deno.test("forward: a HEAD response has no content even when an in-process origi
   const services = serviceLookup({
     app: {
       fetch: () =>
-        new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(10)), cancel: () => void (cancelled = true) }), {
-          headers: { "content-length": "10" },
-        }),
+        new Response(
+          new ReadableStream({
+            pull: (c) => c.enqueue(new Uint8Array(10)),
+            cancel: () => void (cancelled = true),
+          }),
+          {
+            headers: { "content-length": "10" },
+          },
+        ),
     },
   });
   const routes = compileRoutes([{ match: { pathPrefix: "/" }, origin: "service:app" }]);
@@ -561,13 +607,19 @@ Deno.test("forward: GET with a non-empty body is refused; with an empty one it p
 
 Deno.test("forward: an origin body idle past bodyIdleTimeoutMs errors the body and aborts the origin request", async () => {
   await withOrigin(async (base) => {
-    const res = await forward(req("/stall-body"), ctx(table(base), fetch, { bodyIdleTimeoutMs: 150 }));
+    const res = await forward(
+      req("/stall-body"),
+      ctx(table(base), fetch, { bodyIdleTimeoutMs: 150 }),
+    );
     assert.equal(res.status, 200);
     const reader = res.body!.getReader();
     const first = await reader.read();
     assert.equal(new TextDecoder().decode(first.value), "a");
     const t0 = Date.now();
-    await assert.rejects(reader.read(), (e: Error) => e.name === "TimeoutError" && /150 ms/.test(e.message));
+    await assert.rejects(
+      reader.read(),
+      (e: Error) => e.name === "TimeoutError" && /150 ms/.test(e.message),
+    );
     const waited = Date.now() - t0;
     assert.ok(waited >= 120 && waited < 1000, `idle timeout after ${waited} ms`);
     for (let i = 0; i < 100 && !stallAborted; i++) await new Promise((r) => setTimeout(r, 10));
@@ -605,11 +657,17 @@ Deno.test("forward: a route's bodyIdleTimeoutMs overrides the gateway's (0 = non
     const none = await forward(req("/stall-body"), ctx(routes, fetch, { bodyIdleTimeoutMs: 100 }));
     const reader = none.body!.getReader();
     await reader.read();
-    const raced = await Promise.race([reader.read().then(() => "read", () => "error"), new Promise((r) => setTimeout(() => r("open"), 400))]);
+    const raced = await Promise.race([
+      reader.read().then(() => "read", () => "error"),
+      new Promise((r) => setTimeout(() => r("open"), 400)),
+    ]);
     assert.equal(raced, "open");
     await reader.cancel();
     // Gateway default none (undefined), route 100 ms: times out.
-    const strict = await forward(req("/stall-body", { authority: "strict.example.com" }), ctx(routes, fetch));
+    const strict = await forward(
+      req("/stall-body", { authority: "strict.example.com" }),
+      ctx(routes, fetch),
+    );
     await assert.rejects(strict.text(), (e: Error) => e.name === "TimeoutError");
   });
 });

@@ -155,9 +155,7 @@ export function originRequestHeaders(
   opts: OriginHeaderOptions,
 ): Headers {
   const h = new Headers();
-  const src = client instanceof Headers
-    ? client
-    : new Headers(client as HeadersInit); // any iterable of pairs at runtime; TS's DOM lib types only arrays
+  const src = client instanceof Headers ? client : new Headers(client as HeadersInit); // any iterable of pairs at runtime; TS's DOM lib types only arrays
   const listed = connectionListed(src);
   for (const [name, value] of src) {
     if ((HOP_BY_HOP as readonly string[]).includes(name) || listed.has(name)) continue;
@@ -167,7 +165,9 @@ export function originRequestHeaders(
   }
   h.set("host", opts.host);
   h.set("accept-encoding", "identity");
-  const host = opts.forwardedHost === undefined ? "" : `;host=${forwardedValue(opts.forwardedHost)}`;
+  const host = opts.forwardedHost === undefined
+    ? ""
+    : `;host=${forwardedValue(opts.forwardedHost)}`;
   h.set("forwarded", `${forwardedFor(opts.clientAddress)}${host};proto=https`);
   if (opts.forwardedHost !== undefined) h.set("x-forwarded-host", opts.forwardedHost);
   const p = parseClientAddress(opts.clientAddress);

@@ -4,7 +4,9 @@ import { gzipSync } from "node:zlib";
 import { platformOriginFetch } from "./origin-fetch.ts";
 
 /** node:http origin: /gzip answers gzip-encoded, /hang never answers, anything else echoes framing. */
-async function withOrigin(fn: (base: string, aborted: () => number) => Promise<void>): Promise<void> {
+async function withOrigin(
+  fn: (base: string, aborted: () => number) => Promise<void>,
+): Promise<void> {
   let abortedCount = 0;
   const server = http.createServer((rq, rs) => {
     if (rq.url === "/hang") {
@@ -15,7 +17,13 @@ async function withOrigin(fn: (base: string, aborted: () => number) => Promise<v
     rq.on("data", (c: Uint8Array) => chunks.push(c));
     rq.on("end", () => {
       const n = chunks.reduce((a, c) => a + c.byteLength, 0);
-      const body = JSON.stringify({ cl: rq.headers["content-length"] ?? null, te: rq.headers["transfer-encoding"] ?? null, n, method: rq.method, x: rq.headers["x-a"] ?? null });
+      const body = JSON.stringify({
+        cl: rq.headers["content-length"] ?? null,
+        te: rq.headers["transfer-encoding"] ?? null,
+        n,
+        method: rq.method,
+        x: rq.headers["x-a"] ?? null,
+      });
       if (rq.url === "/gzip") {
         rs.writeHead(201, { "content-encoding": "gzip", "set-cookie": ["a=1", "b=2"] });
         rs.end(gzipSync(body));
@@ -58,10 +66,18 @@ function upload(url: string, n: number, extra: RequestInit = {}): Request {
 Deno.test("origin fetch: a streamed upload with content-length keeps it on Deno (not chunked)", async () => {
   await withOrigin(async (base) => {
     const r = await platformOriginFetch(upload(`${base}/`, 3 * 1024 * 1024 + 7));
-    assert.deepEqual(await r.json(), { cl: String(3 * 1024 * 1024 + 7), te: null, n: 3 * 1024 * 1024 + 7, method: "POST", x: "1" });
+    assert.deepEqual(await r.json(), {
+      cl: String(3 * 1024 * 1024 + 7),
+      te: null,
+      n: 3 * 1024 * 1024 + 7,
+      method: "POST",
+      x: "1",
+    });
     // A byte body of any size, with no content-length field, keeps fetch's own framing.
     for (const n of [0, 5]) {
-      const r = await platformOriginFetch(new Request(`${base}/`, { method: "POST", body: new Uint8Array(n) }));
+      const r = await platformOriginFetch(
+        new Request(`${base}/`, { method: "POST", body: new Uint8Array(n) }),
+      );
       assert.deepEqual(await r.json(), { cl: String(n), te: null, n, method: "POST", x: null });
     }
     // The plain Deno fetch would have sent it chunked: the reason this path exists.

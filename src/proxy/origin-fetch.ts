@@ -49,12 +49,16 @@ export function nodeHttpFetch(request: Request, b: Builtins): Promise<Response> 
   return new Promise<Response>((resolve, reject) => {
     const req = mod.request(url, { method, headers, signal: request.signal }, (res) => {
       const h = new Headers();
-      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
+        h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+      }
       const status = res.statusCode ?? 0;
       // 1xx never gets here as a Response: the constructor refuses it (502 below).
       if (method === "HEAD" || status === 204 || status === 205 || status === 304) {
         res.resume();
-        return settle(() => new Response(null, { status, statusText: res.statusMessage, headers: h }));
+        return settle(() =>
+          new Response(null, { status, statusText: res.statusMessage, headers: h })
+        );
       }
       const encoding = (h.get("content-encoding") ?? "").trim().toLowerCase();
       const decoder = encoding === "gzip"

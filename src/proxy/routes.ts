@@ -327,7 +327,13 @@ export function compileRoutes(
       throw new RouteConfigError(i, "stripPrefix", "must be a boolean");
     }
     const timeoutMs = optionalInt(i, "timeoutMs", e.timeoutMs, 1, MAX_TIMEOUT_MS);
-    const bodyIdleTimeoutMs = optionalInt(i, "bodyIdleTimeoutMs", e.bodyIdleTimeoutMs, 0, MAX_TIMER_MS);
+    const bodyIdleTimeoutMs = optionalInt(
+      i,
+      "bodyIdleTimeoutMs",
+      e.bodyIdleTimeoutMs,
+      0,
+      MAX_TIMER_MS,
+    );
     const maxBodyBytes = optionalInt(i, "maxBodyBytes", e.maxBodyBytes, 0, Number.MAX_SAFE_INTEGER);
     let gatewayAuth: string | undefined;
     if (e.gatewayAuth !== undefined) {

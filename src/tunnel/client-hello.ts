@@ -4,7 +4,12 @@
  * most expensive step — ahead of the socket, optionally through a KEM's async step, so that a
  * transport can run it while the WebSocket connects (`ClientSessionOptions.prepared`).
  */
-import { RANDOM_LEN, type SuiteId, XWING_ESEED_LEN, XWING_SEED_LEN } from "../protocol/constants.ts";
+import {
+  RANDOM_LEN,
+  type SuiteId,
+  XWING_ESEED_LEN,
+  XWING_SEED_LEN,
+} from "../protocol/constants.ts";
 import { ClientHandshake } from "../protocol/handshake-client.ts";
 import type { HybridKem } from "../protocol/types.ts";
 import type { Env } from "./types.ts";
@@ -35,7 +40,9 @@ export function newClientHandshake(opts: ClientHelloOptions): ClientHandshake {
  */
 export interface PreparableClientKem extends HybridKem {
   /** Precomputes keygen(seed) and, with a server key, encapsulate(serverPublicKey, eseed). Never rejects. */
-  prepareClient(input: { seed: Uint8Array; serverPublicKey: Uint8Array | null; eseed: Uint8Array | null }): Promise<void>;
+  prepareClient(
+    input: { seed: Uint8Array; serverPublicKey: Uint8Array | null; eseed: Uint8Array | null },
+  ): Promise<void>;
   /** Precomputes the decapsulation of the ServerHello's ct_E with the prepared key. Never rejects. */
   prepareServerHello?(serverHello: Uint8Array): Promise<void>;
   /** Wipes whatever is prepared and unused. */
@@ -83,7 +90,9 @@ export async function prepareClientHelloAsync(
   };
   const handshake = newClientHandshake({ ...opts, random: replay });
   try {
-    const want = opts.server ? [RANDOM_LEN, XWING_SEED_LEN, XWING_ESEED_LEN] : [RANDOM_LEN, XWING_SEED_LEN];
+    const want = opts.server
+      ? [RANDOM_LEN, XWING_SEED_LEN, XWING_ESEED_LEN]
+      : [RANDOM_LEN, XWING_SEED_LEN];
     for (const n of want) {
       const r = opts.random(n);
       if (!(r instanceof Uint8Array) || r.length !== n) break;

@@ -16,9 +16,13 @@ import { toHex } from "../protocol/bytes.ts";
 import { MSG_SERVER_HELLO, type SuiteId } from "../protocol/constants.ts";
 import type { Frame, SessionInfo } from "../protocol/frames.ts";
 import type { ClientHandshake } from "../protocol/handshake-client.ts";
-import { type RecordLimits, RecordLayer } from "../protocol/record-layer.ts";
+import { RecordLayer, type RecordLimits } from "../protocol/record-layer.ts";
 import type { HybridKem } from "../protocol/types.ts";
-import { newClientHandshake, type PreparableClientKem, type PreparedClientHello } from "./client-hello.ts";
+import {
+  newClientHandshake,
+  type PreparableClientKem,
+  type PreparedClientHello,
+} from "./client-hello.ts";
 import { ClientStreams, type FetchOptions } from "./client-streams.ts";
 import { handshakeDeadline, silenceDeadline } from "./liveness.ts";
 import { binaryMessage, discardPrepared, MessageHold, type WireMessage } from "./message-hold.ts";
@@ -30,9 +34,9 @@ import type { Env, Socket } from "./types.ts";
 export {
   type ClientHelloOptions,
   type PreparableClientKem,
-  type PreparedClientHello,
   prepareClientHello,
   prepareClientHelloAsync,
+  type PreparedClientHello,
 } from "./client-hello.ts";
 export { type FetchOptions, StreamResetError } from "./client-streams.ts";
 
@@ -130,7 +134,8 @@ export class ClientSession {
       send: (frame) => this.#channel?.send(frame),
       drain: this.#drain.wait,
       established: () => this.#state === "established",
-      maxStreams: () => this.#sessionInfo ? this.#sessionInfo.maxStreams : (opts.initialMaxStreams ?? 16),
+      maxStreams: () =>
+        this.#sessionInfo ? this.#sessionInfo.maxStreams : (opts.initialMaxStreams ?? 16),
       closedError: () => this.#state === "closed" ? this.#errorFor(this.#close!) : null,
       fail: (e) => this.#fail(e),
     });
@@ -225,8 +230,11 @@ export class ClientSession {
   receive(message: WireMessage): void | Promise<void> {
     if (this.#state === "closed") return;
     const kem = this.#asyncKem;
-    const async = kem && typeof kem.prepareServerHello === "function" && this.#state === "clientHelloSent";
-    const step = async ? { type: MSG_SERVER_HELLO, prepare: (m: Uint8Array) => kem.prepareServerHello!(m) } : null;
+    const async = kem && typeof kem.prepareServerHello === "function" &&
+      this.#state === "clientHelloSent";
+    const step = async
+      ? { type: MSG_SERVER_HELLO, prepare: (m: Uint8Array) => kem.prepareServerHello!(m) }
+      : null;
     return this.#hold.receive(message, step);
   }
 
@@ -235,9 +243,13 @@ export class ClientSession {
     try {
       const msg = binaryMessage(message);
       this.#lastRx = this.#o.env.now();
-      if (this.#state === "idle") throw new PqgateError("protocol_error", "message before ClientHello");
+      if (this.#state === "idle") {
+        throw new PqgateError("protocol_error", "message before ClientHello");
+      }
       if (this.#state === "clientHelloSent") {
-        if (msg[0] !== MSG_SERVER_HELLO) throw new PqgateError("protocol_error", "expected ServerHello");
+        if (msg[0] !== MSG_SERVER_HELLO) {
+          throw new PqgateError("protocol_error", "expected ServerHello");
+        }
         this.#onServerHello(msg);
         return;
       }
@@ -282,14 +294,21 @@ export class ClientSession {
   onTimer(now: number): void {
     const d = this.nextDeadline();
     if (d === null || now < d) return;
-    this.#fail(new PqgateError(this.#state === "established" ? "idle_timeout" : "handshake_timeout"));
+    this.#fail(
+      new PqgateError(this.#state === "established" ? "idle_timeout" : "handshake_timeout"),
+    );
   }
 
   /** Closes the channel normally: CLOSE frame, then WebSocket close 1000. */
   close(): void {
     if (this.#state === "closed") return;
     if (this.#state === "established") this.#channel?.close(CLOSE_NORMAL, "");
-    this.#teardown({ code: CLOSE_NORMAL, reason: "closed by client", byPeer: false, phase: this.#phase() });
+    this.#teardown({
+      code: CLOSE_NORMAL,
+      reason: "closed by client",
+      byPeer: false,
+      phase: this.#phase(),
+    });
     closeSocket(this.#socket, CLOSE_NORMAL, "");
   }
 
@@ -355,7 +374,12 @@ export class ClientSession {
         this.#streams.pump();
         return;
       case "close": {
-        const info: CloseInfo = { code: f.code, reason: f.reason, byPeer: true, phase: "established" };
+        const info: CloseInfo = {
+          code: f.code,
+          reason: f.reason,
+          byPeer: true,
+          phase: "established",
+        };
         this.#teardown(info);
         closeSocket(this.#socket, CLOSE_NORMAL, "");
         return;
@@ -382,7 +406,10 @@ export class ClientSession {
   #fail(e: unknown): void {
     if (this.#state === "closed") return;
     const { code, closeCode, reason } = closeFor(e);
-    this.#log("session_error", { code, detail: e instanceof PqgateError ? e.message : (e as Error)?.name });
+    this.#log("session_error", {
+      code,
+      detail: e instanceof PqgateError ? e.message : (e as Error)?.name,
+    });
     const phase = this.#phase();
     if (phase === "established") this.#channel?.close(closeCode, reason);
     this.#teardown({ code: closeCode, reason, byPeer: false, phase });

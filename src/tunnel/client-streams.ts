@@ -6,7 +6,14 @@
  * (REFUSED) is retried, a few times, when its request has no body.
  */
 import { PqgateError } from "../protocol/errors.ts";
-import { type Frame, MAX_FRAME_PAYLOAD, STREAM_CANCEL, STREAM_ERROR_NAMES, STREAM_INTERNAL, STREAM_REFUSED } from "../protocol/frames.ts";
+import {
+  type Frame,
+  MAX_FRAME_PAYLOAD,
+  STREAM_CANCEL,
+  STREAM_ERROR_NAMES,
+  STREAM_INTERNAL,
+  STREAM_REFUSED,
+} from "../protocol/frames.ts";
 import { BhttpError, decodeResponseHead, encodeRequestHead } from "./bhttp.ts";
 import { isNullBodyStatus, requestHeadOf, responseOf } from "./http-mapping.ts";
 import { IncomingBody } from "./incoming-body.ts";
@@ -153,8 +160,10 @@ export class ClientStreams {
         if (!s) return;
         this.#forget(s);
         s.out.abort(new StreamResetError(f.errorCode));
-        if (!s.settled && f.errorCode === STREAM_REFUSED && s.p.request.body === null &&
-          s.p.retries < MAX_REFUSED_RETRIES) {
+        if (
+          !s.settled && f.errorCode === STREAM_REFUSED && s.p.request.body === null &&
+          s.p.retries < MAX_REFUSED_RETRIES
+        ) {
           // Not processed (§6.5): retry when a stream slot is free.
           s.p.retries++;
           this.#pending.unshift(s.p);
@@ -191,16 +200,23 @@ export class ClientStreams {
     let head: Uint8Array;
     try {
       const h = requestHeadOf(p.request);
-      if (p.contentLength !== null && p.request.body !== null && !h.headers.some(([n]) => n === "content-length")) {
+      if (
+        p.contentLength !== null && p.request.body !== null &&
+        !h.headers.some(([n]) => n === "content-length")
+      ) {
         h.headers.push(["content-length", String(p.contentLength)]);
       }
       head = encodeRequestHead(h);
       if (head.length > MAX_FRAME_PAYLOAD) {
-        throw new TypeError(`pqgate: request headers too large (${head.length} > ${MAX_FRAME_PAYLOAD} bytes)`);
+        throw new TypeError(
+          `pqgate: request headers too large (${head.length} > ${MAX_FRAME_PAYLOAD} bytes)`,
+        );
       }
     } catch (e) {
       this.#settle(p);
-      p.reject(e instanceof BhttpError ? new TypeError(`pqgate: invalid request: ${e.message}`) : e);
+      p.reject(
+        e instanceof BhttpError ? new TypeError(`pqgate: invalid request: ${e.message}`) : e,
+      );
       return;
     }
     if (this.#nextId > MAX_STREAM_ID) {
@@ -216,7 +232,8 @@ export class ClientStreams {
       id,
       p,
       out: new OutgoingBody({
-        sendData: (payload, end) => this.#host.send({ type: "data", stream: id, endStream: end, payload }),
+        sendData: (payload, end) =>
+          this.#host.send({ type: "data", stream: id, endStream: end, payload }),
         drain: this.#host.drain,
       }),
       localEnded: body === null,
@@ -306,14 +323,18 @@ export class ClientStreams {
         s.body = new IncomingBody({
           grant: (n) => this.#host.send({ type: "window_update", stream: id, increment: n }),
           onCancel: (reason) => {
-            if (this.#streams.isLive(s) && !s.remoteEnded) this.#resetStream(s, STREAM_CANCEL, reason);
+            if (this.#streams.isLive(s) && !s.remoteEnded) {
+              this.#resetStream(s, STREAM_CANCEL, reason);
+            }
           },
         });
       }
       nullBody = isNullBodyStatus(head.status) || s.p.request.method === "HEAD";
       response = responseOf(head, nullBody ? null : s.body?.stream ?? null, s.p.request.url);
     } catch (e) {
-      const err = e instanceof BhttpError ? new TypeError(`pqgate: invalid response from gateway: ${e.message}`) : e;
+      const err = e instanceof BhttpError
+        ? new TypeError(`pqgate: invalid response from gateway: ${e.message}`)
+        : e;
       this.#resetStream(s, STREAM_INTERNAL, err);
       return;
     }

@@ -32,7 +32,10 @@ async function viaPair(
 ): Promise<Seen> {
   const p = startPair({ handler: o.handler, limits: o.limits });
   try {
-    const r = await p.client.fetch(request(), o.contentLength === undefined ? {} : { contentLength: o.contentLength });
+    const r = await p.client.fetch(
+      request(),
+      o.contentLength === undefined ? {} : { contentLength: o.contentLength },
+    );
     const seen = { status: r.status, headers: r.headers, body: await r.text() };
     assert.equal(p.server.state, "established", "a per-request error never closes the channel");
     return seen;
@@ -46,15 +49,26 @@ async function viaPair(
 async function viaRaw(payload: Uint8Array): Promise<Seen> {
   const raw = await rawClient();
   raw.send([{ type: "headers", stream: 1, endStream: true, payload }]);
-  const on1 = () => raw.frames().filter((f): f is Frame & { stream: number } => "stream" in f && f.stream === 1);
-  await waitFor(() => on1().some((f) => (f.type === "data" || f.type === "headers") && f.endStream), 5000, "response on stream 1");
+  const on1 = () =>
+    raw.frames().filter((f): f is Frame & { stream: number } => "stream" in f && f.stream === 1);
+  await waitFor(
+    () => on1().some((f) => (f.type === "data" || f.type === "headers") && f.endStream),
+    5000,
+    "response on stream 1",
+  );
   const frames = on1();
   const headers = frames.find((f) => f.type === "headers") as Frame & { payload: Uint8Array };
   const head = decodeResponseHead(headers.payload, { maxBytes: MAX_FRAME_PAYLOAD });
-  const data = frames.filter((f) => f.type === "data").map((f) => (f as Frame & { payload: Uint8Array }).payload);
+  const data = frames.filter((f) => f.type === "data").map((f) =>
+    (f as Frame & { payload: Uint8Array }).payload
+  );
   raw.cs.close(1000, "");
   await settle();
-  return { status: head.status, headers: new Headers(head.headers), body: new TextDecoder().decode(concat(...data)) };
+  return {
+    status: head.status,
+    headers: new Headers(head.headers),
+    body: new TextDecoder().decode(concat(...data)),
+  };
 }
 
 const streamedBody = () => {
@@ -75,44 +89,81 @@ Deno.test("every session-made error response carries pqgate-error and the JSON e
     seen.add(code);
   };
   const limits = { maxHeaderBytes: 200, maxBodyBytes: 1000 };
-  const read: RequestHandler = async (req) => new Response(`read ${(await req.arrayBuffer()).byteLength}`);
+  const read: RequestHandler = async (req) =>
+    new Response(`read ${(await req.arrayBuffer()).byteLength}`);
 
-  check(await viaRaw(new Uint8Array([0xff, 0x00, 0x01])), "bad_request", "malformed Binary HTTP head");
   check(
-    await viaRaw(encodeRequestHead({ method: "GET", scheme: "ftp", authority: "a.example", path: "/", headers: [] })),
+    await viaRaw(new Uint8Array([0xff, 0x00, 0x01])),
+    "bad_request",
+    "malformed Binary HTTP head",
+  );
+  check(
+    await viaRaw(
+      encodeRequestHead({
+        method: "GET",
+        scheme: "ftp",
+        authority: "a.example",
+        path: "/",
+        headers: [],
+      }),
+    ),
     "bad_request",
     "a target that cannot be mapped (ftp:)",
   );
   for (const method of ["CONNECT", "TRACE", "TRACK"]) {
     check(
-      await viaRaw(encodeRequestHead({ method, scheme: "https", authority: "a.example", path: "/", headers: [] })),
+      await viaRaw(
+        encodeRequestHead({
+          method,
+          scheme: "https",
+          authority: "a.example",
+          path: "/",
+          headers: [],
+        }),
+      ),
       "method_not_allowed",
       `${method} is never forwarded`,
     );
   }
   check(
-    await viaPair(() => new Request("https://a.example/", { headers: { "x-big": "y".repeat(300) } }), { limits }),
+    await viaPair(
+      () => new Request("https://a.example/", { headers: { "x-big": "y".repeat(300) } }),
+      { limits },
+    ),
     "headers_too_large",
     "request head over max_header_bytes",
   );
   check(
-    await viaPair(() => new Request("https://a.example/", { method: "POST", body: "z".repeat(2000) }), {
-      limits,
-      handler: read,
-      contentLength: 2000,
-    }),
+    await viaPair(
+      () => new Request("https://a.example/", { method: "POST", body: "z".repeat(2000) }),
+      {
+        limits,
+        handler: read,
+        contentLength: 2000,
+      },
+    ),
     "body_too_large",
     "content-length over max_body_bytes",
   );
   check(
     await viaPair(
-      () => new Request("https://a.example/", { method: "POST", body: streamedBody(), duplex: "half" } as RequestInit),
+      () =>
+        new Request(
+          "https://a.example/",
+          { method: "POST", body: streamedBody(), duplex: "half" } as RequestInit,
+        ),
       { limits, handler: read },
     ),
     "body_too_large",
     "streamed body over max_body_bytes",
   );
-  check(await viaPair(() => new Request("https://a.example/"), { handler: () => Promise.reject(new Error("boom")) }), "internal_error", "handler rejects");
+  check(
+    await viaPair(() => new Request("https://a.example/"), {
+      handler: () => Promise.reject(new Error("boom")),
+    }),
+    "internal_error",
+    "handler rejects",
+  );
   check(
     await viaPair(() => new Request("https://a.example/"), {
       handler: () => {
@@ -123,14 +174,23 @@ Deno.test("every session-made error response carries pqgate-error and the JSON e
     "handler throws",
   );
   check(
-    await viaPair(() => new Request("https://a.example/"), { handler: () => Promise.resolve("not a response" as unknown as Response) }),
+    await viaPair(() => new Request("https://a.example/"), {
+      handler: () => Promise.resolve("not a response" as unknown as Response),
+    }),
     "bad_response",
     "handler resolves to a non-Response",
   );
-  check(await viaPair(() => new Request("https://a.example/"), { handler: () => Promise.resolve(Response.error()) }), "bad_response", "status 0");
   check(
     await viaPair(() => new Request("https://a.example/"), {
-      handler: () => Promise.resolve(new Response("x", { headers: { "x-pad": "p".repeat(MAX_FRAME_PAYLOAD) } })),
+      handler: () => Promise.resolve(Response.error()),
+    }),
+    "bad_response",
+    "status 0",
+  );
+  check(
+    await viaPair(() => new Request("https://a.example/"), {
+      handler: () =>
+        Promise.resolve(new Response("x", { headers: { "x-pad": "p".repeat(MAX_FRAME_PAYLOAD) } })),
     }),
     "origin_headers_too_large",
     "response head over one HEADERS frame",

@@ -41,7 +41,18 @@ Deno.test("targetUrlOf: dot segments and backslashes are refused with 400, never
 });
 
 Deno.test("targetUrlOf: an authority the URL parser would rewrite is refused with 400; case and default port are fine", () => {
-  for (const authority of ["2130706433", "0x7f.1", "127.1", "0177.0.0.1", "[0:0::1]", "api.example:", "api.example:0443", "ａｐｉ.example"]) {
+  for (
+    const authority of [
+      "2130706433",
+      "0x7f.1",
+      "127.1",
+      "0177.0.0.1",
+      "[0:0::1]",
+      "api.example:",
+      "api.example:0443",
+      "ａｐｉ.example",
+    ]
+  ) {
     assert.throws(
       () => targetUrlOf({ ...head("/"), authority }),
       (e: unknown) => e instanceof RequestMappingError && e.status === 400,
@@ -54,8 +65,14 @@ Deno.test("targetUrlOf: an authority the URL parser would rewrite is refused wit
     );
   }
   assert.equal(targetUrlOf({ ...head("/"), authority: "API.Example:443" }).host, "api.example");
-  assert.equal(targetUrlOf({ ...head("/"), scheme: "http", authority: "api.example:80" }).host, "api.example");
-  assert.equal(targetUrlOf({ ...head("/"), authority: "api.example:8443" }).host, "api.example:8443");
+  assert.equal(
+    targetUrlOf({ ...head("/"), scheme: "http", authority: "api.example:80" }).host,
+    "api.example",
+  );
+  assert.equal(
+    targetUrlOf({ ...head("/"), authority: "api.example:8443" }).host,
+    "api.example:8443",
+  );
   assert.equal(targetUrlOf({ ...head("/"), authority: "127.0.0.1:8080" }).host, "127.0.0.1:8080");
   assert.equal(targetUrlOf({ ...head("/"), authority: "[::1]" }).host, "[::1]");
 });
@@ -63,7 +80,15 @@ Deno.test("targetUrlOf: an authority the URL parser would rewrite is refused wit
 Deno.test("targetUrlOf: a percent-encoded authority or Host is refused with 400, never decoded", () => {
   // `new URL` would decode these to api.example / 127.0.0.1 and the route match would see a
   // name the client never sent.
-  for (const authority of ["api%2Eexample", "ap%69.example", "%31%32%37.0.0.1:8080", "api.example%", "[::1%25eth0]"]) {
+  for (
+    const authority of [
+      "api%2Eexample",
+      "ap%69.example",
+      "%31%32%37.0.0.1:8080",
+      "api.example%",
+      "[::1%25eth0]",
+    ]
+  ) {
     assert.throws(() => targetUrlOf({ ...head("/"), authority }), (e: unknown) => {
       assert.ok(e instanceof RequestMappingError, `${authority}: ${e}`);
       assert.equal(e.status, 400, authority);
@@ -71,11 +96,21 @@ Deno.test("targetUrlOf: a percent-encoded authority or Host is refused with 400,
     }, authority);
   }
   // Empty :authority: the Host field names the target and gets the same check.
-  const viaHost = { ...head("/"), authority: "", headers: [["host", "ap%69.example"]] as [string, string][] };
-  assert.throws(() => targetUrlOf(viaHost), (e: unknown) => e instanceof RequestMappingError && e.status === 400);
+  const viaHost = {
+    ...head("/"),
+    authority: "",
+    headers: [["host", "ap%69.example"]] as [string, string][],
+  };
+  assert.throws(
+    () => targetUrlOf(viaHost),
+    (e: unknown) => e instanceof RequestMappingError && e.status === 400,
+  );
   // A Host field next to a non-empty :authority is checked too (routes.ts compares the two).
   const both = { ...head("/"), headers: [["host", "api%2Eexample"]] as [string, string][] };
-  assert.throws(() => targetUrlOf(both), (e: unknown) => e instanceof RequestMappingError && e.status === 400);
+  assert.throws(
+    () => targetUrlOf(both),
+    (e: unknown) => e instanceof RequestMappingError && e.status === 400,
+  );
   assert.equal(targetUrlOf(head("/%41")).host, "api.example"); // "%" in the path is fine
 });
 
@@ -96,6 +131,10 @@ Deno.test("requestOf: control characters in a header value are refused with 400 
       `0x${c.toString(16)}`,
     );
   }
-  const ok = requestOf({ ...head("/"), headers: [["x-a", "a\tb"], ["x-b", "caf\xe9"]] }, null, signal);
+  const ok = requestOf(
+    { ...head("/"), headers: [["x-a", "a\tb"], ["x-b", "caf\xe9"]] },
+    null,
+    signal,
+  );
   assert.equal(ok.headers.get("x-a"), "a\tb");
 });

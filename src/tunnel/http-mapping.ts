@@ -76,7 +76,10 @@ export function targetUrlOf(head: RequestHead): URL {
     if (!host) throw new RequestMappingError(400, "no authority and no host header");
     authority = host[1];
   }
-  if (authority.includes("@") || authority.includes("/") || authority.includes("\\") || authority.includes("?") || authority.includes("#")) {
+  if (
+    authority.includes("@") || authority.includes("/") || authority.includes("\\") ||
+    authority.includes("?") || authority.includes("#")
+  ) {
     throw new RequestMappingError(400, "invalid authority");
   }
   // Refuse rather than resolve: `new URL()` percent-decodes a host ("de%6Do" becomes "demo"),
@@ -87,11 +90,15 @@ export function targetUrlOf(head: RequestHead): URL {
     throw new RequestMappingError(400, "percent-encoded authority");
   }
   if (!head.path.startsWith("/")) throw new RequestMappingError(400, "path must start with /");
-  if (head.path.includes("#")) throw new RequestMappingError(400, "path must not contain a fragment");
+  if (head.path.includes("#")) {
+    throw new RequestMappingError(400, "path must not contain a fragment");
+  }
   // Refuse rather than resolve: `new URL()` would silently turn /a/../b or /a/%2e%2e/b into /b
   // and \ into /, so the path the origin sees would differ from the one the client sent.
   const rawPath = head.path.split("?", 1)[0];
-  if (rawPath.includes("\\")) throw new RequestMappingError(400, "path must not contain a backslash");
+  if (rawPath.includes("\\")) {
+    throw new RequestMappingError(400, "path must not contain a backslash");
+  }
   for (const segment of rawPath.split("/")) {
     const decoded = segment.replace(/%2e/gi, ".");
     if (decoded === "." || decoded === "..") {

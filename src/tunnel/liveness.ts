@@ -21,7 +21,9 @@ export function handshakeDeadline(startedAt: number, timeoutMs: number): number 
  * well past the timeout means it is gone. null when no idle timeout was announced.
  */
 export function silenceDeadline(lastRx: number, idleTimeoutMs: number | undefined): number | null {
-  return idleTimeoutMs ? lastRx + idleTimeoutMs + Math.max(5_000, Math.floor(idleTimeoutMs / 2)) : null;
+  return idleTimeoutMs
+    ? lastRx + idleTimeoutMs + Math.max(5_000, Math.floor(idleTimeoutMs / 2))
+    : null;
 }
 
 /** The gateway's idle clock: last receive, and the idle PING once it went out. */
@@ -63,7 +65,9 @@ export class IdlePing {
 
   /** True when the idle PING is due at `now`; it then counts as sent at `now`. */
   pingDue(now: number): boolean {
-    if (this.#pingOutstanding || now < this.lastRx + Math.floor(this.#limits.idleTimeoutMs / 2)) return false;
+    if (this.#pingOutstanding || now < this.lastRx + Math.floor(this.#limits.idleTimeoutMs / 2)) {
+      return false;
+    }
     this.#pingOutstanding = true;
     this.#pingSentAt = now;
     return true;

@@ -99,7 +99,10 @@ export class MessageHold {
     this.#held = null;
   }
 
-  async #prepareThenReceive(prepare: (msg: Uint8Array) => Promise<void>, msg: Uint8Array): Promise<void> {
+  async #prepareThenReceive(
+    prepare: (msg: Uint8Array) => Promise<void>,
+    msg: Uint8Array,
+  ): Promise<void> {
     const held: WireMessage[] = [];
     this.#held = held;
     this.#o.onStart();

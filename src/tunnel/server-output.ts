@@ -32,7 +32,9 @@ export interface ServerOutputOptions {
 }
 
 /** The record channel and its output budget, wired to each other. */
-export function openServerOutput(o: ServerOutputOptions): { channel: RecordChannel; budget: OutputBudget } {
+export function openServerOutput(
+  o: ServerOutputOptions,
+): { channel: RecordChannel; budget: OutputBudget } {
   const socket = o.socket;
   let budget: OutputBudget | null = null;
   const counted: Socket = {

@@ -25,10 +25,16 @@
  */
 import { CLOSE_GOING_AWAY, CLOSE_NORMAL, PqgateError } from "../protocol/errors.ts";
 import { type Bytes, toHex } from "../protocol/bytes.ts";
-import { MAX_RECORD_LEN, MSG_CLIENT_FINISHED, MSG_CLIENT_HELLO, PING_LEN, type SuiteId } from "../protocol/constants.ts";
+import {
+  MAX_RECORD_LEN,
+  MSG_CLIENT_FINISHED,
+  MSG_CLIENT_HELLO,
+  PING_LEN,
+  type SuiteId,
+} from "../protocol/constants.ts";
 import { type Frame, STREAM_INTERNAL } from "../protocol/frames.ts";
 import { ServerHandshake } from "../protocol/handshake-server.ts";
-import { type RecordLimits, RecordLayer } from "../protocol/record-layer.ts";
+import { RecordLayer, type RecordLimits } from "../protocol/record-layer.ts";
 import type { Aead, HybridKem } from "../protocol/types.ts";
 import { handshakeDeadline, IdlePing } from "./liveness.ts";
 import { binaryMessage, discardPrepared, MessageHold, type WireMessage } from "./message-hold.ts";
@@ -40,7 +46,14 @@ import { ServerStreams } from "./server-streams.ts";
 import { closeFor, closeSocket, logSafely } from "./session-close.ts";
 import { SessionPersistence } from "./session-persistence.ts";
 import { decodeSessionSnapshot } from "./session-snapshot.ts";
-import type { ChannelInfo, Env, RequestHandler, SessionLimits, Socket, StaticKey } from "./types.ts";
+import type {
+  ChannelInfo,
+  Env,
+  RequestHandler,
+  SessionLimits,
+  Socket,
+  StaticKey,
+} from "./types.ts";
 
 export type ServerSessionState = "start" | "serverHelloSent" | "established" | "closed";
 
@@ -83,9 +96,11 @@ export interface ServerSessionOptions {
 /** Messages held while a ClientHello is in the async KEM hop; more → 4011 (a client sends none). */
 const MAX_HELD_MESSAGES = 4;
 
-export type ResumeOptions = Omit<ServerSessionOptions, "keys" | "suites" | "allowAnonymous" | "kem"> & {
-  keys?: StaticKey[];
-};
+export type ResumeOptions =
+  & Omit<ServerSessionOptions, "keys" | "suites" | "allowAnonymous" | "kem">
+  & {
+    keys?: StaticKey[];
+  };
 
 export class ServerSession {
   #state: ServerSessionState = "start";
@@ -127,7 +142,8 @@ export class ServerSession {
       onStart: () => (this.#idle.lastRx = this.#o.env.now()),
       discard: () => discardPrepared(this.#o.kem as { discard?: () => void } | undefined),
       maxHeld: MAX_HELD_MESSAGES,
-      onOverflow: () => this.#fail(new PqgateError("protocol_error", "messages before the ServerHello")),
+      onOverflow: () =>
+        this.#fail(new PqgateError("protocol_error", "messages before the ServerHello")),
     });
     this.#streams = new ServerStreams(opts, {
       send: (frame) => this.#channel?.send(frame),
@@ -165,7 +181,9 @@ export class ServerSession {
       aead: opts.aead,
       limits: { sessionLifetimeMs: opts.limits.sessionLifetimeMs, ...opts.recordLimits },
     });
-    if (layer.role !== "server") throw new PqgateError("internal_error", "snapshot is not a gateway session");
+    if (layer.role !== "server") {
+      throw new PqgateError("internal_error", "snapshot is not a gateway session");
+    }
     const s = new ServerSession({ ...opts, keys: opts.keys ?? [] });
     s.#hs?.close();
     s.#hs = null;
@@ -233,7 +251,9 @@ export class ServerSession {
     if (this.#state === "closed") return;
     const kem = this.#o.kem;
     const async = this.#state === "start" && typeof kem?.prepareServer === "function";
-    const step = async ? { type: MSG_CLIENT_HELLO, prepare: (m: Uint8Array) => kem.prepareServer!(m) } : null;
+    const step = async
+      ? { type: MSG_CLIENT_HELLO, prepare: (m: Uint8Array) => kem.prepareServer!(m) }
+      : null;
     return this.#hold.receive(message, step);
   }
 
@@ -244,7 +264,9 @@ export class ServerSession {
       this.#idle.received(this.#o.env.now());
       switch (this.#state) {
         case "start": {
-          if (msg[0] !== MSG_CLIENT_HELLO) throw new PqgateError("protocol_error", "expected ClientHello");
+          if (msg[0] !== MSG_CLIENT_HELLO) {
+            throw new PqgateError("protocol_error", "expected ClientHello");
+          }
           const sh = this.#hs!.receiveClientHello(msg);
           this.#state = "serverHelloSent";
           this.#socket.send(sh);
@@ -253,7 +275,9 @@ export class ServerSession {
           break;
         }
         case "serverHelloSent": {
-          if (msg[0] !== MSG_CLIENT_FINISHED) throw new PqgateError("protocol_error", "expected ClientFinished");
+          if (msg[0] !== MSG_CLIENT_FINISHED) {
+            throw new PqgateError("protocol_error", "expected ClientFinished");
+          }
           const hs = this.#hs!;
           const keys = hs.receiveClientFinished(msg);
           this.#keyId = hs.keyId;
@@ -263,7 +287,10 @@ export class ServerSession {
             keys,
             now: this.#o.env.now(),
             aead: this.#o.aead,
-            limits: { sessionLifetimeMs: this.#o.limits.sessionLifetimeMs, ...this.#o.recordLimits },
+            limits: {
+              sessionLifetimeMs: this.#o.limits.sessionLifetimeMs,
+              ...this.#o.recordLimits,
+            },
             reservation: !!this.#o.persist,
           });
           this.#establish(layer, true);
@@ -285,7 +312,10 @@ export class ServerSession {
             if (this.#state !== "established") return;
           }
           if (this.#budget!.overHardLimit()) {
-            throw new PqgateError("limit_exceeded", "client is not reading (unacknowledged output)");
+            throw new PqgateError(
+              "limit_exceeded",
+              "client is not reading (unacknowledged output)",
+            );
           }
           this.#persistence.persistState();
           break;
@@ -323,13 +353,20 @@ export class ServerSession {
     try {
       const l = this.#o.limits;
       if (this.#state !== "established") {
-        if (now >= handshakeDeadline(this.#createdAt, l.handshakeTimeoutMs)) throw new PqgateError("handshake_timeout");
+        if (now >= handshakeDeadline(this.#createdAt, l.handshakeTimeoutMs)) {
+          throw new PqgateError("handshake_timeout");
+        }
         return;
       }
-      if (now >= this.#channel!.layer.expiresAt) throw new PqgateError("rehandshake_required", "session lifetime");
+      if (now >= this.#channel!.layer.expiresAt) {
+        throw new PqgateError("rehandshake_required", "session lifetime");
+      }
       if (this.#idle.expired(now)) throw new PqgateError("idle_timeout");
       if (this.#idle.pingDue(now)) {
-        this.#channel!.send({ type: "ping", data: this.#o.env.random(PING_LEN).slice(0, PING_LEN) });
+        this.#channel!.send({
+          type: "ping",
+          data: this.#o.env.random(PING_LEN).slice(0, PING_LEN),
+        });
         this.#persistence.persistState(); // a wake must not send a second idle PING (session-snapshot.ts)
       }
     } catch (e) {
@@ -405,7 +442,9 @@ export class ServerSession {
         this.#charge("PING");
         if (this.#budget!.congested()) {
           // Best effort: never queue PONGs behind a socket the peer does not read.
-          if (this.#pongsDropped++ === 0) this.#log("pong_dropped", { reason: "socket buffer above high-water mark" });
+          if (this.#pongsDropped++ === 0) {
+            this.#log("pong_dropped", { reason: "socket buffer above high-water mark" });
+          }
           return;
         }
         this.#channel!.send({ type: "pong", data: f.data });

@@ -11,7 +11,14 @@
  * DATA, refused streams) are charged to the session's control-frame bucket (`host.charge`).
  */
 import { PqgateError } from "../protocol/errors.ts";
-import { type Frame, MAX_FRAME_PAYLOAD, STREAM_CANCEL, STREAM_INTERNAL, STREAM_REFUSED, STREAM_TOO_LARGE } from "../protocol/frames.ts";
+import {
+  type Frame,
+  MAX_FRAME_PAYLOAD,
+  STREAM_CANCEL,
+  STREAM_INTERNAL,
+  STREAM_REFUSED,
+  STREAM_TOO_LARGE,
+} from "../protocol/frames.ts";
 import { BhttpError, decodeRequestHead, encodeResponseHead } from "./bhttp.ts";
 import { sessionError, type SessionErrorCode } from "./error-response.ts";
 import { RequestMappingError, requestOf, responseHeadOf } from "./http-mapping.ts";
@@ -153,8 +160,12 @@ export class ServerStreams {
   }
 
   #onHeaders(id: number, endStream: boolean, payload: Uint8Array): void {
-    if (this.#streams.has(id)) throw new PqgateError("protocol_error", "second HEADERS on a stream");
-    if (id % 2 === 0 || id <= this.highest) throw new PqgateError("protocol_error", "stream id not increasing");
+    if (this.#streams.has(id)) {
+      throw new PqgateError("protocol_error", "second HEADERS on a stream");
+    }
+    if (id % 2 === 0 || id <= this.highest) {
+      throw new PqgateError("protocol_error", "stream id not increasing");
+    }
     this.highest = id;
     const o = this.#o;
     if (this.#streams.size >= o.limits.maxStreams) {
@@ -168,7 +179,8 @@ export class ServerStreams {
       body: null,
       remoteEnded: endStream,
       out: new OutgoingBody({
-        sendData: (p, end) => this.#host.send({ type: "data", stream: id, endStream: end, payload: p }),
+        sendData: (p, end) =>
+          this.#host.send({ type: "data", stream: id, endStream: end, payload: p }),
         drain: this.#host.budget().wait,
         maxWindow: this.maxWindow,
       }),
@@ -240,7 +252,11 @@ export class ServerStreams {
     if (endStream) s.remoteEnded = true;
     const max = this.#o.limits.maxBodyBytes;
     if (max > 0 && s.body.received > max && !s.discardBody) {
-      this.#host.log("request_rejected", { stream: id, status: 413, reason: "body over max_body_bytes" });
+      this.#host.log("request_rejected", {
+        stream: id,
+        status: 413,
+        reason: "body over max_body_bytes",
+      });
       const reason = new DOMException("request body too large", "AbortError");
       s.body.error(reason);
       if (!s.responseStarted) {
@@ -277,8 +293,14 @@ export class ServerStreams {
       if (head.length > MAX_FRAME_PAYLOAD) throw new BhttpError(431, "response head too large");
     } catch (e) {
       if (ok) res.body?.cancel().catch(() => {});
-      this.#host.log("handler_error", { stream: s.id, error: (e as Error)?.message ?? "bad response" });
-      this.#respondError(s, e instanceof BhttpError && e.status === 431 ? "origin_headers_too_large" : "bad_response");
+      this.#host.log("handler_error", {
+        stream: s.id,
+        error: (e as Error)?.message ?? "bad response",
+      });
+      this.#respondError(
+        s,
+        e instanceof BhttpError && e.status === 431 ? "origin_headers_too_large" : "bad_response",
+      );
       return;
     }
     this.#startResponse(s, head, res.body);
@@ -290,12 +312,16 @@ export class ServerStreams {
     s.body?.error(new DOMException("request rejected", "AbortError"));
     const { head: errorHead, body } = sessionError(code);
     const head = encodeResponseHead(errorHead);
-    this.#startResponse(s, head, new ReadableStream({
-      start(c) {
-        c.enqueue(body);
-        c.close();
-      },
-    }));
+    this.#startResponse(
+      s,
+      head,
+      new ReadableStream({
+        start(c) {
+          c.enqueue(body);
+          c.close();
+        },
+      }),
+    );
   }
 
   /** HEADERS wait for the output gate like DATA does (a bodiless response included). */
@@ -324,7 +350,10 @@ export class ServerStreams {
       () => this.#localEnd(s),
       (e) => {
         if (e instanceof BodyAborted || !this.#streams.isLive(s)) return;
-        this.#host.log("response_body_error", { stream: s.id, error: (e as Error)?.name ?? "Error" });
+        this.#host.log("response_body_error", {
+          stream: s.id,
+          error: (e as Error)?.name ?? "Error",
+        });
         this.#reset(s, STREAM_INTERNAL, e);
       },
     );

@@ -12,7 +12,17 @@ import { encodeRequestHead } from "./bhttp.ts";
 import { IncomingBody, SMALL_CHUNK } from "./incoming-body.ts";
 import { memorySocketPair } from "./memory-socket.ts";
 import { ServerSession } from "./server-session.ts";
-import { rawClient, type RawClient, settle, startPair, TEST_KEY, TEST_LIMITS, testEnv, ManualClock, waitFor } from "./testing.ts";
+import {
+  ManualClock,
+  type RawClient,
+  rawClient,
+  settle,
+  startPair,
+  TEST_KEY,
+  TEST_LIMITS,
+  testEnv,
+  waitFor,
+} from "./testing.ts";
 import { ClientHandshake } from "../protocol/handshake-client.ts";
 import { seededRandom } from "../protocol/testing.ts";
 
@@ -20,7 +30,10 @@ const MIN_UNACKED = 4 * MAX_RECORD_LEN; // the smallest maxUnackedBytes allowed 
 const get = (path = "/") =>
   encodeRequestHead({ method: "GET", scheme: "https", authority: "a.example", path, headers: [] });
 const heads = (from: number, n: number): Frame[] =>
-  Array.from({ length: n }, (_, i) => ({ type: "headers", stream: from + 2 * i, endStream: true, payload: get() }));
+  Array.from(
+    { length: n },
+    (_, i) => ({ type: "headers", stream: from + 2 * i, endStream: true, payload: get() }),
+  );
 /** Bytes of records the gateway handed to its socket (what a peer that never reads makes it hold). */
 const sentBy = (raw: RawClient) => raw.ss.bytesSent;
 /** A 204 whose head is ~4 KiB: the amplification of finding 1 is the response-head size. */
@@ -30,7 +43,12 @@ const bigHead204 = () =>
 Deno.test("bodiless responses wait for the output gate: a client that never acknowledges cannot make the gateway queue HEADERS", async () => {
   const raw = await rawClient({
     handler: bigHead204,
-    limits: { maxUnackedBytes: MIN_UNACKED, maxStreams: 10, maxControlFramesPerSecond: 1e6, controlFrameBurst: 1e6 },
+    limits: {
+      maxUnackedBytes: MIN_UNACKED,
+      maxStreams: 10,
+      maxControlFramesPerSecond: 1e6,
+      controlFrameBurst: 1e6,
+    },
   });
   // 400 GETs (200 × 4 KiB of response heads = 1.6 MiB if nothing waited), never a PONG.
   for (let i = 0; i < 40; i++) {
@@ -39,32 +57,53 @@ Deno.test("bodiless responses wait for the output gate: a client that never ackn
   }
   await settle(20);
   const sent = sentBy(raw);
-  console.log(`gateway sent ${sent} B for 400 bodiless responses without acknowledgement (cap ${MIN_UNACKED})`);
+  console.log(
+    `gateway sent ${sent} B for 400 bodiless responses without acknowledgement (cap ${MIN_UNACKED})`,
+  );
   // The gate closes at maxUnacked; each of the 10 stream slots may hold one head beyond it.
   assert.ok(sent < MIN_UNACKED + 10 * 4200 + 16_384, `sent ${sent}`);
-  assert.ok(raw.server.output.outstanding <= 2 * MIN_UNACKED, `outstanding ${raw.server.output.outstanding}`);
+  assert.ok(
+    raw.server.output.outstanding <= 2 * MIN_UNACKED,
+    `outstanding ${raw.server.output.outstanding}`,
+  );
   // Streams kept their slots: later ones were refused, not answered.
   const fs = raw.frames();
-  assert.ok(fs.some((f) => f.type === "reset_stream" && f.errorCode === 1), "REFUSED past max_streams");
+  assert.ok(
+    fs.some((f) => f.type === "reset_stream" && f.errorCode === 1),
+    "REFUSED past max_streams",
+  );
   assert.ok(fs.filter((f) => f.type === "headers").length < 40, "most responses still waiting");
   // Acknowledging the probes lets the waiting responses go.
   const waitingBefore = raw.server.openStreams;
   assert.ok(waitingBefore > 0);
   for (const f of fs) if (f.type === "ping") raw.send([{ type: "pong", data: f.data }]);
-  await waitFor(() => {
-    for (const f of raw.frames()) if (f.type === "ping") raw.send([{ type: "pong", data: f.data }]);
-    return raw.server.openStreams === 0;
-  }, 5000, "waiting responses sent after the acknowledgements");
+  await waitFor(
+    () => {
+      for (const f of raw.frames()) {
+        if (f.type === "ping") raw.send([{ type: "pong", data: f.data }]);
+      }
+      return raw.server.openStreams === 0;
+    },
+    5000,
+    "waiting responses sent after the acknowledgements",
+  );
   assert.equal(raw.server.state, "established");
 });
 
 Deno.test("a healthy client answers the flow probes: 500 bodiless responses and an 8 MiB body go through a small unacknowledged cap", async () => {
   const big = new Uint8Array(8 * 1024 * 1024).fill(7);
   const p = startPair({
-    handler: (req) => Promise.resolve(new URL(req.url).pathname === "/big" ? new Response(big) : new Response(null, { status: 204 })),
+    handler: (req) =>
+      Promise.resolve(
+        new URL(req.url).pathname === "/big"
+          ? new Response(big)
+          : new Response(null, { status: 204 }),
+      ),
     limits: { maxUnackedBytes: MIN_UNACKED },
   });
-  const rs = await Promise.all(Array.from({ length: 500 }, (_, i) => p.client.fetch(new Request(`https://a.example/${i}`))));
+  const rs = await Promise.all(
+    Array.from({ length: 500 }, (_, i) => p.client.fetch(new Request(`https://a.example/${i}`))),
+  );
   for (const r of rs) assert.equal(r.status, 204);
   const r = await p.client.fetch(new Request("https://a.example/big"));
   assert.equal((await r.arrayBuffer()).byteLength, big.length);
@@ -85,7 +124,9 @@ Deno.test("a client granting itself the largest window and not acknowledging get
   ]);
   await settle(50);
   const sent = sentBy(raw);
-  console.log(`sent ${sent} B of a 4 MiB body to a client that never acknowledges (cap ${MIN_UNACKED})`);
+  console.log(
+    `sent ${sent} B of a 4 MiB body to a client that never acknowledges (cap ${MIN_UNACKED})`,
+  );
   assert.ok(sent <= MIN_UNACKED + MAX_RECORD_LEN * 2, `sent ${sent}`);
   assert.equal(raw.server.state, "established");
 });
@@ -94,7 +135,12 @@ Deno.test("a client that keeps sending while acknowledging nothing is closed wit
   const never = () => new Promise<Response>(() => {});
   const raw = await rawClient({
     handler: never,
-    limits: { maxUnackedBytes: MIN_UNACKED, maxStreams: 1, maxControlFramesPerSecond: 1e6, controlFrameBurst: 1e6 },
+    limits: {
+      maxUnackedBytes: MIN_UNACKED,
+      maxStreams: 1,
+      maxControlFramesPerSecond: 1e6,
+      controlFrameBurst: 1e6,
+    },
   });
   raw.send(heads(1, 1)); // holds the only slot
   // Every further stream is refused: RESET_STREAM frames that never wait. 12 B each.
@@ -111,21 +157,32 @@ Deno.test("a client that keeps sending while acknowledging nothing is closed wit
 
 Deno.test("WINDOW_UPDATE flood on a live stream: one per stream and record is free, more are charged → 4009", async () => {
   const never = () => new Promise<Response>(() => {});
-  const raw = await rawClient({ handler: never, limits: { maxControlFramesPerSecond: 10, controlFrameBurst: 20 } });
+  const raw = await rawClient({
+    handler: never,
+    limits: { maxControlFramesPerSecond: 10, controlFrameBurst: 20 },
+  });
   raw.send([{ type: "headers", stream: 1, endStream: true, payload: get() }]);
   // 100 records with one WINDOW_UPDATE each: free.
   for (let i = 0; i < 100; i++) raw.send([{ type: "window_update", stream: 1, increment: 1 }]);
   await settle(5);
   assert.equal(raw.server.state, "established");
   // One record with 100 of them: 99 charged, the burst is 20.
-  raw.send(Array.from({ length: 100 }, () => ({ type: "window_update" as const, stream: 1, increment: 1 })));
+  raw.send(
+    Array.from(
+      { length: 100 },
+      () => ({ type: "window_update" as const, stream: 1, increment: 1 }),
+    ),
+  );
   await waitFor(() => raw.closed() !== null, 3000, "close 4009");
   assert.equal(raw.closed()!.code, 4009);
 });
 
 Deno.test("RESET_STREAM takes a control-frame token (rapid reset)", async () => {
   const never = () => new Promise<Response>(() => {});
-  const raw = await rawClient({ handler: never, limits: { maxControlFramesPerSecond: 10, controlFrameBurst: 20 } });
+  const raw = await rawClient({
+    handler: never,
+    limits: { maxControlFramesPerSecond: 10, controlFrameBurst: 20 },
+  });
   for (let i = 0; i < 30 && raw.closed() === null; i++) {
     const id = 1 + 2 * i;
     raw.send([
@@ -186,7 +243,8 @@ Deno.test("after the ServerHello the session raises the transport's message limi
   const clock = new ManualClock();
   const [cs, ss] = memorySocketPair();
   const limits: number[] = [];
-  (ss as unknown as { setMaxMessageSize(n: number): void }).setMaxMessageSize = (n) => limits.push(n);
+  (ss as unknown as { setMaxMessageSize(n: number): void }).setMaxMessageSize = (n) =>
+    limits.push(n);
   const server = new ServerSession({
     socket: ss,
     keys: [TEST_KEY],

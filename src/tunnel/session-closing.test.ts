@@ -24,7 +24,13 @@ Deno.test("a client CLOSE 4321: no CLOSE back, open streams aborted, WebSocket c
     type: "headers",
     stream: 1,
     endStream: true,
-    payload: encodeRequestHead({ method: "GET", scheme: "https", authority: "a.example", path: "/", headers: [] }),
+    payload: encodeRequestHead({
+      method: "GET",
+      scheme: "https",
+      authority: "a.example",
+      path: "/",
+      headers: [],
+    }),
   }]);
   await settle(5);
   raw.send([{ type: "close", code: 4321, reason: "client done" }]);
@@ -32,6 +38,10 @@ Deno.test("a client CLOSE 4321: no CLOSE back, open streams aborted, WebSocket c
   assert.deepEqual(raw.closed(), { code: 1000, reason: "" });
   assert.ok(aborted, "the open stream's origin request was aborted");
   await settle(5);
-  assert.equal(raw.frames().length, before, "no frame after the client's CLOSE (no CLOSE in answer)");
+  assert.equal(
+    raw.frames().length,
+    before,
+    "no frame after the client's CLOSE (no CLOSE in answer)",
+  );
   assert.equal(raw.server.state, "closed");
 });

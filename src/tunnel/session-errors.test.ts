@@ -6,7 +6,17 @@ import { ClientHandshake } from "../protocol/handshake-client.ts";
 import { seededRandom } from "../protocol/testing.ts";
 import { memorySocketPair } from "./memory-socket.ts";
 import { ServerSession } from "./server-session.ts";
-import { ManualClock, rawClient, type RawClient, settle, startPair, TEST_KEY, TEST_LIMITS, testEnv, waitFor } from "./testing.ts";
+import {
+  ManualClock,
+  type RawClient,
+  rawClient,
+  settle,
+  startPair,
+  TEST_KEY,
+  TEST_LIMITS,
+  testEnv,
+  waitFor,
+} from "./testing.ts";
 
 const never = () => new Promise<Response>(() => {});
 
@@ -39,7 +49,9 @@ Deno.test("first record from the gateway starts with SESSION_INFO", async () => 
 Deno.test("DATA beyond the stream window → 4013 limit_exceeded", async () => {
   const raw = await rawClient({ handler: never });
   raw.send([{ type: "headers", stream: 1, endStream: false, payload: head() }]);
-  for (let i = 0; i < 4; i++) raw.send([{ type: "data", stream: 1, endStream: false, payload: new Uint8Array(16376) }]);
+  for (let i = 0; i < 4; i++) {
+    raw.send([{ type: "data", stream: 1, endStream: false, payload: new Uint8Array(16376) }]);
+  }
   raw.send([{ type: "data", stream: 1, endStream: false, payload: new Uint8Array(32) }]);
   await settle();
   assert.equal(raw.server.state, "established"); // exactly 65,536: still fine
@@ -91,7 +103,15 @@ Deno.test("SESSION_INFO from the client → 4011; text message → 4011", async 
   const raw = await rawClient();
   raw.send([{
     type: "session_info",
-    info: { maxStreams: 1, maxHeaderBytes: 1, maxBodyBytes: 0, idleTimeoutMs: 1, sessionLifetimeS: 1, sessionId: new Uint8Array(16), maxWindow: 65536 },
+    info: {
+      maxStreams: 1,
+      maxHeaderBytes: 1,
+      maxBodyBytes: 0,
+      idleTimeoutMs: 1,
+      sessionLifetimeS: 1,
+      sessionId: new Uint8Array(16),
+      maxWindow: 65536,
+    },
   }]);
   await expectClose(raw, 4011);
   const raw2 = await rawClient();
@@ -101,7 +121,10 @@ Deno.test("SESSION_INFO from the client → 4011; text message → 4011", async 
 
 Deno.test("tampered record → 4005 record_auth_failed", async () => {
   const raw = await rawClient();
-  const rec = raw.layer.seal(encodeFrames([{ type: "ping", data: new Uint8Array(8) }]), raw.clock.now());
+  const rec = raw.layer.seal(
+    encodeFrames([{ type: "ping", data: new Uint8Array(8) }]),
+    raw.clock.now(),
+  );
   rec[rec.length - 1] ^= 1;
   raw.cs.inject(rec);
   await expectClose(raw, 4005);
@@ -215,19 +238,40 @@ Deno.test("KEY_UPDATE with update_requested: the gateway answers with its own KE
 });
 
 Deno.test("receive() before the handshake with garbage → a close, never a throw", async () => {
-  const cases: (Uint8Array | string)[] = [new Uint8Array(0), new Uint8Array([4, 0, 0]), new Uint8Array([1, 2]), "x", new Uint8Array([3, ...new Uint8Array(32)])];
+  const cases: (Uint8Array | string)[] = [
+    new Uint8Array(0),
+    new Uint8Array([4, 0, 0]),
+    new Uint8Array([1, 2]),
+    "x",
+    new Uint8Array([3, ...new Uint8Array(32)]),
+  ];
   for (const m of cases) {
     const clock = new ManualClock();
     const [, ss] = memorySocketPair();
-    const server = new ServerSession({ socket: ss, keys: [TEST_KEY], env: testEnv("g", clock), limits: TEST_LIMITS, handler: never });
+    const server = new ServerSession({
+      socket: ss,
+      keys: [TEST_KEY],
+      env: testEnv("g", clock),
+      limits: TEST_LIMITS,
+      handler: never,
+    });
     server.receive(m);
     assert.equal(server.state, "closed");
     assert.ok(server.closeCode! >= 4000 && server.closeCode! <= 4014, String(server.closeCode));
   }
   // Version 2 → 4001.
   const [, ss] = memorySocketPair();
-  const server = new ServerSession({ socket: ss, keys: [TEST_KEY], env: testEnv("g", new ManualClock()), limits: TEST_LIMITS, handler: never });
-  const hs = new ClientHandshake({ server: { keyId: TEST_KEY.keyId, publicKey: TEST_KEY.publicKey }, random: seededRandom("v2") });
+  const server = new ServerSession({
+    socket: ss,
+    keys: [TEST_KEY],
+    env: testEnv("g", new ManualClock()),
+    limits: TEST_LIMITS,
+    handler: never,
+  });
+  const hs = new ClientHandshake({
+    server: { keyId: TEST_KEY.keyId, publicKey: TEST_KEY.publicKey },
+    random: seededRandom("v2"),
+  });
   const ch = hs.start();
   ch[1] = 2;
   server.receive(ch);
@@ -248,4 +292,3 @@ Deno.test("anonymous mode refused unless allowed (4010), accepted when allowed",
   q.client.close();
   await settle();
 });
-

@@ -15,32 +15,69 @@ import type { RequestHandler } from "./types.ts";
 const streamId = fc.constantFrom(0, 1, 2, 3, 5, 7, 9, 0xffffffff);
 const bytes = (max: number) => fc.uint8Array({ minLength: 0, maxLength: max });
 const validHead = fc.constantFrom("GET", "POST", "PUT", "HEAD").map((m) =>
-  encodeRequestHead({ method: m, scheme: "https", authority: "a.example", path: "/x", headers: [["x", "y"]] })
+  encodeRequestHead({
+    method: m,
+    scheme: "https",
+    authority: "a.example",
+    path: "/x",
+    headers: [["x", "y"]],
+  })
 );
 
 const frame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ type: fc.constant("padding" as const), length: fc.nat(30) }),
-  fc.record({ type: fc.constant("ping" as const), data: fc.uint8Array({ minLength: 8, maxLength: 8 }) }),
-  fc.record({ type: fc.constant("pong" as const), data: fc.uint8Array({ minLength: 8, maxLength: 8 }) }),
+  fc.record({
+    type: fc.constant("ping" as const),
+    data: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+  }),
+  fc.record({
+    type: fc.constant("pong" as const),
+    data: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+  }),
   fc.record({
     type: fc.constant("headers" as const),
     stream: streamId,
     endStream: fc.boolean(),
     payload: fc.oneof(validHead, bytes(40)),
   }).filter((f) => f.stream !== 0),
-  fc.record({ type: fc.constant("data" as const), stream: streamId, endStream: fc.boolean(), payload: bytes(3000) })
+  fc.record({
+    type: fc.constant("data" as const),
+    stream: streamId,
+    endStream: fc.boolean(),
+    payload: bytes(3000),
+  })
     .filter((f) => f.stream !== 0 && (f.payload.length > 0 || f.endStream)),
   fc.record({ type: fc.constant("reset_stream" as const), stream: streamId, errorCode: fc.nat(6) })
     .filter((f) => f.stream !== 0),
-  fc.record({ type: fc.constant("window_update" as const), stream: streamId, increment: fc.integer({ min: 1, max: 2 ** 31 - 1 }) }),
+  fc.record({
+    type: fc.constant("window_update" as const),
+    stream: streamId,
+    increment: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+  }),
   fc.record({ type: fc.constant("key_update" as const), updateRequested: fc.boolean() }),
-  fc.record({ type: fc.constant("close" as const), code: fc.constantFrom(1000, 4011), reason: fc.string({ maxLength: 10 }) }),
+  fc.record({
+    type: fc.constant("close" as const),
+    code: fc.constantFrom(1000, 4011),
+    reason: fc.string({ maxLength: 10 }),
+  }),
 );
 
 /** A record's plaintext: encoded frames, or raw bytes (malformed frames). */
 const record = fc.oneof(
-  { weight: 5, arbitrary: fc.array(frame, { minLength: 1, maxLength: 4 }).map((fs) => ({ kind: "frames" as const, fs })) },
-  { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 60 }).map((raw) => ({ kind: "raw" as const, raw })) },
+  {
+    weight: 5,
+    arbitrary: fc.array(frame, { minLength: 1, maxLength: 4 }).map((fs) => ({
+      kind: "frames" as const,
+      fs,
+    })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.uint8Array({ minLength: 1, maxLength: 60 }).map((raw) => ({
+      kind: "raw" as const,
+      raw,
+    })),
+  },
 );
 
 const handler: RequestHandler = (req) => Promise.resolve(new Response(req.body ?? "ok"));
@@ -80,7 +117,9 @@ Deno.test("fuzz: random frame sequences never throw out of receive() and never h
         const data = new Uint8Array(8).fill(0xab);
         raw.cs.send(raw.layer.seal(encodeFrame({ type: "ping", data }), raw.clock.now()));
         await waitFor(
-          () => server.state === "closed" || raw.frames().some((f) => f.type === "pong" && f.data[0] === 0xab),
+          () =>
+            server.state === "closed" ||
+            raw.frames().some((f) => f.type === "pong" && f.data[0] === 0xab),
           3000,
           "PONG or close",
         );

@@ -19,7 +19,9 @@ Deno.test("handshake, SESSION_INFO, then GET and POST", async () => {
   });
   await p.client.ready;
   assert.equal(p.client.state, "established");
-  const get = await p.client.fetch(new Request("https://api.example/v1/x?q=1", { headers: { "x-test": "t" } }));
+  const get = await p.client.fetch(
+    new Request("https://api.example/v1/x?q=1", { headers: { "x-test": "t" } }),
+  );
   assert.equal(get.status, 201);
   assert.equal(get.headers.get("x-a"), "1");
   assert.deepEqual(get.headers.getSetCookie(), ["a=1", "b=2"]);
@@ -29,7 +31,9 @@ Deno.test("handshake, SESSION_INFO, then GET and POST", async () => {
   assert.equal(p.client.sessionInfo.maxStreams, 100);
   assert.equal(p.client.sessionId, p.server.channelInfo!.sessionId);
 
-  const post = await p.client.fetch(new Request("https://api.example/echo", { method: "POST", body: "hello" }));
+  const post = await p.client.fetch(
+    new Request("https://api.example/echo", { method: "POST", body: "hello" }),
+  );
   assert.equal(await post.text(), "POST /echo hello");
   assert.equal(seen[0].url, "https://api.example/v1/x?q=1");
   assert.deepEqual(seen[0].channel, {
@@ -73,9 +77,14 @@ Deno.test("20 concurrent requests are matched to their responses", async () => {
     },
   });
   const all = await Promise.all(
-    Array.from({ length: 20 }, (_, n) =>
-      p.client.fetch(new Request(`https://a.example/?n=${n}`, { method: "PUT", body: "x".repeat(n * 1000) }))
-        .then(async (r) => ({ n, h: r.headers.get("x-n"), body: await r.text() }))),
+    Array.from(
+      { length: 20 },
+      (_, n) =>
+        p.client.fetch(
+          new Request(`https://a.example/?n=${n}`, { method: "PUT", body: "x".repeat(n * 1000) }),
+        )
+          .then(async (r) => ({ n, h: r.headers.get("x-n"), body: await r.text() })),
+    ),
   );
   for (const { n, h, body } of all) {
     assert.equal(h, String(n));
@@ -88,8 +97,12 @@ Deno.test("20 concurrent requests are matched to their responses", async () => {
 Deno.test("streaming request and response bodies; HEAD and 204 have no body", async () => {
   const p = startPair({
     handler: (req) => {
-      if (req.method === "HEAD") return Promise.resolve(new Response(null, { headers: { "content-length": "5" } }));
-      if (new URL(req.url).pathname === "/nocontent") return Promise.resolve(new Response(null, { status: 204 }));
+      if (req.method === "HEAD") {
+        return Promise.resolve(new Response(null, { headers: { "content-length": "5" } }));
+      }
+      if (new URL(req.url).pathname === "/nocontent") {
+        return Promise.resolve(new Response(null, { status: 204 }));
+      }
       return Promise.resolve(new Response(req.body));
     },
   });
@@ -100,8 +113,16 @@ Deno.test("streaming request and response bodies; HEAD and 204 have no body", as
       else c.enqueue(enc.encode(`chunk${i++};`));
     },
   });
-  const res = await p.client.fetch(new Request("https://a.example/s", { method: "POST", body: src, duplex: "half" } as RequestInit));
-  assert.equal(dec.decode(await readAll(res.body)), Array.from({ length: 10 }, (_, k) => `chunk${k};`).join(""));
+  const res = await p.client.fetch(
+    new Request(
+      "https://a.example/s",
+      { method: "POST", body: src, duplex: "half" } as RequestInit,
+    ),
+  );
+  assert.equal(
+    dec.decode(await readAll(res.body)),
+    Array.from({ length: 10 }, (_, k) => `chunk${k};`).join(""),
+  );
   const head = await p.client.fetch(new Request("https://a.example/h", { method: "HEAD" }));
   assert.equal(head.headers.get("content-length"), "5");
   assert.equal(await head.text(), "");
@@ -117,15 +138,20 @@ Deno.test("HEAD: a handler's body is never sent (cancelled unread) and the clien
   let cancelled = false;
   const p = startPair({
     handler: () =>
-      Promise.resolve(new Response(new ReadableStream({
-        pull(c) {
-          pulled++;
-          c.enqueue(new Uint8Array(4096));
-        },
-        cancel() {
-          cancelled = true;
-        },
-      }), { headers: { "content-length": "999999" } })),
+      Promise.resolve(
+        new Response(
+          new ReadableStream({
+            pull(c) {
+              pulled++;
+              c.enqueue(new Uint8Array(4096));
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+          { headers: { "content-length": "999999" } },
+        ),
+      ),
   });
   const head = await p.client.fetch(new Request("https://a.example/h", { method: "HEAD" }));
   assert.equal(head.status, 200);
@@ -146,7 +172,9 @@ Deno.test("limits: 431 for large headers, 413 for large bodies (declared and str
     limits: { maxHeaderBytes: 200, maxBodyBytes: 1000 },
     handler: async (req) => new Response(`read ${(await req.arrayBuffer()).byteLength}`),
   });
-  const big = await p.client.fetch(new Request("https://a.example/", { headers: { "x-big": "y".repeat(300) } }));
+  const big = await p.client.fetch(
+    new Request("https://a.example/", { headers: { "x-big": "y".repeat(300) } }),
+  );
   assert.equal(big.status, 431);
   assert.equal(big.headers.get("pqgate-error"), "headers_too_large");
   await big.body?.cancel();
@@ -166,12 +194,19 @@ Deno.test("limits: 431 for large headers, 413 for large bodies (declared and str
         c.enqueue(new Uint8Array(500));
       },
     });
-  const streamed = await p.client.fetch(new Request("https://a.example/", { method: "POST", body: stream(), duplex: "half" } as RequestInit));
+  const streamed = await p.client.fetch(
+    new Request(
+      "https://a.example/",
+      { method: "POST", body: stream(), duplex: "half" } as RequestInit,
+    ),
+  );
   assert.equal(streamed.status, 413);
   assert.equal(streamed.headers.get("pqgate-error"), "body_too_large");
   assert.deepEqual(await streamed.json(), { error: "body_too_large", status: 413 });
   assert.ok(sent < 200_000, `the upload was stopped (${sent})`);
-  const small = await p.client.fetch(new Request("https://a.example/", { method: "POST", body: "q".repeat(1000) }));
+  const small = await p.client.fetch(
+    new Request("https://a.example/", { method: "POST", body: "q".repeat(1000) }),
+  );
   assert.equal(await small.text(), "read 1000");
   // A target the gateway cannot map → 400 on the stream (raw authority with userinfo).
   assert.equal(p.server.state, "established");
@@ -190,9 +225,14 @@ Deno.test("a response already started when the body goes over the limit → RESE
       c.close();
     },
   });
-  const r = await p.client.fetch(new Request("https://a.example/", { method: "POST", body, duplex: "half" } as RequestInit));
+  const r = await p.client.fetch(
+    new Request("https://a.example/", { method: "POST", body, duplex: "half" } as RequestInit),
+  );
   assert.equal(r.status, 200);
-  await assert.rejects(r.text(), (e: Error) => e.name === "StreamResetError" && /TOO_LARGE/.test(e.message));
+  await assert.rejects(
+    r.text(),
+    (e: Error) => e.name === "StreamResetError" && /TOO_LARGE/.test(e.message),
+  );
   assert.equal(p.server.state, "established");
   p.client.close();
   await settle();
@@ -269,14 +309,18 @@ Deno.test("cancelling the response body resets the stream", async () => {
   let cancelled = false;
   const p = startPair({
     handler: () =>
-      Promise.resolve(new Response(new ReadableStream({
-        pull(c) {
-          c.enqueue(new Uint8Array(16384));
-        },
-        cancel() {
-          cancelled = true;
-        },
-      }))),
+      Promise.resolve(
+        new Response(
+          new ReadableStream({
+            pull(c) {
+              c.enqueue(new Uint8Array(16384));
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+        ),
+      ),
   });
   const res = await p.client.fetch(new Request("https://a.example/inf"));
   await res.body!.cancel();
@@ -299,7 +343,9 @@ Deno.test("more streams than max_streams: REFUSED, bodyless requests are retried
       return new Response("ok");
     },
   });
-  const rs = await Promise.all(Array.from({ length: 6 }, () => p.client.fetch(new Request("https://a.example/"))));
+  const rs = await Promise.all(
+    Array.from({ length: 6 }, () => p.client.fetch(new Request("https://a.example/"))),
+  );
   for (const r of rs) assert.equal(await r.text(), "ok");
   assert.ok(peak <= 2);
   assert.ok(p.serverLog.some((l) => l.event === "stream_refused"));
@@ -309,7 +355,9 @@ Deno.test("more streams than max_streams: REFUSED, bodyless requests are retried
 
 Deno.test("gateway shutdown: CLOSE 1001 then socket close 1001; pending fetches fail", async () => {
   let release!: () => void;
-  const p = startPair({ handler: () => new Promise((r) => (release = () => r(new Response("late")))) });
+  const p = startPair({
+    handler: () => new Promise((r) => (release = () => r(new Response("late")))),
+  });
   await p.client.ready;
   const pending = p.client.fetch(new Request("https://a.example/"));
   await waitFor(() => p.server.openStreams === 1, 2000, "stream open");

@@ -41,7 +41,11 @@ export class SessionPersistence {
     if (!this.#o.persist) return;
     const layer = this.#o.layer();
     if (!layer) return;
-    this.persistWith(layer.reservationMode ? layer.snapshot() : layer.reserve(this.#o.reserveBlock ?? DEFAULT_RESERVE_BLOCK));
+    this.persistWith(
+      layer.reservationMode
+        ? layer.snapshot()
+        : layer.reserve(this.#o.reserveBlock ?? DEFAULT_RESERVE_BLOCK),
+    );
   }
 
   /** Persists the session around `record` (a record-layer snapshot). */

@@ -5,11 +5,18 @@
 import assert from "node:assert/strict";
 import type { Frame } from "../protocol/frames.ts";
 import { encodeRequestHead } from "./bhttp.ts";
-import { DEFAULT_CONTROL_FRAME_BURST, DEFAULT_CONTROL_FRAMES_PER_SECOND, TokenBucket } from "./rate-limit.ts";
-import { rawClient, type RawClient, settle, waitFor } from "./testing.ts";
+import {
+  DEFAULT_CONTROL_FRAME_BURST,
+  DEFAULT_CONTROL_FRAMES_PER_SECOND,
+  TokenBucket,
+} from "./rate-limit.ts";
+import { type RawClient, rawClient, settle, waitFor } from "./testing.ts";
 
 const pings = (n: number, tag = 0): Frame[] =>
-  Array.from({ length: n }, (_, i) => ({ type: "ping", data: new Uint8Array([tag, i >> 8, i & 0xff, 0, 0, 0, 0, 0]) }));
+  Array.from(
+    { length: n },
+    (_, i) => ({ type: "ping", data: new Uint8Array([tag, i >> 8, i & 0xff, 0, 0, 0, 0, 0]) }),
+  );
 const pongs = (raw: RawClient) => raw.frames().filter((f) => f.type === "pong").length;
 
 async function expectRateLimited(raw: RawClient): Promise<void> {
@@ -54,7 +61,9 @@ Deno.test("PING flood: the burst is answered, one more PING → CLOSE 4009 rate_
 });
 
 Deno.test("the bucket refills on the injected clock: a steady rate below the limit never closes", async () => {
-  const raw = await rawClient({ limits: { maxControlFramesPerSecond: 10, controlFrameBurst: 20, idleTimeoutMs: 10_000_000 } });
+  const raw = await rawClient({
+    limits: { maxControlFramesPerSecond: 10, controlFrameBurst: 20, idleTimeoutMs: 10_000_000 },
+  });
   raw.send(pings(20));
   await waitFor(() => pongs(raw) === 20, 2000, "burst answered");
   // 100 s at 9 PINGs per second (the limit is 10/s): always answered.
@@ -81,14 +90,40 @@ Deno.test("default limits: 2,000 PINGs at once are answered, the 2,001st closes 
   await expectRateLimited(raw);
 });
 
-const head = encodeRequestHead({ method: "GET", scheme: "https", authority: "a.example", path: "/", headers: [] });
+const head = encodeRequestHead({
+  method: "GET",
+  scheme: "https",
+  authority: "a.example",
+  path: "/",
+  headers: [],
+});
 
 Deno.test("every floodable control frame is charged: PADDING, PONG, WINDOW_UPDATE 0, KEY_UPDATE(1), late frames, refused streams", async () => {
   const limits = { maxControlFramesPerSecond: 1, controlFrameBurst: 3 };
   const cases: [string, (raw: RawClient) => void][] = [
-    ["PADDING", (raw) => raw.send([{ type: "padding", length: 16 }, { type: "padding", length: 0 }, { type: "padding", length: 1 }, { type: "padding", length: 2 }])],
-    ["PONG", (raw) => raw.send(Array.from({ length: 4 }, () => ({ type: "pong", data: new Uint8Array(8) }) as Frame))],
-    ["WINDOW_UPDATE on stream 0", (raw) => raw.send(Array.from({ length: 4 }, () => ({ type: "window_update", stream: 0, increment: 1 }) as Frame))],
+    [
+      "PADDING",
+      (raw) =>
+        raw.send([{ type: "padding", length: 16 }, { type: "padding", length: 0 }, {
+          type: "padding",
+          length: 1,
+        }, { type: "padding", length: 2 }]),
+    ],
+    [
+      "PONG",
+      (raw) =>
+        raw.send(
+          Array.from({ length: 4 }, () => ({ type: "pong", data: new Uint8Array(8) }) as Frame),
+        ),
+    ],
+    [
+      "WINDOW_UPDATE on stream 0",
+      (raw) =>
+        raw.send(
+          Array.from({ length: 4 }, () =>
+            ({ type: "window_update", stream: 0, increment: 1 }) as Frame),
+        ),
+    ],
     ["KEY_UPDATE with update_requested", (raw) => {
       for (let i = 0; i < 4; i++) {
         raw.send([{ type: "key_update", updateRequested: true }]);
@@ -115,9 +150,17 @@ Deno.test("every floodable control frame is charged: PADDING, PONG, WINDOW_UPDAT
   }
   // Three frames of a kind are fine (the burst), and a plain request still works after them.
   const raw = await rawClient({ limits, label: "within the burst" });
-  raw.send([{ type: "padding", length: 4 }, { type: "pong", data: new Uint8Array(8) }, { type: "window_update", stream: 0, increment: 1 }]);
+  raw.send([{ type: "padding", length: 4 }, { type: "pong", data: new Uint8Array(8) }, {
+    type: "window_update",
+    stream: 0,
+    increment: 1,
+  }]);
   raw.send([{ type: "headers", stream: 1, endStream: true, payload: head }]);
-  await waitFor(() => raw.frames().some((f) => f.type === "headers" && f.stream === 1), 2000, "response");
+  await waitFor(
+    () => raw.frames().some((f) => f.type === "headers" && f.stream === 1),
+    2000,
+    "response",
+  );
   assert.equal(raw.server.state, "established");
   raw.cs.close();
   await settle();
@@ -125,11 +168,19 @@ Deno.test("every floodable control frame is charged: PADDING, PONG, WINDOW_UPDAT
 
 Deno.test("streams refused past max_streams are charged too", async () => {
   const never = () => new Promise<Response>(() => {});
-  const raw = await rawClient({ handler: never, limits: { maxStreams: 1, maxControlFramesPerSecond: 1, controlFrameBurst: 2 } });
-  for (let id = 1; id <= 7; id += 2) raw.send([{ type: "headers", stream: id, endStream: true, payload: head }]);
+  const raw = await rawClient({
+    handler: never,
+    limits: { maxStreams: 1, maxControlFramesPerSecond: 1, controlFrameBurst: 2 },
+  });
+  for (let id = 1; id <= 7; id += 2) {
+    raw.send([{ type: "headers", stream: id, endStream: true, payload: head }]);
+  }
   await expectRateLimited(raw);
   // Two refusals (the burst) went out before the close.
-  assert.equal(raw.frames().filter((f) => f.type === "reset_stream" && f.errorCode === 1).length, 2);
+  assert.equal(
+    raw.frames().filter((f) => f.type === "reset_stream" && f.errorCode === 1).length,
+    2,
+  );
 });
 
 Deno.test("PONGs are not queued while the socket is above its high-water mark", async () => {
@@ -143,7 +194,11 @@ Deno.test("PONGs are not queued while the socket is above its high-water mark", 
   assert.equal(raw.serverLog.filter((l) => l.event === "pong_dropped").length, 1, "logged once");
   raw.send(pings(50, 8));
   await settle();
-  assert.equal(raw.serverLog.filter((l) => l.event === "pong_dropped").length, 1, "still logged once");
+  assert.equal(
+    raw.serverLog.filter((l) => l.event === "pong_dropped").length,
+    1,
+    "still logged once",
+  );
   // Drained: PINGs are answered again.
   buffered = 0;
   raw.send(pings(1, 9));

@@ -3,7 +3,15 @@ import assert from "node:assert/strict";
 import { ServerSession } from "./server-session.ts";
 import { StreamResetError } from "./client-session.ts";
 import { decodeSessionSnapshot } from "./session-snapshot.ts";
-import { echoHandler, settle, startPair, TEST_LIMITS, testEnv, waitFor, wireServer } from "./testing.ts";
+import {
+  echoHandler,
+  settle,
+  startPair,
+  TEST_LIMITS,
+  testEnv,
+  waitFor,
+  wireServer,
+} from "./testing.ts";
 import type { RequestHandler } from "./types.ts";
 
 /** (epoch, seq) of every record the gateway sent, from the socket log. */
@@ -21,11 +29,15 @@ Deno.test("resume from the persisted snapshot: next request works, no nonce reus
     server: { persist: (s) => snapshots.push(s.slice()), reserveBlock: 4 },
   });
   p.ss.record = true;
-  const r1 = await p.client.fetch(new Request("https://a.example/one", { method: "POST", body: "1" }));
+  const r1 = await p.client.fetch(
+    new Request("https://a.example/one", { method: "POST", body: "1" }),
+  );
   assert.equal(await r1.text(), "1");
   assert.ok(snapshots.length >= 1, "persisted after the handshake");
   // Several small requests: with a block of 4, several reservations happen.
-  for (let i = 0; i < 6; i++) await (await p.client.fetch(new Request(`https://a.example/${i}`))).body?.cancel();
+  for (let i = 0; i < 6; i++) {
+    await (await p.client.fetch(new Request(`https://a.example/${i}`))).body?.cancel();
+  }
   const lost = p.client.fetch(new Request("https://a.example/stall"));
   await waitFor(() => p.server.openStreams === 1, 2000, "stream open");
   await settle();
@@ -45,7 +57,9 @@ Deno.test("resume from the persisted snapshot: next request works, no nonce reus
   wireServer(resumed, p.ss);
   stall = false;
   await assert.rejects(lost, (e) => e instanceof StreamResetError && e.code === 2);
-  const r2 = await p.client.fetch(new Request("https://a.example/two", { method: "POST", body: "2" }));
+  const r2 = await p.client.fetch(
+    new Request("https://a.example/two", { method: "POST", body: "2" }),
+  );
   assert.equal(await r2.text(), "2");
   assert.equal(resumed.channelInfo?.sessionId, p.client.sessionId);
   assert.equal(resumed.channelInfo?.keyId, p.server.channelInfo?.keyId);
@@ -64,12 +78,13 @@ Deno.test("a snapshot is never persisted mid-handshake; malformed snapshots are 
   await p.client.ready;
   await waitFor(() => p.server.state === "established", 2000, "established");
   assert.ok(snapshots.length >= 1);
-  assert.throws(() => ServerSession.resume(new Uint8Array([1, 2, 3]), {
-    socket: p.ss,
-    env: testEnv("x", p.clock),
-    limits: TEST_LIMITS,
-    handler: echoHandler,
-  }), /internal_error/);
+  assert.throws(() =>
+    ServerSession.resume(new Uint8Array([1, 2, 3]), {
+      socket: p.ss,
+      env: testEnv("x", p.clock),
+      limits: TEST_LIMITS,
+      handler: echoHandler,
+    }), /internal_error/);
   p.client.close();
   await settle();
 });

@@ -14,7 +14,15 @@ import {
   MAX_SNAPSHOT_STREAMS,
   SESSION_SNAPSHOT_VERSION,
 } from "./session-snapshot.ts";
-import { type RawClient, rawClient, settle, TEST_LIMITS, testEnv, waitFor, wireServer } from "./testing.ts";
+import {
+  type RawClient,
+  rawClient,
+  settle,
+  TEST_LIMITS,
+  testEnv,
+  waitFor,
+  wireServer,
+} from "./testing.ts";
 import type { RequestHandler } from "./types.ts";
 
 const RECORD = new Uint8Array(198).fill(7);
@@ -33,7 +41,11 @@ Deno.test("session snapshot: version 2 round trip carries the idle clock; bad in
   assert.equal(b[0], 0x02);
   assert.equal(b.length, 1 + 2 + 198 + 1 + KEY_ID_LEN + 4 + 8 + 8 + 2 + 8);
   assert.deepEqual(decodeSessionSnapshot(b), snap);
-  const none = encodeSessionSnapshot({ ...snap, keyId: null, idle: { lastRxAt: 5.7, pingSentAt: null } });
+  const none = encodeSessionSnapshot({
+    ...snap,
+    keyId: null,
+    idle: { lastRxAt: 5.7, pingSentAt: null },
+  });
   assert.deepEqual(decodeSessionSnapshot(none).idle, { lastRxAt: 5, pingSentAt: null });
 
   const bad = (bytes: Uint8Array, what: string) =>
@@ -45,7 +57,10 @@ Deno.test("session snapshot: version 2 round trip carries the idle clock; bad in
   // A PING sent before the last receive is impossible: refused.
   const head = concat(new Uint8Array([2]), u16(198), RECORD, new Uint8Array([0]), u32(1));
   bad(concat(head, u64(100), u64(99), u16(0)), "ping before last receive");
-  bad(concat(head, new Uint8Array([0, 0x20, 0, 0, 0, 0, 0, 0]), u64(0), u16(0)), "u64 above 2^53-1");
+  bad(
+    concat(head, new Uint8Array([0, 0x20, 0, 0, 0, 0, 0, 0]), u64(0), u16(0)),
+    "u64 above 2^53-1",
+  );
   const many = Array.from({ length: MAX_SNAPSHOT_STREAMS + 1 }, (_, i) => u32(2 * i + 1));
   bad(concat(head, u64(100), u64(0), u16(MAX_SNAPSHOT_STREAMS + 1), ...many), "too many streams");
   // The encoder never writes more than MAX_SNAPSHOT_STREAMS.
@@ -54,7 +69,15 @@ Deno.test("session snapshot: version 2 round trip carries the idle clock; bad in
 });
 
 Deno.test("session snapshot: version 1 (before the idle clock) still decodes, with no idle clock", () => {
-  const v1 = concat(new Uint8Array([1]), u16(198), RECORD, new Uint8Array([0]), u32(3), u16(1), u32(3));
+  const v1 = concat(
+    new Uint8Array([1]),
+    u16(198),
+    RECORD,
+    new Uint8Array([0]),
+    u32(3),
+    u16(1),
+    u32(3),
+  );
   assert.deepEqual(decodeSessionSnapshot(v1), {
     record: RECORD,
     keyId: null,
@@ -68,7 +91,9 @@ Deno.test("session snapshot: version 1 (before the idle clock) still decodes, wi
 
 const IDLE = 60_000;
 
-async function persisted(handler?: RequestHandler): Promise<{ c: RawClient; snapshots: Uint8Array[] }> {
+async function persisted(
+  handler?: RequestHandler,
+): Promise<{ c: RawClient; snapshots: Uint8Array[] }> {
   const snapshots: Uint8Array[] = [];
   const c = await rawClient({
     handler,
@@ -117,21 +142,30 @@ Deno.test("resume keeps the idle deadline: PING due at once after a wake at +40 
   r2.onTimer(c.clock.now());
   await settle();
   assert.equal(r2.state, "established");
-  assert.equal(c.frames().filter((f) => f.type === "ping").length, 1, "no second PING after the wake");
+  assert.equal(
+    c.frames().filter((f) => f.type === "ping").length,
+    1,
+    "no second PING after the wake",
+  );
   c.clock.advance(1); // t + 60 s
   r2.onTimer(c.clock.now());
   await settle();
   assert.equal(r2.state, "closed");
   assert.equal(r2.closeCode, 4008);
   assert.deepEqual(c.closed(), { code: 4008, reason: "idle timeout" });
-  assert.ok(c.frames().some((f) => f.type === "close" && f.code === 4008), "authenticated CLOSE 4008");
+  assert.ok(
+    c.frames().some((f) => f.type === "close" && f.code === 4008),
+    "authenticated CLOSE 4008",
+  );
 });
 
 Deno.test("resume: a received record moves the saved idle clock; a clock ahead of now is clamped", async () => {
   const { c, snapshots } = await persisted();
   c.clock.advance(25_000);
   c.send([{ type: "padding", length: 0 }]);
-  await waitFor(() => decodeSessionSnapshot(snapshots[snapshots.length - 1]).idle!.lastRxAt === c.clock.now());
+  await waitFor(() =>
+    decodeSessionSnapshot(snapshots[snapshots.length - 1]).idle!.lastRxAt === c.clock.now()
+  );
   const rx = c.clock.now();
   c.clock.advance(1_000);
   const r = resume(c, snapshots);
@@ -146,15 +180,29 @@ Deno.test("resume: a received record moves the saved idle clock; a clock ahead o
 Deno.test("resume: a stream that finished before the eviction is not reset; one still open is", async () => {
   let stall = false;
   const handler: RequestHandler = (req) =>
-    stall ? new Promise(() => {}) : Promise.resolve(new Response(`ok ${new URL(req.url).pathname}`));
+    stall
+      ? new Promise(() => {})
+      : Promise.resolve(new Response(`ok ${new URL(req.url).pathname}`));
   const { c, snapshots } = await persisted(handler);
   const get = (path: string) =>
-    encodeRequestHead({ method: "GET", scheme: "https", authority: "a.example", path, headers: [] });
+    encodeRequestHead({
+      method: "GET",
+      scheme: "https",
+      authority: "a.example",
+      path,
+      headers: [],
+    });
   const resetsAfter = (seen: number) =>
-    c.frames().slice(seen).filter((f) => f.type === "reset_stream").map((f) => (f as { stream: number }).stream);
+    c.frames().slice(seen).filter((f) => f.type === "reset_stream").map((f) =>
+      (f as { stream: number }).stream
+    );
   const before = snapshots.length;
   c.send([{ type: "headers", stream: 1, endStream: true, payload: get("/done") }]);
-  await waitFor(() => c.frames().some((f) => f.type === "data" && f.stream === 1 && f.endStream), 2000, "response");
+  await waitFor(
+    () => c.frames().some((f) => f.type === "data" && f.stream === 1 && f.endStream),
+    2000,
+    "response",
+  );
   await waitFor(() => c.server.openStreams === 0, 2000, "stream 1 forgotten");
   await settle();
   // One persist for the received record, one for the finished stream: no more.

@@ -75,7 +75,11 @@ export interface SessionSnapshotLayout {
  * The version-2 layout for a record of `recordLength` bytes, a key id of `keyIdLength` bytes
  * (KEY_ID_LEN when pinned, 0 when anonymous) and `streams` open stream ids.
  */
-export function sessionSnapshotLayout(recordLength: number, keyIdLength: number, streams: number): SessionSnapshotLayout {
+export function sessionSnapshotLayout(
+  recordLength: number,
+  keyIdLength: number,
+  streams: number,
+): SessionSnapshotLayout {
   const keyFlag = SNAPSHOT_RECORD_OFFSET + recordLength;
   const keyId = keyFlag + SNAPSHOT_KEY_FLAG_LEN;
   const highestStream = keyId + keyIdLength;
@@ -129,7 +133,9 @@ export function encodeSessionSnapshot(s: SessionSnapshot): Bytes {
   const open = s.openStreams.slice(0, MAX_SNAPSHOT_STREAMS);
   const lastRx = ms(s.idle.lastRxAt);
   // SNAPSHOT_NO_PING encodes "no PING outstanding"; a PING is never sent before the last receive.
-  const ping = s.idle.pingSentAt === null ? SNAPSHOT_NO_PING : Math.max(1, lastRx, ms(s.idle.pingSentAt));
+  const ping = s.idle.pingSentAt === null
+    ? SNAPSHOT_NO_PING
+    : Math.max(1, lastRx, ms(s.idle.pingSentAt));
   const at = sessionSnapshotLayout(s.record.length, s.keyId ? s.keyId.length : 0, open.length);
   const out = new Uint8Array(at.length);
   const dv = new DataView(out.buffer);
@@ -162,7 +168,9 @@ export function decodeSessionSnapshot(b: Uint8Array): DecodedSessionSnapshot {
     }
     const record = r.bytes(r.u16("record length"), "record");
     const hasKey = r.u8("key flag");
-    if (hasKey > SNAPSHOT_KEY_PINNED) throw new PqgateError("internal_error", "session snapshot key flag");
+    if (hasKey > SNAPSHOT_KEY_PINNED) {
+      throw new PqgateError("internal_error", "session snapshot key flag");
+    }
     const keyId = hasKey ? r.bytes(KEY_ID_LEN, "key id") : null;
     const highestStreamId = r.u32("highest stream");
     let idle: IdleClock | null = null;
@@ -175,7 +183,9 @@ export function decodeSessionSnapshot(b: Uint8Array): DecodedSessionSnapshot {
       idle = { lastRxAt, pingSentAt: ping === SNAPSHOT_NO_PING ? null : ping };
     }
     const n = r.u16("open streams");
-    if (n > MAX_SNAPSHOT_STREAMS) throw new PqgateError("internal_error", "session snapshot streams");
+    if (n > MAX_SNAPSHOT_STREAMS) {
+      throw new PqgateError("internal_error", "session snapshot streams");
+    }
     const openStreams: number[] = [];
     for (let i = 0; i < n; i++) openStreams.push(r.u32("stream id"));
     r.end("session snapshot");

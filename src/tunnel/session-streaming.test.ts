@@ -22,10 +22,15 @@ function source(total: number, chunk = 64 * 1024) {
 }
 
 /** Reads and checks the pattern, yielding to the event loop now and then (a slowish reader). */
-async function consume(body: ReadableStream<Uint8Array>, onBytes: (n: number) => void): Promise<number> {
+async function consume(
+  body: ReadableStream<Uint8Array>,
+  onBytes: (n: number) => void,
+): Promise<number> {
   let n = 0, k = 0;
   for await (const c of body) {
-    for (let i = 0; i < c.length; i += 997) if (c[i] !== (n + i) % 251) throw new Error(`corrupt at ${n + i}`);
+    for (let i = 0; i < c.length; i += 997) {
+      if (c[i] !== (n + i) % 251) throw new Error(`corrupt at ${n + i}`);
+    }
     n += c.length;
     onBytes(n);
     if (++k % 16 === 0) await new Promise((r) => setTimeout(r, 1));
@@ -48,7 +53,12 @@ Deno.test("20 MiB up and 20 MiB down at once; every buffer stays bounded", async
     maxServer = Math.max(maxServer, p.server.bufferedBytes);
   }, 1);
   try {
-    const res = await p.client.fetch(new Request("https://a.example/echo", { method: "POST", body: src.stream, duplex: "half" } as RequestInit));
+    const res = await p.client.fetch(
+      new Request(
+        "https://a.example/echo",
+        { method: "POST", body: src.stream, duplex: "half" } as RequestInit,
+      ),
+    );
     const n = await consume(res.body!, (x) => {
       consumed = x;
       maxInFlight = Math.max(maxInFlight, src.state.produced - consumed);
@@ -66,7 +76,9 @@ Deno.test("20 MiB up and 20 MiB down at once; every buffer stays bounded", async
   assert.ok(maxServer < 512 * 1024, `server buffered ${maxServer}`);
   assert.ok(p.cs.maxBuffered < MiB, `client socket ${p.cs.maxBuffered}`);
   assert.ok(p.ss.maxBuffered < MiB, `server socket ${p.ss.maxBuffered}`);
-  console.log(`in flight max ${maxInFlight} B, client ${maxClient} B, server ${maxServer} B, sockets ${p.cs.maxBuffered}/${p.ss.maxBuffered} B`);
+  console.log(
+    `in flight max ${maxInFlight} B, client ${maxClient} B, server ${maxServer} B, sockets ${p.cs.maxBuffered}/${p.ss.maxBuffered} B`,
+  );
   p.client.close();
   await settle();
 });
@@ -80,7 +92,9 @@ Deno.test("socket backpressure: the gateway stops reading origin bodies while bu
     client: { suites: [SUITE_XWING_CHACHA20POLY1305] },
     handler: () => Promise.resolve(new Response(source(2 * MiB).stream)),
   });
-  const rs = await Promise.all(Array.from({ length: 8 }, () => p.client.fetch(new Request("https://a.example/big"))));
+  const rs = await Promise.all(
+    Array.from({ length: 8 }, () => p.client.fetch(new Request("https://a.example/big"))),
+  );
   const ns = await Promise.all(rs.map((r) => consume(r.body!, () => {})));
   for (const n of ns) assert.equal(n, 2 * MiB);
   console.log(`server socket max buffered ${p.ss.maxBuffered} B (high-water ${high})`);
@@ -94,11 +108,18 @@ Deno.test("KeyUpdate under small soft limits keeps traffic flowing in both direc
   const recordLimits = { softRecordsPerEpoch: 8, softBytesPerEpoch: 100_000 };
   const p = startPair({ client: { recordLimits }, server: { recordLimits } });
   for (let i = 0; i < 30; i++) {
-    const r = await p.client.fetch(new Request(`https://a.example/${i}`, { method: "POST", body: `body ${i}` }));
+    const r = await p.client.fetch(
+      new Request(`https://a.example/${i}`, { method: "POST", body: `body ${i}` }),
+    );
     assert.equal(await r.text(), `body ${i}`);
   }
   const big = source(MiB);
-  const r = await p.client.fetch(new Request("https://a.example/big", { method: "POST", body: big.stream, duplex: "half" } as RequestInit));
+  const r = await p.client.fetch(
+    new Request(
+      "https://a.example/big",
+      { method: "POST", body: big.stream, duplex: "half" } as RequestInit,
+    ),
+  );
   assert.equal(await consume(r.body!, () => {}), MiB);
   await settle();
   const c = p.client.keyUpdates, s = p.server.keyUpdates;

@@ -4,13 +4,13 @@
  * directly (to send what a well-behaved ClientSession never would). Tests only.
  */
 import { concat } from "../protocol/bytes.ts";
-import { encodeFrames, type Frame, decodeFrames } from "../protocol/frames.ts";
+import { decodeFrames, encodeFrames, type Frame } from "../protocol/frames.ts";
 import { generateStaticKey } from "../protocol/static-keys.ts";
 import { ClientHandshake } from "../protocol/handshake-client.ts";
 import { RecordLayer } from "../protocol/record-layer.ts";
 import { seededRandom } from "../protocol/testing.ts";
 import { ClientSession, type ClientSessionOptions } from "./client-session.ts";
-import { memorySocketPair, type MemorySocket, type MemorySocketOptions } from "./memory-socket.ts";
+import { type MemorySocket, type MemorySocketOptions, memorySocketPair } from "./memory-socket.ts";
 import { ServerSession, type ServerSessionOptions } from "./server-session.ts";
 import type { Env, RequestHandler, SessionLimits, StaticKey } from "./types.ts";
 
@@ -43,7 +43,11 @@ export const echoHandler: RequestHandler = (req) =>
   Promise.resolve(
     new Response(req.body, {
       status: 200,
-      headers: { "x-method": req.method, "x-url": req.url, "x-req-header": req.headers.get("x-test") ?? "" },
+      headers: {
+        "x-method": req.method,
+        "x-url": req.url,
+        "x-req-header": req.headers.get("x-test") ?? "",
+      },
     }),
   );
 

@@ -2,7 +2,7 @@
  * Shapes shared by the tunnel, the gateway, the transports and the client.
  * The tunnel speaks standard `Request`/`Response`; it knows nothing of routes or origins.
  */
-import type { SessionKeys, StaticKey, RandomSource } from "../protocol/types.ts";
+import type { RandomSource, SessionKeys, StaticKey } from "../protocol/types.ts";
 import type { SuiteId } from "../protocol/constants.ts";
 
 /** What a transport hands to a Session: one WebSocket, reduced to two calls. */

@@ -23,7 +23,9 @@ import { CHROMIUM_PATH, chromiumInstalled, launchChromium } from "./chromium.ts"
 const installed = chromiumInstalled();
 const inCI = Deno.env.get("CI") === "true";
 if (!installed && !inCI) {
-  console.warn(`browser test ignored: no Chromium at ${CHROMIUM_PATH} (run: bash scripts/install-chromium.sh)`);
+  console.warn(
+    `browser test ignored: no Chromium at ${CHROMIUM_PATH} (run: bash scripts/install-chromium.sh)`,
+  );
 }
 
 const SCREENSHOT = new URL("../../docs/demo-page.png", import.meta.url);
@@ -39,7 +41,8 @@ interface SeenFrame {
 function recordFrames(page: Page): { frames: SeenFrame[]; sockets: PwWebSocket[] } {
   const frames: SeenFrame[] = [];
   const sockets: PwWebSocket[] = [];
-  const bytesOf = (p: string | Uint8Array) => typeof p === "string" ? new TextEncoder().encode(p) : new Uint8Array(p);
+  const bytesOf = (p: string | Uint8Array) =>
+    typeof p === "string" ? new TextEncoder().encode(p) : new Uint8Array(p);
   page.on("websocket", (ws) => {
     sockets.push(ws);
     ws.on("framesent", (f) => frames.push({ dir: "sent", bytes: bytesOf(f.payload) }));
@@ -78,7 +81,10 @@ Deno.test({
     const pin = pinFor(key.publicKey);
     const gateway = createGateway({ keys: key });
     const bundle = await buildClientBundle();
-    gateway.app.route("/", demoPageRoutes({ clientBundle: () => bundle, channelPath: gateway.channelPath }));
+    gateway.app.route(
+      "/",
+      demoPageRoutes({ clientBundle: () => bundle, channelPath: gateway.channelPath }),
+    );
     const server = serveDeno({ gateway, port: 0, hostname: "127.0.0.1" });
     const chromium = await launchChromium();
     try {
@@ -97,14 +103,20 @@ Deno.test({
       await page.goto(`${server.url}/`);
       await page.waitForSelector("body[data-ready='true']");
       assert.equal(await page.inputValue("#pin"), pin);
-      assert.equal(await page.inputValue("#gateway-url"), `ws://127.0.0.1:${server.addr.port}/pqgate`);
+      assert.equal(
+        await page.inputValue("#gateway-url"),
+        `ws://127.0.0.1:${server.addr.port}/pqgate`,
+      );
       assert.match(await text(page, "#pin-note"), new RegExp(`key ${toHex(key.keyId)}\\. Pinned:`));
 
       // Handshake.
       await page.click("#connect");
       await page.waitForSelector("body[data-state='connected']");
       assert.match(await text(page, "#status"), /connected · pinned/);
-      assert.match(await text(page, "#info-suite"), /X-Wing \(ML-KEM-768 \+ X25519\), HKDF-SHA256, (AES-256-GCM|ChaCha20-Poly1305) \(0x000[12]\)/);
+      assert.match(
+        await text(page, "#info-suite"),
+        /X-Wing \(ML-KEM-768 \+ X25519\), HKDF-SHA256, (AES-256-GCM|ChaCha20-Poly1305) \(0x000[12]\)/,
+      );
       assert.equal(await text(page, "#info-key-id"), toHex(key.keyId));
       assert.equal(await text(page, "#info-pin"), `${pin}  (pinned)`);
       assert.match(await text(page, "#info-session"), /^[0-9a-f]{32}$/);
@@ -133,11 +145,16 @@ Deno.test({
       const concurrent = await text(page, "#result-summary");
       assert.match(concurrent, /10 of 10 succeeded/);
       const ms = Number(/in (\d+) ms/.exec(concurrent)?.[1]);
-      assert.ok(ms < 2500, `10 concurrent 300 ms requests took ${ms} ms: they were not multiplexed`);
+      assert.ok(
+        ms < 2500,
+        `10 concurrent 300 ms requests took ${ms} ms: they were not multiplexed`,
+      );
 
       // A multi-megabyte streamed response, checked byte by byte in the page.
       await page.click("#stream");
-      await page.waitForSelector(`#result-summary[data-bytes='${STREAM_BYTES}']`, { timeout: 30_000 });
+      await page.waitForSelector(`#result-summary[data-bytes='${STREAM_BYTES}']`, {
+        timeout: 30_000,
+      });
       assert.match(await text(page, "#result-summary"), /every byte matches the expected pattern/);
 
       // POST.
@@ -152,7 +169,10 @@ Deno.test({
 
       // The wire view shows the handshake and encrypted records.
       assert.match(await text(page, "#wire-log"), /← Record seq \d+/);
-      const handshakeRows = await page.$$eval("#wire-handshake tr", (rows) => rows.map((r) => r.textContent ?? ""));
+      const handshakeRows = await page.$$eval(
+        "#wire-handshake tr",
+        (rows) => rows.map((r) => r.textContent ?? ""),
+      );
       assert.equal(handshakeRows.length, 3);
       assert.match(handshakeRows[0], /→ ClientHello2,3\d\d01 01 01/);
       assert.match(handshakeRows[1], /← ServerHello1,19002 01/);
@@ -172,8 +192,19 @@ Deno.test({
       const total = received.reduce((n, f) => n + f.bytes.length, 0);
       assert.ok(total > STREAM_BYTES, `received ${total} bytes on the wire`);
       for (const f of frames) {
-        for (const secret of [marker, "post-quantum world", "hello from the pqgate demo origin", "/api/", "demo"]) {
-          assert.ok(!containsAscii(f.bytes, secret), `a ${f.dir} frame contains the plaintext "${secret}"`);
+        for (
+          const secret of [
+            marker,
+            "post-quantum world",
+            "hello from the pqgate demo origin",
+            "/api/",
+            "demo",
+          ]
+        ) {
+          assert.ok(
+            !containsAscii(f.bytes, secret),
+            `a ${f.dir} frame contains the plaintext "${secret}"`,
+          );
         }
       }
 
@@ -208,14 +239,17 @@ Deno.test({
       assert.doesNotMatch(error, /at .*\.js:\d+/, "no stack trace");
       assert.equal(await text(page2, "#status"), "not connected");
       if (Deno.env.get("PQGATE_DEBUG_SCREENSHOTS")) {
-        await page2.screenshot({ path: `${Deno.env.get("PQGATE_DEBUG_SCREENSHOTS")}/wrong-pin.png` });
+        await page2.screenshot({
+          path: `${Deno.env.get("PQGATE_DEBUG_SCREENSHOTS")}/wrong-pin.png`,
+        });
       }
       assert.equal(seen2.sockets.length, 0, "no WebSocket is opened with a wrong pin");
 
       // The other typed errors, as the page words them (real classes from the bundle).
       const sentences = await page2.evaluate(async () => {
         const pq = await import(new URL("./client.js", location.href).href);
-        const { explain } = (globalThis as unknown as { pqgateDemo: { explain(e: unknown): string } }).pqgateDemo;
+        const { explain } =
+          (globalThis as unknown as { pqgateDemo: { explain(e: unknown): string } }).pqgateDemo;
         return [
           explain(new pq.VersionRefusedError("unsupported_version")),
           explain(new pq.ChannelClosedError(4008, "idle_timeout", true)),

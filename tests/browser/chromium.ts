@@ -56,7 +56,14 @@ export async function launchChromium(timeoutMs = 20_000): Promise<LaunchedChromi
   let pending = "";
   const endpoint = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`chromium printed no DevTools endpoint within ${timeoutMs} ms:\n${stderrLines.join("\n")}`)),
+      () =>
+        reject(
+          new Error(
+            `chromium printed no DevTools endpoint within ${timeoutMs} ms:\n${
+              stderrLines.join("\n")
+            }`,
+          ),
+        ),
       timeoutMs,
     );
     (async () => {
@@ -104,7 +111,10 @@ export async function launchChromium(timeoutMs = 20_000): Promise<LaunchedChromi
       if (closed) return;
       closed = true;
       // Browser.close over CDP ends the process; kill it if it does not go within 5 s.
-      await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+      await Promise.race([
+        browser.close().catch(() => {}),
+        new Promise((r) => setTimeout(r, 5000)),
+      ]);
       const t = setTimeout(() => {
         try {
           child.kill("SIGKILL");

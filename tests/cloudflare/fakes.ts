@@ -3,7 +3,7 @@
  * Object's event mapping, attachment path and alarm logic run under plain Deno. The real
  * runtime is exercised by workers.test.ts through Miniflare.
  */
-import { serialize, deserialize } from "node:v8";
+import { deserialize, serialize } from "node:v8";
 import type {
   AlarmStorage,
   DurableObjectContext,
@@ -26,7 +26,9 @@ export class FakeWebSocket implements HibernatableWebSocket {
         ? message
         : message instanceof ArrayBuffer
         ? new Uint8Array(message.slice(0))
-        : new Uint8Array(message.buffer.slice(message.byteOffset, message.byteOffset + message.byteLength)),
+        : new Uint8Array(
+          message.buffer.slice(message.byteOffset, message.byteOffset + message.byteLength),
+        ),
     );
   }
   close(code?: number, reason?: string): void {
@@ -92,7 +94,10 @@ export function installPlatformDoubles(): { last: () => FakeWebSocket; restore: 
     return { client: { fake: "client" }, server: last };
   };
   platform.upgradeResponse = (_client, headers) =>
-    new Response(null, { status: 200, headers: { ...(headers as Record<string, string>), "x-fake-upgrade": "101" } });
+    new Response(null, {
+      status: 200,
+      headers: { ...(headers as Record<string, string>), "x-fake-upgrade": "101" },
+    });
   return {
     last: () => {
       if (!last) throw new Error("no socket accepted yet");

@@ -119,7 +119,7 @@ function fire(ctx: FakeContext, obj: InstanceType<typeof Obj>): Promise<void> {
   return obj.alarm();
 }
 
-async function open(ctx: FakeContext, obj: InstanceType<typeof Obj>, address = "203.0.113.9") {
+async function open(_ctx: FakeContext, obj: InstanceType<typeof Obj>, address = "203.0.113.9") {
   const doubles = installPlatformDoubles();
   try {
     const res = await obj.fetch(

@@ -7,11 +7,7 @@
  *                                              instead of a fresh unique id, so that
  *   /__pqgate_test/<NAME>/{evict,state,corrupt} can reach it (test-hooks.ts).
  */
-import {
-  createWorker,
-  PqgateSession as Production,
-  type WorkerEnv,
-} from "../../src/cloudflare.ts";
+import { createWorker, PqgateSession as Production, type WorkerEnv } from "../../src/cloudflare.ts";
 import { TEST_HOOK_PREFIX, withTestHooks } from "./test-hooks.ts";
 
 export const PqgateSession = withTestHooks(Production);

@@ -39,7 +39,9 @@ export class WireClient {
     this.closed = new Promise((resolve) => {
       ws.addEventListener("close", (e) => {
         const err = new Error(`socket closed ${e.code} ${e.reason}`);
-        for (const w of this.#waiters.splice(0)) w.resolve({ type: "close", code: e.code, reason: String(err) });
+        for (const w of this.#waiters.splice(0)) {
+          w.resolve({ type: "close", code: e.code, reason: String(err) });
+        }
         resolve({ code: e.code, reason: e.reason });
       });
     });
@@ -59,7 +61,10 @@ export class WireClient {
       ws.onerror = () => reject(new Error("websocket error"));
     });
     await opts.onOpen?.();
-    const hs = new ClientHandshake({ server, random: (n) => crypto.getRandomValues(new Uint8Array(n)) });
+    const hs = new ClientHandshake({
+      server,
+      random: (n) => crypto.getRandomValues(new Uint8Array(n)),
+    });
     const first = new Promise<ArrayBuffer>((resolve, reject) => {
       ws.onmessage = (e) => resolve(e.data as ArrayBuffer);
       ws.onclose = (e) => reject(new Error(`closed during handshake: ${e.code} ${e.reason}`));
@@ -77,7 +82,9 @@ export class WireClient {
 
   #keyNonce(epoch: number, seq: number): string {
     while (this.#serverSecrets.length <= epoch) {
-      this.#serverSecrets.push(nextTrafficSecret(this.#serverSecrets[this.#serverSecrets.length - 1]));
+      this.#serverSecrets.push(
+        nextTrafficSecret(this.#serverSecrets[this.#serverSecrets.length - 1]),
+      );
     }
     const { key, iv } = trafficKeys(this.#serverSecrets[epoch]);
     const nonce = Uint8Array.from(iv);

@@ -40,7 +40,11 @@ Deno.test({
   async fn(t) {
     const cases = BAD_INPUT_CASES.filter((c) => c.needs === undefined);
     assert.ok(cases.length >= 80, `${cases.length} cases`);
-    assert.equal(BAD_INPUT_CASES.length - cases.length, 3, "skipped: 2 per-address cases, 1 unread-body case");
+    assert.equal(
+      BAD_INPUT_CASES.length - cases.length,
+      3,
+      "skipped: 2 per-address cases, 1 unread-body case",
+    );
     const origin = await startRecordingOrigin();
     const seed = crypto.getRandomValues(new Uint8Array(32));
     const key = generateStaticKey(seed);
@@ -70,8 +74,12 @@ Deno.test({
           await healthyCheck(target);
         });
       }
-      for (const r of origin.requests) assert.ok(["/hello", "/echo"].includes(r.path), `unexpected origin request ${r.path}`);
-      console.log(`  ${cases.length} cases against workerd in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      for (const r of origin.requests) {
+        assert.ok(["/hello", "/echo"].includes(r.path), `unexpected origin request ${r.path}`);
+      }
+      console.log(
+        `  ${cases.length} cases against workerd in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
     } finally {
       await w.close();
       await origin.close();

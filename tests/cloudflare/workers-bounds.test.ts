@@ -41,11 +41,19 @@ async function rawChannel(wsUrl: string) {
     server: { keyId: KEY.keyId, publicKey: KEY.publicKey },
     random: (n) => crypto.getRandomValues(new Uint8Array(n)),
   });
-  const first = new Promise<ArrayBuffer>((resolve) => (ws.onmessage = (e) => resolve(e.data as ArrayBuffer)));
+  const first = new Promise<ArrayBuffer>((
+    resolve,
+  ) => (ws.onmessage = (e) => resolve(e.data as ArrayBuffer)));
   ws.send(hs.start());
   const { clientFinished, keys } = hs.receiveServerHello(new Uint8Array(await first));
   const layer = new RecordLayer({ role: "client", keys, now: Date.now() });
-  const state = { data: 0, ended: false, pings: [] as Uint8Array[], answer: false, closed: null as number | null };
+  const state = {
+    data: 0,
+    ended: false,
+    pings: [] as Uint8Array[],
+    answer: false,
+    closed: null as number | null,
+  };
   const send = (frames: Frame[]) => ws.send(layer.seal(encodeFrames(frames), Date.now()));
   ws.onmessage = (e) => {
     const msg = new Uint8Array(e.data as ArrayBuffer);
@@ -76,24 +84,30 @@ async function rawChannel(wsUrl: string) {
 }
 
 Deno.test({
-  name: "cf workers: a client that never acknowledges gets at most maxUnackedBytes of a 64 MiB response",
+  name:
+    "cf workers: a client that never acknowledges gets at most maxUnackedBytes of a 64 MiB response",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     const chunk = new Uint8Array(64 * 1024).fill(0x61);
     const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
       let sent = 0;
-      return new Response(new ReadableStream({
-        pull(c) {
-          if (sent >= BODY) return c.close();
-          c.enqueue(chunk);
-          sent += chunk.length;
-        },
-      }, { highWaterMark: 0 }));
+      return new Response(
+        new ReadableStream({
+          pull(c) {
+            if (sent >= BODY) return c.close();
+            c.enqueue(chunk);
+            sent += chunk.length;
+          },
+        }, { highWaterMark: 0 }),
+      );
     });
     const w = await startWorker({
       keys: JSON.stringify([toBase64Url(SEED)]),
-      routes: [{ match: { authority: "big.test" }, origin: `http://127.0.0.1:${origin.addr.port}` }],
+      routes: [{
+        match: { authority: "big.test" },
+        origin: `http://127.0.0.1:${origin.addr.port}`,
+      }],
       vars: {
         PQGATE_LIMITS: JSON.stringify({ maxUnackedBytes: UNACKED, maxWindowBytes: 2 ** 31 - 1 }),
       },
@@ -106,7 +120,13 @@ Deno.test({
           type: "headers",
           stream: 1,
           endStream: true,
-          payload: encodeRequestHead({ method: "GET", scheme: "https", authority: "big.test", path: "/", headers: [] }),
+          payload: encodeRequestHead({
+            method: "GET",
+            scheme: "https",
+            authority: "big.test",
+            path: "/",
+            headers: [],
+          }),
         },
         { type: "window_update", stream: 1, increment: 2 ** 31 - 1 - 65536 },
       ]);
@@ -123,11 +143,15 @@ Deno.test({
       assert.ok(stalled > 0, "the response started");
       assert.ok(stalled <= UNACKED + 2 * MAX_RECORD_LEN, `delivered ${stalled}`);
       assert.equal(c.state.closed, null, "the channel stays open: it is only waiting");
-      if (w.workerdPid !== null) assert.ok(peak - rss0 < 48 * MiB, `workerd grew ${(peak - rss0) / MiB} MiB`);
+      if (w.workerdPid !== null) {
+        assert.ok(peak - rss0 < 48 * MiB, `workerd grew ${(peak - rss0) / MiB} MiB`);
+      }
       // Acknowledging lets the same response finish.
       c.answerPings();
       const t0 = Date.now();
-      while (!c.state.ended && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 50));
+      while (!c.state.ended && Date.now() - t0 < 60_000) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       assert.equal(c.state.data, BODY);
       c.close();
     } finally {

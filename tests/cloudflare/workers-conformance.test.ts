@@ -52,7 +52,11 @@ Deno.test({
               // extensions itself; on Cloudflare the Worker is the front. Extension cases go to
               // the Worker's own socket.
               target: c.name.includes("permessage-deflate")
-                ? { ...target, wsUrl: channelUrl(w.directUrl!.replace(/\/$/, "")), httpUrl: w.directUrl!.replace(/\/$/, "") }
+                ? {
+                  ...target,
+                  wsUrl: channelUrl(w.directUrl!.replace(/\/$/, "")),
+                  httpUrl: w.directUrl!.replace(/\/$/, ""),
+                }
                 : target,
               originPaths: () => origin.requests.map((r) => r.path),
               atFrameHeader: false,

@@ -38,8 +38,15 @@ Deno.test({
       vars: { PQGATE_LIMITS: JSON.stringify(SUITE_LIMITS) },
       services: {
         BACKEND: async (req: Request) => {
-          backendSeen.push(`${req.method} ${new URL(req.url).pathname} ${req.headers.get("x-forwarded-for")}`);
-          return Response.json({ via: "service binding", url: req.url, host: req.headers.get("host"), body: await req.text() });
+          backendSeen.push(
+            `${req.method} ${new URL(req.url).pathname} ${req.headers.get("x-forwarded-for")}`,
+          );
+          return Response.json({
+            via: "service binding",
+            url: req.url,
+            host: req.headers.get("host"),
+            body: await req.text(),
+          });
         },
       },
       testHooks: true,
@@ -52,24 +59,28 @@ Deno.test({
       if (pid !== null) peakRss = Math.max(peakRss, rssOf(pid));
     }, 100);
     try {
-      await runGatewaySuite({
-        name: "workers",
-        wsUrl: channelUrl(httpUrl),
-        httpUrl,
-        pin: PIN,
-        handshakeTimeoutMs: SUITE_LIMITS.handshakeTimeoutMs,
-        idleTimeoutMs: SUITE_LIMITS.idleTimeoutMs,
-        // Memory of the gateway = the workerd process, not this test process.
-        // Deno's WebSocket, not the `ws` package: with `ws`, a close initiated by a hibernatable
-        // socket in workerd (4000, 4008) completes only ~10 s later, because `ws` waits for the
-        // server to end the TCP connection and local workerd/Miniflare holds it until the
-        // object is evicted (reproduced without pqgate code). Deno's client does not wait.
-        // The 50 MiB scenarios' rss check: this test process is not the gateway, and workerd's
-        // RSS grows by 30-45 MiB of not-yet-collected garbage over 50 MiB (V8 there collects
-        // lazily; observed with < 0.2 MiB in flight). Bounded buffering is asserted by the
-        // suite's in-flight check; workerd's peak RSS is reported below instead.
-        rss: () => 0,
-      }, origin, t);
+      await runGatewaySuite(
+        {
+          name: "workers",
+          wsUrl: channelUrl(httpUrl),
+          httpUrl,
+          pin: PIN,
+          handshakeTimeoutMs: SUITE_LIMITS.handshakeTimeoutMs,
+          idleTimeoutMs: SUITE_LIMITS.idleTimeoutMs,
+          // Memory of the gateway = the workerd process, not this test process.
+          // Deno's WebSocket, not the `ws` package: with `ws`, a close initiated by a hibernatable
+          // socket in workerd (4000, 4008) completes only ~10 s later, because `ws` waits for the
+          // server to end the TCP connection and local workerd/Miniflare holds it until the
+          // object is evicted (reproduced without pqgate code). Deno's client does not wait.
+          // The 50 MiB scenarios' rss check: this test process is not the gateway, and workerd's
+          // RSS grows by 30-45 MiB of not-yet-collected garbage over 50 MiB (V8 there collects
+          // lazily; observed with < 0.2 MiB in flight). Bounded buffering is asserted by the
+          // suite's in-flight check; workerd's peak RSS is reported below instead.
+          rss: () => 0,
+        },
+        origin,
+        t,
+      );
 
       await t.step("workers: service:NAME origin goes through the service binding", async () => {
         const ch = await connect(channelUrl(httpUrl), { pin: PIN });
@@ -77,7 +88,12 @@ Deno.test({
           const r = await ch.fetch("https://svc.test/api/x", { method: "POST", body: "hi" });
           assert.equal(r.status, 200);
           // The binding sees the client's scheme and host, as behind any proxy (not a placeholder).
-          assert.deepEqual(await r.json(), { via: "service binding", url: "https://svc.test/api/x", host: "svc.test", body: "hi" });
+          assert.deepEqual(await r.json(), {
+            via: "service binding",
+            url: "https://svc.test/api/x",
+            host: "svc.test",
+            body: "hi",
+          });
           assert.equal(backendSeen.length, 1);
         } finally {
           ch.close();
@@ -88,7 +104,10 @@ Deno.test({
         origin.reset();
         const ch = await connect(channelUrl(httpUrl), { pin: PIN });
         try {
-          const seen = await (await ch.fetch("https://origin.test/headers")).json() as Record<string, string>;
+          const seen = await (await ch.fetch("https://origin.test/headers")).json() as Record<
+            string,
+            string
+          >;
           // Miniflare sets CF-Connecting-IP to the loopback peer, as the edge does for real clients.
           assert.match(seen["x-forwarded-for"] ?? "", /^127\.0\.0\.1$|^::1$/);
           assert.match(seen["forwarded"], /^for=(127\.0\.0\.1|"\[::1\]")/);
@@ -97,29 +116,38 @@ Deno.test({
         }
       });
 
-      await t.step("workers: requests continue on the same channel after the object lost its memory", async () => {
-        origin.reset();
-        const name = `e2e-${Date.now()}`;
-        const ch = await connect(channelUrl(httpUrl) + `?__object=${name}`, { pin: PIN });
-        try {
-          assert.equal((await ch.fetch("https://origin.test/hello")).status, 200);
-          const ev = await (await fetch(`${httpUrl}/__pqgate_test/${name}/evict`)).json() as { evicted: number };
-          assert.equal(ev.evicted, 1);
-          const r = await ch.fetch("https://origin.test/echo", {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ after: "restore" }),
-          });
-          assert.equal(r.status, 200);
-          assert.deepEqual((await r.json() as { json: unknown }).json, { after: "restore" });
-          const big = await ch.fetch("https://bulk.test/download?bytes=2097152");
-          assert.equal((await big.arrayBuffer()).byteLength, 2 * 1024 * 1024);
-        } finally {
-          ch.close();
-        }
-      });
+      await t.step(
+        "workers: requests continue on the same channel after the object lost its memory",
+        async () => {
+          origin.reset();
+          const name = `e2e-${Date.now()}`;
+          const ch = await connect(channelUrl(httpUrl) + `?__object=${name}`, { pin: PIN });
+          try {
+            assert.equal((await ch.fetch("https://origin.test/hello")).status, 200);
+            const ev = await (await fetch(`${httpUrl}/__pqgate_test/${name}/evict`)).json() as {
+              evicted: number;
+            };
+            assert.equal(ev.evicted, 1);
+            const r = await ch.fetch("https://origin.test/echo", {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ after: "restore" }),
+            });
+            assert.equal(r.status, 200);
+            assert.deepEqual((await r.json() as { json: unknown }).json, { after: "restore" });
+            const big = await ch.fetch("https://bulk.test/download?bytes=2097152");
+            assert.equal((await big.arrayBuffer()).byteLength, 2 * 1024 * 1024);
+          } finally {
+            ch.close();
+          }
+        },
+      );
       if (pid !== null) {
-        console.log(`  workerd RSS: ${(rss0 / 2 ** 20).toFixed(0)} MiB at start, peak ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+        console.log(
+          `  workerd RSS: ${(rss0 / 2 ** 20).toFixed(0)} MiB at start, peak ${
+            (peakRss / 2 ** 20).toFixed(0)
+          } MiB`,
+        );
       }
     } finally {
       clearInterval(sampler);

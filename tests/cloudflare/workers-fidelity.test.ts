@@ -19,8 +19,13 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     const origin = startFidelityOrigin();
-    const w = await startWorker({ keys: JSON.stringify([toBase64Url(SEED)]), routes: fidelityRoutes(origin, deadOriginUrl()) });
-    const channel = await connect(channelUrl(w.url.replace(/\/$/, "")), { pin: pinFor(KEY.publicKey) });
+    const w = await startWorker({
+      keys: JSON.stringify([toBase64Url(SEED)]),
+      routes: fidelityRoutes(origin, deadOriginUrl()),
+    });
+    const channel = await connect(channelUrl(w.url.replace(/\/$/, "")), {
+      pin: pinFor(KEY.publicKey),
+    });
     try {
       await runFetchFidelity("workers", origin, (i, init) => channel.fetch(i, init), t, {
         bodilessContentLengthZero: true,

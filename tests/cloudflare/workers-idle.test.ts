@@ -21,7 +21,8 @@ const IDLE_MS = 4_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let counter = 0;
 const objectName = () => `idle${Date.now()}-${++counter}`;
-const wsUrl = (w: WorkerHarness, object: string) => w.url.replace(/^http/, "ws") + `pqgate?__object=${object}`;
+const wsUrl = (w: WorkerHarness, object: string) =>
+  w.url.replace(/^http/, "ws") + `pqgate?__object=${object}`;
 const evict = async (w: WorkerHarness, object: string): Promise<number> => {
   const r = await fetch(`${w.url}__pqgate_test/${object}/evict`);
   assert.equal(r.status, 200);
@@ -44,7 +45,8 @@ async function withWorker(fn: (w: WorkerHarness) => Promise<void>): Promise<void
 }
 
 Deno.test({
-  name: "cf workers: a silent channel gets the idle PING and is closed with 4008 across forced evictions",
+  name:
+    "cf workers: a silent channel gets the idle PING and is closed with 4008 across forced evictions",
   ...opts,
   fn: () =>
     withWorker(async (w) => {
@@ -61,15 +63,29 @@ Deno.test({
         evictions += await evict(w, name);
         await Promise.race([closed, sleep(250)]);
       }
-      assert.ok(closedAt > 0, `still open ${Date.now() - t0} ms after the last receive (idle ${IDLE_MS} ms)`);
+      assert.ok(
+        closedAt > 0,
+        `still open ${Date.now() - t0} ms after the last receive (idle ${IDLE_MS} ms)`,
+      );
       const { code, reason } = await closed;
       assert.equal(code, 4008, `close ${code} ${reason}`);
-      const pings = c.frames.map((f, i) => ({ f, at: c.frameTimes[i] })).filter((x) => x.f.type === "ping");
-      assert.equal(pings.length, 1, "exactly one idle PING (persisted as outstanding across wakes)");
-      assert.ok(c.frames.some((f) => f.type === "close" && f.code === 4008), "authenticated CLOSE 4008");
+      const pings = c.frames.map((f, i) => ({ f, at: c.frameTimes[i] })).filter((x) =>
+        x.f.type === "ping"
+      );
+      assert.equal(
+        pings.length,
+        1,
+        "exactly one idle PING (persisted as outstanding across wakes)",
+      );
+      assert.ok(
+        c.frames.some((f) => f.type === "close" && f.code === 4008),
+        "authenticated CLOSE 4008",
+      );
       const pingMs = pings[0].at - t0, closeMs = closedAt - t0;
       console.log(
-        `  idle ${IDLE_MS} ms, ${evictions} evictions: PING at +${pingMs} ms (due +${IDLE_MS / 2}), ` +
+        `  idle ${IDLE_MS} ms, ${evictions} evictions: PING at +${pingMs} ms (due +${
+          IDLE_MS / 2
+        }), ` +
           `4008 at +${closeMs} ms (due +${IDLE_MS})`,
       );
       assert.ok(pingMs >= IDLE_MS / 2 - 100 && pingMs < IDLE_MS, `PING at +${pingMs} ms`);
@@ -86,10 +102,18 @@ Deno.test({
       const name = objectName();
       const c = await WireClient.connect(wsUrl(w, name), server);
       const get = (path: string) =>
-        encodeRequestHead({ method: "GET", scheme: "https", authority: "svc.test", path, headers: [] });
+        encodeRequestHead({
+          method: "GET",
+          scheme: "https",
+          authority: "svc.test",
+          path,
+          headers: [],
+        });
       const text = (stream: number) =>
         new TextDecoder().decode(
-          new Uint8Array(c.frames.flatMap((f) => f.type === "data" && f.stream === stream ? [...f.payload] : [])),
+          new Uint8Array(
+            c.frames.flatMap((f) => f.type === "data" && f.stream === stream ? [...f.payload] : []),
+          ),
         );
       c.send([{ type: "headers", stream: 1, endStream: true, payload: get("/one") }]);
       await c.waitFor((f) => f.type === "data" && f.stream === 1 && f.endStream);

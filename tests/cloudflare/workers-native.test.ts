@@ -17,7 +17,7 @@ import { generateStaticKey } from "../../src/protocol/static-keys.ts";
 import { toBase64Url } from "../../src/protocol/bytes.ts";
 import { ClientHandshake } from "../../src/protocol/handshake-client.ts";
 import { seededRandom } from "../../src/protocol/testing.ts";
-import { nativeWorkerdPath, startWorker, type WorkerHarness, workerdVersion } from "./miniflare.ts";
+import { nativeWorkerdPath, startWorker, workerdVersion, type WorkerHarness } from "./miniflare.ts";
 
 const SEED = new Uint8Array(32).map((_, i) => (i * 29 + 3) & 0xff);
 const KEY = generateStaticKey(SEED);
@@ -50,7 +50,9 @@ async function serverHello(w: WorkerHarness): Promise<Uint8Array> {
     ws.onopen = r;
     ws.onerror = j;
   });
-  const got = new Promise<ArrayBuffer>((r) => (ws.onmessage = (e: { data: ArrayBuffer }) => r(e.data)));
+  const got = new Promise<ArrayBuffer>((
+    r,
+  ) => (ws.onmessage = (e: { data: ArrayBuffer }) => r(e.data)));
   ws.send(c.start());
   const sh = new Uint8Array(await got);
   c.receiveServerHello(sh); // verifies the gateway's Finished: throws if the keys disagree
@@ -76,7 +78,9 @@ Deno.test({
         crypto?: { mlkem: string; x25519: string };
       };
       assert.equal(h.crypto?.mlkem, "WebCrypto (native)", JSON.stringify(h));
-      const hn = await (await fetch(noble.url + "healthz")).json() as { crypto?: { mlkem: string } };
+      const hn = await (await fetch(noble.url + "healthz")).json() as {
+        crypto?: { mlkem: string };
+      };
       assert.equal(hn.crypto?.mlkem, "noble");
 
       const [x, y] = [await exchange(native), await exchange(noble)];

@@ -42,7 +42,13 @@ Deno.test({
   fn: async () => {
     // Two keys in the two accepted encodings (key-file object with pin, bare hex seed).
     const keys = JSON.stringify([
-      { version: 1, kem: "X-Wing", seed: toBase64Url(SEED), key_id: toHex(KEY.keyId), pin: pinFor(KEY.publicKey) },
+      {
+        version: 1,
+        kem: "X-Wing",
+        seed: toBase64Url(SEED),
+        key_id: toHex(KEY.keyId),
+        pin: pinFor(KEY.publicKey),
+      },
       toHex(SEED_2),
     ]);
     const w = await startWorker({ keys });
@@ -55,12 +61,17 @@ Deno.test({
       const cfg = await (await fetch(w.url + ".well-known/pqgate")).json() as {
         keys: { pin: string; key_id: string }[];
       };
-      assert.deepEqual(cfg.keys.map((k: { pin: string }) => k.pin), [pinFor(KEY.publicKey), pinFor(KEY_2.publicKey)]);
-      assert.deepEqual(cfg.keys.map((k: { key_id: string }) => k.key_id), [toHex(KEY.keyId), toHex(KEY_2.keyId)]);
+      assert.deepEqual(cfg.keys.map((k: { pin: string }) => k.pin), [
+        pinFor(KEY.publicKey),
+        pinFor(KEY_2.publicKey),
+      ]);
+      assert.deepEqual(cfg.keys.map((k: { key_id: string }) => k.key_id), [
+        toHex(KEY.keyId),
+        toHex(KEY_2.keyId),
+      ]);
       const plain = await fetch(w.url + "pqgate");
       assert.equal(plain.status, 426);
       await plain.body?.cancel();
-
     } finally {
       await w.close();
     }
@@ -82,7 +93,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cf workers: handshake in a Durable Object, attachment under 2 KB, no (key, nonce) reuse across a forced eviction",
+  name:
+    "cf workers: handshake in a Durable Object, attachment under 2 KB, no (key, nonce) reuse across a forced eviction",
   ...opts,
   fn: async () => {
     const w = await startWorker({ keys: JSON.stringify([toBase64Url(SEED)]), testHooks: true });
@@ -119,7 +131,9 @@ Deno.test({
       // the reservation).
       for (const e of epochs) {
         const seqs = c.sealed.filter((r) => r.epoch === e).map((r) => r.seq);
-        for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], `epoch ${e}: ${seqs}`);
+        for (let i = 1; i < seqs.length; i++) {
+          assert.ok(seqs[i] > seqs[i - 1], `epoch ${e}: ${seqs}`);
+        }
       }
       console.log(`  gateway records: ${c.sealed.map((r) => `${r.epoch}/${r.seq}`).join(" ")}`);
       await c.close();
@@ -141,7 +155,10 @@ Deno.test({
       ws.binaryType = "arraybuffer";
       const closed = new Promise<CloseEvent>((r) => ws.onclose = r);
       await new Promise((r) => ws.onopen = r);
-      const hs = new ClientHandshake({ server, random: (n) => crypto.getRandomValues(new Uint8Array(n)) });
+      const hs = new ClientHandshake({
+        server,
+        random: (n) => crypto.getRandomValues(new Uint8Array(n)),
+      });
       const sh = new Promise<ArrayBuffer>((r) => ws.onmessage = (e) => r(e.data));
       ws.send(hs.start());
       const serverHello = new Uint8Array(await sh);
@@ -170,7 +187,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cf workers: real hibernation (idle ~10 s, alarm pending) then the session continues without nonce reuse",
+  name:
+    "cf workers: real hibernation (idle ~10 s, alarm pending) then the session continues without nonce reuse",
   ...opts,
   fn: async () => {
     // Default limits: once the handshake is done the alarm moves to the idle deadline (PING
@@ -199,73 +217,90 @@ Deno.test({
 });
 
 for (const mode of ["noble", "auto"] as const) {
-Deno.test({
-  name: `cf workers: cold-isolate handshake CPU (fresh workerd, PQGATE_CRYPTO=${mode})`,
-  ...opts,
-  fn: async () => {
-    const w = await startWorker({ keys: JSON.stringify([toBase64Url(SEED)]), vars: { PQGATE_CRYPTO: mode } });
-    try {
-      if (w.workerdPid === null) {
-        console.log("  workerd pid not found: CPU not measured");
-        return;
-      }
-      const pid = w.workerdPid;
-      const settle = () => sleep(25); // let workerd finish the work of the previous step
-      type Cpu = { main: number; total: number };
-      const since = (t: Cpu): Cpu => {
-        const n = processCpuNs(pid);
-        return { main: (n.main - t.main) / 1e6, total: (n.total - t.total) / 1e6 };
-      };
-      /** CPU (ms) of [upgrade + new Durable Object, handshake] for one connection. */
-      const connection = async () => {
+  Deno.test({
+    name: `cf workers: cold-isolate handshake CPU (fresh workerd, PQGATE_CRYPTO=${mode})`,
+    ...opts,
+    fn: async () => {
+      const w = await startWorker({
+        keys: JSON.stringify([toBase64Url(SEED)]),
+        vars: { PQGATE_CRYPTO: mode },
+      });
+      try {
+        if (w.workerdPid === null) {
+          console.log("  workerd pid not found: CPU not measured");
+          return;
+        }
+        const pid = w.workerdPid;
+        const settle = () => sleep(25); // let workerd finish the work of the previous step
+        type Cpu = { main: number; total: number };
+        const since = (t: Cpu): Cpu => {
+          const n = processCpuNs(pid);
+          return { main: (n.main - t.main) / 1e6, total: (n.total - t.total) / 1e6 };
+        };
+        /** CPU (ms) of [upgrade + new Durable Object, handshake] for one connection. */
+        const connection = async () => {
+          await settle();
+          const t0 = processCpuNs(pid);
+          let t1 = t0;
+          let upgrade: Cpu = { main: 0, total: 0 };
+          const c = await WireClient.connect(wsUrl(w), server, {
+            onOpen: async () => {
+              await settle();
+              upgrade = since(t0);
+              t1 = processCpuNs(pid);
+            },
+          });
+          await settle();
+          const handshake = since(t1);
+          await c.close();
+          return { upgrade, handshake };
+        };
         await settle();
-        const t0 = processCpuNs(pid);
-        let t1 = t0;
-        let upgrade: Cpu = { main: 0, total: 0 };
-        const c = await WireClient.connect(wsUrl(w), server, {
-          onOpen: async () => {
-            await settle();
-            upgrade = since(t0);
-            t1 = processCpuNs(pid);
-          },
+        const h0 = processCpuNs(pid);
+        const startup: Cpu = { main: h0.main / 1e6, total: h0.total / 1e6 };
+        await (await fetch(w.url + ".well-known/pqgate")).text();
+        await settle();
+        const keyConfig = since(h0);
+        const first = await connection();
+        const warm: { upgrade: Cpu; handshake: Cpu }[] = [];
+        for (let i = 0; i < 9; i++) warm.push(await connection());
+        const health = await (await fetch(w.url + "healthz")).json() as { crypto?: unknown };
+        console.log(
+          `  crypto backends in workerd: ${JSON.stringify(health.crypto ?? "not selected")}`,
+        );
+        const med = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
+        const fmt = (c: Cpu) => `${c.main.toFixed(1)} ms (${c.total.toFixed(1)} ms all threads)`;
+        const medCpu = (xs: Cpu[]): Cpu => ({
+          main: med(xs.map((x) => x.main)),
+          total: med(xs.map((x) => x.total)),
         });
-        await settle();
-        const handshake = since(t1);
-        await c.close();
-        return { upgrade, handshake };
-      };
-      await settle();
-      const h0 = processCpuNs(pid);
-      const startup: Cpu = { main: h0.main / 1e6, total: h0.total / 1e6 };
-      await (await fetch(w.url + ".well-known/pqgate")).text();
-      await settle();
-      const keyConfig = since(h0);
-      const first = await connection();
-      const warm: { upgrade: Cpu; handshake: Cpu }[] = [];
-      for (let i = 0; i < 9; i++) warm.push(await connection());
-      const health = await (await fetch(w.url + "healthz")).json() as { crypto?: unknown };
-      console.log(`  crypto backends in workerd: ${JSON.stringify(health.crypto ?? "not selected")}`);
-      const med = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
-      const fmt = (c: Cpu) => `${c.main.toFixed(1)} ms (${c.total.toFixed(1)} ms all threads)`;
-      const medCpu = (xs: Cpu[]): Cpu => ({ main: med(xs.map((x) => x.main)), total: med(xs.map((x) => x.total)) });
-      console.log(
-        `  miniflare startup ${w.startupMs.toFixed(0)} ms. workerd CPU, event-loop thread ` +
-          `(JS + workerd networking; V8 background JIT/GC threads in parentheses):\n` +
-          `    start-up (workerd, Miniflare's workers, our module incl. warm-up handshake): ${fmt(startup)}\n` +
-          `    first request (cold isolate, X-Wing key derivation, key config): ${fmt(keyConfig)}\n` +
-          `    first connection: upgrade + new Durable Object ${fmt(first.upgrade)}; handshake ${fmt(first.handshake)}\n` +
-          `    warm medians of 9: upgrade ${fmt(medCpu(warm.map((x) => x.upgrade)))}; handshake ${fmt(medCpu(warm.map((x) => x.handshake)))}`,
-      );
-      assert.ok(first.handshake.main < 2000);
-    } finally {
-      await w.close();
-    }
-  },
-});
+        console.log(
+          `  miniflare startup ${w.startupMs.toFixed(0)} ms. workerd CPU, event-loop thread ` +
+            `(JS + workerd networking; V8 background JIT/GC threads in parentheses):\n` +
+            `    start-up (workerd, Miniflare's workers, our module incl. warm-up handshake): ${
+              fmt(startup)
+            }\n` +
+            `    first request (cold isolate, X-Wing key derivation, key config): ${
+              fmt(keyConfig)
+            }\n` +
+            `    first connection: upgrade + new Durable Object ${fmt(first.upgrade)}; handshake ${
+              fmt(first.handshake)
+            }\n` +
+            `    warm medians of 9: upgrade ${fmt(medCpu(warm.map((x) => x.upgrade)))}; handshake ${
+              fmt(medCpu(warm.map((x) => x.handshake)))
+            }`,
+        );
+        assert.ok(first.handshake.main < 2000);
+      } finally {
+        await w.close();
+      }
+    },
+  });
 }
 
 Deno.test({
-  name: "cf workers: `wrangler dev` (wrangler.toml + wrangler's own bundling) serves a working channel",
+  name:
+    "cf workers: `wrangler dev` (wrangler.toml + wrangler's own bundling) serves a working channel",
   ...opts,
   fn: async () => {
     const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -274,8 +309,17 @@ Deno.test({
     const wrangler = new URL("node_modules/wrangler/bin/wrangler.js", ROOT).pathname;
     const child = new Deno.Command("node", {
       args: [
-        wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false",
-        "--var", `PQGATE_KEYS:${JSON.stringify([toBase64Url(SEED)])}`, "--var", "PQGATE_LOG:off",
+        wrangler,
+        "dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "--show-interactive-dev-session=false",
+        "--var",
+        `PQGATE_KEYS:${JSON.stringify([toBase64Url(SEED)])}`,
+        "--var",
+        "PQGATE_LOG:off",
       ],
       cwd: ROOT.pathname,
       env: { WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1" },
@@ -301,7 +345,9 @@ Deno.test({
       }
       assert.ok(ready, `wrangler dev did not start:\n${out.join("")}`);
       console.log(`  wrangler dev ready in ${Date.now() - t0} ms`);
-      const cfg = await (await fetch(base + ".well-known/pqgate")).json() as { keys: { pin: string }[] };
+      const cfg = await (await fetch(base + ".well-known/pqgate")).json() as {
+        keys: { pin: string }[];
+      };
       assert.equal(cfg.keys[0].pin, pinFor(KEY.publicKey));
       const c = await WireClient.connect(`ws://127.0.0.1:${port}/pqgate`, server);
       await c.ping();

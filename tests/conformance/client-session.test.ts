@@ -473,7 +473,12 @@ Deno.test("§6.2 client: its grants never take a stream's window past 65,536 (so
   const pending = s.client.fetch(new Request("https://a.example/big"));
   await waitFor(() => flat(s).some((f) => f.type === "headers"), 2000, "request HEADERS");
   const id = (flat(s).find((f) => f.type === "headers") as { stream: number }).stream;
-  s.send([{ type: "headers", stream: id, endStream: false, payload: encodeResponseHead({ status: 200, headers: [] }) }]);
+  s.send([{
+    type: "headers",
+    stream: id,
+    endStream: false,
+    payload: encodeResponseHead({ status: 200, headers: [] }),
+  }]);
   const reader = (await pending).body!.getReader();
   const TOTAL = 1024 * 1024;
   let window = 65_536; // the gateway's send window on this stream, as the gateway computes it
@@ -486,7 +491,12 @@ Deno.test("§6.2 client: its grants never take a stream's window past 65,536 (so
     // The gateway sends as much as the window allows, then the client reads some.
     while (sent < TOTAL && window >= chunk.length) {
       const n = Math.min(chunk.length, TOTAL - sent);
-      s.send([{ type: "data", stream: id, endStream: sent + n === TOTAL, payload: chunk.subarray(0, n) }]);
+      s.send([{
+        type: "data",
+        stream: id,
+        endStream: sent + n === TOTAL,
+        payload: chunk.subarray(0, n),
+      }]);
       sent += n;
       window -= n;
     }
@@ -494,7 +504,9 @@ Deno.test("§6.2 client: its grants never take a stream's window past 65,536 (so
     if (r.done) break;
     read += r.value.byteLength;
     await settle();
-    const grants = flat(s).filter((f) => f.type === "window_update" && f.stream === id) as { increment: number }[];
+    const grants = flat(s).filter((f) => f.type === "window_update" && f.stream === id) as {
+      increment: number;
+    }[];
     const total = grants.reduce((a, g) => a + g.increment, 0);
     window += total - granted;
     granted = total;

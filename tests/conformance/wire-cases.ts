@@ -556,7 +556,8 @@ export const WIRE_CASES: WireCase[] = [
     },
   },
   {
-    name: "request heads: an authority the URL parser would rewrite (port zeros, empty port, decimal IPv4) → 400",
+    name:
+      "request heads: an authority the URL parser would rewrite (port zeros, empty port, decimal IPv4) → 400",
     section: "§6.4",
     async run(ctx) {
       await withReadySession(ctx, async (s) => {
@@ -564,7 +565,11 @@ export const WIRE_CASES: WireCase[] = [
           expectGatewayAnswer(await ask(s, head(authority)), 400, "bad_request", authority);
         }
         // Case and the default port are the only normalisations.
-        expectOriginAnswer(await ask(s, head("ORIGIN.test:443")), 200, "uppercase host, default port");
+        expectOriginAnswer(
+          await ask(s, head("ORIGIN.test:443")),
+          200,
+          "uppercase host, default port",
+        );
       });
     },
   },
@@ -734,7 +739,9 @@ export const WIRE_CASES: WireCase[] = [
       await withReadySession(ctx, async (s) => {
         s.conn.ws.close();
         const code = (await s.conn.closed).code;
-        if (code !== 1000 && code !== 1005) fail(`answer to a WebSocket close without code: ${code}`);
+        if (code !== 1000 && code !== 1005) {
+          fail(`answer to a WebSocket close without code: ${code}`);
+        }
       });
     },
   },

@@ -77,7 +77,10 @@ Deno.test({
       const r2 = await second.fetch("https://demo/api/hello");
       assert.equal(r2.status, 200);
       await r2.body?.cancel();
-      assert.equal((await (await fetch(`${server.url}/healthz`)).json()).crypto.mlkem, report.mlkem);
+      assert.equal(
+        (await (await fetch(`${server.url}/healthz`)).json()).crypto.mlkem,
+        report.mlkem,
+      );
       first.close();
       second.close();
     } finally {

@@ -55,12 +55,17 @@ Deno.test({
       const url = await listeningUrl(child);
       const cfg = await (await fetch(`${url}/.well-known/pqgate`)).json();
       assert.equal(cfg.keys[0].pin, pinFor(key.publicKey));
-      const ch = await connect(url.replace(/^http/, "ws") + "/pqgate", { pin: pinFor(key.publicKey) });
+      const ch = await connect(url.replace(/^http/, "ws") + "/pqgate", {
+        pin: pinFor(key.publicKey),
+      });
       try {
         const hello = await ch.fetch("https://demo/api/hello");
         assert.equal(hello.status, 200);
         assert.equal((await hello.json()).message.length > 0, true);
-        const echo = await ch.fetch("https://demo/api/echo", { method: "POST", body: "round trip" });
+        const echo = await ch.fetch("https://demo/api/echo", {
+          method: "POST",
+          body: "round trip",
+        });
         assert.equal(await echo.text(), "round trip");
         assert.equal(ch.sessionInfo?.maxStreams, 7, "PQGATE_LIMITS applied");
       } finally {
@@ -75,11 +80,16 @@ Deno.test({
 });
 
 Deno.test("deploy entry: a missing or bad variable exits 2 naming it, never echoing a secret", async () => {
-  for (const [env, pattern] of [
-    [{}, /PQGATE_KEYS is not set/],
-    [{ PQGATE_KEYS: '["secret-but-not-a-seed"]' }, /PQGATE_KEYS\[0\]: seed is neither/],
-    [{ PQGATE_KEYS: '["' + "a".repeat(64) + '"]', PQGATE_ROUTES: "{}" }, /PQGATE_ROUTES must be a JSON array/],
-  ] as [Record<string, string>, RegExp][]) {
+  for (
+    const [env, pattern] of [
+      [{}, /PQGATE_KEYS is not set/],
+      [{ PQGATE_KEYS: '["secret-but-not-a-seed"]' }, /PQGATE_KEYS\[0\]: seed is neither/],
+      [
+        { PQGATE_KEYS: '["' + "a".repeat(64) + '"]', PQGATE_ROUTES: "{}" },
+        /PQGATE_ROUTES must be a JSON array/,
+      ],
+    ] as [Record<string, string>, RegExp][]
+  ) {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-net", "--allow-env", "--no-prompt", ENTRY],
       env: { PORT: "0", HOSTNAME: "127.0.0.1", ...env },

@@ -43,7 +43,8 @@ interface Echo {
 }
 
 /** Headers one side adds that the other does not: never compared (see the file comment). */
-const UNCOMPARED = /^(host|user-agent|accept-language|accept-encoding|forwarded|x-forwarded-.*|pqgate-.*|content-length|transfer-encoding|connection|cf-worker)$/;
+const UNCOMPARED =
+  /^(host|user-agent|accept-language|accept-encoding|forwarded|x-forwarded-.*|pqgate-.*|content-length|transfer-encoding|connection|cf-worker)$/;
 
 async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
@@ -58,7 +59,9 @@ export function startFidelityOrigin(): FidelityOrigin {
     switch (u.pathname) {
       case "/redirect": {
         const n = Number(q.get("n") ?? "0");
-        const to = n > 1 ? `/redirect?status=${q.get("status")}&n=${n - 1}&to=${encodeURIComponent(q.get("to")!)}` : q.get("to")!;
+        const to = n > 1
+          ? `/redirect?status=${q.get("status")}&n=${n - 1}&to=${encodeURIComponent(q.get("to")!)}`
+          : q.get("to")!;
         await req.body?.cancel();
         return new Response(null, { status: Number(q.get("status")), headers: { location: to } });
       }
@@ -92,7 +95,9 @@ export function startFidelityOrigin(): FidelityOrigin {
         const ct = req.headers.get("content-type") ?? "";
         let form: [string, string][] | null = null;
         let bytes = new Uint8Array(0);
-        if (ct.startsWith("multipart/form-data") || ct.startsWith("application/x-www-form-urlencoded")) {
+        if (
+          ct.startsWith("multipart/form-data") || ct.startsWith("application/x-www-form-urlencoded")
+        ) {
           const raw = new Uint8Array(await req.arrayBuffer());
           bytes = raw;
           const fd = await new Response(raw, { headers: { "content-type": ct } }).formData();
@@ -128,7 +133,10 @@ export function startFidelityOrigin(): FidelityOrigin {
 }
 
 /** Routes for the gateway under test: a.test and b.test → the origin as its two hosts. */
-export function fidelityRoutes(origin: Pick<FidelityOrigin, "a" | "b">, deadUrl: string): RouteConfig[] {
+export function fidelityRoutes(
+  origin: Pick<FidelityOrigin, "a" | "b">,
+  deadUrl: string,
+): RouteConfig[] {
   return [
     { match: { authority: FIDELITY_HOSTS.a }, origin: origin.a },
     { match: { authority: FIDELITY_HOSTS.b }, origin: origin.b },
@@ -156,13 +164,21 @@ async function observe(side: Side, r: Response) {
         // A multipart boundary is random per serialization: compared as a placeholder.
         .map(([k, v]) => [k, k === "content-type" ? v.replace(/boundary=\S+/, "boundary=X") : v]),
     );
-    if (echo!.form !== null && echo!.headers["content-type"]?.startsWith("multipart/")) echo!.bodySha256 = "multipart";
+    if (echo!.form !== null && echo!.headers["content-type"]?.startsWith("multipart/")) {
+      echo!.bodySha256 = "multipart";
+    }
     // The origin path is the same on both sides; any base in a redirect target is the side's.
-    echo!.path = echo!.path.replaceAll(encodeURIComponent(side.a), "A").replaceAll(encodeURIComponent(side.b), "B");
+    echo!.path = echo!.path.replaceAll(encodeURIComponent(side.a), "A").replaceAll(
+      encodeURIComponent(side.b),
+      "B",
+    );
   }
   const headers: [string, string][] = [];
   r.headers.forEach((v, k) => {
-    if (!/^(date|content-length|vary|x-echo|connection|keep-alive|transfer-encoding|content-type)$/.test(k)) headers.push([k, v]);
+    if (
+      !/^(date|content-length|vary|x-echo|connection|keep-alive|transfer-encoding|content-type)$/
+        .test(k)
+    ) headers.push([k, v]);
   });
   return {
     status: r.status,
@@ -181,7 +197,10 @@ async function observe(side: Side, r: Response) {
 
 type Outcome = Awaited<ReturnType<typeof observe>> | { error: string };
 
-async function outcome(side: Side, make: (s: Side) => [RequestInfo | URL, RequestInit?]): Promise<Outcome> {
+async function outcome(
+  side: Side,
+  make: (s: Side) => [RequestInfo | URL, RequestInit?],
+): Promise<Outcome> {
   try {
     const [input, init] = make(side);
     return await observe(side, await side.fetch(input, init));
@@ -230,7 +249,12 @@ function cases(quirks: PlatformQuirks): Case[] {
   out.push({
     name: "request headers: custom, repeated, authorization, cookie, accept",
     make: (s) => {
-      const h = new Headers({ "x-one": "1", authorization: "Bearer t0ken", cookie: "k=v; k2=v2", accept: "application/json" });
+      const h = new Headers({
+        "x-one": "1",
+        authorization: "Bearer t0ken",
+        cookie: "k=v; k2=v2",
+        accept: "application/json",
+      });
       h.append("x-rep", "a");
       h.append("x-rep", "b");
       return [`${s.a}/echo?x=1&y=%20`, { headers: h }];
@@ -244,10 +268,14 @@ function cases(quirks: PlatformQuirks): Case[] {
   });
   // Methods.
   for (const method of ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"]) {
-    const c: Case = { name: `method ${method} without a body`, make: (s) => [`${s.a}/echo`, { method }] };
+    const c: Case = {
+      name: `method ${method} without a body`,
+      make: (s) => [`${s.a}/echo`, { method }],
+    };
     if (quirks.bodilessContentLengthZero && !["GET", "HEAD", "POST", "PUT"].includes(method)) {
       c.differs = {
-        why: "the Workers runtime's fetch sends content-length: 0 on every bodiless request but GET and HEAD",
+        why:
+          "the Workers runtime's fetch sends content-length: 0 on every bodiless request but GET and HEAD",
         check: (got, want) => {
           const g = echoOf(got), w = echoOf(want);
           assert.equal(w.contentLength, null);
@@ -263,7 +291,11 @@ function cases(quirks: PlatformQuirks): Case[] {
     ["string", () => text(300), null],
     ["Uint8Array", () => bytes(70_000), 70_000],
     ["ArrayBuffer", () => bytes(1000).buffer, 1000],
-    ["DataView (window into a larger buffer)", () => new DataView(bytes(3000).buffer, 100, 2000), 2000],
+    [
+      "DataView (window into a larger buffer)",
+      () => new DataView(bytes(3000).buffer, 100, 2000),
+      2000,
+    ],
     ["Int16Array", () => new Int16Array(500).fill(-2), 1000],
     ["Blob with a type", () => new Blob([bytes(2048)], { type: "application/x-blob" }), 2048],
     ["URLSearchParams", () => new URLSearchParams({ q: "a b&c", n: "✓" }), null],
@@ -288,7 +320,11 @@ function cases(quirks: PlatformQuirks): Case[] {
             assert.equal(e.contentLength, null);
             assert.equal(e.transferEncoding, "chunked");
           } else {
-            assert.notEqual(e.contentLength, null, "a body of known length is sent with content-length");
+            assert.notEqual(
+              e.contentLength,
+              null,
+              "a body of known length is sent with content-length",
+            );
             assert.equal(e.transferEncoding, null);
           }
         },
@@ -297,13 +333,21 @@ function cases(quirks: PlatformQuirks): Case[] {
   }
   out.push({
     name: "a Request object with a body as the input",
-    make: (s) => [new Request(`${s.a}/echo`, { method: "POST", body: text(50), headers: { "x-req": "1" } })],
+    make: (
+      s,
+    ) => [
+      new Request(`${s.a}/echo`, { method: "POST", body: text(50), headers: { "x-req": "1" } }),
+    ],
     expect: (o) => assert.equal(echoOf(o).headers["x-req"], "1"),
     differs: {
       why: "a Request's body length cannot be read without consuming it: sent chunked",
       check: (got, want) => {
         const g = echoOf(got), w = echoOf(want);
-        assert.deepEqual({ ...g, contentLength: w.contentLength, transferEncoding: w.transferEncoding }, w);
+        assert.deepEqual({
+          ...g,
+          contentLength: w.contentLength,
+          transferEncoding: w.transferEncoding,
+        }, w);
         assert.equal(g.contentLength, null);
         assert.equal(g.transferEncoding, "chunked");
       },
@@ -311,12 +355,26 @@ function cases(quirks: PlatformQuirks): Case[] {
   });
   out.push({
     name: "a Request object with a body and its own content-length",
-    make: (s) => [new Request(`${s.a}/echo`, { method: "POST", body: text(50), headers: { "content-length": "550" } })],
+    make: (
+      s,
+    ) => [
+      new Request(`${s.a}/echo`, {
+        method: "POST",
+        body: text(50),
+        headers: { "content-length": "550" },
+      }),
+    ],
     expect: (o) => assert.equal(echoOf(o).contentLength, "550"),
   });
   out.push({
     name: "an explicit content-type is kept over the body's own",
-    make: (s) => [`${s.a}/echo`, { method: "POST", body: new Blob(["x"], { type: "a/b" }), headers: { "content-type": "text/x-mine" } }],
+    make: (
+      s,
+    ) => [`${s.a}/echo`, {
+      method: "POST",
+      body: new Blob(["x"], { type: "a/b" }),
+      headers: { "content-type": "text/x-mine" },
+    }],
     expect: (o) => assert.equal(echoOf(o).headers["content-type"], "text/x-mine"),
   });
   // Responses.
@@ -326,7 +384,8 @@ function cases(quirks: PlatformQuirks): Case[] {
   out.push({
     name: "response: repeated set-cookie and a repeated header",
     make: (s) => [`${s.a}/cookies`],
-    expect: (o) => assert.deepEqual((o as { cookies: string[] }).cookies, ["a=1; Path=/", "b=2; HttpOnly"]),
+    expect: (o) =>
+      assert.deepEqual((o as { cookies: string[] }).cookies, ["a=1; Path=/", "b=2; HttpOnly"]),
   });
   // Redirects in each mode.
   for (const status of [301, 302, 303, 307, 308]) {
@@ -345,11 +404,16 @@ function cases(quirks: PlatformQuirks): Case[] {
           ],
           expect: (o) => {
             if (redirect === "error") return assert.deepEqual(o, { error: "TypeError" });
-            if (redirect === "manual") return assert.equal((o as { status: number }).status, status);
+            if (redirect === "manual") {
+              return assert.equal((o as { status: number }).status, status);
+            }
             const e = echoOf(o);
             const keepsMethod = status === 307 || status === 308 || (method === "GET");
             assert.equal(e.method, keepsMethod ? method : "GET");
-            assert.equal(e.bodyBytes, keepsMethod && method === "POST" ? new TextEncoder().encode(text(20)).length : 0);
+            assert.equal(
+              e.bodyBytes,
+              keepsMethod && method === "POST" ? new TextEncoder().encode(text(20)).length : 0,
+            );
             assert.equal((o as { redirected: boolean }).redirected, true);
           },
         });
@@ -366,7 +430,11 @@ function cases(quirks: PlatformQuirks): Case[] {
     make: (s) => [`${s.a}/redirect?status=302&n=21&to=${encodeURIComponent("/echo")}`],
     expect: (o) => assert.deepEqual(o, { error: "TypeError" }),
   });
-  out.push({ name: "redirect loop fails", make: (s) => [`${s.a}/loop`], expect: (o) => assert.deepEqual(o, { error: "TypeError" }) });
+  out.push({
+    name: "redirect loop fails",
+    make: (s) => [`${s.a}/loop`],
+    expect: (o) => assert.deepEqual(o, { error: "TypeError" }),
+  });
   out.push({
     name: "cross-origin redirect drops authorization, keeps other headers",
     make: (s) => [
@@ -382,7 +450,11 @@ function cases(quirks: PlatformQuirks): Case[] {
   });
   out.push({
     name: "same-origin redirect keeps authorization",
-    make: (s) => [`${s.a}/redirect?status=307&to=${encodeURIComponent("/echo")}`, { headers: { authorization: "Bearer t" } }],
+    make: (
+      s,
+    ) => [`${s.a}/redirect?status=307&to=${encodeURIComponent("/echo")}`, {
+      headers: { authorization: "Bearer t" },
+    }],
     expect: (o) => assert.equal(echoOf(o).headers.authorization, "Bearer t"),
   });
   out.push({
@@ -399,7 +471,11 @@ function cases(quirks: PlatformQuirks): Case[] {
     expect: (o) => assert.deepEqual(o, { error: "TypeError" }),
   });
   // Errors before anything is sent.
-  out.push({ name: "a non-http(s) URL is a TypeError", make: () => ["ftp://a.test/x"], expect: (o) => assert.deepEqual(o, { error: "TypeError" }) });
+  out.push({
+    name: "a non-http(s) URL is a TypeError",
+    make: () => ["ftp://a.test/x"],
+    expect: (o) => assert.deepEqual(o, { error: "TypeError" }),
+  });
   out.push({
     name: "a URL with credentials is a TypeError",
     make: (s) => [s.a.replace("//", "//u:p@") + "/echo"],
@@ -411,8 +487,16 @@ function cases(quirks: PlatformQuirks): Case[] {
       },
     },
   });
-  out.push({ name: "a forbidden method is a TypeError", make: (s) => [`${s.a}/echo`, { method: "CONNECT" }], expect: (o) => assert.deepEqual(o, { error: "TypeError" }) });
-  out.push({ name: "GET with a body is a TypeError", make: (s) => [`${s.a}/echo`, { method: "GET", body: "x" }], expect: (o) => assert.deepEqual(o, { error: "TypeError" }) });
+  out.push({
+    name: "a forbidden method is a TypeError",
+    make: (s) => [`${s.a}/echo`, { method: "CONNECT" }],
+    expect: (o) => assert.deepEqual(o, { error: "TypeError" }),
+  });
+  out.push({
+    name: "GET with a body is a TypeError",
+    make: (s) => [`${s.a}/echo`, { method: "GET", body: "x" }],
+    expect: (o) => assert.deepEqual(o, { error: "TypeError" }),
+  });
   // Abort.
   out.push({
     name: "an already-aborted signal rejects with its reason",
@@ -440,7 +524,12 @@ export async function runFetchFidelity(
   t: { step: StepFn },
   quirks: PlatformQuirks = {},
 ): Promise<void> {
-  const platform: Side = { name: "fetch", fetch: (i, init) => fetch(i, init), a: origin.a, b: origin.b };
+  const platform: Side = {
+    name: "fetch",
+    fetch: (i, init) => fetch(i, init),
+    a: origin.a,
+    b: origin.b,
+  };
   const channel: Side = {
     name: "channel",
     fetch: channelFetch,
@@ -457,18 +546,25 @@ export async function runFetchFidelity(
     });
   }
 
-  await t.step(`${label}: abort while reading the body stops the stream on both sides`, async () => {
-    for (const side of [platform, channel]) {
-      const ac = new AbortController();
-      const r = await side.fetch(`${side.a}/slow-body`, { signal: ac.signal });
-      const reader = r.body!.getReader();
-      await reader.read();
-      ac.abort();
-      await assert.rejects(async () => {
-        for (;;) if ((await reader.read()).done) break;
-      }, (e: Error) => e.name === "AbortError", side.name);
-    }
-  });
+  await t.step(
+    `${label}: abort while reading the body stops the stream on both sides`,
+    async () => {
+      for (const side of [platform, channel]) {
+        const ac = new AbortController();
+        const r = await side.fetch(`${side.a}/slow-body`, { signal: ac.signal });
+        const reader = r.body!.getReader();
+        await reader.read();
+        ac.abort();
+        await assert.rejects(
+          async () => {
+            for (;;) if ((await reader.read()).done) break;
+          },
+          (e: Error) => e.name === "AbortError",
+          side.name,
+        );
+      }
+    },
+  );
 
   await t.step(`${label}: the one error difference: an unreachable origin`, async () => {
     const r = await channel.fetch(`https://${FIDELITY_HOSTS.down}/x`);

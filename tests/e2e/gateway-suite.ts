@@ -351,55 +351,67 @@ export async function runGatewaySuite(
     }
   });
 
-  await scenario("forwardedHost: the origin learns the client's host; other routes do not", async () => {
-    const ch = await open();
-    try {
-      const on: Record<string, string> = await (await ch.fetch(url(SUITE_HOSTS.forwarded, "/headers"))).json();
-      assert.equal(on["x-forwarded-host"], SUITE_HOSTS.forwarded);
-      assert.match(on["forwarded"], /;host="fwd\.test:8443";proto=https$/);
-      assert.equal(on["host"], new URL(origin.url).host);
-      const off: Record<string, string> = await (await ch.fetch(url(SUITE_HOSTS.origin, "/headers"), {
-        headers: { "x-forwarded-host": "evil.example" },
-      })).json();
-      assert.equal(off["x-forwarded-host"], undefined);
-    } finally {
-      ch.close();
-    }
-  });
-
-  await scenario("a body of known length reaches the origin with content-length, never chunked", async () => {
-    const ch = await open();
-    try {
-      const bodies: [string, BodyInit, number | null][] = [
-        ["bytes 1000", new Uint8Array(1000).fill(7), 1000],
-        ["string", "é".repeat(500), 1000],
-        ["blob 1 MiB", new Blob([new Uint8Array(MIB).fill(3)]), MIB],
-        ["ArrayBuffer 3 MiB", new Uint8Array(3 * MIB).buffer, 3 * MIB],
-        ["empty", new Uint8Array(0), 0],
-        ["stream (length unknown)", new Blob([new Uint8Array(200_000)]).stream(), null],
-      ];
-      for (const [label, body, length] of bodies) {
-        origin.reset();
-        const init: RequestInit & { duplex?: string } = { method: "POST", body };
-        if (body instanceof ReadableStream) init.duplex = "half";
-        const r = await ch.fetch(url(SUITE_HOSTS.bulk, "/upload"), init);
-        assert.equal(r.status, 200, label);
-        const got = await r.json() as { bytes: number };
-        const seen = origin.requests.at(-1)!.headers;
-        if (length === null) {
-          assert.equal(got.bytes, 200_000, label);
-          assert.equal(seen["content-length"], undefined, label);
-          assert.equal(seen["transfer-encoding"], "chunked", label);
-        } else {
-          assert.equal(got.bytes, length, label);
-          assert.equal(seen["content-length"], String(length), `${label}: ${JSON.stringify(seen)}`);
-          assert.equal(seen["transfer-encoding"], undefined, label);
-        }
+  await scenario(
+    "forwardedHost: the origin learns the client's host; other routes do not",
+    async () => {
+      const ch = await open();
+      try {
+        const on: Record<string, string> =
+          await (await ch.fetch(url(SUITE_HOSTS.forwarded, "/headers"))).json();
+        assert.equal(on["x-forwarded-host"], SUITE_HOSTS.forwarded);
+        assert.match(on["forwarded"], /;host="fwd\.test:8443";proto=https$/);
+        assert.equal(on["host"], new URL(origin.url).host);
+        const off: Record<string, string> =
+          await (await ch.fetch(url(SUITE_HOSTS.origin, "/headers"), {
+            headers: { "x-forwarded-host": "evil.example" },
+          })).json();
+        assert.equal(off["x-forwarded-host"], undefined);
+      } finally {
+        ch.close();
       }
-    } finally {
-      ch.close();
-    }
-  });
+    },
+  );
+
+  await scenario(
+    "a body of known length reaches the origin with content-length, never chunked",
+    async () => {
+      const ch = await open();
+      try {
+        const bodies: [string, BodyInit, number | null][] = [
+          ["bytes 1000", new Uint8Array(1000).fill(7), 1000],
+          ["string", "é".repeat(500), 1000],
+          ["blob 1 MiB", new Blob([new Uint8Array(MIB).fill(3)]), MIB],
+          ["ArrayBuffer 3 MiB", new Uint8Array(3 * MIB).buffer, 3 * MIB],
+          ["empty", new Uint8Array(0), 0],
+          ["stream (length unknown)", new Blob([new Uint8Array(200_000)]).stream(), null],
+        ];
+        for (const [label, body, length] of bodies) {
+          origin.reset();
+          const init: RequestInit & { duplex?: string } = { method: "POST", body };
+          if (body instanceof ReadableStream) init.duplex = "half";
+          const r = await ch.fetch(url(SUITE_HOSTS.bulk, "/upload"), init);
+          assert.equal(r.status, 200, label);
+          const got = await r.json() as { bytes: number };
+          const seen = origin.requests.at(-1)!.headers;
+          if (length === null) {
+            assert.equal(got.bytes, 200_000, label);
+            assert.equal(seen["content-length"], undefined, label);
+            assert.equal(seen["transfer-encoding"], "chunked", label);
+          } else {
+            assert.equal(got.bytes, length, label);
+            assert.equal(
+              seen["content-length"],
+              String(length),
+              `${label}: ${JSON.stringify(seen)}`,
+            );
+            assert.equal(seen["transfer-encoding"], undefined, label);
+          }
+        }
+      } finally {
+        ch.close();
+      }
+    },
+  );
 
   await scenario("wrong pin → PinMismatchError", async () => {
     const wrong = "sha256:" + "A".repeat(43);

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { ConnectError, connect } from "../../src/client/mod.ts";
+import { connect, ConnectError } from "../../src/client/mod.ts";
 import { createGateway } from "../../src/gateway/create-gateway.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { denoTransport, serveDeno } from "../../src/transport/deno/serve.ts";
@@ -73,7 +73,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "e2e: gateway mounted under /pq with no root key config: the client finds it only with keyConfigUrl",
+  name:
+    "e2e: gateway mounted under /pq with no root key config: the client finds it only with keyConfigUrl",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -88,7 +89,10 @@ Deno.test({
         connect(channelUrl, { pin }),
         (e) => e instanceof ConnectError && e.message.includes(`${server.url}/.well-known/pqgate`),
       );
-      const ch = await connect(channelUrl, { pin, keyConfigUrl: `${server.url}/pq/.well-known/pqgate` });
+      const ch = await connect(channelUrl, {
+        pin,
+        keyConfigUrl: `${server.url}/pq/.well-known/pqgate`,
+      });
       try {
         assert.equal(ch.pin, pin);
         const r = await ch.fetch("https://demo/api/items/3");

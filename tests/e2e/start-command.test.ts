@@ -102,7 +102,10 @@ Deno.test({
         stderr: "piped",
       }).output();
       assert.equal(viaNpm.code, 0, dec.decode(viaNpm.stderr));
-      assert.match(JSON.parse(dec.decode(viaNpm.stdout)).message, /hello from the pqgate demo origin/);
+      assert.match(
+        JSON.parse(dec.decode(viaNpm.stdout)).message,
+        /hello from the pqgate demo origin/,
+      );
 
       // No pin on localhost: taken from the local key file, and -v says so.
       const r2 = await runFetch(

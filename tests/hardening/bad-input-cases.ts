@@ -21,7 +21,7 @@
  * RESET_STREAM code on the stream for per-request problems, or "answered" for input the
  * gateway must accept). `runCase` returns the observed outcome; the runner compares them.
  */
-import { ConnectError, connect } from "../../src/client/mod.ts";
+import { connect, ConnectError } from "../../src/client/mod.ts";
 import { concat, u16, u32 } from "../../src/protocol/bytes.ts";
 import { CLOSE_CODES } from "../../src/protocol/errors.ts";
 import { encodeFrame, type Frame } from "../../src/protocol/frames.ts";
@@ -35,8 +35,8 @@ import {
   RawConn,
   rawRequestHead,
   RawSession,
-  SecretBook,
   sealRecord,
+  type SecretBook,
   sleep,
   WS,
   wsFrom,
@@ -130,7 +130,11 @@ function closeOf(c: { code: number } | null): Outcome {
 }
 
 /** Opens a raw socket, sends `msgs` in order, returns the close code the gateway sent. */
-async function rawClose(ctx: CaseContext, msgs: Message[] | ((conn: RawConn) => Promise<void>), waitMs = 5000): Promise<Outcome> {
+async function rawClose(
+  ctx: CaseContext,
+  msgs: Message[] | ((conn: RawConn) => Promise<void>),
+  waitMs = 5000,
+): Promise<Outcome> {
   const conn = await RawConn.open(ctx.target.wsUrl);
   try {
     if (typeof msgs === "function") await msgs(conn);
@@ -142,12 +146,20 @@ async function rawClose(ctx: CaseContext, msgs: Message[] | ((conn: RawConn) => 
 }
 
 /** A ClientHello for the target, rewritten by `mutate`. */
-function hello(ctx: CaseContext, mutate?: (ch: Uint8Array) => Uint8Array, o: Parameters<typeof buildHello>[2] = {}): Uint8Array {
+function hello(
+  ctx: CaseContext,
+  mutate?: (ch: Uint8Array) => Uint8Array,
+  o: Parameters<typeof buildHello>[2] = {},
+): Uint8Array {
   return buildHello(ctx.target, ctx.book, { ...o, mutate }).hello;
 }
 
 /** Completes a handshake, runs `fn`, then reports the close (or "answered" if a PING still works). */
-async function session(ctx: CaseContext, fn: (s: RawSession) => unknown, waitMs = 5000): Promise<Outcome> {
+async function session(
+  ctx: CaseContext,
+  fn: (s: RawSession) => unknown,
+  waitMs = 5000,
+): Promise<Outcome> {
   const s = await RawSession.connect(ctx.target, ctx.book);
   try {
     await fn(s);
@@ -176,7 +188,13 @@ async function streamOutcome(s: RawSession, id: number): Promise<Outcome> {
 }
 
 /** A raw frame: type, flags, stream, payload (length taken from the payload unless given). */
-function rawFrame(type: number, flags: number, stream: number, payload: Uint8Array, length = payload.length): Uint8Array {
+function rawFrame(
+  type: number,
+  flags: number,
+  stream: number,
+  payload: Uint8Array,
+  length = payload.length,
+): Uint8Array {
   return concat(new Uint8Array([type, flags]), u32(stream), u16(length), payload);
 }
 
@@ -184,7 +202,16 @@ const ping = (): Frame => ({ type: "ping", data: crypto.getRandomValues(new Uint
 const getHello = { authority: H.origin, path: "/hello" };
 
 /** Offsets in a pinned ClientHello with two suites (PROTOCOL.md §3.1). */
-const OFF = { version: 1, mode: 2, nSuites: 3, suites: 4, keyId: 40, ekC: 48, ctS: 1264, extLen: 2384 } as const;
+const OFF = {
+  version: 1,
+  mode: 2,
+  nSuites: 3,
+  suites: 4,
+  keyId: 40,
+  ekC: 48,
+  ctS: 1264,
+  extLen: 2384,
+} as const;
 const PK_X = OFF.ekC + 1184; // X25519 part of ek_C
 const CT_X = OFF.ctS + 1088; // X25519 part of ct_S
 
@@ -245,7 +272,8 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "garbage after a valid type and version",
     area: "handshake",
     expect: { close: C.protocol_error },
-    run: (ctx) => rawClose(ctx, [concat(new Uint8Array([1, 1]), crypto.getRandomValues(new Uint8Array(3000)))]),
+    run: (ctx) =>
+      rawClose(ctx, [concat(new Uint8Array([1, 1]), crypto.getRandomValues(new Uint8Array(3000)))]),
   },
   {
     name: "truncated hello (last byte missing)",
@@ -306,11 +334,12 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "anonymous mode with a non-zero key id",
     area: "handshake",
     expect: { close: C.protocol_error },
-    run: (ctx) => rawClose(ctx, [(() => {
-      const ch = anonymousHello(ctx);
-      ch[OFF.keyId] = 7;
-      return ch;
-    })()]),
+    run: (ctx) =>
+      rawClose(ctx, [(() => {
+        const ch = anonymousHello(ctx);
+        ch[OFF.keyId] = 7;
+        return ch;
+      })()]),
   },
   {
     name: "no common suite (0x0003, 0xffff)",
@@ -322,7 +351,8 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "unknown key id",
     area: "handshake",
     expect: { close: C.unknown_key_id },
-    run: (ctx) => rawClose(ctx, [hello(ctx, undefined, { keyId: crypto.getRandomValues(new Uint8Array(8)) })]),
+    run: (ctx) =>
+      rawClose(ctx, [hello(ctx, undefined, { keyId: crypto.getRandomValues(new Uint8Array(8)) })]),
   },
   {
     name: "ek_C whose ML-KEM part fails the FIPS 203 modulus check",
@@ -340,7 +370,8 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "ek_C with a low-order X25519 point (u = 1)",
     area: "handshake",
     expect: { close: C.handshake_failed },
-    run: (ctx) => rawClose(ctx, [hello(ctx, (ch) => (ch.fill(0, PK_X, PK_X + 32), ch[PK_X] = 1, ch))]),
+    run: (ctx) =>
+      rawClose(ctx, [hello(ctx, (ch) => (ch.fill(0, PK_X, PK_X + 32), ch[PK_X] = 1, ch))]),
   },
   {
     name: "ct_S with a low-order X25519 point (ct_X = 0)",
@@ -352,7 +383,10 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "unknown critical extension",
     area: "handshake",
     expect: { close: C.unsupported_extension },
-    run: (ctx) => rawClose(ctx, [hello(ctx, undefined, { extensions: [{ type: 0x8abc, data: new Uint8Array(3) }] })]),
+    run: (ctx) =>
+      rawClose(ctx, [
+        hello(ctx, undefined, { extensions: [{ type: 0x8abc, data: new Uint8Array(3) }] }),
+      ]),
   },
   {
     name: "duplicate extension",
@@ -360,7 +394,10 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     expect: { close: C.protocol_error },
     run: (ctx) =>
       rawClose(ctx, [hello(ctx, (ch) => (ch.set([0x12, 0x34], ch.length - 4), ch), {
-        extensions: [{ type: 0x1234, data: new Uint8Array(0) }, { type: 0x1235, data: new Uint8Array(0) }],
+        extensions: [{ type: 0x1234, data: new Uint8Array(0) }, {
+          type: 0x1235,
+          data: new Uint8Array(0),
+        }],
       })]),
   },
   {
@@ -376,14 +413,19 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "ext_len above 1024",
     area: "handshake",
     expect: { close: C.protocol_error },
-    run: (ctx) => rawClose(ctx, [hello(ctx, (ch) => concat(ch.slice(0, OFF.extLen), u16(1025), new Uint8Array(1025)))]),
+    run: (ctx) =>
+      rawClose(ctx, [
+        hello(ctx, (ch) => concat(ch.slice(0, OFF.extLen), u16(1025), new Uint8Array(1025))),
+      ]),
   },
   {
     name: "unknown non-critical extension is ignored",
     area: "handshake",
     expect: { answered: true },
     run: async (ctx) => {
-      const s = await RawSession.connect(ctx.target, ctx.book, { extensions: [{ type: 0x0abc, data: new Uint8Array(10) }] });
+      const s = await RawSession.connect(ctx.target, ctx.book, {
+        extensions: [{ type: 0x0abc, data: new Uint8Array(10) }],
+      });
       try {
         return await settleOutcome(s, 3000);
       } finally {
@@ -597,7 +639,8 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     area: "record",
     expect: { close: C.protocol_error },
     atFrameHeader: { close: 1009 },
-    run: (ctx) => session(ctx, (s) => s.send(concat(new Uint8Array([0x04, 0]), new Uint8Array(16_409)))),
+    run: (ctx) =>
+      session(ctx, (s) => s.send(concat(new Uint8Array([0x04, 0]), new Uint8Array(16_409)))),
   },
   {
     name: "text message after the handshake",
@@ -619,7 +662,10 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
       session(ctx, async (s) => {
         const data = crypto.getRandomValues(new Uint8Array(8));
         s.send(s.seal(encodeFrame({ type: "ping", data }), { seq: 2 ** 23 - 1 }));
-        const pong = await s.readUntil((f) => f.type === "pong" && f.data[0] === data[0] && f.data[7] === data[7], 3000);
+        const pong = await s.readUntil(
+          (f) => f.type === "pong" && f.data[0] === data[0] && f.data[7] === data[7],
+          3000,
+        );
         if (!pong) throw new Error("the last allowed seq was not accepted");
         s.send(s.seal(encodeFrame(ping()), { seq: 2 ** 23 }));
       }),
@@ -641,7 +687,9 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     expect: { close: C.rehandshake_required },
     run: (ctx) =>
       session(ctx, (s) => {
-        for (let i = 0; i < 256; i++) s.sendFrames([{ type: "key_update", updateRequested: false }]);
+        for (let i = 0; i < 256; i++) {
+          s.sendFrames([{ type: "key_update", updateRequested: false }]);
+        }
       }),
   },
   {
@@ -667,7 +715,8 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "PING with an undefined flag",
     area: "frame",
     expect: { close: C.protocol_error },
-    run: (ctx) => session(ctx, (s) => s.send(s.sealRaw(rawFrame(0x01, 0x01, 0, new Uint8Array(8))))),
+    run: (ctx) =>
+      session(ctx, (s) => s.send(s.sealRaw(rawFrame(0x01, 0x01, 0, new Uint8Array(8))))),
   },
   {
     name: "PING of 4 bytes",
@@ -679,7 +728,8 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "frame length runs past the record",
     area: "frame",
     expect: { close: C.protocol_error },
-    run: (ctx) => session(ctx, (s) => s.send(s.sealRaw(rawFrame(0x01, 0, 0, new Uint8Array(8), 16)))),
+    run: (ctx) =>
+      session(ctx, (s) => s.send(s.sealRaw(rawFrame(0x01, 0, 0, new Uint8Array(8), 16)))),
   },
   {
     name: "SESSION_INFO from the client",
@@ -689,7 +739,15 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
       session(ctx, (s) =>
         s.sendFrames([{
           type: "session_info",
-          info: { maxStreams: 1, maxHeaderBytes: 1, maxBodyBytes: 0, idleTimeoutMs: 1, sessionLifetimeS: 1, sessionId: new Uint8Array(16), maxWindow: 65536 },
+          info: {
+            maxStreams: 1,
+            maxHeaderBytes: 1,
+            maxBodyBytes: 0,
+            idleTimeoutMs: 1,
+            sessionLifetimeS: 1,
+            sessionId: new Uint8Array(16),
+            maxWindow: 65536,
+          },
         }])),
   },
   {
@@ -697,7 +755,18 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     area: "frame",
     expect: { close: C.protocol_error },
     run: (ctx) =>
-      session(ctx, (s) => s.send(s.sealRaw(concat(encodeFrame({ type: "key_update", updateRequested: false }), encodeFrame(ping()))))),
+      session(
+        ctx,
+        (s) =>
+          s.send(
+            s.sealRaw(
+              concat(
+                encodeFrame({ type: "key_update", updateRequested: false }),
+                encodeFrame(ping()),
+              ),
+            ),
+          ),
+      ),
   },
   {
     name: "KEY_UPDATE with update_requested = 2",
@@ -715,13 +784,18 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "CLOSE with a reason that is not UTF-8",
     area: "frame",
     expect: { close: C.protocol_error },
-    run: (ctx) => session(ctx, (s) => s.send(s.sealRaw(rawFrame(0x09, 0, 0, new Uint8Array([0x03, 0xe8, 0xff, 0xfe]))))),
+    run: (ctx) =>
+      session(
+        ctx,
+        (s) => s.send(s.sealRaw(rawFrame(0x09, 0, 0, new Uint8Array([0x03, 0xe8, 0xff, 0xfe])))),
+      ),
   },
   {
     name: "HEADERS on stream 0",
     area: "frame",
     expect: { close: C.protocol_error },
-    run: (ctx) => session(ctx, (s) => s.send(s.sealRaw(rawFrame(0x04, 0x01, 0, new Uint8Array(4))))),
+    run: (ctx) =>
+      session(ctx, (s) => s.send(s.sealRaw(rawFrame(0x04, 0x01, 0, new Uint8Array(4))))),
   },
   {
     name: "HEADERS on an even stream id",
@@ -729,7 +803,12 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     expect: { close: C.protocol_error },
     run: (ctx) =>
       session(ctx, (s) => {
-        s.sendFrames([{ type: "headers", stream: 2, endStream: true, payload: encodeRequestHead({ method: "GET", scheme: "https", ...getHello, headers: [] }) }]);
+        s.sendFrames([{
+          type: "headers",
+          stream: 2,
+          endStream: true,
+          payload: encodeRequestHead({ method: "GET", scheme: "https", ...getHello, headers: [] }),
+        }]);
       }),
   },
   {
@@ -747,7 +826,17 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "DATA on a stream never opened",
     area: "frame",
     expect: { close: C.protocol_error },
-    run: (ctx) => session(ctx, (s) => void s.sendFrames([{ type: "data", stream: 99, endStream: true, payload: new Uint8Array(3) }])),
+    run: (ctx) =>
+      session(
+        ctx,
+        (s) =>
+          void s.sendFrames([{
+            type: "data",
+            stream: 99,
+            endStream: true,
+            payload: new Uint8Array(3),
+          }]),
+      ),
   },
   {
     name: "a second HEADERS on an open stream",
@@ -755,8 +844,19 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     expect: { close: C.protocol_error },
     run: (ctx) =>
       session(ctx, async (s) => {
-        const p = encodeRequestHead({ method: "POST", scheme: "https", authority: H.hold, path: "/", headers: [] });
-        s.sendFrames([{ type: "headers", stream: 1, endStream: false, payload: p }, { type: "headers", stream: 1, endStream: false, payload: p }]);
+        const p = encodeRequestHead({
+          method: "POST",
+          scheme: "https",
+          authority: H.hold,
+          path: "/",
+          headers: [],
+        });
+        s.sendFrames([{ type: "headers", stream: 1, endStream: false, payload: p }, {
+          type: "headers",
+          stream: 1,
+          endStream: false,
+          payload: p,
+        }]);
       }),
   },
   {
@@ -765,7 +865,13 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     expect: { close: C.protocol_error },
     run: (ctx) =>
       session(ctx, async (s) => {
-        const p = encodeRequestHead({ method: "POST", scheme: "https", authority: H.hold, path: "/", headers: [] });
+        const p = encodeRequestHead({
+          method: "POST",
+          scheme: "https",
+          authority: H.hold,
+          path: "/",
+          headers: [],
+        });
         s.sendFrames([
           { type: "headers", stream: 1, endStream: false, payload: p },
           { type: "data", stream: 1, endStream: true, payload: new Uint8Array(10) },
@@ -781,7 +887,9 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     expect: { close: C.limit_exceeded },
     run: (ctx) =>
       session(ctx, async (s) => {
-        const id = s.request({ method: "POST", authority: H.hold, path: "/" }, undefined, { endStream: false });
+        const id = s.request({ method: "POST", authority: H.hold, path: "/" }, undefined, {
+          endStream: false,
+        });
         // One record at a time, so the gateway has read everything when it closes (closing a
         // TCP socket with unread data sends RST, and the client would see 1006, not 4013).
         const chunk = new Uint8Array(16376);
@@ -797,21 +905,42 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: `request headers over max_header_bytes (${L.maxHeaderBytes}) → 431`,
     area: "stream",
     expect: { status: 431 },
-    run: (ctx) => sessionStream(ctx, (s) => s.request({ ...getHello, headers: [["x-big", "a".repeat(3000)]] })),
+    run: (ctx) =>
+      sessionStream(ctx, (s) => s.request({ ...getHello, headers: [["x-big", "a".repeat(3000)]] })),
   },
   {
     name: "more than 256 header fields → 431",
     area: "stream",
     expect: { status: 431 },
-    run: (ctx) => sessionStream(ctx, (s) => s.request({ ...getHello, headers: Array.from({ length: 300 }, () => ["a", "b"] as [string, string]) })),
+    run: (ctx) =>
+      sessionStream(
+        ctx,
+        (s) =>
+          s.request({
+            ...getHello,
+            headers: Array.from({ length: 300 }, () => ["a", "b"] as [string, string]),
+          }),
+      ),
   },
   {
     name: `content-length over max_body_bytes (${L.maxBodyBytes}) → 413`,
     area: "stream",
     expect: { status: 413 },
     run: (ctx) =>
-      sessionStream(ctx, (s) =>
-        s.request({ method: "POST", authority: H.origin, path: "/echo", headers: [["content-length", String(L.maxBodyBytes + 1)]] }, undefined, { endStream: false })),
+      sessionStream(
+        ctx,
+        (s) =>
+          s.request(
+            {
+              method: "POST",
+              authority: H.origin,
+              path: "/echo",
+              headers: [["content-length", String(L.maxBodyBytes + 1)]],
+            },
+            undefined,
+            { endStream: false },
+          ),
+      ),
   },
   {
     name: "body over max_body_bytes without content-length → 413",
@@ -819,7 +948,9 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     expect: { status: 413 },
     run: (ctx) =>
       sessionStream(ctx, (s) => {
-        const id = s.request({ method: "POST", authority: H.origin, path: "/echo" }, undefined, { endStream: false });
+        const id = s.request({ method: "POST", authority: H.origin, path: "/echo" }, undefined, {
+          endStream: false,
+        });
         void s.sendBodyFlow(id, new Uint8Array(L.maxBodyBytes + 20_000));
         return id;
       }),
@@ -831,7 +962,12 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     run: (ctx) =>
       sessionStream(ctx, (s) => {
         const id = s.nextStreamId();
-        s.sendFrames([{ type: "headers", stream: id, endStream: true, payload: new Uint8Array([0x00, 0x05, 0x47, 0x45]) }]);
+        s.sendFrames([{
+          type: "headers",
+          stream: id,
+          endStream: true,
+          payload: new Uint8Array([0x00, 0x05, 0x47, 0x45]),
+        }]);
         return id;
       }),
   },
@@ -842,7 +978,13 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     run: (ctx) =>
       sessionStream(ctx, (s) => {
         const id = s.nextStreamId();
-        const payload = rawRequestHead({ method: "GET", scheme: "https", authority: H.origin, path: "/hello", headers: [["X-Upper", "1"]] });
+        const payload = rawRequestHead({
+          method: "GET",
+          scheme: "https",
+          authority: H.origin,
+          path: "/hello",
+          headers: [["X-Upper", "1"]],
+        });
         s.sendFrames([{ type: "headers", stream: id, endStream: true, payload }]);
         return id;
       }),
@@ -851,7 +993,11 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "GET with a request body → 400",
     area: "stream",
     expect: { status: 400 },
-    run: (ctx) => sessionStream(ctx, (s) => s.request({ method: "GET", authority: H.origin, path: "/hello" }, new Uint8Array(5))),
+    run: (ctx) =>
+      sessionStream(
+        ctx,
+        (s) => s.request({ method: "GET", authority: H.origin, path: "/hello" }, new Uint8Array(5)),
+      ),
   },
   {
     name: `more than max_streams (${L.maxStreams}) open streams → RESET_STREAM REFUSED`,
@@ -859,31 +1005,46 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     expect: { reset: 1 },
     run: (ctx) =>
       sessionStream(ctx, (s) => {
-        for (let i = 0; i < L.maxStreams; i++) s.request({ method: "POST", authority: H.hold, path: "/" }, undefined, { endStream: false });
+        for (let i = 0; i < L.maxStreams; i++) {
+          s.request({ method: "POST", authority: H.hold, path: "/" }, undefined, {
+            endStream: false,
+          });
+        }
         return s.request(getHello);
       }),
   },
 
   // ---- floods ----
   {
-    name: `PING flood (1,024 PINGs in one record): the burst (${L.controlFrameBurst}) is answered, then 4009`,
+    name:
+      `PING flood (1,024 PINGs in one record): the burst (${L.controlFrameBurst}) is answered, then 4009`,
     area: "flood",
     expect: { close: C.rate_limited },
     run: (ctx) =>
       session(ctx, async (s) => {
         const frames: Frame[] = [];
-        for (let i = 0; i < 1024; i++) frames.push({ type: "ping", data: new Uint8Array([0xf1, 0, i >> 8, i & 0xff, 0, 0, 0, 0]) });
+        for (let i = 0; i < 1024; i++) {
+          frames.push({
+            type: "ping",
+            data: new Uint8Array([0xf1, 0, i >> 8, i & 0xff, 0, 0, 0, 0]),
+          });
+        }
         s.sendFrames(frames);
         await s.readUntil((f) => f.type === "close", 5000);
         const pongs = s.received.filter((f) => f.type === "pong" && f.data[0] === 0xf1).length;
         // Every PING up to the burst was answered before the authenticated CLOSE.
-        if (pongs !== L.controlFrameBurst) throw new Error(`${pongs} PONGs before the close, expected ${L.controlFrameBurst}`);
+        if (pongs !== L.controlFrameBurst) {
+          throw new Error(`${pongs} PONGs before the close, expected ${L.controlFrameBurst}`);
+        }
         const close = s.received.find((f) => f.type === "close");
-        if (!close || close.type !== "close" || close.code !== C.rate_limited) throw new Error("no authenticated CLOSE 4009");
+        if (!close || close.type !== "close" || close.code !== C.rate_limited) {
+          throw new Error("no authenticated CLOSE 4009");
+        }
       }),
   },
   {
-    name: `PINGs within the rate (${L.maxControlFramesPerSecond}/s after a burst of ${L.controlFrameBurst}) are all answered`,
+    name:
+      `PINGs within the rate (${L.maxControlFramesPerSecond}/s after a burst of ${L.controlFrameBurst}) are all answered`,
     area: "flood",
     expect: { answered: true },
     run: (ctx) =>
@@ -894,7 +1055,12 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
         await sleep(1000);
         s.sendFrames(pings(second, 0xf3));
         let n = 0;
-        await s.readUntil((f) => f.type === "pong" && (f.data[0] === 0xf2 || f.data[0] === 0xf3) && ++n === burst + second, 5000);
+        await s.readUntil(
+          (f) =>
+            f.type === "pong" && (f.data[0] === 0xf2 || f.data[0] === 0xf3) &&
+            ++n === burst + second,
+          5000,
+        );
         if (n !== burst + second) throw new Error(`only ${n} of ${burst + second} PINGs answered`);
       }),
   },
@@ -902,22 +1068,37 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     name: "PADDING flood (1,024 empty PADDING frames in one record) → 4009",
     area: "flood",
     expect: { close: C.rate_limited },
-    run: (ctx) => session(ctx, (s) => s.sendFrames(Array.from({ length: 1024 }, () => ({ type: "padding", length: 0 }) as Frame))),
+    run: (ctx) =>
+      session(
+        ctx,
+        (s) =>
+          s.sendFrames(
+            Array.from({ length: 1024 }, () => ({ type: "padding", length: 0 }) as Frame),
+          ),
+      ),
   },
   {
     name: "WINDOW_UPDATE on stream 0 flood (1,000 in one record) → 4009",
     area: "flood",
     expect: { close: C.rate_limited },
-    run: (ctx) => session(ctx, (s) => s.sendFrames(Array.from({ length: 1000 }, () => ({ type: "window_update", stream: 0, increment: 1 }) as Frame))),
+    run: (ctx) =>
+      session(
+        ctx,
+        (s) =>
+          s.sendFrames(Array.from({ length: 1000 }, () =>
+            ({ type: "window_update", stream: 0, increment: 1 }) as Frame)),
+      ),
   },
   {
-    name: "WINDOW_UPDATE flood on a live stream (1,000 in one record; one per record is free) → 4009",
+    name:
+      "WINDOW_UPDATE flood on a live stream (1,000 in one record; one per record is free) → 4009",
     area: "flood",
     expect: { close: C.rate_limited },
     run: (ctx) =>
       session(ctx, (s) => {
         const id = s.request({ authority: H.hold, path: "/" });
-        s.sendFrames(Array.from({ length: 1000 }, () => ({ type: "window_update", stream: id, increment: 1 }) as Frame));
+        s.sendFrames(Array.from({ length: 1000 }, () =>
+          ({ type: "window_update", stream: id, increment: 1 }) as Frame));
       }),
   },
   {
@@ -927,7 +1108,11 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     run: (ctx) =>
       session(ctx, (s) => {
         const id = s.request({ authority: H.hold, path: "/" });
-        s.sendFrames([{ type: "window_update", stream: id, increment: 16 * 1024 * 1024 - 65536 + 1 }]);
+        s.sendFrames([{
+          type: "window_update",
+          stream: id,
+          increment: 16 * 1024 * 1024 - 65536 + 1,
+        }]);
       }),
   },
   {
@@ -938,13 +1123,15 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
       session(ctx, async (s) => {
         const id = s.request(getHello);
         await s.bodyOn(id, 5000);
-        s.sendFrames(Array.from({ length: 1000 }, () => ({ type: "reset_stream", stream: id, errorCode: 0 }) as Frame));
+        s.sendFrames(Array.from({ length: 1000 }, () =>
+          ({ type: "reset_stream", stream: id, errorCode: 0 }) as Frame));
       }),
   },
 
   // ---- per-client-address limits (Deno transport) ----
   {
-    name: `more than maxChannelsPerAddress (${A.maxChannelsPerAddress}) open sockets from one address → HTTP 429 before the upgrade; freed when they close`,
+    name:
+      `more than maxChannelsPerAddress (${A.maxChannelsPerAddress}) open sockets from one address → HTTP 429 before the upgrade; freed when they close`,
     area: "address",
     needs: "address-limits",
     expect: { status: 429 },
@@ -954,7 +1141,9 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
       let outcome: Outcome;
       try {
         // Open sockets count from the upgrade on, handshake done or not.
-        for (let i = 0; i < A.maxChannelsPerAddress - 1; i++) held.push(await RawConn.open(from.wsUrl, 5000, from.localAddress));
+        for (let i = 0; i < A.maxChannelsPerAddress - 1; i++) {
+          held.push(await RawConn.open(from.wsUrl, 5000, from.localAddress));
+        }
         held.push((await RawSession.connect(from, ctx.book)).conn);
         // Refused before the upgrade: no WebSocket at all.
         const refused = await RawConn.open(from.wsUrl, 5000, from.localAddress).then(async (c) => {
@@ -976,14 +1165,17 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
         const ok = s !== null && await s.ping(2000);
         await s?.conn.close();
         if (ok) break;
-        if (Date.now() > end) throw new Error("the address was not served again after its channels closed");
+        if (Date.now() > end) {
+          throw new Error("the address was not served again after its channels closed");
+        }
         await sleep(50);
       }
       return outcome;
     },
   },
   {
-    name: `more than maxHandshakesPerAddressPerMinute (${A.maxHandshakesPerAddressPerMinute}) new channels from one address → HTTP 429 before the upgrade; the client library gets ConnectError with status 429`,
+    name:
+      `more than maxHandshakesPerAddressPerMinute (${A.maxHandshakesPerAddressPerMinute}) new channels from one address → HTTP 429 before the upgrade; the client library gets ConnectError with status 429`,
     area: "address",
     needs: "address-limits",
     expect: { status: 429 },
@@ -994,7 +1186,11 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
         await c.close();
       }
       try {
-        const ch = await connect(ctx.target.wsUrl, { pin: ctx.target.pin, WebSocket: wsFrom(from), handshakeTimeoutMs: 5000 });
+        const ch = await connect(ctx.target.wsUrl, {
+          pin: ctx.target.pin,
+          WebSocket: wsFrom(from),
+          handshakeTimeoutMs: 5000,
+        });
         try {
           await ch.fetch(`https://${H.origin}/hello`);
         } finally {
@@ -1003,7 +1199,9 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
         return { answered: true };
       } catch (e) {
         if (!(e instanceof ConnectError) || e.status === undefined) throw e;
-        if (!/upgrade refused: HTTP 429 \(rate limited\)/.test(e.message)) throw new Error(`unclear message: ${e.message}`);
+        if (!/upgrade refused: HTTP 429 \(rate limited\)/.test(e.message)) {
+          throw new Error(`unclear message: ${e.message}`);
+        }
         return { status: e.status };
       }
     },
@@ -1011,7 +1209,11 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
 ];
 
 function pings(n: number, tag: number): Frame[] {
-  return Array.from({ length: n }, (_, i) => ({ type: "ping", data: new Uint8Array([tag, 0, i >> 8, i & 0xff, 0, 0, 0, 0]) }) as Frame);
+  return Array.from(
+    { length: n },
+    (_, i) =>
+      ({ type: "ping", data: new Uint8Array([tag, 0, i >> 8, i & 0xff, 0, 0, 0, 0]) }) as Frame,
+  );
 }
 
 /** A record under epoch 0 with the old secret and a seq above anything used: only the epoch is wrong. */
@@ -1031,12 +1233,21 @@ async function sessionStream(ctx: CaseContext, open: (s: RawSession) => number):
 }
 
 /** Runs one case with its time bound; exceptions become `{ close: -3 }` plus the error. */
-export async function runCase(c: BadInputCase, ctx: CaseContext): Promise<{ outcome: Outcome; error?: unknown }> {
+export async function runCase(
+  c: BadInputCase,
+  ctx: CaseContext,
+): Promise<{ outcome: Outcome; error?: unknown }> {
   let t: ReturnType<typeof setTimeout> | undefined;
   try {
     const outcome = await Promise.race([
       c.run(ctx),
-      new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`case timed out after ${c.timeoutMs ?? 10_000} ms`)), c.timeoutMs ?? 10_000))),
+      new Promise<never>((
+        _,
+        rej,
+      ) => (t = setTimeout(
+        () => rej(new Error(`case timed out after ${c.timeoutMs ?? 10_000} ms`)),
+        c.timeoutMs ?? 10_000,
+      ))),
     ]);
     return { outcome };
   } catch (error) {
@@ -1048,7 +1259,11 @@ export async function runCase(c: BadInputCase, ctx: CaseContext): Promise<{ outc
 
 /** A healthy client (the real client library) still gets a correct response. */
 export async function healthyCheck(target: HardeningTarget): Promise<void> {
-  const ch = await connect(target.wsUrl, { pin: target.pin, WebSocket: WS, handshakeTimeoutMs: 5000 });
+  const ch = await connect(target.wsUrl, {
+    pin: target.pin,
+    WebSocket: WS,
+    handshakeTimeoutMs: 5000,
+  });
   try {
     const r = await ch.fetch(`https://${H.origin}/hello`);
     const body = await r.text();

@@ -5,7 +5,12 @@
  * The per-address cases run against a second gateway served with HARDENING_ADDRESS_LIMITS.
  */
 import assert from "node:assert/strict";
-import { BAD_INPUT_CASES, HARDENING_ADDRESS_LIMITS, healthyCheck, runCase } from "./bad-input-cases.ts";
+import {
+  BAD_INPUT_CASES,
+  HARDENING_ADDRESS_LIMITS,
+  healthyCheck,
+  runCase,
+} from "./bad-input-cases.ts";
 import { startHarness } from "./harness.ts";
 import { assertNoSecrets } from "./wire.ts";
 
@@ -15,7 +20,11 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     assert.ok(BAD_INPUT_CASES.length >= 40, "at least 40 named cases");
-    assert.equal(new Set(BAD_INPUT_CASES.map((c) => c.name)).size, BAD_INPUT_CASES.length, "case names are unique");
+    assert.equal(
+      new Set(BAD_INPUT_CASES.map((c) => c.name)).size,
+      BAD_INPUT_CASES.length,
+      "case names are unique",
+    );
     const h = await startHarness();
     try {
       await healthyCheck(h.target);
@@ -29,7 +38,9 @@ Deno.test({
         });
       }
       // The origin was only ever reached through the routes (origin.test); nothing else.
-      for (const r of h.origin.requests) assert.ok(["/hello", "/echo"].includes(r.path), `unexpected origin request ${r.path}`);
+      for (const r of h.origin.requests) {
+        assert.ok(["/hello", "/echo"].includes(r.path), `unexpected origin request ${r.path}`);
+      }
       assert.ok(h.logs.some((l) => l.event === "session_error"), "session errors are logged");
       assertNoSecrets(h.logs, h.book);
     } finally {

@@ -17,7 +17,9 @@ import { sleep, WS } from "./wire.ts";
 type Behaviour = "reset-mid-body" | "hang" | "hang-mid-body" | "garbage";
 
 /** A raw TCP "origin" that reads one request head and then misbehaves. */
-function startBadOrigin(behaviour: Behaviour): { url: string; close(): void; peerClosed: () => number } {
+function startBadOrigin(
+  behaviour: Behaviour,
+): { url: string; close(): void; peerClosed: () => number } {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
   let peerClosed = 0;
@@ -32,12 +34,15 @@ function startBadOrigin(behaviour: Behaviour): { url: string; close(): void; pee
           if (n === null) return;
           head += new TextDecoder().decode(buf.subarray(0, n));
         }
-        const w = (s: string | Uint8Array) => c.write(typeof s === "string" ? new TextEncoder().encode(s) : s);
+        const w = (s: string | Uint8Array) =>
+          c.write(typeof s === "string" ? new TextEncoder().encode(s) : s);
         if (behaviour === "garbage") {
           await w("this is not HTTP at all\r\n\r\n\x00\x01\x02");
           c.close();
         } else if (behaviour === "reset-mid-body") {
-          await w("HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 1000000\r\n\r\n");
+          await w(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 1000000\r\n\r\n",
+          );
           await w(new Uint8Array(30_000).fill(0x61));
           await sleep(50);
           c.close(); // 970,000 bytes short
@@ -66,7 +71,10 @@ function startBadOrigin(behaviour: Behaviour): { url: string; close(): void; pee
   };
 }
 
-async function readAllOrError(body: ReadableStream<Uint8Array> | null, ms: number): Promise<{ bytes: number; error: unknown; timedOut: boolean }> {
+async function readAllOrError(
+  body: ReadableStream<Uint8Array> | null,
+  ms: number,
+): Promise<{ bytes: number; error: unknown; timedOut: boolean }> {
   let bytes = 0;
   if (!body) return { bytes, error: null, timedOut: false };
   const reader = body.getReader();
@@ -79,7 +87,10 @@ async function readAllOrError(body: ReadableStream<Uint8Array> | null, ms: numbe
         return { bytes, error: null, timedOut: true };
       }
       let t: ReturnType<typeof setTimeout> | undefined;
-      const r = await Promise.race([reader.read(), new Promise<"timeout">((res) => (t = setTimeout(() => res("timeout"), left)))]);
+      const r = await Promise.race([
+        reader.read(),
+        new Promise<"timeout">((res) => (t = setTimeout(() => res("timeout"), left))),
+      ]);
       clearTimeout(t);
       if (r === "timeout") {
         await reader.cancel().catch(() => {});
@@ -111,7 +122,11 @@ Deno.test({
         { match: { authority: "reset.test" }, origin: bad.reset.url },
         { match: { authority: "hang.test" }, origin: bad.hang.url, timeoutMs: 500 },
         { match: { authority: "hangbody.test" }, origin: bad.hangBody.url, timeoutMs: 500 },
-        { match: { authority: "hangbody-route.test" }, origin: bad.hangBody.url, bodyIdleTimeoutMs: 300 },
+        {
+          match: { authority: "hangbody-route.test" },
+          origin: bad.hangBody.url,
+          bodyIdleTimeoutMs: 300,
+        },
         { match: { authority: "garbage.test" }, origin: bad.garbage.url },
       ],
     });
@@ -122,15 +137,18 @@ Deno.test({
       assert.deepEqual(await r.json(), { hello: "world" });
     };
     try {
-      await t.step("origin resets mid-body → the client's body read fails (never a short 'complete' body)", async () => {
-        const r = await ch.fetch("https://reset.test/big");
-        assert.equal(r.status, 200);
-        const got = await readAllOrError(r.body, 5000);
-        assert.ok(!got.timedOut, "body read hung");
-        assert.ok(got.error !== null, `body ended cleanly after ${got.bytes} of 1,000,000 bytes`);
-        assert.ok(got.bytes < 1_000_000);
-        await healthy();
-      });
+      await t.step(
+        "origin resets mid-body → the client's body read fails (never a short 'complete' body)",
+        async () => {
+          const r = await ch.fetch("https://reset.test/big");
+          assert.equal(r.status, 200);
+          const got = await readAllOrError(r.body, 5000);
+          assert.ok(!got.timedOut, "body read hung");
+          assert.ok(got.error !== null, `body ended cleanly after ${got.bytes} of 1,000,000 bytes`);
+          assert.ok(got.bytes < 1_000_000);
+          await healthy();
+        },
+      );
       await t.step("origin never answers → 504 after the route timeout", async () => {
         const t0 = Date.now();
         const r = await ch.fetch("https://hang.test/x");
@@ -140,32 +158,49 @@ Deno.test({
         assert.ok(Date.now() - t0 < 3000);
         await healthy();
       });
-      await t.step("origin stalls mid-body → body idle timeout: the client's body read fails, the origin request is aborted", async () => {
-        for (const [host, idleMs] of [["hangbody.test", 800], ["hangbody-route.test", 300]] as const) {
-          const closedBefore = bad.hangBody.peerClosed();
-          const t0 = Date.now();
-          const r = await ch.fetch(`https://${host}/x`);
-          assert.equal(r.status, 200);
-          const got = await readAllOrError(r.body, 5000);
-          const ms = Date.now() - t0;
-          assert.ok(!got.timedOut, `${host}: the stalled body stayed open`);
-          assert.ok(got.error !== null, `${host}: the stalled body ended cleanly`);
-          assert.equal(got.bytes, 10);
-          // Gateway default (originBodyIdleTimeoutMs 800) vs the route's bodyIdleTimeoutMs 300.
-          assert.ok(ms >= idleMs - 50 && ms < idleMs + 2500, `${host}: body failed after ${ms} ms (idle ${idleMs})`);
-          // The gateway closed its origin connection (the fetch was aborted).
-          const end = Date.now() + 3000;
-          while (bad.hangBody.peerClosed() === closedBefore && Date.now() < end) await sleep(20);
-          assert.equal(bad.hangBody.peerClosed(), closedBefore + 1, `${host}: origin connection still open`);
-        }
-        // The stream slots were released: max_streams (4) concurrent stalled bodies, twice over.
-        for (let round = 0; round < 2; round++) {
-          const rs = await Promise.all(Array.from({ length: 4 }, () => ch.fetch("https://hangbody-route.test/x")));
-          const gots = await Promise.all(rs.map((r) => readAllOrError(r.body, 5000)));
-          assert.ok(gots.every((g) => g.error !== null && g.bytes === 10), JSON.stringify(gots.map((g) => g.bytes)));
-        }
-        await healthy();
-      });
+      await t.step(
+        "origin stalls mid-body → body idle timeout: the client's body read fails, the origin request is aborted",
+        async () => {
+          for (
+            const [host, idleMs] of [["hangbody.test", 800], ["hangbody-route.test", 300]] as const
+          ) {
+            const closedBefore = bad.hangBody.peerClosed();
+            const t0 = Date.now();
+            const r = await ch.fetch(`https://${host}/x`);
+            assert.equal(r.status, 200);
+            const got = await readAllOrError(r.body, 5000);
+            const ms = Date.now() - t0;
+            assert.ok(!got.timedOut, `${host}: the stalled body stayed open`);
+            assert.ok(got.error !== null, `${host}: the stalled body ended cleanly`);
+            assert.equal(got.bytes, 10);
+            // Gateway default (originBodyIdleTimeoutMs 800) vs the route's bodyIdleTimeoutMs 300.
+            assert.ok(
+              ms >= idleMs - 50 && ms < idleMs + 2500,
+              `${host}: body failed after ${ms} ms (idle ${idleMs})`,
+            );
+            // The gateway closed its origin connection (the fetch was aborted).
+            const end = Date.now() + 3000;
+            while (bad.hangBody.peerClosed() === closedBefore && Date.now() < end) await sleep(20);
+            assert.equal(
+              bad.hangBody.peerClosed(),
+              closedBefore + 1,
+              `${host}: origin connection still open`,
+            );
+          }
+          // The stream slots were released: max_streams (4) concurrent stalled bodies, twice over.
+          for (let round = 0; round < 2; round++) {
+            const rs = await Promise.all(
+              Array.from({ length: 4 }, () => ch.fetch("https://hangbody-route.test/x")),
+            );
+            const gots = await Promise.all(rs.map((r) => readAllOrError(r.body, 5000)));
+            assert.ok(
+              gots.every((g) => g.error !== null && g.bytes === 10),
+              JSON.stringify(gots.map((g) => g.bytes)),
+            );
+          }
+          await healthy();
+        },
+      );
       await t.step("origin answers garbage (not HTTP) → 502", async () => {
         const r = await ch.fetch("https://garbage.test/x");
         assert.equal(r.status, 502);
@@ -186,30 +221,39 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const h = await startHarness({ gateway: { limits: { maxStreams: 16, handshakeTimeoutMs: 5000, idleTimeoutMs: 30_000 } } });
+    const h = await startHarness({
+      gateway: { limits: { maxStreams: 16, handshakeTimeoutMs: 5000, idleTimeoutMs: 30_000 } },
+    });
     const clients = 8, perClient = 40;
-    const channels = await Promise.all(Array.from({ length: clients }, () => connect(h.target.wsUrl, { pin: h.target.pin, WebSocket: WS })));
+    const channels = await Promise.all(
+      Array.from(
+        { length: clients },
+        () => connect(h.target.wsUrl, { pin: h.target.pin, WebSocket: WS }),
+      ),
+    );
     try {
       let mismatches = 0;
-      await Promise.all(channels.map((ch, c) =>
-        Promise.all(Array.from({ length: perClient }, async (_, i) => {
-          const n = c * 1000 + i;
-          if (i % 2 === 0) {
-            const r = await ch.fetch(`https://${HARDENING_HOSTS.origin}/item/${n}`);
-            const body = await r.json();
-            if (r.headers.get("x-item") !== String(n) || body.n !== n) mismatches++;
-          } else {
-            const id = `${ch.sessionId}:${n}:${crypto.randomUUID()}`;
-            const r = await ch.fetch(`https://${HARDENING_HOSTS.origin}/echo`, {
-              method: "POST",
-              headers: { "content-type": "application/json" },
-              body: JSON.stringify({ id, pad: "x".repeat(i * 50) }),
-            });
-            const body = await r.json();
-            if (body.json?.id !== id) mismatches++;
-          }
-        }))
-      ));
+      await Promise.all(
+        channels.map((ch, c) =>
+          Promise.all(Array.from({ length: perClient }, async (_, i) => {
+            const n = c * 1000 + i;
+            if (i % 2 === 0) {
+              const r = await ch.fetch(`https://${HARDENING_HOSTS.origin}/item/${n}`);
+              const body = await r.json();
+              if (r.headers.get("x-item") !== String(n) || body.n !== n) mismatches++;
+            } else {
+              const id = `${ch.sessionId}:${n}:${crypto.randomUUID()}`;
+              const r = await ch.fetch(`https://${HARDENING_HOSTS.origin}/echo`, {
+                method: "POST",
+                headers: { "content-type": "application/json" },
+                body: JSON.stringify({ id, pad: "x".repeat(i * 50) }),
+              });
+              const body = await r.json();
+              if (body.json?.id !== id) mismatches++;
+            }
+          }))
+        ),
+      );
       assert.equal(mismatches, 0);
       assert.equal(h.origin.requests.length, clients * perClient);
     } finally {
@@ -229,7 +273,15 @@ Deno.test({
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (probe.addr as Deno.NetAddr).port;
     probe.close();
-    const start = () => serveDeno({ gateway: createGateway({ keys: key, routes: hardeningRoutes(origin.url), services: { hold: holdService } }), port });
+    const start = () =>
+      serveDeno({
+        gateway: createGateway({
+          keys: key,
+          routes: hardeningRoutes(origin.url),
+          services: { hold: holdService },
+        }),
+        port,
+      });
     let server = start();
     const wsUrl = channelUrl(server.url);
     const ch = await connect(wsUrl, { pin: pinFor(key.publicKey), WebSocket: WS });

@@ -18,16 +18,33 @@ import { concat } from "../../src/protocol/bytes.ts";
 import { keyConfiguration } from "../../src/gateway/key-config.ts";
 import { type ErrorCode, PqgateError } from "../../src/protocol/errors.ts";
 import { decodeExtensions, encodeExtensions } from "../../src/protocol/extensions.ts";
-import { decodeFrames, decodeSessionInfo, encodeFrame, encodeFrames, encodeSessionInfo, type Frame } from "../../src/protocol/frames.ts";
+import {
+  decodeFrames,
+  decodeSessionInfo,
+  encodeFrame,
+  encodeFrames,
+  encodeSessionInfo,
+  type Frame,
+} from "../../src/protocol/frames.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { ClientHandshake } from "../../src/protocol/handshake-client.ts";
 import { ServerHandshake } from "../../src/protocol/handshake-server.ts";
-import { decodeClientFinished, decodeClientHello, decodeServerHello } from "../../src/protocol/hello.ts";
+import {
+  decodeClientFinished,
+  decodeClientHello,
+  decodeServerHello,
+} from "../../src/protocol/hello.ts";
 import { hash } from "../../src/protocol/key-schedule.ts";
 import { RecordLayer } from "../../src/protocol/record-layer.ts";
 import { seededRandom } from "../../src/protocol/testing.ts";
 import type { HybridKem, SessionKeys, StaticKey } from "../../src/protocol/types.ts";
-import { BhttpError, decodeRequestHead, decodeResponseHead, encodeRequestHead, encodeResponseHead } from "../../src/tunnel/bhttp.ts";
+import {
+  BhttpError,
+  decodeRequestHead,
+  decodeResponseHead,
+  encodeRequestHead,
+  encodeResponseHead,
+} from "../../src/tunnel/bhttp.ts";
 import { ClientSession } from "../../src/tunnel/client-session.ts";
 import { ServerSession } from "../../src/tunnel/server-session.ts";
 import type { RequestHandler, Socket } from "../../src/tunnel/types.ts";
@@ -55,11 +72,17 @@ function only(fn: () => unknown, allowed: (e: unknown) => boolean, what: string)
   try {
     fn();
   } catch (e) {
-    if (!allowed(e)) throw new Bug(`${what} threw an undocumented error: ${(e as Error)?.name}: ${(e as Error)?.message}`, { cause: e });
+    if (!allowed(e)) {
+      throw new Bug(
+        `${what} threw an undocumented error: ${(e as Error)?.name}: ${(e as Error)?.message}`,
+        { cause: e },
+      );
+    }
   }
 }
 
-const pq = (...codes: ErrorCode[]) => (e: unknown) => e instanceof PqgateError && codes.includes(e.code);
+const pq = (...codes: ErrorCode[]) => (e: unknown) =>
+  e instanceof PqgateError && codes.includes(e.code);
 const peerCodes: ErrorCode[] = [
   "protocol_error",
   "unsupported_version",
@@ -78,12 +101,27 @@ const peerCodes: ErrorCode[] = [
 export function mutated(bases: readonly Uint8Array[], maxRandom = 64): fc.Arbitrary<Uint8Array> {
   const edit = fc.oneof(
     fc.record({ k: fc.constant("flip" as const), at: fc.nat(), bit: fc.nat(7) }),
-    fc.record({ k: fc.constant("set" as const), at: fc.nat(), v: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({
+      k: fc.constant("set" as const),
+      at: fc.nat(),
+      v: fc.integer({ min: 0, max: 255 }),
+    }),
     fc.record({ k: fc.constant("cut" as const), at: fc.nat() }),
-    fc.record({ k: fc.constant("insert" as const), at: fc.nat(), v: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
-    fc.record({ k: fc.constant("drop" as const), at: fc.nat(), n: fc.integer({ min: 1, max: 16 }) }),
+    fc.record({
+      k: fc.constant("insert" as const),
+      at: fc.nat(),
+      v: fc.uint8Array({ minLength: 1, maxLength: 8 }),
+    }),
+    fc.record({
+      k: fc.constant("drop" as const),
+      at: fc.nat(),
+      n: fc.integer({ min: 1, max: 16 }),
+    }),
   );
-  const fromBase = fc.record({ i: fc.nat(bases.length - 1), edits: fc.array(edit, { minLength: 0, maxLength: 4 }) }).map(({ i, edits }) => {
+  const fromBase = fc.record({
+    i: fc.nat(bases.length - 1),
+    edits: fc.array(edit, { minLength: 0, maxLength: 4 }),
+  }).map(({ i, edits }) => {
     let b = bases[i].slice();
     for (const e of edits) {
       const at = b.length === 0 ? 0 : e.at % (b.length + (e.k === "insert" ? 1 : 0));
@@ -95,14 +133,25 @@ export function mutated(bases: readonly Uint8Array[], maxRandom = 64): fc.Arbitr
     }
     return b as Uint8Array;
   });
-  return fc.oneof({ weight: 1, arbitrary: fc.uint8Array({ maxLength: maxRandom }) }, { weight: 4, arbitrary: fromBase });
+  return fc.oneof({ weight: 1, arbitrary: fc.uint8Array({ maxLength: maxRandom }) }, {
+    weight: 4,
+    arbitrary: fromBase,
+  });
 }
 
 // ------------------------------------------------------------------------------ a cheap KEM
 
 function expand(seed: Uint8Array, label: number, n: number): Uint8Array {
   const out = new Uint8Array(n);
-  for (let o = 0, c = 0; o < n; o += 32, c++) out.set(hash(concat(new Uint8Array([label, c & 0xff, c >> 8]), seed)).subarray(0, Math.min(32, n - o)), o);
+  for (let o = 0, c = 0; o < n; o += 32, c++) {
+    out.set(
+      hash(concat(new Uint8Array([label, c & 0xff, c >> 8]), seed)).subarray(
+        0,
+        Math.min(32, n - o),
+      ),
+      o,
+    );
+  }
   return out;
 }
 
@@ -127,11 +176,25 @@ const rnd = seededRandom("hardening fuzz bases");
 const REAL_KEY: StaticKey = generateStaticKey(rnd(32));
 const FAKE_KEY: StaticKey = generateStaticKey(rnd(32), { kem: FAKE_KEM });
 
-function handshakeBases(): { ch: Uint8Array[]; sh: Uint8Array[]; cf: Uint8Array[]; keys: SessionKeys } {
+function handshakeBases(): {
+  ch: Uint8Array[];
+  sh: Uint8Array[];
+  cf: Uint8Array[];
+  keys: SessionKeys;
+} {
   const ch: Uint8Array[] = [], sh: Uint8Array[] = [], cf: Uint8Array[] = [];
   let keys!: SessionKeys;
-  for (const ext of [[], [{ type: 1, data: new Uint8Array(5) }, { type: 0x4242, data: new Uint8Array(2) }]]) {
-    const c = new ClientHandshake({ server: { keyId: REAL_KEY.keyId, publicKey: REAL_KEY.publicKey }, random: rnd, extensions: ext });
+  for (
+    const ext of [[], [{ type: 1, data: new Uint8Array(5) }, {
+      type: 0x4242,
+      data: new Uint8Array(2),
+    }]]
+  ) {
+    const c = new ClientHandshake({
+      server: { keyId: REAL_KEY.keyId, publicKey: REAL_KEY.publicKey },
+      random: rnd,
+      extensions: ext,
+    });
     const s = new ServerHandshake({ keys: [REAL_KEY], random: rnd });
     const h = c.start();
     const sHello = s.receiveClientHello(h);
@@ -149,13 +212,39 @@ function handshakeBases(): { ch: Uint8Array[]; sh: Uint8Array[]; cf: Uint8Array[
 
 const HS = handshakeBases();
 
-const sampleInfo = { maxStreams: 7, maxHeaderBytes: 2048, maxBodyBytes: 99, idleTimeoutMs: 1000, sessionLifetimeS: 60, sessionId: rnd(16), maxWindow: 1 << 20 };
-const reqHead = encodeRequestHead({ method: "POST", scheme: "https", authority: "a.example", path: "/x?y=1", headers: [["content-type", "text/plain"], ["x-a", "b c"]] });
-const resHead = encodeResponseHead({ status: 200, headers: [["content-type", "application/json"], ["set-cookie", "a=b"]] });
+const sampleInfo = {
+  maxStreams: 7,
+  maxHeaderBytes: 2048,
+  maxBodyBytes: 99,
+  idleTimeoutMs: 1000,
+  sessionLifetimeS: 60,
+  sessionId: rnd(16),
+  maxWindow: 1 << 20,
+};
+const reqHead = encodeRequestHead({
+  method: "POST",
+  scheme: "https",
+  authority: "a.example",
+  path: "/x?y=1",
+  headers: [["content-type", "text/plain"], ["x-a", "b c"]],
+});
+const resHead = encodeResponseHead({
+  status: 200,
+  headers: [["content-type", "application/json"], ["set-cookie", "a=b"]],
+});
 const SAMPLE_FRAMES: Frame[][] = [
   [{ type: "session_info", info: sampleInfo }, { type: "ping", data: rnd(8) }],
-  [{ type: "headers", stream: 1, endStream: false, payload: reqHead }, { type: "data", stream: 1, endStream: true, payload: rnd(20) }],
-  [{ type: "reset_stream", stream: 3, errorCode: 2 }, { type: "window_update", stream: 3, increment: 100 }, { type: "padding", length: 5 }],
+  [{ type: "headers", stream: 1, endStream: false, payload: reqHead }, {
+    type: "data",
+    stream: 1,
+    endStream: true,
+    payload: rnd(20),
+  }],
+  [{ type: "reset_stream", stream: 3, errorCode: 2 }, {
+    type: "window_update",
+    stream: 3,
+    increment: 100,
+  }, { type: "padding", length: 5 }],
   [{ type: "close", code: 4011, reason: "protocol error ü" }],
   [{ type: "pong", data: rnd(8) }, { type: "key_update", updateRequested: true }],
 ];
@@ -194,7 +283,12 @@ const keyConfigArb: fc.Arbitrary<unknown> = fc.oneof(
       fc.record({
         key_id: fc.oneof(fc.constant(KEY_CONFIG.keys[0].key_id), fc.string(), fc.jsonValue()),
         kem: fc.oneof(fc.constant("X-Wing"), fc.string()),
-        public_key: fc.oneof(fc.constant(KEY_CONFIG.keys[0].public_key), fc.constant(KEY_CONFIG.keys[1].public_key), fc.string(), fc.jsonValue()),
+        public_key: fc.oneof(
+          fc.constant(KEY_CONFIG.keys[0].public_key),
+          fc.constant(KEY_CONFIG.keys[1].public_key),
+          fc.string(),
+          fc.jsonValue(),
+        ),
       }, { requiredKeys: [] }),
       { maxLength: 4 },
     ),
@@ -210,7 +304,10 @@ const keyConfigArb: fc.Arbitrary<unknown> = fc.oneof(
 
 // ------------------------------------------------------------------------------ frame arbitraries
 
-const streamId = fc.oneof(fc.constantFrom(1, 2, 3, 5, 7, 9, 11, 0x7fffffff, 0xffffffff), fc.integer({ min: 1, max: 0xffffffff }));
+const streamId = fc.oneof(
+  fc.constantFrom(1, 2, 3, 5, 7, 9, 11, 0x7fffffff, 0xffffffff),
+  fc.integer({ min: 1, max: 0xffffffff }),
+);
 const bytes = (max: number) => fc.uint8Array({ maxLength: max });
 const paths = fc.constantFrom("/", "/x", "/throw", "/bad", "/big", "/slow", "/%2e%2e/", "//evil");
 const headsArb = fc.oneof(
@@ -219,7 +316,13 @@ const headsArb = fc.oneof(
     scheme: fc.constantFrom("https", "http", "ftp"),
     authority: fc.constantFrom("a.example", "", "b.example:8443", "[::1]"),
     path: paths,
-    headers: fc.array(fc.tuple(fc.constantFrom("x-a", "content-length", "host", "connection", "te"), fc.constantFrom("1", "0", "a.example", "close", "99999")), { maxLength: 4 }),
+    headers: fc.array(
+      fc.tuple(
+        fc.constantFrom("x-a", "content-length", "host", "connection", "te"),
+        fc.constantFrom("1", "0", "a.example", "close", "99999"),
+      ),
+      { maxLength: 4 },
+    ),
   }).map((h) => {
     try {
       return encodeRequestHead(h);
@@ -232,7 +335,13 @@ const headsArb = fc.oneof(
 const respHeadsArb = fc.oneof(
   fc.record({
     status: fc.constantFrom(200, 204, 304, 404, 500, 599),
-    headers: fc.array(fc.tuple(fc.constantFrom("x-a", "content-length", "set-cookie"), fc.constantFrom("1", "0", "v")), { maxLength: 3 }),
+    headers: fc.array(
+      fc.tuple(
+        fc.constantFrom("x-a", "content-length", "set-cookie"),
+        fc.constantFrom("1", "0", "v"),
+      ),
+      { maxLength: 3 },
+    ),
   }).map((h) => encodeResponseHead(h)),
   mutated([resHead], 40),
 );
@@ -240,15 +349,43 @@ const respHeadsArb = fc.oneof(
 function frameArb(side: "toServer" | "toClient"): fc.Arbitrary<Frame> {
   return fc.oneof(
     fc.record({ type: fc.constant("padding" as const), length: fc.nat(30) }),
-    fc.record({ type: fc.constant("ping" as const), data: fc.uint8Array({ minLength: 8, maxLength: 8 }) }),
-    fc.record({ type: fc.constant("pong" as const), data: fc.uint8Array({ minLength: 8, maxLength: 8 }) }),
+    fc.record({
+      type: fc.constant("ping" as const),
+      data: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+    }),
+    fc.record({
+      type: fc.constant("pong" as const),
+      data: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+    }),
     fc.constant({ type: "session_info" as const, info: sampleInfo }),
-    fc.record({ type: fc.constant("headers" as const), stream: streamId, endStream: fc.boolean(), payload: side === "toServer" ? headsArb : respHeadsArb }),
-    fc.record({ type: fc.constant("data" as const), stream: streamId, endStream: fc.boolean(), payload: bytes(3000) }).filter((f) => f.payload.length > 0 || f.endStream),
-    fc.record({ type: fc.constant("reset_stream" as const), stream: streamId, errorCode: fc.nat(6) }),
-    fc.record({ type: fc.constant("window_update" as const), stream: fc.oneof(fc.constant(0), streamId), increment: fc.integer({ min: 1, max: 2 ** 31 - 1 }) }),
+    fc.record({
+      type: fc.constant("headers" as const),
+      stream: streamId,
+      endStream: fc.boolean(),
+      payload: side === "toServer" ? headsArb : respHeadsArb,
+    }),
+    fc.record({
+      type: fc.constant("data" as const),
+      stream: streamId,
+      endStream: fc.boolean(),
+      payload: bytes(3000),
+    }).filter((f) => f.payload.length > 0 || f.endStream),
+    fc.record({
+      type: fc.constant("reset_stream" as const),
+      stream: streamId,
+      errorCode: fc.nat(6),
+    }),
+    fc.record({
+      type: fc.constant("window_update" as const),
+      stream: fc.oneof(fc.constant(0), streamId),
+      increment: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+    }),
     fc.record({ type: fc.constant("key_update" as const), updateRequested: fc.boolean() }),
-    fc.record({ type: fc.constant("close" as const), code: fc.constantFrom(1000, 1001, 4011, 4013), reason: fc.string({ maxLength: 10 }) }),
+    fc.record({
+      type: fc.constant("close" as const),
+      code: fc.constantFrom(1000, 1001, 4011, 4013),
+      reason: fc.string({ maxLength: 10 }),
+    }),
   );
 }
 
@@ -262,11 +399,28 @@ type Step =
 
 function stepsArb(side: "toServer" | "toClient"): fc.Arbitrary<Step[]> {
   const step: fc.Arbitrary<Step> = fc.oneof(
-    { weight: 12, arbitrary: fc.array(frameArb(side), { minLength: 1, maxLength: 4 }).map((fs) => ({ k: "frames" as const, fs })) },
-    { weight: 2, arbitrary: mutated(FRAME_BASES, 60).filter((b) => b.length > 0 && b.length <= 16384).map((raw) => ({ k: "sealedRaw" as const, raw })) },
-    { weight: 1, arbitrary: mutated(REC.records, 60).map((raw) => ({ k: "unsealed" as const, raw })) },
+    {
+      weight: 12,
+      arbitrary: fc.array(frameArb(side), { minLength: 1, maxLength: 4 }).map((fs) => ({
+        k: "frames" as const,
+        fs,
+      })),
+    },
+    {
+      weight: 2,
+      arbitrary: mutated(FRAME_BASES, 60).filter((b) => b.length > 0 && b.length <= 16384).map((
+        raw,
+      ) => ({ k: "sealedRaw" as const, raw })),
+    },
+    {
+      weight: 1,
+      arbitrary: mutated(REC.records, 60).map((raw) => ({ k: "unsealed" as const, raw })),
+    },
     { weight: 1, arbitrary: fc.constant({ k: "text" as const }) },
-    { weight: 1, arbitrary: fc.integer({ min: 0, max: 120_000 }).map((ms) => ({ k: "time" as const, ms })) },
+    {
+      weight: 1,
+      arbitrary: fc.integer({ min: 0, max: 120_000 }).map((ms) => ({ k: "time" as const, ms })),
+    },
   );
   return fc.array(step, { minLength: 1, maxLength: 10 });
 }
@@ -301,7 +455,9 @@ async function settle(): Promise<void> {
 function okClose(code: number | null, what: string): void {
   if (code === null) return;
   if (code === 4014) throw new Bug(`${what} closed with internal_error (4014): a bug`);
-  if (!(code === 1000 || code === 1001 || (code >= 4000 && code <= 4013))) throw new Bug(`${what} closed with ${code}`);
+  if (!(code === 1000 || code === 1001 || (code >= 4000 && code <= 4013))) {
+    throw new Bug(`${what} closed with ${code}`);
+  }
 }
 
 // ------------------------------------------------------------------------------ ServerSession
@@ -310,7 +466,9 @@ const fuzzHandler: RequestHandler = (req) => {
   const p = new URL(req.url).pathname;
   if (p === "/throw") throw new Error("handler throws");
   if (p === "/bad") return Promise.resolve("not a response" as unknown as Response);
-  if (p === "/big") return Promise.resolve(new Response("x", { headers: { "x-big": "a".repeat(20_000) } }));
+  if (p === "/big") {
+    return Promise.resolve(new Response("x", { headers: { "x-big": "a".repeat(20_000) } }));
+  }
   if (p === "/slow") return new Promise((r) => setTimeout(() => r(new Response("late")), 5));
   return Promise.resolve(new Response(req.body ?? "ok", { status: 200 }));
 };
@@ -323,7 +481,14 @@ async function serverSessionCheck(steps: Step[]): Promise<void> {
     keys: [FAKE_KEY],
     kem: FAKE_KEM,
     env: { now: () => t, random: seededRandom("fuzz server") },
-    limits: { maxStreams: 3, maxHeaderBytes: 1024, maxBodyBytes: 5000, handshakeTimeoutMs: 10_000, idleTimeoutMs: 60_000, sessionLifetimeMs: 3_600_000 },
+    limits: {
+      maxStreams: 3,
+      maxHeaderBytes: 1024,
+      maxBodyBytes: 5000,
+      handshakeTimeoutMs: 10_000,
+      idleTimeoutMs: 60_000,
+      sessionLifetimeMs: 3_600_000,
+    },
     handler: fuzzHandler,
     log: () => {},
   });
@@ -334,7 +499,11 @@ async function serverSessionCheck(steps: Step[]): Promise<void> {
       throw new Bug(`ServerSession.receive threw: ${(e as Error)?.message}`, { cause: e });
     }
   };
-  const hs = new ClientHandshake({ server: { keyId: FAKE_KEY.keyId, publicKey: FAKE_KEY.publicKey }, kem: FAKE_KEM, random: seededRandom("fuzz client") });
+  const hs = new ClientHandshake({
+    server: { keyId: FAKE_KEY.keyId, publicKey: FAKE_KEY.publicKey },
+    kem: FAKE_KEM,
+    random: seededRandom("fuzz client"),
+  });
   receive(hs.start());
   const { clientFinished, keys } = hs.receiveServerHello(sock.out.shift()!);
   receive(clientFinished);
@@ -370,7 +539,9 @@ async function serverSessionCheck(steps: Step[]): Promise<void> {
           if (fs[fs.length - 1].type === "key_update") rx.updateRx();
         }
       } catch (e) {
-        throw new Bug(`the gateway sent an unreadable record: ${(e as Error).message}`, { cause: e });
+        throw new Bug(`the gateway sent an unreadable record: ${(e as Error).message}`, {
+          cause: e,
+        });
       }
       if (!pong) throw new Bug("an open ServerSession did not answer a PING");
     }
@@ -383,7 +554,9 @@ async function serverSessionCheck(steps: Step[]): Promise<void> {
 
 // ------------------------------------------------------------------------------ ClientSession
 
-async function clientSessionCheck(input: { steps: Step[]; info: boolean; requests: number }): Promise<void> {
+async function clientSessionCheck(
+  input: { steps: Step[]; info: boolean; requests: number },
+): Promise<void> {
   let t = 1_700_000_000_000;
   const sock = new StubSocket();
   const client = new ClientSession({
@@ -400,14 +573,24 @@ async function clientSessionCheck(input: { steps: Step[]; info: boolean; request
     }
   };
   client.start();
-  const hs = new ServerHandshake({ keys: [FAKE_KEY], kem: FAKE_KEM, random: seededRandom("fuzz server hs") });
+  const hs = new ServerHandshake({
+    keys: [FAKE_KEY],
+    kem: FAKE_KEM,
+    random: seededRandom("fuzz server hs"),
+  });
   const sh = hs.receiveClientHello(sock.out.shift()!);
   const settled: boolean[] = [];
   const responses: Response[] = [];
   const fetches = Array.from({ length: input.requests }, (_, i) => {
     settled[i] = false;
     const method = i % 2 ? "POST" : i % 3 ? "HEAD" : "GET";
-    return client.fetch(new Request(`https://a.example/${i}`, { method, body: method === "POST" ? "body" : undefined }), { contentLength: method === "POST" ? 4 : null })
+    return client.fetch(
+      new Request(`https://a.example/${i}`, {
+        method,
+        body: method === "POST" ? "body" : undefined,
+      }),
+      { contentLength: method === "POST" ? 4 : null },
+    )
       .then((r) => responses.push(r), () => {})
       .finally(() => (settled[i] = true));
   });
@@ -435,12 +618,16 @@ async function clientSessionCheck(input: { steps: Step[]; info: boolean; request
   // only a close the client decided on itself is held to the documented peer-error codes.
   if (client.closeInfo?.byPeer) {
     const c = client.closeInfo.code;
-    if (!(c === 1000 || c === 1001 || (c >= 4000 && c <= 4999))) throw new Bug(`peer CLOSE code ${c} surfaced`);
+    if (!(c === 1000 || c === 1001 || (c >= 4000 && c <= 4999))) {
+      throw new Bug(`peer CLOSE code ${c} surfaced`);
+    }
   } else okClose(client.closeInfo?.code ?? sock.closed, "ClientSession");
   client.close();
   await settle();
   const pending = settled.filter((x) => !x).length;
-  if (pending > 0) throw new Bug(`${pending} fetch promise(s) never settled after the channel closed`);
+  if (pending > 0) {
+    throw new Bug(`${pending} fetch promise(s) never settled after the channel closed`);
+  }
   await Promise.all(fetches);
   for (const r of responses) {
     if (!r.body) continue;
@@ -452,35 +639,53 @@ async function clientSessionCheck(input: { steps: Step[]; info: boolean; request
   }
 }
 
-
-
 // ------------------------------------------------------------------------------ the targets
 
 const isBhttp = (e: unknown) => e instanceof BhttpError;
 
+// Each target has its own input type; the list is heterogeneous by design.
+// deno-lint-ignore no-explicit-any
 export const FUZZ_TARGETS: FuzzTarget<any>[] = [
   {
     name: "decodeClientHello",
     arb: mutated(HS.ch, 3000),
-    check: (b: Uint8Array) => only(() => decodeClientHello(b), pq("protocol_error", "unsupported_version", "unsupported_extension"), "decodeClientHello"),
+    check: (b: Uint8Array) =>
+      only(
+        () => decodeClientHello(b),
+        pq("protocol_error", "unsupported_version", "unsupported_extension"),
+        "decodeClientHello",
+      ),
     ciRuns: 3000,
   },
   {
     name: "decodeServerHello",
     arb: mutated(HS.sh, 1500),
-    check: (b: Uint8Array) => only(() => decodeServerHello(b), pq("protocol_error", "unsupported_version", "unsupported_extension"), "decodeServerHello"),
+    check: (b: Uint8Array) =>
+      only(
+        () => decodeServerHello(b),
+        pq("protocol_error", "unsupported_version", "unsupported_extension"),
+        "decodeServerHello",
+      ),
     ciRuns: 3000,
   },
   {
     name: "decodeClientFinished",
     arb: mutated(HS.cf, 40),
-    check: (b: Uint8Array) => only(() => decodeClientFinished(b), pq("protocol_error"), "decodeClientFinished"),
+    check: (b: Uint8Array) =>
+      only(() => decodeClientFinished(b), pq("protocol_error"), "decodeClientFinished"),
     ciRuns: 2000,
   },
   {
     name: "decodeExtensions",
-    arb: mutated([encodeExtensions([{ type: 1, data: new Uint8Array(3) }, { type: 0x8001, data: new Uint8Array(0) }]), new Uint8Array(0)], 1100),
-    check: (b: Uint8Array) => only(() => decodeExtensions(b), pq("protocol_error"), "decodeExtensions"),
+    arb: mutated([
+      encodeExtensions([{ type: 1, data: new Uint8Array(3) }, {
+        type: 0x8001,
+        data: new Uint8Array(0),
+      }]),
+      new Uint8Array(0),
+    ], 1100),
+    check: (b: Uint8Array) =>
+      only(() => decodeExtensions(b), pq("protocol_error"), "decodeExtensions"),
     ciRuns: 2000,
   },
   {
@@ -492,7 +697,8 @@ export const FUZZ_TARGETS: FuzzTarget<any>[] = [
   {
     name: "decodeSessionInfo",
     arb: mutated([encodeSessionInfo(sampleInfo)], 50),
-    check: (b: Uint8Array) => only(() => decodeSessionInfo(b), pq("protocol_error"), "decodeSessionInfo"),
+    check: (b: Uint8Array) =>
+      only(() => decodeSessionInfo(b), pq("protocol_error"), "decodeSessionInfo"),
     ciRuns: 2000,
   },
   {
@@ -501,7 +707,11 @@ export const FUZZ_TARGETS: FuzzTarget<any>[] = [
     check: (recs: Uint8Array[]) => {
       const l = REC.layer();
       for (const r of recs) {
-        only(() => l.open(r, 1_700_000_000_000), pq("protocol_error", "sequence_error", "record_auth_failed", "rehandshake_required"), "RecordLayer.open");
+        only(
+          () => l.open(r, 1_700_000_000_000),
+          pq("protocol_error", "sequence_error", "record_auth_failed", "rehandshake_required"),
+          "RecordLayer.open",
+        );
       }
     },
     ciRuns: 2000,
@@ -515,10 +725,14 @@ export const FUZZ_TARGETS: FuzzTarget<any>[] = [
       // A restored layer must be usable or fail with a PqgateError, never anything else.
       if (l) {
         const layer = l as RecordLayer;
-        only(() => {
-          layer.reserve(1);
-          layer.seal(new Uint8Array(1), Math.max(layer.createdAt, layer.txEpochStart));
-        }, (e) => e instanceof PqgateError, "restored RecordLayer.seal");
+        only(
+          () => {
+            layer.reserve(1);
+            layer.seal(new Uint8Array(1), Math.max(layer.createdAt, layer.txEpochStart));
+          },
+          (e) => e instanceof PqgateError,
+          "restored RecordLayer.seal",
+        );
       }
     },
     ciRuns: 2000,
@@ -526,13 +740,15 @@ export const FUZZ_TARGETS: FuzzTarget<any>[] = [
   {
     name: "bhttp decodeRequestHead",
     arb: fc.tuple(mutated([reqHead], 300), fc.integer({ min: 0, max: 2048 })),
-    check: ([b, max]: [Uint8Array, number]) => only(() => decodeRequestHead(b, { maxBytes: max }), isBhttp, "decodeRequestHead"),
+    check: ([b, max]: [Uint8Array, number]) =>
+      only(() => decodeRequestHead(b, { maxBytes: max }), isBhttp, "decodeRequestHead"),
     ciRuns: 3000,
   },
   {
     name: "bhttp decodeResponseHead",
     arb: fc.tuple(mutated([resHead], 300), fc.integer({ min: 0, max: 2048 })),
-    check: ([b, max]: [Uint8Array, number]) => only(() => decodeResponseHead(b, { maxBytes: max }), isBhttp, "decodeResponseHead"),
+    check: ([b, max]: [Uint8Array, number]) =>
+      only(() => decodeResponseHead(b, { maxBytes: max }), isBhttp, "decodeResponseHead"),
     ciRuns: 3000,
   },
   {
@@ -540,9 +756,15 @@ export const FUZZ_TARGETS: FuzzTarget<any>[] = [
     arb: keyConfigArb,
     check: (cfg: unknown) => {
       let got: { publicKey: Uint8Array } | null = null;
-      only(() => (got = selectPinnedKey(cfg, PIN)), (e) => e instanceof PinMismatchError || e instanceof ConnectError, "selectPinnedKey");
+      only(
+        () => (got = selectPinnedKey(cfg, PIN)),
+        (e) => e instanceof PinMismatchError || e instanceof ConnectError,
+        "selectPinnedKey",
+      );
       // Whatever the document says, a returned key always matches the pin.
-      if (got && pinFor((got as { publicKey: Uint8Array }).publicKey) !== PIN) throw new Bug("selectPinnedKey returned a key that does not match the pin");
+      if (got && pinFor((got as { publicKey: Uint8Array }).publicKey) !== PIN) {
+        throw new Bug("selectPinnedKey returned a key that does not match the pin");
+      }
     },
     ciRuns: 2000,
   },
@@ -557,7 +779,11 @@ export const FUZZ_TARGETS: FuzzTarget<any>[] = [
   },
   {
     name: "ClientSession fed random records (response path)",
-    arb: fc.record({ steps: stepsArb("toClient"), info: fc.boolean(), requests: fc.integer({ min: 0, max: 5 }) }),
+    arb: fc.record({
+      steps: stepsArb("toClient"),
+      info: fc.boolean(),
+      requests: fc.integer({ min: 0, max: 5 }),
+    }),
     check: clientSessionCheck,
     ciRuns: 800,
   },
@@ -565,7 +791,11 @@ export const FUZZ_TARGETS: FuzzTarget<any>[] = [
     name: "ClientHandshake.receiveServerHello",
     arb: mutated(HS.sh, 1500),
     check: (b: Uint8Array) => {
-      const c = new ClientHandshake({ server: { keyId: FAKE_KEY.keyId, publicKey: FAKE_KEY.publicKey }, kem: FAKE_KEM, random: rnd });
+      const c = new ClientHandshake({
+        server: { keyId: FAKE_KEY.keyId, publicKey: FAKE_KEY.publicKey },
+        kem: FAKE_KEM,
+        random: rnd,
+      });
       c.start();
       only(() => c.receiveServerHello(b), pq(...peerCodes), "receiveServerHello");
     },

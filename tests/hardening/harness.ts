@@ -6,7 +6,11 @@
 import { createGateway, type GatewayOptions } from "../../src/gateway/create-gateway.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import type { RouteConfig } from "../../src/proxy/routes.ts";
-import { type DenoServer, serveDeno, type ServeDenoOptions } from "../../src/transport/deno/serve.ts";
+import {
+  type DenoServer,
+  serveDeno,
+  type ServeDenoOptions,
+} from "../../src/transport/deno/serve.ts";
 import { channelUrl } from "../e2e/loopback.ts";
 import { type RecordingOrigin, startRecordingOrigin } from "../e2e/recording-origin.ts";
 import { HARDENING_LIMITS, hardeningRoutes, holdService } from "./bad-input-cases.ts";

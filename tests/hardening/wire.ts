@@ -81,7 +81,10 @@ export class SecretBook {
         out.push({ label: `${label} hex`, text: hex });
         out.push({ label: `${label} HEX`, text: hex.toUpperCase() });
         out.push({ label: `${label} base64url`, text: toBase64Url(b) });
-        out.push({ label: `${label} base64`, text: btoa(String.fromCharCode(...b)).replace(/=+$/, "") });
+        out.push({
+          label: `${label} base64`,
+          text: btoa(String.fromCharCode(...b)).replace(/=+$/, ""),
+        });
         out.push({ label: `${label} byte list`, text: Array.from(b).join(",") });
       }
     }
@@ -96,15 +99,21 @@ export function assertNoSecrets(lines: readonly unknown[], book: SecretBook): vo
     findBytes(line, "log");
     const text = typeof line === "string" ? line : JSON.stringify(line);
     for (const n of needles) {
-      if (text.includes(n.text)) throw new Error(`a log line contains ${n.label}: ${text.slice(0, 200)}`);
+      if (text.includes(n.text)) {
+        throw new Error(`a log line contains ${n.label}: ${text.slice(0, 200)}`);
+      }
     }
   }
 }
 
 function findBytes(v: unknown, path: string, depth = 0): void {
   if (depth > 8 || v === null || typeof v !== "object") return;
-  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) throw new Error(`raw bytes logged at ${path}`);
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) findBytes(x, `${path}.${k}`, depth + 1);
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
+    throw new Error(`raw bytes logged at ${path}`);
+  }
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    findBytes(x, `${path}.${k}`, depth + 1);
+  }
 }
 
 // ------------------------------------------------------------------------------ raw socket
@@ -134,7 +143,9 @@ export class RawConn {
       // (local workerd keeps it open ~10 s after a hibernatable socket closed). `ws` reports the
       // frame only on its receiver ("conclude"), an internal but stable event.
       ws.once("open", () => {
-        (ws as unknown as { _receiver?: { on?(e: string, f: (c: number, r: Uint8Array) => void): void } })
+        (ws as unknown as {
+          _receiver?: { on?(e: string, f: (c: number, r: Uint8Array) => void): void };
+        })
           ._receiver?.on?.("conclude", onClose);
       });
     });
@@ -206,7 +217,10 @@ export class RawConn {
     try {
       return await Promise.race([
         this.closed,
-        new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`no close within ${timeoutMs} ms`)), timeoutMs))),
+        new Promise<never>((
+          _,
+          rej,
+        ) => (t = setTimeout(() => rej(new Error(`no close within ${timeoutMs} ms`)), timeoutMs))),
       ]);
     } finally {
       clearTimeout(t);
@@ -282,7 +296,13 @@ interface TxState {
 }
 
 /** Seals a Record under any epoch and seq (no limits, no checks): for tampering tests. */
-export function sealRecord(suite: SuiteId, secret: Uint8Array, epoch: number, seq: number, plaintext: Uint8Array): Uint8Array {
+export function sealRecord(
+  suite: SuiteId,
+  secret: Uint8Array,
+  epoch: number,
+  seq: number,
+  plaintext: Uint8Array,
+): Uint8Array {
   const { key, iv } = trafficKeys(secret);
   const header = new Uint8Array(RECORD_HEADER_LEN);
   header[0] = MSG_RECORD;
@@ -318,7 +338,11 @@ export class RawSession {
   }
 
   /** Opens a raw connection and completes a real pinned handshake. */
-  static async connect(target: HardeningTarget, book: SecretBook, o: HelloOptions = {}): Promise<RawSession> {
+  static async connect(
+    target: HardeningTarget,
+    book: SecretBook,
+    o: HelloOptions = {},
+  ): Promise<RawSession> {
     const conn = await RawConn.open(target.wsUrl, 5000, target.localAddress);
     const { hs, hello, ekSeed } = buildHello(target, book, o);
     conn.send(hello);
@@ -330,7 +354,12 @@ export class RawSession {
       book.add("ss_E", xwingNoble.decapsulate(decodeServerHello(sh).ctE, ekSeed));
     } catch { /* the handshake below reports it */ }
     const { clientFinished, keys } = hs.receiveServerHello(sh);
-    for (const [label, s] of [["c_ap", keys.clientSecret], ["s_ap", keys.serverSecret], ["exp", keys.exporterSecret]] as const) {
+    for (
+      const [label, s] of [["c_ap", keys.clientSecret], ["s_ap", keys.serverSecret], [
+        "exp",
+        keys.exporterSecret,
+      ]] as const
+    ) {
       book.add(label, s);
       const tk = trafficKeys(s);
       book.add(`${label} key`, tk.key);
@@ -417,7 +446,10 @@ export class RawSession {
   async ping(timeoutMs = 3000): Promise<boolean> {
     const data = crypto.getRandomValues(new Uint8Array(8));
     this.sendFrames([{ type: "ping", data }]);
-    const f = await this.readUntil((f) => f.type === "pong" && toHex(f.data) === toHex(data), timeoutMs);
+    const f = await this.readUntil(
+      (f) => f.type === "pong" && toHex(f.data) === toHex(data),
+      timeoutMs,
+    );
     return f !== null;
   }
 
@@ -435,12 +467,19 @@ export class RawSession {
   sendBody(id: number, body: Uint8Array, endStream = true): void {
     const max = 16376;
     if (body.length === 0) {
-      if (endStream) this.sendFrames([{ type: "data", stream: id, endStream: true, payload: body }]);
+      if (endStream) {
+        this.sendFrames([{ type: "data", stream: id, endStream: true, payload: body }]);
+      }
       return;
     }
     for (let off = 0; off < body.length; off += max) {
       const end = Math.min(off + max, body.length);
-      this.sendFrames([{ type: "data", stream: id, endStream: endStream && end === body.length, payload: body.subarray(off, end) }]);
+      this.sendFrames([{
+        type: "data",
+        stream: id,
+        endStream: endStream && end === body.length,
+        payload: body.subarray(off, end),
+      }]);
     }
   }
 
@@ -449,10 +488,21 @@ export class RawSession {
    * well-behaved client does. Stops early (returns false) if the stream got a response, reset,
    * or the channel closed.
    */
-  async sendBodyFlow(id: number, body: Uint8Array, endStream = true, timeoutMs = 10_000): Promise<boolean> {
+  async sendBodyFlow(
+    id: number,
+    body: Uint8Array,
+    endStream = true,
+    timeoutMs = 10_000,
+  ): Promise<boolean> {
     const granted = () =>
-      this.received.reduce((n, f) => n + (f.type === "window_update" && f.stream === id ? f.increment : 0), 0);
-    const stopped = () => this.received.some((f) => (f.type === "reset_stream" || f.type === "headers") && f.stream === id);
+      this.received.reduce(
+        (n, f) => n + (f.type === "window_update" && f.stream === id ? f.increment : 0),
+        0,
+      );
+    const stopped = () =>
+      this.received.some((f) =>
+        (f.type === "reset_stream" || f.type === "headers") && f.stream === id
+      );
     const end = Date.now() + timeoutMs;
     let sent = 0;
     while (sent < body.length) {
@@ -460,13 +510,22 @@ export class RawSession {
       let avail = 65536 + granted() - sent;
       if (avail <= 0) {
         const before = granted();
-        await this.readUntil((f) => (f.type === "window_update" && f.stream === id && granted() > before) ||
-          ((f.type === "reset_stream" || f.type === "headers") && f.stream === id), Math.max(1, end - Date.now()));
+        await this.readUntil(
+          (f) =>
+            (f.type === "window_update" && f.stream === id && granted() > before) ||
+            ((f.type === "reset_stream" || f.type === "headers") && f.stream === id),
+          Math.max(1, end - Date.now()),
+        );
         if (Date.now() >= end) return false;
         continue;
       }
       const n = Math.min(avail, 16376, body.length - sent);
-      this.sendFrames([{ type: "data", stream: id, endStream: endStream && sent + n === body.length, payload: body.subarray(sent, sent + n) }]);
+      this.sendFrames([{
+        type: "data",
+        stream: id,
+        endStream: endStream && sent + n === body.length,
+        payload: body.subarray(sent, sent + n),
+      }]);
       sent += n;
       avail -= n;
     }
@@ -474,8 +533,14 @@ export class RawSession {
   }
 
   /** The response status on stream `id` (null on reset, close or timeout), with the reset code if any. */
-  async responseOn(id: number, timeoutMs = 5000): Promise<{ status: number | null; reset: number | null; headers: [string, string][] }> {
-    const f = await this.readUntil((f) => (f.type === "headers" || f.type === "reset_stream") && f.stream === id, timeoutMs);
+  async responseOn(
+    id: number,
+    timeoutMs = 5000,
+  ): Promise<{ status: number | null; reset: number | null; headers: [string, string][] }> {
+    const f = await this.readUntil(
+      (f) => (f.type === "headers" || f.type === "reset_stream") && f.stream === id,
+      timeoutMs,
+    );
     if (f === null) return { status: null, reset: null, headers: [] };
     if (f.type === "reset_stream") return { status: null, reset: f.errorCode, headers: [] };
     if (f.type !== "headers") return { status: null, reset: null, headers: [] };
@@ -485,9 +550,16 @@ export class RawSession {
 
   /** The response body on stream `id` (concatenated DATA until END_STREAM), or null. */
   async bodyOn(id: number, timeoutMs = 5000): Promise<Uint8Array | null> {
-    const ok = await this.readUntil((f) => f.type === "data" && f.stream === id && f.endStream, timeoutMs);
+    const ok = await this.readUntil(
+      (f) => f.type === "data" && f.stream === id && f.endStream,
+      timeoutMs,
+    );
     if (!ok) return null;
-    return concat(...this.received.filter((f) => f.type === "data" && f.stream === id).map((f) => (f as { payload: Uint8Array }).payload));
+    return concat(
+      ...this.received.filter((f) => f.type === "data" && f.stream === id).map((f) =>
+        (f as { payload: Uint8Array }).payload
+      ),
+    );
   }
 }
 
@@ -510,9 +582,21 @@ function fullHead(h: RequestHeadInit) {
 }
 
 /** A raw Binary HTTP request head with NO validation (for payloads the encoder refuses). */
-export function rawRequestHead(fields: { method: string; scheme: string; authority: string; path: string; headers: [string, string][] }): Uint8Array {
+export function rawRequestHead(
+  fields: {
+    method: string;
+    scheme: string;
+    authority: string;
+    path: string;
+    headers: [string, string][];
+  },
+): Uint8Array {
   const vi = (n: number) =>
-    n < 0x40 ? new Uint8Array([n]) : n < 0x4000 ? concat(u16(0x4000 | n)) : concat(u16(0x8000 | (n >>> 16)), u16(n & 0xffff));
+    n < 0x40
+      ? new Uint8Array([n])
+      : n < 0x4000
+      ? concat(u16(0x4000 | n))
+      : concat(u16(0x8000 | (n >>> 16)), u16(n & 0xffff));
   const str = (s: string) => {
     const b = Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
     return concat(vi(b.length), b);

@@ -17,15 +17,18 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const tmp = await Deno.makeTempDir({ prefix: "pqgate-bin-consumer-" });
-    const origin = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) =>
-      Response.json({ from: "origin", path: new URL(req.url).pathname }));
+    const origin = Deno.serve(
+      { port: 0, hostname: "127.0.0.1", onListen() {} },
+      (req) => Response.json({ from: "origin", path: new URL(req.url).pathname }),
+    );
     let gateway: Deno.ChildProcess | null = null;
     try {
       const { tarball } = await buildAndPack();
       await installConsumer(tmp, [tarball, `hono@${VERSIONS.hono}`]);
       await ok("git", ["init", "-q", "."], { cwd: tmp });
       const env = { npm_config_yes: "false" };
-      const npx = (args: string[]) => run("npx", ["--no-install", "pqgate", ...args], { cwd: tmp, env, timeoutMs: 20_000 });
+      const npx = (args: string[]) =>
+        run("npx", ["--no-install", "pqgate", ...args], { cwd: tmp, env, timeoutMs: 20_000 });
 
       const gen = await npx(["keygen", "keys/k.json"]);
       assert.equal(gen.code, 0, gen.stderr);
@@ -45,11 +48,14 @@ Deno.test({
       assert.equal(pinned.code, 0, pinned.stderr);
       assert.equal(pinned.stdout.trim(), pin);
 
-      await Deno.writeTextFile(`${tmp}/cfg.json`, JSON.stringify({
-        port: 0,
-        keyFile: "keys/k.json",
-        routes: [{ match: { authority: "api" }, origin: `http://127.0.0.1:${origin.addr.port}` }],
-      }));
+      await Deno.writeTextFile(
+        `${tmp}/cfg.json`,
+        JSON.stringify({
+          port: 0,
+          keyFile: "keys/k.json",
+          routes: [{ match: { authority: "api" }, origin: `http://127.0.0.1:${origin.addr.port}` }],
+        }),
+      );
       gateway = new Deno.Command(`${tmp}/node_modules/.bin/pqgate`, {
         args: ["serve", "--config", "cfg.json"],
         cwd: tmp,

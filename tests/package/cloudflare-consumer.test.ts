@@ -51,7 +51,8 @@ PQGATE_CRYPTO = "auto"
 }
 
 Deno.test({
-  name: "package: consumer 3, a user's own Cloudflare Worker on pqgate/cloudflare (wrangler build, workerd)",
+  name:
+    "package: consumer 3, a user's own Cloudflare Worker on pqgate/cloudflare (wrangler build, workerd)",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
@@ -81,39 +82,51 @@ Deno.test({
           env: { WRANGLER_SEND_METRICS: "false", CI: "true", HOME: tmp },
           timeoutMs: 120_000,
         });
-        assert.match(r.stdout + r.stderr, /PQGATE_SESSION/, "wrangler did not report the Durable Object binding");
+        assert.match(
+          r.stdout + r.stderr,
+          /PQGATE_SESSION/,
+          "wrangler did not report the Durable Object binding",
+        );
         const bundle = await Deno.readTextFile(app + "/dist/index.js");
         assert.ok(!bundle.includes("__pqgate_test"), "the production bundle carries test hooks");
-        assert.ok(!bundle.includes("__object"), "the production bundle lets a client name its object");
-        console.log(`  wrangler bundle: ${(bundle.length / 1024).toFixed(0)} KiB in ${r.ms.toFixed(0)} ms`);
+        assert.ok(
+          !bundle.includes("__object"),
+          "the production bundle lets a client name its object",
+        );
+        console.log(
+          `  wrangler bundle: ${(bundle.length / 1024).toFixed(0)} KiB in ${r.ms.toFixed(0)} ms`,
+        );
       });
 
-      await timed("the bundle in workerd: channel round trip; 503 without PQGATE_KEYS", async () => {
-        const seed = crypto.getRandomValues(new Uint8Array(32));
-        const pin = pinFor(generateStaticKey(seed).publicKey);
-        const bundle = new URL(`file://${app}/dist/index.js`);
-        const w = await startWorker({ keys: JSON.stringify([toBase64Url(seed)]), bundle });
-        try {
-          const ch = await connect(w.url.replace(/^http/, "ws") + "pqgate", { pin });
+      await timed(
+        "the bundle in workerd: channel round trip; 503 without PQGATE_KEYS",
+        async () => {
+          const seed = crypto.getRandomValues(new Uint8Array(32));
+          const pin = pinFor(generateStaticKey(seed).publicKey);
+          const bundle = new URL(`file://${app}/dist/index.js`);
+          const w = await startWorker({ keys: JSON.stringify([toBase64Url(seed)]), bundle });
           try {
-            const r = await ch.fetch("https://demo/api/hello");
-            assert.equal(r.status, 200);
-            assert.equal((await r.json()).message, "hello from the pqgate demo origin");
+            const ch = await connect(w.url.replace(/^http/, "ws") + "pqgate", { pin });
+            try {
+              const r = await ch.fetch("https://demo/api/hello");
+              assert.equal(r.status, 200);
+              assert.equal((await r.json()).message, "hello from the pqgate demo origin");
+            } finally {
+              ch.close();
+            }
           } finally {
-            ch.close();
+            await w.close();
           }
-        } finally {
-          await w.close();
-        }
-        const bad = await startWorker({ keys: "", bundle });
-        try {
-          const r = await fetch(bad.url + ".well-known/pqgate");
-          assert.equal(r.status, 503);
-          assert.match((await r.json()).message, /PQGATE_KEYS/);
-        } finally {
-          await bad.close();
-        }
-      });
+          const bad = await startWorker({ keys: "", bundle });
+          try {
+            const r = await fetch(bad.url + ".well-known/pqgate");
+            assert.equal(r.status, 503);
+            assert.match((await r.json()).message, /PQGATE_KEYS/);
+          } finally {
+            await bad.close();
+          }
+        },
+      );
     } finally {
       console.log("cloudflare consumer: " + times.join(", "));
       await Deno.remove(tmp, { recursive: true }).catch(() => {});

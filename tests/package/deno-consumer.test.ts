@@ -96,7 +96,10 @@ async function waitForLine(
   let buf = "";
   while (Date.now() < deadline) {
     const timer = new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error("timed out waiting for the deploy entry")), deadline - Date.now())
+      setTimeout(
+        () => reject(new Error("timed out waiting for the deploy entry")),
+        deadline - Date.now(),
+      )
     );
     const { done, value } = await Promise.race([lines.read(), timer]);
     if (done) throw new Error("the deploy entry exited before listening: " + buf);
@@ -115,7 +118,8 @@ async function waitForLine(
 }
 
 Deno.test({
-  name: "package: Deno consumers of pqgate/hono + pqgate/deno (own Hono app under /pq; the Deploy entry)",
+  name:
+    "package: Deno consumers of pqgate/hono + pqgate/deno (own Hono app under /pq; the Deploy entry)",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
@@ -139,34 +143,44 @@ Deno.test({
       });
 
       await timed("deno check app.ts main.ts (installed .d.ts)", async () => {
-        await ok(DENO, ["check", "app.ts", "main.ts"], { cwd: app, env: denoEnv, timeoutMs: 60_000 });
+        await ok(DENO, ["check", "app.ts", "main.ts"], {
+          cwd: app,
+          env: denoEnv,
+          timeoutMs: 60_000,
+        });
       });
 
-      await timed("own Hono app: pqgate/hono mounted under /pq, serveDeno, pqgate/client", async () => {
-        const seed = crypto.getRandomValues(new Uint8Array(32));
-        const pin = pinFor(generateStaticKey(seed.slice()).publicKey);
-        const r = await ok(DENO, ["run", "--allow-net", "--allow-env", "app.ts"], {
-          cwd: app,
-          env: { ...denoEnv, PQGATE_KEYS: toBase64Url(seed) },
-          timeoutMs: 30_000,
-        });
-        const out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "");
-        const nm = "file://" + app + "/node_modules/";
-        assert.deepEqual(out.resolved, [
-          nm + "pqgate/dist/pkg/hono.js",
-          nm + "pqgate/dist/pkg/deno.js",
-          nm + "pqgate/dist/pkg/client/mod.js",
-          nm + "hono/dist/index.js",
-        ]);
-        assert.equal(out.pin, pin, "gatewayOptionsFromEnv built the key from the seed");
-        assert.equal(out.root, "my deno app");
-        assert.equal(out.rootKeyConfig, 404, "mounted: the key configuration is under /pq only");
-        assert.equal(out.mode, "pinned");
-        assert.deepEqual(out.get, { status: 200, json: { hello: "from the consumer's service", path: "/hello" } });
-        assert.deepEqual(out.post, { status: 200, method: "POST", same: true });
-        assert.equal(out.unrouted, 403, "no route, no connection");
-        console.log(`deno ${out.deno}: ${r.ms.toFixed(0)} ms`);
-      });
+      await timed(
+        "own Hono app: pqgate/hono mounted under /pq, serveDeno, pqgate/client",
+        async () => {
+          const seed = crypto.getRandomValues(new Uint8Array(32));
+          const pin = pinFor(generateStaticKey(seed.slice()).publicKey);
+          const r = await ok(DENO, ["run", "--allow-net", "--allow-env", "app.ts"], {
+            cwd: app,
+            env: { ...denoEnv, PQGATE_KEYS: toBase64Url(seed) },
+            timeoutMs: 30_000,
+          });
+          const out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "");
+          const nm = "file://" + app + "/node_modules/";
+          assert.deepEqual(out.resolved, [
+            nm + "pqgate/dist/pkg/hono.js",
+            nm + "pqgate/dist/pkg/deno.js",
+            nm + "pqgate/dist/pkg/client/mod.js",
+            nm + "hono/dist/index.js",
+          ]);
+          assert.equal(out.pin, pin, "gatewayOptionsFromEnv built the key from the seed");
+          assert.equal(out.root, "my deno app");
+          assert.equal(out.rootKeyConfig, 404, "mounted: the key configuration is under /pq only");
+          assert.equal(out.mode, "pinned");
+          assert.deepEqual(out.get, {
+            status: 200,
+            json: { hello: "from the consumer's service", path: "/hello" },
+          });
+          assert.deepEqual(out.post, { status: 200, method: "POST", same: true });
+          assert.equal(out.unrouted, 403, "no route, no connection");
+          console.log(`deno ${out.deno}: ${r.ms.toFixed(0)} ms`);
+        },
+      );
 
       await timed("Deploy entry (serveFromEnv) with --allow-net --allow-env only", async () => {
         const seed = crypto.getRandomValues(new Uint8Array(32));
@@ -183,7 +197,9 @@ Deno.test({
         const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
         let exited = false;
         try {
-          const { url } = await waitForLine(lines, (j) => j.event === "listening", 20_000) as { url: string };
+          const { url } = await waitForLine(lines, (j) => j.event === "listening", 20_000) as {
+            url: string;
+          };
           const ch = await connect(url.replace(/^http/, "ws") + "/pqgate", { pin });
           try {
             const g = await ch.fetch("https://demo/api/hello");
@@ -203,9 +219,15 @@ Deno.test({
           ]);
           assert.ok(status, "the deploy entry did not exit within 10 s of SIGTERM");
           exited = true;
-          assert.ok(status.success || status.signal === "SIGTERM", `exit: ${JSON.stringify(status)}`);
+          assert.ok(
+            status.success || status.signal === "SIGTERM",
+            `exit: ${JSON.stringify(status)}`,
+          );
         } catch (e) {
-          throw new Error(`${(e as Error).message}\nstderr: ${exited ? await stderr : "(running)"}`, { cause: e });
+          throw new Error(
+            `${(e as Error).message}\nstderr: ${exited ? await stderr : "(running)"}`,
+            { cause: e },
+          );
         } finally {
           if (!exited) {
             try {

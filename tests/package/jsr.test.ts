@@ -21,11 +21,22 @@ Deno.test("jsr: deno publish --dry-run passes and publishes only sources and doc
   assert.match(text, /Success Dry run complete/);
   const files = [...text.matchAll(/^\s+file:\/\/(\S+) \(/gm)].map((m) => m[1].slice(ROOT.length));
   assert.ok(files.length > 50, text);
-  for (const f of ["src/client/mod.ts", "src/hono.ts", "src/deno.ts", "src/node.ts", "src/cloudflare.ts", "PROTOCOL.md", "LICENSE"]) {
+  for (
+    const f of [
+      "src/client/mod.ts",
+      "src/hono.ts",
+      "src/deno.ts",
+      "src/node.ts",
+      "src/cloudflare.ts",
+      "PROTOCOL.md",
+      "LICENSE",
+    ]
+  ) {
     assert.ok(files.includes(f), `${f} is published`);
   }
   const bad = files.filter((f) =>
-    /\.test\.ts$|(^|\/)testing\.ts$|^(tests|bench|scripts|worker|keys|examples|docs)\/|\.pqgate|\.json$/.test(f) &&
+    /\.test\.ts$|(^|\/)testing\.ts$|^(tests|bench|scripts|worker|keys|examples|docs)\/|\.pqgate|\.json$/
+      .test(f) &&
     f !== "deno.json"
   );
   assert.deepEqual(bad, []);

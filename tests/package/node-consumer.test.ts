@@ -75,7 +75,11 @@ Deno.test({
       await Deno.writeTextFile(tmp + "/app.mjs", APP_MJS);
       const seed = crypto.getRandomValues(new Uint8Array(32));
       const pin = pinFor(generateStaticKey(seed.slice()).publicKey);
-      const r = await ok("node", ["app.mjs"], { cwd: tmp, env: { PQGATE_KEYS: toBase64Url(seed) }, timeoutMs: 30_000 });
+      const r = await ok("node", ["app.mjs"], {
+        cwd: tmp,
+        env: { PQGATE_KEYS: toBase64Url(seed) },
+        timeoutMs: 30_000,
+      });
       const out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "");
       assert.equal(out.pin, pin, "gatewayOptionsFromEnv built the key from the seed");
       assert.deepEqual(out.get, { method: "GET", path: "/hello", body: "" });

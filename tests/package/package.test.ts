@@ -27,7 +27,18 @@ import { createGateway } from "../../src/gateway/create-gateway.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { serveDeno } from "../../src/transport/deno/serve.ts";
 import { channelUrl } from "../e2e/loopback.ts";
-import { BIN, buildAndPack, exists, installConsumer, ok, type PackResult, REPO_ROOT, run, TSC, VERSIONS } from "./helpers.ts";
+import {
+  BIN,
+  buildAndPack,
+  exists,
+  installConsumer,
+  ok,
+  type PackResult,
+  REPO_ROOT,
+  run,
+  TSC,
+  VERSIONS,
+} from "./helpers.ts";
 
 /**
  * Size budget of the tarball. Today (0.1.0, client + hono + deno): ~480 KB packed, ~1.7 MB
@@ -274,7 +285,8 @@ const TSCONFIGS: Record<string, object> = {
 };
 
 Deno.test({
-  name: "package: build, pack, publint, attw, and a Node/TypeScript consumer of pqgate/client (+ pqgate/hono types)",
+  name:
+    "package: build, pack, publint, attw, and a Node/TypeScript consumer of pqgate/client (+ pqgate/hono types)",
   // The gateway's sockets wind down asynchronously after shutdown.
   sanitizeOps: false,
   sanitizeResources: false,
@@ -290,16 +302,23 @@ Deno.test({
     let pack: PackResult | undefined;
     let tarball = "";
     try {
-      await timed("build + npm pack (helpers.ts buildAndPack, shared with deno-consumer.test.ts)", async () => {
-        const packed = await buildAndPack();
-        ({ pack, tarball } = packed);
-        console.log(`build ${packed.buildMs.toFixed(0)} ms, pack ${packed.packMs.toFixed(0)} ms (first caller)`);
-        for (const entry of ["client/mod", "hono", "deno"]) {
-          for (const ext of [".js", ".d.ts", ".js.map"]) {
-            await Deno.stat(REPO_ROOT + "dist/pkg/" + entry + ext); // throws if missing
+      await timed(
+        "build + npm pack (helpers.ts buildAndPack, shared with deno-consumer.test.ts)",
+        async () => {
+          const packed = await buildAndPack();
+          ({ pack, tarball } = packed);
+          console.log(
+            `build ${packed.buildMs.toFixed(0)} ms, pack ${
+              packed.packMs.toFixed(0)
+            } ms (first caller)`,
+          );
+          for (const entry of ["client/mod", "hono", "deno"]) {
+            for (const ext of [".js", ".d.ts", ".js.map"]) {
+              await Deno.stat(REPO_ROOT + "dist/pkg/" + entry + ext); // throws if missing
+            }
           }
-        }
-      });
+        },
+      );
 
       await timed("npm pack: allowlisted files only, within budget", async () => {
         assert.ok(pack);
@@ -321,7 +340,10 @@ Deno.test({
         for (const [sub, target] of Object.entries(manifest.exports as Record<string, unknown>)) {
           const targets = typeof target === "string" ? [target] : Object.values(target as object);
           for (const f of targets as string[]) {
-            assert.ok(paths.includes(f.replace(/^\.\//, "")), `exports["${sub}"] → ${f} is not packed`);
+            assert.ok(
+              paths.includes(f.replace(/^\.\//, "")),
+              `exports["${sub}"] → ${f} is not packed`,
+            );
           }
         }
         assert.equal(manifest.private, undefined, "package.json must not be private");
@@ -330,7 +352,10 @@ Deno.test({
           undefined,
           "optionalDependencies would be installed by every consumer (the Deno and workerd binaries are devDependencies)",
         );
-        assert.ok(pack.size <= BUDGET.packedBytes, `tarball ${pack.size} B > ${BUDGET.packedBytes} B`);
+        assert.ok(
+          pack.size <= BUDGET.packedBytes,
+          `tarball ${pack.size} B > ${BUDGET.packedBytes} B`,
+        );
         assert.ok(
           pack.unpackedSize <= BUDGET.unpackedBytes,
           `unpacked ${pack.unpackedSize} B > ${BUDGET.unpackedBytes} B`,
@@ -370,14 +395,35 @@ Deno.test({
 
       const app = tmp + "/consumer";
       await timed("consumer: npm init + install the tarball and ws", async () => {
-        await installConsumer(app, [tarball, `ws@${VERSIONS.ws}`, `@types/node@${VERSIONS.typesNode}`]);
+        await installConsumer(app, [
+          tarball,
+          `ws@${VERSIONS.ws}`,
+          `@types/node@${VERSIONS.typesNode}`,
+        ]);
         // No runtime or Workers binaries come along with the client.
-        for (const heavy of ["@deno", "workerd-native-linux-64", "@cloudflare", "typescript", "esbuild"]) {
-          assert.ok(!(await exists(app + "/node_modules/" + heavy)), `installing pqgate brought node_modules/${heavy}`);
+        for (
+          const heavy of [
+            "@deno",
+            "workerd-native-linux-64",
+            "@cloudflare",
+            "typescript",
+            "esbuild",
+          ]
+        ) {
+          assert.ok(
+            !(await exists(app + "/node_modules/" + heavy)),
+            `installing pqgate brought node_modules/${heavy}`,
+          );
         }
         // hono: a peer dependency (npm 7+ installs it), one copy shared with the user's app.
-        assert.ok(await exists(app + "/node_modules/hono/package.json"), "the hono peer was not installed");
-        assert.ok(!(await exists(app + "/node_modules/pqgate/node_modules/hono")), "pqgate got its own hono");
+        assert.ok(
+          await exists(app + "/node_modules/hono/package.json"),
+          "the hono peer was not installed",
+        );
+        assert.ok(
+          !(await exists(app + "/node_modules/pqgate/node_modules/hono")),
+          "pqgate got its own hono",
+        );
       });
 
       await timed("consumer: node app → gateway (GET, POST, stream)", async () => {
@@ -392,16 +438,26 @@ Deno.test({
             wrongPin: "sha256:" + "A".repeat(43),
             streamBytes: STREAM_BYTES,
           };
-          const r = await ok("node", ["app.mjs", JSON.stringify(cfg)], { cwd: app, timeoutMs: 30_000 });
+          const r = await ok("node", ["app.mjs", JSON.stringify(cfg)], {
+            cwd: app,
+            timeoutMs: 30_000,
+          });
           const out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "");
           assert.deepEqual(out.errors, [], `consumer steps failed: ${JSON.stringify(out.errors)}`);
-          assert.ok(Number(out.node.slice(1).split(".")[0]) >= 20, `Node ${out.node} is older than 20`);
+          assert.ok(
+            Number(out.node.slice(1).split(".")[0]) >= 20,
+            `Node ${out.node} is older than 20`,
+          );
           assert.ok(
             out.resolved.startsWith("file://" + app) &&
               out.resolved.endsWith("/node_modules/pqgate/dist/pkg/client/mod.js"),
             `pqgate/client resolved to ${out.resolved}`,
           );
-          assert.equal(out.deepImport, "ERR_PACKAGE_PATH_NOT_EXPORTED", "only exports are reachable");
+          assert.equal(
+            out.deepImport,
+            "ERR_PACKAGE_PATH_NOT_EXPORTED",
+            "only exports are reachable",
+          );
           assert.equal(out.connected, true);
           assert.equal(out.mode, "pinned");
 
@@ -419,25 +475,40 @@ Deno.test({
           assert.equal(out.stream.status, 200);
           assert.equal(out.stream.contentLength, String(STREAM_BYTES));
           assert.equal(out.stream.bytes, STREAM_BYTES);
-          assert.equal(out.stream.firstMismatch, -1, "streamed bytes differ from the demo origin's");
+          assert.equal(
+            out.stream.firstMismatch,
+            -1,
+            "streamed bytes differ from the demo origin's",
+          );
           assert.ok(out.stream.chunks > 1, "the response was streamed, not delivered in one piece");
 
-          assert.deepEqual(out.wrongPin, { rejected: true, isPinMismatch: true, name: "PinMismatchError" });
+          assert.deepEqual(out.wrongPin, {
+            rejected: true,
+            isPinMismatch: true,
+            name: "PinMismatchError",
+          });
           assert.equal(out.errorClasses, true);
-          console.log(`consumer app on node ${out.node}: ${out.stream.chunks} stream chunks, ${r.ms.toFixed(0)} ms`);
+          console.log(
+            `consumer app on node ${out.node}: ${out.stream.chunks} stream chunks, ${
+              r.ms.toFixed(0)
+            } ms`,
+          );
         } finally {
           await server.shutdown();
         }
       });
 
-      await timed("consumer: tsc --noEmit of pqgate/client and pqgate/hono users (nodenext, bundler)", async () => {
-        await Deno.writeTextFile(app + "/consumer.ts", CONSUMER_TS);
-        await Deno.writeTextFile(app + "/hono-consumer.ts", HONO_TS);
-        for (const [name, config] of Object.entries(TSCONFIGS)) {
-          await Deno.writeTextFile(app + "/" + name, JSON.stringify(config, null, 2));
-          await ok("node", [TSC, "-p", name], { cwd: app });
-        }
-      });
+      await timed(
+        "consumer: tsc --noEmit of pqgate/client and pqgate/hono users (nodenext, bundler)",
+        async () => {
+          await Deno.writeTextFile(app + "/consumer.ts", CONSUMER_TS);
+          await Deno.writeTextFile(app + "/hono-consumer.ts", HONO_TS);
+          for (const [name, config] of Object.entries(TSCONFIGS)) {
+            await Deno.writeTextFile(app + "/" + name, JSON.stringify(config, null, 2));
+            await ok("node", [TSC, "-p", name], { cwd: app });
+          }
+        },
+      );
     } finally {
       console.log("package test: " + times.join(", "));
       await Deno.remove(tmp, { recursive: true }).catch(() => {});

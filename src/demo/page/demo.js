@@ -13,7 +13,8 @@ try {
 } catch (err) {
   const boot = document.getElementById("boot");
   if (boot) {
-    boot.textContent = "The page could not load the pqgate client library (client.js). The gateway may " +
+    boot.textContent =
+      "The page could not load the pqgate client library (client.js). The gateway may " +
       "not have been able to build it: its log says why. Fix that and reload the page.";
   }
   throw err;
@@ -23,8 +24,12 @@ try {
 const config = JSON.parse(document.getElementById("pqgate-config")?.textContent ?? "{}");
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
-const input = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
-const button = (/** @type {string} */ id) => /** @type {HTMLButtonElement} */ (document.getElementById(id));
+const input = (
+  /** @type {string} */ id,
+) => /** @type {HTMLInputElement} */ (document.getElementById(id));
+const button = (
+  /** @type {string} */ id,
+) => /** @type {HTMLButtonElement} */ (document.getElementById(id));
 
 const SUITE_NAMES = {
   1: "X-Wing (ML-KEM-768 + X25519), HKDF-SHA256, AES-256-GCM",
@@ -39,9 +44,12 @@ const CLOSE_MEANINGS = {
   4000: "the handshake did not finish in time",
   4001: "the gateway does not speak this protocol version",
   4002: "the gateway and this page have no cipher suite in common",
-  4003: "the gateway no longer has the key this page used (it may have rotated keys); reload the page",
-  4004: "the handshake failed a cryptographic check (wrong key, or the messages were tampered with)",
-  4005: "an encrypted record failed its integrity check: something between you and the gateway changed the data",
+  4003:
+    "the gateway no longer has the key this page used (it may have rotated keys); reload the page",
+  4004:
+    "the handshake failed a cryptographic check (wrong key, or the messages were tampered with)",
+  4005:
+    "an encrypted record failed its integrity check: something between you and the gateway changed the data",
   4006: "records arrived replayed or out of order",
   4007: "the session reached its key-usage or lifetime limit; connect again for fresh keys",
   4008: "the channel was idle for too long; connect again",
@@ -76,22 +84,32 @@ function hex(/** @type {Uint8Array} */ b, /** @type {number} */ max) {
 
 function describe(/** @type {Uint8Array} */ b) {
   switch (b[0]) {
-    case 0x01: return "ClientHello";
-    case 0x02: return "ServerHello";
-    case 0x03: return "ClientFinished";
+    case 0x01:
+      return "ClientHello";
+    case 0x02:
+      return "ServerHello";
+    case 0x03:
+      return "ClientFinished";
     case 0x04: {
       if (b.length < 10) return "Record";
       let seq = 0;
       for (let i = 2; i < 10; i++) seq = seq * 256 + b[i];
       return b[1] === 0 ? `Record seq ${seq}` : `Record e${b[1]} seq ${seq}`;
     }
-    default: return "unknown";
+    default:
+      return "unknown";
   }
 }
 
 /** Called for every WebSocket message sent ("out") or received ("in"). */
 function onWire(/** @type {"out" | "in"} */ dir, /** @type {Uint8Array} */ bytes) {
-  if (dir === "out") { wire.out++; wire.outBytes += bytes.length; } else { wire.in++; wire.inBytes += bytes.length; }
+  if (dir === "out") {
+    wire.out++;
+    wire.outBytes += bytes.length;
+  } else {
+    wire.in++;
+    wire.inBytes += bytes.length;
+  }
   const entry = { dir, bytes: bytes.slice(0, 32), n: bytes.length, index: wire.out + wire.in };
   if (bytes[0] === 0x01) wireHandshake = [entry]; // a new handshake starts
   else if (bytes[0] === 0x02 || bytes[0] === 0x03) wireHandshake.push(entry);
@@ -108,7 +126,9 @@ function onWire(/** @type {"out" | "in"} */ dir, /** @type {Uint8Array} */ bytes
 /** @type {{ dir: "out" | "in", bytes: Uint8Array, n: number, index: number }[]} */
 let wireHandshake = [];
 
-function wireRow(/** @type {{ dir: "out" | "in", bytes: Uint8Array, n: number, index: number }} */ m) {
+function wireRow(
+  /** @type {{ dir: "out" | "in", bytes: Uint8Array, n: number, index: number }} */ m,
+) {
   const tr = document.createElement("tr");
   const cells = [
     [String(m.index), "num"],
@@ -134,7 +154,9 @@ function flushWire() {
   while (tbody.children.length > WIRE_ROWS) tbody.lastElementChild?.remove();
   wireQueue = [];
   $("wire-totals").textContent =
-    `Sent ${wire.out.toLocaleString("en")} messages (${wire.outBytes.toLocaleString("en")} bytes), ` +
+    `Sent ${wire.out.toLocaleString("en")} messages (${
+      wire.outBytes.toLocaleString("en")
+    } bytes), ` +
     `received ${wire.in.toLocaleString("en")} (${wire.inBytes.toLocaleString("en")} bytes). ` +
     "The handshake (highlighted) carries only public keys and KEM ciphertexts; every Record after it " +
     "is AEAD ciphertext: the method, path, headers and bodies are not visible. Latest records first.";
@@ -142,7 +164,9 @@ function flushWire() {
 
 function toBytes(/** @type {unknown} */ data) {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (ArrayBuffer.isView(data)) {
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
   if (typeof data === "string") return new TextEncoder().encode(data);
   return null;
 }
@@ -152,12 +176,17 @@ function toBytes(/** @type {unknown} */ data) {
  * option: the client uses it like the real one.
  */
 class TapWebSocket extends WebSocket {
-  constructor(/** @type {string | URL} */ url, /** @type {string | string[] | undefined} */ protocols) {
+  constructor(
+    /** @type {string | URL} */ url,
+    /** @type {string | string[] | undefined} */ protocols,
+  ) {
     super(url, protocols);
     this.addEventListener("message", (e) => {
       const b = toBytes(e.data);
       if (b) onWire("in", b);
-      else if (e.data instanceof Blob) void e.data.arrayBuffer().then((ab) => onWire("in", new Uint8Array(ab)));
+      else if (e.data instanceof Blob) {
+        void e.data.arrayBuffer().then((ab) => onWire("in", new Uint8Array(ab)));
+      }
     });
   }
   send(/** @type {any} */ data) {
@@ -171,13 +200,15 @@ class TapWebSocket extends WebSocket {
 // Errors a person can act on.
 
 function closeSentence(/** @type {number} */ code, /** @type {string} */ reason) {
-  const meaning = CLOSE_MEANINGS[/** @type {keyof typeof CLOSE_MEANINGS} */ (code)] ?? "an unexpected close code";
+  const meaning = CLOSE_MEANINGS[/** @type {keyof typeof CLOSE_MEANINGS} */ (code)] ??
+    "an unexpected close code";
   return `The channel closed (code ${code}${reason ? `, "${reason}"` : ""}): ${meaning}.`;
 }
 
 function explain(/** @type {any} */ err) {
   const name = err?.name ?? "";
-  const is = (/** @type {string} */ cls) => (typeof pq[cls] === "function" && err instanceof pq[cls]) || name === cls;
+  const is = (/** @type {string} */ cls) =>
+    (typeof pq[cls] === "function" && err instanceof pq[cls]) || name === cls;
   const url = input("gateway-url").value;
   if (is("PinMismatchError")) {
     return "The gateway's key does not match the pin you entered. Someone may be intercepting the " +
@@ -185,7 +216,9 @@ function explain(/** @type {any} */ err) {
       "the page did not connect and sent nothing.";
   }
   if (is("VersionRefusedError")) {
-    const offered = Array.isArray(err.supported) ? ` It supports version ${err.supported.join(", ")}.` : "";
+    const offered = Array.isArray(err.supported)
+      ? ` It supports version ${err.supported.join(", ")}.`
+      : "";
     return `The gateway refused this client's protocol version.${offered} Update the client ` +
       "(reload the page) or the gateway so that both speak the same version.";
   }
@@ -197,7 +230,9 @@ function explain(/** @type {any} */ err) {
     return closeSentence(Number(err.code), String(err.reason ?? ""));
   }
   if (name === "AbortError") return "The request was cancelled.";
-  if (is("ConnectError") || (err instanceof TypeError && /fetch|network/i.test(String(err.message)))) {
+  if (
+    is("ConnectError") || (err instanceof TypeError && /fetch|network/i.test(String(err.message)))
+  ) {
     return `The page could not reach the gateway at ${url}. Check the address and that the gateway ` +
       `is running, then connect again. (${String(err.message).replace(/^pqgate: /, "")})`;
   }
@@ -206,7 +241,9 @@ function explain(/** @type {any} */ err) {
       "digits, - or _ (the SHA-256 of the gateway's public key). Copy it again from the gateway's operator.";
   }
   if (is("StreamResetError")) {
-    return `The gateway cancelled this request (${String(err.message).replace(/^pqgate: /, "")}). The channel is still open; try again.`;
+    return `The gateway cancelled this request (${
+      String(err.message).replace(/^pqgate: /, "")
+    }). The channel is still open; try again.`;
   }
   if (err instanceof TypeError && /must be ws: or wss:|Invalid URL/i.test(String(err.message))) {
     return `"${url}" is not a gateway channel address: it should start with ws:// or wss://.`;
@@ -220,7 +257,10 @@ function showError(/** @type {string | null} */ text) {
   box.textContent = text ?? "";
 }
 
-function setStatus(/** @type {"idle" | "connecting" | "connected" | "failed" | "closed"} */ state, /** @type {string} */ text) {
+function setStatus(
+  /** @type {"idle" | "connecting" | "connected" | "failed" | "closed"} */ state,
+  /** @type {string} */ text,
+) {
   const s = $("status");
   s.className = `status ${state}`;
   s.textContent = text;
@@ -249,16 +289,26 @@ function bytesText(/** @type {unknown} */ n) {
 function showChannelInfo(/** @type {any} */ ch) {
   const suite = get(ch, ["suite"]);
   $("info-suite").textContent = typeof suite === "number"
-    ? `${SUITE_NAMES[/** @type {1 | 2} */ (suite)] ?? "suite"} (0x${suite.toString(16).padStart(4, "0")})`
+    ? `${SUITE_NAMES[/** @type {1 | 2} */ (suite)] ?? "suite"} (0x${
+      suite.toString(16).padStart(4, "0")
+    })`
     : String(suite ?? "—");
   $("info-key-id").textContent = String(get(ch, ["keyId"]) ?? "—");
   $("info-pin").textContent = `${get(ch, ["pin"]) ?? "—"}  (pinned)`;
   $("info-session").textContent = String(get(ch, ["sessionId"]) ?? "—");
   const ms = get(ch, ["handshakeMs", "handshake.durationMs", "timing.handshakeMs"]);
-  $("info-time").textContent = typeof ms === "number" ? `${ms.toFixed(1)} ms (one round trip)` : "—";
-  $("info-ch").textContent = bytesText(get(ch, ["clientHelloBytes", "sizes.clientHello", "handshake.clientHelloBytes"]));
-  $("info-sh").textContent = bytesText(get(ch, ["serverHelloBytes", "sizes.serverHello", "handshake.serverHelloBytes"]));
-  $("info-cf").textContent = bytesText(get(ch, ["clientFinishedBytes", "sizes.clientFinished", "handshake.clientFinishedBytes"]));
+  $("info-time").textContent = typeof ms === "number"
+    ? `${ms.toFixed(1)} ms (one round trip)`
+    : "—";
+  $("info-ch").textContent = bytesText(
+    get(ch, ["clientHelloBytes", "sizes.clientHello", "handshake.clientHelloBytes"]),
+  );
+  $("info-sh").textContent = bytesText(
+    get(ch, ["serverHelloBytes", "sizes.serverHello", "handshake.serverHelloBytes"]),
+  );
+  $("info-cf").textContent = bytesText(
+    get(ch, ["clientFinishedBytes", "sizes.clientFinished", "handshake.clientFinishedBytes"]),
+  );
 }
 
 async function doConnect() {
@@ -356,13 +406,20 @@ async function readBody(/** @type {Response} */ res, /** @type {(n: number) => v
     if (done) break;
     if (check) {
       for (let i = 0; i < value.length; i++) {
-        if (value[i] !== PATTERN(n + i)) { verified = false; check = false; break; }
+        if (value[i] !== PATTERN(n + i)) {
+          verified = false;
+          check = false;
+          break;
+        }
       }
     }
     if (chunks.length < 16 || n < 65536) chunks.push(value); // keep only the beginning
     n += value.length;
     const now = performance.now();
-    if (now - lastPaint > 100) { lastPaint = now; progress(n); }
+    if (now - lastPaint > 100) {
+      lastPaint = now;
+      progress(n);
+    }
   }
   const head = new Uint8Array(Math.min(n, 65536));
   let off = 0;
@@ -391,15 +448,22 @@ async function send(/** @type {string} */ path, /** @type {RequestInit} */ init)
     const res = await ch.fetch(url, init);
     const type = res.headers.get("content-type") ?? "";
     const body = await readBody(res, (n) => {
-      summary.textContent = `${res.status} ${res.statusText} · receiving… ${n.toLocaleString("en")} bytes`;
+      summary.textContent = `${res.status} ${res.statusText} · receiving… ${
+        n.toLocaleString("en")
+      } bytes`;
     });
     const ms = performance.now() - t0;
     const total = body.total ?? body.bytes.length;
     const rate = total > 1_000_000 ? ` (${(total / 1048576 / (ms / 1000)).toFixed(1)} MiB/s)` : "";
     const isStream = new URL(url).pathname === "/api/stream";
-    summary.textContent = `${init.method ?? "GET"} ${new URL(url).pathname}${new URL(url).search} → ${res.status} ${res.statusText}`.trim() +
+    summary.textContent =
+      `${init.method ?? "GET"} ${new URL(url).pathname}${
+        new URL(url).search
+      } → ${res.status} ${res.statusText}`.trim() +
       ` · ${total.toLocaleString("en")} bytes in ${ms.toFixed(0)} ms${rate}` +
-      (isStream && res.ok ? (body.verified ? " · every byte matches the expected pattern" : " · DATA MISMATCH") : "");
+      (isStream && res.ok
+        ? (body.verified ? " · every byte matches the expected pattern" : " · DATA MISMATCH")
+        : "");
     summary.dataset.status = String(res.status);
     summary.dataset.bytes = String(total);
     headersEl.textContent = [...res.headers].map(([k, v]) => `${k}: ${v}`).join("\n");
@@ -407,10 +471,14 @@ async function send(/** @type {string} */ path, /** @type {RequestInit} */ init)
     if (total === 0) bodyEl.textContent = "(empty body)";
     else if (isTextual(type)) {
       let text = new TextDecoder().decode(body.bytes);
-      try { text = JSON.stringify(JSON.parse(text), null, 2); } catch { /* not JSON */ }
+      try {
+        text = JSON.stringify(JSON.parse(text), null, 2);
+      } catch { /* not JSON */ }
       bodyEl.textContent = text + (total > body.bytes.length ? "\n… (truncated)" : "");
     } else {
-      bodyEl.textContent = `${total.toLocaleString("en")} bytes of ${type || "binary data"}. First 64 bytes (hex):\n${hex(body.bytes, 64)}`;
+      bodyEl.textContent = `${total.toLocaleString("en")} bytes of ${
+        type || "binary data"
+      }. First 64 bytes (hex):\n${hex(body.bytes, 64)}`;
     }
     bodyEl.hidden = false;
     showChannelInfo(ch);
@@ -439,11 +507,16 @@ async function sendMany(/** @type {number} */ count) {
   );
   const ms = performance.now() - t0;
   const ok = results.filter((r) => r.status === "fulfilled" && r.value.status < 400).length;
-  summary.textContent = `${count} concurrent requests on one channel: ${ok} of ${count} succeeded in ${ms.toFixed(0)} ms.`;
+  summary.textContent =
+    `${count} concurrent requests on one channel: ${ok} of ${count} succeeded in ${
+      ms.toFixed(0)
+    } ms.`;
   summary.dataset.status = ok === count ? "concurrent-ok" : "concurrent-failed";
   $("result-headers").hidden = true;
   const lines = results.map((r, i) =>
-    r.status === "fulfilled" ? `#${i + 1}  ${r.value.status}  ${r.value.n} bytes` : `#${i + 1}  failed: ${explain(r.reason)}`
+    r.status === "fulfilled"
+      ? `#${i + 1}  ${r.value.status}  ${r.value.n} bytes`
+      : `#${i + 1}  failed: ${explain(r.reason)}`
   );
   const bodyEl = $("result-body");
   bodyEl.textContent = lines.join("\n");
@@ -464,7 +537,10 @@ async function init() {
   button("disconnect").addEventListener("click", doDisconnect);
   button("send").addEventListener("click", () => void send(input("path").value, requestInit()));
   button("send-10").addEventListener("click", () => void sendMany(10));
-  button("stream").addEventListener("click", () => void send("/api/stream?bytes=4194304", { method: "GET" }));
+  button("stream").addEventListener(
+    "click",
+    () => void send("/api/stream?bytes=4194304", { method: "GET" }),
+  );
   /** @type {HTMLSelectElement} */ ($("method")).addEventListener("change", (e) => {
     const m = /** @type {HTMLSelectElement} */ (e.target).value;
     if (m === "POST" && input("path").value === "/api/hello") input("path").value = "/api/echo";
@@ -482,12 +558,17 @@ async function init() {
       "The gateway announces key ",
       Object.assign(document.createElement("span"), { className: "mono", textContent: key.key_id }),
       ". ",
-      Object.assign(document.createElement("span"), { className: "pinned", textContent: "Pinned:" }),
+      Object.assign(document.createElement("span"), {
+        className: "pinned",
+        textContent: "Pinned:",
+      }),
       " the page connects only if the gateway proves it holds the key whose SHA-256 is this pin. " +
         "In a real app the pin ships with the app, not from the server.",
     );
   } catch (err) {
-    note.textContent = `Could not read the gateway's key configuration (${/** @type {Error} */ (err).message}); enter the pin yourself.`;
+    note.textContent = `Could not read the gateway's key configuration (${
+      /** @type {Error} */ (err).message
+    }); enter the pin yourself.`;
   }
   button("connect").disabled = false;
   document.body.dataset.ready = "true";

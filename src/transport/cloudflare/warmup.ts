@@ -14,7 +14,8 @@ import type { RandomSource } from "../../protocol/types.ts";
 import type { SessionConfig } from "../../gateway/create-gateway.ts";
 
 /** Deterministic bytes for the throwaway handshakes only (src/protocol/deterministic-random.ts). */
-const warmUpRandom = (label: string): RandomSource => deterministicRandom("pqgate warm-up rng", label);
+const warmUpRandom = (label: string): RandomSource =>
+  deterministicRandom("pqgate warm-up rng", label);
 
 export function warmUp(): void {
   const random = warmUpRandom("pqgate worker warm-up");

@@ -30,7 +30,11 @@ import {
 } from "../../gateway/create-gateway.ts";
 import { ConfigError, envCacheKey, gatewayOptionsFromEnv } from "../../gateway/env-config.ts";
 import { ServerSession } from "../../tunnel/server-session.ts";
-import { CLIENT_ADDRESS_HEADER, definePqgateSession, type SessionObjectClass } from "./session-object.ts";
+import {
+  CLIENT_ADDRESS_HEADER,
+  definePqgateSession,
+  type SessionObjectClass,
+} from "./session-object.ts";
 import { serviceBindings, type WorkerEnv } from "./worker-env.ts";
 import { warmUp, warmUpSelected } from "./warmup.ts";
 

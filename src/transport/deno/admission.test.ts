@@ -18,7 +18,8 @@ const wsUrl = (s: { url: string }) => `${s.url.replace(/^http/, "ws")}/pqgate`;
 
 Deno.test({
   ...opts,
-  name: "serveDeno: maxSockets refuses the next upgrade with 503 + retry-after until a socket is gone",
+  name:
+    "serveDeno: maxSockets refuses the next upgrade with 503 + retry-after until a socket is gone",
   async fn() {
     const server = serveDeno({ gateway: createGateway({ keys: key }), port: 0, maxSockets: 2 });
     try {
@@ -43,9 +44,14 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name: "serveDeno: maxHandshakesInFlight counts upgraded sockets until established; the client reports HTTP 503",
+  name:
+    "serveDeno: maxHandshakesInFlight counts upgraded sockets until established; the client reports HTTP 503",
   async fn() {
-    const server = serveDeno({ gateway: createGateway({ keys: key }), port: 0, maxHandshakesInFlight: 1 });
+    const server = serveDeno({
+      gateway: createGateway({ keys: key }),
+      port: 0,
+      maxHandshakesInFlight: 1,
+    });
     const url = wsUrl(server);
     const pin = pinFor(key.publicKey);
     try {
@@ -80,13 +86,19 @@ Deno.test({
 
 Deno.test("serveDeno: process limits and timeouts are validated, naming the option", () => {
   const gateway = createGateway({ keys: key });
-  for (const [opt, v, re] of [
-    ["maxSockets", -1, /options\.maxSockets must be an integer from 0/],
-    ["maxHandshakesInFlight", 2.5, /options\.maxHandshakesInFlight must be an integer from 0/],
-    ["closeTimeoutMs", 50, /options\.closeTimeoutMs must be an integer from 100 to 60000/],
-    ["headersTimeoutMs", "5000", /options\.headersTimeoutMs must be an integer from 100 to 60000/],
-    ["server", "bun", /options\.server must be "node" or "deno"/],
-  ] as const) {
+  for (
+    const [opt, v, re] of [
+      ["maxSockets", -1, /options\.maxSockets must be an integer from 0/],
+      ["maxHandshakesInFlight", 2.5, /options\.maxHandshakesInFlight must be an integer from 0/],
+      ["closeTimeoutMs", 50, /options\.closeTimeoutMs must be an integer from 100 to 60000/],
+      [
+        "headersTimeoutMs",
+        "5000",
+        /options\.headersTimeoutMs must be an integer from 100 to 60000/,
+      ],
+      ["server", "bun", /options\.server must be "node" or "deno"/],
+    ] as const
+  ) {
     assert.throws(() => serveDeno({ gateway, port: 0, [opt]: v } as never), re);
   }
 });
@@ -95,10 +107,16 @@ Deno.test({
   ...opts,
   name: "serveDeno: an upgrade request whose headers never complete is cut at headersTimeoutMs",
   async fn() {
-    const server = serveDeno({ gateway: createGateway({ keys: key }), port: 0, headersTimeoutMs: 300 });
+    const server = serveDeno({
+      gateway: createGateway({ keys: key }),
+      port: 0,
+      headersTimeoutMs: 300,
+    });
     try {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
-      await conn.write(new TextEncoder().encode("GET /pqgate HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"));
+      await conn.write(
+        new TextEncoder().encode("GET /pqgate HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"),
+      );
       const t0 = Date.now();
       const n = await conn.read(new Uint8Array(1024)).catch(() => null);
       const ms = Date.now() - t0;

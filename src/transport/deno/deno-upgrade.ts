@@ -20,7 +20,12 @@ export interface DenoUpgradeState {
   stopping: boolean;
 }
 
-const SHUTTING_DOWN = { status: 503 as const, retryAfterSeconds: 1, limit: "shutdown" as const, message: "shutting down" };
+const SHUTTING_DOWN = {
+  status: 503 as const,
+  retryAfterSeconds: 1,
+  limit: "shutdown" as const,
+  message: "shutting down",
+};
 
 export function denoUpgrader(state: DenoUpgradeState): Upgrader {
   return ({ request, env, createSession, clock }) => {

@@ -31,7 +31,9 @@ export function serveFromEnv(
 ): DenoServer {
   const port = env.PORT === undefined || env.PORT === "" ? 8000 : Number(env.PORT);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError(`PORT must be a port number from 0 to 65535, got ${JSON.stringify(env.PORT)}`);
+    throw new ConfigError(
+      `PORT must be a port number from 0 to 65535, got ${JSON.stringify(env.PORT)}`,
+    );
   }
   const hostname = env.HOSTNAME || "0.0.0.0";
   const server: DenoServer = serveDeno({

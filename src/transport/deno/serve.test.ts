@@ -71,10 +71,17 @@ Deno.test("addressKey: IPv4 as is, IPv6 per /64, IPv4-mapped as IPv4", () => {
 
 Deno.test("serveDeno: per-address limit options are validated, naming the option", () => {
   const gateway = createGateway({ keys: key });
-  for (const [opt, v] of [["maxChannelsPerAddress", -1], ["maxHandshakesPerAddressPerMinute", 1.5], ["maxChannelsPerAddress", "10"]] as const) {
+  for (
+    const [opt, v] of [["maxChannelsPerAddress", -1], ["maxHandshakesPerAddressPerMinute", 1.5], [
+      "maxChannelsPerAddress",
+      "10",
+    ]] as const
+  ) {
     assert.throws(
       () => serveDeno({ gateway, port: 0, [opt]: v } as never),
-      new RegExp(`serveDeno: options\\.${opt} must be an integer from 0 \\(no limit\\) to 4294967295`),
+      new RegExp(
+        `serveDeno: options\\.${opt} must be an integer from 0 \\(no limit\\) to 4294967295`,
+      ),
     );
   }
 });
@@ -83,11 +90,17 @@ Deno.test("serveDeno: per-address limit options are validated, naming the option
  * Opens a WebSocket and reports how it went: "open" (still open after `ms`) or, for an upgrade
  * refused before the upgrade, "HTTP <status> retry-after <s>".
  */
-async function probe(url: string, ms = 1000): Promise<{ ws: WebSocket | null; result: Promise<string> }> {
+async function probe(
+  url: string,
+  ms = 1000,
+): Promise<{ ws: WebSocket | null; result: Promise<string> }> {
   const r = await rawUpgrade(url);
   if (r.status !== 101) {
     r.conn.close();
-    return { ws: null, result: Promise.resolve(`HTTP ${r.status} retry-after ${r.headers.get("retry-after")}`) };
+    return {
+      ws: null,
+      result: Promise.resolve(`HTTP ${r.status} retry-after ${r.headers.get("retry-after")}`),
+    };
   }
   r.conn.close();
   const ws = new WebSocket(url);
@@ -104,7 +117,8 @@ async function probe(url: string, ms = 1000): Promise<{ ws: WebSocket | null; re
 }
 
 Deno.test({
-  name: "serveDeno: per-address limits answer HTTP 429 before the upgrade; the bucket refills on the gateway clock",
+  name:
+    "serveDeno: per-address limits answer HTTP 429 before the upgrade; the bucket refills on the gateway clock",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -117,12 +131,21 @@ Deno.test({
     });
     // Each probe takes two handshake tokens of the bucket when admitted (the raw status check,
     // then the WebSocket): a bucket of 6 is 3 probes.
-    const server = serveDeno({ gateway, port: 0, maxChannelsPerAddress: 2, maxHandshakesPerAddressPerMinute: 6 });
+    const server = serveDeno({
+      gateway,
+      port: 0,
+      maxChannelsPerAddress: 2,
+      maxHandshakesPerAddressPerMinute: 6,
+    });
     const ws = `${server.url.replace(/^http/, "ws")}/pqgate`;
     const settle = () => waitFor(() => server.transport.sessionCount === 0, 3000);
     const closeAll = async (list: (WebSocket | null)[]) => {
-      const open = list.filter((w): w is WebSocket => w !== null && w.readyState !== WebSocket.CLOSED);
-      const closed = open.map((w) => new Promise((r) => w.addEventListener("close", r, { once: true })));
+      const open = list.filter((w): w is WebSocket =>
+        w !== null && w.readyState !== WebSocket.CLOSED
+      );
+      const closed = open.map((w) =>
+        new Promise((r) => w.addEventListener("close", r, { once: true }))
+      );
       for (const w of open) w.close();
       await Promise.all(closed);
       await settle();

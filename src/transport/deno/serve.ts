@@ -45,7 +45,10 @@ export {
   DEFAULT_MAX_HANDSHAKES_PER_ADDRESS_PER_MINUTE,
   DEFAULT_MAX_SOCKETS,
 } from "../node-http/admission.ts";
-export { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_HEADERS_TIMEOUT_MS } from "../node-http/gateway-server.ts";
+export {
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+} from "../node-http/gateway-server.ts";
 
 /** Sessions of one transport, so they can all be shut down together. */
 export type DenoTransport = GatewayTransport;
@@ -133,7 +136,9 @@ export function serveDeno(options: ServeDenoOptions): DenoServer {
         o.handler(req, { remoteAddr: info.remoteAddr, [UPGRADE_ENV_KEY]: transport.upgrade }),
     );
     addr = server.addr as Deno.NetAddr;
-    url = `http://${addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname}:${addr.port}`;
+    url = `http://${
+      addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
+    }:${addr.port}`;
     finished = server.finished;
     stopServer = async () => {
       await transport.shutdown();

@@ -37,7 +37,12 @@ export async function rawUpgrade(url: string): Promise<RawUpgrade> {
         if (i > 0) headers.append(l.slice(0, i).trim(), l.slice(i + 1).trim());
       }
       const status = Number(statusLine.split(" ")[1]);
-      return { status, headers, conn, rest: buf.subarray(new TextEncoder().encode(text.slice(0, end + 4)).length) };
+      return {
+        status,
+        headers,
+        conn,
+        rest: buf.subarray(new TextEncoder().encode(text.slice(0, end + 4)).length),
+      };
     }
     if (buf.length > 64 * 1024) throw new Error("rawUpgrade: response head too long");
     const n = await conn.read(chunk);
@@ -65,7 +70,16 @@ export function frameHeader(length: number, opcode = 2): Uint8Array {
   else {
     h.push(0x80 | 127);
     const hi = Math.floor(length / 2 ** 32), lo = length >>> 0;
-    h.push(hi >>> 24, (hi >>> 16) & 0xff, (hi >>> 8) & 0xff, hi & 0xff, lo >>> 24, (lo >>> 16) & 0xff, (lo >>> 8) & 0xff, lo & 0xff);
+    h.push(
+      hi >>> 24,
+      (hi >>> 16) & 0xff,
+      (hi >>> 8) & 0xff,
+      hi & 0xff,
+      lo >>> 24,
+      (lo >>> 16) & 0xff,
+      (lo >>> 8) & 0xff,
+      lo & 0xff,
+    );
   }
   h.push(0, 0, 0, 0); // mask key
   return new Uint8Array(h);
@@ -75,7 +89,11 @@ export function frameHeader(length: number, opcode = 2): Uint8Array {
  * Reads server frames until a close frame: its code (1005 if none), or null if the connection
  * ended (EOF or reset) first. `rest` is what rawUpgrade already read.
  */
-export async function readCloseCode(conn: Deno.Conn, rest: Uint8Array, timeoutMs: number): Promise<number | null> {
+export async function readCloseCode(
+  conn: Deno.Conn,
+  rest: Uint8Array,
+  timeoutMs: number,
+): Promise<number | null> {
   let buf = rest;
   const chunk = new Uint8Array(16 * 1024);
   const deadline = Date.now() + timeoutMs;

@@ -10,7 +10,15 @@ import { MAX_CLIENT_HELLO_LEN, MAX_RECORD_LEN } from "../../protocol/constants.t
 import { generateStaticKey, keyIdFor, pinFor } from "../../protocol/static-keys.ts";
 import { RawSession, SecretBook } from "../../../tests/hardening/wire.ts";
 import { serveDeno } from "./serve.ts";
-import { frameHeader, openFds, rawUpgrade, readCloseCode, sleep, waitFor, writeAll } from "./testing.ts";
+import {
+  frameHeader,
+  openFds,
+  rawUpgrade,
+  readCloseCode,
+  sleep,
+  waitFor,
+  writeAll,
+} from "./testing.ts";
 
 const key = generateStaticKey(new Uint8Array(32).fill(5));
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -18,7 +26,8 @@ const wsUrl = (s: { url: string }) => `${s.url.replace(/^http/, "ws")}/pqgate`;
 
 Deno.test({
   ...opts,
-  name: "ws transport: silent clients that never answer the close are all gone within handshake timeout + closeTimeoutMs",
+  name:
+    "ws transport: silent clients that never answer the close are all gone within handshake timeout + closeTimeoutMs",
   async fn() {
     const gateway = createGateway({ keys: key, limits: { handshakeTimeoutMs: 300 } });
     const server = serveDeno({ gateway, port: 0, closeTimeoutMs: 600 });
@@ -34,12 +43,18 @@ Deno.test({
       assert.equal(server.transport.sessionCount, N);
       // Handshake timeout (4000 close sent) at 300 ms, destroyed by 300 + 600 ms.
       const t0 = Date.now();
-      assert.ok(await waitFor(() => server.transport.sessionCount === 0, 3000), `still ${server.transport.sessionCount} sockets`);
+      assert.ok(
+        await waitFor(() => server.transport.sessionCount === 0, 3000),
+        `still ${server.transport.sessionCount} sockets`,
+      );
       assert.ok(Date.now() - t0 < 300 + 600 + 700, `took ${Date.now() - t0} ms`);
       if (fd0 !== null) {
         // The clients' own N fds stay open (this process holds them); the gateway's are gone.
         await waitFor(() => (openFds() ?? 0) <= fd0 + N + 2, 1000);
-        assert.ok((openFds() ?? 0) <= fd0 + N + 2, `fds ${openFds()} vs baseline ${fd0} + ${N} clients`);
+        assert.ok(
+          (openFds() ?? 0) <= fd0 + N + 2,
+          `fds ${openFds()} vs baseline ${fd0} + ${N} clients`,
+        );
       }
     } finally {
       for (const c of conns) c.close();
@@ -50,7 +65,8 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name: "ws transport: a client still sending when the gateway closes receives the close code, not 1006",
+  name:
+    "ws transport: a client still sending when the gateway closes receives the close code, not 1006",
   async fn() {
     const gateway = createGateway({ keys: key });
     const server = serveDeno({ gateway, port: 0 });
@@ -75,7 +91,8 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name: "ws transport: 6 unfinished 60 MiB frames are refused at the header (1009), memory stays flat, sockets released",
+  name:
+    "ws transport: 6 unfinished 60 MiB frames are refused at the header (1009), memory stays flat, sockets released",
   async fn() {
     const gateway = createGateway({ keys: key });
     const server = serveDeno({ gateway, port: 0 });
@@ -114,12 +131,14 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name: "ws transport: the message limit is MAX_CLIENT_HELLO_LEN before the ServerHello and MAX_RECORD_LEN after (ws 8.23.0)",
+  name:
+    "ws transport: the message limit is MAX_CLIENT_HELLO_LEN before the ServerHello and MAX_RECORD_LEN after (ws 8.23.0)",
   async fn() {
     const gateway = createGateway({ keys: key });
     const server = serveDeno({ gateway, port: 0 });
     const url = wsUrl(server);
-    const closeOf = (ws: NodeWebSocket) => new Promise<number>((r) => ws.once("close", (c: number) => r(c)));
+    const closeOf = (ws: InstanceType<typeof NodeWebSocket>) =>
+      new Promise<number>((r) => ws.once("close", (c: number) => r(c)));
     try {
       // Before the handshake: one byte over the ClientHello limit → 1009.
       const a = new NodeWebSocket(url);

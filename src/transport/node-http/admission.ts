@@ -99,7 +99,9 @@ export function addressKey(hostname: string | null | undefined): string | null {
     groups = [...groups, ...Array(Math.max(0, 8 - groups.length - tail.length)).fill("0"), ...tail];
   }
   const n = groups.map((g) => parseInt(g, 16) || 0);
-  if (v4 !== null && n.length === 8 && n.slice(0, 5).every((x) => x === 0) && n[5] === 0xffff) return v4;
+  if (v4 !== null && n.length === 8 && n.slice(0, 5).every((x) => x === 0) && n[5] === 0xffff) {
+    return v4;
+  }
   while (n.length < 4) n.push(0);
   return `${n.slice(0, 4).map((x) => x.toString(16)).join(":")}::/64`;
 }
@@ -133,7 +135,10 @@ export class Admission {
   #clock: (() => number) | null = null;
   #processLoggedAt: number | null = null;
 
-  constructor(limits: AdmissionLimits, log?: (event: string, fields?: Record<string, unknown>) => void) {
+  constructor(
+    limits: AdmissionLimits,
+    log?: (event: string, fields?: Record<string, unknown>) => void,
+  ) {
     this.#limits = limits;
     this.#log = log;
   }
@@ -157,7 +162,9 @@ export class Admission {
     this.#clock = clock;
     const now = clock();
     const l = this.#limits;
-    if (l.maxSockets > 0 && this.#sockets >= l.maxSockets) return this.#refuseProcess("maxSockets", now);
+    if (l.maxSockets > 0 && this.#sockets >= l.maxSockets) {
+      return this.#refuseProcess("maxSockets", now);
+    }
     if (l.maxHandshakesInFlight > 0 && this.#inFlight >= l.maxHandshakesInFlight) {
       return this.#refuseProcess("maxHandshakesInFlight", now);
     }
@@ -230,15 +237,24 @@ export class Admission {
   }
 
   #refuseProcess(limit: "maxSockets" | "maxHandshakesInFlight", now: number): Refusal {
-    if (this.#processLoggedAt === null || now - this.#processLoggedAt >= 60_000 || now < this.#processLoggedAt) {
+    if (
+      this.#processLoggedAt === null || now - this.#processLoggedAt >= 60_000 ||
+      now < this.#processLoggedAt
+    ) {
       this.#processLoggedAt = now;
-      this.#emit("transport.overloaded", { limit, sockets: this.#sockets, handshakesInFlight: this.#inFlight });
+      this.#emit("transport.overloaded", {
+        limit,
+        sockets: this.#sockets,
+        handshakesInFlight: this.#inFlight,
+      });
     }
     return {
       status: 503,
       retryAfterSeconds: 1,
       limit,
-      message: limit === "maxSockets" ? "overloaded: too many open sockets" : "overloaded: too many handshakes in progress",
+      message: limit === "maxSockets"
+        ? "overloaded: too many open sockets"
+        : "overloaded: too many handshakes in progress",
     };
   }
 

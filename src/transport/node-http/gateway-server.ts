@@ -153,8 +153,18 @@ export function resolveServeOptions<Env>(
     who,
     gateway,
     limits: admissionLimits(options, who),
-    closeTimeoutMs: validateMs(who, "closeTimeoutMs", options.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS),
-    headersTimeoutMs: validateMs(who, "headersTimeoutMs", options.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS),
+    closeTimeoutMs: validateMs(
+      who,
+      "closeTimeoutMs",
+      options.closeTimeoutMs,
+      DEFAULT_CLOSE_TIMEOUT_MS,
+    ),
+    headersTimeoutMs: validateMs(
+      who,
+      "headersTimeoutMs",
+      options.headersTimeoutMs,
+      DEFAULT_HEADERS_TIMEOUT_MS,
+    ),
     handler: options.fetch ?? ((req: Request, env: Env) => gateway.app.fetch(req, env)),
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 8787,
@@ -194,7 +204,11 @@ export interface StartedNodeHttp {
 }
 
 /** The gateway on server.ts (node:http + ws) at `hostname:port`, with admission. */
-export function startNodeHttp<Env>(o: ResolvedServeOptions<Env>, hostname: string, port: number): StartedNodeHttp {
+export function startNodeHttp<Env>(
+  o: ResolvedServeOptions<Env>,
+  hostname: string,
+  port: number,
+): StartedNodeHttp {
   const admission = new Admission(o.limits, o.log);
   const node = serveNodeHttp({
     port,

@@ -18,7 +18,13 @@ import { WebSocketServer } from "ws";
 import { UPGRADE_ENV_KEY, type UpgradeArgs, type Upgrader } from "../../gateway/create-gateway.ts";
 import { MAX_RECORD_LEN } from "../../protocol/constants.ts";
 import { type Admission, isRefusal, refusalResponse, type Ticket } from "./admission.ts";
-import { plainRequestListener, type RemoteAddr, remoteAddrOf, upgradeRequest, writeRawResponse } from "./http-bridge.ts";
+import {
+  plainRequestListener,
+  type RemoteAddr,
+  remoteAddrOf,
+  upgradeRequest,
+  writeRawResponse,
+} from "./http-bridge.ts";
 import { attachWs, type LiveSocket, type WsSocket } from "./ws-lifecycle.ts";
 
 /** Deadline of one plain HTTP exchange (request headers received → response finished). */
@@ -28,7 +34,11 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 const PENDING = Symbol("pqgate.pendingUpgrade");
 
 interface Pending {
-  accepted: { args: Pick<UpgradeArgs, "createSession" | "clock">; ticket: Ticket; clientAddress: string } | null;
+  accepted: {
+    args: Pick<UpgradeArgs, "createSession" | "clock">;
+    ticket: Ticket;
+    clientAddress: string;
+  } | null;
 }
 
 export interface NodeServerConfig {
@@ -55,7 +65,12 @@ export interface NodeServer {
   shutdown(graceMs: number): Promise<void>;
 }
 
-const SHUTTING_DOWN = { status: 503 as const, retryAfterSeconds: 1, limit: "shutdown" as const, message: "shutting down" };
+const SHUTTING_DOWN = {
+  status: 503 as const,
+  retryAfterSeconds: 1,
+  limit: "shutdown" as const,
+  message: "shutting down",
+};
 
 export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
   let stopping = false;
@@ -76,7 +91,9 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
   const upgrade: Upgrader = ({ env, createSession, clock }) => {
     const pending = (env as Record<symbol, Pending | undefined> | undefined)?.[PENDING];
     if (!pending) {
-      return new Response("this upgrade hook serves only requests of its own server\n", { status: 501 });
+      return new Response("this upgrade hook serves only requests of its own server\n", {
+        status: 501,
+      });
     }
     if (stopping) return refusalResponse(SHUTTING_DOWN);
     const remote = (env as { remoteAddr: RemoteAddr }).remoteAddr;
@@ -88,7 +105,10 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
   };
 
   const envFor = (remote: RemoteAddr, pending?: Pending): Record<string | symbol, unknown> => {
-    const env: Record<string | symbol, unknown> = { remoteAddr: remote, [UPGRADE_ENV_KEY]: upgrade };
+    const env: Record<string | symbol, unknown> = {
+      remoteAddr: remote,
+      [UPGRADE_ENV_KEY]: upgrade,
+    };
     if (pending) env[PENDING] = pending;
     return env;
   };
@@ -188,9 +208,12 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
   // host)` would bind a tick later (after a lookup), and Deno's eager ops can connect before
   // that. `_listen2` is node:net's bind-and-listen for a resolved address (Node and Deno).
   const family = net.isIP(cfg.hostname);
-  const listen2 = (server as unknown as { _listen2?: (a: string, p: number, t: number, b: number) => void })._listen2;
-  if (family !== 0 && typeof listen2 === "function") listen2.call(server, cfg.hostname, cfg.port, family, 511);
-  else server.listen(cfg.port, cfg.hostname);
+  const listen2 =
+    (server as unknown as { _listen2?: (a: string, p: number, t: number, b: number) => void })
+      ._listen2;
+  if (family !== 0 && typeof listen2 === "function") {
+    listen2.call(server, cfg.hostname, cfg.port, family, 511);
+  } else server.listen(cfg.port, cfg.hostname);
 
   return {
     port: cfg.port,
@@ -214,7 +237,10 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
         h.goAway();
       }
       let t: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([Promise.all(waits), new Promise<void>((r) => (t = setTimeout(r, graceMs)))]);
+      await Promise.race([
+        Promise.all(waits),
+        new Promise<void>((r) => (t = setTimeout(r, graceMs))),
+      ]);
       clearTimeout(t);
       // What is left (plain keep-alive connections, sockets past the grace period) goes now.
       for (const s of connections) s.destroy();

@@ -30,7 +30,11 @@ export class SessionDriver {
   }
 
   /** The socket is open: create the session and arm its timer. */
-  open(args: Pick<UpgradeArgs, "createSession" | "clock">, socket: Socket, clientAddress: string | null): void {
+  open(
+    args: Pick<UpgradeArgs, "createSession" | "clock">,
+    socket: Socket,
+    clientAddress: string | null,
+  ): void {
     const s = args.createSession(socket, clientAddress);
     this.#session = s;
     this.#driver = new TimerDriver({
@@ -87,7 +91,11 @@ export class SessionDriver {
 }
 
 /** `ws.close(code, reason)`, or a plain close when the runtime rejects that code or reason. */
-export function closeQuietly(ws: { close(code?: number, reason?: string): void }, code?: number, reason?: string): void {
+export function closeQuietly(
+  ws: { close(code?: number, reason?: string): void },
+  code?: number,
+  reason?: string,
+): void {
   try {
     ws.close(code, reason);
   } catch {

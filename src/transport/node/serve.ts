@@ -7,7 +7,7 @@
  */
 import net from "node:net";
 import type { Upgrader } from "../../gateway/create-gateway.ts";
-import { UPGRADE_ENV_KEY } from "../../gateway/create-gateway.ts";
+import type { UPGRADE_ENV_KEY } from "../../gateway/create-gateway.ts";
 import type { RemoteAddr } from "../node-http/http-bridge.ts";
 import {
   type GatewayServerOptions,
