@@ -6,7 +6,7 @@
  *   node scripts/deno.mjs run -A bench/profile.ts [--json]
  */
 import { selectBackends } from "../src/crypto/select.ts";
-import { loadNodeCrypto, nodeSha3, nodeX25519 } from "../src/crypto/primitives.ts";
+import { loadNodeCrypto, nodeSha3, nodeX25519 } from "../src/crypto/node-crypto.ts";
 import { WebCryptoMlKem } from "../src/crypto/xwing-webcrypto.ts";
 import { ClientHandshake } from "../src/protocol/handshake-client.ts";
 import { ServerHandshake } from "../src/protocol/handshake-server.ts";

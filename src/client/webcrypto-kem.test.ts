@@ -1,6 +1,8 @@
 /**
- * The client's native WebCrypto X-Wing (webcrypto-kem.ts). Deno 2.9 has WebCrypto ML-KEM-768
- * and X25519, so the native path really runs here.
+ * The client's native WebCrypto X-Wing (webcrypto-kem.ts: src/crypto's WebCryptoXWing in the
+ * client role, PreparedClientXWing) through the client's handshake, session and Channel. Deno 2.9
+ * has WebCrypto ML-KEM-768 and X25519, so the native path really runs here. The self-test and
+ * the X-Wing itself: src/crypto/xwing-webcrypto.test.ts and self-test.test.ts.
  */
 import { fakeWebSocket, gatewayEnd } from "./testing.ts";
 import assert from "node:assert/strict";
@@ -21,25 +23,15 @@ import {
 import { memorySocketPair } from "../tunnel/memory-socket.ts";
 import { ManualClock, settle, startPair, TEST_KEY, testEnv } from "../tunnel/testing.ts";
 import { connect, type ConnectOptions } from "./channel.ts";
-import {
-  NativeClientXWing,
-  nativeClientXWing,
-  nativeClientXWingFallbackReason,
-  nativeClientXWingSupport,
-  probeNativeClientXWing,
-  SELF_TEST,
-} from "./webcrypto-kem.ts";
-import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
-import { x25519 } from "@noble/curves/ed25519.js";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { fromBase64Url } from "../protocol/bytes.ts";
+import { PreparedClientXWing } from "../crypto/xwing-webcrypto-client.ts";
+import { nativeClientXWing, nativeClientXWingFallbackReason } from "./webcrypto-kem.ts";
 
 const VECTORS: { seed: string; pk: string; eseed: string; ct: string; ss: string }[] = JSON.parse(
   await Deno.readTextFile(new URL("../../tests/vectors/xwing-draft.json", import.meta.url)),
 ).vectors;
 const SERVER = { keyId: TEST_KEY.keyId, publicKey: TEST_KEY.publicKey };
 
-async function native(): Promise<NativeClientXWing> {
+async function native(): Promise<PreparedClientXWing> {
   const k = await nativeClientXWing();
   assert.ok(k, `native client X-Wing unavailable: ${nativeClientXWingFallbackReason()}`);
   return k;
@@ -62,12 +54,12 @@ function sameKeys(a: SessionKeys, b: SessionKeys): void {
 
 /** One whole handshake: the client through the prepared (async) path when its kem can. */
 async function handshake(
-  clientKem: HybridKem | NativeClientXWing,
+  clientKem: HybridKem | PreparedClientXWing,
   serverKem: HybridKem & { prepareServer?(ch: Uint8Array): Promise<void> },
   label: string,
 ) {
   const random = seededRandom(`client ${label}`);
-  const p = clientKem instanceof NativeClientXWing
+  const p = clientKem instanceof PreparedClientXWing
     ? await prepareClientHelloAsync({ server: SERVER, kem: clientKem, random })
     : prepareClientHello({ server: SERVER, kem: clientKem, random });
   const server = new ServerHandshake({
@@ -77,7 +69,7 @@ async function handshake(
   });
   await serverKem.prepareServer?.(p.clientHello);
   const sh = server.receiveClientHello(p.clientHello);
-  if (clientKem instanceof NativeClientXWing) await clientKem.prepareServerHello(sh);
+  if (clientKem instanceof PreparedClientXWing) await clientKem.prepareServerHello(sh);
   const c = p.handshake.receiveServerHello(sh);
   const s = server.receiveClientFinished(c.clientFinished);
   sameKeys(c.keys, s);
@@ -85,11 +77,10 @@ async function handshake(
 }
 
 Deno.test("Deno: the self-test picks native ML-KEM and native X25519, once per process", async () => {
-  const s = await nativeClientXWingSupport();
-  assert.ok(s, String(nativeClientXWingFallbackReason()));
-  assert.equal(s.name, "X-Wing (ML-KEM WebCrypto, X25519 WebCrypto)");
-  assert.equal(s.x25519Fallback, null);
-  assert.equal(await nativeClientXWingSupport(), s); // cached
+  const a = await native(), b = await native();
+  assert.equal(a.name, "X-Wing (ML-KEM WebCrypto, X25519 WebCrypto)");
+  assert.equal(nativeClientXWingFallbackReason(), null);
+  assert.notEqual(a, b, "a fresh KEM per connection");
 });
 
 Deno.test("draft vectors: native keygen = pk; native decapsulation of the vector ct = ss; prepared encapsulation decapsulates to its ss", async () => {
@@ -271,43 +262,6 @@ Deno.test("a failing random source fails exactly like the sync path", async () =
   void ClientHandshake;
 });
 
-Deno.test("self-test: a missing API or a wrong native result → rejected (noble is used)", async () => {
-  await assert.rejects(probeNativeClientXWing(undefined), /no WebCrypto ML-KEM/);
-  await assert.rejects(probeNativeClientXWing({ importKey() {} }), /no WebCrypto ML-KEM/);
-  const real = crypto.subtle as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-  const wrap = (override: Record<string, (...a: unknown[]) => Promise<unknown>>) =>
-    new Proxy(real, {
-      get: (t, p: string) => override[p] ?? (typeof t[p] === "function" ? t[p].bind(t) : t[p]),
-    });
-  // Wrong decapsulation.
-  await assert.rejects(
-    probeNativeClientXWing(wrap({ decapsulateBits: async () => new ArrayBuffer(32) })),
-    /native decaps of a noble ciphertext differs/,
-  );
-  // Wrong encapsulation (shared key not what the ciphertext carries).
-  await assert.rejects(
-    probeNativeClientXWing(wrap({
-      encapsulateBits: async (...a: unknown[]) => ({
-        ...(await real.encapsulateBits(...a) as object),
-        sharedKey: new ArrayBuffer(32),
-      }),
-    })),
-    /native encaps\/decaps disagree/,
-  );
-  // Wrong public key.
-  await assert.rejects(
-    probeNativeClientXWing(wrap({ exportKey: async () => new ArrayBuffer(1184) })),
-    /public key differs/,
-  );
-  // Broken X25519 only: ML-KEM stays native, X25519 falls back to noble — and still agrees.
-  const s = await probeNativeClientXWing(wrap({ deriveBits: async () => new ArrayBuffer(32) }));
-  assert.equal(s.name, "X-Wing (ML-KEM WebCrypto, X25519 noble)");
-  assert.match(String(s.x25519Fallback), /x25519/i);
-  const k = new NativeClientXWing(s);
-  await handshake(k, xwingNoble, "noble x25519");
-  assert.deepEqual(k.used, { keygen: 1, encapsulate: 1, decapsulate: 1 });
-});
-
 Deno.test("ClientSession with a prepared native hello: fetch works; messages during the async ServerHello step are held and replayed in order; receive never throws", async () => {
   const k = await native();
   const prepared = await prepareClientHelloAsync({
@@ -396,31 +350,26 @@ function memoryWebSocket() {
     .WebSocket;
 }
 
-Deno.test("the self-test's stored known answers are noble's (recomputed here)", () => {
-  const kp = ml_kem768.keygen(SELF_TEST.dz());
-  assert.equal(toHex(sha256(kp.publicKey)), SELF_TEST.pkSha256);
-  const e = ml_kem768.encapsulate(kp.publicKey, SELF_TEST.m());
-  assert.equal(toHex(e.cipherText), toHex(fromBase64Url(SELF_TEST.ct)));
-  assert.equal(toHex(e.sharedSecret), SELF_TEST.ss);
-  assert.equal(toHex(ml_kem768.decapsulate(e.cipherText, kp.secretKey)), SELF_TEST.ss);
-  const v = SELF_TEST.x25519;
-  assert.equal(toHex(x25519.getPublicKey(fromHex(v.a))), v.pubA);
-  assert.equal(toHex(x25519.getSharedSecret(fromHex(v.a), fromHex(v.pubB))), v.shared);
-});
-
-Deno.test("self-test: a wrong implicit rejection is caught", async () => {
-  const real = crypto.subtle as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-  const ct0 = fromBase64Url(SELF_TEST.ct)[0];
-  const proxy = new Proxy(real, {
-    get: (t, p: string) =>
-      p === "decapsulateBits"
-        ? async (alg: unknown, k: unknown, c: Uint8Array) =>
-          c[0] !== ct0 && c.length === 1088
-            ? new ArrayBuffer(32)
-            : await t.decapsulateBits(alg, k, c)
-        : typeof t[p] === "function"
-        ? t[p].bind(t)
-        : t[p],
-  });
-  await assert.rejects(probeNativeClientXWing(proxy), /implicit rejection/);
+Deno.test("the client reaches only src/crypto's platform-neutral modules (no node:crypto, no gateway role)", async () => {
+  const { importsOf } = await import("../../scripts/check-imports.ts");
+  const root = new URL("../../", import.meta.url);
+  const seen = new Set<string>();
+  const todo = ["src/client/mod.ts"];
+  while (todo.length) {
+    const path = todo.pop()!;
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const source = await Deno.readTextFile(new URL(path, root));
+    for (const spec of importsOf(source)) {
+      if (spec.startsWith(".")) {
+        todo.push(new URL(spec, new URL(path, root)).href.slice(root.href.length));
+      } else assert.ok(!spec.startsWith("node:"), `${path} imports ${spec}`);
+    }
+  }
+  assert.deepEqual([...seen].filter((p) => p.startsWith("src/crypto/")).sort(), [
+    "src/crypto/primitives.ts",
+    "src/crypto/self-test.ts",
+    "src/crypto/xwing-webcrypto-client.ts",
+    "src/crypto/xwing-webcrypto.ts",
+  ]);
 });

@@ -3,7 +3,7 @@ import { toHex } from "../protocol/bytes.ts";
 import { aes256gcm, chacha20poly1305 } from "../protocol/aead.ts";
 import { seededRandom } from "../protocol/testing.ts";
 import { nodeAead } from "./aead-node.ts";
-import { loadNodeCrypto } from "./primitives.ts";
+import { loadNodeCrypto } from "./node-crypto.ts";
 
 const nc = await loadNodeCrypto();
 

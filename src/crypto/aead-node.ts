@@ -9,7 +9,7 @@
  * ChaCha20-Poly1305; docs/benchmarks.md has the figures).
  */
 import type { Aead } from "../protocol/types.ts";
-import type { NodeCrypto } from "./primitives.ts";
+import type { NodeCrypto } from "./node-crypto.ts";
 
 const KEY_LEN = 32;
 const IV_LEN = 12;

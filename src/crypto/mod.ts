@@ -1,6 +1,7 @@
 /**
- * Crypto backends for the protocol core (src/protocol stays pure: noble only). Pick them once
- * at start-up with `selectBackends()`; see README.md in this folder.
+ * Crypto backends for the protocol core (src/protocol stays pure: noble only). The gateway picks
+ * them once at start-up with `selectBackends()`; the client uses the WebCrypto X-Wing alone
+ * (`selectWebCryptoXWing`). See README.md in this folder.
  */
 export {
   type BackendReport,
@@ -8,24 +9,24 @@ export {
   type ConnectionKem,
   selectBackends,
   type SelectOptions,
-  type XWingVector,
 } from "./select.ts";
-export { CachedXWing, XWING_LABEL } from "./xwing.ts";
 export {
+  type SelfTestResult,
+  selfTestXWing,
+  type XWingCandidate,
+  type XWingVector,
+} from "./self-test.ts";
+export { CachedXWing } from "./xwing.ts";
+export {
+  asyncX25519,
   hasWebCryptoMlKem,
-  PreparedXWing,
+  selectWebCryptoXWing,
   WebCryptoMlKem,
-  WebCryptoXWingBackend,
+  webCryptoX25519,
+  WebCryptoXWing,
 } from "./xwing-webcrypto.ts";
+export { PreparedClientXWing } from "./xwing-webcrypto-client.ts";
+export { PreparedXWing, WebCryptoXWingBackend } from "./xwing-webcrypto-server.ts";
 export { nodeAead, type NodeAeadAlgorithm } from "./aead-node.ts";
-export {
-  type HashOps,
-  loadNodeCrypto,
-  nobleSha3,
-  nobleX25519,
-  nodeHashes,
-  nodeSha3,
-  nodeX25519,
-  type Sha3,
-  type X25519Ops,
-} from "./primitives.ts";
+export { loadNodeCrypto, nodeSha3, nodeX25519 } from "./node-crypto.ts";
+export { nobleSha3, nobleX25519, type Sha3, type X25519Ops, XWING_LABEL } from "./primitives.ts";

@@ -13,21 +13,17 @@
  *   low-order points (u = 0, 1) rejected, the prepared-secret and one-import ephemeral paths
  *   equal too (the latter also rejects both low-order points).
  * - SHA3-256 (node:crypto): equal to noble on several lengths.
- * - X-Wing assembled (CachedXWing): keygen, encapsulate (deterministic from eseed) and
- *   decapsulate byte-identical to `xwingNoble`, for a registered (cached) and an unregistered
- *   key, on a valid and on a tampered ciphertext (implicit rejection); plus `vectors`.
- * - ML-KEM-768 (WebCrypto): the native key from seed d||z has noble's pk_M (where the runtime
- *   has getPublicKey); native decaps of a noble ciphertext = noble's ss (also for a tampered
- *   ciphertext: FIPS 203 implicit rejection is deterministic); noble decaps of a native
- *   encapsulation = native ss; an end-to-end prepared X-Wing decapsulation equals noble's.
+ * - X-Wing, the sync `CachedXWing` on those parts (deterministic: byte-identical to noble) and
+ *   the native `WebCryptoXWing` (ML-KEM WebCrypto, the same X25519 and SHA3): `selfTestXWing`
+ *   (self-test.ts), the one X-Wing self-test the client runs too; the sync one also with a
+ *   registered (cached) key and the `vectors`.
  * - AEAD (node:crypto): seal byte-identical to noble on several lengths, open round-trips,
  *   a flipped tag bit → null; then a short timing picks the faster of native and noble per
  *   suite (`timeAead: false` keeps native whenever it passed).
  */
 import { x25519 as nobleCurve } from "@noble/curves/ed25519.js";
-import { sha256 } from "@noble/hashes/sha2.js";
 import { aes256gcm, chacha20poly1305 } from "../protocol/aead.ts";
-import { ascii, fromHex } from "../protocol/bytes.ts";
+import { ctEqual as eq } from "../protocol/bytes.ts";
 import {
   SUITE_XWING_AES256GCM,
   SUITE_XWING_CHACHA20POLY1305,
@@ -37,31 +33,14 @@ import { PqgateError } from "../protocol/errors.ts";
 import { xwingNoble } from "../protocol/kem.ts";
 import type { Aead, HybridKem, StaticKey } from "../protocol/types.ts";
 import { nodeAead } from "./aead-node.ts";
-import {
-  type HashOps,
-  loadNodeCrypto,
-  nobleSha3,
-  nobleX25519,
-  type NodeCrypto,
-  nodeHashes,
-  nodeSha3,
-  nodeX25519,
-  type Sha3,
-  type X25519Ops,
-} from "./primitives.ts";
-import { CachedXWing, MLKEM768_CT_LEN } from "./xwing.ts";
-import { WebCryptoMlKem, WebCryptoXWingBackend } from "./xwing-webcrypto.ts";
-import { shake256 } from "@noble/hashes/sha3.js";
-import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
+import { loadNodeCrypto, type NodeCrypto, nodeSha3, nodeX25519 } from "./node-crypto.ts";
+import { nobleSha3, nobleX25519, type Sha3, type X25519Ops } from "./primitives.ts";
+import { selfTestInput as det, selfTestXWing, XWING_KAT, type XWingVector } from "./self-test.ts";
+import { CachedXWing } from "./xwing.ts";
+import { asyncX25519, selectWebCryptoXWing } from "./xwing-webcrypto.ts";
+import { WebCryptoXWingBackend } from "./xwing-webcrypto-server.ts";
 
-/** One X-Wing known-answer vector (tests/vectors/xwing-draft.json), hex fields. */
-export interface XWingVector {
-  seed: string;
-  pk: string;
-  eseed: string;
-  ct: string;
-  ss: string;
-}
+export type { XWingVector };
 
 export interface SelectOptions {
   /** "noble": use no native code at all (the fallback path, forced). */
@@ -72,7 +51,6 @@ export interface SelectOptions {
     nodeX25519?: boolean;
     nodeSha3?: boolean;
     nodeAead?: boolean;
-    nodeHash?: boolean;
   };
   /** Gateway static keys to pre-expand / pre-import (cached for every handshake). */
   staticKeys?: readonly StaticKey[];
@@ -94,7 +72,6 @@ export interface BackendReport {
   x25519: string;
   sha3: string;
   aead: Record<string, string>;
-  hash: string;
   /** Candidates that failed a self-test or threw, with the reason. */
   fallbacks: string[];
   /** Milliseconds the selection took. */
@@ -108,22 +85,9 @@ export interface Backends {
   forConnection(): ConnectionKem;
   /** The AEAD of a suite (for RecordLayer's `aead` option). */
   aead: (suite: SuiteId) => Aead;
-  /** Native SHA-256/HMAC/HKDF that passed its self-test (for the proposed core hook), or null. */
-  hash: HashOps | null;
   /** Registers more static keys later (key rotation). */
   addStaticKeys(keys: readonly StaticKey[]): Promise<void>;
   report: BackendReport;
-}
-
-// ---- fixed self-test inputs (derived, not random: failures must be reproducible) ----------
-function det(label: string, n: number): Uint8Array {
-  return shake256(ascii("pqgate crypto self-test " + label), { dkLen: n });
-}
-
-function eq(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function must(ok: boolean, what: string): void {
@@ -183,66 +147,20 @@ function checkSha3(h: Sha3): void {
   }
 }
 
-/** X-Wing candidate vs xwingNoble (and vectors): keygen, encaps, decaps incl. implicit rejection. */
-function checkXWing(kem: CachedXWing, vectors: readonly XWingVector[]): void {
-  const seed = det("xwing seed", 32), eseed = det("xwing eseed", 64);
-  const ref = xwingNoble.keygen(seed);
-  must(eq(kem.keygen(seed).publicKey, ref.publicKey), "xwing keygen differs");
-  const e1 = xwingNoble.encapsulate(ref.publicKey, eseed);
-  const e2 = kem.encapsulate(ref.publicKey, eseed);
-  must(
-    eq(e1.cipherText, e2.cipherText) && eq(e1.sharedSecret, e2.sharedSecret),
-    "xwing encapsulate differs",
-  );
-  const bad = new Uint8Array(e1.cipherText);
-  bad[5] ^= 1;
-  const probe = new CachedXWing({ x25519: kem.x25519, sha3: kem.sha3 });
-  probe.addStaticKeys([{ keyId: new Uint8Array(8), publicKey: ref.publicKey, secretKey: seed }]);
-  for (const k of [kem, probe]) {
-    must(eq(k.decapsulate(e1.cipherText, seed), e1.sharedSecret), "xwing decapsulate differs");
-    must(
-      eq(k.decapsulate(bad, seed), xwingNoble.decapsulate(bad, seed)),
-      "xwing implicit rejection differs",
-    );
-  }
-  probe.clearStaticKeys();
-  for (const v of vectors) {
-    const s = fromHex(v.seed), pk = fromHex(v.pk), ct = fromHex(v.ct), ss = fromHex(v.ss);
-    must(eq(kem.keygen(s).publicKey, pk), "xwing vector: pk differs");
-    const e = kem.encapsulate(pk, fromHex(v.eseed));
-    must(eq(e.cipherText, ct) && eq(e.sharedSecret, ss), "xwing vector: encapsulation differs");
-    must(eq(kem.decapsulate(ct, s), ss), "xwing vector: decapsulation differs");
-  }
-}
-
-async function checkWebCrypto(w: WebCryptoMlKem): Promise<void> {
-  const dz = det("mlkem dz", 64);
-  const ref = ml_kem768.keygen(dz);
-  const key = await w.importSeed(dz);
+/** The sync X-Wing: `selfTestXWing` on `kem` and on a copy with the test key registered. */
+async function checkXWing(kem: CachedXWing, vectors: readonly XWingVector[]): Promise<void> {
+  const cached = new CachedXWing({ x25519: kem.x25519, sha3: kem.sha3 });
+  const seed = XWING_KAT.seed();
+  const publicKey = cached.keygen(seed).publicKey; // checked by the self-test
+  cached.addStaticKeys([{ keyId: new Uint8Array(8), publicKey, secretKey: seed }]);
   try {
-    must(eq(await w.publicKeyOf(dz), ref.publicKey), "ML-KEM native public key differs");
-  } catch (e) {
-    // getPublicKey is optional in the draft API; a mismatch is not.
-    if (e instanceof Error && e.message.includes("differs")) throw e;
+    for (const [k, v] of [[kem, vectors], [cached, []]] as const) {
+      const r = await selfTestXWing(k, { deterministic: true, vectors: v });
+      if (!r.ok) throw new Error(r.reason);
+    }
+  } finally {
+    cached.clearStaticKeys();
   }
-  const enc = ml_kem768.encapsulate(ref.publicKey, det("mlkem m", 32));
-  must(
-    eq(await w.decapsulate(key, enc.cipherText), enc.sharedSecret),
-    "ML-KEM native decaps differs",
-  );
-  const bad = new Uint8Array(enc.cipherText);
-  bad[0] ^= 1;
-  must(
-    eq(await w.decapsulate(key, bad), ml_kem768.decapsulate(bad, ref.secretKey)),
-    "ML-KEM native implicit rejection differs",
-  );
-  const n = await w.encapsulate(ref.publicKey);
-  must(n.ctM.length === MLKEM768_CT_LEN, "ML-KEM native ciphertext size");
-  must(
-    eq(ml_kem768.decapsulate(n.ctM, ref.secretKey), n.ssM),
-    "ML-KEM native encaps does not decapsulate",
-  );
-  // End to end through the prepared per-connection KEM: checkPrepared.
 }
 
 const AEAD_NOBLE: Record<SuiteId, Aead> = {
@@ -278,31 +196,6 @@ function timeSeal(a: Aead, reps: number): number {
   return performance.now() - t;
 }
 
-function checkHashes(h: HashOps): void {
-  // RFC 4231 test case 2 and RFC 5869 test case 1.
-  const mac = h.hmacSha256(ascii("Jefe"), ascii("what do ya want for nothing?"));
-  must(
-    eq(mac, fromHex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")),
-    "HMAC differs",
-  );
-  const prk = h.hkdfExtract(fromHex("000102030405060708090a0b0c"), fromHex("0b".repeat(22)));
-  must(
-    eq(prk, fromHex("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5")),
-    "HKDF-Extract differs",
-  );
-  const okm = h.hkdfExpand(prk, fromHex("f0f1f2f3f4f5f6f7f8f9"), 42);
-  must(
-    eq(
-      okm,
-      fromHex(
-        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
-      ),
-    ),
-    "HKDF-Expand differs",
-  );
-  must(eq(h.sha256(ascii("ab"), ascii("c")), sha256(ascii("abc"))), "SHA-256 differs");
-}
-
 /**
  * Picks the fastest backends that pass their self-tests. Never throws for a failing
  * candidate (it falls back to noble); throws `internal_error` only if a static key is
@@ -336,12 +229,6 @@ export async function selectBackends(opts: SelectOptions = {}): Promise<Backends
   const vectors = opts.vectors ?? [];
   const x = tryNative("x25519 node:crypto", off.nodeX25519, () => nodeX25519(nc), checkX25519);
   const h3 = tryNative("sha3-256 node:crypto", off.nodeSha3, () => nodeSha3(nc), checkSha3);
-  const hash = tryNative(
-    "sha-256/hmac/hkdf node:crypto",
-    off.nodeHash,
-    () => nodeHashes(nc),
-    checkHashes,
-  );
 
   // X-Wing: the assembled native candidate, else the same class on noble parts (still cached),
   // else xwingNoble itself. `force: "noble"` is exactly the core's default (xwingNoble).
@@ -350,7 +237,7 @@ export async function selectBackends(opts: SelectOptions = {}): Promise<Backends
   for (const parts of candidates) {
     const k = new CachedXWing(parts);
     try {
-      checkXWing(k, vectors);
+      await checkXWing(k, vectors);
       sync = k;
       break;
     } catch (e) {
@@ -359,28 +246,21 @@ export async function selectBackends(opts: SelectOptions = {}): Promise<Backends
   }
   const kem: HybridKem = sync ?? xwingNoble;
 
+  // Native ML-KEM on the same X25519 and SHA3, with `sync` as its fallback (and cache).
   let web: WebCryptoXWingBackend | null = null;
   if (sync && !off.webcryptoMlKem) {
-    const w = WebCryptoMlKem.create();
-    if (!w) {
-      fallbacks.push("ML-KEM WebCrypto: not available in this runtime");
-    } else {
-      try {
-        await checkWebCrypto(w);
-        // Shares `sync` (and so its static-key cache). checkPrepared registers and then clears a
-        // throw-away key before any real static key is added.
-        const candidate = new WebCryptoXWingBackend(sync, w);
-        await checkPrepared(candidate);
-        web = candidate;
-      } catch (e) {
-        fallbacks.push(`ML-KEM WebCrypto: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    const r = await selectWebCryptoXWing({
+      x25519: [asyncX25519(sync.x25519)],
+      sha3: sync.sha3,
+      sync,
+    });
+    web = r.kem && new WebCryptoXWingBackend(r.kem);
+    fallbacks.push(...r.fallbacks);
   }
 
   async function addStaticKeys(keys: readonly StaticKey[]): Promise<void> {
     if (web) await web.addStaticKeys(keys); // registers in web.sync too
-    if (sync && sync !== web?.sync) sync.addStaticKeys(keys);
+    if (sync && sync !== web?.xw.sync) sync.addStaticKeys(keys);
   }
   if (opts.staticKeys?.length) await addStaticKeys(opts.staticKeys);
 
@@ -426,7 +306,6 @@ export async function selectBackends(opts: SelectOptions = {}): Promise<Backends
     kem,
     forConnection: () => (web ? web.forConnection() : kem),
     aead,
-    hash,
     addStaticKeys,
     report: {
       kem: kem.name,
@@ -434,55 +313,8 @@ export async function selectBackends(opts: SelectOptions = {}): Promise<Backends
       x25519: sync ? sync.x25519.name : "noble",
       sha3: !sync || sync.sha3 === nobleSha3 ? "noble" : "node:crypto",
       aead: aeadReport,
-      hash: hash ? hash.name : "noble (core)",
       fallbacks,
       ms: Math.round((performance.now() - t0) * 10) / 10,
     },
   };
-}
-
-/**
- * End-to-end check of the prepared path with a synthetic pinned ClientHello: the prepared
- * decapsulation must equal noble's; a prepared encapsulation must decapsulate (with noble) to
- * the same shared secret and carry the X25519 half derived from eseed[32:64].
- */
-async function checkPrepared(b: WebCryptoXWingBackend): Promise<void> {
-  const { encodeClientHello } = await import("../protocol/hello.ts");
-  const { AUTH_PINNED } = await import("../protocol/constants.ts");
-  const sSeed = det("prep static", 32), cSeed = det("prep client", 32);
-  const sKey = xwingNoble.keygen(sSeed), cKey = xwingNoble.keygen(cSeed);
-  const keyId = det("prep keyid", 8);
-  const ctS = xwingNoble.encapsulate(sKey.publicKey, det("prep eseed s", 64));
-  await b.addStaticKeys([{ keyId, publicKey: sKey.publicKey, secretKey: sSeed }]);
-  try {
-    const ch = encodeClientHello({
-      authMode: AUTH_PINNED,
-      suites: [SUITE_XWING_AES256GCM],
-      clientRandom: det("prep random", 32),
-      keyId,
-      ekC: cKey.publicKey,
-      ctS: ctS.cipherText,
-      extensions: [],
-    });
-    const kem = b.forConnection();
-    await kem.prepareServer(ch);
-    must(
-      eq(kem.decapsulate(ctS.cipherText, sSeed), ctS.sharedSecret),
-      "prepared decapsulation differs",
-    );
-    must(kem.used.decapsulate === 1, "prepared decapsulation not used");
-    const eseed = det("prep eseed e", 64);
-    const r = kem.encapsulate(cKey.publicKey, eseed);
-    must(kem.used.encapsulate === 1, "prepared encapsulation not used");
-    must(
-      eq(xwingNoble.decapsulate(r.cipherText, cSeed), r.sharedSecret),
-      "prepared encapsulation does not decapsulate",
-    );
-    must(
-      eq(r.cipherText.subarray(MLKEM768_CT_LEN), nobleCurve.getPublicKey(eseed.subarray(32))),
-      "prepared ct_X differs",
-    );
-  } finally {
-    b.clearStaticKeys();
-  }
 }

@@ -5,7 +5,7 @@ import { PqgateError } from "../protocol/errors.ts";
 import { xwingNoble } from "../protocol/kem.ts";
 import { seededRandom } from "../protocol/testing.ts";
 import type { HybridKem } from "../protocol/types.ts";
-import { loadNodeCrypto, nodeSha3, nodeX25519 } from "./primitives.ts";
+import { loadNodeCrypto, nodeSha3, nodeX25519 } from "./node-crypto.ts";
 import { CachedXWing } from "./xwing.ts";
 
 interface Vector {

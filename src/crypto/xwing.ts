@@ -23,6 +23,7 @@
  */
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
 import { shake256 } from "@noble/hashes/sha3.js";
+import { type Bytes, ctEqual } from "../protocol/bytes.ts";
 import { PqgateError } from "../protocol/errors.ts";
 import { checkLen, MLKEM768_PK_LEN, xwingPublicKeyValid } from "../protocol/kem.ts";
 import type { HybridKem, StaticKey } from "../protocol/types.ts";
@@ -33,17 +34,15 @@ import {
   XWING_SEED_LEN,
   XWING_SS_LEN,
 } from "../protocol/constants.ts";
-import type { Bytes } from "../protocol/bytes.ts";
 import {
+  MLKEM768_CT_LEN,
   nobleSha3,
   nobleX25519,
   type Sha3,
   type X25519Ops,
   type X25519Secret,
+  xwingCombine,
 } from "./primitives.ts";
-
-import { MLKEM768_CT_LEN, XWING_LABEL } from "./webcrypto-shared.ts";
-export { MLKEM768_CT_LEN, XWING_LABEL };
 
 /** The expanded form of an X-Wing secret key. */
 export interface ExpandedKey {
@@ -58,13 +57,6 @@ export interface ExpandedKey {
 export interface XWingParts {
   x25519?: X25519Ops;
   sha3?: Sha3;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
-  return d === 0;
 }
 
 /** Synchronous X-Wing with a static-key cache (see the file comment). */
@@ -84,7 +76,7 @@ export class CachedXWing implements HybridKem {
   }
 
   /** Expands a seed (SHAKE256 → ML-KEM keygen + X25519 public key). Caller owns the result. */
-  expand(seed: Uint8Array): ExpandedKey {
+  #expand(seed: Uint8Array): ExpandedKey {
     checkLen(seed, XWING_SEED_LEN, "secretKey", "internal_error");
     const ex = shake256(seed, { dkLen: 96 });
     try {
@@ -110,8 +102,8 @@ export class CachedXWing implements HybridKem {
   addStaticKeys(keys: readonly StaticKey[]): void {
     for (const k of keys) {
       if (this.lookup(k.secretKey)) continue;
-      const e = this.expand(k.secretKey);
-      if (!sameBytes(this.#publicKeyOf(e), k.publicKey)) {
+      const e = this.#expand(k.secretKey);
+      if (!ctEqual(this.#publicKeyOf(e), k.publicKey)) {
         throw new PqgateError(
           "internal_error",
           "static key: public key does not match the secret key",
@@ -136,9 +128,9 @@ export class CachedXWing implements HybridKem {
   /** The registered expansion of `seed`, or null. Content-checked, so a mutated buffer misses. */
   lookup(seed: Uint8Array): ExpandedKey | null {
     const hit = this.#byObject.get(seed);
-    if (hit && this.#entries.includes(hit) && sameBytes(hit.seed, seed)) return hit;
+    if (hit && this.#entries.includes(hit) && ctEqual(hit.seed, seed)) return hit;
     for (const e of this.#entries) {
-      if (sameBytes(e.seed, seed)) {
+      if (ctEqual(e.seed, seed)) {
         this.#byObject.set(seed, e);
         return e;
       }
@@ -153,20 +145,11 @@ export class CachedXWing implements HybridKem {
     return pk;
   }
 
-  /** The combiner: SHA3-256(ss_M || ss_X || ct_X || pk_X || label). */
-  combine(ssM: Uint8Array, ssX: Uint8Array, ctX: Uint8Array, pkX: Uint8Array): Bytes {
-    const out = new Uint8Array(this.sha3(ssM, ssX, ctX, pkX, XWING_LABEL));
-    if (out.length !== XWING_SS_LEN) {
-      throw new PqgateError("internal_error", "combiner: unexpected output size");
-    }
-    return out;
-  }
-
   keygen(seed: Uint8Array): { publicKey: Bytes; secretKey: Bytes } {
     checkLen(seed, XWING_SEED_LEN, "seed", "internal_error");
     let e: ExpandedKey;
     try {
-      e = this.expand(seed);
+      e = this.#expand(seed);
     } catch {
       throw new PqgateError("internal_error", "keygen failed");
     }
@@ -224,7 +207,7 @@ export class CachedXWing implements HybridKem {
     } catch {
       throw new PqgateError("handshake_failed", "publicKey: invalid");
     }
-    const sharedSecret = this.combine(ssM, ssX, ctX, pkX);
+    const sharedSecret = xwingCombine(this.sha3, ssM, ssX, ctX, pkX);
     ssX.fill(0);
     const cipherText = new Uint8Array(XWING_CT_LEN);
     cipherText.set(ctM);
@@ -236,38 +219,26 @@ export class CachedXWing implements HybridKem {
     checkLen(secretKey, XWING_SEED_LEN, "secretKey", "internal_error");
     checkLen(cipherText, XWING_CT_LEN, "cipherText", "handshake_failed");
     const cached = this.lookup(secretKey);
-    const e = cached ?? this.expand(secretKey);
+    const e = cached ?? this.#expand(secretKey);
+    let ssM: Uint8Array | null = null, ssX: Uint8Array | null = null;
     try {
-      const ssM = ml_kem768.decapsulate(cipherText.subarray(0, MLKEM768_CT_LEN), e.dkM);
+      ssM = ml_kem768.decapsulate(cipherText.subarray(0, MLKEM768_CT_LEN), e.dkM);
+      const ctX = cipherText.subarray(MLKEM768_CT_LEN);
       try {
-        return this.finishDecapsulate(cipherText, ssM, e);
-      } finally {
-        ssM.fill(0);
+        ssX = e.x ? e.x.sharedSecret(ctX) : this.x25519.sharedSecret(e.skX, ctX);
+      } catch {
+        // Only a low-order ct_X reaches here (PROTOCOL.md §2), as with xwingNoble.
+        throw new PqgateError("handshake_failed", "cipherText: invalid");
       }
+      return xwingCombine(this.sha3, ssM, ssX, ctX, e.pkX);
     } finally {
+      ssM?.fill(0);
+      ssX?.fill(0);
       if (!cached) {
         e.dkM.fill(0);
         e.skX.fill(0);
         e.seed.fill(0);
       }
     }
-  }
-
-  /** The X25519 half of Decaps plus the combiner, given ss_M. */
-  finishDecapsulate(cipherText: Uint8Array, ssM: Uint8Array, e: ExpandedKey): Bytes {
-    if (ssM.length !== XWING_SS_LEN) {
-      throw new PqgateError("internal_error", "decapsulate: unexpected ML-KEM output size");
-    }
-    const ctX = cipherText.subarray(MLKEM768_CT_LEN);
-    let ssX: Uint8Array;
-    try {
-      ssX = e.x ? e.x.sharedSecret(ctX) : this.x25519.sharedSecret(e.skX, ctX);
-    } catch {
-      // Only a low-order ct_X reaches here (PROTOCOL.md §2), as with xwingNoble.
-      throw new PqgateError("handshake_failed", "cipherText: invalid");
-    }
-    const ss = this.combine(ssM, ssX, ctX, e.pkX);
-    ssX.fill(0);
-    return ss;
   }
 }
