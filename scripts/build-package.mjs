@@ -15,13 +15,31 @@
 // client, hono and cloudflare reach import no Node built-in, ws or @hono/node-server at the top
 // level (they run on browsers and Workers). Only modules that run 2 added (the deno entry's)
 // may refer to Deno.
+//
+// Then the two things tsc does not make:
+//
+//   3. dist/pkg/browser/pqgate-client.js (+ .map, + .d.ts re-exporting pqgate/client's types):
+//      the browser build of the client (scripts/build-client.mjs: one self-contained minified
+//      ES module, no server code), exported as `pqgate/browser`; the source map carries
+//      pqgate's own sources, not noble's (the consumer has those installed).
+//   4. dist/pkg/demo/page/{index.html,demo.js}: the demo page's files, which `npx pqgate serve`
+//      serves with that bundle (src/cli/demo-page.ts).
 // dist/ is git-ignored.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ClientBuildError, describe, writeClientBundle } from "./build-client.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "dist", "pkg");
@@ -133,7 +151,30 @@ if (problems.length) {
   );
   process.exit(1);
 }
+
+let browser;
+try {
+  browser = await writeClientBundle({
+    outfile: join(out, "browser", "pqgate-client.js"),
+    packageSources: false,
+  });
+} catch (e) {
+  if (!(e instanceof ClientBuildError)) throw e;
+  console.error(`build:package: ${e.message}`);
+  process.exit(1);
+}
+writeFileSync(
+  join(out, "browser", "pqgate-client.d.ts"),
+  "// The browser build (pqgate/browser) exports exactly pqgate/client's API.\n" +
+    'export * from "../client/mod.js";\n',
+);
+mkdirSync(join(out, "demo", "page"), { recursive: true });
+for (const f of ["index.html", "demo.js"]) {
+  copyFileSync(join(root, "src", "demo", "page", f), join(out, "demo", "page", f));
+}
+
 console.log(
-  `build:package: ${all.size} files in ${relative(root, out)}/ ` +
-    `(${all.size - portable.size} of them pqgate/deno only)`,
+  `build:package: ${all.size + 5} files in ${relative(root, out)}/ ` +
+    `(${all.size - portable.size} of them pqgate/deno only; browser/pqgate-client.js and the ` +
+    `demo page's files besides tsc's)\n${describe(browser)}`,
 );

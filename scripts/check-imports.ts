@@ -34,7 +34,8 @@ export const RULES: Readonly<Record<string, Rule>> = {
   demo: { layers: [], packages: [/^hono(\/|$)/] },
   gateway: {
     layers: ["protocol", "crypto", "tunnel", "proxy", "demo"],
-    packages: [/^hono(\/|$)/, /^node:url$/, /^esbuild$/],
+    // No bundler: the browser client is prebuilt (scripts/build-client.mjs) and only read.
+    packages: [/^hono(\/|$)/],
   },
   transport: {
     layers: ["protocol", "crypto", "tunnel", "proxy", "gateway"],

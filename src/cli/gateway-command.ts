@@ -36,7 +36,10 @@ export interface GatewayRuntime {
   serve(gateway: Gateway, settings: StartSettings): Promise<ListeningServer>;
   /** Why listening failed, for the error line (e.g. the port is in use). */
   listenError(e: unknown, settings: StartSettings): string;
-  /** Adds the demo page at / (demo mode only), where the runtime can build it. */
+  /**
+   * Adds the demo page at / (demo mode only), with a prebuilt browser client (demo-page.ts):
+   * nothing is built at run time.
+   */
   addDemoPage?(gateway: Gateway): void;
   /** The usage text. */
   usage: string;

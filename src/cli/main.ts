@@ -5,15 +5,19 @@
  *
  *   pqgate keygen PATH [--allow-unignored-key]   a new key file (key-file.ts createKeyFile)
  *   pqgate pin PATH|URL                          the pin(s) of a key file or of a gateway
- *   pqgate serve [--config FILE] [--port N] ...  the gateway on Node (serveNode)
+ *   pqgate serve [--config FILE] [--port N] ...  the gateway on Node (serveNode); without a
+ *                                                config, the demo origin and the demo page at
+ *                                                / with the package's prebuilt browser client
  *   pqgate fetch [options] <target-url>          one request through a channel (fetch.ts)
  */
 import WebSocket from "ws";
 import { keyConfigUrl } from "../client/key-config.ts";
+import { CLIENT_BUNDLE_NAME } from "../gateway/client-bundle.ts";
 import { fromBase64Url } from "../protocol/bytes.ts";
 import { pinFor } from "../protocol/static-keys.ts";
 import { serveNode } from "../transport/node/serve.ts";
 import { UsageError, walkArgs } from "./argv.ts";
+import { addDemoPage } from "./demo-page.ts";
 import { main as fetchMain } from "./fetch.ts";
 import { describeListenError, runGateway, serverOptions } from "./gateway-command.ts";
 import { createKeyFile, KeyFileError, readKeyFile } from "./key-file.ts";
@@ -36,6 +40,12 @@ Commands:
 const SERVE_USAGE = START_USAGE
   .replace("Usage: npm start -- [options]", "Usage: npx pqgate serve [options]")
   .replace("the pqgate gateway on Deno;", "the pqgate gateway on Node;");
+
+/**
+ * The browser client the package ships (this file is dist/pkg/cli/main.js there): built by
+ * `npm run build:package` (scripts/build-client.mjs), never at run time.
+ */
+const PACKAGE_BUNDLE = new URL(`../browser/${CLIENT_BUNDLE_NAME}`, import.meta.url);
 
 /** npx runs the command where the user typed it: relative paths are the cwd's (no INIT_CWD). */
 const userPath = (p: string) => p;
@@ -113,6 +123,12 @@ function serve(argv: readonly string[]): Promise<number> {
     },
     listenError: (e, settings) =>
       describeListenError(e, settings, (e as NodeJS.ErrnoException)?.code === "EADDRINUSE"),
+    addDemoPage: (gateway) =>
+      addDemoPage(gateway, {
+        bundle: PACKAGE_BUNDLE,
+        buildHint: "the package ships it in dist/pkg/browser/: reinstall pqgate " +
+          "(in the pqgate repository: npm run build:package)",
+      }),
   });
 }
 

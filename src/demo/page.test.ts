@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { demoPageRoutes, readDemoPageAssets } from "./page.ts";
 
 const get = (app: { fetch(r: Request): Response | Promise<Response> }, path: string) =>
@@ -71,7 +72,7 @@ Deno.test("demo page: a failing bundle is a 503, reported, and retried on the ne
   const app = demoPageRoutes({
     clientBundle: () => {
       calls++;
-      if (calls === 1) throw new Error("esbuild missing");
+      if (calls === 1) throw new Error("bundle missing");
       return "export {};";
     },
     channelPath: "/pq",
@@ -80,7 +81,7 @@ Deno.test("demo page: a failing bundle is a 503, reported, and retried on the ne
   const first = await get(app, "/client.js");
   assert.equal(first.status, 503);
   assert.match(await first.text(), /not available/);
-  assert.deepEqual(errors, ["client.js: esbuild missing"]);
+  assert.deepEqual(errors, ["client.js: bundle missing"]);
   const second = await get(app, "/client.js");
   assert.equal(second.status, 200);
   assert.equal(await second.text(), "export {};");
@@ -112,6 +113,16 @@ Deno.test("demo page: the shipped assets have the placeholder and load the clien
   assert.match(a.html, /<script type="module" src="\.\/demo\.js">/);
   assert.doesNotMatch(a.html, /<script>(?!<)/, "no inline scripts (the CSP forbids them)");
   assert.match(a.script, /await import\(CLIENT_URL\)/);
+});
+
+Deno.test("demo page: readDemoPageAssets reads through the reader it is given (Node: node:fs)", async () => {
+  const seen: string[] = [];
+  const viaFs = await readDemoPageAssets((f) => {
+    seen.push(f.pathname.slice(f.pathname.lastIndexOf("/") + 1));
+    return readFile(f, "utf8");
+  });
+  assert.deepEqual(seen.sort(), ["demo.js", "index.html"]);
+  assert.deepEqual(viaFs, await readDemoPageAssets());
 });
 
 Deno.test("demo page: demo.js parses as an ES module (checked even without a browser)", async () => {

@@ -3,15 +3,18 @@
  *
  *   GET /           the page (src/demo/page/index.html, with its config filled in)
  *   GET /demo.js    the page's script (src/demo/page/demo.js)
- *   GET /client.js  the browser build of the client library (see src/gateway/client-bundle.ts)
+ *   GET /client.js  the browser build of the client library (a prebuilt file: see
+ *                   src/gateway/client-bundle.ts)
  *
  * Platform-neutral: the bundle comes from `clientBundle()`, and the two page files from
- * `assets()` (default: read from src/demo/page/ with Deno). Both are loaded on first
- * use and cached; a failure is answered with 503 and tried again on the next request.
+ * `assets()` (default: readDemoPageAssets(), which reads them next to this module with
+ * `fetch` of a file: URL, as Deno does; on Node pass a reader, as src/cli/demo-page.ts does).
+ * Both are loaded on first use and cached; a failure is answered with 503 and tried again on
+ * the next request. The npm package ships the page files in dist/pkg/demo/page/.
  *
  * Mount it at the root (the page loads ./client.js and ./demo.js relative to itself):
  *
- *   gateway.app.route("/", demoPageRoutes({ clientBundle: loadClientBundle, channelPath: gateway.channelPath }));
+ *   gateway.app.route("/", demoPageRoutes({ clientBundle, channelPath: gateway.channelPath }));
  */
 import { Hono } from "hono";
 
@@ -40,20 +43,34 @@ export interface DemoPageOptions {
   keyConfigPath?: string;
   /** Origin the page's requests go to through the channel. Default "https://demo". */
   targetOrigin?: string;
-  /** The page files. Default: read src/demo/page/{index.html,demo.js} (Deno). */
+  /** The page files. Default: readDemoPageAssets() (Deno: fetch of file: URLs). */
   assets?: () => Promise<DemoPageAssets> | DemoPageAssets;
   /** Told when the bundle or the assets fail to load (the response is a 503). */
   onError?: (what: "client.js" | "page", error: unknown) => void;
 }
 
-/** Reads the page files next to this module (needs --allow-read under Deno). */
-export async function readDemoPageAssets(): Promise<DemoPageAssets> {
-  const base = new URL("./page/", import.meta.url);
+/** The directory of the page files (src/demo/page/; in the npm package dist/pkg/demo/page/). */
+export const DEMO_PAGE_DIR: URL = new URL("./page/", import.meta.url);
+
+/**
+ * Reads the page files in DEMO_PAGE_DIR with `readText` (default: `fetch` of their file: URLs,
+ * which Deno supports with --allow-read; Node's fetch does not: pass e.g.
+ * `(url) => readFile(url, "utf8")` from node:fs/promises).
+ */
+export async function readDemoPageAssets(
+  readText: (file: URL) => Promise<string> = fetchText,
+): Promise<DemoPageAssets> {
   const [html, script] = await Promise.all([
-    Deno.readTextFile(new URL("index.html", base)),
-    Deno.readTextFile(new URL("demo.js", base)),
+    readText(new URL("index.html", DEMO_PAGE_DIR)),
+    readText(new URL("demo.js", DEMO_PAGE_DIR)),
   ]);
   return { html, script };
+}
+
+async function fetchText(file: URL): Promise<string> {
+  const res = await fetch(file);
+  if (!res.ok) throw new Error(`cannot read ${file.pathname} (HTTP ${res.status})`);
+  return await res.text();
 }
 
 /** A value loaded once; a failed load is forgotten so the next call tries again. */
@@ -82,7 +99,7 @@ const CSP = [
 const COMMON_HEADERS = {
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
-  // Served from memory and rebuilt at start: always revalidate so a restart shows new code.
+  // Served from memory, read at start: always revalidate so a restart shows a new build.
   "cache-control": "no-cache",
 };
 
@@ -123,7 +140,7 @@ export function demoPageRoutes(opts: DemoPageOptions): Hono {
     return { code, map: b.map };
   });
   const assets = once(async () => {
-    const a = await (opts.assets ?? readDemoPageAssets)();
+    const a = await (opts.assets ?? (() => readDemoPageAssets()))();
     if (!a.html.includes("__PQGATE_CONFIG__")) {
       throw new Error("index.html has no __PQGATE_CONFIG__ placeholder");
     }

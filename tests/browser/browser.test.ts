@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import type { Page, WebSocket as PwWebSocket } from "playwright-core";
 import { createGateway } from "../../src/gateway/create-gateway.ts";
-import { buildClientBundle } from "../../src/gateway/client-bundle.ts";
+import { buildClient } from "../../scripts/build-client.mjs";
 import { demoPageRoutes } from "../../src/demo/page.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { toHex } from "../../src/protocol/bytes.ts";
@@ -80,7 +80,7 @@ Deno.test({
     const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
     const pin = pinFor(key.publicKey);
     const gateway = createGateway({ keys: key });
-    const bundle = await buildClientBundle();
+    const bundle = (await buildClient()).code; // what `npm start` builds before it starts
     gateway.app.route(
       "/",
       demoPageRoutes({ clientBundle: () => bundle, channelPath: gateway.channelPath }),

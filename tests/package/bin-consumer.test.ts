@@ -4,15 +4,19 @@
  * shared) installed into a fresh project that is a git work tree (to exercise the key safety).
  * `npx pqgate keygen` (in a key directory: created with its .gitignore; at the project root:
  * refused, git would pick it up), `pin` of the key file, `serve --config` in front of the
- * test's own origin, the banner's Try line run verbatim, and `pin` of the channel URL. Stays
- * offline (`npx --no-install`; the verbatim line with npm_config_yes=false). Writes only
+ * test's own origin, the banner's Try line run verbatim, and `pin` of the channel URL. Then
+ * `serve` without a config (demo mode): the demo page at /, its script, and /client.js with its
+ * map, which are the prebuilt browser client the package ships
+ * (node_modules/pqgate/dist/pkg/browser/pqgate-client.js: nothing is built at run time, and
+ * the package brings no esbuild), and that banner's Try line through the demo origin. Stays
+ * offline (`npx --no-install`; the verbatim lines with npm_config_yes=false). Writes only
  * dist/pkg/ in the repository.
  */
 import assert from "node:assert/strict";
 import { buildAndPack, exists, installConsumer, ok, QUIET_ENV, run, VERSIONS } from "./helpers.ts";
 
 Deno.test({
-  name: "package: consumer 5, `npx pqgate` keygen / pin / serve / fetch on Node 20",
+  name: "package: consumer 5, `npx pqgate` keygen / pin / serve / fetch / the demo page on Node 20",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -22,6 +26,41 @@ Deno.test({
       (req) => Response.json({ from: "origin", path: new URL(req.url).pathname }),
     );
     let gateway: Deno.ChildProcess | null = null;
+    let demo: Deno.ChildProcess | null = null;
+    /** `pqgate serve ...` from the project, read up to the end of its banner. */
+    const serve = async (args: string[]) => {
+      const child = new Deno.Command(`${tmp}/node_modules/.bin/pqgate`, {
+        args,
+        cwd: tmp,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: QUIET_ENV,
+      }).spawn();
+      const stderr = new Response(child.stderr).text();
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let banner = "";
+      const deadline = Date.now() + 15_000;
+      while (!/Try:\n\s+.*\n/.test(banner)) {
+        assert.ok(Date.now() < deadline, `no banner: ${banner}`);
+        const r = await reader.read();
+        if (r.done) assert.fail(`serve exited: ${banner}\n${await stderr}`);
+        banner += r.value;
+      }
+      return { child, banner, reader, stderr };
+    };
+    /** SIGTERM, then the rest of stdout must say it stopped and the exit code be 0. */
+    const stop = async (served: Awaited<ReturnType<typeof serve>>) => {
+      served.child.kill("SIGTERM");
+      let rest = "";
+      for (let r = await served.reader.read(); !r.done; r = await served.reader.read()) {
+        rest += r.value;
+      }
+      assert.match(rest, /pqgate stopped/);
+      const err = await served.stderr;
+      assert.equal((await served.child.status).code, 0, err);
+      return err;
+    };
     try {
       const { tarball } = await buildAndPack();
       await installConsumer(tmp, [tarball, `hono@${VERSIONS.hono}`]);
@@ -56,24 +95,9 @@ Deno.test({
           routes: [{ match: { authority: "api" }, origin: `http://127.0.0.1:${origin.addr.port}` }],
         }),
       );
-      gateway = new Deno.Command(`${tmp}/node_modules/.bin/pqgate`, {
-        args: ["serve", "--config", "cfg.json"],
-        cwd: tmp,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        env: QUIET_ENV,
-      }).spawn();
-      const stderr = new Response(gateway.stderr).text();
-      const reader = gateway.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let banner = "";
-      const deadline = Date.now() + 15_000;
-      while (!/Try:\n\s+.*\n/.test(banner)) {
-        assert.ok(Date.now() < deadline, `no banner: ${banner}`);
-        const r = await reader.read();
-        if (r.done) assert.fail(`serve exited: ${banner}\n${await stderr}`);
-        banner += r.value;
-      }
+      const served = await serve(["serve", "--config", "cfg.json"]);
+      gateway = served.child;
+      const { banner } = served;
       const channel = /channel\s+(ws:\S+)/.exec(banner)?.[1];
       assert.ok(channel, banner);
       assert.match(banner, new RegExp(`pin\\s+${pin}`));
@@ -88,18 +112,65 @@ Deno.test({
       assert.equal(remote.code, 0, remote.stderr);
       assert.equal(remote.stdout.trim(), pin);
 
-      gateway.kill("SIGTERM");
-      let rest = "";
-      for (let r = await reader.read(); !r.done; r = await reader.read()) rest += r.value;
-      assert.match(rest, /pqgate stopped/);
-      assert.equal((await gateway.status).code, 0, await stderr);
+      assert.doesNotMatch(banner, /demo\s+http/, "no demo page in front of real routes");
+      await stop(served);
       gateway = null;
+
+      // Demo mode: the demo page, with the browser client the package ships.
+      const shipped = `${tmp}/node_modules/pqgate/dist/pkg/browser/pqgate-client.js`;
+      assert.ok(!(await exists(`${tmp}/node_modules/esbuild`)), "the package brought esbuild");
+      const demoServed = await serve(["serve", "--port", "0"]);
+      demo = demoServed.child;
+      const shown = /demo\s+(http:\/\/\S+\/)\s+\(open in a browser\)/.exec(demoServed.banner)?.[1];
+      assert.ok(shown, demoServed.banner);
+      const page = shown.replace("//localhost:", "//127.0.0.1:"); // where it listens
+      const html = await fetch(page);
+      assert.equal(html.status, 200);
+      assert.match(html.headers.get("content-type")!, /^text\/html/);
+      assert.match(html.headers.get("content-security-policy")!, /script-src 'self'/);
+      const htmlText = await html.text();
+      assert.match(htmlText, /<script type="module" src="\.\/demo\.js">/);
+      assert.match(htmlText, /"channelPath":"\/pqgate"/);
+      assert.ok(!htmlText.includes("__PQGATE_CONFIG__"));
+      const script = await fetch(new URL("demo.js", page));
+      assert.equal(script.status, 200);
+      assert.equal(
+        await script.text(),
+        await Deno.readTextFile(`${tmp}/node_modules/pqgate/dist/pkg/demo/page/demo.js`),
+      );
+      const js = await fetch(new URL("client.js", page));
+      assert.equal(js.status, 200);
+      assert.match(js.headers.get("content-type")!, /^text\/javascript/);
+      const shippedText = await Deno.readTextFile(shipped);
+      assert.ok(shippedText.endsWith("\n//# sourceMappingURL=pqgate-client.js.map\n"));
+      assert.equal(
+        await js.text(),
+        shippedText.replace(/pqgate-client\.js\.map\n$/, "client.js.map\n"),
+        "/client.js is the shipped bundle, its map named by the path it is served under",
+      );
+      const map = await fetch(new URL("client.js.map", page));
+      assert.equal(map.status, 200);
+      assert.equal(await map.text(), await Deno.readTextFile(shipped + ".map"));
+      // Its Try line, verbatim, through the embedded demo origin.
+      const demoTry = /Try:\n\s+(npx pqgate fetch .*)\n/.exec(demoServed.banner)?.[1];
+      assert.match(demoTry ?? "", / https:\/\/demo\/api\/hello$/, demoServed.banner);
+      const [demoCmd, ...demoArgs] = demoTry!.split(/\s+/);
+      const hello = await run(demoCmd, demoArgs, { cwd: tmp, env, timeoutMs: 20_000 });
+      assert.equal(hello.code, 0, hello.stderr);
+      assert.match(hello.stdout, /hello from the pqgate demo origin/);
+      const demoErr = await stop(demoServed);
+      demo = null;
+      assert.match(
+        demoErr,
+        /demo page: serving the browser client .*node_modules\/pqgate\/dist\/pkg\/browser\/pqgate-client\.js \(\d+ bytes\)/,
+      );
     } finally {
-      if (gateway) {
+      for (const child of [gateway, demo]) {
+        if (!child) continue;
         try {
-          gateway.kill("SIGKILL");
+          child.kill("SIGKILL");
         } catch { /* exited */ }
-        await gateway.status;
+        await child.status;
       }
       await origin.shutdown();
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
