@@ -31,4 +31,5 @@ export {
   serveDeno,
   type ServeDenoOptions,
 } from "./transport/deno/serve.ts";
+export type { GatewayServer, ServerEnv } from "./transport/node-http/gateway-server.ts";
 export { gatewayFromEnv, serveFromEnv } from "./transport/deno/deploy.ts";

@@ -49,4 +49,5 @@ export type { RouteConfig } from "./proxy/routes.ts";
 export { type SuiteId, SUITES } from "./protocol/constants.ts";
 export { generateStaticKey, pinFor } from "./protocol/static-keys.ts";
 export type { StaticKey } from "./protocol/types.ts";
+export type { SessionCrypto, SessionFactory, SessionState, Socket } from "./tunnel/session-seam.ts";
 export type { SessionLimits } from "./tunnel/types.ts";

@@ -21,7 +21,9 @@ export {
 export {
   DEFAULT_CLOSE_TIMEOUT_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
+  type GatewayServer,
   type GatewayTransport,
+  type ServerEnv,
 } from "./transport/node-http/gateway-server.ts";
 export type { RemoteAddr } from "./transport/node-http/http-bridge.ts";
 export {

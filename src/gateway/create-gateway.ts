@@ -16,10 +16,11 @@
 import { type Context, Hono } from "hono";
 import type { BackendReport, Backends, ConnectionKem } from "../crypto/select.ts";
 import { type SuiteId, SUITES } from "../protocol/constants.ts";
-import type { Aead, StaticKey } from "../protocol/types.ts";
+import type { StaticKey } from "../protocol/types.ts";
 import { platformOriginFetch } from "../proxy/origin-fetch.ts";
 import { compileRoutes, type RouteConfig, type RouteTable } from "../proxy/routes.ts";
 import { ServerSession } from "../tunnel/server-session.ts";
+import type { GatewaySession, SessionCrypto, SessionFactory } from "../tunnel/session-seam.ts";
 import type { Env, RequestHandler, SessionLimits, Socket } from "../tunnel/types.ts";
 import { type KeyConfiguration, keyConfiguration } from "./key-config.ts";
 import {
@@ -115,25 +116,16 @@ export interface GatewayCryptoReport {
   ms: number;
 }
 
-/** The session a transport drives (implemented by ServerSession). */
-export interface GatewaySession {
-  receive(message: Uint8Array<ArrayBuffer> | string): unknown;
-  onSocketClose(code: number, reason: string): void;
-  nextDeadline(): number | null | undefined;
-  onTimer(now: number): void;
-  shutdown(): void;
-}
+/** The session a transport drives: declared once, in src/tunnel/session-seam.ts. */
+export type { GatewaySession };
 
-export interface UpgradeArgs {
+/** `createSession` and `clock` (SessionFactory, src/tunnel/session-seam.ts), plus the request. */
+export interface UpgradeArgs extends SessionFactory {
   /** The upgrade request (GET with `Upgrade: websocket`). */
   request: Request;
   /** The platform env Hono received (Deno: { remoteAddr }, Workers: bindings). */
   env: unknown;
   context: Context;
-  /** Creates the ServerSession for an accepted socket; the transport feeds it events. */
-  createSession(socket: Socket, clientAddress: string | null): GatewaySession;
-  /** The gateway clock (ms), for `onTimer(now)` and deadlines. */
-  clock(): number;
 }
 
 /** Accepts the WebSocket on this platform and returns the 101 (or an error) response. */
@@ -154,7 +146,7 @@ export interface SessionConfig {
    * Both give noble until the selection (started by `cryptoReport()` or the first
    * `createSession`) finished; with `crypto: "noble"` always noble (undefined = core default).
    */
-  crypto: { kem(): ConnectionKem | undefined; aead(): ((suite: SuiteId) => Aead) | undefined };
+  crypto: SessionCrypto;
 }
 
 export interface Gateway {

@@ -2,14 +2,8 @@
  * The gateway side of one pqgate/1 channel: handshake (§3, §7), records (§5), frames and
  * streams (§6), mapped onto the gateway's `RequestHandler` as standard `Request`/`Response`.
  *
- * Transport contract:
- * - call `receive(message)` for every WebSocket message, in order, and `onSocketClose` when
- *   the socket closed;
- * - the session never starts timers for its deadlines: after constructing it and after every
- *   `receive()` / `onTimer()` call, (re)arm a timer or alarm for `nextDeadline()` and call
- *   `onTimer(now)` when it fires (deadlines only move later, except right after construction);
- * - with `persist` set, every snapshot handed to it must be durable before the call returns
- *   (e.g. `ws.serializeAttachment`); a restored session comes from `ServerSession.resume`.
+ * Transport contract: session-seam.ts (`GatewaySession`, built from `SessionOptions`; a
+ * restored session comes from `ServerSession.resume`).
  *
  * Every protocol error closes the channel exactly once: an authenticated CLOSE frame (when
  * records are up) followed by the WebSocket close with the code of errors.ts `closeCodeFor`.
@@ -30,12 +24,10 @@ import {
   MSG_CLIENT_FINISHED,
   MSG_CLIENT_HELLO,
   PING_LEN,
-  type SuiteId,
 } from "../protocol/constants.ts";
 import { type Frame, STREAM_INTERNAL } from "../protocol/frames.ts";
 import { ServerHandshake } from "../protocol/handshake-server.ts";
-import { RecordLayer, type RecordLimits } from "../protocol/record-layer.ts";
-import type { Aead, HybridKem } from "../protocol/types.ts";
+import { RecordLayer } from "../protocol/record-layer.ts";
 import { handshakeDeadline, IdlePing } from "./liveness.ts";
 import { binaryMessage, discardPrepared, MessageHold, type WireMessage } from "./message-hold.ts";
 import type { OutputBudget } from "./output-budget.ts";
@@ -46,65 +38,24 @@ import { ServerStreams } from "./server-streams.ts";
 import { closeFor, closeSocket, logSafely } from "./session-close.ts";
 import { SessionPersistence } from "./session-persistence.ts";
 import { decodeSessionSnapshot } from "./session-snapshot.ts";
-import type {
-  ChannelInfo,
-  Env,
-  RequestHandler,
-  SessionLimits,
-  Socket,
-  StaticKey,
-} from "./types.ts";
+import type { GatewaySession, SessionOptions, SessionState } from "./session-seam.ts";
+import type { ChannelInfo, Socket, StaticKey } from "./types.ts";
 
-export type ServerSessionState = "start" | "serverHelloSent" | "established" | "closed";
-
-export interface ServerSessionOptions {
-  socket: Socket;
-  keys: StaticKey[];
-  suites?: SuiteId[];
-  allowAnonymous?: boolean;
-  env: Env;
-  limits: SessionLimits;
-  handler: RequestHandler;
-  clientAddress?: string | null;
-  /** Structured events; fields never carry secrets. */
-  log?: (event: string, fields: Record<string, unknown>) => void;
-  /**
-   * Hibernation: called synchronously with the session snapshot after the handshake, before
-   * any record that uses newly reserved sequence numbers, after each received record (so a
-   * restore keeps the replay high-water mark) and after KeyUpdates.
-   */
-  persist?: (snapshot: Uint8Array) => void;
-  /** Sequence numbers reserved per persisted snapshot (default 256). */
-  reserveBlock?: number;
-  /**
-   * Hybrid KEM backend (default noble X-Wing). When it has `prepareServer` (a per-connection
-   * `PreparedXWing` from src/crypto), the ClientHello first goes through that async hop (native
-   * ML-KEM), then through the sync core; `receive` returns a Promise for that message.
-   */
-  kem?: HybridKem & { prepareServer?(clientHello: Uint8Array): Promise<void> };
-  /** AEAD per suite for the record layer (default: the core's noble AEADs). */
-  aead?: (suite: SuiteId) => Aead;
-  /** Record-layer key-usage limits (tests lower the soft limits). */
-  recordLimits?: Partial<RecordLimits>;
-  /**
-   * Tests: the output budget's poll interval and low-water mark (the marks themselves are
-   * `limits.maxBufferedBytes` / `limits.maxUnackedBytes`).
-   */
-  drain?: { pollMs?: number; lowWater?: number };
-}
+/** The constructor's options (session-seam.ts); the name src/tunnel/testing.ts imports. */
+export type { SessionOptions as ServerSessionOptions };
 
 /** Messages held while a ClientHello is in the async KEM hop; more → 4011 (a client sends none). */
 const MAX_HELD_MESSAGES = 4;
 
 export type ResumeOptions =
-  & Omit<ServerSessionOptions, "keys" | "suites" | "allowAnonymous" | "kem">
+  & Omit<SessionOptions, "keys" | "suites" | "allowAnonymous" | "kem">
   & {
     keys?: StaticKey[];
   };
 
-export class ServerSession {
-  #state: ServerSessionState = "start";
-  readonly #o: ServerSessionOptions;
+export class ServerSession implements GatewaySession {
+  #state: SessionState = "start";
+  readonly #o: SessionOptions;
   readonly #socket: Socket;
   #hs: ServerHandshake | null = null;
   #channel: RecordChannel | null = null;
@@ -125,7 +76,7 @@ export class ServerSession {
   #bucket: ControlFrameBudget | null = null;
   #pongsDropped = 0;
 
-  constructor(opts: ServerSessionOptions) {
+  constructor(opts: SessionOptions) {
     this.#o = opts;
     this.#socket = opts.socket;
     this.#createdAt = opts.env.now();
@@ -208,7 +159,7 @@ export class ServerSession {
     return s;
   }
 
-  get state(): ServerSessionState {
+  get state(): SessionState {
     return this.#state;
   }
   /** What the handler sees about this channel (null before the handshake completed). */

@@ -5,7 +5,10 @@
 import type { RandomSource, SessionKeys, StaticKey } from "../protocol/types.ts";
 import type { SuiteId } from "../protocol/constants.ts";
 
-/** What a transport hands to a Session: one WebSocket, reduced to two calls. */
+/**
+ * What a transport hands to a Session: one WebSocket, reduced to two calls. Part of the session
+ * seam (session-seam.ts: the session a transport drives and what it is built from).
+ */
 export interface Socket {
   send(bytes: Uint8Array<ArrayBuffer>): void;
   /** Close the socket with a WebSocket close code (PROTOCOL.md §9) and a short reason. */

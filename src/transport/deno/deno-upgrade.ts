@@ -9,23 +9,22 @@
  * accepts by protocol means.
  */
 import type { Upgrader } from "../../gateway/create-gateway.ts";
-import type { Socket } from "../../tunnel/types.ts";
-import { type Admission, isRefusal, refusalResponse } from "../node-http/admission.ts";
+import type { Socket } from "../../tunnel/session-seam.ts";
+import {
+  type Admission,
+  isRefusal,
+  refusalResponse,
+  SHUTTING_DOWN,
+} from "../node-http/admission.ts";
+import type { LiveSession } from "../node-http/live-sockets.ts";
 import { closeQuietly, SessionDriver } from "../node-http/session-driver.ts";
 
 export interface DenoUpgradeState {
   readonly admission: Admission;
   /** Live sockets: their drivers and a way to close them (for shutdown). */
-  readonly live: Map<object, { driver: SessionDriver; goAway(): void; gone: Promise<void> }>;
+  readonly live: Map<object, LiveSession>;
   stopping: boolean;
 }
-
-const SHUTTING_DOWN = {
-  status: 503 as const,
-  retryAfterSeconds: 1,
-  limit: "shutdown" as const,
-  message: "shutting down",
-};
 
 export function denoUpgrader(state: DenoUpgradeState): Upgrader {
   return ({ request, env, createSession, clock }) => {
@@ -66,7 +65,7 @@ export function denoUpgrader(state: DenoUpgradeState): Upgrader {
         return ws.bufferedAmount;
       },
     };
-    const handle = {
+    const handle: LiveSession = {
       driver,
       gone,
       goAway() {

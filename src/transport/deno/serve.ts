@@ -21,22 +21,22 @@
  * Plain requests (key configuration, healthz, demo page) go to the Hono app with the env
  * `{ remoteAddr, [UPGRADE_ENV_KEY]: upgrade }` (../node-http/http-bridge.ts on the node server).
  * The node server's options, validation and shutdown are serveNode's too
- * (../node-http/gateway-server.ts).
+ * (../node-http/gateway-server.ts); the Deno.serve one is deno-serve.ts. This file only picks
+ * the server and learns the address.
  */
-import type { Upgrader } from "../../gateway/create-gateway.ts";
-import { UPGRADE_ENV_KEY } from "../../gateway/create-gateway.ts";
-import { Admission } from "../node-http/admission.ts";
 import {
-  admissionLimits,
+  type GatewayServer,
   type GatewayServerOptions,
   type GatewayTransport,
+  type ResolvedServeOptions,
   resolveServeOptions,
+  type ServerEnv,
   shutdownOnce,
+  type StartedServer,
   startNodeHttp,
-  transportOf,
   type TransportOptions,
 } from "../node-http/gateway-server.ts";
-import { denoUpgrader, type DenoUpgradeState } from "./deno-upgrade.ts";
+import { startDenoServe } from "./deno-serve.ts";
 
 export {
   addressKey,
@@ -49,6 +49,7 @@ export {
   DEFAULT_CLOSE_TIMEOUT_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
 } from "../node-http/gateway-server.ts";
+export { denoTransport } from "./deno-serve.ts";
 
 /** Sessions of one transport, so they can all be shut down together. */
 export type DenoTransport = GatewayTransport;
@@ -66,49 +67,9 @@ export interface ServeDenoOptions extends GatewayServerOptions<DenoGatewayEnv> {
 }
 
 /** The Hono `env` serveDeno passes: hono/deno's `remoteAddr`, plus the upgrade hook. */
-export interface DenoGatewayEnv {
-  remoteAddr: Deno.Addr;
-  [UPGRADE_ENV_KEY]: Upgrader;
-}
+export type DenoGatewayEnv = ServerEnv<Deno.Addr>;
 
-export interface DenoServer {
-  readonly addr: Deno.NetAddr;
-  /** http://host:port (the HTTP base: /.well-known/pqgate, /healthz). */
-  readonly url: string;
-  readonly transport: DenoTransport;
-  /** Resolves when the server has stopped. */
-  readonly finished: Promise<void>;
-  /** Graceful shutdown (same as aborting `signal`). Idempotent. */
-  shutdown(): Promise<void>;
-}
-
-/** The `Deno.upgradeWebSocket` transport, for a user's own `Deno.serve` (see deno-upgrade.ts). */
-export function denoTransport(options: DenoTransportOptions = {}): DenoTransport {
-  const admission = new Admission(admissionLimits(options), options.log);
-  const state: DenoUpgradeState = { admission, live: new Map(), stopping: false };
-  return transportOf(admission, denoUpgrader(state), async (graceMs = 3000) => {
-    state.stopping = true;
-    const waits: Promise<void>[] = [];
-    for (const h of state.live.values()) {
-      waits.push(h.gone);
-      h.goAway();
-    }
-    let t: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.all(waits),
-      new Promise<void>((r) => (t = setTimeout(r, graceMs))),
-    ]);
-    clearTimeout(t);
-  });
-}
-
-/** Binds `port` (0 = any free one) once, synchronously, to learn the address and fail early. */
-function probeAddress(hostname: string, port: number): Deno.NetAddr {
-  const l = Deno.listen({ hostname, port });
-  const addr = l.addr as Deno.NetAddr;
-  l.close();
-  return addr;
-}
+export type DenoServer = GatewayServer<Deno.NetAddr>;
 
 export function serveDeno(options: ServeDenoOptions): DenoServer {
   const o = resolveServeOptions("serveDeno", options);
@@ -118,44 +79,29 @@ export function serveDeno(options: ServeDenoOptions): DenoServer {
       `serveDeno: options.server must be "node" or "deno", got ${JSON.stringify(kind)}`,
     );
   }
-
-  let transport: DenoTransport;
-  let addr: Deno.NetAddr;
-  let url: string;
-  let finished: Promise<void>;
-  let stopServer: () => Promise<void>;
-  if (kind === "deno") {
-    transport = denoTransport({ ...o.limits, log: o.log });
-    const server = Deno.serve(
-      {
-        port: o.port,
-        hostname: o.hostname,
-        onListen: (a) => options.onListen?.(a as Deno.NetAddr),
-      },
-      (req, info) =>
-        o.handler(req, { remoteAddr: info.remoteAddr, [UPGRADE_ENV_KEY]: transport.upgrade }),
-    );
-    addr = server.addr as Deno.NetAddr;
-    url = `http://${
-      addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
-    }:${addr.port}`;
-    finished = server.finished;
-    stopServer = async () => {
-      await transport.shutdown();
-      await server.shutdown();
-    };
-  } else {
-    // node:http binds asynchronously (before any I/O, on the next tick); the probe gives the
-    // address now and throws Deno.errors.AddrInUse now, as Deno.serve does.
-    const probed = probeAddress(o.hostname, o.port);
-    addr = probed;
-    ({ transport, url, finished, stopServer } = startNodeHttp(o, probed.hostname, probed.port));
-    queueMicrotask(() => options.onListen?.(probed));
-  }
-
+  const { addr, url, transport, finished, stopServer } = kind === "deno"
+    ? startDenoServe(o, options.onListen)
+    : startNodeOnDeno(o, options.onListen);
   const shutdown = shutdownOnce(stopServer, options, {
     add: (s, fn) => Deno.addSignalListener(s, fn),
     remove: (s, fn) => Deno.removeSignalListener(s, fn),
   });
   return { addr, url, transport, finished, shutdown };
+}
+
+/**
+ * node:http binds asynchronously (before any I/O, on the next tick): a probe binds the port
+ * once, synchronously, so the address is known now and Deno.errors.AddrInUse is thrown now, as
+ * Deno.serve does.
+ */
+function startNodeOnDeno(
+  o: ResolvedServeOptions<DenoGatewayEnv>,
+  onListen?: (addr: Deno.NetAddr) => void,
+): StartedServer<Deno.NetAddr> {
+  const l = Deno.listen({ hostname: o.hostname, port: o.port });
+  const addr = l.addr as Deno.NetAddr;
+  l.close();
+  const { url, transport, finished, stopServer } = startNodeHttp(o, addr.hostname, addr.port);
+  queueMicrotask(() => onListen?.(addr));
+  return { addr, url, transport, finished, stopServer };
 }

@@ -18,6 +18,7 @@
  * once a minute, so the table is bounded by the addresses seen within about a minute plus those
  * with open sockets (≤ `maxSockets` when that is set).
  */
+import type { GatewayLog } from "../../gateway/options.ts";
 import { TokenBucket } from "../../tunnel/rate-limit.ts";
 
 /** Default `maxChannelsPerAddress`: open channels per client address. */
@@ -58,6 +59,14 @@ export interface Ticket {
   /** The socket is gone (its TCP connection closed): every count is released. Idempotent. */
   release(): void;
 }
+
+/** What a transport answers to an upgrade while it shuts down. */
+export const SHUTTING_DOWN: Readonly<Refusal> = Object.freeze({
+  status: 503,
+  retryAfterSeconds: 1,
+  limit: "shutdown",
+  message: "shutting down",
+});
 
 /** The response of a refusal (also used by the Deno upgradeWebSocket path). */
 export function refusalResponse(r: Refusal): Response {
@@ -127,7 +136,7 @@ interface AddressEntry {
 
 export class Admission {
   readonly #limits: AdmissionLimits;
-  readonly #log?: (event: string, fields?: Record<string, unknown>) => void;
+  readonly #log?: GatewayLog;
   readonly #addresses = new Map<string, AddressEntry>();
   #sockets = 0;
   #inFlight = 0;
@@ -135,10 +144,7 @@ export class Admission {
   #clock: (() => number) | null = null;
   #processLoggedAt: number | null = null;
 
-  constructor(
-    limits: AdmissionLimits,
-    log?: (event: string, fields?: Record<string, unknown>) => void,
-  ) {
+  constructor(limits: AdmissionLimits, log?: GatewayLog) {
     this.#limits = limits;
     this.#log = log;
   }

@@ -5,7 +5,8 @@
  * entry (src/transport/deno/serve.ts, src/transport/node/serve.ts) adds only how it learns the
  * address and listens for signals.
  */
-import type { Gateway, Upgrader } from "../../gateway/create-gateway.ts";
+import type { Gateway, UPGRADE_ENV_KEY, Upgrader } from "../../gateway/create-gateway.ts";
+import type { GatewayLog } from "../../gateway/options.ts";
 import {
   Admission,
   type AdmissionLimits,
@@ -15,14 +16,13 @@ import {
   DEFAULT_MAX_SOCKETS,
   validateCount,
 } from "./admission.ts";
+import { GRACE_MS } from "./live-sockets.ts";
 import { type NodeServer, serveNodeHttp } from "./server.ts";
 
 /** Default `closeTimeoutMs`: from the gateway's close to the TCP connection destroyed. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
 /** Default `headersTimeoutMs`: from TCP accept (or the previous response) to complete headers. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 5_000;
-/** How long a shutdown waits for sessions to close before destroying their sockets. */
-const GRACE_MS = 3000;
 
 /** Sessions of one transport, so they can all be shut down together. */
 export interface GatewayTransport {
@@ -59,7 +59,25 @@ export interface TransportOptions {
   /** Sockets upgraded but not yet established, per process; more → HTTP 503. 0 = no limit. Default 1,000. */
   maxHandshakesInFlight?: number;
   /** Structured log (e.g. the gateway's); refusals are logged at most once a minute per address. */
-  log?: (event: string, fields?: Record<string, unknown>) => void;
+  log?: GatewayLog;
+}
+
+/** The Hono `env` a server of the gateway passes: the client's `remoteAddr`, plus the upgrade hook. */
+export interface ServerEnv<Addr> {
+  remoteAddr: Addr;
+  [UPGRADE_ENV_KEY]: Upgrader;
+}
+
+/** What serveDeno and serveNode return (`Addr`: the runtime's address type). */
+export interface GatewayServer<Addr> {
+  readonly addr: Addr;
+  /** http://host:port (the HTTP base: /.well-known/pqgate, /healthz). */
+  readonly url: string;
+  readonly transport: GatewayTransport;
+  /** Resolves when the server has stopped. */
+  readonly finished: Promise<void>;
+  /** Graceful shutdown (same as aborting `signal`). Idempotent. */
+  shutdown(): Promise<void>;
 }
 
 /** The options of a server of the gateway; `Env` is the Hono env its fetch handler receives. */
@@ -99,7 +117,7 @@ export interface ResolvedServeOptions<Env> {
   handler: (request: Request, env: Env) => Response | Promise<Response>;
   hostname: string;
   port: number;
-  log?: (event: string, fields?: Record<string, unknown>) => void;
+  log?: GatewayLog;
 }
 
 function checkGateway(who: string, gateway: Gateway | undefined): void {
@@ -193,14 +211,18 @@ export function transportOf(
   };
 }
 
-export interface StartedNodeHttp {
-  node: NodeServer;
-  /** The bound address (or the one asked for, when the bind failed) and its http:// URL. */
-  addr: { hostname: string; port: number };
+/** A started server before its `shutdown` is wired to signals (`shutdownOnce`). */
+export interface StartedServer<Addr> {
+  addr: Addr;
   url: string;
   transport: GatewayTransport;
   finished: Promise<void>;
   stopServer: () => Promise<void>;
+}
+
+/** `addr`: the bound address (or the one asked for, when the bind failed). */
+export interface StartedNodeHttp extends StartedServer<{ hostname: string; port: number }> {
+  node: NodeServer;
 }
 
 /** The gateway on server.ts (node:http + ws) at `hostname:port`, with admission. */
@@ -272,7 +294,7 @@ export function shutdownOnce(
 }
 
 /** `http://host:port` (IPv6 in brackets). */
-function httpUrl(hostname: string, port: number): string {
+export function httpUrl(hostname: string, port: number): string {
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   return `http://${host}:${port}`;
 }

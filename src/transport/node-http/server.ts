@@ -15,9 +15,17 @@
 import http from "node:http";
 import net, { type Socket as NetSocket } from "node:net";
 import { WebSocketServer } from "ws";
-import { UPGRADE_ENV_KEY, type UpgradeArgs, type Upgrader } from "../../gateway/create-gateway.ts";
+import { UPGRADE_ENV_KEY, type Upgrader } from "../../gateway/create-gateway.ts";
+import type { GatewayLog } from "../../gateway/options.ts";
 import { MAX_RECORD_LEN } from "../../protocol/constants.ts";
-import { type Admission, isRefusal, refusalResponse, type Ticket } from "./admission.ts";
+import type { SessionFactory } from "../../tunnel/session-seam.ts";
+import {
+  type Admission,
+  isRefusal,
+  refusalResponse,
+  SHUTTING_DOWN,
+  type Ticket,
+} from "./admission.ts";
 import {
   plainRequestListener,
   type RemoteAddr,
@@ -25,6 +33,7 @@ import {
   upgradeRequest,
   writeRawResponse,
 } from "./http-bridge.ts";
+import { goAwayAll } from "./live-sockets.ts";
 import { attachWs, type LiveSocket, type WsSocket } from "./ws-lifecycle.ts";
 
 /** Deadline of one plain HTTP exchange (request headers received → response finished). */
@@ -35,7 +44,7 @@ const PENDING = Symbol("pqgate.pendingUpgrade");
 
 interface Pending {
   accepted: {
-    args: Pick<UpgradeArgs, "createSession" | "clock">;
+    args: SessionFactory;
     ticket: Ticket;
     clientAddress: string;
   } | null;
@@ -48,7 +57,7 @@ export interface NodeServerConfig {
   admission: Admission;
   closeTimeoutMs: number;
   headersTimeoutMs: number;
-  log?: (event: string, fields?: Record<string, unknown>) => void;
+  log?: GatewayLog;
 }
 
 export interface NodeServer {
@@ -64,13 +73,6 @@ export interface NodeServer {
   /** Stops accepting; shuts every session down; after `graceMs` destroys what is left. */
   shutdown(graceMs: number): Promise<void>;
 }
-
-const SHUTTING_DOWN = {
-  status: 503 as const,
-  retryAfterSeconds: 1,
-  limit: "shutdown" as const,
-  message: "shutting down",
-};
 
 export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
   let stopping = false;
@@ -231,17 +233,7 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
       if (stopping) return finished;
       stopping = true;
       server.close();
-      const waits: Promise<void>[] = [];
-      for (const h of live) {
-        waits.push(h.gone);
-        h.goAway();
-      }
-      let t: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.all(waits),
-        new Promise<void>((r) => (t = setTimeout(r, graceMs))),
-      ]);
-      clearTimeout(t);
+      await goAwayAll(live, graceMs);
       // What is left (plain keep-alive connections, sockets past the grace period) goes now.
       for (const s of connections) s.destroy();
       await finished;

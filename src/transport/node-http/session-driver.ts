@@ -7,12 +7,12 @@
  *   timer           → session.onTimer(now) at session.nextDeadline()
  *   close           → session.onSocketClose(code, reason)
  *
- * It also tells the admission ticket when the session is established (ServerSession's `state`
- * getter, read after every event), so the handshake no longer counts as in flight.
+ * It also tells the admission ticket when the session is established (the seam's `state`,
+ * src/tunnel/session-seam.ts, read after every event), so the handshake no longer counts as in
+ * flight.
  */
-import type { GatewaySession, UpgradeArgs } from "../../gateway/create-gateway.ts";
+import type { GatewaySession, SessionFactory, Socket } from "../../tunnel/session-seam.ts";
 import { TimerDriver } from "../../tunnel/timer-driver.ts";
-import type { Socket } from "../../tunnel/types.ts";
 import type { Ticket } from "./admission.ts";
 
 export class SessionDriver {
@@ -30,15 +30,11 @@ export class SessionDriver {
   }
 
   /** The socket is open: create the session and arm its timer. */
-  open(
-    args: Pick<UpgradeArgs, "createSession" | "clock">,
-    socket: Socket,
-    clientAddress: string | null,
-  ): void {
+  open(args: SessionFactory, socket: Socket, clientAddress: string | null): void {
     const s = args.createSession(socket, clientAddress);
     this.#session = s;
     this.#driver = new TimerDriver({
-      nextDeadline: () => s.nextDeadline() ?? null,
+      nextDeadline: () => s.nextDeadline(),
       onTimer: (now) => {
         s.onTimer(now);
         this.#checkState();
@@ -56,8 +52,8 @@ export class SessionDriver {
     this.#driver?.arm();
     this.#checkState();
     // During an async KEM hop the handshake completes later: check again then.
-    if (r && typeof (r as Promise<void>).then === "function") {
-      (r as Promise<void>).then(() => {
+    if (r !== undefined) {
+      r.then(() => {
         this.#driver?.arm();
         this.#checkState();
       }, () => {});
@@ -85,7 +81,7 @@ export class SessionDriver {
   }
 
   #checkState(): void {
-    const state = (this.#session as { state?: string } | null)?.state;
+    const state = this.#session?.state;
     if (state === "established" || state === "closed") this.#ticket.established();
   }
 }

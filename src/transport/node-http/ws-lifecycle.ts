@@ -19,10 +19,10 @@
  *   stop); `bufferedAmount` is ws's unsent bytes (socket write queue + sender queue).
  */
 import type { Socket as NetSocket } from "node:net";
-import type { UpgradeArgs } from "../../gateway/create-gateway.ts";
 import { MAX_CLIENT_HELLO_LEN, MAX_RECORD_LEN } from "../../protocol/constants.ts";
-import type { Socket } from "../../tunnel/types.ts";
+import type { SessionFactory, Socket } from "../../tunnel/session-seam.ts";
 import type { Ticket } from "./admission.ts";
+import type { LiveSession } from "./live-sockets.ts";
 import { closeQuietly, SessionDriver } from "./session-driver.ts";
 
 /** Input read and discarded after a close starts, at most; past it reading stops until destroy. */
@@ -60,20 +60,16 @@ export interface LifecycleOptions {
   onGone(): void;
 }
 
-/** The handle the transport keeps per live socket (for shutdown). */
-export interface LiveSocket {
-  readonly driver: SessionDriver;
-  /** Starts a close (1001 if no session) and the close timers. */
-  goAway(): void;
+/** The handle the transport keeps per live socket (for shutdown); `goAway` starts the timers. */
+export interface LiveSocket extends LiveSession {
   /** Destroys the TCP connection now. */
   destroy(): void;
-  readonly gone: Promise<void>;
 }
 
 export function attachWs(
   ws: WsSocket,
   net: NetSocket,
-  args: Pick<UpgradeArgs, "createSession" | "clock">,
+  args: SessionFactory,
   clientAddress: string | null,
   ticket: Ticket,
   opts: LifecycleOptions,

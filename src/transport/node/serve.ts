@@ -6,13 +6,12 @@
  * synchronous for an IP address, so `hostname` must be one), signals from `process`.
  */
 import net from "node:net";
-import type { Upgrader } from "../../gateway/create-gateway.ts";
-import type { UPGRADE_ENV_KEY } from "../../gateway/create-gateway.ts";
 import type { RemoteAddr } from "../node-http/http-bridge.ts";
 import {
+  type GatewayServer,
   type GatewayServerOptions,
-  type GatewayTransport,
   resolveServeOptions,
+  type ServerEnv,
   shutdownOnce,
   startNodeHttp,
 } from "../node-http/gateway-server.ts";
@@ -24,10 +23,7 @@ export interface NodeAddr {
 }
 
 /** The Hono `env` serveNode passes: the client's `remoteAddr`, plus the upgrade hook. */
-export interface NodeGatewayEnv {
-  remoteAddr: RemoteAddr;
-  [UPGRADE_ENV_KEY]: Upgrader;
-}
+export type NodeGatewayEnv = ServerEnv<RemoteAddr>;
 
 export interface ServeNodeOptions extends GatewayServerOptions<NodeGatewayEnv> {
   /** An IP address (default 127.0.0.1; "0.0.0.0" or "::" for every interface). */
@@ -36,17 +32,10 @@ export interface ServeNodeOptions extends GatewayServerOptions<NodeGatewayEnv> {
   onListen?: (addr: NodeAddr) => void;
 }
 
-export interface NodeGatewayServer {
-  readonly addr: NodeAddr;
-  /** http://host:port (the HTTP base: /.well-known/pqgate, /healthz). */
-  readonly url: string;
-  readonly transport: GatewayTransport;
+/** `finished` also resolves after a listen failure. */
+export interface NodeGatewayServer extends GatewayServer<NodeAddr> {
   /** Resolves once listening; rejects if the port cannot be bound (e.g. EADDRINUSE). */
   readonly listening: Promise<void>;
-  /** Resolves when the server has stopped (also after a listen failure). */
-  readonly finished: Promise<void>;
-  /** Graceful shutdown (same as aborting `signal`). Idempotent. */
-  shutdown(): Promise<void>;
 }
 
 export function serveNode(options: ServeNodeOptions): NodeGatewayServer {
