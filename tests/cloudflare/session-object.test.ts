@@ -17,8 +17,8 @@ import {
 import {
   definePqgateSession,
   type SessionObjectConfig,
-  type SessionOptions,
 } from "../../src/transport/cloudflare/session-object.ts";
+import type { SessionOptions } from "../../src/tunnel/session-seam.ts";
 import { FakeContext, type FakeWebSocket, installPlatformDoubles } from "./fakes.ts";
 import { withTestHooks } from "./test-hooks.ts";
 
@@ -27,7 +27,7 @@ import { withTestHooks } from "./test-hooks.ts";
 const calls: string[] = [];
 
 class ScriptedSession {
-  state: "handshake" | "established" | "closed" = "handshake";
+  state: "start" | "established" | "closed" = "start";
   next = 0;
   reserved = 0;
   lastActivity: number;
@@ -60,7 +60,7 @@ class ScriptedSession {
     const t = new TextDecoder().decode(msg);
     calls.push(`recv ${t}`);
     if (t === "throw") throw new Error("boom");
-    if (this.state === "handshake") {
+    if (this.state === "start") {
       if (t === "hello") this.opts.socket.send(new TextEncoder().encode("server-hello"));
       if (t === "finished") {
         this.state = "established";
@@ -80,7 +80,7 @@ class ScriptedSession {
   }
   nextDeadline(): number | null {
     if (this.state === "closed") return null;
-    return this.state === "handshake"
+    return this.state === "start"
       ? this.created + this.opts.limits.handshakeTimeoutMs
       : this.lastActivity + this.opts.limits.idleTimeoutMs;
   }
@@ -88,7 +88,7 @@ class ScriptedSession {
     calls.push(`timer`);
     const d = this.nextDeadline();
     if (d !== null && now >= d) {
-      this.opts.socket.close(this.state === "handshake" ? 4000 : 4008, "timeout");
+      this.opts.socket.close(this.state === "start" ? 4000 : 4008, "timeout");
     }
   }
   shutdown(): void {

@@ -29,7 +29,7 @@ export function withTestHooks<E>(Base: ObjectClass<E>): ObjectClass<E> {
         // attachment path.
         const n = this.sessions.size;
         this.sessions.clear();
-        this.scheduled = undefined;
+        this.deadlineAlarm.forget();
         return Response.json({ evicted: n });
       }
       if (name === "state") {
