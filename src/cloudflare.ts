@@ -16,5 +16,5 @@ export {
   type PqgateWorker,
   type WorkerEnv,
 } from "./transport/cloudflare/worker.ts";
-export { ConfigError, type GatewayEnv } from "./gateway/env-config.ts";
+export { ConfigError, type GatewayEnv } from "./gateway/config.ts";
 export type { DurableObjectNamespace, Fetcher } from "./transport/cloudflare/platform.ts";

@@ -33,3 +33,5 @@ export {
 } from "./transport/deno/serve.ts";
 export type { GatewayServer, ServerEnv } from "./transport/node-http/gateway-server.ts";
 export { gatewayFromEnv, serveFromEnv } from "./transport/deno/deploy.ts";
+/** What gatewayFromEnv / serveFromEnv throw for a bad PQGATE_* variable (also in pqgate/hono). */
+export { ConfigError } from "./gateway/config.ts";

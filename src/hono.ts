@@ -36,12 +36,11 @@ export {
   GATEWAY_ENV_VARS,
   type GatewayEnv,
   gatewayOptionsFromEnv,
-} from "./gateway/env-config.ts";
+} from "./gateway/config.ts";
 export type { KeyConfigEntry, KeyConfiguration } from "./gateway/key-config.ts";
 export {
   DEFAULT_CHANNEL_PATH,
   DEFAULT_LIMITS,
-  GatewayConfigError,
   type GatewayLog,
   type ServiceBinding,
 } from "./gateway/options.ts";

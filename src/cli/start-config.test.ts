@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ConfigError } from "../gateway/config.ts";
 import { UsageError } from "./argv.ts";
 import { DEFAULT_KEY_FILE } from "./key-file.ts";
 import {
@@ -117,10 +118,7 @@ Deno.test("start config: helpers", () => {
   assert.equal(rewordGatewayError("createGateway: options.keys bad", null), "options.keys bad");
 });
 
-Deno.test("start config: allowedOrigins (demo: same origin; config file: none unless listed)", async () => {
-  const { createGateway } = await import("../gateway/create-gateway.ts");
-  const { GatewayConfigError } = await import("../gateway/options.ts");
-  const { generateStaticKey } = await import("../protocol/static-keys.ts");
+Deno.test("start config: allowedOrigins (demo: same origin; config file: none unless listed)", () => {
   assert.equal(resolveStartSettings(none, null).allowedOrigins, undefined); // demo: its own page
   const cfg = (o: Record<string, unknown>) =>
     resolveStartSettings({ ...none, config: "c.json" }, JSON.stringify({ routes: [], ...o }));
@@ -134,18 +132,71 @@ Deno.test("start config: allowedOrigins (demo: same origin; config file: none un
       e instanceof UsageError &&
       /^c\.json: allowedOrigins must be an array of origins/.test(e.message),
   );
-  // Entries: createGateway's message, reworded to name the file and the setting.
-  const key = generateStaticKey(new Uint8Array(32).fill(1));
-  let message = "";
-  try {
-    createGateway({
-      keys: key,
-      routes: [],
-      allowedOrigins: cfg({ allowedOrigins: ["https://app.example/"] }).allowedOrigins,
-    });
-  } catch (e) {
-    assert.ok(e instanceof GatewayConfigError);
-    message = rewordGatewayError(e.message, "c.json");
+  // Entries: checked with the file (createGateway's check, under the file's names).
+  assert.throws(
+    () => cfg({ allowedOrigins: ["https://app.example/"] }),
+    (e) =>
+      e instanceof UsageError &&
+      /^c\.json: allowedOrigins\[0\] must be exactly scheme:\/\/host\[:port\]/.test(e.message) &&
+      e.cause instanceof ConfigError && e.cause.path === "allowedOrigins",
+  );
+});
+
+Deno.test("start config: a bad file is a UsageError whose cause is the ConfigError naming the setting", () => {
+  const cases: [Record<string, unknown>, string, RegExp][] = [
+    [{ routes: [], prot: 1 }, "prot", /^c\.json: prot is not a known setting \(known: port, /],
+    [{}, "routes", /^c\.json: routes is required/],
+    [
+      { routes: [{ match: { pathPrefix: "/" }, origin: "https://a.example", timeout: 5 }] },
+      "routes[0].timeout",
+      /^c\.json: routes\[0\]\.timeout: unknown field$/,
+    ],
+    [
+      { routes: [], limits: { maxStreams: 0 } },
+      "limits.maxStreams",
+      /^c\.json: limits\.maxStreams must be an integer from 1 to 4294967295, got 0$/,
+    ],
+    [{ routes: [], limits: { maxStream: 5 } }, "limits.maxStream", /is not a known limit/],
+    [{ routes: [], suites: [] }, "suites", /^c\.json: suites must be a non-empty array/],
+    [{ routes: [], suites: [1, 9] }, "suites", /^c\.json: suites contains unknown suite 9/],
+    [{ routes: [], suites: ["aes", 1] }, "suites[0]", /^c\.json: suites\[0\]: unknown suite "aes"/],
+    [{ routes: [], channelPath: "pq" }, "channelPath", /^c\.json: channelPath must be an absolute/],
+    [{ routes: [], originTimeoutMs: 0 }, "originTimeoutMs", /must be a positive integer/],
+    [{ routes: [], closeTimeoutMs: 50 }, "closeTimeoutMs", /from 100 to 60000 \(ms\), got 50/],
+    [
+      { routes: [{ match: { pathPrefix: "/" }, origin: "service:api" }] },
+      "routes[0].origin",
+      /^c\.json: routes\[0\]\.origin is service:api, but a config file cannot provide services/,
+    ],
+  ];
+  for (const [cfg, path, re] of cases) {
+    const text = JSON.stringify(cfg);
+    assert.throws(
+      () => resolveStartSettings({ ...none, config: "c.json" }, text),
+      (e) => {
+        assert.ok(e instanceof UsageError, text);
+        assert.ok(e.cause instanceof ConfigError, text);
+        assert.equal(e.cause.path, path, text);
+        assert.equal(e.cause.message, e.message);
+        assert.match(e.message, re, text);
+        return true;
+      },
+    );
   }
-  assert.match(message, /^c\.json: allowedOrigins\[0\] must be exactly scheme:\/\/host\[:port\]/);
+});
+
+Deno.test("start config: a JSON syntax error gives its position, never the text around it", () => {
+  const secret = "s3cr3t-shared-secret-value";
+  const text = `{"routes": [{"match": {"pathPrefix": "/"}, "origin": "https://a.example",
+  "gatewayAuth": ${secret}}]}`;
+  assert.throws(
+    () => resolveStartSettings({ ...none, config: "c.json" }, text),
+    (e) =>
+      e instanceof UsageError && /^c\.json: not valid JSON/.test(e.message) &&
+      !e.message.includes("s3cr3t"),
+  );
+  assert.throws(
+    () => resolveStartSettings({ ...none, config: "c.json" }, '{"routes": [],\n  "port" 1}'),
+    /: c\.json: not valid JSON \(line 2 column 10\)$/,
+  );
 });

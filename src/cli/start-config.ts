@@ -1,13 +1,11 @@
 /**
  * The start command's settings: flags and the optional `--config file.json`. Pure (no I/O)
- * apart from what the caller reads, so it is unit-tested. Routes, limits and suites are
- * validated later by createGateway, whose errors are re-worded to name the config file.
+ * apart from what the caller reads, so it is unit-tested. The file itself is validated by the
+ * gateway's one configuration parser (src/gateway/config.ts, shared with the environment);
+ * its errors name the file and the setting (`pqgate.json: routes[0].origin: ...`).
  */
-import {
-  SUITE_XWING_AES256GCM,
-  SUITE_XWING_CHACHA20POLY1305,
-  type SuiteId,
-} from "../protocol/constants.ts";
+import { ConfigError, configFail, parseConfigText } from "../gateway/config.ts";
+import type { SuiteId } from "../protocol/constants.ts";
 import type { RouteConfig } from "../proxy/routes.ts";
 import type { SessionLimits } from "../tunnel/types.ts";
 import { DEFAULT_KEY_FILE } from "./key-file.ts";
@@ -129,32 +127,6 @@ function parsePort(v: unknown, what: string): number {
   return n;
 }
 
-const CONFIG_KEYS = [
-  "port",
-  "hostname",
-  "keyFile",
-  "keys",
-  "routes",
-  "allowAnonymous",
-  "suites",
-  "limits",
-  "originTimeoutMs",
-  "originBodyIdleTimeoutMs",
-  "maxChannelsPerAddress",
-  "maxHandshakesPerAddressPerMinute",
-  "maxSockets",
-  "maxHandshakesInFlight",
-  "closeTimeoutMs",
-  "headersTimeoutMs",
-  "channelPath",
-  "allowedOrigins",
-];
-
-const SUITE_NAMES: Record<string, SuiteId> = {
-  "aes-256-gcm": SUITE_XWING_AES256GCM,
-  "chacha20-poly1305": SUITE_XWING_CHACHA20POLY1305,
-};
-
 /** Joins a path from the config file with the config file's directory. */
 export function resolveFrom(configPath: string, p: string): string {
   if (p.startsWith("/") || /^[A-Za-z]:[\\/]/.test(p)) return p;
@@ -163,8 +135,11 @@ export function resolveFrom(configPath: string, p: string): string {
 }
 
 /**
- * Settings from flags and the config file text (null without --config). Relative paths in
- * the config file are relative to the config file. Flags override the file.
+ * Settings from flags and the config file text (null without --config). The file is checked by
+ * the gateway's one parser (src/gateway/config.ts); this adds what only the command has: key
+ * file paths relative to the config file, a key created on first run, flags over the file.
+ * A bad file throws a UsageError (what runGateway reports, exit 2) whose `cause` is the
+ * parser's ConfigError (its `path` names the setting).
  */
 export function resolveStartSettings(flags: StartFlags, configText: string | null): StartSettings {
   const s: StartSettings = {
@@ -190,123 +165,12 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
     verbose: flags.verbose,
   };
   if (flags.config !== null && configText !== null) {
-    const where = flags.config;
-    const err = (field: string, msg: string) => new UsageError(`${where}: ${field} ${msg}`);
-    let c: Record<string, unknown>;
     try {
-      c = JSON.parse(configText);
+      applyConfigFile(s, flags.config, configText);
     } catch (e) {
-      throw new UsageError(`${where}: not valid JSON (${(e as Error).message})`);
+      if (e instanceof ConfigError) throw Object.assign(new UsageError(e.message), { cause: e });
+      throw e;
     }
-    if (typeof c !== "object" || c === null || Array.isArray(c)) {
-      throw new UsageError(`${where}: must be a JSON object`);
-    }
-    for (const k of Object.keys(c)) {
-      if (!CONFIG_KEYS.includes(k)) {
-        throw err(k, `is not a known setting (known: ${CONFIG_KEYS.join(", ")})`);
-      }
-    }
-    if (c.port !== undefined) s.port = parsePort(c.port, `${where}: port`);
-    if (c.hostname !== undefined) {
-      if (typeof c.hostname !== "string" || c.hostname === "") {
-        throw err("hostname", "must be a non-empty string");
-      }
-      s.hostname = c.hostname;
-    }
-    if (c.keyFile !== undefined && c.keys !== undefined) {
-      throw err("keyFile", "and keys exclude each other");
-    }
-    if (c.keyFile !== undefined) {
-      if (typeof c.keyFile !== "string" || c.keyFile === "") throw err("keyFile", "must be a path");
-      s.keyFiles = [resolveFrom(where, c.keyFile)];
-    }
-    if (c.keys !== undefined) {
-      if (
-        !Array.isArray(c.keys) || c.keys.length === 0 ||
-        c.keys.some((k) => typeof k !== "string" || k === "")
-      ) {
-        throw err("keys", "must be a non-empty array of key file paths");
-      }
-      s.keyFiles = (c.keys as string[]).map((k) => resolveFrom(where, k));
-      if (new Set(s.keyFiles).size !== s.keyFiles.length) {
-        throw err("keys", "lists a key file twice");
-      }
-      s.createMissingKey = false; // rotation sets are explicit: create new keys with --generate-key
-    }
-    if (c.routes !== undefined) {
-      if (!Array.isArray(c.routes)) throw err("routes", "must be an array of routes");
-      s.routes = c.routes as RouteConfig[];
-    } else {
-      throw err(
-        "routes",
-        "is required in a config file (the demo origin runs only without --config)",
-      );
-    }
-    if (c.allowAnonymous !== undefined) {
-      if (typeof c.allowAnonymous !== "boolean") {
-        throw err("allowAnonymous", "must be true or false");
-      }
-      s.allowAnonymous = c.allowAnonymous;
-    }
-    if (c.suites !== undefined) {
-      if (!Array.isArray(c.suites)) throw err("suites", "must be an array");
-      s.suites = c.suites.map((x) => {
-        if (typeof x === "string" && x.toLowerCase() in SUITE_NAMES) {
-          return SUITE_NAMES[x.toLowerCase()];
-        }
-        if (typeof x === "number") return x as SuiteId; // createGateway validates
-        throw err(
-          "suites",
-          `has unknown suite ${JSON.stringify(x)} (use "aes-256-gcm", "chacha20-poly1305", 1 or 2)`,
-        );
-      });
-    }
-    if (c.limits !== undefined) {
-      if (typeof c.limits !== "object" || c.limits === null || Array.isArray(c.limits)) {
-        throw err("limits", "must be an object");
-      }
-      s.limits = c.limits as Partial<SessionLimits>;
-    }
-    if (c.originTimeoutMs !== undefined) s.originTimeoutMs = c.originTimeoutMs as number;
-    if (c.originBodyIdleTimeoutMs !== undefined) {
-      s.originBodyIdleTimeoutMs = c.originBodyIdleTimeoutMs as number; // createGateway validates
-    }
-    for (
-      const k of [
-        "maxChannelsPerAddress",
-        "maxHandshakesPerAddressPerMinute",
-        "maxSockets",
-        "maxHandshakesInFlight",
-      ] as const
-    ) {
-      const v = c[k];
-      if (v === undefined) continue;
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
-        throw err(
-          k,
-          `must be an integer from 0 (no limit) to 4294967295, got ${JSON.stringify(v)}`,
-        );
-      }
-      s[k] = v;
-    }
-    for (const k of ["closeTimeoutMs", "headersTimeoutMs"] as const) {
-      const v = c[k];
-      if (v === undefined) continue;
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 100 || v > 60_000) {
-        throw err(k, `must be an integer from 100 to 60000 (ms), got ${JSON.stringify(v)}`);
-      }
-      s[k] = v;
-    }
-    if (c.channelPath !== undefined) s.channelPath = c.channelPath as string;
-    if (c.allowedOrigins !== undefined && !Array.isArray(c.allowedOrigins)) {
-      throw err(
-        "allowedOrigins",
-        'must be an array of origins like "https://app.example.com" (or ["*"])',
-      );
-    }
-    // Entries are validated by createGateway. No page is served in config mode, so a
-    // same-origin page could only be a DNS-rebinding one: no browser origin unless listed.
-    s.allowedOrigins = (c.allowedOrigins as string[] | undefined) ?? [];
   }
   if (flags.port !== null) s.port = flags.port;
   if (flags.hostname !== null) s.hostname = flags.hostname;
@@ -317,7 +181,36 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
   return s;
 }
 
-/** Rewrites a createGateway validation message to name the config file instead of `options`. */
+function applyConfigFile(s: StartSettings, where: string, text: string): void {
+  const { gateway, server, keyFile, keys } = parseConfigText(text, where);
+  for (const [k, v] of Object.entries(server)) {
+    if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
+  }
+  if (keyFile !== undefined) s.keyFiles = [resolveFrom(where, keyFile)];
+  if (keys !== undefined) {
+    s.keyFiles = keys.map((k) => resolveFrom(where, k));
+    if (new Set(s.keyFiles).size !== s.keyFiles.length) {
+      configFail({ source: where, path: ["keys"] }, "lists a key file twice");
+    }
+    s.createMissingKey = false; // rotation sets are explicit: create new keys with --generate-key
+  }
+  s.routes = gateway.routes;
+  s.allowAnonymous = gateway.allowAnonymous ?? false;
+  s.suites = gateway.suites;
+  s.limits = gateway.limits;
+  s.originTimeoutMs = gateway.originTimeoutMs;
+  s.originBodyIdleTimeoutMs = gateway.originBodyIdleTimeoutMs;
+  s.channelPath = gateway.channelPath;
+  // No page is served in config mode, so a same-origin page could only be a DNS-rebinding
+  // one: no browser origin unless listed.
+  s.allowedOrigins = gateway.allowedOrigins ?? [];
+}
+
+/**
+ * Rewrites a createGateway validation message to name the config file instead of `options`.
+ * A config file is checked before createGateway runs, so only what the file cannot know
+ * reaches this: two key files holding the same key (`keys[1].keyId ... is used by two keys`).
+ */
 export function rewordGatewayError(message: string, configPath: string | null): string {
   const m = message.replace(/^createGateway: /, "");
   return configPath ? `${configPath}: ${m.replace(/^options\./, "")}` : m;

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { fromBase64Url, toHex } from "../protocol/bytes.ts";
 import { generateStaticKey, pinFor } from "../protocol/static-keys.ts";
 import { createGateway, UPGRADE_ENV_KEY, type Upgrader } from "./create-gateway.ts";
-import { DEFAULT_LIMITS, GatewayConfigError } from "./options.ts";
+import { ConfigError, DEFAULT_LIMITS } from "./options.ts";
 
 const key = generateStaticKey(new Uint8Array(32).fill(7));
 const key2 = generateStaticKey(new Uint8Array(32).fill(8));
@@ -69,8 +69,37 @@ Deno.test("createGateway: validates options and names the bad one", () => {
   for (const [opts, re] of cases) {
     assert.throws(
       () => createGateway(opts as Parameters<typeof createGateway>[0]),
-      (e) => e instanceof GatewayConfigError && re.test(e.message),
+      (e) => e instanceof ConfigError && re.test(e.message),
       JSON.stringify(opts, (_, v) => (v instanceof Uint8Array ? `bytes(${v.length})` : v)),
+    );
+  }
+});
+
+Deno.test("createGateway: a ConfigError whose path is the option, as the message names it", () => {
+  const cases: [Record<string, unknown>, string, string][] = [
+    [{ keys: [key, { ...key }] }, "options.keys[1].keyId", " is used by two keys"],
+    [{ keys: key, limits: { maxStreams: 0 } }, "options.limits.maxStreams", "must be an integer"],
+    [
+      { keys: key, routes: [{ match: { pathPrefix: "/" }, origin: "ftp://x.example" }] },
+      "options.routes[0].origin",
+      ": scheme must be http or https",
+    ],
+    [{ keys: key, routes: {} }, "options.routes", ": must be an array"],
+    [{ keys: key, allowedOrigins: ["https://a.example/"] }, "options.allowedOrigins", "[0] must"],
+    [{ keys: key, services: { a: 5 } }, "options.services.a", "must be a function"],
+    [{ keys: key, colour: "red" }, "options.colour", "is not a known option"],
+  ];
+  for (const [opts, path, rest] of cases) {
+    assert.throws(
+      () => createGateway(opts as unknown as Parameters<typeof createGateway>[0]),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError && e instanceof TypeError, String(e));
+        assert.equal(e.name, "ConfigError");
+        assert.equal(e.path, path);
+        assert.ok(e.message.startsWith(`createGateway: ${path}`), e.message);
+        assert.ok(e.message.includes(rest), e.message);
+        return true;
+      },
     );
   }
 });
@@ -257,7 +286,7 @@ Deno.test("createGateway: allowedOrigins is validated and the error names the op
   for (const [allowedOrigins, re] of cases) {
     assert.throws(
       () => createGateway({ keys: key, allowedOrigins: allowedOrigins as string[] }),
-      (e: unknown) => e instanceof GatewayConfigError && re.test(e.message),
+      (e: unknown) => e instanceof ConfigError && re.test(e.message),
       `${JSON.stringify(allowedOrigins).slice(0, 80)} should fail with ${re}`,
     );
   }

@@ -25,9 +25,11 @@ import type { Env, RequestHandler, SessionLimits, Socket } from "../tunnel/types
 import { type KeyConfiguration, keyConfiguration } from "./key-config.ts";
 import {
   configError,
+  configErrorWith,
   DEFAULT_ORIGIN_BODY_IDLE_TIMEOUT_MS,
   DEFAULT_ORIGIN_TIMEOUT_MS,
   type GatewayLog,
+  routeError,
   type ServiceBinding,
   validateChannelPath,
   validateEnv,
@@ -180,7 +182,7 @@ const defaultEnv: Env = {
 };
 
 export function createGateway(options: GatewayOptions): Gateway {
-  if (typeof options !== "object" || options === null) configError("options must be an object");
+  if (typeof options !== "object" || options === null) configError([], "must be an object");
   const known = new Set([
     "keys",
     "routes",
@@ -199,14 +201,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     "crypto",
   ]);
   for (const k of Object.keys(options)) {
-    if (!known.has(k)) configError(`options.${k} is not a known option`);
+    if (!known.has(k)) configError([k], "is not a known option");
   }
   const keys = validateKeys(options.keys);
   const suites = validateSuites(options.suites);
   const limits = validateLimits(options.limits);
   const channelPath = validateChannelPath(options.channelPath);
   const parsedOrigins = parseAllowedOrigins(options.allowedOrigins, "options.allowedOrigins");
-  if ("error" in parsedOrigins) configError(parsedOrigins.error);
+  if ("error" in parsedOrigins) configErrorWith(["allowedOrigins"], parsedOrigins.error);
   const originPolicy = parsedOrigins.policy;
   const originTimeoutMs = validatePositiveMs(
     "originTimeoutMs",
@@ -226,11 +228,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   const env = validateEnv(options.env) ?? defaultEnv;
   const services = validateServices(options.services);
   if (options.allowAnonymous !== undefined && typeof options.allowAnonymous !== "boolean") {
-    configError("options.allowAnonymous must be a boolean");
+    configError(["allowAnonymous"], "must be a boolean");
   }
   const allowAnonymous = options.allowAnonymous ?? false;
   if (options.crypto !== undefined && options.crypto !== "auto" && options.crypto !== "noble") {
-    configError('options.crypto must be "auto" or "noble"');
+    configError(["crypto"], 'must be "auto" or "noble"');
   }
   const cryptoMode = options.crypto ?? "auto";
 
@@ -239,18 +241,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   try {
     routes = compileRoutes(routeConfig);
   } catch (e) {
-    configError(
-      `options.${(e as Error).message.startsWith("routes") ? "" : "routes: "}${
-        (e as Error).message
-      }`,
-    );
+    routeError(e);
   }
   for (const r of routes.routes) {
     if (
       r.origin.kind === "service" && !(r.origin.name in services) && options.routes !== undefined
     ) {
       configError(
-        `options.routes[${r.index}].origin names service:${r.origin.name}, which options.services does not provide`,
+        ["routes", r.index, "origin"],
+        `names service:${r.origin.name}, which options.services does not provide`,
       );
     }
   }

@@ -1,7 +1,9 @@
 /**
- * `createGateway` options: types, defaults, and validation at construction. Every error names
- * the option it is about (`options.limits.maxStreams must be ...`), so a misconfigured gateway
- * fails at start, never on the first request.
+ * `createGateway` options: types, defaults, and validation at construction. Every error is a
+ * ConfigError naming the option it is about (`createGateway: options.limits.maxStreams must
+ * be ...`), so a misconfigured gateway fails at start, never on the first request. The config
+ * file and environment parser (config.ts) runs the same checks on its values, with its own
+ * names (`where`): `pqgate.json: limits.maxStreams ...`, `PQGATE_LIMITS.maxStreams ...`.
  */
 import {
   INITIAL_STREAM_WINDOW,
@@ -14,6 +16,7 @@ import {
   XWING_SEED_LEN,
 } from "../protocol/constants.ts";
 import type { StaticKey } from "../protocol/types.ts";
+import { RouteConfigError } from "../proxy/routes.ts";
 import type { Env, SessionLimits } from "../tunnel/types.ts";
 import {
   DEFAULT_CONTROL_FRAME_BURST,
@@ -24,6 +27,16 @@ import {
   DEFAULT_MAX_UNACKED_BYTES,
   DEFAULT_MAX_WINDOW_BYTES,
 } from "../tunnel/output-budget.ts";
+import {
+  ConfigError,
+  configFail,
+  configFailWith,
+  type ConfigPath,
+  type Where,
+  within,
+} from "./config-error.ts";
+
+export { ConfigError };
 
 /** Default per-session limits, announced to clients in SESSION_INFO (PROTOCOL.md §6.3). */
 export const DEFAULT_LIMITS: Readonly<Required<SessionLimits>> = Object.freeze({
@@ -84,17 +97,38 @@ export type ServiceBinding =
   | { fetch(request: Request): Response | Promise<Response> }
   | ((request: Request) => Response | Promise<Response>);
 
-export class GatewayConfigError extends TypeError {
-  constructor(message: string) {
-    super(message);
-    this.name = "GatewayConfigError";
-  }
-}
+/**
+ * @deprecated The same class as ConfigError (one error class for every configuration source);
+ * kept for the callers that still name it.
+ */
+export const GatewayConfigError: typeof ConfigError = ConfigError;
+/** @deprecated ConfigError. */
+export type GatewayConfigError = ConfigError;
 
 const U32_MAX = 0xffff_ffff;
 
-function fail(msg: string): never {
-  throw new GatewayConfigError(`createGateway: ${msg}`);
+/** Where createGateway option `path` is: `createGateway: options.<path>`. */
+export function optionAt(...path: ConfigPath): Where {
+  return { source: "createGateway", path: ["options", ...path] };
+}
+
+/** Throws the ConfigError of createGateway option `path` (`[]`: the options object). */
+export function configError(path: ConfigPath, detail: string, sep?: string): never {
+  configFail(optionAt(...path), detail, sep);
+}
+
+/** The same, for a message that already names the option (`options.allowedOrigins[1] ...`). */
+export function configErrorWith(path: ConfigPath, message: string): never {
+  configFailWith(optionAt(...path), message);
+}
+
+/**
+ * compileRoutes' RouteConfigError (proxy layer, which knows no ConfigError) as the ConfigError
+ * of the route table at `where`: `routes[2].origin: ...`. Anything else is rethrown.
+ */
+export function routeError(e: unknown, where: Where = optionAt("routes")): never {
+  if (!(e instanceof RouteConfigError)) throw e;
+  configFail(within(where, ...e.segments), e.detail, ": ");
 }
 
 function isBytes(x: unknown, len: number): boolean {
@@ -102,71 +136,73 @@ function isBytes(x: unknown, len: number): boolean {
 }
 
 /** Validates `options.keys` (one StaticKey or a non-empty array; several live for rotation). */
-export function validateKeys(keys: unknown): StaticKey[] {
+export function validateKeys(keys: unknown, where: Where = optionAt("keys")): StaticKey[] {
   const list = Array.isArray(keys) ? keys : keys === undefined || keys === null ? [] : [keys];
-  if (list.length === 0) fail("options.keys must be one StaticKey or a non-empty array of them");
+  if (list.length === 0) configFail(where, "must be one StaticKey or a non-empty array of them");
   const seen = new Set<string>();
   list.forEach((k, i) => {
-    const at = `options.keys[${i}]`;
-    if (typeof k !== "object" || k === null) fail(`${at} must be a StaticKey object`);
+    const at = within(where, i);
+    if (typeof k !== "object" || k === null) configFail(at, "must be a StaticKey object");
     const key = k as Partial<StaticKey>;
     if (!isBytes(key.keyId, KEY_ID_LEN)) {
-      fail(`${at}.keyId must be a ${KEY_ID_LEN}-byte Uint8Array`);
+      configFail(within(at, "keyId"), `must be a ${KEY_ID_LEN}-byte Uint8Array`);
     }
     if (!isBytes(key.publicKey, XWING_PK_LEN)) {
-      fail(`${at}.publicKey must be a ${XWING_PK_LEN}-byte X-Wing public key`);
+      configFail(within(at, "publicKey"), `must be a ${XWING_PK_LEN}-byte X-Wing public key`);
     }
     if (!isBytes(key.secretKey, XWING_SEED_LEN)) {
-      fail(`${at}.secretKey must be the ${XWING_SEED_LEN}-byte X-Wing seed`);
+      configFail(within(at, "secretKey"), `must be the ${XWING_SEED_LEN}-byte X-Wing seed`);
     }
     const id = Array.from(key.keyId!, (b) => b.toString(16).padStart(2, "0")).join("");
-    if (seen.has(id)) fail(`${at}.keyId ${id} is used by two keys`);
+    if (seen.has(id)) configFail(within(at, "keyId"), `${id} is used by two keys`);
     seen.add(id);
   });
   return list as StaticKey[];
 }
 
 /** Validates `options.suites`: a non-empty list of known suite ids, gateway preference first. */
-export function validateSuites(suites: unknown): SuiteId[] {
+export function validateSuites(suites: unknown, where: Where = optionAt("suites")): SuiteId[] {
   if (suites === undefined) return [...SUITES];
   if (!Array.isArray(suites) || suites.length === 0) {
-    fail(`options.suites must be a non-empty array of suite ids (${SUITES.join(", ")})`);
+    configFail(where, `must be a non-empty array of suite ids (${SUITES.join(", ")})`);
   }
   const seen = new Set<number>();
   for (const s of suites) {
     if (!(SUITES as readonly number[]).includes(s)) {
-      fail(
-        `options.suites contains unknown suite ${JSON.stringify(s)} (known: ${SUITES.join(", ")})`,
+      configFail(
+        where,
+        `contains unknown suite ${JSON.stringify(s)} (known: ${SUITES.join(", ")})`,
       );
     }
-    if (seen.has(s)) fail(`options.suites lists suite ${s} twice`);
+    if (seen.has(s)) configFail(where, `lists suite ${s} twice`);
     seen.add(s);
   }
   return suites as SuiteId[];
 }
 
 /** Merges `options.limits` over DEFAULT_LIMITS and checks every field. */
-export function validateLimits(limits: unknown): Required<SessionLimits> {
+export function validateLimits(
+  limits: unknown,
+  where: Where = optionAt("limits"),
+): Required<SessionLimits> {
   if (limits === undefined) return { ...DEFAULT_LIMITS };
   if (typeof limits !== "object" || limits === null || Array.isArray(limits)) {
-    fail("options.limits must be an object");
+    configFail(where, "must be an object");
   }
   const out: Required<SessionLimits> = { ...DEFAULT_LIMITS };
   for (const [name, value] of Object.entries(limits as Record<string, unknown>)) {
     if (!(name in DEFAULT_LIMITS)) {
-      fail(
-        `options.limits.${name} is not a known limit (known: ${
-          Object.keys(DEFAULT_LIMITS).join(", ")
-        })`,
+      configFail(
+        within(where, name),
+        `is not a known limit (known: ${Object.keys(DEFAULT_LIMITS).join(", ")})`,
       );
     }
     if (value === undefined) continue;
     const [min, max] = LIMIT_RANGES[name] ?? [1, U32_MAX];
     if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-      fail(
-        `options.limits.${name} must be an integer from ${min} to ${max}, got ${
-          JSON.stringify(value)
-        }`,
+      configFail(
+        within(where, name),
+        `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`,
       );
     }
     (out as unknown as Record<string, number>)[name] = value;
@@ -174,35 +210,47 @@ export function validateLimits(limits: unknown): Required<SessionLimits> {
   return out;
 }
 
-export function validateChannelPath(p: unknown): string {
+export function validateChannelPath(p: unknown, where: Where = optionAt("channelPath")): string {
   if (p === undefined) return DEFAULT_CHANNEL_PATH;
   if (
     typeof p !== "string" || !/^\/[A-Za-z0-9._~\-\/]*$/.test(p) || p.includes("//") || p === "/"
   ) {
-    fail(`options.channelPath must be an absolute path like "/pqgate", got ${JSON.stringify(p)}`);
+    configFail(where, `must be an absolute path like "/pqgate", got ${JSON.stringify(p)}`);
   }
   if (p === "/healthz" || p.startsWith("/.well-known/")) {
-    fail(`options.channelPath ${JSON.stringify(p)} collides with a built-in endpoint`);
+    configFail(where, `${JSON.stringify(p)} collides with a built-in endpoint`);
   }
   return p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p;
 }
 
-export function validatePositiveMs(name: string, v: unknown, dflt: number): number {
+export function validatePositiveMs(
+  name: string,
+  v: unknown,
+  dflt: number,
+  where: Where = optionAt(name),
+): number {
   if (v === undefined) return dflt;
   if (typeof v !== "number" || !Number.isInteger(v) || v <= 0 || v > U32_MAX) {
-    fail(
-      `options.${name} must be a positive integer number of milliseconds, got ${JSON.stringify(v)}`,
+    configFail(
+      where,
+      `must be a positive integer number of milliseconds, got ${JSON.stringify(v)}`,
     );
   }
   return v;
 }
 
 /** A timer length in ms where 0 means "none": an integer from 0 to 2^31 - 1. */
-export function validateOptionalMs(name: string, v: unknown, dflt: number): number {
+export function validateOptionalMs(
+  name: string,
+  v: unknown,
+  dflt: number,
+  where: Where = optionAt(name),
+): number {
   if (v === undefined) return dflt;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1) {
-    fail(
-      `options.${name} must be an integer number of milliseconds from 0 (none) to 2147483647, got ${
+    configFail(
+      where,
+      `must be an integer number of milliseconds from 0 (none) to 2147483647, got ${
         JSON.stringify(v)
       }`,
     );
@@ -212,23 +260,23 @@ export function validateOptionalMs(name: string, v: unknown, dflt: number): numb
 
 export function validateFunction<T>(name: string, v: unknown): T | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== "function") fail(`options.${name} must be a function`);
+  if (typeof v !== "function") configError([name], "must be a function");
   return v as T;
 }
 
 export function validateServices(v: unknown): Record<string, ServiceBinding> {
   if (v === undefined) return {};
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    fail("options.services must be an object mapping service names to bindings");
+    configError(["services"], "must be an object mapping service names to bindings");
   }
   for (const [name, b] of Object.entries(v as Record<string, unknown>)) {
     if (!/^[A-Za-z0-9_-]+$/.test(name)) {
-      fail(`options.services has an invalid name ${JSON.stringify(name)}`);
+      configError(["services"], `has an invalid name ${JSON.stringify(name)}`);
     }
     const ok = typeof b === "function" ||
       (typeof b === "object" && b !== null &&
         typeof (b as { fetch?: unknown }).fetch === "function");
-    if (!ok) fail(`options.services.${name} must be a function or an object with fetch()`);
+    if (!ok) configError(["services", name], "must be a function or an object with fetch()");
   }
   return v as Record<string, ServiceBinding>;
 }
@@ -240,9 +288,7 @@ export function validateEnv(v: unknown): Env | undefined {
     typeof e !== "object" || e === null || typeof e.now !== "function" ||
     typeof e.random !== "function"
   ) {
-    fail("options.env must be { now(): number, random(n): Uint8Array }");
+    configError(["env"], "must be { now(): number, random(n): Uint8Array }");
   }
   return e as Env;
 }
-
-export { fail as configError };

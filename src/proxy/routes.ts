@@ -90,11 +90,26 @@ export interface MatchInput {
   host?: string | readonly string[] | null;
 }
 
-/** Thrown by `compileRoutes`; says which entry and field is wrong. */
+/**
+ * Thrown by `compileRoutes`; says which entry and field is wrong. The gateway reports it as its
+ * ConfigError (src/gateway/config-error.ts) under the table's own name (`PQGATE_ROUTES[2].origin`)
+ * from `segments` and `detail`; this layer knows no gateway.
+ */
 export class RouteConfigError extends Error {
-  constructor(readonly index: number, readonly field: string, detail: string) {
-    super(index < 0 ? `${field}: ${detail}` : `routes[${index}].${field}: ${detail}`);
+  readonly field: string;
+  /** The field's path inside the table: `[2, "match", "authority"]`; `[]` for the table. */
+  readonly segments: readonly (string | number)[];
+  constructor(
+    readonly index: number,
+    field: string | readonly string[],
+    readonly detail: string,
+  ) {
+    const name = typeof field === "string" ? field : field.join(".");
+    super(index < 0 ? `${name}: ${detail}` : `routes[${index}].${name}: ${detail}`);
     this.name = "RouteConfigError";
+    this.field = name;
+    const inEntry = typeof field !== "string" ? field : name === "(entry)" ? [] : name.split(".");
+    this.segments = index < 0 ? [] : [index, ...inEntry];
   }
 }
 
@@ -279,7 +294,7 @@ export function compileRoutes(
     }
     const e = entry as Record<string, unknown>;
     for (const k of Object.keys(e)) {
-      if (!ENTRY_KEYS.has(k)) throw new RouteConfigError(i, k, "unknown field");
+      if (!ENTRY_KEYS.has(k)) throw new RouteConfigError(i, [k], "unknown field");
     }
     const m = e.match;
     if (typeof m !== "object" || m === null || Array.isArray(m)) {
@@ -287,7 +302,7 @@ export function compileRoutes(
     }
     const match = m as Record<string, unknown>;
     for (const k of Object.keys(match)) {
-      if (!MATCH_KEYS.has(k)) throw new RouteConfigError(i, `match.${k}`, "unknown field");
+      if (!MATCH_KEYS.has(k)) throw new RouteConfigError(i, ["match", k], "unknown field");
     }
     if (match.authority === undefined && match.pathPrefix === undefined) {
       throw new RouteConfigError(i, "match", "needs authority and/or pathPrefix");

@@ -1,10 +1,10 @@
 /**
  * Worker configuration, the Cloudflare way (docs/cloudflare.md): the PQGATE_* variables are
- * parsed by the one environment parser (src/gateway/env-config.ts, shared with Deno Deploy);
- * this file adds what only a Worker has: its bindings (the Durable Object namespace, service
- * bindings named by `service:NAME` routes).
+ * parsed by the one configuration parser (src/gateway/config.ts, shared with Deno Deploy and
+ * config files); this file adds what only a Worker has: its bindings (the Durable Object
+ * namespace, service bindings named by `service:NAME` routes).
  */
-import { ConfigError, type GatewayEnv } from "../../gateway/env-config.ts";
+import { configFail, type GatewayEnv, serviceOrigins } from "../../gateway/config.ts";
 import type { RouteConfig } from "../../proxy/routes.ts";
 import type { DurableObjectNamespace, Fetcher } from "./platform.ts";
 
@@ -20,14 +20,12 @@ export function serviceBindings(
   env: WorkerEnv,
 ): Record<string, Fetcher> {
   const out: Record<string, Fetcher> = {};
-  for (const [i, r] of (routes ?? []).entries()) {
-    const origin = typeof r?.origin === "string" ? r.origin : "";
-    if (!origin.startsWith("service:")) continue;
-    const name = origin.slice("service:".length);
+  for (const { index, name } of serviceOrigins(routes)) {
     const b = env[name] as Fetcher | undefined;
     if (!b || typeof b.fetch !== "function") {
-      throw new ConfigError(
-        `PQGATE_ROUTES[${i}].origin is service:${name}, but the Worker has no service binding ${name}`,
+      configFail(
+        { path: ["PQGATE_ROUTES", index, "origin"] },
+        `is service:${name}, but the Worker has no service binding ${name}`,
       );
     }
     out[name] = { fetch: (req: Request | string | URL, init?: RequestInit) => b.fetch(req, init) };

@@ -1,6 +1,6 @@
 /**
  * pqgate on Deno Deploy, or anywhere with `deno run --allow-net --allow-env`: the gateway
- * configured from the same PQGATE_* variables as the Worker (src/gateway/env-config.ts), served
+ * configured from the same PQGATE_* variables as the Worker (src/gateway/config.ts), served
  * with Deno.serve and Deno.upgradeWebSocket (`serveDeno({ server: "deno" })`: Deno Deploy has
  * no node:http server; SECURITY.md says which bounds that leaves out). No key file, no demo
  * page, no bundler: it needs no --allow-read, --allow-write or --allow-run.
@@ -11,7 +11,13 @@
  * platform does not (Deno Deploy picks its own). docs/deno-deploy.md is the walk-through.
  */
 import { createGateway, type Gateway } from "../../gateway/create-gateway.ts";
-import { ConfigError, type GatewayEnv, gatewayOptionsFromEnv } from "../../gateway/env-config.ts";
+import {
+  ConfigError,
+  configFail,
+  type GatewayEnv,
+  gatewayOptionsFromEnv,
+  serviceOrigins,
+} from "../../gateway/config.ts";
 import { type DenoServer, serveDeno } from "./serve.ts";
 
 function log(event: string, fields?: Record<string, unknown>): void {
@@ -21,6 +27,12 @@ function log(event: string, fields?: Record<string, unknown>): void {
 /** The gateway the environment describes (ConfigError naming the variable otherwise). */
 export function gatewayFromEnv(env: GatewayEnv): Gateway {
   const { logOff, ...options } = gatewayOptionsFromEnv(env);
+  for (const { index, name } of serviceOrigins(options.routes)) {
+    configFail(
+      { path: ["PQGATE_ROUTES", index, "origin"] },
+      `is service:${name}, but the environment provides no services (service: origins are for createGateway({ services }) in code)`,
+    );
+  }
   return createGateway({ ...options, log: logOff ? undefined : log });
 }
 
@@ -31,8 +43,9 @@ export function serveFromEnv(
 ): DenoServer {
   const port = env.PORT === undefined || env.PORT === "" ? 8000 : Number(env.PORT);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError(
-      `PORT must be a port number from 0 to 65535, got ${JSON.stringify(env.PORT)}`,
+    configFail(
+      { path: ["PORT"] },
+      `must be a port number from 0 to 65535, got ${JSON.stringify(env.PORT)}`,
     );
   }
   const hostname = env.HOSTNAME || "0.0.0.0";
@@ -53,7 +66,7 @@ if (import.meta.main) {
       log("gateway.listening", { url, channel: url.replace(/^http/, "ws") + "/pqgate" });
     });
   } catch (e) {
-    if (e instanceof ConfigError || (e as Error)?.name === "GatewayConfigError") {
+    if (e instanceof ConfigError) {
       console.error(`pqgate: ${(e as Error).message}`);
       Deno.exit(2);
     }
