@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { createGateway, type Gateway } from "../gateway/create-gateway.ts";
-import { GatewayConfigError } from "../gateway/options.ts";
+import { ConfigError } from "../gateway/config-error.ts";
 import { UsageError } from "./argv.ts";
 import {
   createKeyFile,
@@ -178,7 +178,7 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
   } catch (e) {
     if (e instanceof KeyFileError) {
       console.error(`pqgate: ${e.message}`);
-      if (/not found/.test(e.message)) {
+      if (e.missing) {
         console.error(`  create it with: ${rt.keygenCommand} <path>`);
       }
       return 2;
@@ -207,7 +207,7 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
       log,
     });
   } catch (e) {
-    if (e instanceof GatewayConfigError) {
+    if (e instanceof ConfigError) {
       console.error(`pqgate: ${rewordGatewayError(e.message, settings.configPath)}`);
       return 2;
     }

@@ -40,9 +40,12 @@ function errno(e: unknown): string | undefined {
 }
 
 export class KeyFileError extends Error {
-  constructor(path: string, problem: string) {
+  /** True when the file does not exist (the CLI then says how to create it). */
+  readonly missing: boolean;
+  constructor(path: string, problem: string, missing = false) {
     super(`key file ${path}: ${problem}`);
     this.name = "KeyFileError";
+    this.missing = missing;
   }
 }
 
@@ -85,7 +88,7 @@ export async function readKeyFile(path: string): Promise<LoadedKey> {
   try {
     text = await readFile(path, "utf8");
   } catch (e) {
-    if (errno(e) === "ENOENT") throw new KeyFileError(path, "not found");
+    if (errno(e) === "ENOENT") throw new KeyFileError(path, "not found", true);
     throw new KeyFileError(path, `cannot be read (${(e as Error).message})`);
   }
   const { key, pin } = parseKeyFile(path, text);

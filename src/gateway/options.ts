@@ -97,14 +97,6 @@ export type ServiceBinding =
   | { fetch(request: Request): Response | Promise<Response> }
   | ((request: Request) => Response | Promise<Response>);
 
-/**
- * @deprecated The same class as ConfigError (one error class for every configuration source);
- * kept for the callers that still name it.
- */
-export const GatewayConfigError: typeof ConfigError = ConfigError;
-/** @deprecated ConfigError. */
-export type GatewayConfigError = ConfigError;
-
 const U32_MAX = 0xffff_ffff;
 
 /** Where createGateway option `path` is: `createGateway: options.<path>`. */

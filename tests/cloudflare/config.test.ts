@@ -1,5 +1,5 @@
 /**
- * The Worker's configuration: env parsing (secrets and vars, src/gateway/env-config.ts), errors
+ * The Worker's configuration: env parsing (secrets and vars, src/gateway/config.ts), errors
  * naming the variable, bindings (src/transport/cloudflare/worker-env.ts), createWorker options.
  */
 import assert from "node:assert/strict";
@@ -13,7 +13,7 @@ import {
   parseLimits,
   parseMs,
   parseRoutes,
-} from "../../src/gateway/env-config.ts";
+} from "../../src/gateway/config.ts";
 import { serviceBindings, type WorkerEnv } from "../../src/transport/cloudflare/worker-env.ts";
 import { createWorker } from "../../src/cloudflare.ts";
 

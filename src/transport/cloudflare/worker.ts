@@ -28,7 +28,7 @@ import {
   UPGRADE_ENV_KEY,
   type Upgrader,
 } from "../../gateway/create-gateway.ts";
-import { ConfigError, envCacheKey, gatewayOptionsFromEnv } from "../../gateway/env-config.ts";
+import { ConfigError, envCacheKey, gatewayOptionsFromEnv } from "../../gateway/config.ts";
 import { ServerSession } from "../../tunnel/server-session.ts";
 import {
   CLIENT_ADDRESS_HEADER,
@@ -98,7 +98,7 @@ async function startUp(env: WorkerEnv): Promise<void> {
 }
 
 function isConfigError(e: unknown): boolean {
-  return e instanceof ConfigError || (e as Error)?.name === "GatewayConfigError";
+  return e instanceof ConfigError;
 }
 
 /**
