@@ -29,7 +29,7 @@ import { gatewayFor, type WorkerEnv } from "../src/transport/cloudflare/worker.t
 import { ServerHandshake } from "../src/protocol/handshake-server.ts";
 import type { ConnectionKem } from "../src/crypto/select.ts";
 import { loadNodeCrypto, nodeX25519 } from "../src/crypto/node-crypto.ts";
-import { nobleSha3, nobleX25519 } from "../src/crypto/primitives.ts";
+import { nobleSha3, nobleX25519, PKCS8_X25519_PREFIX } from "../src/crypto/primitives.ts";
 import { WebCryptoMlKem } from "../src/crypto/xwing-webcrypto.ts";
 import { seededRandom } from "../src/protocol/testing.ts";
 import { xwingNoble } from "../src/protocol/kem.ts";
@@ -131,24 +131,7 @@ async function step(op: string, n: number): Promise<{ op: string; n: number }> {
   const X = { name: "X25519" };
   const pkcs8 = (sk: Uint8Array) => {
     const der = new Uint8Array(48);
-    der.set([
-      0x30,
-      0x2e,
-      0x02,
-      0x01,
-      0x00,
-      0x30,
-      0x05,
-      0x06,
-      0x03,
-      0x2b,
-      0x65,
-      0x6e,
-      0x04,
-      0x22,
-      0x04,
-      0x20,
-    ]);
+    der.set(PKCS8_X25519_PREFIX);
     der.set(sk, 16);
     return der;
   };

@@ -29,19 +29,9 @@ export async function loadNodeCrypto(): Promise<NodeCrypto | null> {
 }
 
 // RFC 8410 SubjectPublicKeyInfo prefix for a raw X25519 public key (PKCS#8: primitives.ts).
+// deno-fmt-ignore
 const SPKI_X25519 = Uint8Array.from([
-  0x30,
-  0x2a,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x6e,
-  0x03,
-  0x21,
-  0x00,
+  0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00,
 ]);
 
 function withPrefix(prefix: Uint8Array, raw: Uint8Array): Uint8Array {
