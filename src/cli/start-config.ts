@@ -4,7 +4,12 @@
  * gateway's one configuration parser (src/gateway/config.ts, shared with the environment);
  * its errors name the file and the setting (`pqgate.json: routes[0].origin: ...`).
  */
-import { ConfigError, configFail, parseConfigText } from "../gateway/config.ts";
+import {
+  ConfigError,
+  configFail,
+  parseConfigText,
+  type ServerSettings,
+} from "../gateway/config.ts";
 import type { SuiteId } from "../protocol/constants.ts";
 import type { RouteConfig } from "../proxy/routes.ts";
 import type { SessionLimits } from "../tunnel/types.ts";
@@ -14,7 +19,11 @@ import { UsageError, walkArgs } from "./argv.ts";
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_HOSTNAME = "127.0.0.1";
 
-export interface StartSettings {
+/**
+ * The per-address and per-process limits and timeouts of the Deno/Node transport come from the
+ * config file's ServerSettings (undefined = serveDeno's defaults); port and hostname resolved.
+ */
+export interface StartSettings extends Omit<ServerSettings, "port" | "hostname"> {
   port: number;
   hostname: string;
   /** Key files, first one = the one shown first; all are live. */
@@ -27,14 +36,6 @@ export interface StartSettings {
   limits: Partial<SessionLimits> | undefined;
   originTimeoutMs: number | undefined;
   originBodyIdleTimeoutMs: number | undefined;
-  /** Per-client-address limits of the Deno transport (undefined = serveDeno's defaults). */
-  maxChannelsPerAddress: number | undefined;
-  maxHandshakesPerAddressPerMinute: number | undefined;
-  /** Per-process limits and timeouts of the Deno transport (undefined = serveDeno's defaults). */
-  maxSockets: number | undefined;
-  maxHandshakesInFlight: number | undefined;
-  closeTimeoutMs: number | undefined;
-  headersTimeoutMs: number | undefined;
   channelPath: string | undefined;
   /**
    * Browser origins allowed to open a channel (createGateway `allowedOrigins`). Without
