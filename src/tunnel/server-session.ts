@@ -70,13 +70,21 @@ export class ServerSession implements GatewaySession {
   /** Output accounting (created with the record channel). */
   #budget: OutputBudget | null = null;
   #closeCode: number | null = null;
-  /** While the ClientHello is in the async KEM hop: later messages, replayed in order. */
-  readonly #hold: MessageHold;
+  /**
+   * While the ClientHello is in the async KEM hop: later messages, replayed in order. Handshake
+   * only: dropped (with the KEM) once established, so an idle channel keeps neither.
+   */
+  #hold: MessageHold | null;
+  /** This connection's KEM (SessionOptions `kem`) until the channel is established. */
+  #kem: SessionOptions["kem"];
   /** Control-frame budget (created when the channel is established). */
   #bucket: ControlFrameBudget | null = null;
   #pongsDropped = 0;
 
-  constructor(opts: SessionOptions) {
+  constructor(options: SessionOptions) {
+    // Without `kem`: the prepared KEM is the handshake's, kept in #kem until established.
+    const opts: SessionOptions = options.kem ? { ...options, kem: undefined } : options;
+    this.#kem = options.kem;
     this.#o = opts;
     this.#socket = opts.socket;
     this.#createdAt = opts.env.now();
@@ -86,12 +94,13 @@ export class ServerSession implements GatewaySession {
       suites: opts.suites,
       allowAnonymous: opts.allowAnonymous,
       random: opts.env.random,
-      kem: opts.kem,
+      kem: options.kem,
     });
     this.#hold = new MessageHold({
       receiveNow: (m) => this.#receiveNow(m),
       onStart: () => (this.#idle.lastRx = this.#o.env.now()),
-      discard: () => discardPrepared(this.#o.kem as { discard?: () => void } | undefined),
+      // this.#kem, not `kem`: a closure over it would keep it in this constructor's context.
+      discard: () => discardPrepared(this.#kem as { discard?: () => void } | undefined),
       maxHeld: MAX_HELD_MESSAGES,
       onOverflow: () =>
         this.#fail(new PqgateError("protocol_error", "messages before the ServerHello")),
@@ -200,12 +209,14 @@ export class ServerSession implements GatewaySession {
    */
   receive(message: WireMessage): void | Promise<void> {
     if (this.#state === "closed") return;
-    const kem = this.#o.kem;
+    const hold = this.#hold;
+    if (!hold) return this.#receiveNow(message);
+    const kem = this.#kem;
     const async = this.#state === "start" && typeof kem?.prepareServer === "function";
     const step = async
       ? { type: MSG_CLIENT_HELLO, prepare: (m: Uint8Array) => kem.prepareServer!(m) }
       : null;
-    return this.#hold.receive(message, step);
+    return hold.receive(message, step);
   }
 
   #receiveNow(message: WireMessage): void {
@@ -357,6 +368,9 @@ export class ServerSession implements GatewaySession {
       clientAddress: o.clientAddress ?? null,
     };
     this.#state = "established";
+    // Nothing is held once established (a ClientFinished is replayed after the hop ended).
+    this.#hold = null;
+    this.#kem = undefined;
     this.#idle.lastRx = o.env.now();
     if (sendInfo) {
       channel.send({
