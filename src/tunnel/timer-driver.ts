@@ -4,7 +4,8 @@
  * instead and never needs this.
  *
  * Call `arm()` after creating the session and after every event handed to it; it keeps one
- * timer at `nextDeadline()`, runs `onTimer(now)` when due and re-arms.
+ * timer due no later than `nextDeadline()`, runs `onTimer(now)` once that deadline is reached
+ * (never before it) and re-arms.
  */
 export interface Deadlines {
   nextDeadline(): number | null;
@@ -29,20 +30,35 @@ export class TimerDriver {
     this.unref = opts.unref ?? true;
   }
 
-  /** (Re)schedules the timer for the target's next deadline. */
+  /**
+   * (Re)schedules the timer for the target's next deadline. A timer already due no later than
+   * that deadline stays (it checks the deadline again when it fires): a deadline that moves
+   * later on every message, such as the idle PING's, costs no clearTimeout + setTimeout per
+   * message.
+   */
   arm(): void {
     if (this.stopped) return;
     const d = this.target.nextDeadline();
-    if (d === this.armedFor && (d === null || this.timer !== null)) return;
+    if (d === null) {
+      this.clear();
+      return;
+    }
+    if (this.timer !== null && this.armedFor !== null && this.armedFor <= d) return;
     this.clear();
-    if (d === null) return;
     this.armedFor = d;
     const delay = Math.max(0, Math.min(d - this.now(), 2 ** 31 - 1));
     const t = setTimeout(() => {
       this.timer = null;
       this.armedFor = null;
       if (this.stopped) return;
-      this.target.onTimer(this.now());
+      const now = this.now();
+      // Fired for an earlier deadline that has since moved: only re-arm.
+      const due = this.target.nextDeadline();
+      if (due !== null && now < due) {
+        this.arm();
+        return;
+      }
+      this.target.onTimer(now);
       this.arm();
     }, delay);
     this.timer = t;
