@@ -10,6 +10,8 @@ import {
   KEY_ID_LEN,
   MAX_RECORD_LEN,
   MAX_WINDOW,
+  SUITE_XWING_AES256GCM,
+  SUITE_XWING_CHACHA20POLY1305,
   type SuiteId,
   SUITES,
   XWING_PK_LEN,
@@ -152,9 +154,56 @@ export function validateKeys(keys: unknown, where: Where = optionAt("keys")): St
   return list as StaticKey[];
 }
 
-/** Validates `options.suites`: a non-empty list of known suite ids, gateway preference first. */
+/** The JavaScript runtime, as far as the default suite order cares (see `defaultSuites`). */
+export type SuiteRuntime = "deno" | "node" | "workerd" | "other";
+
+/** Which runtime this is: Deno, Cloudflare Workers (workerd), Node, or anything else. */
+export function detectRuntime(): SuiteRuntime {
+  const g = globalThis as {
+    Deno?: unknown;
+    navigator?: { userAgent?: string };
+    process?: { versions?: { node?: string } };
+  };
+  if (g.Deno !== undefined) return "deno";
+  if (g.navigator?.userAgent === "Cloudflare-Workers") return "workerd";
+  if (typeof g.process?.versions?.node === "string") return "node";
+  return "other";
+}
+
+/**
+ * The gateway's default suite preference per runtime (PROTOCOL.md §3.2: the gateway picks the
+ * first suite of ITS list that the client offered, so this order decides the AEAD of every
+ * connection whose client offers both). Measured by bench/aead-backends.ts (seal + open of one
+ * 16 KiB record, MB/s; docs/benchmarks.md "AEAD per runtime"):
+ *
+ * | runtime            | AES-256-GCM           | ChaCha20-Poly1305 | default first     |
+ * | ------------------ | --------------------- | ----------------- | ----------------- |
+ * | workerd 2026-04/11 | 284-304 (node:crypto) | 564-591           | ChaCha20-Poly1305 |
+ * | Node 20            | 1206 (OpenSSL)        | 1127              | AES-256-GCM       |
+ * | Deno 2.9           | 128 (node:crypto)     | 749 (node:crypto) | AES-256-GCM (*)   |
+ * | other (noble)      | 32                    | 131               | ChaCha20-Poly1305 |
+ *
+ * (*) ChaCha20-Poly1305 is 5.8× faster on Deno, but both Deno's node:crypto ChaCha20-Poly1305
+ * and noble's leave far more short-lived off-heap garbage per record than AES-GCM: a 50 MiB
+ * upload through a Deno gateway grows rss by 42-50 MiB instead of 6-9 MiB, past the 40 MiB
+ * bound that tests/e2e/gateway-suite.ts holds. Until that is solved AES-256-GCM stays first
+ * on Deno; `suites: [2, 1]` opts in.
+ *
+ * WebCrypto AES-GCM (workerd 2.1-2.4 GB/s, Deno 185 MB/s) is asynchronous and the record
+ * layer is synchronous, so it is not a candidate. An explicit `suites` option always wins.
+ */
+export function defaultSuites(runtime: SuiteRuntime = detectRuntime()): SuiteId[] {
+  return runtime === "node" || runtime === "deno"
+    ? [SUITE_XWING_AES256GCM, SUITE_XWING_CHACHA20POLY1305]
+    : [SUITE_XWING_CHACHA20POLY1305, SUITE_XWING_AES256GCM];
+}
+
+/**
+ * Validates `options.suites`: a non-empty list of known suite ids, gateway preference first.
+ * Absent → `defaultSuites()` (the runtime's fastest AEAD first).
+ */
 export function validateSuites(suites: unknown, where: Where = optionAt("suites")): SuiteId[] {
-  if (suites === undefined) return [...SUITES];
+  if (suites === undefined) return defaultSuites();
   if (!Array.isArray(suites) || suites.length === 0) {
     configFail(where, `must be a non-empty array of suite ids (${SUITES.join(", ")})`);
   }

@@ -1,5 +1,18 @@
 /**
- * §2 X-Wing (draft-connolly-cfrg-xwing-kem) over @noble/post-quantum's `ml_kem768_x25519`.
+ * §2 X-Wing (draft-connolly-cfrg-xwing-kem) composed from noble's ML-KEM-768
+ * (`@noble/post-quantum/ml-kem.js`), X25519 (`@noble/curves/ed25519.js`) and SHA3-256/SHAKE256
+ * (`@noble/hashes/sha3.js`), exactly as the draft (and @noble/post-quantum 0.7.1's
+ * `ml_kem768_x25519`, which this replaced) defines it:
+ *   expanded = SHAKE256(seed, 96); (pk_M, dk_M) = ML-KEM.KeyGen(expanded[0:64]);
+ *   sk_X = expanded[64:96]; pk_X = X25519(sk_X, 9); pk = pk_M || pk_X; sk = seed
+ *   Encaps(pk, eseed): (ct_M, ss_M) = ML-KEM.Encaps(pk_M, eseed[0:32]); ek_X = eseed[32:64];
+ *     ct_X = X25519(ek_X, 9); ss_X = X25519(ek_X, pk_X)
+ *   Decaps(ct, seed): ss_M = ML-KEM.Decaps(dk_M, ct_M); ss_X = X25519(sk_X, ct_X)
+ *   ss = SHA3-256(ss_M || ss_X || ct_X || pk_X || "\.//^\")
+ * Only the composition is here (no primitive); tests/vectors/xwing-draft.json and the
+ * comparisons in kem.test.ts prove it byte-identical. Why composed: the hybrid module also
+ * pulls in noble's NIST curves, a large share of the browser bundle and of a cold isolate's
+ * parse/compile time (docs/benchmarks.md).
  *
  * Input rules (every failure is a PqgateError; noble's own exceptions never escape):
  * - Peer-supplied inputs (`publicKey` to encapsulate, `cipherText` to decapsulate) that are
@@ -21,7 +34,9 @@
  * the rule holds even if a future noble release stopped checking, and any other backend can
  * reuse the same function.
  */
-import { ml_kem768_x25519 } from "@noble/post-quantum/hybrid.js";
+import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
+import { x25519 } from "@noble/curves/ed25519.js";
+import { sha3_256, shake256 } from "@noble/hashes/sha3.js";
 import { PqgateError } from "./errors.ts";
 import type { Bytes } from "./bytes.ts";
 import type { HybridKem } from "./types.ts";
@@ -80,20 +95,54 @@ export function xwingPublicKeyValid(publicKey: Uint8Array): boolean {
     mlkemModulusCheck(publicKey.subarray(0, MLKEM768_PK_LEN));
 }
 
-/** X-Wing from @noble/post-quantum (pure JS; the fallback backend on every runtime). */
+/** The X-Wing combiner label "\.//^\" (draft §5). */
+const XWING_LABEL = Uint8Array.from([0x5c, 0x2e, 0x2f, 0x2f, 0x5e, 0x5c]);
+const MLKEM768_CT_LEN = 1088;
+
+/** SHA3-256(ss_M || ss_X || ct_X || pk_X || label). */
+function combine(ssM: Uint8Array, ssX: Uint8Array, ctX: Uint8Array, pkX: Uint8Array): Bytes {
+  return own(
+    sha3_256.create().update(ssM).update(ssX).update(ctX).update(pkX).update(XWING_LABEL)
+      .digest(),
+  );
+}
+
+/** The expanded secret key: ML-KEM-768 (dk, pk) from expanded[0:64], sk_X, pk_X. */
+function expandSeed(seed: Uint8Array): {
+  dkM: Uint8Array;
+  pkM: Uint8Array;
+  skX: Uint8Array;
+  pkX: Uint8Array;
+} {
+  const ex = shake256(seed, { dkLen: 96 });
+  try {
+    const kp = ml_kem768.keygen(ex.subarray(0, 64));
+    const skX = ex.slice(64, 96);
+    return { dkM: kp.secretKey, pkM: kp.publicKey, skX, pkX: x25519.getPublicKey(skX) };
+  } finally {
+    ex.fill(0);
+  }
+}
+
+/** X-Wing from noble's primitives (pure JS; the fallback backend on every runtime). */
 export const xwingNoble: HybridKem = Object.freeze({
   name: "X-Wing (noble)",
 
   keygen(seed: Uint8Array): { publicKey: Bytes; secretKey: Bytes } {
     checkLen(seed, XWING_SEED_LEN, "seed", "internal_error");
-    let kp: { publicKey: Uint8Array; secretKey: Uint8Array };
+    let e: ReturnType<typeof expandSeed>;
     try {
-      kp = ml_kem768_x25519.keygen(seed);
+      e = expandSeed(seed);
     } catch {
       // A 32-byte seed always yields a key; anything else is a library fault.
       throw new PqgateError("internal_error", "keygen failed");
     }
-    return { publicKey: own(kp.publicKey), secretKey: own(kp.secretKey) };
+    const publicKey = new Uint8Array(XWING_PK_LEN);
+    publicKey.set(e.pkM);
+    publicKey.set(e.pkX, MLKEM768_PK_LEN);
+    e.dkM.fill(0);
+    e.skX.fill(0);
+    return { publicKey, secretKey: new Uint8Array(seed) };
   },
 
   encapsulate(
@@ -105,33 +154,62 @@ export const xwingNoble: HybridKem = Object.freeze({
     if (!xwingPublicKeyValid(publicKey)) {
       throw new PqgateError("handshake_failed", "publicKey: invalid");
     }
-    let r: { cipherText: Uint8Array; sharedSecret: Uint8Array };
+    let ctM: Uint8Array, ssM: Uint8Array | null = null, ssX: Uint8Array | null = null;
+    let ctX: Uint8Array;
+    const pkX = publicKey.subarray(MLKEM768_PK_LEN);
     try {
-      r = ml_kem768_x25519.encapsulate(publicKey, eseed);
+      const r = ml_kem768.encapsulate(
+        publicKey.subarray(0, MLKEM768_PK_LEN),
+        eseed.subarray(0, 32),
+      );
+      ctM = r.cipherText;
+      ssM = r.sharedSecret;
+      const ekX = eseed.subarray(32, 64);
+      ctX = x25519.getPublicKey(ekX);
+      ssX = x25519.getSharedSecret(ekX, pkX); // throws on an all-zero (low-order) result
     } catch {
+      ssM?.fill(0);
       // Low-order X25519 part (all-zero DH output) or a modulus failure noble caught first.
       throw new PqgateError("handshake_failed", "publicKey: invalid");
     }
-    const out = { cipherText: own(r.cipherText), sharedSecret: own(r.sharedSecret) };
-    r.sharedSecret.fill(0);
-    if (out.cipherText.length !== XWING_CT_LEN || out.sharedSecret.length !== XWING_SS_LEN) {
+    const sharedSecret = combine(ssM, ssX, ctX, pkX);
+    ssM.fill(0);
+    ssX.fill(0);
+    const cipherText = new Uint8Array(XWING_CT_LEN);
+    cipherText.set(ctM);
+    cipherText.set(ctX, MLKEM768_CT_LEN);
+    if (ctM.length !== MLKEM768_CT_LEN || sharedSecret.length !== XWING_SS_LEN) {
       throw new PqgateError("internal_error", "encapsulate: unexpected output size");
     }
-    return out;
+    return { cipherText, sharedSecret };
   },
 
   decapsulate(cipherText: Uint8Array, secretKey: Uint8Array): Bytes {
     checkLen(secretKey, XWING_SEED_LEN, "secretKey", "internal_error");
     checkLen(cipherText, XWING_CT_LEN, "cipherText", "handshake_failed");
-    let ss: Uint8Array;
+    let e: ReturnType<typeof expandSeed>;
     try {
-      ss = ml_kem768_x25519.decapsulate(cipherText, secretKey);
+      e = expandSeed(secretKey);
+    } catch {
+      throw new PqgateError("internal_error", "decapsulate: key expansion failed");
+    }
+    let ssM: Uint8Array | null = null, ssX: Uint8Array | null = null;
+    const ctX = cipherText.subarray(MLKEM768_CT_LEN);
+    try {
+      ssM = ml_kem768.decapsulate(cipherText.subarray(0, MLKEM768_CT_LEN), e.dkM);
+      ssX = x25519.getSharedSecret(e.skX, ctX);
     } catch {
       // ML-KEM never fails (implicit rejection); only a low-order ct_X reaches here.
+      ssM?.fill(0);
+      e.dkM.fill(0);
+      e.skX.fill(0);
       throw new PqgateError("handshake_failed", "cipherText: invalid");
     }
-    const out = own(ss);
-    ss.fill(0);
+    const out = combine(ssM, ssX, ctX, e.pkX);
+    ssM.fill(0);
+    ssX.fill(0);
+    e.dkM.fill(0);
+    e.skX.fill(0);
     if (out.length !== XWING_SS_LEN) {
       throw new PqgateError("internal_error", "decapsulate: unexpected output size");
     }
