@@ -59,7 +59,7 @@ export interface GatewayOptions {
   services?: Record<string, ServiceBinding>;
   /** Accept anonymous-mode clients (no pin; TLS-only trust). Default false. */
   allowAnonymous?: boolean;
-  /** Enabled suites, gateway preference first. Default: all of `SUITES`. */
+  /** Enabled suites, gateway preference first. Default: both, in the per-runtime order of `defaultSuites()` (src/gateway/options.ts). */
   suites?: SuiteId[];
   /** Per-session limits; missing fields take DEFAULT_LIMITS. */
   limits?: Partial<SessionLimits>;
