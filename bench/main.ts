@@ -18,6 +18,13 @@
  *   worker      workerd through Miniflare (bench/worker-hook.ts): gateway CPU per handshake warm
  *               and cold (fresh isolate), pinned workerd 2026-04 and native-ML-KEM workerd
  *               2026-11, PQGATE_CRYPTO noble/auto; handshakes/s through the real Worker
+ *   request     gateway CPU per proxied 1 KiB request on an established channel and added
+ *               latency p50/p99 over direct, beside a plain Deno reverse proxy; round trips of a
+ *               new channel through a 50 ms/direction delaying relay (bench/request-cost.ts)
+ *   channel     gateway CPU per new channel: open, handshake, one request, close (bench/channel-cost.ts)
+ *
+ * At the end: the issue-13 targets, each with its measured value and "met" / "missed by N"
+ * (bench/targets.ts; `targets` in --json).
  *
  * Clients use the `ws` npm WebSocket inside Deno: Deno 2.9's own WebSocket client stalls ~44 ms
  * on every client→server message over ~1 KiB (a ClientHello is 2.3 KiB), which would measure
@@ -34,6 +41,7 @@ import { xwingNoble } from "../src/protocol/kem.ts";
 import type { HybridKem } from "../src/protocol/types.ts";
 import { seededRandom } from "../src/protocol/testing.ts";
 import { BENCH_KEY, cpuModel, ORIGIN_HOST, procCpuUs, type Stat, stat } from "./common.ts";
+import { targetsFrom } from "./targets.ts";
 import { benchWorkerHandshake } from "./worker-hook.ts";
 
 const args = Deno.args;
@@ -478,7 +486,42 @@ if (!skip.has("worker")) {
     result.worker = { error: (e as Error).message };
   }
 }
+if (!skip.has("request")) {
+  say("· per-request gateway CPU, added latency, round trips (vs a plain Deno proxy) …");
+  try {
+    result.request = await runJson(deno, [
+      "run",
+      "-A",
+      "bench/request-cost.ts",
+      "--json",
+      "--n",
+      QUICK ? "300" : "2000",
+      "--batches",
+      QUICK ? "3" : "7",
+    ]);
+  } catch (e) {
+    result.request = { error: (e as Error).message };
+  }
+}
+if (!skip.has("channel")) {
+  say("· gateway CPU per new channel …");
+  try {
+    result.channelCost = await runJson(deno, [
+      "run",
+      "-A",
+      "bench/channel-cost.ts",
+      "--json",
+      "--skip",
+      "mem",
+      "--cpu",
+      QUICK ? "3" : "15",
+    ]);
+  } catch (e) {
+    result.channelCost = { error: (e as Error).message };
+  }
+}
 result.seconds = Math.round(ms(t00) / 1000);
+result.targets = targetsFrom(result);
 
 if (JSON_OUT) console.log(JSON.stringify(result));
 else {

@@ -1,6 +1,8 @@
 /** Renders bench/main.ts's result object as Markdown tables (what `npm run bench` prints). */
 // deno-lint-ignore-file no-explicit-any
 
+import { targetsFrom, targetsTable } from "./targets.ts";
+
 type S = { n: number; median: number; p99: number };
 const f = (x: number | null | undefined, d = 0) =>
   x === null || x === undefined || Number.isNaN(x) ? "–" : x.toLocaleString("en-US", {
@@ -230,8 +232,66 @@ export function printReport(r: any): string {
     }
   }
   out.push(...workerSection(r.worker));
+  out.push(...requestSection(r.request, r.channelCost));
+  out.push(...targetsTable(targetsFrom(r)));
   out.push(`\n(bench took ${r.seconds} s)`);
   return out.join("\n");
+}
+
+function requestSection(q: any, c: any): string[] {
+  const out: string[] = [];
+  if (q?.error) out.push(`\n## Per-request cost: ERROR ${q.error}`);
+  else if (q?.cpu) {
+    out.push(
+      `\n## Per proxied 1 KiB request, established channel vs a plain Deno reverse proxy (same run; batches of ${q.n}, /proc CPU)`,
+    );
+    out.push(row(["what", "median", "p99"]), sep(3));
+    out.push(
+      row([
+        "pqgate gateway CPU µs (process − origin)",
+        f(q.cpu.pqgateUs.median),
+        f(q.cpu.pqgateUs.p99),
+      ]),
+    );
+    out.push(
+      row([
+        "pqgate process CPU µs (gateway + origin)",
+        f(q.cpu.pqgateProcessUs.median),
+        f(q.cpu.pqgateProcessUs.p99),
+      ]),
+    );
+    out.push(
+      row([
+        "origin alone CPU µs (direct requests)",
+        f(q.cpu.originUs.median),
+        f(q.cpu.originUs.p99),
+      ]),
+    );
+    out.push(
+      row(["plain Deno proxy CPU µs", f(q.cpu.plainProxyUs.median), f(q.cpu.plainProxyUs.p99)]),
+    );
+    const l = q.latency;
+    out.push(row(["request through the channel, ms", ms(l.pqgateMs, 3)]));
+    out.push(row(["request through the plain Deno proxy, ms", ms(l.plainProxyMs, 3)]));
+    out.push(row(["request direct to the origin (keep-alive), ms", ms(l.directMs, 3)]));
+    out.push(
+      `\nadded over direct: pqgate +${l.pqgateAddedP50Ms} ms p50 (+${l.pqgateAddedP99Ms} p99), plain proxy +${l.plainProxyAddedP50Ms} ms p50 (+${l.plainProxyAddedP99Ms} p99)`,
+    );
+    if (q.rtt) {
+      out.push(
+        `\nRound trips (relay adds ${q.rtt.delayMsPerDirection} ms per direction, TCP SYN not delayed): new channel → first response ${q.rtt.newChannelFirstResponseMs.median} ms = ${q.rtt.newChannelRtts} RTT; plain GET on a new connection ${q.rtt.plainNewConnectionMs.median} ms = ${q.rtt.plainRtts} RTT; channel = plain + ${q.rtt.extraRttsOverPlain} RTT`,
+      );
+    }
+  }
+  if (c?.error) out.push(`\n## Gateway CPU per new channel: ERROR ${c.error}`);
+  else if (c?.cpu) {
+    out.push(
+      `\n## Gateway CPU per new channel (open, handshake, GET /, close; ${c.cpu.batches} batches of ${c.cpu.batch}): median ${
+        f(c.cpu.medianUs)
+      } µs, p99 ${f(c.cpu.p99Us)} µs`,
+    );
+  }
+  return out;
 }
 
 function workerSection(w: any): string[] {
