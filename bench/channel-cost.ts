@@ -26,7 +26,7 @@
 import WS from "ws";
 import { Channel } from "../src/client/mod.ts";
 import { selectBackends } from "../src/crypto/select.ts";
-import { BENCH_KEY, ORIGIN_HOST, procCpuUs } from "./common.ts";
+import { BENCH_KEY, ORIGIN_HOST, procCpuUs, spawnReady } from "./common.ts";
 
 const args = Deno.args;
 const arg = (k: string, d: string) => args.includes(k) ? args[args.indexOf(k) + 1] : d;
@@ -60,30 +60,13 @@ async function startGateway(prof: string | null, inspect = false): Promise<Gw> {
   const flags = ["run", "-A", "--v8-flags=--expose-gc"];
   if (prof) flags.push("--cpu-prof", `--cpu-prof-dir=${prof}`);
   if (inspect) flags.push(`--inspect=127.0.0.1:${INSPECT_PORT}`);
-  const child = new Deno.Command(deno, {
+  const cmd = new Deno.Command(deno, {
     args: [...flags, `${root}bench/gateway-server.ts`, "--crypto", "auto"],
     stdout: "piped",
     stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("gateway exited before it was ready");
-    buf += value;
-  }
-  const info = JSON.parse(buf.split("\n")[0]);
-  return {
-    gateway: info.gateway,
-    pid: info.pid,
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      reader.cancel().catch(() => {});
-      await child.status;
-    },
-  };
+  });
+  const p = await spawnReady<{ gateway: string; pid: number }>(cmd, "gateway");
+  return { gateway: p.info.gateway, pid: p.info.pid, stop: p.stop };
 }
 
 const kem = (await selectBackends({ timeAead: false })).kem;

@@ -51,3 +51,34 @@ export function procRss(pid: number): number | null {
     return null;
   }
 }
+
+/** A bench subprocess that printed its JSON ready line on stdout. */
+export interface ReadyProcess<T> {
+  info: T;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `cmd` (stdout piped), waits for its first stdout line (JSON: the process's ready
+ * info) and returns it with a `stop()` that sends SIGTERM and waits for the exit.
+ */
+export async function spawnReady<T>(cmd: Deno.Command, label: string): Promise<ReadyProcess<T>> {
+  const child = cmd.spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${label} exited before it was ready`);
+    buf += value;
+  }
+  return {
+    info: JSON.parse(buf.split("\n")[0]) as T,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      reader.cancel().catch(() => {});
+      await child.status;
+    },
+  };
+}

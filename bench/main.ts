@@ -40,7 +40,15 @@ import { ClientHandshake } from "../src/protocol/handshake-client.ts";
 import { xwingNoble } from "../src/protocol/kem.ts";
 import type { HybridKem } from "../src/protocol/types.ts";
 import { seededRandom } from "../src/protocol/testing.ts";
-import { BENCH_KEY, cpuModel, ORIGIN_HOST, procCpuUs, type Stat, stat } from "./common.ts";
+import {
+  BENCH_KEY,
+  cpuModel,
+  ORIGIN_HOST,
+  procCpuUs,
+  spawnReady,
+  type Stat,
+  stat,
+} from "./common.ts";
 import { targetsFrom } from "./targets.ts";
 import { benchWorkerHandshake } from "./worker-hook.ts";
 
@@ -120,25 +128,8 @@ async function startGateway(crypto: "auto" | "noble", raiseUlimit = false): Prom
       stdout: "piped",
       stderr: "inherit",
     });
-  const child = cmd.spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("bench gateway exited before it was ready");
-    buf += value;
-  }
-  const info = JSON.parse(buf.split("\n")[0]);
-  return {
-    ...info,
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      reader.cancel().catch(() => {});
-      await child.status;
-    },
-  };
+  const p = await spawnReady<Omit<GatewayProc, "stop">>(cmd, "bench gateway");
+  return { ...p.info, stop: p.stop };
 }
 
 const clientKem = (await selectBackends({ timeAead: false })).kem;

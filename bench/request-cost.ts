@@ -20,7 +20,14 @@
 import WS from "ws";
 import { Channel } from "../src/client/mod.ts";
 import { selectBackends } from "../src/crypto/select.ts";
-import { BENCH_KEY, ORIGIN_HOST, procCpuUs, stat } from "./common.ts";
+import {
+  BENCH_KEY,
+  ORIGIN_HOST,
+  procCpuUs,
+  type ReadyProcess,
+  spawnReady,
+  stat,
+} from "./common.ts";
 
 const args = Deno.args;
 const arg = (k: string, d: string) => args.includes(k) ? args[args.indexOf(k) + 1] : d;
@@ -36,29 +43,13 @@ const say = (m: string) => {
 const kem = (await selectBackends({ timeAead: false })).kem;
 
 // deno-lint-ignore no-explicit-any
-async function spawn(script: string, a: string[]): Promise<{ info: any; stop(): Promise<void> }> {
-  const child = new Deno.Command(deno, {
+function spawn(script: string, a: string[]): Promise<ReadyProcess<any>> {
+  const cmd = new Deno.Command(deno, {
     args: ["run", "-A", `${root}${script}`, ...a],
     stdout: "piped",
     stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${script} exited before it was ready`);
-    buf += value;
-  }
-  return {
-    info: JSON.parse(buf.split("\n")[0]),
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      reader.cancel().catch(() => {});
-      await child.status;
-    },
-  };
+  });
+  return spawnReady(cmd, script);
 }
 
 const median = (xs: number[]) => stat(xs, 1).median;
