@@ -354,15 +354,15 @@ Deno.test("the client reaches only src/crypto's platform-neutral modules (no nod
   const { importsOf } = await import("../../scripts/check-imports.ts");
   const root = new URL("../../", import.meta.url);
   const seen = new Set<string>();
-  const todo = ["src/client/mod.ts"];
-  while (todo.length) {
-    const path = todo.pop()!;
+  const pending = ["src/client/mod.ts"];
+  while (pending.length) {
+    const path = pending.pop()!;
     if (seen.has(path)) continue;
     seen.add(path);
     const source = await Deno.readTextFile(new URL(path, root));
     for (const spec of importsOf(source)) {
       if (spec.startsWith(".")) {
-        todo.push(new URL(spec, new URL(path, root)).href.slice(root.href.length));
+        pending.push(new URL(spec, new URL(path, root)).href.slice(root.href.length));
       } else assert.ok(!spec.startsWith("node:"), `${path} imports ${spec}`);
     }
   }
