@@ -303,7 +303,7 @@ export class ServerStreams {
       );
       return;
     }
-    this.#startResponse(s, head, res.body);
+    this.#startResponse(s, head, res.body, declaredLength(res.headers.get("content-length")));
   }
 
   /** A session-made error response (src/tunnel/error-response.ts: `pqgate-error`, JSON body). */
@@ -321,32 +321,50 @@ export class ServerStreams {
           c.close();
         },
       }),
+      body.length,
     );
   }
 
   /** HEADERS wait for the output gate like DATA does (a bodiless response included). */
-  #startResponse(s: ServerStream, head: Uint8Array, body: ReadableStream<Uint8Array> | null): void {
+  #startResponse(
+    s: ServerStream,
+    head: Uint8Array,
+    body: ReadableStream<Uint8Array> | null,
+    length: number | null,
+  ): void {
     s.responseStarted = true;
     if (s.isHead && body !== null) {
       body.cancel().catch(() => {});
       body = null;
     }
     const gate = this.#host.budget().wait();
-    if (gate) gate.then(() => this.#sendHead(s, head, body));
-    else this.#sendHead(s, head, body);
+    if (gate) gate.then(() => this.#sendHead(s, head, body, length));
+    else this.#sendHead(s, head, body, length);
   }
 
-  #sendHead(s: ServerStream, head: Uint8Array, body: ReadableStream<Uint8Array> | null): void {
+  /**
+   * HEADERS, then the body through the stream's OutgoingBody. With a declared length the
+   * HEADERS of a small body wait for its first bytes and END_STREAM rides on the last DATA
+   * frame, so a small response is one record (outgoing-body.ts).
+   */
+  #sendHead(
+    s: ServerStream,
+    head: Uint8Array,
+    body: ReadableStream<Uint8Array> | null,
+    length: number | null,
+  ): void {
     if (!this.#streams.isLive(s) || !this.#host.established()) {
       body?.cancel().catch(() => {});
       return;
     }
-    this.#host.send({ type: "headers", stream: s.id, endStream: body === null, payload: head });
+    const headers = (endStream: boolean) =>
+      this.#host.send({ type: "headers", stream: s.id, endStream, payload: head });
     if (body === null) {
+      headers(true);
       this.#localEnd(s);
       return;
     }
-    s.out.pump(body).then(
+    s.out.pump(body, { length, head: () => headers(false) }).then(
       () => this.#localEnd(s),
       (e) => {
         if (e instanceof BodyAborted || !this.#streams.isLive(s)) return;
@@ -390,4 +408,9 @@ export class ServerStreams {
   #forget(s: ServerStream): void {
     if (this.#streams.forget(s)) this.#host.forgotten();
   }
+}
+
+/** A response's content-length as a number, or null when absent or not a plain decimal. */
+function declaredLength(v: string | null): number | null {
+  return v !== null && /^[0-9]{1,15}$/.test(v) ? Number(v) : null;
 }
