@@ -161,10 +161,9 @@ export class OutgoingBody {
       if (!this.aborted) reader.cancel(e).catch(() => {});
       throw this.aborted ? new BodyAborted(this.aborted.reason) : e;
     } finally {
+      // The reader keeps its lock: nothing reads the body after the pump, and releasing it
+      // costs a TypeError (stack trace included) per response.
       this.held = 0;
-      try {
-        reader.releaseLock();
-      } catch { /* a pending read may still hold it */ }
     }
   }
 
