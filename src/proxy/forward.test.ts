@@ -671,3 +671,38 @@ Deno.test("forward: a route's bodyIdleTimeoutMs overrides the gateway's (0 = non
     await assert.rejects(strict.text(), (e: Error) => e.name === "TimeoutError");
   });
 });
+
+Deno.test("forward: a small declared body is read whole under the header timeout, and checked against its length", async () => {
+  const routes = compileRoutes([{ match: { authority: "api.example.com" }, origin: "service:s" }]);
+  const enc = new TextEncoder();
+  let mode: "ok" | "short" | "stall" = "ok";
+  const services = serviceLookup({
+    s: {
+      fetch: () => {
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(enc.encode("abc"));
+            if (mode === "ok") c.enqueue(enc.encode("de"));
+            if (mode !== "stall") c.close();
+          },
+        });
+        return new Response(body, { headers: { "content-length": "5" } });
+      },
+    },
+  });
+  const ok = await forward(req("/"), ctx(routes, fetch, { services, timeoutMs: 150 }));
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers.get("content-length"), "5");
+  assert.equal(await ok.text(), "abcde");
+
+  mode = "short"; // declared 5, sent 3: a broken origin, not a truncated success
+  const short = await forward(req("/"), ctx(routes, fetch, { services, timeoutMs: 150 }));
+  assert.equal(short.status, 502);
+  assert.equal(short.headers.get("pqgate-error"), "bad_gateway");
+
+  mode = "stall"; // headers in time, the rest of a small body never: 504, not a hung stream
+  const t0 = Date.now();
+  const stalled = await forward(req("/"), ctx(routes, fetch, { services, timeoutMs: 150 }));
+  assert.equal(stalled.status, 504);
+  assert.ok(Date.now() - t0 < 1000);
+});
