@@ -32,6 +32,34 @@ function asFetchHandler(b: ServiceBinding): FetchHandler {
   return typeof b === "function" ? { fetch: b } : { fetch: (r) => b.fetch(r) };
 }
 
+/**
+ * Scheme, host and path + query of a serialized absolute http(s) URL (a `Request`'s `url`, which
+ * the session built from the channel's request head and which is therefore already parsed and
+ * canonical): the same parts `new URL` gives, by slicing, which is ~10x cheaper per request.
+ * Anything else (no "//" authority) goes through `new URL`.
+ */
+export function splitUrl(href: string): { scheme: string; host: string; path: string } {
+  const colon = href.indexOf(":");
+  if (colon > 0 && href.startsWith("//", colon + 1)) {
+    const hostStart = colon + 3;
+    let end = href.length;
+    const hash = href.indexOf("#", hostStart);
+    if (hash !== -1) end = hash;
+    let slash = href.indexOf("/", hostStart);
+    const query = href.indexOf("?", hostStart);
+    if (slash === -1 || slash > end) slash = end;
+    if (query !== -1 && query < slash) slash = query;
+    const path = href.slice(slash, end);
+    return {
+      scheme: href.slice(0, colon),
+      host: href.slice(hostStart, slash),
+      path: path === "" || path[0] === "?" ? "/" + path : path,
+    };
+  }
+  const u = new URL(href);
+  return { scheme: u.protocol.slice(0, -1), host: u.host, path: u.pathname + u.search };
+}
+
 export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
   const handlers: Record<string, FetchHandler> = {};
   if (o.demo) handlers.demo = demoOrigin;
@@ -41,12 +69,12 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
 
   return async (request: Request, channel: ChannelInfo): Promise<Response> => {
     const started = Date.now();
-    const url = new URL(request.url);
+    const url = splitUrl(request.url);
     const response = await forward({
       method: request.method,
-      scheme: url.protocol.slice(0, -1),
+      scheme: url.scheme,
       authority: url.host,
-      path: url.pathname + url.search,
+      path: url.path,
       headers: request.headers,
       body: request.body,
     }, {
