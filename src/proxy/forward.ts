@@ -315,7 +315,7 @@ export async function forward(request: ForwardRequest, ctx: ForwardContext): Pro
   const scheme = (request.scheme ?? "https").toLowerCase() === "http" ? "http" : "https";
   const target = match.service === null ? match.url : `${scheme}://${match.authority}${match.rest}`;
   const headers = originRequestHeaders(clientHeaders, {
-    host: new URL(target).host,
+    host: route.origin.kind === "url" ? route.origin.host : new URL(target).host,
     clientAddress: ctx.clientAddress,
     suite: ctx.suite,
     sessionId: ctx.sessionId,

@@ -44,7 +44,11 @@ export interface RouteConfig {
 }
 
 export type OriginTarget =
-  | { kind: "url"; /** normalized base, no trailing slash */ base: string }
+  | {
+    kind: "url";
+    /** normalized base, no trailing slash */ base: string;
+    /** the base's host[:port] as `new URL` gives it: the origin request's Host */ host: string;
+  }
   | { kind: "service"; name: string; base: string };
 
 /** A validated route. */
@@ -259,7 +263,7 @@ function compileOrigin(i: number, origin: unknown): OriginTarget {
   if (basePath !== "" && pathProblem(basePath) !== null) {
     throw new RouteConfigError(i, "origin", `path is not acceptable: ${pathProblem(basePath)}`);
   }
-  return { kind: "url", base: url.origin + basePath };
+  return { kind: "url", base: url.origin + basePath, host: url.host };
 }
 
 function optionalInt(
