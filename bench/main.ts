@@ -21,6 +21,8 @@
  *   request     gateway CPU per proxied 1 KiB request on an established channel and added
  *               latency p50/p99 over direct, beside a plain Deno reverse proxy; round trips of a
  *               new channel through a 50 ms/direction delaying relay (bench/request-cost.ts)
+ *   stages      a proxied request's CPU stage by stage, each alone, against the request figure
+ *               (bench/request-profile.ts)
  *   channel     gateway CPU per new channel: open, handshake, one request, close (bench/channel-cost.ts)
  *
  * At the end: the issue-13 targets, each with its measured value and "met" / "missed by N"
@@ -492,6 +494,21 @@ if (!skip.has("request")) {
     ]);
   } catch (e) {
     result.request = { error: (e as Error).message };
+  }
+}
+if (!skip.has("stages")) {
+  say("· where a proxied request's CPU goes, stage by stage …");
+  try {
+    result.requestStages = await runJson(deno, [
+      "run",
+      "-A",
+      "bench/request-profile.ts",
+      "--json",
+      "--rounds",
+      QUICK ? "3" : "7",
+    ]);
+  } catch (e) {
+    result.requestStages = { error: (e as Error).message };
   }
 }
 if (!skip.has("channel")) {

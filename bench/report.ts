@@ -2,6 +2,7 @@
 // deno-lint-ignore-file no-explicit-any
 
 import { targetsFrom, targetsTable } from "./targets.ts";
+import { renderRequestProfile } from "./request-profile.ts";
 
 type S = { n: number; median: number; p99: number };
 const f = (x: number | null | undefined, d = 0) =>
@@ -233,6 +234,7 @@ export function printReport(r: any): string {
   }
   out.push(...workerSection(r.worker));
   out.push(...requestSection(r.request, r.channelCost));
+  out.push(...stageSection(r.requestStages, r.request?.cpu?.pqgateUs?.median));
   out.push(...targetsTable(targetsFrom(r)));
   out.push(`\n(bench took ${r.seconds} s)`);
   return out.join("\n");
@@ -292,6 +294,16 @@ function requestSection(q: any, c: any): string[] {
     );
   }
   return out;
+}
+
+function stageSection(p: any, totalUs: number | undefined): string[] {
+  if (!p) return [];
+  if (p.error) return [`\n## Per-request stages: ERROR ${p.error}`];
+  return [
+    `\n## Where a proxied 1 KiB request's gateway CPU goes (each stage alone, warm; suite ${p.suite}; bench/request-profile.ts)`,
+    "",
+    renderRequestProfile(p, totalUs),
+  ];
 }
 
 function workerSection(w: any): string[] {
