@@ -173,6 +173,21 @@ Deno.test("record: constructor validates keys, limits and time", () => {
   assert.deepEqual(DEFAULT_RECORD_LIMITS.hardRecordsPerEpoch, HARD_RECORDS_PER_EPOCH);
 });
 
+Deno.test("record: the public sessionId shares no buffer with a secret; values are copied", () => {
+  const keys = sessionKeys();
+  const l = new RecordLayer({ role: "server", keys, now: T0 });
+  // SESSION_INFO hands the sessionId out: its buffer must hold nothing else.
+  assert.equal(l.sessionId.buffer.byteLength, keys.sessionId.length);
+  assert.notEqual(l.sessionId.buffer, l.exporterSecret.buffer);
+  assert.equal(toHex(l.sessionId), toHex(keys.sessionId));
+  assert.equal(toHex(l.exporterSecret), toHex(keys.exporterSecret));
+  assert.equal(toHex(l.transcriptHash), toHex(keys.transcriptHash));
+  // The snapshot (§5.6) carries the same values at their offsets.
+  const snap = new RecordLayer({ role: "server", keys, now: T0, reservation: true }).reserve(1);
+  assert.equal(toHex(snap.subarray(60, 92)), toHex(keys.transcriptHash));
+  assert.equal(toHex(snap.subarray(28, 60)), toHex(keys.exporterSecret));
+});
+
 // ---- REQUIRED property: any single-byte change is rejected with the documented code ------
 
 Deno.test("record: any single-byte change is rejected with its documented code (property)", () => {

@@ -18,6 +18,8 @@
  * still send an authenticated CLOSE frame.
  */
 import {
+  AEAD_IV_LEN,
+  AEAD_KEY_LEN,
   AEAD_TAG_LEN,
   HARD_BYTES_PER_EPOCH,
   HARD_RECORDS_PER_EPOCH,
@@ -116,9 +118,8 @@ const TWO32 = 2 ** 32;
 
 interface Direction {
   epoch: number;
-  secret: Bytes;
-  key: Bytes;
-  iv: Bytes;
+  /** The epoch's traffic secret, AEAD key and iv, in this order in one buffer (epochKeys). */
+  keys: Bytes;
   /** tx: next seq to use. rx: lowest seq acceptable (highest accepted + 1). */
   seq: number;
   /** Plaintext bytes in this epoch (tx: an upper bound after a restore). */
@@ -138,6 +139,26 @@ function checkLimits(l: RecordLimits): void {
   if (l.maxEpoch > MAX_EPOCH) fail("internal_error", "limit maxEpoch above 255");
 }
 
+/** The last limits seen: every session of one gateway shares one frozen copy (issue 13). */
+let lastLimits: Readonly<RecordLimits> | null = null;
+
+/** Checks `l` and returns it frozen, or an equal frozen object checked before. */
+function internLimits(l: RecordLimits): Readonly<RecordLimits> {
+  const c = lastLimits;
+  if (
+    c && c.softRecordsPerEpoch === l.softRecordsPerEpoch &&
+    c.softBytesPerEpoch === l.softBytesPerEpoch && c.softEpochAgeMs === l.softEpochAgeMs &&
+    c.hardRecordsPerEpoch === l.hardRecordsPerEpoch &&
+    c.hardBytesPerEpoch === l.hardBytesPerEpoch && c.maxEpoch === l.maxEpoch &&
+    c.sessionLifetimeMs === l.sessionLifetimeMs && Object.keys(l).length === 7
+  ) {
+    return c;
+  }
+  checkLimits(l);
+  lastLimits = Object.freeze(l);
+  return lastLimits;
+}
+
 function checkLen(b: unknown, n: number, what: string): void {
   if (!(b instanceof Uint8Array) || b.length !== n) fail("internal_error", `${what} length`);
 }
@@ -151,15 +172,39 @@ function checkTime(now: number): number {
   return Math.floor(now);
 }
 
-function newDirection(secret: Uint8Array, now: number): Direction {
-  const s = Uint8Array.from(secret);
-  const { key, iv } = trafficKeys(s);
-  return { epoch: 0, secret: s, key, iv, seq: 0, bytes: 0, epochStart: now };
+const KEY_AT = SECRET_LEN;
+const IV_AT = SECRET_LEN + AEAD_KEY_LEN;
+
+/**
+ * An epoch's secret, key and iv in ONE buffer, no views kept (issue 13: an idle session kept
+ * ten small ArrayBuffers and eleven views, ~0.2 KB of bookkeeping each; a view per record costs
+ * less than the AEAD call it feeds). Zeroizable as before: `fill(0)` wipes all three. The
+ * derived temporaries are wiped here.
+ */
+function epochKeys(secret: Uint8Array): Bytes {
+  const { key, iv } = trafficKeys(secret);
+  if (key.length !== AEAD_KEY_LEN || iv.length !== AEAD_IV_LEN) {
+    fail("internal_error", "traffic key length");
+  }
+  const buf = new Uint8Array(IV_AT + AEAD_IV_LEN);
+  buf.set(secret.subarray(0, SECRET_LEN), 0);
+  buf.set(key, KEY_AT);
+  buf.set(iv, IV_AT);
+  key.fill(0);
+  iv.fill(0);
+  return buf;
 }
 
-/** §5.1 nonce = iv XOR (0x00000000 || u64 seq). */
-function nonceFor(iv: Uint8Array, seq: number): Bytes {
-  const n = Uint8Array.from(iv);
+const secretOf = (d: Direction): Bytes => d.keys.subarray(0, SECRET_LEN);
+const keyOf = (d: Direction): Bytes => d.keys.subarray(KEY_AT, IV_AT);
+
+function newDirection(secret: Uint8Array, now: number): Direction {
+  return { epoch: 0, keys: epochKeys(secret), seq: 0, bytes: 0, epochStart: now };
+}
+
+/** §5.1 nonce = iv XOR (0x00000000 || u64 seq); the iv is the tail of `d.keys`. */
+function nonceFor(d: Direction, seq: number): Bytes {
+  const n = d.keys.slice(IV_AT, IV_AT + AEAD_IV_LEN);
   const hi = Math.floor(seq / TWO32);
   const lo = seq >>> 0;
   n[4] ^= hi >>> 24;
@@ -194,8 +239,8 @@ export class RecordLayer {
   /** Session creation time (ms). */
   readonly createdAt: number;
   readonly sessionId: Bytes;
-  readonly exporterSecret: Bytes;
-  readonly transcriptHash: Bytes;
+  /** exporterSecret || transcriptHash (the getters below are views of it). */
+  readonly #exp: Bytes;
   readonly aead: Aead;
 
   #tx: Direction;
@@ -219,18 +264,20 @@ export class RecordLayer {
     checkLen(keys.exporterSecret, 32, "exporterSecret");
     checkLen(keys.sessionId, 16, "sessionId");
     checkLen(keys.transcriptHash, 32, "transcriptHash");
-    const limits = { ...DEFAULT_RECORD_LIMITS, ...(opts.limits ?? {}) };
-    checkLimits(limits);
+    const limits = internLimits({ ...DEFAULT_RECORD_LIMITS, ...(opts.limits ?? {}) });
     const now = checkTime(opts.now);
 
     this.role = role;
     this.suite = keys.suite;
-    this.limits = Object.freeze(limits);
+    this.limits = limits;
     this.createdAt = now;
     this.#lastNow = now;
+    // The sessionId is public (SESSION_INFO) and keeps a buffer of its own: no secret shares a
+    // buffer with a value handed out. exporterSecret and transcriptHash share one (epochKeys).
     this.sessionId = Uint8Array.from(keys.sessionId);
-    this.exporterSecret = Uint8Array.from(keys.exporterSecret);
-    this.transcriptHash = Uint8Array.from(keys.transcriptHash);
+    this.#exp = new Uint8Array(2 * SECRET_LEN);
+    this.#exp.set(keys.exporterSecret, 0);
+    this.#exp.set(keys.transcriptHash, SECRET_LEN);
     this.aead = (opts.aead ?? aeadForSuite)(keys.suite);
     const c = newDirection(keys.clientSecret, now);
     const s = newDirection(keys.serverSecret, now);
@@ -240,6 +287,15 @@ export class RecordLayer {
   }
 
   // ---- state getters -------------------------------------------------------------------
+
+  /** The exporter secret (a view: writes, e.g. a wipe, reach the layer's copy). */
+  get exporterSecret(): Bytes {
+    return this.#exp.subarray(0, SECRET_LEN);
+  }
+  /** th2 (a view, as exporterSecret). */
+  get transcriptHash(): Bytes {
+    return this.#exp.subarray(SECRET_LEN);
+  }
 
   get txEpoch(): number {
     return this.#tx.epoch;
@@ -307,7 +363,7 @@ export class RecordLayer {
     // The nonce is spent once the AEAD ran, even if its output is then refused.
     tx.seq += 1;
     tx.bytes += plaintext.length;
-    const ct = this.aead.seal(tx.key, nonceFor(tx.iv, tx.seq - 1), header, plaintext);
+    const ct = this.aead.seal(keyOf(tx), nonceFor(tx, tx.seq - 1), header, plaintext);
     if (ct.length !== plaintext.length + AEAD_TAG_LEN) fail("internal_error", "AEAD output size");
     return concat(header, ct);
   }
@@ -344,11 +400,11 @@ export class RecordLayer {
 
   #advance(d: Direction, now: number): Direction {
     if (d.epoch >= this.limits.maxEpoch) fail("rehandshake_required", "epoch limit reached");
-    const secret = nextTrafficSecret(d.secret);
-    const { key, iv } = trafficKeys(secret);
-    d.secret.fill(0);
-    d.key.fill(0);
-    return { epoch: d.epoch + 1, secret, key, iv, seq: 0, bytes: 0, epochStart: now };
+    const secret = nextTrafficSecret(secretOf(d));
+    const keys = epochKeys(secret);
+    secret.fill(0);
+    d.keys.fill(0);
+    return { epoch: d.epoch + 1, keys, seq: 0, bytes: 0, epochStart: now };
   }
 
   // ---- opening -------------------------------------------------------------------------
@@ -388,8 +444,8 @@ export class RecordLayer {
     }
     const header = record.subarray(0, RECORD_HEADER_LEN);
     const pt = this.aead.open(
-      rx.key,
-      nonceFor(rx.iv, seq),
+      keyOf(rx),
+      nonceFor(rx, seq),
       header,
       record.subarray(RECORD_HEADER_LEN),
     );
@@ -473,12 +529,12 @@ export class RecordLayer {
     out.set(this.exporterSecret, S.exporterSecret);
     out.set(this.transcriptHash, S.transcriptHash);
     out[S.txEpoch] = tx.epoch;
-    out.set(tx.secret, S.txSecret);
+    out.set(secretOf(tx), S.txSecret);
     u64(S.txNextSeq, Math.max(until, tx.seq));
     u64(S.txBytes, txBytes);
     u64(S.txEpochStart, tx.epochStart);
     out[S.rxEpoch] = rx.epoch;
-    out.set(rx.secret, S.rxSecret);
+    out.set(secretOf(rx), S.rxSecret);
     u64(S.rxNextSeq, rx.seq);
     u64(S.rxBytes, rx.bytes);
     return out;
