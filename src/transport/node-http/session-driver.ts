@@ -12,10 +12,11 @@
  * flight.
  */
 import type { GatewaySession, SessionFactory, Socket } from "../../tunnel/session-seam.ts";
-import { TimerDriver } from "../../tunnel/timer-driver.ts";
+import { type Deadlines, TimerDriver } from "../../tunnel/timer-driver.ts";
 import type { Ticket } from "./admission.ts";
 
-export class SessionDriver {
+/** Also the timer's target (`Deadlines`): no closures per session for it (issue 13). */
+export class SessionDriver implements Deadlines {
   #session: GatewaySession | null = null;
   #driver: TimerDriver | null = null;
   #rearmQueued = false;
@@ -33,14 +34,19 @@ export class SessionDriver {
   open(args: SessionFactory, socket: Socket, clientAddress: string | null): void {
     const s = args.createSession(socket, clientAddress);
     this.#session = s;
-    this.#driver = new TimerDriver({
-      nextDeadline: () => s.nextDeadline(),
-      onTimer: (now) => {
-        s.onTimer(now);
-        this.#checkState();
-      },
-    }, { now: args.clock, unref: false });
+    this.#driver = new TimerDriver(this, { now: args.clock, unref: false });
     this.#driver.arm();
+    this.#checkState();
+  }
+
+  /** `Deadlines` for the TimerDriver: the session's next deadline, none once closed. */
+  nextDeadline(): number | null {
+    return this.#session?.nextDeadline() ?? null;
+  }
+
+  /** `Deadlines` for the TimerDriver. */
+  onTimer(now: number): void {
+    this.#session?.onTimer(now);
     this.#checkState();
   }
 

@@ -66,88 +66,124 @@ export interface LiveSocket extends LiveSession {
   destroy(): void;
 }
 
-export function attachWs(
-  ws: WsSocket,
-  net: NetSocket,
-  args: SessionFactory,
-  clientAddress: string | null,
-  ticket: Ticket,
-  opts: LifecycleOptions,
-): LiveSocket {
-  const driver = new SessionDriver(ticket);
-  let closing = false;
-  let finTimer: ReturnType<typeof setTimeout> | undefined;
-  let destroyTimer: ReturnType<typeof setTimeout> | undefined;
-  let resolveGone!: () => void;
-  const gone = new Promise<void>((r) => (resolveGone = r));
+/** One decoder for the rare text message and the close reason (it keeps no state between calls). */
+const UTF8 = new TextDecoder();
 
-  // Every close goes through ws.close (ours, ws's own on a protocol error, the answer to the
-  // peer's close frame): start the drain-and-discard phase and the timers there.
-  const wsClose = ws.close.bind(ws);
-  const startClosing = () => {
-    if (closing) return;
-    closing = true;
-    ws.resume(); // drain: keep reading (and discarding) while the close frame goes out
+/**
+ * The per-socket state and the tunnel's `Socket`, as one object: its methods live on the
+ * prototype, so an idle channel pays for its fields, not for a dozen closures (issue 13).
+ */
+class WsTunnelSocket implements Socket, LiveSocket {
+  readonly driver: SessionDriver;
+  #ws: WsSocket;
+  #net: NetSocket;
+  #closing = false;
+  /** The fin timer (closeTimeoutMs / 2), then the destroy timer (the rest), one at a time. */
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeTimeoutMs: number;
+  #maxMessage = MAX_CLIENT_HELLO_LEN;
+  /** Made on demand (a shutdown asks for it): true once the TCP connection is gone. */
+  #gone: Promise<void> | null = null;
+  #isGone = false;
+  #resolveGone: (() => void) | null = null;
+  #onGone: () => void;
+  #ticket: Ticket;
+  /** ws's own close, called after our close phase started (see attachWs). */
+  #wsClose: WsSocket["close"];
+
+  constructor(ws: WsSocket, net: NetSocket, ticket: Ticket, opts: LifecycleOptions) {
+    this.#ws = ws;
+    this.#net = net;
+    this.#ticket = ticket;
+    this.#closeTimeoutMs = opts.closeTimeoutMs;
+    this.#onGone = opts.onGone;
+    this.driver = new SessionDriver(ticket);
+    this.#wsClose = ws.close;
+  }
+
+  // ---- Socket (the session's view) ---------------------------------------------------------
+
+  send(bytes: Uint8Array): void {
+    const ws = this.#ws;
+    if (ws.readyState !== OPEN) return;
+    ws.send(bytes, BINARY);
+    this.driver.sent();
+  }
+  close(code?: number, reason?: string): void {
+    if (this.#ws.readyState >= CLOSING) return;
+    closeQuietly(this.#ws, code, reason);
+  }
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+  pauseReading(): void {
+    if (!this.#closing) this.#ws.pause();
+  }
+  resumeReading(): void {
+    this.#ws.resume();
+  }
+  setMaxMessageSize(bytes: number): void {
+    // Never above the server-wide cap, never below the ClientHello.
+    const n = Math.min(MAX_RECORD_LEN, Math.max(MAX_CLIENT_HELLO_LEN, Math.floor(bytes) || 0));
+    if (n === this.#maxMessage) return;
+    this.#maxMessage = n;
+    setWsMaxPayload(this.#ws, n);
+  }
+
+  // ---- LiveSocket (the transport's view) ---------------------------------------------------
+
+  goAway(): void {
+    const s = this.driver.session;
+    if (s) s.shutdown();
+    else this.close(1001, "going away");
+  }
+  destroy(): void {
+    this.#net.destroy();
+  }
+  get gone(): Promise<void> {
+    if (this.#gone) return this.#gone;
+    this.#gone = this.#isGone
+      ? Promise.resolve()
+      : new Promise<void>((r) => (this.#resolveGone = r));
+    return this.#gone;
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------
+
+  /** Every close goes through ws.close: ours, ws's own on a protocol error, the answer to the peer's. */
+  wsClose(code?: number, reason?: string): void {
+    this.startClosing();
+    this.#wsClose.call(this.#ws, code, reason);
+  }
+
+  /** The drain-and-discard phase and its timers (module comment), once. */
+  startClosing(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#ws.resume(); // drain: keep reading (and discarding) while the close frame goes out
+    const net = this.#net;
     let drained = 0;
     const count = (chunk: Uint8Array) => {
       drained += chunk.length;
       if (drained <= MAX_CLOSE_DRAIN_BYTES) return;
       net.off("data", count);
       net.pause();
-      (ws as { resume(): void }).resume = () => {}; // ws must not restart reading
+      (this.#ws as { resume(): void }).resume = () => {}; // ws must not restart reading
     };
     net.on("data", count);
-    finTimer = setTimeout(() => {
+    const half = Math.floor(this.#closeTimeoutMs / 2);
+    this.#closeTimer = setTimeout(() => {
       try {
         net.end();
       } catch { /* already gone */ }
-    }, Math.floor(opts.closeTimeoutMs / 2));
-    destroyTimer = setTimeout(() => net.destroy(), opts.closeTimeoutMs);
-  };
-  (ws as { close: WsSocket["close"] }).close = (code?: number, reason?: string) => {
-    startClosing();
-    wsClose(code, reason);
-  };
+      this.#closeTimer = setTimeout(() => net.destroy(), this.#closeTimeoutMs - half);
+    }, half);
+  }
 
-  // Small control frames (WINDOW_UPDATE, PONG) must not wait for Nagle + delayed ACK.
-  try {
-    net.setNoDelay(true);
-  } catch { /* not a TCP socket */ }
-  let maxMessage = MAX_CLIENT_HELLO_LEN;
-  setWsMaxPayload(ws, maxMessage);
-
-  const socket: Socket = {
-    send(bytes) {
-      if (ws.readyState !== OPEN) return;
-      ws.send(bytes, { binary: true });
-      driver.sent();
-    },
-    close(code, reason) {
-      if (ws.readyState >= CLOSING) return;
-      closeQuietly(ws, code, reason);
-    },
-    get bufferedAmount() {
-      return ws.bufferedAmount;
-    },
-    pauseReading() {
-      if (!closing) ws.pause();
-    },
-    resumeReading() {
-      ws.resume();
-    },
-    setMaxMessageSize(bytes) {
-      // Never above the server-wide cap, never below the ClientHello.
-      const n = Math.min(MAX_RECORD_LEN, Math.max(MAX_CLIENT_HELLO_LEN, Math.floor(bytes) || 0));
-      if (n === maxMessage) return;
-      maxMessage = n;
-      setWsMaxPayload(ws, n);
-    },
-  };
-
-  ws.on("message", (data, isBinary) => {
-    if (closing) return; // discarded: the session is closed or closing
+  message(data: Uint8Array, isBinary: boolean): void {
+    if (this.#closing) return; // discarded: the session is closed or closing
     if (!isBinary) {
-      driver.receive(new TextDecoder().decode(data));
+      this.driver.receive(UTF8.decode(data));
       return;
     }
     // Each message gets an ArrayBuffer of its own: ws's Buffers are often views into one TCP
@@ -156,36 +192,57 @@ export function attachWs(
     // that already owns its whole buffer is passed without a copy (as a plain Uint8Array: a
     // Buffer's slice() would not copy).
     const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-    driver.receive(owned ? new Uint8Array(data.buffer as ArrayBuffer) : new Uint8Array(data));
-  });
-  ws.on("error", () => {/* ws closes the socket itself (e.g. 1009); the close event follows */});
-  ws.on("close", (code, reason) => {
-    startClosing();
-    driver.closed(code, new TextDecoder().decode(reason));
-  });
-  net.once("close", () => {
-    clearTimeout(finTimer);
-    clearTimeout(destroyTimer);
-    // ws emits its close event (with the peer's code) just after the TCP close; if it did not
-    // by the next task, the session hears 1006.
-    setTimeout(() => driver.closed(1006, ""), 0);
-    ticket.release();
-    resolveGone();
-    opts.onGone();
-  });
+    this.driver.receive(owned ? new Uint8Array(data.buffer as ArrayBuffer) : new Uint8Array(data));
+  }
 
-  driver.open(args, socket, clientAddress);
+  wsClosed(code: number, reason: Uint8Array): void {
+    this.startClosing();
+    this.driver.closed(code, reason.length === 0 ? "" : UTF8.decode(reason));
+  }
 
-  return {
-    driver,
-    goAway() {
-      const s = driver.session;
-      if (s) s.shutdown();
-      else socket.close(1001, "going away");
-    },
-    destroy() {
-      net.destroy();
-    },
-    gone,
-  };
+  netClosed(): void {
+    clearTimeout(this.#closeTimer);
+    this.#closeTimer = undefined;
+    // ws emits its close event (with the peer's code) just after the TCP close, usually
+    // synchronously before this listener; if it did not by the next task, the session hears 1006.
+    if (this.driver.session) setTimeout(() => this.driver.closed(1006, ""), 0);
+    this.#ticket.release();
+    this.#isGone = true;
+    this.#resolveGone?.();
+    this.#onGone();
+  }
 }
+
+const BINARY = { binary: true } as const;
+
+export function attachWs(
+  ws: WsSocket,
+  net: NetSocket,
+  args: SessionFactory,
+  clientAddress: string | null,
+  ticket: Ticket,
+  opts: LifecycleOptions,
+): LiveSocket {
+  const t = new WsTunnelSocket(ws, net, ticket, opts);
+  // Every close goes through ws.close (ours, ws's own on a protocol error, the answer to the
+  // peer's close frame): start the drain-and-discard phase and the timers there.
+  (ws as { close: WsSocket["close"] }).close = (code?: number, reason?: string) =>
+    t.wsClose(code, reason);
+
+  // Small control frames (WINDOW_UPDATE, PONG) must not wait for Nagle + delayed ACK.
+  try {
+    net.setNoDelay(true);
+  } catch { /* not a TCP socket */ }
+  setWsMaxPayload(ws, MAX_CLIENT_HELLO_LEN);
+
+  ws.on("message", (data, isBinary) => t.message(data, isBinary));
+  ws.on("error", ignore); // ws closes the socket itself (e.g. 1009); the close event follows
+  ws.on("close", (code, reason) => t.wsClosed(code, reason));
+  // `on`, not `once` (the event fires once; once's wrapper objects stay with every idle socket).
+  net.on("close", () => t.netClosed());
+
+  t.driver.open(args, t, clientAddress);
+  return t;
+}
+
+function ignore(): void {}
