@@ -3,7 +3,7 @@
  * channel, and gateway RSS per idle channel.
  *
  *   deno run -A bench/channel-cost.ts [--cpu BATCHES] [--batch N] [--mem 1000,10000,19500]
- *     [--prof DIR] [--heap PREFIX] [--skip cpu|mem] [--json]
+ *     [--prof DIR] [--profile N] [--heap PREFIX] [--skip cpu|mem] [--json]
  *
  * The gateway is bench/gateway-server.ts (a real serveDeno, node:http + ws, crypto "auto") in a
  * subprocess with `--v8-flags=--expose-gc`, so its /proc CPU and RSS are its own; `--prof DIR`
@@ -17,6 +17,9 @@
  *   one after another: open, handshake, one small request (`GET /` → "ok\n"), close; after each
  *   batch 300 ms so the closes finish. Per batch: gateway CPU (utime + stime, /proc, 10 ms
  *   ticks) / N. Median and p99 are over the batches (p99 of 15 batches is their maximum).
+ * - `--profile N`: after cpu, where a new channel's gateway CPU goes, stage by stage, over N
+ *   channels (bench/channel-profile.ts: a `--cpu-prof` of a second gateway); in the JSON as
+ *   `profile`, and as a Markdown table on stderr.
  * - mem: idle channels opened 32 at a time up to each step; after each step the gateway's
  *   /__bench/stats (RSS after 3 GCs) minus the RSS before the first channel, per channel.
  *   Loopback has ~28,000 ephemeral ports per source address: the client's sockets are spread
@@ -27,6 +30,7 @@ import WS from "ws";
 import { Channel } from "../src/client/mod.ts";
 import { selectBackends } from "../src/crypto/select.ts";
 import { BENCH_KEY, ORIGIN_HOST, procCpuUs, spawnReady } from "./common.ts";
+import { profileChannels, profileMarkdown } from "./channel-profile.ts";
 
 const args = Deno.args;
 const arg = (k: string, d: string) => args.includes(k) ? args[args.indexOf(k) + 1] : d;
@@ -211,6 +215,12 @@ if (!skip.has("cpu")) {
   say("· gateway CPU per new channel …");
   result.cpu = await cpu(arg("--prof", "") || null);
   say(`  cpu ${JSON.stringify(result.cpu)}`);
+}
+if (args.includes("--profile")) {
+  say("· gateway CPU per new channel, by stage (--cpu-prof) …");
+  const { self: _s, inclusive: _i, ...p } = await profileChannels(Number(arg("--profile", "1000")));
+  result.profile = p;
+  say(profileMarkdown(p));
 }
 if (!skip.has("mem")) {
   say("· gateway RSS per idle channel …");

@@ -141,24 +141,39 @@ export function targetsFrom(r: any): Verdict[] {
   });
   const steps = r.memory?.steps ?? [];
   const m10 = steps.find((s: any) => s.channels >= 10000);
+  const base = num(r.memory?.baselineRssMB);
+  const kb = num(m10?.kbPerChannel);
   t.push({
     target: "gateway RSS with 10,000 idle channels, Deno",
     cmp: "<=",
     limit: 250,
     unit: "MB",
     median: num(m10?.rssMB),
-    note: r.memory?.ulimitHard ? `ulimit -n ${r.memory.ulimitHard}` : undefined,
+    note: [
+      m10 && base !== null && kb !== null
+        ? `${base} MB before the first channel + ${kb} KB per channel`
+        : null,
+      r.memory?.ulimitHard ? `ulimit -n ${r.memory.ulimitHard}` : null,
+    ].filter(Boolean).join("; ") || undefined,
   });
   const m50 = steps.find((s: any) => s.channels >= 50000);
+  // Without a 50,000 step: the 10,000 step's per-channel RSS, extrapolated (stated as such).
+  const extrapolated = !m50 && base !== null && kb !== null
+    ? Math.round(base + 50000 * kb * 1024 / 1e6)
+    : null;
   t.push({
     target: "gateway RSS with 50,000 idle channels, Deno",
     cmp: "report",
     limit: null,
     unit: "MB",
-    median: num(m50?.rssMB),
+    median: m50 ? num(m50.rssMB) : extrapolated,
     note: m50
       ? undefined
-      : `not run: fd hard limit ${
+      : `${
+        extrapolated !== null
+          ? `extrapolated: ${base} MB + 50,000 × ${kb} KB (per channel at 10,000); `
+          : ""
+      }not run: fd hard limit ${
         r.memory?.ulimitHard ?? "?"
       } (one fd per channel in the gateway and one in the client)`,
   });
