@@ -3,9 +3,10 @@
  * channel, and gateway RSS per idle channel.
  *
  *   deno run -A bench/channel-cost.ts [--cpu BATCHES] [--batch N] [--mem 1000,10000,19500]
- *     [--prof DIR] [--profile N] [--heap PREFIX] [--skip cpu|mem] [--json]
+ *     [--prof DIR] [--profile N] [--heap PREFIX] [--server node|deno] [--skip cpu|mem] [--json]
  *
- * The gateway is bench/gateway-server.ts (a real serveDeno, node:http + ws, crypto "auto") in a
+ * The gateway is bench/gateway-server.ts (a real serveDeno, node:http + ws, crypto "auto"; with
+ * `--server deno` serveDeno's Deno.serve + upgradeWebSocket server instead) in a
  * subprocess with `--v8-flags=--expose-gc`, so its /proc CPU and RSS are its own; `--prof DIR`
  * adds `--cpu-prof --cpu-prof-dir=DIR` to it (the profile is written at SIGTERM). The whole run
  * re-executes itself under `ulimit -n $(ulimit -Hn)` as bench/main.ts does (gateway and client
@@ -59,13 +60,14 @@ interface Gw {
 }
 
 const INSPECT_PORT = 9339;
+const SERVER = arg("--server", "node") === "deno" ? "deno" : "node";
 
 async function startGateway(prof: string | null, inspect = false): Promise<Gw> {
   const flags = ["run", "-A", "--v8-flags=--expose-gc"];
   if (prof) flags.push("--cpu-prof", `--cpu-prof-dir=${prof}`);
   if (inspect) flags.push(`--inspect=127.0.0.1:${INSPECT_PORT}`);
   const cmd = new Deno.Command(deno, {
-    args: [...flags, `${root}bench/gateway-server.ts`, "--crypto", "auto"],
+    args: [...flags, `${root}bench/gateway-server.ts`, "--crypto", "auto", "--server", SERVER],
     stdout: "piped",
     stderr: "inherit",
   });
