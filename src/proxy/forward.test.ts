@@ -705,4 +705,12 @@ Deno.test("forward: a small declared body is read whole under the header timeout
   const stalled = await forward(req("/"), ctx(routes, fetch, { services, timeoutMs: 150 }));
   assert.equal(stalled.status, 504);
   assert.ok(Date.now() - t0 < 1000);
+  // ... and by the body idle timeout when that is the shorter one.
+  const t1 = Date.now();
+  const idle = await forward(
+    req("/"),
+    ctx(routes, fetch, { services, timeoutMs: 5000, bodyIdleTimeoutMs: 150 }),
+  );
+  assert.equal(idle.status, 504);
+  assert.ok(Date.now() - t1 < 1000);
 });

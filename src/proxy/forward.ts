@@ -11,7 +11,8 @@
  *   waiting for one → the body errors (the channel resets the stream) and the origin fetch is
  *   aborted. Time the client itself takes to read (backpressure) never counts. A body whose
  *   declared length fits one DATA frame (SMALL_BODY_BYTES) is instead read whole before the
- *   response is returned, under the header timeout (→ 504) and checked against its length.
+ *   response is returned, under the header timeout and the idle timeout (→ 504), and checked
+ *   against its length (→ 502): delivered whole or not at all.
  * - Connection failures → 502. Redirects are returned unchanged (`redirect: "manual"`): the
  *   client decides whether to follow (docs/client-fetch.md).
  * - `service:` routes call the in-process handler with the request's real URL (client scheme,
@@ -386,14 +387,25 @@ export async function forward(request: ForwardRequest, ctx: ForwardContext): Pro
   // the bytes read here are exactly the declared ones (a compressed body is never collected).
   const small = outBody === null ? null : smallLength(outHeaders.get("content-length"));
   if (small !== null) {
-    // A small body is collected whole, still under the origin timeout: cheaper than streaming
-    // it chunk by chunk (about 40 us less CPU per 1 KiB response on Deno), and the channel
-    // sends it with its HEADERS in one record anyway.
+    // A small body is collected whole: cheaper than streaming it chunk by chunk (about 40 us
+    // less CPU per 1 KiB response on Deno), and the channel sends it with its HEADERS in one
+    // record anyway. It is delivered whole or not at all: a stall → 504, a short body → 502.
+    // The wait for its bytes is bounded by the header timeout and by the body idle timeout.
+    const idle = bodyIdleMs > 0
+      ? setTimeout(() => {
+        timedOut = true;
+        ac.abort(
+          new DOMException(`origin sent no body bytes for ${bodyIdleMs} ms`, "TimeoutError"),
+        );
+      }, bodyIdleMs)
+      : undefined;
     try {
       const bytes = new Uint8Array(await Promise.race([res.arrayBuffer(), aborted]));
+      clearTimeout(idle);
       if (bytes.length !== small) throw new TypeError("body length differs from content-length");
       outBody = bytes;
     } catch {
+      clearTimeout(idle);
       stop();
       res.body?.cancel().catch(() => {});
       return failure();

@@ -14,7 +14,7 @@ import { HARDENING_HOSTS, hardeningRoutes, holdService } from "./bad-input-cases
 import { startHarness } from "./harness.ts";
 import { sleep, WS } from "./wire.ts";
 
-type Behaviour = "reset-mid-body" | "hang" | "hang-mid-body" | "garbage";
+type Behaviour = "reset-mid-body" | "hang" | "hang-mid-body" | "hang-mid-small-body" | "garbage";
 
 /** A raw TCP "origin" that reads one request head and then misbehaves. */
 function startBadOrigin(
@@ -46,8 +46,10 @@ function startBadOrigin(
           await w(new Uint8Array(30_000).fill(0x61));
           await sleep(50);
           c.close(); // 970,000 bytes short
-        } else if (behaviour === "hang-mid-body") {
-          await w("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
+        } else if (behaviour === "hang-mid-body" || behaviour === "hang-mid-small-body") {
+          // 100,000 declared: streamed; 1,000: a small body the gateway reads whole first.
+          const declared = behaviour === "hang-mid-body" ? 100_000 : 1000;
+          await w(`HTTP/1.1 200 OK\r\ncontent-length: ${declared}\r\n\r\n`);
           await w(new Uint8Array(10).fill(0x62)); // then nothing, connection open
           // ... until the gateway gives up and closes it.
           while ((await c.read(buf).catch(() => null)) !== null) { /* discard */ }
@@ -113,6 +115,7 @@ Deno.test({
       reset: startBadOrigin("reset-mid-body"),
       hang: startBadOrigin("hang"),
       hangBody: startBadOrigin("hang-mid-body"),
+      hangSmall: startBadOrigin("hang-mid-small-body"),
       garbage: startBadOrigin("garbage"),
     };
     const h = await startHarness({
@@ -127,6 +130,7 @@ Deno.test({
           origin: bad.hangBody.url,
           bodyIdleTimeoutMs: 300,
         },
+        { match: { authority: "hangsmall.test" }, origin: bad.hangSmall.url, timeoutMs: 2000 },
         { match: { authority: "garbage.test" }, origin: bad.garbage.url },
       ],
     });
@@ -198,6 +202,28 @@ Deno.test({
               JSON.stringify(gots.map((g) => g.bytes)),
             );
           }
+          await healthy();
+        },
+      );
+      await t.step(
+        "origin stalls mid-body on a small declared body (read whole before the response) → 504 after the idle timeout, the origin request is aborted",
+        async () => {
+          const closedBefore = bad.hangSmall.peerClosed();
+          const t0 = Date.now();
+          const r = await ch.fetch("https://hangsmall.test/x");
+          const ms = Date.now() - t0;
+          assert.equal(r.status, 504);
+          assert.equal(r.headers.get("pqgate-error"), "gateway_timeout");
+          await r.body?.cancel();
+          // Gateway body idle timeout 800 ms (the route's header timeout is 2,000).
+          assert.ok(ms >= 750 && ms < 1800, `504 after ${ms} ms`);
+          const end = Date.now() + 3000;
+          while (bad.hangSmall.peerClosed() === closedBefore && Date.now() < end) await sleep(20);
+          assert.equal(
+            bad.hangSmall.peerClosed(),
+            closedBefore + 1,
+            "origin connection still open",
+          );
           await healthy();
         },
       );
