@@ -205,6 +205,13 @@ export function toBase64Url(b: Uint8Array): string {
   return s;
 }
 
+/** Character code → its base64url value, 0xff where the character is not in the alphabet. */
+const B64URL_VALUE = (() => {
+  const t = new Uint8Array(128).fill(0xff);
+  for (let i = 0; i < B64URL.length; i++) t[B64URL.charCodeAt(i)] = i;
+  return t;
+})();
+
 /**
  * Strict base64url decoding without padding: rejects `=`, characters outside the URL-safe
  * alphabet, impossible lengths (len % 4 === 1) and non-canonical trailing bits. Throws TypeError.
@@ -213,8 +220,9 @@ export function fromBase64Url(s: string): Bytes {
   if (s.length % 4 === 1) throw new TypeError("fromBase64Url: invalid length");
   const vals = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) {
-    const v = B64URL.indexOf(s[i]);
-    if (v < 0) throw new TypeError("fromBase64Url: invalid character");
+    const c = s.charCodeAt(i);
+    const v = c < 128 ? B64URL_VALUE[c] : 0xff;
+    if (v === 0xff) throw new TypeError("fromBase64Url: invalid character");
     vals[i] = v;
   }
   const out = new Uint8Array(Math.floor((s.length * 3) / 4));

@@ -47,8 +47,10 @@ Deno.test("base64url helpers agree with Buffer and reject non-canonical input", 
     }),
     { numRuns: 300 },
   );
-  for (const bad of ["A", "AB=", "A+", "A/", "AB", "ABC"]) {
-    // "AB" and "ABC" have non-zero trailing bits (B = 1): non-canonical
+  for (
+    const bad of ["A", "AB=", "A+", "A/", "AB", "ABC", "AA\u00e9A", "AA\u0100A", "AA A", "AA\nA"]
+  ) {
+    // "AB" and "ABC" have non-zero trailing bits (B = 1): non-canonical; non-ASCII, whitespace
     assert.throws(() => fromBase64Url(bad), TypeError, bad);
   }
   assert.equal(toHex(fromBase64Url("AA")), "00");
