@@ -523,6 +523,8 @@ if (!skip.has("channel")) {
       "mem",
       "--cpu",
       QUICK ? "3" : "15",
+      "--profile",
+      QUICK ? "200" : "1000",
     ]);
   } catch (e) {
     result.channelCost = { error: (e as Error).message };

@@ -2,6 +2,7 @@
 // deno-lint-ignore-file no-explicit-any
 
 import { targetsFrom, targetsTable } from "./targets.ts";
+import { profileMarkdown } from "./channel-profile.ts";
 import { renderRequestProfile } from "./request-profile.ts";
 
 type S = { n: number; median: number; p99: number };
@@ -292,6 +293,7 @@ function requestSection(q: any, c: any): string[] {
         f(c.cpu.medianUs)
       } µs, p99 ${f(c.cpu.p99Us)} µs`,
     );
+    if (c.profile?.stages) out.push("", profileMarkdown(c.profile));
   }
   return out;
 }
