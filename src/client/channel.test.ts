@@ -1,6 +1,7 @@
 /** The client library against in-memory gateway sessions (no real network). */
 import assert from "node:assert/strict";
-import { toBase64Url, toHex } from "../protocol/bytes.ts";
+import { fromBase64Url, toBase64Url, toHex } from "../protocol/bytes.ts";
+import { forgetPinnedKey, KEY_CACHE_MAX_ENTRIES, pinnedKey } from "./key-config.ts";
 import { generateStaticKey, pinFor } from "../protocol/static-keys.ts";
 import { seededRandom } from "../protocol/testing.ts";
 import { settle, TEST_KEY } from "../tunnel/testing.ts";
@@ -244,9 +245,9 @@ Deno.test("keyConfigUrl: the key configuration is fetched from the given URL, no
     );
     ch.close();
   }
+  // The second channel reuses the key the first one verified (same URL, pin and fetch).
   assert.deepEqual(seen, [
     "https://app.example/.well-known/pqgate",
-    "https://app.example/pq/.well-known/pqgate",
     "https://app.example/pq/.well-known/pqgate",
   ]);
   assert.equal(gw.connections, 2);
@@ -373,4 +374,100 @@ Deno.test("Channel.fetch refuses integrity (it cannot check it) and sends Accept
   } finally {
     ch.close();
   }
+});
+
+Deno.test("hello in the upgrade URL: taken by a 1.2 gateway (no ClientHello message), else sent as the first message", async () => {
+  for (const takesHello of [true, false]) {
+    const { WebSocket, gw } = fakeWebSocket(gateway(), { takesHello });
+    const ch = await connect("wss://gw.example/pqgate?x=1", {
+      publicKey: TEST_KEY.publicKey,
+      WebSocket,
+    });
+    assert.equal(
+      await (await ch.fetch("https://api.example/h")).text(),
+      "GET https://api.example/h",
+    );
+    const up = gw.upgrades[0];
+    assert.deepEqual(up.protocols, ["pqgate", "pqgate.hello"]);
+    const u = new URL(up.url);
+    assert.equal(u.searchParams.get("x"), "1");
+    assert.equal(fromBase64Url(u.searchParams.get("pqgate_hello")!).length, 2386);
+    assert.equal(gw.urlHellos, takesHello ? 1 : 0);
+    ch.close();
+  }
+  // helloInUrl: false: plain URL, no subprotocol.
+  const { WebSocket, gw } = fakeWebSocket(gateway(), { takesHello: true });
+  const ch = await connect("wss://gw.example/pqgate", {
+    publicKey: TEST_KEY.publicKey,
+    WebSocket,
+    helloInUrl: false,
+  });
+  assert.deepEqual(gw.upgrades, [{ url: "wss://gw.example/pqgate", protocols: [] }]);
+  assert.equal(gw.urlHellos, 0);
+  ch.close();
+  await settle();
+});
+
+Deno.test("pin only: a verified key is remembered per fetch function until max-age; no-store is not; 4003 forgets", async () => {
+  const { WebSocket } = fakeWebSocket(gateway(), { takesHello: true });
+  let fetches = 0;
+  let cacheControl: string | null = "public, max-age=60";
+  const counting = (_input: unknown): Promise<Response> => {
+    fetches++;
+    const headers: Record<string, string> = cacheControl === null
+      ? {}
+      : { "cache-control": cacheControl };
+    return Promise.resolve(Response.json({
+      keys: [{
+        key_id: toHex(TEST_KEY.keyId),
+        kem: "X-Wing",
+        public_key: toBase64Url(TEST_KEY.publicKey),
+      }],
+    }, { headers }));
+  };
+  for (let i = 0; i < 3; i++) {
+    const ch = await connect("wss://cache.example/pqgate", {
+      pin: PIN,
+      WebSocket,
+      fetchConfig: counting,
+    });
+    ch.close();
+  }
+  assert.equal(fetches, 1);
+  // Another fetch function does not see that entry.
+  const other: typeof fetch = (input) => counting(input);
+  (await connect("wss://cache.example/pqgate", { pin: PIN, WebSocket, fetchConfig: other }))
+    .close();
+  assert.equal(fetches, 2);
+  // no-store: fetched every time.
+  cacheControl = "no-store";
+  const fresh: typeof fetch = (input) => counting(input);
+  for (let i = 0; i < 2; i++) {
+    (await connect("wss://nostore.example/pqgate", { pin: PIN, WebSocket, fetchConfig: fresh }))
+      .close();
+  }
+  assert.equal(fetches, 4);
+  // The cache is bounded: KEY_CACHE_MAX_ENTRIES hosts later the first one is fetched again.
+  cacheControl = null;
+  const bounded: typeof fetch = (input) => counting(input);
+  const before = fetches;
+  for (let i = 0; i <= KEY_CACHE_MAX_ENTRIES; i++) {
+    await pinnedKey(`wss://h${i}.example/pqgate`, PIN, bounded);
+  }
+  await pinnedKey("wss://h0.example/pqgate", PIN, bounded);
+  assert.equal(fetches - before, KEY_CACHE_MAX_ENTRIES + 2);
+  // Expiry: past max-age (60 s default without cache-control) the next channel fetches again.
+  let t = 1_000_000;
+  const clocked: typeof fetch = (input) => counting(input);
+  await pinnedKey("wss://t.example/pqgate", PIN, clocked, undefined, () => t);
+  t += 59_000;
+  await pinnedKey("wss://t.example/pqgate", PIN, clocked, undefined, () => t);
+  const mid = fetches;
+  t += 2_000;
+  await pinnedKey("wss://t.example/pqgate", PIN, clocked, undefined, () => t);
+  assert.equal(fetches, mid + 1);
+  forgetPinnedKey("wss://t.example/pqgate", PIN, clocked);
+  await pinnedKey("wss://t.example/pqgate", PIN, clocked, undefined, () => t);
+  assert.equal(fetches, mid + 2);
+  await settle();
 });

@@ -15,12 +15,19 @@ import {
   prepareClientHelloAsync,
   type PreparedClientHello,
 } from "../tunnel/client-session.ts";
+import { HELLO_SUBPROTOCOL, helloUpgrade } from "../tunnel/client-hello.ts";
 import { nativeClientXWing } from "./webcrypto-kem.ts";
 import { xwingNoble } from "../protocol/kem.ts";
 import { TimerDriver } from "../tunnel/timer-driver.ts";
 import { ChannelClosedError, ConnectError, errorForClose, PinMismatchError } from "./errors.ts";
-import { explicitKeyConfigUrl, fetchPinnedKey, type GatewayKey } from "./key-config.ts";
-import { openWebSocket, type WebSocketConstructor } from "./websocket-socket.ts";
+import { explicitKeyConfigUrl, forgetPinnedKey, type GatewayKey, pinnedKey } from "./key-config.ts";
+import {
+  failedOnSubprotocol,
+  type OpenSocket,
+  openWebSocket,
+  type SocketEvents,
+  type WebSocketConstructor,
+} from "./websocket-socket.ts";
 import { fetchWithRedirects } from "./redirect.ts";
 import { requestBodyOf } from "./request-body.ts";
 
@@ -58,6 +65,13 @@ export interface ConnectOptions {
   kem?: HybridKem;
   /** "noble": never use the native WebCrypto KEM (default "auto"). Ignored when `kem` is set. */
   crypto?: "auto" | "noble";
+  /**
+   * Carry the ClientHello in the upgrade URL (PROTOCOL.md §1; default true): the ServerHello is
+   * then the gateway's first message, one round trip less per new channel. A gateway that does
+   * not take it gets the ClientHello as the first message instead. false: always the latter
+   * (the hello is public, but it then never appears in URLs, e.g. in a proxy's access log).
+   */
+  helloInUrl?: boolean;
 }
 
 function defaultRandom(n: number): Uint8Array {
@@ -238,7 +252,9 @@ export class Channel {
   async #start(): Promise<ClientSession> {
     const o = this.#o;
     if (o.pin !== undefined && !this.#server) {
-      this.#server = await fetchPinnedKey(
+      // A key verified by an earlier channel (same configuration URL, pin and fetch) is reused
+      // while the configuration's max-age lasts: no separate connection (key-config.ts).
+      this.#server = await pinnedKey(
         this.url,
         o.pin,
         o.fetchConfig ?? fetch,
@@ -259,7 +275,7 @@ export class Channel {
       messages: [],
       close: null,
     };
-    const socketOpen = openWebSocket(this.url, this.#WS, {
+    const events: SocketEvents = {
       message: (m) => {
         if (!session) return void early.messages.push(m);
         session.receive(m);
@@ -269,28 +285,59 @@ export class Channel {
         if (!session) early.close ??= [code, reason];
         else session.onSocketClose(code, reason);
       },
-    }, timeout);
-    socketOpen.catch(() => {}); // awaited below; not "unhandled" while the hello is prepared
-    // The WebSocket is connecting (TCP, TLS, upgrade: I/O, off this thread) while the
-    // ClientHello's X-Wing work runs here. (The key configuration is fetched before, not in
-    // parallel: a pin mismatch must not open a socket to the gateway.)
-    // With native WebCrypto X-Wing (the default where available) this is asynchronous: the
-    // ephemeral keygen and the encapsulation run natively, ahead of the sync core.
-    let prepared: PreparedClientHello;
-    try {
-      const random = o.random ?? defaultRandom;
+    };
+    const random = o.random ?? defaultRandom;
+    const prepare = async (): Promise<PreparedClientHello> => {
       const native = o.kem === undefined && o.crypto !== "noble" ? await nativeClientXWing() : null;
-      prepared = native
+      const p = native
         ? await prepareClientHelloAsync({ server, suites: o.suites, kem: native, random })
         : prepareClientHello({ server, suites: o.suites, kem: o.kem, random });
       this.#kemName = (native ?? o.kem ?? xwingNoble).name;
-    } catch (e) {
-      socketOpen.then((s) => s.close(1000, ""), () => {});
-      throw e;
+      return p;
+    };
+    let prepared: PreparedClientHello;
+    let socket: OpenSocket;
+    if (o.helloInUrl !== false) {
+      // The ClientHello first, then the socket with it in the upgrade URL (PROTOCOL.md §1): the
+      // X-Wing work no longer overlaps the TCP connect, but the gateway answers the upgrade with
+      // the ServerHello, which saves a whole round trip.
+      prepared = await prepare();
+      const up = helloUpgrade(this.url, prepared.clientHello);
+      try {
+        socket = await openWebSocket(up.url, this.#WS, events, timeout, up.protocols);
+      } catch (e) {
+        // A 101 without a subprotocol fails the socket in the `ws` package (a gateway older
+        // than 1.2 on Deno.upgradeWebSocket, §1): once more without offering any.
+        if (!failedOnSubprotocol(e)) {
+          discardPrepared(prepared);
+          throw e;
+        }
+        try {
+          socket = await openWebSocket(this.url, this.#WS, events, timeout);
+        } catch (e2) {
+          discardPrepared(prepared);
+          throw e2;
+        }
+      }
+    } else {
+      const socketOpen = openWebSocket(this.url, this.#WS, events, timeout);
+      socketOpen.catch(() => {}); // awaited below; not "unhandled" while the hello is prepared
+      // The WebSocket is connecting (TCP, TLS, upgrade: I/O, off this thread) while the
+      // ClientHello's X-Wing work runs here. (The key configuration is fetched before, not in
+      // parallel: a pin mismatch must not open a socket to the gateway.)
+      // With native WebCrypto X-Wing (the default where available) this is asynchronous: the
+      // ephemeral keygen and the encapsulation run natively, ahead of the sync core.
+      try {
+        prepared = await prepare();
+      } catch (e) {
+        socketOpen.then((s) => s.close(1000, ""), () => {});
+        throw e;
+      }
+      socket = await socketOpen;
     }
-    const socket = await socketOpen;
     if (this.#closed) {
       socket.close(1000, "");
+      discardPrepared(prepared);
       throw new ChannelClosedError(1000, "closed by the application", false);
     }
     session = new ClientSession({
@@ -307,18 +354,27 @@ export class Channel {
         // The gateway dropped our key: fetch the configuration again next time.
         if (info.code === 4003 && o.pin !== undefined && o.publicKey === undefined) {
           this.#server = null;
+          forgetPinnedKey(this.url, o.pin, o.fetchConfig ?? fetch, this.#keyConfigUrl);
         }
         if (this.#session === session) this.#session = null;
       },
     });
     driver = new TimerDriver(session, { now, unref: false });
     this.#session = session;
-    session.start();
+    session.start({ helloSent: socket.protocol === HELLO_SUBPROTOCOL });
     for (const m of early.messages) session.receive(m);
     if (early.close) session.onSocketClose(...early.close);
     driver.arm();
     return session;
   }
+}
+
+/** Wipes a prepared hello's async KEM state that no session will use. */
+function discardPrepared(p: PreparedClientHello): void {
+  try {
+    p.kem?.discard?.();
+    p.handshake.close();
+  } catch { /* nothing to wipe */ }
 }
 
 /**

@@ -67,15 +67,96 @@ export function explicitKeyConfigUrl(value: unknown): URL {
   return u;
 }
 
+// ---- verified keys, remembered per (fetch function, configuration URL, pin) ---------------
+
+/** Verified keys remembered per fetch function, at most this many (oldest dropped first). */
+export const KEY_CACHE_MAX_ENTRIES = 32;
+/** Lifetime of a remembered key when the response names none (the reference gateway's 60 s). */
+export const KEY_CACHE_DEFAULT_S = 60;
+/** Longest lifetime of a remembered key, whatever the response's max-age says. */
+export const KEY_CACHE_MAX_S = 3600;
+
+interface CachedKey {
+  key: GatewayKey;
+  expiresAt: number;
+}
+/**
+ * Per fetch function (a test's or an application's own fetch never shares entries with another),
+ * per `<configuration URL> <pin>`: the key that matched the pin, until the response's
+ * `cache-control: max-age` (≤ KEY_CACHE_MAX_S; `no-store` / `no-cache`: not remembered).
+ */
+const keyCache = new WeakMap<typeof fetch, Map<string, CachedKey>>();
+
+function cacheLifetimeS(cacheControl: string | null): number {
+  if (cacheControl === null) return KEY_CACHE_DEFAULT_S;
+  if (/(?:^|,)\s*(?:no-store|no-cache)\b/i.test(cacheControl)) return 0;
+  const m = /(?:^|,)\s*max-age\s*=\s*"?(\d+)"?/i.exec(cacheControl);
+  return m ? Math.min(KEY_CACHE_MAX_S, Number(m[1])) : KEY_CACHE_DEFAULT_S;
+}
+
+function cacheKey(url: URL, pin: string): string {
+  return `${url.href} ${pin}`;
+}
+
+/** Forgets a remembered key (the gateway refused it: 4003 unknown_key_id). */
+export function forgetPinnedKey(
+  channelUrl: string,
+  pin: string,
+  fetchFn: typeof fetch = fetch,
+  configUrl?: string | URL,
+): void {
+  const url = configUrl === undefined ? keyConfigUrl(channelUrl) : explicitKeyConfigUrl(configUrl);
+  keyCache.get(fetchFn)?.delete(cacheKey(url, pin));
+}
+
+/**
+ * The key matching `pin`: a verified key remembered from an earlier fetch of the same
+ * configuration with the same fetch function while its lifetime lasts (no request at all: a
+ * later channel knows the key, PROTOCOL.md §8.1), else `fetchPinnedKey`.
+ */
+export async function pinnedKey(
+  channelUrl: string,
+  pin: string,
+  fetchFn: typeof fetch = fetch,
+  configUrl?: string | URL,
+  now: () => number = Date.now,
+): Promise<GatewayKey> {
+  const url = configUrl === undefined ? keyConfigUrl(channelUrl) : explicitKeyConfigUrl(configUrl);
+  const k = cacheKey(url, pin);
+  const entries = keyCache.get(fetchFn);
+  const hit = entries?.get(k);
+  if (hit && now() < hit.expiresAt) {
+    return { keyId: hit.key.keyId.slice(), publicKey: hit.key.publicKey.slice() };
+  }
+  if (hit) entries!.delete(k);
+  let lifetimeS = 0;
+  const key = await fetchPinnedKey(channelUrl, pin, fetchFn, url, (cc) => {
+    lifetimeS = cacheLifetimeS(cc);
+  });
+  if (lifetimeS > 0) {
+    let m = keyCache.get(fetchFn);
+    if (!m) keyCache.set(fetchFn, m = new Map());
+    m.delete(k);
+    while (m.size >= KEY_CACHE_MAX_ENTRIES) m.delete(m.keys().next().value!);
+    m.set(k, {
+      key: { keyId: key.keyId.slice(), publicKey: key.publicKey.slice() },
+      expiresAt: now() + lifetimeS * 1000,
+    });
+  }
+  return key;
+}
+
 /**
  * Fetches the configuration and returns the key matching `pin`, else PinMismatchError. The
  * configuration is read from `configUrl` when given, else from `keyConfigUrl(channelUrl)`.
+ * `onCacheControl` hears the response's cache-control header (null when absent).
  */
 export async function fetchPinnedKey(
   channelUrl: string,
   pin: string,
   fetchFn: typeof fetch = fetch,
   configUrl?: string | URL,
+  onCacheControl?: (value: string | null) => void,
 ): Promise<GatewayKey> {
   if (parsePin(pin) === null) {
     throw new TypeError(
@@ -91,6 +172,7 @@ export async function fetchPinnedKey(
       throw new Error(`HTTP ${res.status}`);
     }
     json = await res.json();
+    onCacheControl?.(res.headers?.get?.("cache-control") ?? null);
   } catch (e) {
     throw new ConnectError(
       `pqgate: could not fetch the gateway key configuration from ${url}: ${

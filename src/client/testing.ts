@@ -8,12 +8,25 @@ import { ServerSession } from "../tunnel/server-session.ts";
 import { TEST_KEY, TEST_LIMITS, wireServer } from "../tunnel/testing.ts";
 import type { RequestHandler } from "../tunnel/types.ts";
 import type { WebSocketLike } from "./websocket-socket.ts";
+import { helloFromUpgrade } from "../tunnel/client-hello.ts";
 
 export type ServerEnd = (ss: MemorySocket) => { shutdown?: () => void } | void;
 
-/** A WebSocket class whose every instance is connected to a fresh in-memory gateway end. */
-export function fakeWebSocket(serverEnd: ServerEnd) {
-  const gw = { connections: 0, servers: [] as ({ shutdown?: () => void } | void)[] };
+/**
+ * A WebSocket class whose every instance is connected to a fresh in-memory gateway end. With
+ * `takesHello` the gateway reads a ClientHello in the upgrade URL as a 1.2 gateway does
+ * (client-hello.ts `helloFromUpgrade`, PROTOCOL.md §1) and selects `pqgate.hello`; without, it
+ * ignores URL and subprotocols as a 1.1 gateway on Deno.upgradeWebSocket did (`protocol` "").
+ */
+export function fakeWebSocket(serverEnd: ServerEnd, opts: { takesHello?: boolean } = {}) {
+  const gw = {
+    connections: 0,
+    servers: [] as ({ shutdown?: () => void } | void)[],
+    /** Upgrade URLs and offered subprotocols, in order. */
+    upgrades: [] as { url: string; protocols: string[] }[],
+    /** ClientHellos the gateway took from the URL. */
+    urlHellos: 0,
+  };
   class FakeWebSocket implements WebSocketLike {
     binaryType = "blob";
     readyState = 0;
@@ -22,11 +35,21 @@ export function fakeWebSocket(serverEnd: ServerEnd) {
     onclose: ((ev: { code: number; reason: string }) => void) | null = null;
     onerror: ((ev: unknown) => void) | null = null;
     #cs: MemorySocket;
-    constructor(readonly url: string) {
+    protocol = "";
+    constructor(readonly url: string, protocols?: string | string[]) {
+      const offered = protocols === undefined ? [] : [protocols].flat();
+      gw.upgrades.push({ url, protocols: offered });
+      const reading = opts.takesHello ? helloFromUpgrade(url, offered.join(", ")) : null;
       const [cs, ss] = memorySocketPair();
       this.#cs = cs;
       gw.connections++;
       gw.servers.push(serverEnd(ss));
+      if (reading?.kind === "url") {
+        this.protocol = reading.protocol;
+        gw.urlHellos++;
+        const hello = reading.hello;
+        setTimeout(() => ss.onmessage?.(hello), 0);
+      } else if (reading?.kind === "message") this.protocol = reading.protocol ?? "";
       cs.onmessage = (m) =>
         this.onmessage?.({ data: typeof m === "string" ? m : m.slice().buffer });
       cs.onclose = (code, reason) => {

@@ -11,6 +11,8 @@ export interface WebSocketLike {
   binaryType: string;
   readonly bufferedAmount: number;
   readonly readyState: number;
+  /** The subprotocol the gateway selected ("" for none; PROTOCOL.md §1). */
+  readonly protocol?: string;
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: { code: number; reason: string }) => void) | null;
@@ -29,17 +31,27 @@ export interface SocketEvents {
   close(code: number, reason: string): void;
 }
 
-/** Opens a WebSocket; resolves once open, rejects with ConnectError if it fails first. */
+/** An open WebSocket as the tunnel's Socket, with the subprotocol the gateway selected. */
+export interface OpenSocket extends Socket {
+  /** "" when none was selected (or the implementation does not report it). */
+  readonly protocol: string;
+}
+
+/**
+ * Opens a WebSocket offering `protocols` (none when empty); resolves once open, rejects with
+ * ConnectError if it fails first.
+ */
 export function openWebSocket(
   url: string,
   WS: WebSocketConstructor,
   events: SocketEvents,
   timeoutMs: number,
-): Promise<Socket> {
+  protocols: string[] = [],
+): Promise<OpenSocket> {
   return new Promise((resolve, reject) => {
     let ws: WebSocketLike;
     try {
-      ws = new WS(url);
+      ws = protocols.length ? new WS(url, protocols) : new WS(url);
     } catch (e) {
       reject(
         new ConnectError(
@@ -63,7 +75,10 @@ export function openWebSocket(
       clearTimeout(timer);
       reject(new ConnectError(`pqgate: could not connect to ${url}: ${why}`, { status, cause }));
     };
-    const socket: Socket = {
+    const socket: OpenSocket = {
+      get protocol() {
+        return typeof ws.protocol === "string" ? ws.protocol : "";
+      },
       send: (b) => ws.send(b),
       close: (code, reason) => {
         try {
@@ -109,6 +124,16 @@ export function openWebSocket(
       } else events.message("unsupported message type"); // closes the channel as a protocol error
     };
   });
+}
+
+/**
+ * True when an open failed because of the subprotocol answer: the `ws` package fails a socket
+ * whose 101 selects no subprotocol although some were offered ("Server sent no subprotocol"),
+ * which a gateway that predates PROTOCOL.md 1.2 may do (§1). Browsers and Deno accept it.
+ */
+export function failedOnSubprotocol(e: unknown): boolean {
+  const cause = (e as { cause?: { message?: unknown } } | null)?.cause;
+  return typeof cause?.message === "string" && /subprotocol/i.test(cause.message);
 }
 
 /**

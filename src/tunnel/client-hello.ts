@@ -2,9 +2,14 @@
  * Preparing the client's hello (handshake, PROTOCOL.md §3.1, §7): builds the ClientHello — the
  * ephemeral X-Wing keygen and, in pinned mode, the encapsulation to the gateway key, the client's
  * most expensive step — ahead of the socket, optionally through a KEM's async step, so that a
- * transport can run it while the WebSocket connects (`ClientSessionOptions.prepared`).
+ * transport can run it while the WebSocket connects (`ClientSessionOptions.prepared`); and the
+ * ClientHello carried in the WebSocket upgrade request (PROTOCOL.md §1 "The ClientHello in the
+ * upgrade"): the URL and subprotocols a client offers (`helloUpgrade`), and what a gateway's
+ * transport reads from the upgrade request (`helloFromUpgrade`), shared by every transport.
  */
+import { fromBase64Url, toBase64Url } from "../protocol/bytes.ts";
 import {
+  MAX_CLIENT_HELLO_LEN,
   RANDOM_LEN,
   type SuiteId,
   XWING_ESEED_LEN,
@@ -118,4 +123,87 @@ export async function prepareClientHelloAsync(
   } finally {
     for (const d of draws) d.fill(0);
   }
+}
+
+// ---- the ClientHello in the upgrade request (PROTOCOL.md §1) -----------------------------
+
+/** Subprotocol: "my ClientHello is the first WebSocket message" (the 1.0 behaviour). */
+export const PLAIN_SUBPROTOCOL = "pqgate";
+/** Subprotocol: "my ClientHello is in the upgrade URL"; selected only by a gateway that took it. */
+export const HELLO_SUBPROTOCOL = "pqgate.hello";
+/** The query parameter that carries the ClientHello, base64url without padding. */
+export const HELLO_PARAM = "pqgate_hello";
+/** Longest parameter value: the base64url length of the largest ClientHello (3,422 → 4,563). */
+export const MAX_HELLO_PARAM_LEN = Math.ceil((MAX_CLIENT_HELLO_LEN * 4) / 3);
+/** HTTP status of an upgrade whose hello parameter is longer (refused before the upgrade). */
+export const HELLO_TOO_LONG_STATUS = 414;
+
+/**
+ * The upgrade a client makes with its ClientHello in the URL: `url` with the `pqgate_hello`
+ * parameter set (any previous one replaced, other parameters kept) and the subprotocols to offer,
+ * `pqgate` first (an older gateway echoes the first offered value, §1).
+ */
+export function helloUpgrade(url: string, clientHello: Uint8Array): {
+  url: string;
+  protocols: string[];
+} {
+  const u = new URL(url);
+  u.searchParams.delete(HELLO_PARAM);
+  const query = u.search === "" || u.search === "?" ? "" : u.search.slice(1) + "&";
+  u.search = `?${query}${HELLO_PARAM}=${toBase64Url(clientHello)}`;
+  return { url: u.href, protocols: [PLAIN_SUBPROTOCOL, HELLO_SUBPROTOCOL] };
+}
+
+/** What a gateway does with an upgrade request (`helloFromUpgrade`). */
+export type UpgradeHello =
+  /** Upgrade, select `protocol` (null: none), wait for the ClientHello as the first message. */
+  | { kind: "message"; protocol: string | null }
+  /** Upgrade, select `pqgate.hello`, pass `hello` to the session as its first message. */
+  | { kind: "url"; protocol: typeof HELLO_SUBPROTOCOL; hello: Uint8Array<ArrayBuffer> }
+  /** Do not upgrade: answer `status` (the hello parameter is longer than any ClientHello). */
+  | { kind: "refuse"; status: typeof HELLO_TOO_LONG_STATUS; message: string };
+
+/** The subprotocols a `Sec-WebSocket-Protocol` header offers (comma-separated tokens). */
+export function offeredSubprotocols(header: string | null | undefined): string[] {
+  if (!header) return [];
+  return header.split(",").map((p) => p.trim()).filter((p) => p !== "");
+}
+
+/**
+ * The gateway's reading of an upgrade request (PROTOCOL.md §1): with `pqgate.hello` offered,
+ * the ClientHello is the `pqgate_hello` parameter; a value longer than MAX_HELLO_PARAM_LEN is
+ * refused before the upgrade (414); a missing, repeated or non-canonical-base64url value is an
+ * empty first message (the session closes it with protocol_error, 4011, as it would a malformed
+ * first message). Without `pqgate.hello` the parameter is ignored: `pqgate` is selected when
+ * offered, else the first offered value (or none).
+ */
+export function helloFromUpgrade(
+  url: string | URL,
+  protocolHeader: string | null | undefined,
+): UpgradeHello {
+  const offered = offeredSubprotocols(protocolHeader);
+  if (!offered.includes(HELLO_SUBPROTOCOL)) {
+    const protocol = offered.includes(PLAIN_SUBPROTOCOL) ? PLAIN_SUBPROTOCOL : offered[0] ?? null;
+    return { kind: "message", protocol };
+  }
+  let values: string[];
+  try {
+    values = new URL(url).searchParams.getAll(HELLO_PARAM);
+  } catch {
+    values = [];
+  }
+  if (values.some((v) => v.length > MAX_HELLO_PARAM_LEN)) {
+    return {
+      kind: "refuse",
+      status: HELLO_TOO_LONG_STATUS,
+      message: "the pqgate_hello parameter is longer than any ClientHello",
+    };
+  }
+  let hello: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  if (values.length === 1) {
+    try {
+      hello = new Uint8Array(fromBase64Url(values[0]));
+    } catch { /* not canonical base64url: an empty, malformed first message */ }
+  }
+  return { kind: "url", protocol: HELLO_SUBPROTOCOL, hello };
 }

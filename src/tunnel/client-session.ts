@@ -198,8 +198,12 @@ export class ClientSession {
 
   // ---- transport events ------------------------------------------------------------------
 
-  /** Sends the ClientHello. Call once, when the socket is open. */
-  start(): void {
+  /**
+   * Sends the ClientHello. Call once, when the socket is open. With `helloSent` the prepared
+   * ClientHello already went in the upgrade URL and the gateway took it (it selected
+   * `pqgate.hello`, PROTOCOL.md §1): nothing is sent, the session waits for the ServerHello.
+   */
+  start(opts: { helloSent?: boolean } = {}): void {
     if (this.#state !== "idle") return;
     try {
       this.#startedAt = this.#o.env.now();
@@ -216,7 +220,7 @@ export class ClientSession {
         mode: this.#hs!.mode,
       };
       this.#state = "clientHelloSent";
-      this.#socket.send(ch);
+      if (!opts.helloSent) this.#socket.send(ch);
     } catch (e) {
       this.#fail(e);
     }

@@ -11,6 +11,11 @@
  * - the session never starts timers for its deadlines: after constructing it and after every
  *   `receive()` / `onTimer()` call, (re)arm a timer or alarm for `nextDeadline()` and call
  *   `onTimer(now)` when it fires (deadlines only move later, except right after construction);
+ * - a ClientHello the client carried in the upgrade request (PROTOCOL.md §1; read by
+ *   client-hello.ts `helloFromUpgrade`, kind "url") is the session's first message: pass it to
+ *   `receive()` right after creating the session, before any WebSocket message (the session
+ *   cannot tell it from a first WebSocket message, so every check and close code is the same);
+ *   select the `protocol` that `helloFromUpgrade` returns in the 101;
  * - with `persist` set, every snapshot handed to it must be durable before the call returns
  *   (e.g. `ws.serializeAttachment`); a restored session comes from `SessionClass.resume`.
  */

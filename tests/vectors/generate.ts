@@ -58,6 +58,7 @@ import {
   xwingNoble,
 } from "../../src/protocol/mod.ts";
 import { seededRandom } from "../../src/protocol/testing.ts";
+import { helloUpgrade } from "../../src/tunnel/client-hello.ts";
 
 // ------------------------------------------------------------------------------------------
 // Fixed inputs
@@ -1038,6 +1039,26 @@ function stringify(v: unknown): string {
   return JSON.stringify(v, null, 2) + "\n";
 }
 
+/**
+ * The ClientHello in the upgrade request (PROTOCOL.md §1, 1.2) for one vector's ClientHello: the
+ * URL a client opens for the channel URL `wss://gw.example/pqgate`, its query string, and the
+ * subprotocol header it offers / the one a gateway that takes the hello selects.
+ */
+function urlHello(h: HandshakeResult) {
+  const channelUrl = "wss://gw.example/pqgate";
+  const hello = h.clientHello;
+  const up = helloUpgrade(channelUrl, hello);
+  return {
+    vector: h.spec.name,
+    channel_url: channelUrl,
+    url: up.url,
+    query: new URL(up.url).search.slice(1),
+    query_length: new URL(up.url).search.length - 1,
+    sec_websocket_protocol: up.protocols.join(", "),
+    selected_protocol: "pqgate.hello",
+  };
+}
+
 /** Generates the three vector files; returns file name → exact file contents. */
 export function generateVectors(): Record<VectorFile, string> {
   const { seed, key: st } = staticKey();
@@ -1058,6 +1079,7 @@ export function generateVectors(): Record<VectorFile, string> {
       pin: pinFor(st.publicKey),
     },
     vectors: hs.map((h) => h.json),
+    url_hello: urlHello(byName.get("pinned-aes256gcm")!),
   };
 
   const recordPairs: [string, HandshakeResult, "client_to_gateway" | "gateway_to_client"][] = [

@@ -41,6 +41,7 @@ import {
   xwingNoble,
 } from "../../src/protocol/mod.ts";
 import { frameSummary, generateVectors, VECTOR_FILES, writeVectors } from "./generate.ts";
+import { helloFromUpgrade, MAX_HELLO_PARAM_LEN } from "../../src/tunnel/client-hello.ts";
 
 const DIR = new URL("./", import.meta.url);
 // deno-lint-ignore no-explicit-any
@@ -522,4 +523,29 @@ Deno.test("vectors: the PROTOCOL.md worked example quotes the first handshake ve
   for (const q of quoted) assert.ok(appendix.includes(q), `appendix quotes ${q}`);
   assert.ok(appendix.includes(`(${v.messages.client_hello_len} bytes`));
   assert.ok(appendix.includes(`(${v.messages.server_hello_len} bytes`));
+});
+
+Deno.test("vectors: url_hello is the vector ClientHello in base64url in the upgrade URL (§1)", () => {
+  const u = HS.url_hello;
+  const v = HS.vectors.find((x: Json) => x.name === u.vector);
+  // Independently of src/: standard base64 of the bytes, made URL-safe, padding dropped.
+  const bytes = fromHex(v.messages.client_hello);
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  const b64url = btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  assert.equal(u.query, `pqgate_hello=${b64url}`);
+  assert.equal(u.url, `${u.channel_url}?${u.query}`);
+  assert.equal(u.query_length, u.query.length);
+  assert.equal(u.sec_websocket_protocol, "pqgate, pqgate.hello");
+  // A gateway reads back exactly the vector bytes and selects pqgate.hello.
+  const r = helloFromUpgrade(u.url, u.sec_websocket_protocol);
+  assert.equal(r.kind, "url");
+  if (r.kind === "url") assert.equal(toHex(r.hello), v.messages.client_hello);
+  assert.equal(r.kind === "url" ? r.protocol : null, u.selected_protocol);
+  // Longer than any ClientHello → refused before the upgrade (414); malformed → empty message.
+  const long = `${u.channel_url}?pqgate_hello=${"A".repeat(MAX_HELLO_PARAM_LEN + 1)}`;
+  assert.equal(helloFromUpgrade(long, u.sec_websocket_protocol).kind, "refuse");
+  const bad = helloFromUpgrade(`${u.channel_url}?pqgate_hello=${b64url}=`, "pqgate.hello");
+  assert.equal(bad.kind === "url" ? bad.hello.length : -1, 0);
+  assert.deepEqual(helloFromUpgrade(u.url, "pqgate"), { kind: "message", protocol: "pqgate" });
 });

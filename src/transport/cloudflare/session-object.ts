@@ -2,7 +2,9 @@
  * The Cloudflare transport: a thin Durable Object that maps platform events onto a session
  * (src/tunnel/session-seam.ts; docs/cloudflare.md, PROTOCOL.md §5.5). It owns no protocol logic.
  *
- *   fetch (upgrade)        → WebSocketPair, ctx.acceptWebSocket (hibernation API), new session
+ *   fetch (upgrade)        → WebSocketPair, ctx.acceptWebSocket (hibernation API), new session;
+ *                            a ClientHello in the upgrade URL (PROTOCOL.md §1) is its first
+ *                            message, and the 101 selects `pqgate.hello`
  *   webSocketMessage       → session.receive(bytes)   (rebuilt from the attachment after a wake)
  *   webSocketClose/Error   → session.onSocketClose, then reciprocate the close
  *   alarm                  → session.onTimer(now) for every socket
@@ -13,6 +15,7 @@
  * built by session-options.ts; a session that throws is closed with 4014 (socket-close.ts).
  */
 import type { GatewaySession, SessionOptions } from "../../tunnel/session-seam.ts";
+import { helloFromUpgrade } from "../../tunnel/client-hello.ts";
 import { type Attachment, handshakeAttachment } from "./attachment.ts";
 import { DeadlineAlarm, runOverdue } from "./alarm-policy.ts";
 import { type DurableObjectContext, type HibernatableWebSocket, platform } from "./platform.ts";
@@ -76,21 +79,35 @@ export class SessionObject<E> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("expected a WebSocket upgrade", { status: 426 });
     }
+    const reading = helloFromUpgrade(request.url, request.headers.get("sec-websocket-protocol"));
+    // The Worker refuses a too-long hello before it gets here; a direct request still may not.
+    if (reading.kind === "refuse") {
+      return new Response(reading.message, { status: reading.status });
+    }
     const clientAddress = request.headers.get(CLIENT_ADDRESS_HEADER) || null;
     const { client, server } = platform.newWebSocketPair();
     this.ctx.acceptWebSocket(server);
     const attachment = handshakeAttachment(Date.now(), clientAddress);
     server.serializeAttachment(attachment);
+    let pending: unknown;
     try {
-      this.sessions.set(server, new cfg.Session(this.options(cfg, server, attachment)));
+      const session = new cfg.Session(this.options(cfg, server, attachment));
+      this.sessions.set(server, session);
+      // The URL's ClientHello is the first message (session-seam.ts); its ServerHello goes out
+      // once the socket is accepted. An async KEM hop finishes after the 101 is returned.
+      if (reading.kind === "url") {
+        pending = this.guarded(cfg, server, () => session.receive(reading.hello));
+      }
       await this.arm();
     } catch (e) {
       // Answer the upgrade anyway, so the client learns why (4014) instead of a bare 500.
       this.fail(cfg, server, e);
     }
-    const protocol = request.headers.get("sec-websocket-protocol");
-    const headers = protocol
-      ? { "sec-websocket-protocol": protocol.split(",")[0].trim() }
+    if (pending instanceof Promise) {
+      pending.then(() => this.arm(), (e) => this.fail(cfg, server, e)).catch(() => {});
+    }
+    const headers = reading.protocol !== null
+      ? { "sec-websocket-protocol": reading.protocol }
       : undefined;
     return platform.upgradeResponse(client, headers);
   }

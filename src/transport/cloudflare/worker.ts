@@ -30,6 +30,7 @@ import {
 } from "../../gateway/create-gateway.ts";
 import { ConfigError, envCacheKey, gatewayOptionsFromEnv } from "../../gateway/config.ts";
 import { ServerSession } from "../../tunnel/server-session.ts";
+import { helloFromUpgrade } from "../../tunnel/client-hello.ts";
 import {
   CLIENT_ADDRESS_HEADER,
   definePqgateSession,
@@ -129,6 +130,15 @@ export function gatewayFor(env: WorkerEnv): Gateway {
  * in a header the Worker sets itself; a Durable Object is not reachable from outside.
  */
 const upgradeToObject: Upgrader = ({ request, env }) => {
+  // A hello parameter longer than any ClientHello is refused here, before a Durable Object
+  // exists (PROTOCOL.md §1); the object reads the hello itself.
+  const reading = helloFromUpgrade(request.url, request.headers.get("sec-websocket-protocol"));
+  if (reading.kind === "refuse") {
+    return new Response(reading.message + "\n", {
+      status: reading.status,
+      headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+    });
+  }
   const ns = (env as WorkerEnv).PQGATE_SESSION;
   const headers = new Headers(request.headers);
   headers.delete(CLIENT_ADDRESS_HEADER);

@@ -6,12 +6,17 @@
  * the handshake) and no close-handshake timeout, and sockets count only until Deno reports the
  * WebSocket closed, not until the TCP connection is gone (SECURITY.md, residual risks).
  * `setMaxMessageSize` and read pausing are therefore not offered: the session bounds what it
- * accepts by protocol means.
+ * accepts by protocol means. A ClientHello in the upgrade URL (PROTOCOL.md §1) is read by
+ * `helloFromUpgrade` (414 before admission when too long) and is the session's first message;
+ * Deno selects a subprotocol only when it is in the header split on ", " (browsers and Deno
+ * join the offer that way; the `ws` package joins with "," and then gets none, §1).
  */
 import type { Upgrader } from "../../gateway/create-gateway.ts";
 import type { Socket } from "../../tunnel/session-seam.ts";
+import { helloFromUpgrade } from "../../tunnel/client-hello.ts";
 import {
   type Admission,
+  helloRefusalResponse,
   isRefusal,
   refusalResponse,
   SHUTTING_DOWN,
@@ -29,6 +34,15 @@ export interface DenoUpgradeState {
 export function denoUpgrader(state: DenoUpgradeState): Upgrader {
   return ({ request, env, createSession, clock }) => {
     if (state.stopping) return refusalResponse(SHUTTING_DOWN);
+    const offer = request.headers.get("sec-websocket-protocol");
+    let reading = helloFromUpgrade(request.url, offer);
+    if (reading.kind === "refuse") return helloRefusalResponse(reading);
+    // Deno.upgradeWebSocket throws for a protocol not in the offer as it splits it (on ", "):
+    // then select none, and the hello is not taken (the client sends it as the first message).
+    if (reading.protocol !== null && !(offer ?? "").split(", ").includes(reading.protocol)) {
+      reading = { kind: "message", protocol: null };
+    }
+    const hello = reading.kind === "url" ? reading.hello : null;
     // Read the peer address first: Deno's ServeHandlerInfo.remoteAddr throws once upgraded.
     let clientAddress: string | null = null;
     try {
@@ -40,7 +54,10 @@ export function denoUpgrader(state: DenoUpgradeState): Upgrader {
 
     let upgraded;
     try {
-      upgraded = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
+      upgraded = Deno.upgradeWebSocket(request, {
+        idleTimeout: 0,
+        ...(reading.protocol !== null ? { protocol: reading.protocol } : {}),
+      });
     } catch (e) {
       ticket.release();
       throw e;
@@ -78,7 +95,10 @@ export function denoUpgrader(state: DenoUpgradeState): Upgrader {
       },
     };
     state.live.set(ws, handle);
-    ws.onopen = () => driver.open({ createSession, clock }, socket, clientAddress);
+    ws.onopen = () => {
+      driver.open({ createSession, clock }, socket, clientAddress);
+      if (hello) driver.receive(hello);
+    };
     ws.onmessage = (e: MessageEvent) => {
       const d = e.data;
       driver.receive(typeof d === "string" ? d : new Uint8Array(d as ArrayBuffer));

@@ -81,6 +81,17 @@ export function refusalResponse(r: Refusal): Response {
 }
 
 /**
+ * The answer to an upgrade whose ClientHello parameter is longer than any ClientHello
+ * (PROTOCOL.md §1: refused before the upgrade, before admission takes a token).
+ */
+export function helloRefusalResponse(r: { status: number; message: string }): Response {
+  return new Response(r.message + "\n", {
+    status: r.status,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+/**
  * The key per-address limits count under: an IPv4 address as is, an IPv6 address's /64 prefix
  * ("2001:db8:0:1::/64"), an IPv4-mapped IPv6 address as its IPv4 address; null when none.
  */

@@ -58,6 +58,7 @@ const REASONS: Record<number, string> = {
   400: "Bad Request",
   403: "Forbidden",
   404: "Not Found",
+  414: "URI Too Long",
   426: "Upgrade Required",
   429: "Too Many Requests",
   500: "Internal Server Error",

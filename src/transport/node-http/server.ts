@@ -9,7 +9,9 @@
  *   upgrade request       → the fetch handler with the upgrade hook in its env; the hook admits
  *                           or refuses BEFORE the upgrade (admission.ts: 429 / 503); an admitted
  *                           request is upgraded by ws (`maxPayload` MAX_RECORD_LEN) and driven by
- *                           ws-lifecycle.ts; any other answer is written raw, the socket ended and
+ *                           ws-lifecycle.ts; a ClientHello in the upgrade URL (PROTOCOL.md §1)
+ *                           selects `pqgate.hello` and is the session's first message, one
+ *                           longer than any ClientHello is refused first (414); any other answer is written raw, the socket ended and
  *                           destroyed after `closeTimeoutMs`
  */
 import http from "node:http";
@@ -19,8 +21,10 @@ import { UPGRADE_ENV_KEY, type Upgrader } from "../../gateway/create-gateway.ts"
 import type { GatewayLog } from "../../gateway/options.ts";
 import { MAX_RECORD_LEN } from "../../protocol/constants.ts";
 import type { SessionFactory } from "../../tunnel/session-seam.ts";
+import { helloFromUpgrade } from "../../tunnel/client-hello.ts";
 import {
   type Admission,
+  helloRefusalResponse,
   isRefusal,
   refusalResponse,
   SHUTTING_DOWN,
@@ -47,8 +51,15 @@ interface Pending {
     args: SessionFactory;
     ticket: Ticket;
     clientAddress: string;
+    /** The subprotocol to select in the 101 (null: none). */
+    protocol: string | null;
+    /** The ClientHello of the upgrade URL (PROTOCOL.md §1), the session's first message. */
+    hello: Uint8Array<ArrayBuffer> | null;
   } | null;
 }
+
+/** Where handleUpgrade leaves the subprotocol for ws's `handleProtocols` on the request. */
+const SELECTED = Symbol("pqgate.subprotocol");
 
 export interface NodeServerConfig {
   port: number;
@@ -112,7 +123,7 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
   /** A refused or failed upgrade's socket: ended by writeRawResponse, destroyed at the bound. */
   const linger = (s: NetSocket) => arm(s, cfg.closeTimeoutMs);
 
-  const upgrade: Upgrader = ({ env, createSession, clock }) => {
+  const upgrade: Upgrader = ({ request, env, createSession, clock }) => {
     const pending = (env as Record<symbol, Pending | undefined> | undefined)?.[PENDING];
     if (!pending) {
       return new Response("this upgrade hook serves only requests of its own server\n", {
@@ -120,10 +131,18 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
       });
     }
     if (stopping) return refusalResponse(SHUTTING_DOWN);
+    const reading = helloFromUpgrade(request.url, request.headers.get("sec-websocket-protocol"));
+    if (reading.kind === "refuse") return helloRefusalResponse(reading);
     const remote = (env as { remoteAddr: RemoteAddr }).remoteAddr;
     const ticket = cfg.admission.admit(remote.hostname || null, clock);
     if (isRefusal(ticket)) return refusalResponse(ticket);
-    pending.accepted = { args: { createSession, clock }, ticket, clientAddress: remote.hostname };
+    pending.accepted = {
+      args: { createSession, clock },
+      ticket,
+      clientAddress: remote.hostname,
+      protocol: reading.protocol,
+      hello: reading.kind === "url" ? reading.hello : null,
+    };
     // Never written: the bridge upgrades instead.
     return new Response(null, { status: 200 });
   };
@@ -148,6 +167,9 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
     // read of many records runs them all before the body pumps and flow control get a turn
     // (measured: a 20 MiB upload 3.4x slower).
     allowSynchronousEvents: false,
+    // The subprotocol helloFromUpgrade chose for this request (PROTOCOL.md §1), else none.
+    handleProtocols: (_offered: Set<string>, req: http.IncomingMessage) =>
+      (req as unknown as Record<symbol, string | null | undefined>)[SELECTED] ?? false,
   });
   const server = http.createServer((req, res) => {
     arm(req.socket, REQUEST_TIMEOUT_MS);
@@ -205,12 +227,14 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
     // ws answers a malformed upgrade (bad Sec-WebSocket-Key, version) with 400 itself.
     linger(s);
     quietRepeatedEnd(s);
+    (req as unknown as Record<symbol, string | null>)[SELECTED] = acc.protocol;
     wss.handleUpgrade(req, s, head as Buffer, (ws: unknown) => {
       disarm(s);
       const receiver = (ws as { _receiver?: EndOnce })._receiver;
       if (receiver && typeof receiver.end === "function") quietRepeatedEnd(receiver);
       const handle = attachWs(ws as WsSocket, s, acc.args, acc.clientAddress, acc.ticket, {
         closeTimeoutMs: cfg.closeTimeoutMs,
+        initialHello: acc.hello,
         onGone: () => live.delete(handle),
       });
       live.add(handle);

@@ -56,6 +56,8 @@ export function setWsMaxPayload(ws: WsSocket, bytes: number): boolean {
 
 export interface LifecycleOptions {
   closeTimeoutMs: number;
+  /** The ClientHello of the upgrade URL (PROTOCOL.md §1): the session's first message. */
+  initialHello?: Uint8Array<ArrayBuffer> | null;
   /** Called once when the TCP connection is gone (after the ticket was released). */
   onGone(): void;
 }
@@ -242,6 +244,7 @@ export function attachWs(
   net.on("close", () => t.netClosed());
 
   t.driver.open(args, t, clientAddress);
+  if (opts.initialHello) t.driver.receive(opts.initialHello);
   return t;
 }
 
