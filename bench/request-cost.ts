@@ -15,11 +15,14 @@
  *   origin (keep-alive); p50/p99 ms and each one's added p50 over direct.
  * - rtt: a user-space TCP relay in this process delays every chunk by 50 ms per direction
  *   (RTT 100 ms). New channel (pinned key) → first response, and a plain HTTP GET on a new
- *   connection (baseline, ~2 RTT: TCP + request); both / RTT. "plain + N" = (channel − plain)/RTT.
+ *   connection (baseline, ~2 RTT: TCP + request); both / RTT. "plain + N" = (channel − plain)/RTT,
+ *   for the ClientHello in the upgrade URL (default), as the first message (helloInUrl: false),
+ *   and pin-only clients (first channel: key configuration fetched; then remembered).
  */
 import WS from "ws";
 import { Channel } from "../src/client/mod.ts";
 import { selectBackends } from "../src/crypto/select.ts";
+import { pinFor } from "../src/protocol/static-keys.ts";
 import {
   BENCH_KEY,
   ORIGIN_HOST,
@@ -187,16 +190,48 @@ export async function requestCost() {
       const gport = Number(new URL(gw.info.gateway).port);
       const oport = Number(new URL(gw.info.origin).port);
       const rg = delayingRelay(gport, delay), ro = delayingRelay(oport, delay);
-      const pqT: number[] = [], plT: number[] = [];
-      for (let i = 0; i < 7; i++) {
-        let t0 = performance.now();
-        const c2 = channel(`http://127.0.0.1:${rg.port}`);
-        const r = await c2.fetch(`https://${ORIGIN_HOST}/1k`);
+      // Interleaved per round: the 1.2 flow (ClientHello in the upgrade URL, key known), the 1.1
+      // flow (helloInUrl: false: "before"), a pin-only client's first channel (a separate
+      // key-configuration connection first), a pin-only client whose key is remembered from an
+      // earlier channel (key-config.ts), and a plain GET on a new connection.
+      const pqT: number[] = [], oldT: number[] = [], pinFirstT: number[] = [];
+      const pinCachedT: number[] = [], plT: number[] = [];
+      const time = async (c: Channel) => {
+        const t0 = performance.now();
+        const r = await c.fetch(`https://${ORIGIN_HOST}/1k`);
         await r.arrayBuffer();
-        pqT.push(performance.now() - t0);
-        c2.close();
+        const ms = performance.now() - t0;
+        c.close();
+        return ms;
+      };
+      const base = `http://127.0.0.1:${rg.port}`;
+      const wsUrl = base.replace(/^http/, "ws") + "/pqgate";
+      const keyConfigUrl = `http://127.0.0.1:${rg.port}/.well-known/pqgate`;
+      const benchPin = pinFor(BENCH_KEY.publicKey);
+      for (let i = 0; i < 7; i++) {
+        pqT.push(await time(channel(base)));
+        oldT.push(
+          await time(
+            new Channel(wsUrl, {
+              publicKey: BENCH_KEY.publicKey,
+              keyId: BENCH_KEY.keyId,
+              WebSocket: WS,
+              kem,
+              helloInUrl: false,
+            }),
+          ),
+        );
+        // A fetch function of its own per round: nothing remembered from an earlier round.
+        const fetchConfig: typeof fetch = (input, init) => {
+          const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+          return fetch(input, { ...init, client }).finally(() => client.close());
+        };
+        const pinned = () =>
+          new Channel(wsUrl, { pin: benchPin, WebSocket: WS, kem, fetchConfig, keyConfigUrl });
+        pinFirstT.push(await time(pinned()));
+        pinCachedT.push(await time(pinned()));
         const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
-        t0 = performance.now();
+        const t0 = performance.now();
         const r2 = await fetch(`http://127.0.0.1:${ro.port}/1k`, { client });
         await r2.arrayBuffer();
         plT.push(performance.now() - t0);
@@ -204,8 +239,10 @@ export async function requestCost() {
       }
       rg.close();
       ro.close();
-      const p = median(pqT), q = median(plT);
+      const q = median(plT);
       const r2 = (x: number) => Math.round(x * 100) / 100;
+      const over = (xs: number[]) => r2((median(xs) - q) / rtt);
+      const p = median(pqT);
       out.rtt = {
         delayMsPerDirection: delay,
         newChannelFirstResponseMs: stat(pqT, 1),
@@ -213,6 +250,9 @@ export async function requestCost() {
         newChannelRtts: r2(p / rtt),
         plainRtts: r2(q / rtt),
         extraRttsOverPlain: r2((p - q) / rtt),
+        helloAsFirstMessageExtraRtts: over(oldT),
+        pinOnlyFirstChannelExtraRtts: over(pinFirstT),
+        pinOnlyKeyRememberedExtraRtts: over(pinCachedT),
       };
       say(`    ${JSON.stringify(out.rtt)}`);
     }

@@ -116,7 +116,17 @@ export function targetsFrom(r: any): Verdict[] {
     unit: "RTT",
     median: num(rc?.rtt?.extraRttsOverPlain),
     note: rc?.rtt
-      ? `${rc.rtt.newChannelRtts} RTT vs plain GET ${rc.rtt.plainRtts} RTT (relay ${rc.rtt.delayMsPerDirection} ms/direction; TCP SYN not delayed)`
+      ? `${rc.rtt.newChannelRtts} RTT vs plain GET ${rc.rtt.plainRtts} RTT (relay ${rc.rtt.delayMsPerDirection} ms/direction; TCP SYN not delayed); hello as first message (1.1, helloInUrl: false): plain + ${rc.rtt.helloAsFirstMessageExtraRtts}`
+      : undefined,
+  });
+  t.push({
+    target: "round trips: pin-only client, key remembered from an earlier channel → first response",
+    cmp: "<=",
+    limit: 1,
+    unit: "RTT",
+    median: num(rc?.rtt?.pinOnlyKeyRememberedExtraRtts),
+    note: rc?.rtt
+      ? `first channel (key configuration fetched through the relay): plain + ${rc.rtt.pinOnlyFirstChannelExtraRtts}`
       : undefined,
   });
   for (const c of (r.worker?.cold ?? []).filter((x: any) => x.backend === "noble")) {
