@@ -759,3 +759,105 @@ WIRE_CASES.push({
     });
   },
 });
+
+/**
+ * §1 (1.2) the ClientHello in the upgrade URL: opens a `ws` socket to `<wsUrl>?<query>` offering
+ * `pqgate, pqgate.hello`; resolves with the refused status, or the selected subprotocol and the
+ * first gateway message (bytes) or the close code.
+ */
+async function urlHelloUpgrade(ctx: WireContext, query: string): Promise<
+  { status: number } | { protocol: string; first: Uint8Array | null; close: number | null }
+> {
+  // deno-lint-ignore no-explicit-any
+  const ws: any = new (WS as any)(`${ctx.target.wsUrl}?${query}`, ["pqgate", "pqgate.hello"]);
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error("no answer within 3 s"));
+    }, 3000);
+    const done = (v: Awaited<ReturnType<typeof urlHelloUpgrade>>) => {
+      clearTimeout(timer);
+      try {
+        ws.terminate();
+      } catch { /* gone */ }
+      resolve(v);
+    };
+    ws.on(
+      "unexpected-response",
+      (_q: unknown, res: { statusCode: number }) => done({ status: res.statusCode }),
+    );
+    ws.on("error", (e: unknown) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    ws.on(
+      "message",
+      (d: Uint8Array) => done({ protocol: ws.protocol, first: new Uint8Array(d), close: null }),
+    );
+    ws.on("close", (code: number) => done({ protocol: ws.protocol, first: null, close: code }));
+  });
+}
+
+const b64url = (b: Uint8Array) => {
+  let s = "";
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+};
+
+WIRE_CASES.push(
+  {
+    name:
+      "ClientHello in the upgrade URL: pqgate.hello selected, the first message is the ServerHello",
+    section: "§1",
+    async run(ctx) {
+      const { hello } = buildHello(ctx.target, new SecretBook());
+      const r = await urlHelloUpgrade(ctx, `pqgate_hello=${b64url(hello)}`);
+      if ("status" in r) fail(`upgrade refused ${r.status}`);
+      eq(r.protocol, "pqgate.hello", "selected subprotocol");
+      eq(r.first?.[0] ?? null, 0x02, "first message type (ServerHello)");
+    },
+  },
+  {
+    name:
+      "ClientHello in the upgrade URL: a value longer than 4,563 characters → HTTP 414 before the upgrade",
+    section: "§1",
+    async run(ctx) {
+      const r = await urlHelloUpgrade(ctx, `pqgate_hello=${"A".repeat(4564)}`);
+      eq("status" in r ? r.status : null, 414, "HTTP status");
+    },
+  },
+  {
+    name:
+      "ClientHello in the upgrade URL: malformed (not base64url, truncated) → 4011 as a first message",
+    section: "§1, §3.1",
+    async run(ctx) {
+      const { hello } = buildHello(ctx.target, new SecretBook());
+      for (const value of ["%2B%2B%2B", b64url(hello.subarray(0, 100))]) {
+        const r = await urlHelloUpgrade(ctx, `pqgate_hello=${value}`);
+        if ("status" in r) fail(`upgrade refused ${r.status}`);
+        eq(r.close, C.protocol_error, `close code for ${value.slice(0, 12)}…`);
+        // The same bytes as a first message close the same way.
+        if (value !== "%2B%2B%2B") {
+          eq(await handshakeClose(ctx, hello.subarray(0, 100)), C.protocol_error, "first message");
+        }
+      }
+    },
+  },
+  {
+    name:
+      "ClientHello in the upgrade URL: ignored without pqgate.hello offered (first-message hello works)",
+    section: "§1, §3.5",
+    async run(ctx) {
+      const { hello } = buildHello(ctx.target, new SecretBook());
+      const conn = await RawConn.open(`${ctx.target.wsUrl}?pqgate_hello=${b64url(hello)}`);
+      try {
+        eq(conn.ws.protocol, "", "subprotocol");
+        conn.send(hello);
+        const first = await conn.next(3000);
+        eq(first instanceof Uint8Array ? first[0] : null, 0x02, "ServerHello");
+      } finally {
+        await conn.close();
+      }
+    },
+  },
+);
