@@ -795,6 +795,13 @@ async function urlHelloUpgrade(ctx: WireContext, query: string): Promise<
       (d: Uint8Array) => done({ protocol: ws.protocol, first: new Uint8Array(d), close: null }),
     );
     ws.on("close", (code: number) => done({ protocol: ws.protocol, first: null, close: code }));
+    // The close FRAME is the answer (workerd keeps the TCP connection open for seconds): `ws`
+    // reports it on its receiver ("conclude"), as RawConn reads it (tests/hardening/wire.ts).
+    ws.once("open", () =>
+      ws._receiver?.on?.(
+        "conclude",
+        (code: number) => done({ protocol: ws.protocol, first: null, close: code }),
+      ));
   });
 }
 
