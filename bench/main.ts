@@ -23,6 +23,8 @@
  *               new channel through a 50 ms/direction delaying relay (bench/request-cost.ts)
  *   stages      a proxied request's CPU stage by stage, each alone, against the request figure
  *               (bench/request-profile.ts)
+ *   saturation  requests/s with many in flight on established channels, Deno gateway and one
+ *               Durable Object per channel on workerd (bench/saturation.ts)
  *   channel     gateway CPU per new channel: open, handshake, one request, close (bench/channel-cost.ts)
  *
  * At the end: the issue-13 targets, each with its measured value and "met" / "missed by N"
@@ -509,6 +511,20 @@ if (!skip.has("stages")) {
     ]);
   } catch (e) {
     result.requestStages = { error: (e as Error).message };
+  }
+}
+if (!skip.has("saturation")) {
+  say("· requests/s at saturation: Deno gateway, and one Durable Object per channel on workerd …");
+  try {
+    result.saturation = await runJson(deno, [
+      "run",
+      "-A",
+      "bench/saturation.ts",
+      "--json",
+      ...(QUICK ? ["--quick"] : []),
+    ]);
+  } catch (e) {
+    result.saturation = { error: (e as Error).message };
   }
 }
 if (!skip.has("channel")) {

@@ -4,6 +4,7 @@
 import { targetsFrom, targetsTable } from "./targets.ts";
 import { profileMarkdown } from "./channel-profile.ts";
 import { renderRequestProfile } from "./request-profile.ts";
+import { saturationTable } from "./saturation.ts";
 
 type S = { n: number; median: number; p99: number };
 const f = (x: number | null | undefined, d = 0) =>
@@ -236,6 +237,7 @@ export function printReport(r: any): string {
   out.push(...workerSection(r.worker));
   out.push(...requestSection(r.request, r.channelCost));
   out.push(...stageSection(r.requestStages, r.request?.cpu?.pqgateUs?.median));
+  out.push(...saturationSection(r.saturation));
   out.push(...targetsTable(targetsFrom(r)));
   out.push(`\n(bench took ${r.seconds} s)`);
   return out.join("\n");
@@ -295,6 +297,17 @@ function requestSection(q: any, c: any): string[] {
     );
     if (c.profile?.stages) out.push("", profileMarkdown(c.profile));
   }
+  return out;
+}
+
+function saturationSection(s: any): string[] {
+  if (!s) return [];
+  if (s.error) return [`\n## Requests/s at saturation: ERROR ${s.error}`];
+  const out = [
+    `\n## Requests/s at saturation (${s.windowMs} ms windows; clients on the same 2 cores; bench/saturation.ts)`,
+  ];
+  if (s.deno) out.push("", saturationTable("Deno (serveDeno)", s.deno));
+  if (s.workerd) out.push("", saturationTable("workerd (one DO per channel)", s.workerd));
   return out;
 }
 

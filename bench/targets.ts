@@ -222,6 +222,33 @@ export function targetsFrom(r: any): Verdict[] {
     median: num(wbest?.perSecond),
     note: wbest ? `${wbest.runtime}, ${wbest.backend}, ${wbest.clients} clients` : undefined,
   });
+  const bestOf = (rows: any[] | undefined, key: string) =>
+    rows?.length ? rows.reduce((a, b) => (b[key] > a[key] ? b : a)) : null;
+  const sd = bestOf(r.saturation?.deno, "reqPerBusyCore");
+  t.push({
+    target: "requests/s per core at saturation, Deno, measured (req/s ÷ gateway cores busy)",
+    cmp: "report",
+    limit: null,
+    unit: "req/s",
+    median: num(sd?.reqPerBusyCore),
+    note: sd
+      ? `${sd.reqPerS} req/s with ${sd.channels} channel(s) × ${sd.inFlight} in flight, gateway ${sd.busy} cores busy, ${sd.cpuUsPerReq} µs CPU/req`
+      : undefined,
+  });
+  const sw = bestOf(
+    r.saturation?.workerd?.filter((x: { channels: number }) => x.channels === 1),
+    "reqPerS",
+  );
+  t.push({
+    target: "requests/s per Durable Object (one channel) at saturation, workerd",
+    cmp: "report",
+    limit: null,
+    unit: "req/s",
+    median: num(sw?.reqPerS),
+    note: sw
+      ? `${sw.inFlight} in flight; workerd event loop ${sw.busy} busy, ${sw.cpuUsPerReq} µs CPU/req (Miniflare's proxy included)`
+      : undefined,
+  });
   return t.map(evaluate);
 }
 

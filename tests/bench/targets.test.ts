@@ -44,3 +44,30 @@ Deno.test("targets: picked from a result object; missing sections are not measur
   assertEquals(by("requests/s per core").median, 8000);
   assertEquals(targetsTable(v).length, v.length + 4);
 });
+
+Deno.test("targets: saturation rows pick the best measured configuration", () => {
+  const row = (channels: number, inFlight: number, reqPerS: number, busy: number) => ({
+    channels,
+    inFlight,
+    reqPerS,
+    busy,
+    cpuUsPerReq: 200,
+    reqPerBusyCore: Math.round(reqPerS / busy),
+    errors: 0,
+  });
+  const v = targetsFrom({
+    saturation: {
+      deno: [row(1, 8, 2000, 0.5), row(4, 32, 3000, 1)],
+      workerd: [row(1, 8, 600, 0.5), row(1, 32, 900, 0.7), row(4, 32, 1200, 0.9)],
+    },
+  });
+  const by = (s: string) => v.find((x) => x.target.startsWith(s))!;
+  assertEquals(by("requests/s per core at saturation, Deno, measured").median, 4000);
+  assertEquals(by("requests/s per core at saturation, Deno, measured").verdict, "reported");
+  // one channel = one Durable Object: the 4-channel row is not a per-DO figure
+  assertEquals(by("requests/s per Durable Object").median, 900);
+  assertEquals(
+    targetsFrom({}).find((x) => x.target.startsWith("requests/s per Durable"))!.verdict,
+    "not measured",
+  );
+});
