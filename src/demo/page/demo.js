@@ -181,6 +181,14 @@ class TapWebSocket extends WebSocket {
     /** @type {string | string[] | undefined} */ protocols,
   ) {
     super(url, protocols);
+    // The ClientHello may travel in the upgrade URL (PROTOCOL.md §1): show it as sent.
+    const hello = new URL(String(url)).searchParams.get("pqgate_hello");
+    if (hello !== null) {
+      try {
+        const bin = atob(hello.replaceAll("-", "+").replaceAll("_", "/"));
+        onWire("out", Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+      } catch { /* not base64url: nothing to show */ }
+    }
     this.addEventListener("message", (e) => {
       const b = toBytes(e.data);
       if (b) onWire("in", b);
