@@ -9,7 +9,13 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { type WebSocket, WebSocketServer } from "ws";
+import { WebSocketServer } from "ws";
+
+/** The part of a `ws` socket the echo uses (its types differ between type-check roots). */
+interface EchoSocket {
+  on(event: "message", listener: (data: unknown, isBinary: boolean) => void): void;
+  send(data: unknown, options: { binary: boolean }): void;
+}
 
 const args = Deno.args;
 const ready = (port: number) => console.log(JSON.stringify({ port, pid: Deno.pid }));
@@ -37,9 +43,9 @@ if (args.includes("--origin")) {
   server.on(
     "upgrade",
     (req, socket, head) =>
-      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      wss.handleUpgrade(req, socket, head, (ws: EchoSocket) => {
         (socket as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
-        ws.on("message", (d: Uint8Array, isBinary: boolean) => ws.send(d, { binary: isBinary }));
+        ws.on("message", (d, isBinary) => ws.send(d, { binary: isBinary }));
       }),
   );
   server.listen(0, "127.0.0.1", () => ready((server.address() as AddressInfo).port));
