@@ -307,7 +307,7 @@ export class Channel {
         socket = await openWebSocket(up.url, this.#WS, events, timeout, up.protocols);
       } catch (e) {
         // A 101 without a subprotocol fails the socket in the `ws` package (a gateway older
-        // than 1.2 on Deno.upgradeWebSocket, §1): once more without offering any.
+        // than 1.2 served by Deno's upgradeWebSocket, §1): once more without offering any.
         if (!failedOnSubprotocol(e)) {
           discardPrepared(prepared);
           throw e;
