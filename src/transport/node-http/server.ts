@@ -217,8 +217,10 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
       return;
     }
     disarm(s);
-    // Counted until the TCP connection is gone, whatever happens from here on.
-    s.once("close", () => acc.ticket.release());
+    // Counted until the TCP connection is gone, whatever happens from here on. (Only the
+    // ticket is captured: `acc` holds the URL's ClientHello, which must not live as long.)
+    const ticket = acc.ticket;
+    s.once("close", () => ticket.release());
     if (s.destroyed || stopping) {
       acc.ticket.release();
       s.destroy();
@@ -237,6 +239,7 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
         initialHello: acc.hello,
         onGone: () => live.delete(handle),
       });
+      acc.hello = null; // handed to the session; nothing else keeps it for the socket's life
       live.add(handle);
     });
   };
