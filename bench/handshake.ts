@@ -29,7 +29,8 @@ import { ServerHandshake } from "../src/protocol/handshake-server.ts";
 import { xwingNoble } from "../src/protocol/kem.ts";
 import { RecordLayer } from "../src/protocol/record-layer.ts";
 import { seededRandom } from "../src/protocol/testing.ts";
-import type { Aead, HybridKem, SessionKeys } from "../src/protocol/types.ts";
+import type { Aead, HybridKem } from "../src/protocol/types.ts";
+import { benchSessionKeys } from "./session-keys.ts";
 
 const args = process.argv.slice(2);
 const JSON_OUT = args.includes("--json");
@@ -134,21 +135,9 @@ interface TpRow {
   ratioPct: number;
 }
 
-function sessionKeys(suite: SuiteId): SessionKeys {
-  const r = seededRandom("bench keys " + suite);
-  return {
-    suite,
-    clientSecret: r(32),
-    serverSecret: r(32),
-    exporterSecret: r(32),
-    sessionId: r(16),
-    transcriptHash: r(32),
-  };
-}
-
 /** Seal+open throughput through the record layer and through the raw AEAD, MB/s of plaintext. */
 function benchThroughput(suite: SuiteId, aead: Aead, size: number): TpRow {
-  const keys = sessionKeys(suite);
+  const keys = benchSessionKeys(suite, "bench keys " + suite);
   const pick = () => aead;
   const tx = new RecordLayer({ role: "server", keys, now: 0, aead: pick });
   const rx = new RecordLayer({ role: "client", keys, now: 0, aead: pick });

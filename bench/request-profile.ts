@@ -43,6 +43,7 @@ import {
   type Stat,
   stat,
 } from "./common.ts";
+import { benchSessionKeys } from "./session-keys.ts";
 
 const args = Deno.args;
 const arg = (k: string, d: string) => args.includes(k) ? args[args.indexOf(k) + 1] : d;
@@ -93,23 +94,11 @@ async function perCallIn(pid: number, f: () => Promise<unknown>, n: number): Pro
   return (procCpuUs(pid)! - c0) / n;
 }
 
-function keys(suite: SuiteId): ConstructorParameters<typeof RecordLayer>[0]["keys"] {
-  const r = seededRandom("request profile keys");
-  return {
-    suite,
-    clientSecret: r(32),
-    serverSecret: r(32),
-    exporterSecret: r(32),
-    sessionId: r(16),
-    transcriptHash: r(32),
-  };
-}
-
 export async function requestProfile(): Promise<{ suite: string; rows: StageRow[] }> {
   const backends = await selectBackends({ timeAead: false });
   const suite = defaultSuites()[0];
   const aead = backends.aead;
-  const k = keys(suite);
+  const k = benchSessionKeys(suite, "request profile keys");
   const client = new RecordLayer({ role: "client", keys: k, now: 0, aead });
   const server = new RecordLayer({ role: "server", keys: k, now: 0, aead });
   const serverTx = new RecordLayer({ role: "server", keys: k, now: 0, aead });
