@@ -372,44 +372,38 @@ Deno.test("gateway shutdown: CLOSE 1001 then socket close 1001; pending fetches 
 
 Deno.test("a small response with a content-length is one record: HEADERS, DATA and END_STREAM", async () => {
   const body = new Uint8Array(1024).fill(0x61);
-  const p = startPair({
-    handler: () => Promise.resolve(new Response(body, { headers: { "content-length": "1024" } })),
-  });
-  await p.client.ready;
-  await settle();
-  let records = 0;
-  const deliver = p.cs.onmessage!;
-  p.cs.onmessage = (m) => {
-    records++;
-    deliver(m);
+  /** Records the gateway sends for one GET answered by `handler`. */
+  const recordsFor = async (handler: () => Promise<Response>) => {
+    const p = startPair({ handler });
+    await p.client.ready;
+    await settle();
+    let records = 0;
+    const deliver = p.cs.onmessage!;
+    p.cs.onmessage = (m) => {
+      records++;
+      deliver(m);
+    };
+    const res = await p.client.fetch(new Request("https://api.example/1k"));
+    assert.deepEqual(await readAll(res.body), body);
+    await settle();
+    return records;
   };
-  const res = await p.client.fetch(new Request("https://api.example/1k"));
-  assert.deepEqual(await readAll(res.body), body);
-  await settle();
-  assert.equal(records, 1);
-
+  assert.equal(
+    await recordsFor(() =>
+      Promise.resolve(new Response(body, { headers: { "content-length": "1024" } }))
+    ),
+    1,
+  );
   // Without a declared length the end of the body is only known after it: HEADERS first.
-  records = 0;
-  const q = startPair({
-    handler: async () =>
-      new Response(
-        new ReadableStream({
-          start(c) {
-            c.enqueue(body);
-            c.close();
-          },
-        }),
-      ),
-  });
-  await q.client.ready;
-  await settle();
-  const deliverQ = q.cs.onmessage!;
-  q.cs.onmessage = (m) => {
-    records++;
-    deliverQ(m);
-  };
-  const streamed = await q.client.fetch(new Request("https://api.example/1k"));
-  assert.deepEqual(await readAll(streamed.body), body);
-  await settle();
-  assert.ok(records >= 2, `${records} records`);
+  const streamed = await recordsFor(async () =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(body);
+          c.close();
+        },
+      }),
+    )
+  );
+  assert.ok(streamed >= 2, `${streamed} records`);
 });
