@@ -26,10 +26,8 @@
  */
 import { cpuUsage } from "node:process";
 import { selectBackends } from "../src/crypto/select.ts";
-import type { SuiteId } from "../src/protocol/constants.ts";
 import { decodeFrames, encodeFrame } from "../src/protocol/frames.ts";
 import { RecordLayer } from "../src/protocol/record-layer.ts";
-import { seededRandom } from "../src/protocol/testing.ts";
 import { forward } from "../src/proxy/forward.ts";
 import { compileRoutes } from "../src/proxy/routes.ts";
 import { decodeRequestHead, encodeRequestHead, encodeResponseHead } from "../src/tunnel/bhttp.ts";
