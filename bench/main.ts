@@ -481,71 +481,50 @@ if (!skip.has("worker")) {
     result.worker = { error: (e as Error).message };
   }
 }
-if (!skip.has("request")) {
-  say("· per-request gateway CPU, added latency, round trips (vs a plain Deno proxy) …");
+/** One section run as its own `deno run -A <script> --json ...` process; its error is kept. */
+async function scriptSection(
+  name: string,
+  key: string,
+  label: string,
+  script: string,
+  a: string[],
+) {
+  if (skip.has(name)) return;
+  say(`· ${label} …`);
   try {
-    result.request = await runJson(deno, [
-      "run",
-      "-A",
-      "bench/request-cost.ts",
-      "--json",
-      "--n",
-      QUICK ? "300" : "2000",
-      "--batches",
-      QUICK ? "3" : "7",
-    ]);
+    result[key] = await runJson(deno, ["run", "-A", script, "--json", ...a]);
   } catch (e) {
-    result.request = { error: (e as Error).message };
+    result[key] = { error: (e as Error).message };
   }
 }
-if (!skip.has("stages")) {
-  say("· where a proxied request's CPU goes, stage by stage …");
-  try {
-    result.requestStages = await runJson(deno, [
-      "run",
-      "-A",
-      "bench/request-profile.ts",
-      "--json",
-      "--rounds",
-      QUICK ? "3" : "7",
-    ]);
-  } catch (e) {
-    result.requestStages = { error: (e as Error).message };
-  }
-}
-if (!skip.has("saturation")) {
-  say("· requests/s at saturation: Deno gateway, and one Durable Object per channel on workerd …");
-  try {
-    result.saturation = await runJson(deno, [
-      "run",
-      "-A",
-      "bench/saturation.ts",
-      "--json",
-      ...(QUICK ? ["--quick"] : []),
-    ]);
-  } catch (e) {
-    result.saturation = { error: (e as Error).message };
-  }
-}
-if (!skip.has("channel")) {
-  say("· gateway CPU per new channel …");
-  try {
-    result.channelCost = await runJson(deno, [
-      "run",
-      "-A",
-      "bench/channel-cost.ts",
-      "--json",
-      "--skip",
-      "mem",
-      "--cpu",
-      QUICK ? "3" : "15",
-      "--profile",
-      QUICK ? "200" : "1000",
-    ]);
-  } catch (e) {
-    result.channelCost = { error: (e as Error).message };
-  }
-}
+await scriptSection(
+  "request",
+  "request",
+  "per-request gateway CPU, added latency, round trips (vs a plain Deno proxy)",
+  "bench/request-cost.ts",
+  ["--n", QUICK ? "300" : "2000", "--batches", QUICK ? "3" : "7"],
+);
+await scriptSection(
+  "stages",
+  "requestStages",
+  "where a proxied request's CPU goes, stage by stage",
+  "bench/request-profile.ts",
+  ["--rounds", QUICK ? "3" : "7"],
+);
+await scriptSection(
+  "saturation",
+  "saturation",
+  "requests/s at saturation: Deno gateway, and one Durable Object per channel on workerd",
+  "bench/saturation.ts",
+  QUICK ? ["--quick"] : [],
+);
+await scriptSection(
+  "channel",
+  "channelCost",
+  "gateway CPU per new channel",
+  "bench/channel-cost.ts",
+  ["--skip", "mem", "--cpu", QUICK ? "3" : "15", "--profile", QUICK ? "200" : "1000"],
+);
 result.seconds = Math.round(ms(t00) / 1000);
 result.targets = targetsFrom(result);
 
