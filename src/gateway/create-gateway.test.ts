@@ -347,7 +347,8 @@ Deno.test("createGateway: an upgrade from a page whose Origin is not allowed get
     assert.equal(res.headers.get("x-content-type-options"), "nosniff");
     const body = await res.json();
     assert.equal(body.error, "origin_not_allowed", what);
-    assert.deepEqual(logs.map(([e]) => e), ["gateway.origin_refused"], what);
+    assert.deepEqual(logs.map(([e]) => e), ["refused"], what);
+    assert.deepEqual(logs.map(([, f]) => f), [{ reason: "origin_not_allowed", status: 403 }], what);
   }
   // Through the env hook (the Deno and Workers transports) as well.
   const gw = createGateway({ keys: key, allowedOrigins: ["https://app.example"] });

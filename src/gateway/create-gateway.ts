@@ -20,6 +20,7 @@ import type { StaticKey } from "../protocol/types.ts";
 import { platformOriginFetch } from "../proxy/origin-fetch.ts";
 import { compileRoutes, type RouteConfig, type RouteTable } from "../proxy/routes.ts";
 import { ServerSession } from "../tunnel/server-session.ts";
+import { emit } from "../tunnel/events.ts";
 import type { GatewaySession, SessionCrypto, SessionFactory } from "../tunnel/session-seam.ts";
 import type { Env, RequestHandler, SessionLimits, Socket } from "../tunnel/types.ts";
 import { type KeyConfiguration, keyConfiguration } from "./key-config.ts";
@@ -279,12 +280,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         const b = await selectBackends({ staticKeys: keys });
         backends = b;
         report = reportOf(b.report);
-        log?.("gateway.crypto", { ...report });
+        emit(log, "crypto", { ...report });
       } catch (e) {
         // Never fatal: the gateway keeps the pure-JS core.
         const why = `selection failed: ${(e as Error)?.message ?? e}`;
         report = nobleReport("auto", [why], Date.now() - t0);
-        log?.("gateway.crypto", { ...report });
+        emit(log, "crypto", { ...report });
       }
       return report;
     })();
@@ -372,7 +373,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Before the upgrade hook: a refused page gets no socket and no session (SECURITY.md).
     const origin = c.req.header("origin") ?? null;
     if (!originAllowed(originPolicy, origin, c.req.url)) {
-      log?.("gateway.origin_refused", { origin: origin!.slice(0, 256) });
+      emit(log, "refused", { reason: "origin_not_allowed", status: 403 });
       return c.json(
         {
           error: "origin_not_allowed",
@@ -385,7 +386,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const upgrade = upgradeOpt ??
       (c.env as Record<string, unknown> | undefined)?.[UPGRADE_ENV_KEY] as Upgrader | undefined;
     if (typeof upgrade !== "function") {
-      log?.("gateway.no_transport", {});
+      emit(log, "gateway.no_transport", {});
       return c.json(
         { error: "no_transport", message: "this gateway has no WebSocket transport" },
         501,

@@ -19,6 +19,7 @@ import {
 } from "../protocol/constants.ts";
 import type { StaticKey } from "../protocol/types.ts";
 import { RouteConfigError } from "../proxy/routes.ts";
+import type { EventLog } from "../tunnel/events.ts";
 import type { Env, SessionLimits } from "../tunnel/types.ts";
 import {
   DEFAULT_CONTROL_FRAME_BURST,
@@ -91,8 +92,11 @@ export const DEFAULT_ORIGIN_TIMEOUT_MS = 30_000;
 export const DEFAULT_ORIGIN_BODY_IDLE_TIMEOUT_MS = 30_000;
 export const DEFAULT_CHANNEL_PATH = "/pqgate";
 
-/** Structured log sink. Events never carry secrets (keys, plaintext bodies). */
-export type GatewayLog = (event: string, fields?: Record<string, unknown>) => void;
+/**
+ * The observation seam (src/tunnel/events.ts): every event the gateway emits, typed. Events
+ * never carry secrets (keys, plaintext bodies, the ClientHello).
+ */
+export type GatewayLog = EventLog;
 
 /** A `service:NAME` origin: a Workers service binding, a Hono app, or a plain handler. */
 export type ServiceBinding =

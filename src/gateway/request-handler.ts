@@ -7,6 +7,7 @@ import { demoOrigin } from "../demo/origin.ts";
 import { forward } from "../proxy/forward.ts";
 import type { RouteConfig, RouteTable } from "../proxy/routes.ts";
 import { type FetchHandler, serviceLookup } from "../proxy/service-fetch.ts";
+import type { AccessNote } from "../tunnel/events.ts";
 import type { ChannelInfo, RequestHandler } from "../tunnel/types.ts";
 import type { GatewayLog, ServiceBinding } from "./options.ts";
 
@@ -67,9 +68,13 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
   const services = serviceLookup(handlers);
   const network = (r: Request) => o.fetch(r);
 
-  return async (request: Request, channel: ChannelInfo): Promise<Response> => {
-    const started = Date.now();
+  return async (
+    request: Request,
+    channel: ChannelInfo,
+    access?: AccessNote,
+  ): Promise<Response> => {
     const url = splitUrl(request.url);
+    const started = access ? Date.now() : 0;
     const response = await forward({
       method: request.method,
       scheme: url.scheme,
@@ -88,16 +93,17 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
       bodyIdleTimeoutMs: o.originBodyIdleTimeoutMs,
       maxBodyBytes: o.maxBodyBytes,
       signal: request.signal,
+      access,
     });
-    // No paths, queries or header values in logs: only what an operator needs.
-    o.log?.("request", {
-      session: channel.sessionId,
-      method: request.method,
-      authority: url.host,
-      status: response.status,
-      gatewayError: response.headers.get("pqgate-error") ?? undefined,
-      ms: Date.now() - started,
-    });
+    // The stream's access line (src/tunnel/events.ts "request") gets the route, the time to
+    // the response head and the target (written to logs only when enabled).
+    if (access) {
+      if (access.route !== "gateway" && access.route !== "none") {
+        access.originMs = Date.now() - started;
+      }
+      access.authority = url.host;
+      access.path = url.path;
+    }
     return response;
   };
 }

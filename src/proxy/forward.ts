@@ -35,6 +35,8 @@ export const DEFAULT_MAX_RESPONSE_HEADER_BYTES = MAX_PLAINTEXT - FRAME_HEADER_LE
 /** Methods fetch refuses (and a gateway must not tunnel). */
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Route labels "0".."63" made once (an access line per request must not build a string). */
+const ROUTE_LABELS = Array.from({ length: 64 }, (_, i) => String(i));
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
 export interface ForwardRequest {
@@ -72,6 +74,8 @@ export interface ForwardContext {
   maxResponseHeaderBytes?: number;
   /** Aborts the origin request (e.g. the client reset the stream). */
   signal?: AbortSignal;
+  /** Observation: `route` is set to the matched route's index ("none": no route matched). */
+  access?: { route: string };
 }
 
 class BodyRejected extends Error {
@@ -251,6 +255,11 @@ export async function forward(request: ForwardRequest, ctx: ForwardContext): Pro
     scheme: request.scheme,
     host: hosts,
   });
+  if (ctx.access) {
+    ctx.access.route = match === null
+      ? "none"
+      : ROUTE_LABELS[match.route.index] ?? String(match.route.index);
+  }
   if (match === null) {
     cancelBody();
     return gatewayError("forbidden");

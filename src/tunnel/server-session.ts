@@ -35,7 +35,8 @@ import { ControlFrameBudget } from "./rate-limit.ts";
 import type { RecordChannel } from "./record-channel.ts";
 import { openServerOutput } from "./server-output.ts";
 import { ServerStreams } from "./server-streams.ts";
-import { closeFor, closeSocket, logSafely } from "./session-close.ts";
+import { emit, type EventFields, type EventName, wants } from "./events.ts";
+import { closeFor, closeSocket } from "./session-close.ts";
 import { SessionPersistence } from "./session-persistence.ts";
 import { decodeSessionSnapshot } from "./session-snapshot.ts";
 import type { GatewaySession, SessionOptions, SessionState } from "./session-seam.ts";
@@ -80,6 +81,8 @@ export class ServerSession implements GatewaySession {
   /** Control-frame budget (created when the channel is established). */
   #bucket: ControlFrameBudget | null = null;
   #pongsDropped = 0;
+  /** WebSocket message bytes received (all of them, handshake included): channel_close. */
+  #bytesIn = 0;
 
   constructor(options: SessionOptions) {
     // Without `kem`: the prepared KEM is the handshake's, kept in #kem until established.
@@ -113,6 +116,7 @@ export class ServerSession implements GatewaySession {
       charge: (what) => this.#charge(what),
       fail: (e) => this.#fail(e),
       log: (event, fields) => this.#log(event, fields),
+      access: wants(opts.log, "request"),
       forgotten: () => this.#persistence.streamForgotten(),
     });
     this.#persistence = new SessionPersistence({
@@ -159,6 +163,7 @@ export class ServerSession implements GatewaySession {
       s.#channel!.send({ type: "reset_stream", stream: id, errorCode: STREAM_INTERNAL });
     }
     s.#log("session_resumed", {
+      sessionId: s.#info!.sessionId,
       lostStreams: snap.openStreams.length,
       idleMs: now - s.#idle.lastRx,
       pingOutstanding: s.#idle.pingOutstanding,
@@ -223,6 +228,7 @@ export class ServerSession implements GatewaySession {
     if (this.#state === "closed") return;
     try {
       const msg = binaryMessage(message);
+      this.#bytesIn += msg.length;
       this.#idle.received(this.#o.env.now());
       switch (this.#state) {
         case "start": {
@@ -257,13 +263,15 @@ export class ServerSession implements GatewaySession {
           });
           this.#establish(layer, true);
           this.#persistence.persistState();
-          this.#log("handshake_complete", {
-            suite: layer.suite,
-            mode: this.#keyId ? "pinned" : "anonymous",
-            keyId: this.#info!.keyId,
-            sessionId: this.#info!.sessionId,
+          this.#log("handshake", {
+            result: "ok",
+            closeCode: 0,
+            error: null,
             ms: this.#o.env.now() - this.#createdAt,
+            keyId: this.#info!.keyId,
+            suite: layer.suite,
           });
+          this.#opened(false);
           break;
         }
         case "established": {
@@ -274,6 +282,7 @@ export class ServerSession implements GatewaySession {
             if (this.#state !== "established") return;
           }
           if (this.#budget!.overHardLimit()) {
+            this.#log("refused", { reason: "unread_output", status: 4013 });
             throw new PqgateError(
               "limit_exceeded",
               "client is not reading (unacknowledged output)",
@@ -289,10 +298,12 @@ export class ServerSession implements GatewaySession {
   }
 
   /** The WebSocket closed (by the peer or the platform). */
-  onSocketClose(code: number, reason: string): void {
+  onSocketClose(code: number, _reason: string): void {
     if (this.#state === "closed") return;
-    this.#log("socket_closed", { code, reason: String(reason).slice(0, 123) });
-    this.#teardown(code, () => new PqgateError("internal_error", "channel closed"));
+    // A socket gone without a close frame reports 1005/1006, or (some platforms) 0: 1006.
+    const socketCode = code >= 1000 && code <= 4999 ? code : 1006;
+    this.#ended(socketCode, "socket_closed", "client", socketCode, "abandoned");
+    this.#teardown(socketCode, () => new PqgateError("internal_error", "channel closed"));
   }
 
   /** The next time (ms, `env.now()` clock) `onTimer` must run, or null when none. */
@@ -339,6 +350,7 @@ export class ServerSession implements GatewaySession {
   /** Graceful shutdown: CLOSE frame (1001) then WebSocket close 1001 "going away". */
   shutdown(): void {
     if (this.#state === "closed") return;
+    this.#ended(CLOSE_GOING_AWAY, "shutdown", "gateway", null, "abandoned");
     this.#channel?.close(CLOSE_GOING_AWAY, "going away");
     this.#teardown(
       CLOSE_GOING_AWAY,
@@ -375,6 +387,7 @@ export class ServerSession implements GatewaySession {
     this.#hold = null;
     this.#kem = undefined;
     this.#idle.lastRx = o.env.now();
+    if (!sendInfo) this.#opened(true);
     if (sendInfo) {
       channel.send({
         type: "session_info",
@@ -411,7 +424,10 @@ export class ServerSession implements GatewaySession {
         if (this.#budget!.congested()) {
           // Best effort: never queue PONGs behind a socket the peer does not read.
           if (this.#pongsDropped++ === 0) {
-            this.#log("pong_dropped", { reason: "socket buffer above high-water mark" });
+            this.#log("pong_dropped", {
+              sessionId: this.#info!.sessionId,
+              reason: "socket buffer above high-water mark",
+            });
           }
           return;
         }
@@ -423,7 +439,7 @@ export class ServerSession implements GatewaySession {
       case "session_info":
         throw new PqgateError("protocol_error", "SESSION_INFO from the client");
       case "close":
-        this.#log("peer_close", { code: f.code, reason: f.reason.slice(0, 123) });
+        this.#ended(f.code, "client_close", "client", null, "abandoned");
         this.#teardown(
           CLOSE_NORMAL,
           () => new PqgateError("internal_error", "channel closed by client"),
@@ -446,11 +462,16 @@ export class ServerSession implements GatewaySession {
     if (this.#state === "closed") return;
     const { code, closeCode, reason } = closeFor(e);
     this.#log("session_error", {
+      sessionId: this.#info?.sessionId ?? null,
       code,
       closeCode,
       state: this.#state,
       detail: e instanceof PqgateError ? e.message : (e as Error)?.name ?? "Error",
     });
+    if (code === "rate_limited") {
+      this.#log("refused", { reason: "control_frame_rate", status: closeCode });
+    }
+    this.#ended(closeCode, code, "gateway", null, code);
     if (this.#state === "established") this.#channel?.close(closeCode, reason);
     this.#teardown(closeCode, () => e instanceof PqgateError ? e : new PqgateError(code));
     this.#closeSocket(closeCode, reason);
@@ -474,8 +495,62 @@ export class ServerSession implements GatewaySession {
     closeSocket(this.#socket, code, reason);
   }
 
-  #log(event: string, fields: Record<string, unknown>): void {
-    logSafely(this.#o.log, event, fields);
+  #log<E extends EventName>(event: E, fields: EventFields[E]): void {
+    emit(this.#o.log, event, fields);
+  }
+
+  /** channel_open: after the handshake, or after a restore (`resumed`). */
+  #opened(resumed: boolean): void {
+    if (this.#o.log === undefined) return;
+    const info = this.#info!;
+    this.#log("channel_open", {
+      sessionId: info.sessionId,
+      keyId: info.keyId,
+      suite: info.suite,
+      mode: info.keyId === null ? "anonymous" : "pinned",
+      resumed,
+      clientAddress: info.clientAddress,
+    });
+  }
+
+  /**
+   * The channel ends (called once, before #teardown): channel_close when it was established,
+   * else the failed `handshake` (`error`: its error code, "abandoned" when the socket went).
+   */
+  #ended(
+    closeCode: number,
+    reason: string,
+    by: "gateway" | "client",
+    socketCode: number | null,
+    error: EventFields["handshake"]["error"],
+  ): void {
+    if (this.#o.log === undefined) return;
+    const now = this.#o.env.now();
+    const info = this.#info;
+    if (this.#state !== "established" || info === null) {
+      this.#log("handshake", {
+        result: "failed",
+        closeCode,
+        error,
+        ms: now - this.#createdAt,
+        keyId: null,
+        suite: null,
+      });
+      return;
+    }
+    this.#log("channel_close", {
+      sessionId: info.sessionId,
+      keyId: info.keyId,
+      suite: info.suite,
+      closeCode,
+      reason,
+      by,
+      lifetimeMs: now - this.#createdAt,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#channel?.bytesSent ?? 0,
+      requests: this.#streams.opened,
+      socketCode,
+    });
   }
 }
 

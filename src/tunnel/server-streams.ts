@@ -25,6 +25,7 @@ import { RequestMappingError, requestOf, responseHeadOf } from "./http-mapping.t
 import { IncomingBody } from "./incoming-body.ts";
 import { BodyAborted, OutgoingBody } from "./outgoing-body.ts";
 import { DEFAULT_MAX_WINDOW_BYTES, type OutputBudget } from "./output-budget.ts";
+import type { AccessNote, EventFields, EventName } from "./events.ts";
 import { StreamTable } from "./stream-table.ts";
 import type { ChannelInfo, RequestHandler, SessionLimits } from "./types.ts";
 
@@ -42,7 +43,9 @@ export interface ServerStreamsHost {
   charge(what: string): void;
   /** A connection error: closes the channel. */
   fail(e: unknown): void;
-  log(event: string, fields: Record<string, unknown>): void;
+  log<E extends EventName>(event: E, fields: EventFields[E]): void;
+  /** The sink wants access lines: each stream keeps an access record (else none is made). */
+  access: boolean;
   /** A stream was forgotten: the persisted open-stream list is stale. */
   forgotten(): void;
 }
@@ -67,6 +70,17 @@ interface ServerStream {
   /** A HEAD request: its response goes without content (PROTOCOL.md §6.4), even an error's. */
   isHead: boolean;
   abort: AbortController;
+  /** The access line's data; null unless the sink wants "request" lines. */
+  access: StreamAccess | null;
+}
+
+/** One stream's access line data (one object per request, made only when observed). */
+interface StreamAccess extends AccessNote {
+  started: number;
+  method: string;
+  status: number;
+  gatewayError: string | null;
+  outcome: EventFields["request"]["outcome"];
 }
 
 export class ServerStreams {
@@ -77,6 +91,8 @@ export class ServerStreams {
   readonly #windowUpdated = new Set<number>();
   /** The highest stream id the client opened (refused ones included); persisted. */
   highest = 0;
+  /** Streams opened (refused ones not counted): channel_close `requests`. */
+  opened = 0;
 
   constructor(opts: ServerStreamsOptions, host: ServerStreamsHost) {
     this.#o = opts;
@@ -123,6 +139,7 @@ export class ServerStreams {
         this.#host.charge("RESET_STREAM");
         const s = this.#lookup(f.stream);
         if (!s) return;
+        if (s.access) s.access.outcome = "reset";
         this.#forget(s);
         const reason = new DOMException("stream reset by client", "AbortError");
         s.abort.abort(reason);
@@ -147,6 +164,10 @@ export class ServerStreams {
   closeAll(reason: unknown): void {
     const abort = new DOMException("channel closed", "AbortError");
     for (const s of this.#streams.values()) {
+      if (s.access) {
+        s.access.outcome = "closed";
+        this.#accessLine(s);
+      }
       s.abort.abort(abort);
       s.body?.error(reason);
       s.out.abort(reason);
@@ -171,7 +192,7 @@ export class ServerStreams {
     if (this.#streams.size >= o.limits.maxStreams) {
       this.#host.charge("stream refused past max_streams");
       this.#host.send({ type: "reset_stream", stream: id, errorCode: STREAM_REFUSED });
-      this.#host.log("stream_refused", { stream: id });
+      this.#host.log("refused", { reason: "max_streams", status: 0 });
       return;
     }
     const s: ServerStream = {
@@ -189,7 +210,22 @@ export class ServerStreams {
       discardBody: false,
       isHead: false,
       abort: new AbortController(),
+      access: null,
     };
+    if (this.#host.access) {
+      s.access = {
+        started: Date.now(),
+        method: "",
+        status: 0,
+        gatewayError: null,
+        outcome: "complete",
+        route: "gateway",
+        originMs: null,
+        authority: null,
+        path: null,
+      };
+    }
+    this.opened++;
     if (!endStream) {
       s.body = new IncomingBody({
         grant: (n) => this.#host.send({ type: "window_update", stream: id, increment: n }),
@@ -201,6 +237,7 @@ export class ServerStreams {
     try {
       const head = decodeRequestHead(payload, { maxBytes: o.limits.maxHeaderBytes });
       s.isHead = head.method.toUpperCase() === "HEAD";
+      if (s.access) s.access.method = head.method.length <= 16 ? head.method : "(long)";
       if (o.limits.maxBodyBytes > 0) {
         const cl = head.headers.find(([n]) => n === "content-length");
         if (cl && /^\d+$/.test(cl[1]) && Number(cl[1]) > o.limits.maxBodyBytes) {
@@ -211,7 +248,12 @@ export class ServerStreams {
       request = requestOf(head, s.body?.stream ?? null, s.abort.signal);
     } catch (e) {
       if (e instanceof BhttpError || e instanceof RequestMappingError) {
-        this.#host.log("request_rejected", { stream: id, status: e.status, reason: e.message });
+        this.#host.log("request_rejected", {
+          sessionId: this.#host.info().sessionId,
+          stream: id,
+          status: e.status,
+          reason: e.message,
+        });
         this.#respondError(
           s,
           e.status === 431
@@ -229,7 +271,9 @@ export class ServerStreams {
     const info = this.#host.info();
     let pending: Promise<Response>;
     try {
-      pending = Promise.resolve(o.handler(request, info));
+      pending = Promise.resolve(
+        s.access ? o.handler(request, info, s.access) : o.handler(request, info),
+      );
     } catch (e) {
       pending = Promise.reject(e);
     }
@@ -238,7 +282,11 @@ export class ServerStreams {
       (e) => {
         if (!this.#streams.isLive(s) || s.responseStarted) return;
         if (s.abort.signal.aborted) return;
-        this.#host.log("handler_error", { stream: id, error: (e as Error)?.name ?? "Error" });
+        this.#host.log("handler_error", {
+          sessionId: info.sessionId,
+          stream: id,
+          error: (e as Error)?.name ?? "Error",
+        });
         this.#respondError(s, "internal_error");
       },
     );
@@ -253,6 +301,7 @@ export class ServerStreams {
     const max = this.#o.limits.maxBodyBytes;
     if (max > 0 && s.body.received > max && !s.discardBody) {
       this.#host.log("request_rejected", {
+        sessionId: this.#host.info().sessionId,
         stream: id,
         status: 413,
         reason: "body over max_body_bytes",
@@ -294,6 +343,7 @@ export class ServerStreams {
     } catch (e) {
       if (ok) res.body?.cancel().catch(() => {});
       this.#host.log("handler_error", {
+        sessionId: this.#host.info().sessionId,
         stream: s.id,
         error: (e as Error)?.message ?? "bad response",
       });
@@ -303,6 +353,10 @@ export class ServerStreams {
       );
       return;
     }
+    if (s.access) {
+      s.access.status = res.status;
+      s.access.gatewayError = res.headers.get("pqgate-error");
+    }
     this.#startResponse(s, head, res.body, declaredLength(res.headers.get("content-length")));
   }
 
@@ -311,6 +365,13 @@ export class ServerStreams {
     s.discardBody = true;
     s.body?.error(new DOMException("request rejected", "AbortError"));
     const { head: errorHead, body } = sessionError(code);
+    if (code === "body_too_large" || code === "headers_too_large") {
+      this.#host.log("refused", { reason: code, status: errorHead.status });
+    }
+    if (s.access) {
+      s.access.status = errorHead.status;
+      s.access.gatewayError = code;
+    }
     const head = encodeResponseHead(errorHead);
     this.#startResponse(
       s,
@@ -369,6 +430,7 @@ export class ServerStreams {
       (e) => {
         if (e instanceof BodyAborted || !this.#streams.isLive(s)) return;
         this.#host.log("response_body_error", {
+          sessionId: this.#host.info().sessionId,
           stream: s.id,
           error: (e as Error)?.name ?? "Error",
         });
@@ -398,6 +460,7 @@ export class ServerStreams {
 
   #reset(s: ServerStream, code: number, reason: unknown): void {
     if (!this.#streams.isLive(s)) return;
+    if (s.access && code !== STREAM_CANCEL) s.access.outcome = "reset";
     this.#forget(s);
     this.#host.send({ type: "reset_stream", stream: s.id, errorCode: code });
     s.body?.error(reason);
@@ -406,7 +469,32 @@ export class ServerStreams {
   }
 
   #forget(s: ServerStream): void {
-    if (this.#streams.forget(s)) this.#host.forgotten();
+    if (!this.#streams.forget(s)) return;
+    if (s.access) this.#accessLine(s);
+    this.#host.forgotten();
+  }
+
+  /** The stream's `request` event (its access line), once: when it leaves the table. */
+  #accessLine(s: ServerStream): void {
+    const a = s.access!;
+    s.access = null;
+    const info = this.#host.info();
+    this.#host.log("request", {
+      sessionId: info.sessionId,
+      stream: s.id,
+      method: a.method,
+      route: a.route,
+      status: a.status,
+      gatewayError: a.gatewayError,
+      bytesIn: s.body?.received ?? 0,
+      bytesOut: s.out.sent,
+      ms: Date.now() - a.started,
+      originMs: a.originMs,
+      outcome: a.outcome,
+      authority: a.authority,
+      path: a.path,
+      clientAddress: info.clientAddress,
+    });
   }
 }
 

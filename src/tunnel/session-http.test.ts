@@ -348,7 +348,7 @@ Deno.test("more streams than max_streams: REFUSED, bodyless requests are retried
   );
   for (const r of rs) assert.equal(await r.text(), "ok");
   assert.ok(peak <= 2);
-  assert.ok(p.serverLog.some((l) => l.event === "stream_refused"));
+  assert.ok(p.serverLog.some((l) => l.event === "refused" && l.fields.reason === "max_streams"));
   p.client.close();
   await settle();
 });

@@ -23,6 +23,7 @@ import type { ConnectionKem } from "../crypto/select.ts";
 import type { SuiteId } from "../protocol/constants.ts";
 import type { RecordLimits } from "../protocol/record-layer.ts";
 import type { Aead } from "../protocol/types.ts";
+import type { EventLog } from "./events.ts";
 import type { Env, RequestHandler, SessionLimits, Socket, StaticKey } from "./types.ts";
 
 export type { Socket };
@@ -68,8 +69,8 @@ export interface SessionOptions {
   limits: SessionLimits;
   handler: RequestHandler;
   clientAddress?: string | null;
-  /** Structured events; fields never carry secrets. */
-  log?: (event: string, fields: Record<string, unknown>) => void;
+  /** The observation seam (events.ts): structured events; fields never carry secrets. */
+  log?: EventLog;
   /**
    * Hibernation: called synchronously with the session snapshot after the handshake, before
    * any record that uses newly reserved sequence numbers, after each received record (so a

@@ -2,6 +2,7 @@
  * Shapes shared by the tunnel, the gateway, the transports and the client.
  * The tunnel speaks standard `Request`/`Response`; it knows nothing of routes or origins.
  */
+import type { AccessNote } from "./events.ts";
 import type { RandomSource, SessionKeys, StaticKey } from "../protocol/types.ts";
 import type { SuiteId } from "../protocol/constants.ts";
 
@@ -76,8 +77,16 @@ export interface ChannelInfo {
   clientAddress: string | null;
 }
 
-/** The gateway side: turn one decrypted request into a response (the proxy does this). */
-export type RequestHandler = (request: Request, channel: ChannelInfo) => Promise<Response>;
+/**
+ * The gateway side: turn one decrypted request into a response (the proxy does this). `access`
+ * is present only when the gateway's event sink wants access lines (src/tunnel/events.ts): the
+ * handler notes its route and origin time there.
+ */
+export type RequestHandler = (
+  request: Request,
+  channel: ChannelInfo,
+  access?: AccessNote,
+) => Promise<Response>;
 
 /** Injected clock and randomness (the core is deterministic under test). */
 export interface Env {

@@ -72,7 +72,7 @@ Deno.test({
       assert.equal(r1.status, 200);
       await r1.body?.cancel();
       const report = await gateway.cryptoReport();
-      assert.ok(events.includes("gateway.crypto"));
+      assert.ok(events.includes("crypto"));
       const second = await connect(url, { pin: pinFor(key.publicKey) });
       const r2 = await second.fetch("https://demo/api/hello");
       assert.equal(r2.status, 200);

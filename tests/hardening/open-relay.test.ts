@@ -500,8 +500,10 @@ Deno.test({
         assert.equal(JSON.parse(r.body).error, "origin_not_allowed");
         assert.equal(h.server.transport.sessionCount, 0);
         assert.equal(h.server.transport.handshakesInFlight, 0);
-        assert.ok(h.logs.some((l) => l.event === "gateway.origin_refused"));
-        assert.ok(!h.logs.some((l) => l.event === "handshake_complete"), "a session ran");
+        assert.ok(
+          h.logs.some((l) => l.event === "refused" && l.fields?.reason === "origin_not_allowed"),
+        );
+        assert.ok(!h.logs.some((l) => l.event === "handshake"), "a session ran");
         assert.equal(h.origin.requests.length, 0);
       });
       await t.step("evil Origin: the client library cannot connect either", async () => {

@@ -19,6 +19,7 @@
  * with open sockets (≤ `maxSockets` when that is set).
  */
 import type { GatewayLog } from "../../gateway/options.ts";
+import { emit, type EventFields, type EventName } from "../../tunnel/events.ts";
 import { TokenBucket } from "../../tunnel/rate-limit.ts";
 
 /** Default `maxChannelsPerAddress`: open channels per client address. */
@@ -217,6 +218,12 @@ export class Admission {
         };
       }
       if (refused) {
+        this.#emit("refused", {
+          reason: refused.limit === "maxChannelsPerAddress"
+            ? "rate_limit_channels"
+            : "rate_limit_handshakes",
+          status: 429,
+        });
         if (entry.loggedAt === null || now - entry.loggedAt >= 60_000 || now < entry.loggedAt) {
           entry.loggedAt = now;
           this.#emit("transport.rate_limited", { limit: refused.limit, open: entry.open });
@@ -254,6 +261,10 @@ export class Admission {
   }
 
   #refuseProcess(limit: "maxSockets" | "maxHandshakesInFlight", now: number): Refusal {
+    this.#emit("refused", {
+      reason: limit === "maxSockets" ? "max_sockets" : "max_handshakes_in_flight",
+      status: 503,
+    });
     if (
       this.#processLoggedAt === null || now - this.#processLoggedAt >= 60_000 ||
       now < this.#processLoggedAt
@@ -286,10 +297,8 @@ export class Admission {
     for (const [k, e] of this.#addresses) if (this.#idle(e, now)) this.#addresses.delete(k);
   }
 
-  #emit(event: string, fields: Record<string, unknown>): void {
-    try {
-      this.#log?.(event, fields);
-    } catch { /* logging never breaks the transport */ }
+  #emit<E extends EventName>(event: E, fields: EventFields[E]): void {
+    emit(this.#log, event, fields);
   }
 }
 

@@ -1,0 +1,243 @@
+/**
+ * The gateway's observation seam: the ONE declaration of every event the gateway emits (its
+ * name, its fields, its log level, and which of its fields are private). Sessions, the request
+ * handler, the transports and the Worker emit only these, through one `EventLog` callback
+ * (createGateway `log`); every sink reads the same stream: the JSON-line log writer
+ * (src/gateway/log-writer.ts), the Prometheus metrics (src/transport/observe/prom-metrics.ts)
+ * and the Workers Analytics Engine writer (src/transport/cloudflare/analytics.ts).
+ * docs/operations.md lists them for operators.
+ *
+ * Fields never carry secrets (keys, seeds, plaintext bodies, the ClientHello, gatewayAuth).
+ * Fields named in `PRIVATE_FIELDS` (the request target, client addresses, a refused page's
+ * Origin) are user data: the log writer drops them unless the operator enabled them, and no
+ * metric label ever holds them.
+ *
+ * Cost: with no `log` the session allocates nothing per request for observation; with one, a
+ * stream allocates one `AccessRecord` only when the sink `wants("request")`.
+ */
+import type { ErrorCode } from "../protocol/errors.ts";
+
+/** Log levels, least severe first; "off" is only a threshold. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Why the gateway refused work: a closed set, so a metric label over it is bounded. */
+export const REFUSAL_REASONS = [
+  /** Per-address handshake rate (maxHandshakesPerAddressPerMinute): 429 before the upgrade. */
+  "rate_limit_handshakes",
+  /** Per-address open channels (maxChannelsPerAddress): 429 before the upgrade. */
+  "rate_limit_channels",
+  /** Process socket cap (maxSockets): 503 before the upgrade. */
+  "max_sockets",
+  /** Process handshakes-in-flight cap (maxHandshakesInFlight): 503 before the upgrade. */
+  "max_handshakes_in_flight",
+  /** The page's Origin is not in allowedOrigins: 403 before the upgrade. */
+  "origin_not_allowed",
+  /** A HEADERS past the channel's max_streams: the stream is refused (REFUSED). */
+  "max_streams",
+  /** A request head over maxHeaderBytes: 431. */
+  "headers_too_large",
+  /** A request body over maxBodyBytes: 413 or the stream reset. */
+  "body_too_large",
+  /** Control-frame flood: the channel closed with 4009 rate_limited. */
+  "control_frame_rate",
+  /** A client that does not read: the channel closed with 4013 limit_exceeded. */
+  "unread_output",
+] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** Hex key id (public), or null for an anonymous-mode channel. */
+type KeyId = string | null;
+
+/** Every event and its fields. Type aliases (not interfaces): each is a plain record. */
+export type EventFields = {
+  /** A handshake finished, either way. `closeCode` 0 for "ok". */
+  handshake: {
+    result: "ok" | "failed";
+    closeCode: number;
+    /** Error code of a failure (protocol errors.ts), or "abandoned" when the socket went away. */
+    error: ErrorCode | "abandoned" | null;
+    ms: number;
+    keyId: KeyId;
+    suite: number | null;
+  };
+  /** A channel is established (after the handshake, or restored after a hibernation wake). */
+  channel_open: {
+    sessionId: string;
+    keyId: KeyId;
+    suite: number;
+    mode: "pinned" | "anonymous";
+    resumed: boolean;
+    clientAddress: string | null;
+  };
+  /** An established channel closed. Bytes are WebSocket message bytes (records) each way. */
+  channel_close: {
+    sessionId: string;
+    keyId: KeyId;
+    suite: number;
+    closeCode: number;
+    /** What closed it: an error code, "client_close", "socket_closed", "shutdown". */
+    reason: string;
+    /** Who closed it first: the gateway (an error, a limit, shutdown) or the client. */
+    by: "gateway" | "client";
+    lifetimeMs: number;
+    bytesIn: number;
+    bytesOut: number;
+    requests: number;
+    /** The socket's close code as the platform reported it (client-closed sockets only). */
+    socketCode: number | null;
+  };
+  /** One request on a stream, when its stream ends (the access log line). */
+  request: {
+    sessionId: string;
+    stream: number;
+    method: string;
+    /** Route table index as a string ("0", "1", ...), "none" (403: no route), "gateway". */
+    route: string;
+    status: number;
+    /** `pqgate-error` of a gateway-made response, else null. */
+    gatewayError: string | null;
+    /** Request body bytes received from the client; response body bytes sent to it. */
+    bytesIn: number;
+    bytesOut: number;
+    /** HEADERS received → stream done. */
+    ms: number;
+    /** Forward start → origin response headers; null when no origin was called. */
+    originMs: number | null;
+    /** How the stream ended: "complete", "reset" (client RESET_STREAM or gateway reset), "closed". */
+    outcome: "complete" | "reset" | "closed";
+    /** PRIVATE: request authority and path + query. */
+    authority: string | null;
+    path: string | null;
+    /** PRIVATE. */
+    clientAddress: string | null;
+  };
+  /** Work refused before it cost much (see REFUSAL_REASONS); every one, not rate limited. */
+  refused: { reason: RefusalReason; status: number };
+  /** The crypto backends chosen (names only). */
+  crypto: {
+    mode: "auto" | "noble";
+    mlkem: string;
+    x25519: string;
+    sha3: string;
+    aead: Record<string, string>;
+    summary: string;
+    fallbacks: string[];
+    ms: number;
+  };
+  // ---- diagnostics of the session (src/tunnel) ----
+  request_rejected: { sessionId: string; stream: number; status: number; reason: string };
+  handler_error: { sessionId: string; stream: number; error: string };
+  response_body_error: { sessionId: string; stream: number; error: string };
+  session_error: {
+    sessionId: string | null;
+    code: ErrorCode;
+    closeCode: number;
+    state: string;
+    detail: string;
+  };
+  pong_dropped: { sessionId: string; reason: string };
+  session_resumed: {
+    sessionId: string;
+    lostStreams: number;
+    idleMs: number;
+    pingOutstanding: boolean;
+  };
+  // ---- gateway and transports ----
+  "gateway.no_transport": Record<string, never>;
+  "transport.rate_limited": { limit: string; open: number };
+  "transport.overloaded": { limit: string; sockets: number; handshakesInFlight: number };
+  "transport.listen_failed": { message: string };
+  "metrics.listen_failed": { message: string };
+  "cf.attachment_invalid": { error: string };
+  "cf.resume_failed": { error: string };
+  "cf.websocket_close": { code: number; live: boolean };
+  "cf.resumed": { object: string };
+  "cf.session_error": { error: string };
+};
+
+export type EventName = keyof EventFields;
+
+/** Each event's log level: the one table a log writer filters by. */
+export const EVENT_LEVELS: Readonly<Record<EventName, LogLevel>> = Object.freeze({
+  handshake: "debug",
+  channel_open: "info",
+  channel_close: "info",
+  request: "info",
+  refused: "debug",
+  crypto: "info",
+  request_rejected: "debug",
+  handler_error: "warn",
+  response_body_error: "warn",
+  session_error: "debug",
+  pong_dropped: "warn",
+  session_resumed: "info",
+  "gateway.no_transport": "error",
+  "transport.rate_limited": "warn",
+  "transport.overloaded": "warn",
+  "transport.listen_failed": "error",
+  "metrics.listen_failed": "error",
+  "cf.attachment_invalid": "warn",
+  "cf.resume_failed": "warn",
+  "cf.websocket_close": "debug",
+  "cf.resumed": "debug",
+  "cf.session_error": "error",
+});
+
+/** Fields that hold user data: written only when the operator enabled them. */
+export const PRIVATE_FIELDS: ReadonlySet<string> = new Set(["authority", "path", "clientAddress"]);
+
+/**
+ * The sink: called synchronously, must not throw (callers guard anyway). `wants(event)`, when
+ * present, says whether an event is consumed at all; the session asks it once per channel for
+ * "request", so a sink that drops access lines costs no allocation per request.
+ */
+export type EventLog = (<E extends EventName>(event: E, fields: EventFields[E]) => void) & {
+  wants?: (event: EventName) => boolean;
+};
+
+/**
+ * What the request handler adds to its stream's access line (the third RequestHandler argument,
+ * given only when the sink wants "request"): the route, the origin's time to response headers,
+ * and the request target (private: written only when enabled).
+ */
+export type AccessNote = {
+  route: string;
+  originMs: number | null;
+  authority: string | null;
+  path: string | null;
+};
+
+/** Emits through `log`; a throwing sink never breaks the caller. */
+export function emit<E extends EventName>(
+  log: EventLog | undefined,
+  event: E,
+  fields: EventFields[E],
+): void {
+  if (log === undefined) return;
+  try {
+    log(event, fields);
+  } catch { /* observation never breaks the gateway */ }
+}
+
+/** True when `log` consumes `event` (a sink without `wants` consumes everything). */
+export function wants(log: EventLog | undefined, event: EventName): boolean {
+  if (log === undefined) return false;
+  try {
+    return log.wants ? log.wants(event) : true;
+  } catch {
+    return false;
+  }
+}
+
+/** Several sinks as one; `wants` is the union of theirs. Undefined sinks are skipped. */
+export function teeLogs(...sinks: (EventLog | undefined)[]): EventLog | undefined {
+  const list = sinks.filter((s): s is EventLog => s !== undefined);
+  if (list.length === 0) return undefined;
+  if (list.length === 1) return list[0];
+  const tee: EventLog = (event, fields) => {
+    for (const s of list) emit(s, event, fields);
+  };
+  tee.wants = (event) => list.some((s) => wants(s, event));
+  return tee;
+}
