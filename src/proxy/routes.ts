@@ -423,6 +423,18 @@ function effectiveAuthority(input: MatchInput): string | null {
   return authority;
 }
 
+/** Each compiled origin's base, parsed once (one entry per configured route, weakly held). */
+const parsedBases = new WeakMap<OriginTarget, { origin: string; path: string }>();
+function baseOf(o: OriginTarget): { origin: string; path: string } {
+  let b = parsedBases.get(o);
+  if (b === undefined) {
+    const u = new URL(o.base);
+    b = { origin: u.origin, path: u.pathname.replace(/\/$/, "") };
+    parsedBases.set(o, b);
+  }
+  return b;
+}
+
 /**
  * Finds the route for a request target and builds the exact origin URL, or returns null
  * (→ 403, no connection). Never derives the connection target from client input.
@@ -450,11 +462,11 @@ export function matchRoute(table: RouteTable, input: MatchInput): RouteMatch | n
     } catch {
       return null;
     }
-    const base = new URL(route.origin.base);
+    const base = baseOf(route.origin);
     if (parsed.origin !== base.origin || parsed.username !== "" || parsed.password !== "") {
       return null;
     }
-    if (!parsed.pathname.startsWith(base.pathname.replace(/\/$/, ""))) return null;
+    if (!parsed.pathname.startsWith(base.path)) return null;
     return {
       route,
       url,

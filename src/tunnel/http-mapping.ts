@@ -152,23 +152,29 @@ export function requestOf(
       throw new RequestMappingError(400, "control character in a header field value");
     }
   }
-  let headers: Headers;
-  try {
-    headers = new Headers(head.headers);
-  } catch {
-    throw new RequestMappingError(400, "invalid header field");
-  }
   try {
     return new Request(url, {
       method: head.method,
-      headers,
+      // The pairs themselves, not a Headers object made from them: the constructor validates
+      // them the same way, and Deno iterates a Headers init ~10x slower (issue 13).
+      headers: head.headers,
       body,
       signal,
       // Required for a streaming request body (Fetch "duplex: half").
       duplex: "half",
     } as RequestInit);
   } catch (e) {
+    if (!validFields(head.headers)) throw new RequestMappingError(400, "invalid header field");
     throw new RequestMappingError(400, `invalid request: ${(e as Error).message}`);
+  }
+}
+
+function validFields(fields: FieldLine[]): boolean {
+  try {
+    new Headers(fields);
+    return true;
+  } catch {
+    return false;
   }
 }
 
