@@ -39,7 +39,8 @@ export const RULES: Readonly<Record<string, Rule>> = {
   },
   transport: {
     layers: ["protocol", "crypto", "tunnel", "proxy", "gateway"],
-    packages: [NODE, /^ws$/, /^@hono\/node-server(\/|$)/, /^hono(\/|$)/],
+    // prom-client: only src/transport/observe/prom-metrics.ts, by a dynamic import.
+    packages: [NODE, /^ws$/, /^@hono\/node-server(\/|$)/, /^hono(\/|$)/, /^prom-client$/],
   },
   // Never imports transport, proxy, gateway or hono; never the gateway's half of the core.
   client: {

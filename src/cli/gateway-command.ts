@@ -7,6 +7,12 @@ import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { createGateway, type Gateway } from "../gateway/create-gateway.ts";
 import { ConfigError } from "../gateway/config-error.ts";
+import { createLogWriter } from "../gateway/log-writer.ts";
+import { stderrLines } from "./log-output.ts";
+import { teeLogs } from "../tunnel/events.ts";
+import type { MetricsListener } from "../transport/observe/metrics-listener.ts";
+import { parseListenAddress } from "../transport/observe/listen-address.ts";
+import type { PromMetrics } from "../transport/observe/prom-metrics.ts";
 import { UsageError } from "./argv.ts";
 import {
   createKeyFile,
@@ -43,6 +49,11 @@ export interface GatewayRuntime {
   addDemoPage?(gateway: Gateway): void;
   /** The usage text. */
   usage: string;
+  /**
+   * POST /-/reload on the metrics listener: re-reads keys, routes and limits (absent: the
+   * endpoint answers 501).
+   */
+  onReload?: () => Promise<void>;
   /** The command that creates a key file, e.g. `npm start -- --generate-key`. */
   keygenCommand: string;
   /** The fetch command of the banner's Try line, e.g. `npm run fetch --`. */
@@ -187,10 +198,20 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
   }
   for (const k of loaded) if (k.warning) console.error(`pqgate: warning: ${k.warning}`);
 
-  const log = settings.verbose
-    ? (event: string, fields?: Record<string, unknown>) =>
-      console.error(JSON.stringify({ t: new Date().toISOString(), event, ...fields }))
-    : undefined;
+  const o = settings.observe;
+  const logLines = createLogWriter({
+    level: o.logLevel,
+    format: o.logFormat,
+    paths: o.logRequestTargets,
+    addresses: o.logClientAddresses,
+    write: stderrLines(),
+  });
+  let metrics: PromMetrics | null = null;
+  if (o.metricsListen !== undefined) {
+    const { createPromMetrics } = await import("../transport/observe/prom-metrics.ts");
+    metrics = await createPromMetrics({ keyIds: loaded.map((k) => k.keyIdHex) });
+  }
+  const log = teeLogs(logLines, metrics?.log);
 
   let gateway: Gateway;
   try {
@@ -216,6 +237,25 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
 
   if (settings.routes === undefined) rt.addDemoPage?.(gateway);
 
+  let metricsListener: MetricsListener | null = null;
+  if (metrics && o.metricsListen !== undefined) {
+    const at = parseListenAddress(o.metricsListen)!;
+    const { startMetricsListener } = await import("../transport/observe/metrics-listener.ts");
+    try {
+      metricsListener = await startMetricsListener({
+        ...at,
+        metrics: metrics.metrics,
+        contentType: metrics.contentType,
+        onReload: rt.onReload,
+      });
+    } catch (e) {
+      console.error(
+        `pqgate: cannot listen for metrics on ${o.metricsListen}: ${(e as Error).message}`,
+      );
+      return 1;
+    }
+  }
+
   let server: ListeningServer;
   try {
     server = await rt.serve(gateway, settings);
@@ -237,6 +277,11 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
     `  channel  ${channel}`,
     `  keys     ${base}/.well-known/pqgate`,
   ];
+  if (metricsListener) {
+    const m = metricsListener.addr;
+    const mh = m.hostname.includes(":") ? `[${m.hostname}]` : m.hostname;
+    lines.push(`  metrics  http://${mh}:${m.port}/metrics`);
+  }
   for (const k of loaded) {
     lines.push(`  key id   ${k.keyIdHex}  (${k.created ? "created " : ""}${k.path})`);
     lines.push(`  pin      ${k.pin}`);
@@ -257,6 +302,7 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
   console.log(lines.join("\n"));
 
   await server.finished;
+  await metricsListener?.close();
   console.log("pqgate stopped");
   return 0;
 }

@@ -200,3 +200,47 @@ Deno.test("start config: a JSON syntax error gives its position, never the text 
     /: c\.json: not valid JSON \(line 2 column 10\)$/,
   );
 });
+
+Deno.test("start flags: log and metrics flags over the config file; defaults info/json, nothing private", () => {
+  const d = resolveStartSettings(none, null);
+  assert.deepEqual(d.observe, {
+    logLevel: "info",
+    logFormat: "json",
+    logRequestTargets: false,
+    logClientAddresses: false,
+    metricsListen: undefined,
+  });
+  const v = parseStartFlags(["-v"]);
+  assert.ok(v !== "help");
+  assert.equal(resolveStartSettings(v, null).observe.logLevel, "debug");
+  const f = parseStartFlags([
+    "--config",
+    "c.json",
+    "--log-level",
+    "error",
+    "--log-format=text",
+    "--log-request-targets",
+    "--metrics-listen",
+    "0.0.0.0:9100",
+  ]);
+  assert.ok(f !== "help");
+  const s = resolveStartSettings(
+    f,
+    JSON.stringify({
+      routes: [],
+      logLevel: "warn",
+      logClientAddresses: true,
+      metricsListen: "9464",
+    }),
+  );
+  assert.deepEqual(s.observe, {
+    logLevel: "error",
+    logFormat: "text",
+    logRequestTargets: true,
+    logClientAddresses: true,
+    metricsListen: "0.0.0.0:9100",
+  });
+  assert.throws(() => parseStartFlags(["--log-level", "loud"]), UsageError);
+  assert.throws(() => parseStartFlags(["--log-format", "xml"]), UsageError);
+  assert.throws(() => parseStartFlags(["--metrics-listen", "nope"]), UsageError);
+});

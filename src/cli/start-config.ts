@@ -5,10 +5,15 @@
  * its errors name the file and the setting (`pqgate.json: routes[0].origin: ...`).
  */
 import {
+  checkListen,
+  checkLogFormat,
+  checkLogLevel,
   ConfigError,
   configFail,
+  type ObserveSettings,
   parseConfigText,
   type ServerSettings,
+  type Where,
 } from "../gateway/config.ts";
 import type { SuiteId } from "../protocol/constants.ts";
 import type { RouteConfig } from "../proxy/routes.ts";
@@ -45,6 +50,10 @@ export interface StartSettings extends Omit<ServerSettings, "port" | "hostname">
   allowedOrigins: string[] | undefined;
   configPath: string | null;
   verbose: boolean;
+  /** Logs and metrics (flags over the config file; defaults: info, json, no targets/addresses). */
+  observe: Required<Omit<ObserveSettings, "metricsListen">> & {
+    metricsListen: string | undefined;
+  };
 }
 
 export interface StartFlags {
@@ -56,6 +65,8 @@ export interface StartFlags {
   /** --allow-unignored-key: write a key file even where git would pick it up. */
   allowUnignoredKey: boolean;
   verbose: boolean;
+  /** Log and metrics flags (null: the config file's, else the default). */
+  observe?: { [K in keyof ObserveSettings]: Exclude<ObserveSettings[K], undefined> | null };
 }
 
 export const START_USAGE = `Usage: npm start -- [options]
@@ -72,11 +83,29 @@ Options:
   --allow-unignored-key
                        create a key file even inside a git work tree where git would not
                        ignore it (refused by default: a committed key is a leaked key)
-  -v, --verbose        log channel and request events to stderr
+  --log-level L        debug, info (default), warn, error or off: JSON lines on stderr, one
+                       per request and per channel open/close (docs/operations.md)
+  --log-format F       json (default) or text
+  --log-request-targets
+                       write each request's authority and path in its access line (off by
+                       default: URLs can carry personal data and tokens)
+  --log-client-addresses
+                       write client IP addresses (off by default)
+  --metrics-listen HOST:PORT
+                       serve Prometheus metrics at http://HOST:PORT/metrics and the admin
+                       POST /-/reload (off by default; bind it to a private address)
+  -v, --verbose        --log-level debug
   -h, --help           this text
 `;
 
 export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
+  const observe: NonNullable<StartFlags["observe"]> = {
+    logLevel: null,
+    logFormat: null,
+    logRequestTargets: null,
+    logClientAddresses: null,
+    metricsListen: null,
+  };
   const f: StartFlags = {
     config: null,
     port: null,
@@ -85,7 +114,9 @@ export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
     generateKey: null,
     allowUnignoredKey: false,
     verbose: false,
+    observe,
   };
+
   for (const { arg, value } of walkArgs(argv)) {
     switch (arg) {
       case "-h":
@@ -113,11 +144,36 @@ export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
       case "--verbose":
         f.verbose = true;
         break;
+      case "--log-level":
+        observe.logLevel = observeFlag(arg, value(), checkLogLevel);
+        break;
+      case "--log-format":
+        observe.logFormat = observeFlag(arg, value(), checkLogFormat);
+        break;
+      case "--log-request-targets":
+        observe.logRequestTargets = true;
+        break;
+      case "--log-client-addresses":
+        observe.logClientAddresses = true;
+        break;
+      case "--metrics-listen":
+        observe.metricsListen = observeFlag(arg, value(), checkListen);
+        break;
       default:
         throw new UsageError(`unknown argument ${arg}`);
     }
   }
   return f;
+}
+
+/** A log/metrics flag's value through the config parser's check of the same setting. */
+function observeFlag<T>(name: string, v: string, check: (v: unknown, w: Where) => T): T {
+  try {
+    return check(v, { path: [name] });
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 function parsePort(v: unknown, what: string): number {
@@ -164,6 +220,13 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
     allowedOrigins: undefined,
     configPath: flags.config,
     verbose: flags.verbose,
+    observe: {
+      logLevel: flags.verbose ? "debug" : "info",
+      logFormat: "json",
+      logRequestTargets: false,
+      logClientAddresses: false,
+      metricsListen: undefined,
+    },
   };
   if (flags.config !== null && configText !== null) {
     try {
@@ -172,6 +235,9 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
       if (e instanceof ConfigError) throw Object.assign(new UsageError(e.message), { cause: e });
       throw e;
     }
+  }
+  for (const [k, v] of Object.entries(flags.observe ?? {})) {
+    if (v !== null) (s.observe as Record<string, unknown>)[k] = v;
   }
   if (flags.port !== null) s.port = flags.port;
   if (flags.hostname !== null) s.hostname = flags.hostname;
@@ -183,7 +249,10 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
 }
 
 function applyConfigFile(s: StartSettings, where: string, text: string): void {
-  const { gateway, server, keyFile, keys } = parseConfigText(text, where);
+  const { gateway, server, observe, keyFile, keys } = parseConfigText(text, where);
+  for (const [k, v] of Object.entries(observe)) {
+    if (v !== undefined) (s.observe as Record<string, unknown>)[k] = v;
+  }
   for (const [k, v] of Object.entries(server)) {
     if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
   }

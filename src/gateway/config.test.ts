@@ -232,3 +232,44 @@ Deno.test("config: the variables and file settings are the table's", () => {
     assert.equal((CONFIG_FILE_SETTINGS as readonly string[]).includes(name), s.file, name);
   }
 });
+
+Deno.test("config: log and metrics settings in a file, PQGATE_LOG levels", () => {
+  const c = parseConfigFile({
+    routes: [],
+    logLevel: "warn",
+    logFormat: "text",
+    logRequestTargets: true,
+    logClientAddresses: false,
+    metricsListen: "127.0.0.1:9464",
+  }, "pqgate.json");
+  assert.deepEqual(c.observe, {
+    logLevel: "warn",
+    logFormat: "text",
+    logRequestTargets: true,
+    logClientAddresses: false,
+    metricsListen: "127.0.0.1:9464",
+  });
+  assert.equal(
+    fromFile({ logLevel: "loud" }).message,
+    'pqgate.json: logLevel must be one of debug, info, warn, error, off, got "loud"',
+  );
+  assert.equal(
+    fromFile({ logFormat: "xml" }).message,
+    'pqgate.json: logFormat must be "json" or "text", got "xml"',
+  );
+  assert.match(
+    fromFile({ metricsListen: "9464:x" }).message,
+    /^pqgate.json: metricsListen must be host:port/,
+  );
+  assert.match(fromFile({ metricsListen: "h:70000" }).message, /metricsListen must be host:port/);
+  assert.match(
+    fromFile({ logRequestTargets: "yes" }).message,
+    /logRequestTargets must be true or false/,
+  );
+  assert.equal(gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS }).logLevel, "info");
+  assert.equal(gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, PQGATE_LOG: "debug" }).logLevel, "debug");
+  const off = gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, PQGATE_LOG: "off" });
+  assert.equal(off.logLevel, "off");
+  assert.equal(off.logOff, true);
+  assert.match(fromEnv({ PQGATE_LOG: "verbose" }).message, /^PQGATE_LOG must be one of debug/);
+});

@@ -34,7 +34,8 @@
  *                                     configuration: a JSON array (`["https://app.example.com"]`,
  *                                     `[]` = none, `["*"]` = any) or a comma list. Unset: same
  *                                     origin only.
- *   PQGATE_LOG                        "off" silences the JSON event log. Default on.
+ *   PQGATE_LOG                        the JSON event log's level: debug, info (default), warn,
+ *                                     error, or "off" (docs/operations.md "Logs").
  *   PQGATE_CRYPTO                     "auto" (default) or "noble".
  */
 import { fromBase64Url, fromHex, toHex } from "../protocol/bytes.ts";
@@ -65,6 +66,7 @@ import {
   validateSuites,
 } from "./options.ts";
 import { parseAllowedOrigins as originPolicy } from "./origin-policy.ts";
+import { LOG_FORMATS, LOG_THRESHOLDS, type LogFormat, type LogThreshold } from "./log-writer.ts";
 
 export { ConfigError, configFail };
 export type { ConfigPath, Where } from "./config-error.ts";
@@ -407,6 +409,8 @@ export interface EnvGatewayOptions {
   crypto: "auto" | "noble" | undefined;
   /** PQGATE_LOG=off. */
   logOff: boolean;
+  /** PQGATE_LOG: a level (default "info") or "off". */
+  logLevel: LogThreshold;
 }
 
 /** Parses every PQGATE_* variable of `env` (ConfigError on the first bad one). */
@@ -424,6 +428,9 @@ export function gatewayOptionsFromEnv(env: GatewayEnv): EnvGatewayOptions {
     allowedOrigins: fromEnv("allowedOrigins", env.PQGATE_ALLOWED_ORIGINS),
     crypto: fromEnv("crypto", env.PQGATE_CRYPTO),
     logOff: env.PQGATE_LOG === "off",
+    logLevel: blank(env.PQGATE_LOG)
+      ? "info"
+      : checkLogLevel(env.PQGATE_LOG.trim(), { path: ["PQGATE_LOG"] }),
   };
 }
 
@@ -459,10 +466,56 @@ export interface ServerSettings {
   headersTimeoutMs: number | undefined;
 }
 
+/** The log and metrics settings of a config file (docs/operations.md; flags win over them). */
+export interface ObserveSettings {
+  logLevel: LogThreshold | undefined;
+  logFormat: LogFormat | undefined;
+  /** Write request targets (authority, path) in access lines. */
+  logRequestTargets: boolean | undefined;
+  logClientAddresses: boolean | undefined;
+  /** `host:port` of the metrics listener. */
+  metricsListen: string | undefined;
+}
+
+/** The observe settings of a config file, in the order of docs/configuration.md. */
+export const OBSERVE_SETTINGS = [
+  "logLevel",
+  "logFormat",
+  "logRequestTargets",
+  "logClientAddresses",
+  "metricsListen",
+] as const;
+
+/** `--log-level` / `logLevel` / PQGATE_LOG. */
+export function checkLogLevel(v: unknown, where: Where): LogThreshold {
+  if (!(LOG_THRESHOLDS as readonly unknown[]).includes(v)) {
+    configFail(where, `must be one of ${LOG_THRESHOLDS.join(", ")}, got ${JSON.stringify(v)}`);
+  }
+  return v as LogThreshold;
+}
+
+/** `--log-format` / `logFormat`. */
+export function checkLogFormat(v: unknown, where: Where): LogFormat {
+  if (!(LOG_FORMATS as readonly unknown[]).includes(v)) {
+    configFail(where, `must be "json" or "text", got ${JSON.stringify(v)}`);
+  }
+  return v as LogFormat;
+}
+
+/** `--metrics-listen` / `metricsListen`: `host:port`, `[v6]:port` or a port. */
+export function checkListen(v: unknown, where: Where): string {
+  const ok = typeof v === "string" &&
+    (/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):(\d{1,5})$/.test(v) || /^\d{1,5}$/.test(v)) &&
+    Number(/(\d+)$/.exec(v)![1]) <= 65535;
+  if (!ok) configFail(where, `must be host:port (e.g. "127.0.0.1:9464"), got ${JSON.stringify(v)}`);
+  return v as string;
+}
+
 /** A validated config file. Key file paths are as written (relative to the file). */
 export interface ConfigFile {
   gateway: GatewaySettings & { routes: RouteConfig[] };
   server: ServerSettings;
+  observe: ObserveSettings;
   keyFile: string | undefined;
   keys: string[] | undefined;
 }
@@ -523,6 +576,7 @@ export const CONFIG_FILE_SETTINGS = [
   "headersTimeoutMs",
   "channelPath",
   "allowedOrigins",
+  ...OBSERVE_SETTINGS,
 ] as const;
 
 type FileSetting = (typeof CONFIG_FILE_SETTINGS)[number];
@@ -549,6 +603,11 @@ function fileChecks(): Record<FileSetting, (v: unknown, where: Where) => unknown
     headersTimeoutMs: serverTimeout,
     channelPath: g.channelPath.check,
     allowedOrigins: g.allowedOrigins.check,
+    logLevel: checkLogLevel,
+    logFormat: checkLogFormat,
+    logRequestTargets: checkBoolean,
+    logClientAddresses: checkBoolean,
+    metricsListen: checkListen,
   };
 }
 
@@ -603,6 +662,7 @@ export function parseConfigFile(value: unknown, source: string): ConfigFile {
       "closeTimeoutMs",
       "headersTimeoutMs",
     ]),
+    observe: pick<ObserveSettings>(OBSERVE_SETTINGS),
     keyFile: v.keyFile as string | undefined,
     keys: v.keys as string[] | undefined,
   };

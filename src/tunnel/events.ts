@@ -87,6 +87,8 @@ export type EventFields = {
     /** The socket's close code as the platform reported it (client-closed sockets only). */
     socketCode: number | null;
   };
+  /** A stream opened (emitted only with access lines: each is followed by one `request`). */
+  stream_open: { sessionId: string; stream: number };
   /** One request on a stream, when its stream ends (the access log line). */
   request: {
     sessionId: string;
@@ -163,6 +165,7 @@ export const EVENT_LEVELS: Readonly<Record<EventName, LogLevel>> = Object.freeze
   handshake: "debug",
   channel_open: "info",
   channel_close: "info",
+  stream_open: "debug",
   request: "info",
   refused: "debug",
   crypto: "info",

@@ -224,6 +224,7 @@ export class ServerStreams {
         authority: null,
         path: null,
       };
+      this.#host.log("stream_open", { sessionId: this.#host.info().sessionId, stream: id });
     }
     this.opened++;
     if (!endStream) {
