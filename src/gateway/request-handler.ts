@@ -8,7 +8,7 @@ import { forward } from "../proxy/forward.ts";
 import type { RouteConfig, RouteTable } from "../proxy/routes.ts";
 import { type FetchHandler, serviceLookup } from "../proxy/service-fetch.ts";
 import type { AccessNote } from "../tunnel/events.ts";
-import type { ChannelInfo, RequestHandler } from "../tunnel/types.ts";
+import type { ChannelInfo, DecodedRequest, RequestHandler } from "../tunnel/types.ts";
 import type { GatewayLog, ServiceBinding } from "./options.ts";
 
 /** The default route table: `https://demo/...` → the embedded demo origin (`service:demo`). */
@@ -68,20 +68,19 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
   const services = serviceLookup(handlers);
   const network = (r: Request) => o.fetch(r);
 
-  return async (
-    request: Request,
+  const handle = async (
+    r: Omit<DecodedRequest, "url">,
     channel: ChannelInfo,
-    access?: AccessNote,
+    access: AccessNote | undefined,
   ): Promise<Response> => {
-    const url = splitUrl(request.url);
     const started = access ? Date.now() : 0;
     const response = await forward({
-      method: request.method,
-      scheme: url.scheme,
-      authority: url.host,
-      path: url.path,
-      headers: request.headers,
-      body: request.body,
+      method: r.method,
+      scheme: r.scheme,
+      authority: r.host,
+      path: r.path,
+      headers: r.headers,
+      body: r.body,
     }, {
       routes: o.routes,
       clientAddress: channel.clientAddress,
@@ -92,7 +91,7 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
       timeoutMs: o.originTimeoutMs,
       bodyIdleTimeoutMs: o.originBodyIdleTimeoutMs,
       maxBodyBytes: o.maxBodyBytes,
-      signal: request.signal,
+      signal: r.signal,
       access,
     });
     // The stream's access line (src/tunnel/events.ts "request") gets the route, the time to
@@ -101,9 +100,29 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
       if (access.route !== "gateway" && access.route !== "none") {
         access.originMs = Date.now() - started;
       }
-      access.authority = url.host;
-      access.path = url.path;
+      access.authority = r.host;
+      access.path = r.path;
     }
     return response;
   };
+
+  const handler: RequestHandler = async (request, channel, access) => {
+    const url = splitUrl(request.url);
+    return handle(
+      {
+        method: request.method,
+        scheme: url.scheme,
+        host: url.host,
+        path: url.path,
+        headers: request.headers,
+        body: request.body,
+        signal: request.signal,
+      },
+      channel,
+      access,
+    );
+  };
+  // The sessions call this one: the same request, checked, without a Request object.
+  handler.decoded = (request, channel, access) => handle(request, channel, access);
+  return handler;
 }

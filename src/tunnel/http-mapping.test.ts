@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RequestMappingError, requestOf, targetUrlOf } from "./http-mapping.ts";
+import { decodedRequestOf, RequestMappingError, requestOf, targetUrlOf } from "./http-mapping.ts";
 
 const head = (path: string) => ({
   method: "GET",
@@ -137,4 +137,57 @@ Deno.test("requestOf: control characters in a header value are refused with 400 
     signal,
   );
   assert.equal(ok.headers.get("x-a"), "a\tb");
+});
+
+Deno.test("decodedRequestOf: the same request and the same refusals as requestOf, without a Request", () => {
+  const signal = new AbortController().signal;
+  const body = () => new ReadableStream<Uint8Array>();
+  const ok: [string, string, string, string, [string, string][], boolean][] = [
+    ["GET", "https", "api.example", "/v1/items?x=1", [["accept", "*/*"]], false],
+    ["get", "https", "API.example:443", "/", [["b", "2"], ["a", "1"], ["a", "3"]], false],
+    ["patch", "http", "api.example:8080", "/p?q", [["content-type", "text/plain"]], true],
+    ["Delete", "https", "", "/d", [["host", "api.example"]], false],
+    ["PROPFIND", "https", "api.example", "/dav/", [], true],
+  ];
+  for (const [method, scheme, authority, path, headers, withBody] of ok) {
+    const h = { method, scheme, authority, path, headers };
+    const r = requestOf(h, withBody ? body() : null, signal);
+    const b = withBody ? body() : null;
+    const d = decodedRequestOf(h, b, signal);
+    assert.equal(d.method, r.method);
+    assert.equal(d.url, r.url);
+    const u = new URL(r.url);
+    assert.deepEqual([d.scheme, d.host, d.path], [
+      u.protocol.slice(0, -1),
+      u.host,
+      u.pathname + u.search,
+    ]);
+    assert.deepEqual([...d.headers], [...r.headers]);
+    assert.equal(d.body, b);
+    assert.equal(d.signal, signal);
+  }
+  const bad: [string, [string, string][], boolean, string, number][] = [
+    ["CONNECT", [], false, "/", 405],
+    ["trace", [], false, "/", 405],
+    ["GET", [], true, "/", 400],
+    ["HEAD", [], true, "/", 400],
+    ["GET", [["x", "a\x01b"]], false, "/", 400],
+    ["GET", [["x", "a\u0100"]], false, "/", 400], // not a ByteString: the Headers check
+    ["GET", [], false, "/a/../b", 400],
+  ];
+  for (const [method, headers, withBody, path, status] of bad) {
+    const h = { method, scheme: "https", authority: "api.example", path, headers };
+    const codeOf = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        assert.ok(e instanceof RequestMappingError, String(e));
+        return e.status;
+      }
+      return 0;
+    };
+    const a = codeOf(() => requestOf(h, withBody ? body() : null, signal));
+    assert.equal(a, status, `${method} ${path}`);
+    assert.equal(codeOf(() => decodedRequestOf(h, withBody ? body() : null, signal)), a);
+  }
 });

@@ -3,6 +3,7 @@
  * here: they stream separately in DATA frames (incoming-body.ts, outgoing-body.ts).
  */
 import type { FieldLine, RequestHead, ResponseHead } from "./bhttp.ts";
+import type { DecodedRequest } from "./types.ts";
 
 /** A request that cannot become a `Request`: answered with `status` on its stream. */
 export class RequestMappingError extends Error {
@@ -128,14 +129,11 @@ export function targetUrlOf(head: RequestHead): URL {
 }
 
 /**
- * Gateway side: a standard `Request` for a decoded head. `body` is the streaming request body
- * (null when the HEADERS frame ended the stream). Invalid method or fields → 400.
+ * Gateway side: the checks a decoded head passes before it becomes a request (400 or 405 as
+ * RequestMappingError). Returns the target URL. The fields' names and values are checked by
+ * the caller's Headers or Request constructor.
  */
-export function requestOf(
-  head: RequestHead,
-  body: ReadableStream<Uint8Array> | null,
-  signal: AbortSignal,
-): Request {
+function checkedTarget(head: RequestHead, body: ReadableStream<Uint8Array> | null): URL {
   const url = targetUrlOf(head);
   const method = head.method.toUpperCase();
   // Never tunnelled (PROTOCOL.md §6.4): 405, not the 400 a `Request` constructor's refusal of
@@ -152,6 +150,19 @@ export function requestOf(
       throw new RequestMappingError(400, "control character in a header field value");
     }
   }
+  return url;
+}
+
+/**
+ * Gateway side: a standard `Request` for a decoded head. `body` is the streaming request body
+ * (null when the HEADERS frame ended the stream). Invalid method or fields → 400.
+ */
+export function requestOf(
+  head: RequestHead,
+  body: ReadableStream<Uint8Array> | null,
+  signal: AbortSignal,
+): Request {
+  const url = checkedTarget(head, body);
   try {
     return new Request(url, {
       method: head.method,
@@ -167,6 +178,39 @@ export function requestOf(
     if (!validFields(head.headers)) throw new RequestMappingError(400, "invalid header field");
     throw new RequestMappingError(400, `invalid request: ${(e as Error).message}`);
   }
+}
+
+/** The methods the Fetch standard normalizes to uppercase (its "normalize a method"). */
+const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
+
+/**
+ * Gateway side: the same request as `requestOf` gives, with the same checks (the method is a
+ * token and not CONNECT/TRACE/TRACK, no body on GET/HEAD, valid fields, a canonical target),
+ * as a `DecodedRequest` for a handler that takes one (types.ts `RequestHandler.decoded`).
+ */
+export function decodedRequestOf(
+  head: RequestHead,
+  body: ReadableStream<Uint8Array> | null,
+  signal: AbortSignal,
+): DecodedRequest {
+  const url = checkedTarget(head, body);
+  let headers: Headers;
+  try {
+    headers = new Headers(head.headers);
+  } catch {
+    throw new RequestMappingError(400, "invalid header field");
+  }
+  const upper = head.method.toUpperCase();
+  return {
+    method: NORMALIZED_METHODS.has(upper) ? upper : head.method,
+    url: url.href,
+    scheme: url.protocol.slice(0, -1),
+    host: url.host,
+    path: url.pathname + url.search,
+    headers,
+    body,
+    signal,
+  };
 }
 
 function validFields(fields: FieldLine[]): boolean {

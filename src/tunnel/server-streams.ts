@@ -21,13 +21,18 @@ import {
 } from "../protocol/frames.ts";
 import { BhttpError, decodeRequestHead, encodeResponseHead } from "./bhttp.ts";
 import { sessionError, type SessionErrorCode } from "./error-response.ts";
-import { RequestMappingError, requestOf, responseHeadOf } from "./http-mapping.ts";
+import {
+  decodedRequestOf,
+  RequestMappingError,
+  requestOf,
+  responseHeadOf,
+} from "./http-mapping.ts";
 import { IncomingBody } from "./incoming-body.ts";
 import { BodyAborted, OutgoingBody } from "./outgoing-body.ts";
 import { DEFAULT_MAX_WINDOW_BYTES, type OutputBudget } from "./output-budget.ts";
 import type { AccessNote, EventFields, EventName } from "./events.ts";
 import { StreamTable } from "./stream-table.ts";
-import type { ChannelInfo, RequestHandler, SessionLimits } from "./types.ts";
+import type { ChannelInfo, DecodedRequest, RequestHandler, SessionLimits } from "./types.ts";
 
 /** What the streams need from their session. */
 export interface ServerStreamsHost {
@@ -234,7 +239,9 @@ export class ServerStreams {
     }
     this.#streams.add(s);
 
-    let request: Request;
+    const handler = o.handler;
+    const decoded = handler.decoded;
+    let request: Request | DecodedRequest;
     try {
       const head = decodeRequestHead(payload, { maxBytes: o.limits.maxHeaderBytes });
       s.isHead = head.method.toUpperCase() === "HEAD";
@@ -246,7 +253,10 @@ export class ServerStreams {
           return;
         }
       }
-      request = requestOf(head, s.body?.stream ?? null, s.abort.signal);
+      // The gateway's own handler takes the checked head without a Request (types.ts).
+      request = decoded
+        ? decodedRequestOf(head, s.body?.stream ?? null, s.abort.signal)
+        : requestOf(head, s.body?.stream ?? null, s.abort.signal);
     } catch (e) {
       if (e instanceof BhttpError || e instanceof RequestMappingError) {
         this.#host.log("request_rejected", {
@@ -273,7 +283,13 @@ export class ServerStreams {
     let pending: Promise<Response>;
     try {
       pending = Promise.resolve(
-        s.access ? o.handler(request, info, s.access) : o.handler(request, info),
+        decoded
+          ? (s.access
+            ? handler.decoded!(request as DecodedRequest, info, s.access)
+            : handler.decoded!(request as DecodedRequest, info))
+          : s.access
+          ? handler(request as Request, info, s.access)
+          : handler(request as Request, info),
       );
     } catch (e) {
       pending = Promise.reject(e);
