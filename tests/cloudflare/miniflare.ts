@@ -128,6 +128,10 @@ export interface WorkerOptions {
    * extension negotiation.
    */
   direct?: boolean;
+  /** Bind PQGATE_ANALYTICS to a local Analytics Engine dataset (miniflare: writes are dropped). */
+  analytics?: boolean;
+  /** workerd's stdout, line by line (the Worker's console.log). */
+  stdout?: (line: string) => void;
 }
 
 export interface WorkerHarness {
@@ -178,6 +182,22 @@ export function processCpuNs(pid: number): { main: number; total: number } {
   return { main, total };
 }
 
+/** Miniflare's handleRuntimeStdio: stdout as lines to `onLine`, stderr passed through. */
+function stdioLines(onLine: (line: string) => void) {
+  return (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
+    let rest = "";
+    stdout.on("data", (chunk: Uint8Array | string) => {
+      rest += typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk);
+      const parts = rest.split("\n");
+      rest = parts.pop() ?? "";
+      for (const l of parts) onLine(l);
+    });
+    stderr.on("data", (chunk: Uint8Array | string) => {
+      Deno.stderr.writeSync(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
+    });
+  };
+}
+
 export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
   if (o.bundle && o.testHooks) throw new Error("testHooks needs the test Worker bundle");
   if (!o.bundle) await buildBundle({ testHooks: o.testHooks });
@@ -202,6 +222,10 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
       durableObjects: { PQGATE_SESSION: { className: "PqgateSession", useSQLite: true } },
       bindings,
       serviceBindings: o.services,
+      ...(o.analytics
+        ? { analyticsEngineDatasets: { PQGATE_ANALYTICS: { dataset: "pqgate_test" } } }
+        : {}),
+      ...(o.stdout ? { handleRuntimeStdio: stdioLines(o.stdout) } : {}),
       host: "127.0.0.1",
       port: 0,
       ...(o.direct ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),

@@ -37,6 +37,9 @@ import {
   type SessionObjectClass,
 } from "./session-object.ts";
 import { serviceBindings, type WorkerEnv } from "./worker-env.ts";
+import { createLogWriter } from "../../gateway/log-writer.ts";
+import { teeLogs } from "../../tunnel/events.ts";
+import { ANALYTICS_BINDING, analyticsLog } from "./analytics.ts";
 import { warmUp, warmUpSelected } from "./warmup.ts";
 
 export type { WorkerEnv };
@@ -110,12 +113,15 @@ export function gatewayFor(env: WorkerEnv): Gateway {
   const cacheKey = envCacheKey(env);
   if (cached?.key === cacheKey && cached.options === registered) return cached.gateway;
   const options = registered;
-  const { logOff, ...fromEnv } = gatewayOptionsFromEnv(env);
+  const { logOff: _, logLevel, ...fromEnv } = gatewayOptionsFromEnv(env);
   const extra = typeof options === "function" ? options(env) : options;
   const routes = extra.routes ?? fromEnv.routes;
+  // The observation seam's two Worker sinks: JSON lines through console.log (Workers Logs)
+  // at PQGATE_LOG's level, and Analytics Engine data points when the binding exists.
+  const lines = createLogWriter({ level: logLevel, write: (line) => console.log(line) });
   const gateway = createGateway({
     ...fromEnv,
-    log: logOff ? undefined : log,
+    log: teeLogs(lines, analyticsLog(env[ANALYTICS_BINDING])),
     ...extra,
     routes,
     services: { ...serviceBindings(routes, env), ...extra.services },

@@ -19,6 +19,7 @@ import {
   serviceOrigins,
 } from "../../gateway/config.ts";
 import { type DenoServer, serveDeno } from "./serve.ts";
+import { createLogWriter } from "../../gateway/log-writer.ts";
 
 function log(event: string, fields?: Record<string, unknown>): void {
   console.log(JSON.stringify({ event, ...fields }));
@@ -26,14 +27,16 @@ function log(event: string, fields?: Record<string, unknown>): void {
 
 /** The gateway the environment describes (ConfigError naming the variable otherwise). */
 export function gatewayFromEnv(env: GatewayEnv): Gateway {
-  const { logOff, ...options } = gatewayOptionsFromEnv(env);
+  const { logOff: _, logLevel, ...options } = gatewayOptionsFromEnv(env);
   for (const { index, name } of serviceOrigins(options.routes)) {
     configFail(
       { path: ["PQGATE_ROUTES", index, "origin"] },
       `is service:${name}, but the environment provides no services (service: origins are for createGateway({ services }) in code)`,
     );
   }
-  return createGateway({ ...options, log: logOff ? undefined : log });
+  // JSON lines on stdout at PQGATE_LOG's level (Deno Deploy collects stdout).
+  const lines = createLogWriter({ level: logLevel, write: (line) => console.log(line) });
+  return createGateway({ ...options, log: lines });
 }
 
 /** Serves `gatewayFromEnv(env)`; `listen` defaults to PORT / HOSTNAME of `env`. */
