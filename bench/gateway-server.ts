@@ -6,9 +6,10 @@
  *     [--server node|deno]   (serveDeno's server: node:http + ws (default) or Deno.serve)
  *
  * Prints one JSON line when ready: { gateway, origin, pid, crypto }. Extra endpoints on the
- * gateway (bench only): GET /__bench/stats → { rss, heapUsed, sessions } after a GC when
- * --expose-gc is on. Stops on SIGTERM / SIGINT.
+ * gateway (bench only): GET /__bench/stats → { rss, heapUsed, external, newSpaceMB, sessions }
+ * after a GC when --expose-gc is on (`?nogc`: without it). Stops on SIGTERM / SIGINT.
  */
+import { getHeapSpaceStatistics } from "node:v8";
 import { createGateway } from "../src/gateway/create-gateway.ts";
 import { serveDeno } from "../src/transport/deno/serve.ts";
 import { BENCH_KEY, ORIGIN_HOST } from "./common.ts";
@@ -59,13 +60,18 @@ const server = serveDeno({
   maxHandshakesInFlight: 0,
   server: serverKind,
   fetch: (req, env) => {
-    if (new URL(req.url).pathname === "/__bench/stats") {
-      if (gc) { for (let i = 0; i < 3; i++) gc(); }
+    const url = new URL(req.url);
+    if (url.pathname === "/__bench/stats") {
+      if (gc && !url.searchParams.has("nogc")) { for (let i = 0; i < 3; i++) gc(); }
       const m = Deno.memoryUsage();
+      // V8's young generation, committed: it grows during a burst of handshakes and is given
+      // back by V8's memory reducer once the process is idle (bench/idle-client.ts waits).
+      const young = getHeapSpaceStatistics().find((x) => x.space_name === "new_space");
       return Response.json({
         rss: m.rss,
         heapUsed: m.heapUsed,
         external: m.external,
+        newSpaceMB: young ? Math.round(young.space_size / 1e5) / 10 : null,
         sessions: server.transport.sessionCount,
         gc: !!gc,
       });

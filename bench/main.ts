@@ -391,14 +391,24 @@ async function memory() {
     return {
       ulimitHard: Number(await output("bash", ["-c", "ulimit -Hn"])),
       baselineRssMB: Math.round(base / 1e5) / 10,
+      baselineBurstRssMB: Math.round(r.before.burstRss / 1e5) / 10,
       steps: r.steps.map((
-        s: { channels: number; rss: number; heapUsed: number; sessions: number },
+        s: {
+          channels: number;
+          rss: number;
+          heapUsed: number;
+          sessions: number;
+          burstRss: number;
+          settleSeconds: number;
+        },
       ) => ({
         channels: s.channels,
         sessions: s.sessions,
         rssMB: Math.round(s.rss / 1e5) / 10,
         heapMB: Math.round(s.heapUsed / 1e5) / 10,
         kbPerChannel: Math.round((s.rss - base) / s.channels / 100) / 10,
+        burstRssMB: Math.round(s.burstRss / 1e5) / 10,
+        settleSeconds: s.settleSeconds,
       })),
       failed: r.failed,
       error: r.error,

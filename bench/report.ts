@@ -211,7 +211,13 @@ export function printReport(r: any): string {
   const mem = r.memory;
   if (mem) {
     out.push(
-      `\n## Memory per idle channel (gateway RSS after GC; ulimit -n ${mem.ulimitHard ?? "?"})`,
+      `\n## Memory per idle channel (gateway RSS after GC, once idle; ulimit -n ${
+        mem.ulimitHard ?? "?"
+      })`,
+      "",
+      "Each figure once V8 gave back the young generation grown by the burst of handshakes",
+      "(bench/idle-client.ts); the RSS 1 s after the burst, before that, in its own column.",
+      "",
     );
     if (mem.error) out.push(`ERROR: ${mem.error}`);
     else {
@@ -222,13 +228,23 @@ export function printReport(r: any): string {
           "RSS MB",
           "JS heap MB",
           "KB per channel (RSS − baseline)",
+          "RSS MB 1 s after the burst",
+          "idle wait s",
         ]),
-        sep(5),
+        sep(7),
       );
-      out.push(row([0, 0, f(mem.baselineRssMB, 1), "", ""]));
+      out.push(row([0, 0, f(mem.baselineRssMB, 1), "", "", f(mem.baselineBurstRssMB, 1), ""]));
       for (const s of mem.steps) {
         out.push(
-          row([f(s.channels), f(s.sessions), f(s.rssMB, 1), f(s.heapMB, 1), f(s.kbPerChannel, 1)]),
+          row([
+            f(s.channels),
+            f(s.sessions),
+            f(s.rssMB, 1),
+            f(s.heapMB, 1),
+            f(s.kbPerChannel, 1),
+            f(s.burstRssMB, 1),
+            f(s.settleSeconds),
+          ]),
         );
       }
       if (mem.failed) out.push(`\n${mem.failed} channels failed to open: ${mem.error}`);

@@ -163,13 +163,16 @@ export function targetsFrom(r: any): Verdict[] {
       m10 && base !== null && kb !== null
         ? `${base} MB before the first channel + ${kb} KB per channel`
         : null,
+      m10?.burstRssMB
+        ? `${m10.burstRssMB} MB 1 s after opening them, before V8's idle shrink`
+        : null,
       r.memory?.ulimitHard ? `ulimit -n ${r.memory.ulimitHard}` : null,
     ].filter(Boolean).join("; ") || undefined,
   });
   const m50 = steps.find((s: any) => s.channels >= 50000);
   // Without a 50,000 step: the 10,000 step's per-channel RSS, extrapolated (stated as such).
   const extrapolated = !m50 && base !== null && kb !== null
-    ? Math.round(base + 50000 * kb * 1024 / 1e6)
+    ? Math.round(base + 50000 * kb / 1000) // kbPerChannel is in kB (1,000 bytes)
     : null;
   t.push({
     target: "gateway RSS with 50,000 idle channels, Deno",
