@@ -10,6 +10,7 @@ import {
   gatewayOptionsFromEnv,
   parseConfigFile,
   parseConfigText,
+  parseLogLevel,
 } from "./config.ts";
 import { createGateway } from "./create-gateway.ts";
 
@@ -266,10 +267,10 @@ Deno.test("config: log and metrics settings in a file, PQGATE_LOG levels", () =>
     fromFile({ logRequestTargets: "yes" }).message,
     /logRequestTargets must be true or false/,
   );
-  assert.equal(gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS }).logLevel, "info");
-  assert.equal(gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, PQGATE_LOG: "debug" }).logLevel, "debug");
-  const off = gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, PQGATE_LOG: "off" });
-  assert.equal(off.logLevel, "off");
-  assert.equal(off.logOff, true);
+  assert.equal(parseLogLevel(undefined), "info");
+  assert.equal(parseLogLevel(" debug "), "debug");
+  assert.equal(parseLogLevel("off"), "off");
+  assert.equal(gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, PQGATE_LOG: "off" }).logOff, true);
+  assert.equal(gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, PQGATE_LOG: "warn" }).logOff, false);
   assert.match(fromEnv({ PQGATE_LOG: "verbose" }).message, /^PQGATE_LOG must be one of debug/);
 });

@@ -407,10 +407,8 @@ export interface EnvGatewayOptions {
   originBodyIdleTimeoutMs: number | undefined;
   allowedOrigins: string[] | undefined;
   crypto: "auto" | "noble" | undefined;
-  /** PQGATE_LOG=off. */
+  /** PQGATE_LOG=off (the level itself: `parseLogLevel(env.PQGATE_LOG)`). */
   logOff: boolean;
-  /** PQGATE_LOG: a level (default "info") or "off". */
-  logLevel: LogThreshold;
 }
 
 /** Parses every PQGATE_* variable of `env` (ConfigError on the first bad one). */
@@ -427,11 +425,13 @@ export function gatewayOptionsFromEnv(env: GatewayEnv): EnvGatewayOptions {
     ),
     allowedOrigins: fromEnv("allowedOrigins", env.PQGATE_ALLOWED_ORIGINS),
     crypto: fromEnv("crypto", env.PQGATE_CRYPTO),
-    logOff: env.PQGATE_LOG === "off",
-    logLevel: blank(env.PQGATE_LOG)
-      ? "info"
-      : checkLogLevel(env.PQGATE_LOG.trim(), { path: ["PQGATE_LOG"] }),
+    logOff: parseLogLevel(env.PQGATE_LOG) === "off",
   };
+}
+
+/** PQGATE_LOG: a level (unset: "info") or "off"; anything else is a ConfigError. */
+export function parseLogLevel(raw: string | undefined): LogThreshold {
+  return blank(raw) ? "info" : checkLogLevel(raw.trim(), { path: ["PQGATE_LOG"] });
 }
 
 /** A string that changes whenever one of the variables does (to cache a parsed gateway). */

@@ -28,7 +28,12 @@ import {
   UPGRADE_ENV_KEY,
   type Upgrader,
 } from "../../gateway/create-gateway.ts";
-import { ConfigError, envCacheKey, gatewayOptionsFromEnv } from "../../gateway/config.ts";
+import {
+  ConfigError,
+  envCacheKey,
+  gatewayOptionsFromEnv,
+  parseLogLevel,
+} from "../../gateway/config.ts";
 import { ServerSession } from "../../tunnel/server-session.ts";
 import { helloFromUpgrade } from "../../tunnel/client-hello.ts";
 import {
@@ -113,7 +118,8 @@ export function gatewayFor(env: WorkerEnv): Gateway {
   const cacheKey = envCacheKey(env);
   if (cached?.key === cacheKey && cached.options === registered) return cached.gateway;
   const options = registered;
-  const { logOff: _, logLevel, ...fromEnv } = gatewayOptionsFromEnv(env);
+  const { logOff: _, ...fromEnv } = gatewayOptionsFromEnv(env);
+  const logLevel = parseLogLevel(env.PQGATE_LOG);
   const extra = typeof options === "function" ? options(env) : options;
   const routes = extra.routes ?? fromEnv.routes;
   // The observation seam's two Worker sinks: JSON lines through console.log (Workers Logs)

@@ -16,6 +16,7 @@ import {
   configFail,
   type GatewayEnv,
   gatewayOptionsFromEnv,
+  parseLogLevel,
   serviceOrigins,
 } from "../../gateway/config.ts";
 import { type DenoServer, serveDeno } from "./serve.ts";
@@ -27,7 +28,8 @@ function log(event: string, fields?: Record<string, unknown>): void {
 
 /** The gateway the environment describes (ConfigError naming the variable otherwise). */
 export function gatewayFromEnv(env: GatewayEnv): Gateway {
-  const { logOff: _, logLevel, ...options } = gatewayOptionsFromEnv(env);
+  const { logOff: _, ...options } = gatewayOptionsFromEnv(env);
+  const logLevel = parseLogLevel(env.PQGATE_LOG);
   for (const { index, name } of serviceOrigins(options.routes)) {
     configFail(
       { path: ["PQGATE_ROUTES", index, "origin"] },
