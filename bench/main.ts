@@ -535,6 +535,13 @@ await scriptSection(
   "bench/channel-cost.ts",
   ["--skip", "mem", "--cpu", QUICK ? "3" : "15", "--profile", QUICK ? "200" : "1000"],
 );
+await scriptSection(
+  "observe",
+  "observeCost",
+  "per-request CPU with logs and metrics on vs off (issue 14)",
+  "bench/observe-cost.ts",
+  ["--n", QUICK ? "200" : "500", "--rounds", QUICK ? "5" : "15"],
+);
 result.seconds = Math.round(ms(t00) / 1000);
 result.targets = targetsFrom(result);
 

@@ -74,7 +74,7 @@ async function variant(name: string, log: EventLog | undefined) {
     const r = await client.fetch(new Request("https://api/1k"));
     await r.arrayBuffer();
   };
-  return { name, once, close: () => client.close() };
+  return { name, once, log, close: () => client.close() };
 }
 
 const metrics = await createPromMetrics({ keyIds: [toHex(BENCH_KEY.keyId)] });
@@ -116,6 +116,47 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 for (const v of variants) v.close();
 
+// ---- Section 2: the sinks alone, per request ------------------------------------------------
+// The events one proxied request produces (stream_open + request, fresh field objects as the
+// session makes them) through each sink, in a tight loop, rounds interleaved: µs per request.
+// Precise where section 1 is noisy (its per-request figure includes the client and the origin).
+const ACCESS = {
+  sessionId: "00112233445566778899aabbccddeeff",
+  stream: 7,
+  method: "GET",
+  route: "0",
+  status: 200,
+  gatewayError: null,
+  bytesIn: 0,
+  bytesOut: 1024,
+  ms: 1,
+  originMs: 0,
+  outcome: "complete",
+  authority: "api",
+  path: "/1k",
+  clientAddress: "192.0.2.1",
+} as const;
+const SINK_N = 20_000;
+const sinks: { name: string; log: EventLog }[] = [
+  { name: "logs (JSON line, batched to /dev/null)", log: variants[2].log! },
+  { name: "metrics (prom-client)", log: metrics.log },
+  { name: "logs+metrics", log: variants[3].log! },
+];
+const sinkSamples: Record<string, number[]> = {};
+for (let r = 0; r < ROUNDS + 2; r++) {
+  for (const k of sinks.map((_, i) => sinks[(i + r) % sinks.length])) {
+    const t0 = performance.now();
+    for (let i = 0; i < SINK_N; i++) {
+      k.log("stream_open", { sessionId: ACCESS.sessionId, stream: i });
+      k.log("request", { ...ACCESS, stream: i });
+      if (i % 64 === 63) await Promise.resolve(); // a task boundary: the batch is written
+    }
+    await Promise.resolve();
+    if (r >= 2) (sinkSamples[k.name] ??= []).push((performance.now() - t0) * 1000 / SINK_N);
+  }
+}
+const sinkRows = sinks.map((k) => ({ implementation: k.name, us: stat(sinkSamples[k.name], 2) }));
+
 export interface ObserveRow {
   implementation: string;
   us: Stat;
@@ -126,7 +167,7 @@ const rows: ObserveRow[] = variants.map((v) => ({
   us: stat(samples[v.name]),
   addedUs: added[v.name] ? stat(added[v.name]) : null,
 }));
-const result = { runtime: `Deno ${Deno.version.deno}`, n: N, rounds: ROUNDS, rows };
+const result = { runtime: `Deno ${Deno.version.deno}`, n: N, rounds: ROUNDS, rows, sinkRows };
 
 if (JSON_OUT) console.log(JSON.stringify(result));
 else {
@@ -141,6 +182,12 @@ else {
         r.addedUs ? `${r.addedUs.median}, ${r.addedUs.p99}` : "baseline"
       } |`,
     );
+  }
+  console.log(`\nThe sinks alone: one request's events (stream_open + request), µs per request\n`);
+  console.log("| runtime | implementation | median | p99 |");
+  console.log("| --- | --- | --- | --- |");
+  for (const r of sinkRows) {
+    console.log(`| ${result.runtime} | ${r.implementation} | ${r.us.median} | ${r.us.p99} |`);
   }
 }
 Deno.exit(0);

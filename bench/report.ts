@@ -254,9 +254,40 @@ export function printReport(r: any): string {
   out.push(...requestSection(r.request, r.channelCost));
   out.push(...stageSection(r.requestStages, r.request?.cpu?.pqgateUs?.median));
   out.push(...saturationSection(r.saturation));
+  out.push(...observeSection(r.observeCost));
   out.push(...targetsTable(targetsFrom(r)));
   out.push(`\n(bench took ${r.seconds} s)`);
   return out.join("\n");
+}
+
+/** bench/observe-cost.ts: per-request CPU with logs and metrics on vs off, and the sinks alone. */
+function observeSection(o: any): string[] {
+  if (!o) return [];
+  if (o.error) return [`\n## Observation cost: ERROR ${o.error}`];
+  const out = [
+    `\n## Observation cost per request (issue 14) — ${o.runtime}, ${o.n} GETs × ${o.rounds} rounds, rotating order`,
+    "\nPer-request CPU of the whole process (client + gateway + origin), µs; added = variant − off, per round:",
+    row(["runtime", "implementation", "median", "p99", "added median", "added p99"]),
+    sep(6),
+  ];
+  for (const x of o.rows) {
+    out.push(
+      row([
+        o.runtime,
+        x.implementation,
+        f(x.us.median, 1),
+        f(x.us.p99, 1),
+        x.addedUs ? f(x.addedUs.median, 1) : "baseline",
+        x.addedUs ? f(x.addedUs.p99, 1) : "",
+      ]),
+    );
+  }
+  out.push("\nThe sinks alone: one request's events (stream_open + request), µs per request:");
+  out.push(row(["runtime", "implementation", "median", "p99"]), sep(4));
+  for (const x of o.sinkRows) {
+    out.push(row([o.runtime, x.implementation, f(x.us.median, 2), f(x.us.p99, 2)]));
+  }
+  return out;
 }
 
 function requestSection(q: any, c: any): string[] {

@@ -3,7 +3,7 @@
  * gateway counts in Prometheus, written as Workers Analytics Engine data points through an
  * optional binding (`PQGATE_ANALYTICS`, wrangler.toml `[[analytics_engine_datasets]]`). One
  * data point per event below; `index1` is the event name (the sampling key), `blob1` too.
- * The dataset schema (docs/operations.md "Metrics on Workers" has the same table and queries):
+ * The dataset schema (docs/operations.md "Workers: Analytics Engine" has the same table and queries):
  *
  *   event          blobs (blob1..)                                      doubles (double1..)
  *   handshake      event, result, close_code, key_id|"none", error|""   ms, close_code, suite|0
