@@ -100,10 +100,13 @@ export function targetUrlOf(head: RequestHead): URL {
   if (rawPath.includes("\\")) {
     throw new RequestMappingError(400, "path must not contain a backslash");
   }
-  for (const segment of rawPath.split("/")) {
-    const decoded = segment.replace(/%2e/gi, ".");
-    if (decoded === "." || decoded === "..") {
-      throw new RequestMappingError(400, "path must not contain dot segments");
+  // A dot segment holds a "." or a "%2e": a path with neither has none (most paths).
+  if (/[.%]/.test(rawPath)) {
+    for (const segment of rawPath.split("/")) {
+      const decoded = segment.replace(/%2e/gi, ".");
+      if (decoded === "." || decoded === "..") {
+        throw new RequestMappingError(400, "path must not contain dot segments");
+      }
     }
   }
   let base: URL, url: URL;
