@@ -12,8 +12,8 @@
  *   echo, read and write and the kernel's loopback work included. `Deno.upgradeWebSocket`
  *   (`server: "deno"`) beside it.
  * - record open: the request's record (one HEADERS frame, END_STREAM) with the gateway's
- *   default AEAD; frame + Binary HTTP decode of its head; `requestOf` (the standard `Request`
- *   the session hands its handler).
+ *   default AEAD; frame + Binary HTTP decode of its head; `decodedRequestOf` (the checked
+ *   request the session hands the gateway's own handler: src/tunnel/types.ts `DecodedRequest`).
  * - proxy: `forward()` (route match, header hygiene, timeout, response re-wrap) with an
  *   in-memory fetch that answers at once, so no network is in it.
  * - origin fetch: `fetch` of `/1k` from a keep-alive origin in a subprocess, body read
@@ -31,7 +31,7 @@ import { RecordLayer } from "../src/protocol/record-layer.ts";
 import { forward } from "../src/proxy/forward.ts";
 import { compileRoutes } from "../src/proxy/routes.ts";
 import { decodeRequestHead, encodeRequestHead, encodeResponseHead } from "../src/tunnel/bhttp.ts";
-import { requestOf, responseHeadOf } from "../src/tunnel/http-mapping.ts";
+import { decodedRequestOf, responseHeadOf } from "../src/tunnel/http-mapping.ts";
 import { defaultSuites } from "../src/gateway/options.ts";
 import {
   ORIGIN_HOST,
@@ -185,14 +185,14 @@ export async function requestProfile(): Promise<{ suite: string; rows: StageRow[
         }, STAGE_MS),
     },
     {
-      stage: "Request for the handler",
-      what: "requestOf: URL check, Headers, new Request",
+      stage: "request for the handler",
+      what: "decodedRequestOf: URL checks, Headers (no Request object since issue 13 round 3)",
       run: () => {
         const [f] = decodeFrames(requestPlain);
         const head = decodeRequestHead((f as { payload: Uint8Array }).payload, {
           maxBytes: 16_384,
         });
-        return perCall(() => requestOf(head, null, signal), STAGE_MS);
+        return perCall(() => decodedRequestOf(head, null, signal), STAGE_MS);
       },
     },
     {

@@ -4,7 +4,7 @@
  * file only maps a decrypted `Request` and its channel onto it.
  */
 import { demoOrigin } from "../demo/origin.ts";
-import { forward } from "../proxy/forward.ts";
+import { asResponse, type ForwardedResponse, forwardParts } from "../proxy/forward.ts";
 import type { RouteConfig, RouteTable } from "../proxy/routes.ts";
 import { type FetchHandler, serviceLookup } from "../proxy/service-fetch.ts";
 import type { AccessNote } from "../tunnel/events.ts";
@@ -72,9 +72,9 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
     r: Omit<DecodedRequest, "url">,
     channel: ChannelInfo,
     access: AccessNote | undefined,
-  ): Promise<Response> => {
+  ): Promise<Response | ForwardedResponse> => {
     const started = access ? Date.now() : 0;
-    const response = await forward({
+    const response = await forwardParts({
       method: r.method,
       scheme: r.scheme,
       authority: r.host,
@@ -108,7 +108,7 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
 
   const handler: RequestHandler = async (request, channel, access) => {
     const url = splitUrl(request.url);
-    return handle(
+    const response = await handle(
       {
         method: request.method,
         scheme: url.scheme,
@@ -121,8 +121,10 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
       channel,
       access,
     );
+    return asResponse(response);
   };
-  // The sessions call this one: the same request, checked, without a Request object.
+  // The sessions call this one: the same request, checked, without a Request object, and the
+  // origin's answer without a Response around it (gateway errors stay Responses).
   handler.decoded = (request, channel, access) => handle(request, channel, access);
   return handler;
 }

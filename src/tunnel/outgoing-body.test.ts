@@ -84,3 +84,31 @@ Deno.test("a null body: HEADERS then END_STREAM, as before", async () => {
   await out.pump(null, { head });
   assert.deepEqual(sent, [["head"], ["data", 0, true]]);
 });
+
+Deno.test("a whole body (bytes) gives the same frames as a stream of that one chunk", async () => {
+  const cases: { n: number; length: number | null; window?: number }[] = [
+    { n: 1024, length: 1024 },
+    { n: 1024, length: null },
+    { n: 1024, length: 600 },
+    { n: 100, length: 1024 },
+    { n: 5, length: 0 },
+    { n: 0, length: null },
+    { n: 40_000, length: 40_000 }, // several frames
+    { n: 3000, length: 3000, window: 1000 }, // waits for window
+  ];
+  for (const c of cases) {
+    const run = async (src: ReadableStream<Uint8Array> | Uint8Array) => {
+      const { out, sent, head } = harness(c.window);
+      const p = out.pump(src, { length: c.length, head });
+      for (let i = 0; i < 5 && c.window; i++) {
+        await new Promise((r) => setTimeout(r, 0));
+        out.addWindow(1000);
+      }
+      await p;
+      return { sent, finished: out.finished, sentBytes: out.sent };
+    };
+    const viaStream = await run(source(c.n > 0 ? [c.n] : []).stream);
+    const viaBytes = await run(new Uint8Array(c.n));
+    assert.deepEqual(viaBytes, viaStream, JSON.stringify(c));
+  }
+});

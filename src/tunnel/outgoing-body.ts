@@ -57,7 +57,7 @@ export class OutgoingBody {
   private window: number;
   private readonly maxPayload: number;
   private wake: (() => void) | null = null;
-  private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  private reader: BodyReader | null = null;
   private aborted: { reason: unknown } | null = null;
   /** Bytes taken from the source but not yet handed out as DATA frames. */
   private held = 0;
@@ -100,11 +100,15 @@ export class OutgoingBody {
   }
 
   /**
-   * Sends `source` (null = empty body: just END_STREAM) as DATA frames. Resolves after the
+   * Sends `source` (null = empty body: just END_STREAM; bytes = a body already whole, sent as
+   * the one chunk of a stream would be, without making a stream) as DATA frames. Resolves after the
    * END_STREAM frame was handed to `sendData`; rejects with BodyAborted after `abort`, or with
    * the source's error (the caller resets the stream).
    */
-  async pump(source: ReadableStream<Uint8Array> | null, o: PumpOptions = {}): Promise<void> {
+  async pump(
+    source: ReadableStream<Uint8Array> | Uint8Array | null,
+    o: PumpOptions = {},
+  ): Promise<void> {
     const length = o.length ?? null;
     let head = o.head ?? null;
     const sendHead = () => {
@@ -119,7 +123,7 @@ export class OutgoingBody {
       return;
     }
     if (length === null || length === 0 || length > this.maxPayload) sendHead();
-    const reader = source.getReader();
+    const reader = source instanceof Uint8Array ? bytesReader(source) : source.getReader();
     this.reader = reader;
     if (this.aborted) reader.cancel(this.aborted.reason).catch(() => {});
     let complete = length === 0;
@@ -195,6 +199,25 @@ export class OutgoingBody {
     this.wake = null;
     w?.();
   }
+}
+
+/** What `pump` uses of a stream reader. */
+type BodyReader = Pick<ReadableStreamDefaultReader<Uint8Array>, "read" | "cancel">;
+
+/** A reader of one chunk, for a body that is already whole. */
+function bytesReader(bytes: Uint8Array): BodyReader {
+  let done = false;
+  return {
+    read() {
+      if (done) return Promise.resolve({ done: true, value: undefined });
+      done = true;
+      return Promise.resolve({ done: false, value: bytes });
+    },
+    cancel() {
+      done = true;
+      return Promise.resolve();
+    },
+  };
 }
 
 function toBytes(v: unknown): Bytes {

@@ -32,7 +32,13 @@ import { BodyAborted, OutgoingBody } from "./outgoing-body.ts";
 import { DEFAULT_MAX_WINDOW_BYTES, type OutputBudget } from "./output-budget.ts";
 import type { AccessNote, EventFields, EventName } from "./events.ts";
 import { StreamTable } from "./stream-table.ts";
-import type { ChannelInfo, DecodedRequest, RequestHandler, SessionLimits } from "./types.ts";
+import type {
+  ChannelInfo,
+  DecodedRequest,
+  DecodedResponse,
+  RequestHandler,
+  SessionLimits,
+} from "./types.ts";
 
 /** What the streams need from their session. */
 export interface ServerStreamsHost {
@@ -280,7 +286,7 @@ export class ServerStreams {
       throw e;
     }
     const info = this.#host.info();
-    let pending: Promise<Response>;
+    let pending: Promise<Response | DecodedResponse>;
     try {
       pending = Promise.resolve(
         decoded
@@ -295,7 +301,7 @@ export class ServerStreams {
       pending = Promise.reject(e);
     }
     pending.then(
-      (res) => this.#sendResponse(s, res),
+      (res) => this.#sendResponse(s, res, decoded !== undefined),
       (e) => {
         if (!this.#streams.isLive(s) || s.responseStarted) return;
         if (s.abort.signal.aborted) return;
@@ -338,27 +344,36 @@ export class ServerStreams {
 
   // ---- responses -------------------------------------------------------------------------
 
-  #sendResponse(s: ServerStream, res: Response): void {
+  /** `parts`: the handler answered through `decoded`, so a DecodedResponse is valid too. */
+  #sendResponse(s: ServerStream, res: Response | DecodedResponse, parts: boolean): void {
     try {
-      this.#sendResponseOrThrow(s, res);
+      this.#sendResponseOrThrow(s, res, parts);
     } catch (e) {
       this.#host.fail(e);
     }
   }
 
-  #sendResponseOrThrow(s: ServerStream, res: Response): void {
-    const ok = res instanceof Response;
+  #sendResponseOrThrow(s: ServerStream, res: Response | DecodedResponse, parts: boolean): void {
+    const isResponse = res instanceof Response;
+    const decoded = !isResponse && parts && isDecodedResponse(res) ? res : null;
+    const ok = isResponse || decoded !== null;
+    const cancel = () => {
+      if (isResponse) res.body?.cancel().catch(() => {});
+      else if (decoded) cancelBody(decoded.body);
+    };
     if (!this.#streams.isLive(s) || s.responseStarted || !this.#host.established()) {
-      if (ok) res.body?.cancel().catch(() => {});
+      cancel();
       return;
     }
     let head: Uint8Array;
     try {
       if (!ok) throw new TypeError("handler did not return a Response");
-      head = encodeResponseHead(responseHeadOf(res));
+      head = encodeResponseHead(
+        isResponse ? responseHeadOf(res) : { status: decoded!.status, headers: decoded!.headers },
+      );
       if (head.length > MAX_FRAME_PAYLOAD) throw new BhttpError(431, "response head too large");
     } catch (e) {
-      if (ok) res.body?.cancel().catch(() => {});
+      cancel();
       this.#host.log("handler_error", {
         sessionId: this.#host.info().sessionId,
         stream: s.id,
@@ -370,11 +385,18 @@ export class ServerStreams {
       );
       return;
     }
-    if (s.access) {
-      s.access.status = res.status;
-      s.access.gatewayError = res.headers.get("pqgate-error");
+    if (isResponse) {
+      if (s.access) {
+        s.access.status = res.status;
+        s.access.gatewayError = res.headers.get("pqgate-error");
+      }
+      this.#startResponse(s, head, res.body, declaredLength(res.headers.get("content-length")));
+      return;
     }
-    this.#startResponse(s, head, res.body, declaredLength(res.headers.get("content-length")));
+    const d = decoded!;
+    if (s.access) s.access.status = d.status; // never a pqgate-error: the proxy drops origins' ones
+    const cl = d.headers.find(([n]) => n === "content-length");
+    this.#startResponse(s, head, d.body, declaredLength(cl ? cl[1] : null));
   }
 
   /** A session-made error response (src/tunnel/error-response.ts: `pqgate-error`, JSON body). */
@@ -390,29 +412,19 @@ export class ServerStreams {
       s.access.gatewayError = code;
     }
     const head = encodeResponseHead(errorHead);
-    this.#startResponse(
-      s,
-      head,
-      new ReadableStream({
-        start(c) {
-          c.enqueue(body);
-          c.close();
-        },
-      }),
-      body.length,
-    );
+    this.#startResponse(s, head, body, body.length);
   }
 
   /** HEADERS wait for the output gate like DATA does (a bodiless response included). */
   #startResponse(
     s: ServerStream,
     head: Uint8Array,
-    body: ReadableStream<Uint8Array> | null,
+    body: ReadableStream<Uint8Array> | Uint8Array | null,
     length: number | null,
   ): void {
     s.responseStarted = true;
     if (s.isHead && body !== null) {
-      body.cancel().catch(() => {});
+      cancelBody(body);
       body = null;
     }
     const gate = this.#host.budget().wait();
@@ -428,11 +440,11 @@ export class ServerStreams {
   #sendHead(
     s: ServerStream,
     head: Uint8Array,
-    body: ReadableStream<Uint8Array> | null,
+    body: ReadableStream<Uint8Array> | Uint8Array | null,
     length: number | null,
   ): void {
     if (!this.#streams.isLive(s) || !this.#host.established()) {
-      body?.cancel().catch(() => {});
+      cancelBody(body);
       return;
     }
     const headers = (endStream: boolean) =>
@@ -513,6 +525,19 @@ export class ServerStreams {
       clientAddress: info.clientAddress,
     });
   }
+}
+
+/** Cancels a response body that is a stream (a whole one is just dropped). */
+function cancelBody(body: ReadableStream<Uint8Array> | Uint8Array | null): void {
+  if (body instanceof ReadableStream) body.cancel().catch(() => {});
+}
+
+/** The shape of a DecodedResponse (types.ts), checked before it is trusted as one. */
+function isDecodedResponse(r: unknown): r is DecodedResponse {
+  if (typeof r !== "object" || r === null) return false;
+  const d = r as DecodedResponse;
+  return Number.isInteger(d.status) && Array.isArray(d.headers) &&
+    (d.body === null || d.body instanceof Uint8Array || d.body instanceof ReadableStream);
 }
 
 /** A response's content-length as a number, or null when absent or not a plain decimal. */

@@ -1,6 +1,7 @@
 /** Client and gateway sessions back to back: requests and responses as standard fetch types. */
 import assert from "node:assert/strict";
 import { readAll, settle, startPair, waitFor } from "./testing.ts";
+import type { DecodedRequest, RequestHandler } from "./types.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -406,4 +407,57 @@ Deno.test("a small response with a content-length is one record: HEADERS, DATA a
     )
   );
   assert.ok(streamed >= 2, `${streamed} records`);
+});
+
+Deno.test("a handler with `decoded` gets the checked request without a Request object and may answer with parts", async () => {
+  const body = new Uint8Array(1024).fill(0x62);
+  const seen: DecodedRequest[] = [];
+  const handler: RequestHandler = () => Promise.reject(new Error("the Request form is not used"));
+  handler.decoded = (req) => {
+    seen.push(req);
+    if (req.path === "/plain") return Promise.resolve({ not: "a response" } as never);
+    if (req.path === "/response") return Promise.resolve(new Response("r", { status: 202 }));
+    return Promise.resolve({
+      status: 201,
+      headers: [["content-length", "1024"], ["x-a", "1"], ["set-cookie", "a=1"], [
+        "set-cookie",
+        "b=2",
+      ]],
+      body: req.path === "/stream"
+        ? new ReadableStream({
+          start(c) {
+            c.enqueue(body);
+            c.close();
+          },
+        })
+        : body,
+    });
+  };
+  const p = startPair({ handler });
+  for (const path of ["/bytes", "/stream"]) {
+    const r = await p.client.fetch(
+      new Request(`https://API.example:443${path}?q=1`, { method: "get", headers: { "x-t": "t" } }),
+    );
+    assert.equal(r.status, 201);
+    assert.equal(r.headers.get("x-a"), "1");
+    assert.deepEqual(r.headers.getSetCookie(), ["a=1", "b=2"]);
+    assert.deepEqual(await readAll(r.body), body);
+  }
+  const head = await p.client.fetch(new Request("https://api.example/bytes", { method: "HEAD" }));
+  assert.equal(head.status, 201);
+  assert.equal((await readAll(head.body)).length, 0);
+  assert.equal((await p.client.fetch(new Request("https://api.example/response"))).status, 202);
+  // A DecodedResponse is only taken from `decoded`; anything else that is not one → 502.
+  const bad = await p.client.fetch(new Request("https://api.example/plain"));
+  assert.equal(bad.status, 502);
+  assert.equal(bad.headers.get("pqgate-error"), "bad_response");
+  const s = seen[0];
+  assert.deepEqual(
+    [s.method, s.url, s.scheme, s.host, s.path, s.body],
+    ["GET", "https://api.example/bytes?q=1", "https", "api.example", "/bytes?q=1", null],
+  );
+  assert.equal(s.headers.get("x-t"), "t");
+  assert.equal(s.signal.aborted, false);
+  p.client.close();
+  await settle();
 });

@@ -97,12 +97,25 @@ export interface DecodedRequest {
 }
 
 /**
+ * A response as the gateway's own handler returns it through `RequestHandler.decoded` (the
+ * proxy's `forwardParts`): what a `Response` would hold, without the object. `headers` are
+ * valid field lines as Headers gives them (lowercase names, repeated fields combined, each
+ * set-cookie on its own); `body` is null, the whole body, or a stream.
+ */
+export interface DecodedResponse {
+  status: number;
+  headers: [string, string][];
+  body: Uint8Array | ReadableStream<Uint8Array> | null;
+}
+
+/**
  * The gateway side: turn one decrypted request into a response (the proxy does this). `access`
  * is present only when the gateway's event sink wants access lines (src/tunnel/events.ts): the
  * handler notes its route and origin time there. A handler with `decoded` (the gateway's own,
  * src/gateway/request-handler.ts) is called through it instead, with the same request as a
  * `DecodedRequest`: building a `Request` only for the handler to take it apart again is ~20 µs
- * per request on Deno (issue 13).
+ * per request on Deno (issue 13); so is a `Response` made only for the session to take it apart,
+ * so it may answer with a `DecodedResponse`.
  */
 export type RequestHandler =
   & ((request: Request, channel: ChannelInfo, access?: AccessNote) => Promise<Response>)
@@ -111,7 +124,7 @@ export type RequestHandler =
       request: DecodedRequest,
       channel: ChannelInfo,
       access?: AccessNote,
-    ) => Promise<Response>;
+    ) => Promise<Response | DecodedResponse>;
   };
 
 /** Injected clock and randomness (the core is deterministic under test). */
