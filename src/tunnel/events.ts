@@ -31,8 +31,12 @@ export const REFUSAL_REASONS = [
   "max_sockets",
   /** Process handshakes-in-flight cap (maxHandshakesInFlight): 503 before the upgrade. */
   "max_handshakes_in_flight",
+  /** The gateway is shutting down: 503 before the upgrade. */
+  "shutting_down",
   /** The page's Origin is not in allowedOrigins: 403 before the upgrade. */
   "origin_not_allowed",
+  /** A ClientHello in the upgrade URL that is malformed or longer than any (400 / 414). */
+  "upgrade_hello",
   /** A HEADERS past the channel's max_streams: the stream is refused (REFUSED). */
   "max_streams",
   /** A request head over maxHeaderBytes: 431. */

@@ -17,6 +17,41 @@ import { createPromMetrics } from "../../src/transport/observe/prom-metrics.ts";
 import { teeLogs } from "../../src/tunnel/events.ts";
 import { toHex } from "../../src/protocol/bytes.ts";
 import { channelUrl } from "./loopback.ts";
+import http from "node:http";
+import {
+  HELLO_PARAM,
+  HELLO_SUBPROTOCOL,
+  MAX_HELLO_PARAM_LEN,
+} from "../../src/tunnel/client-hello.ts";
+
+/** The status of a raw WebSocket upgrade request (node:http: fetch cannot send Upgrade). */
+function upgradeStatus(base: string, path: string): Promise<number> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: u.hostname,
+      port: u.port,
+      path,
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-protocol": HELLO_SUBPROTOCOL,
+      },
+    });
+    req.on("response", (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("upgrade", (_res, socket) => {
+      socket.destroy();
+      resolve(101);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 interface Family {
   name: string;
@@ -127,6 +162,14 @@ Deno.test({
       );
       assert.equal(refused.status, 403);
       await refused.text();
+      // An upgrade URL carrying a hello longer than any ClientHello: 414 before the upgrade.
+      assert.equal(
+        await upgradeStatus(
+          server.url,
+          `/pqgate?${HELLO_PARAM}=${"A".repeat(MAX_HELLO_PARAM_LEN + 1)}`,
+        ),
+        414,
+      );
       // A client pinning a key the gateway does not have: a failed handshake (4003).
       const other = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
       await assert.rejects(connect(channelUrl(server.url), { publicKey: other.publicKey }));
@@ -146,6 +189,7 @@ Deno.test({
       assert.equal(value(after, "pqgate_channel_closes_total", { by: "client" }), 1);
       assert.ok(value(after, "pqgate_channel_bytes_total", { direction: "in" }) > 0);
       assert.equal(value(after, "pqgate_refusals_total", { reason: "origin_not_allowed" }), 1);
+      assert.equal(value(after, "pqgate_refusals_total", { reason: "upgrade_hello" }), 1);
       // The failed handshake: unknown key id, 4003.
       assert.equal(
         value(after, "pqgate_handshakes_total", { result: "failed", close_code: "4003" }),

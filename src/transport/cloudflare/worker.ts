@@ -43,7 +43,7 @@ import {
 } from "./session-object.ts";
 import { serviceBindings, type WorkerEnv } from "./worker-env.ts";
 import { createLogWriter } from "../../gateway/log-writer.ts";
-import { teeLogs } from "../../tunnel/events.ts";
+import { emit, teeLogs } from "../../tunnel/events.ts";
 import { ANALYTICS_BINDING, analyticsLog } from "./analytics.ts";
 import { warmUp, warmUpSelected } from "./warmup.ts";
 
@@ -146,6 +146,10 @@ const upgradeToObject: Upgrader = ({ request, env }) => {
   // exists (PROTOCOL.md §1); the object reads the hello itself.
   const reading = helloFromUpgrade(request.url, request.headers.get("sec-websocket-protocol"));
   if (reading.kind === "refuse") {
+    emit(gatewayFor(env as WorkerEnv).sessionConfig.log, "refused", {
+      reason: "upgrade_hello",
+      status: reading.status,
+    });
     return new Response(reading.message + "\n", {
       status: reading.status,
       headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },

@@ -33,10 +33,16 @@ export interface DenoUpgradeState {
 
 export function denoUpgrader(state: DenoUpgradeState): Upgrader {
   return ({ request, env, createSession, clock }) => {
-    if (state.stopping) return refusalResponse(SHUTTING_DOWN);
+    if (state.stopping) {
+      state.admission.refused("shutting_down", 503);
+      return refusalResponse(SHUTTING_DOWN);
+    }
     const offer = request.headers.get("sec-websocket-protocol");
     let reading = helloFromUpgrade(request.url, offer);
-    if (reading.kind === "refuse") return helloRefusalResponse(reading);
+    if (reading.kind === "refuse") {
+      state.admission.refused("upgrade_hello", reading.status);
+      return helloRefusalResponse(reading);
+    }
     // Deno.upgradeWebSocket throws for a protocol not in the offer as it splits it (on ", "):
     // then select none, and the hello is not taken (the client sends it as the first message).
     if (reading.protocol !== null && !(offer ?? "").split(", ").includes(reading.protocol)) {

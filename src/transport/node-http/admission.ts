@@ -297,6 +297,11 @@ export class Admission {
     for (const [k, e] of this.#addresses) if (this.#idle(e, now)) this.#addresses.delete(k);
   }
 
+  /** A refusal decided outside `admit` (shutdown, a bad upgrade-URL hello): counted too. */
+  refused(reason: "shutting_down" | "upgrade_hello", status: number): void {
+    this.#emit("refused", { reason, status });
+  }
+
   #emit<E extends EventName>(event: E, fields: EventFields[E]): void {
     emit(this.#log, event, fields);
   }

@@ -130,9 +130,15 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
         status: 501,
       });
     }
-    if (stopping) return refusalResponse(SHUTTING_DOWN);
+    if (stopping) {
+      cfg.admission.refused("shutting_down", 503);
+      return refusalResponse(SHUTTING_DOWN);
+    }
     const reading = helloFromUpgrade(request.url, request.headers.get("sec-websocket-protocol"));
-    if (reading.kind === "refuse") return helloRefusalResponse(reading);
+    if (reading.kind === "refuse") {
+      cfg.admission.refused("upgrade_hello", reading.status);
+      return helloRefusalResponse(reading);
+    }
     const remote = (env as { remoteAddr: RemoteAddr }).remoteAddr;
     const ticket = cfg.admission.admit(remote.hostname || null, clock);
     if (isRefusal(ticket)) return refusalResponse(ticket);
