@@ -287,12 +287,12 @@ class Reader {
     return this.end - this.pos;
   }
   /** A QUIC varint; values beyond 2^53 come back inexact but huge, so every length check fails. */
-  varint(what: string): number {
-    if (this.pos >= this.end) throw new BhttpError(400, `truncated ${what}`);
+  varint(what: string, suffix = ""): number {
+    if (this.pos >= this.end) throw new BhttpError(400, `truncated ${what}${suffix}`);
     const b = this.buf;
     const first = b[this.pos];
     const len = 1 << (first >>> 6);
-    if (len > this.left()) throw new BhttpError(400, `truncated ${what}`);
+    if (len > this.left()) throw new BhttpError(400, `truncated ${what}${suffix}`);
     let v = first & 0x3f;
     for (let i = 1; i < len; i++) v = v * 256 + b[this.pos + i];
     this.pos += len;
@@ -300,11 +300,16 @@ class Reader {
   }
   /** A length-prefixed byte string, decoded isomorphically (byte → char code). */
   string(what: string): string {
-    const len = this.varint(`${what} length`);
+    const len = this.varint(what, " length"); // the message is built only on an error
     if (len > this.left()) throw new BhttpError(400, `${what} length runs past the end`);
     const start = this.pos;
     this.pos += len;
     let s = "";
+    if (len <= 64) {
+      // Short strings (most names and values): a loop, no spread of a subarray (~5x faster).
+      for (let i = start; i < this.pos; i++) s += String.fromCharCode(this.buf[i]);
+      return s;
+    }
     // Chunked to keep String.fromCharCode's argument count small.
     for (let i = start; i < this.pos; i += 4096) {
       s += String.fromCharCode(...this.buf.subarray(i, Math.min(i + 4096, this.pos)));
