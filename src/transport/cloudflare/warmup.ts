@@ -2,7 +2,8 @@
  * Isolate warm-up at module evaluation (Worker start-up, which has its own CPU allowance)
  * rather than inside the first request or the first WebSocket message (10 ms of CPU on Workers
  * Free). One throwaway pinned handshake between an in-memory client and gateway, and one
- * record each way, so the first real handshake runs on compiled code. Deterministic inputs:
+ * record each way, so the first real handshake runs on compiled code (`NOBLE_WARM_UP_ROUNDS` of
+ * them with PQGATE_CRYPTO=noble). Deterministic inputs:
  * Workers forbids randomness in the global scope, and nothing here is ever used on the wire.
  */
 import { ClientHandshake } from "../../protocol/handshake-client.ts";
@@ -13,11 +14,24 @@ import { deterministicRandom } from "../../protocol/deterministic-random.ts";
 import type { RandomSource } from "../../protocol/types.ts";
 import type { SessionConfig } from "../../gateway/create-gateway.ts";
 
+/**
+ * Throwaway handshakes at start-up when the gateway keeps noble (PQGATE_CRYPTO=noble): V8 has
+ * not optimized noble's ML-KEM and X25519 after one: the first real handshake cost 8.8 / 8.4 ms
+ * of workerd CPU (pinned / native workerd) after one round against 6.6 / 6.2 ms after four
+ * (median of 5 alternating A/B rounds × 3 fresh isolates, the bench's cold sample, loaded
+ * machine), for ~55 ms more start-up CPU (its own allowance, not a request's).
+ */
+export const NOBLE_WARM_UP_ROUNDS = 4;
+
 /** Deterministic bytes for the throwaway handshakes only (src/protocol/deterministic-random.ts). */
 const warmUpRandom = (label: string): RandomSource =>
   deterministicRandom("pqgate warm-up rng", label);
 
-export function warmUp(): void {
+export function warmUp(rounds = 1): void {
+  for (let i = 0; i < rounds; i++) warmUpOnce();
+}
+
+function warmUpOnce(): void {
   const random = warmUpRandom("pqgate worker warm-up");
   const key = generateStaticKey(random(32));
   const client = new ClientHandshake({ server: key, random });

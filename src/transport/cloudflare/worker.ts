@@ -45,7 +45,7 @@ import { serviceBindings, type WorkerEnv } from "./worker-env.ts";
 import { createLogWriter } from "../../gateway/log-writer.ts";
 import { emit, teeLogs } from "../../tunnel/events.ts";
 import { ANALYTICS_BINDING, analyticsLog } from "./analytics.ts";
-import { warmUp, warmUpSelected } from "./warmup.ts";
+import { NOBLE_WARM_UP_ROUNDS, warmUp, warmUpSelected } from "./warmup.ts";
 
 export type { WorkerEnv };
 
@@ -78,15 +78,17 @@ let startupEnv: WorkerEnv | null = null;
 // selection (self-tests against noble) and a warm-up handshake on the selected backends. So no
 // request or WebSocket message ever pays for the selection. Where the env import is not
 // available, the selection starts at the first connection instead (PqgateSession below).
-try {
-  warmUp();
-} catch (e) {
-  log("cf.warmup_failed", { error: String((e as Error)?.message ?? e) });
-}
+// PQGATE_CRYPTO=noble keeps the core's noble code for every handshake: NOBLE_WARM_UP_ROUNDS
+// warm-up handshakes then (warmup.ts says why), one otherwise.
 try {
   const spec = "cloudflare:workers"; // a variable: neither Deno nor tsc knows the scheme
   startupEnv = ((await import(spec)) as { env?: WorkerEnv }).env ?? null;
 } catch { /* not on workerd (unit tests) */ }
+try {
+  warmUp(startupEnv?.PQGATE_CRYPTO === "noble" ? NOBLE_WARM_UP_ROUNDS : 1);
+} catch (e) {
+  log("cf.warmup_failed", { error: String((e as Error)?.message ?? e) });
+}
 
 function log(event: string, fields?: Record<string, unknown>): void {
   console.log(JSON.stringify({ event, ...fields }));
