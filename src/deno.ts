@@ -35,3 +35,17 @@ export type { GatewayServer, ServerEnv } from "./transport/node-http/gateway-ser
 export { gatewayFromEnv, serveFromEnv } from "./transport/deno/deploy.ts";
 /** What gatewayFromEnv / serveFromEnv throw for a bad PQGATE_* variable (also in pqgate/hono). */
 export { ConfigError } from "./gateway/config.ts";
+/**
+ * Prometheus metrics (docs/operations.md "Metrics"): the event sink (prom-client, loaded only
+ * when called) and its listener (GET /metrics, POST /-/reload).
+ */
+export {
+  createPromMetrics,
+  type PromMetrics,
+  type PromMetricsOptions,
+} from "./transport/observe/prom-metrics.ts";
+export {
+  type MetricsListener,
+  type MetricsListenerOptions,
+  startMetricsListener,
+} from "./transport/observe/metrics-listener.ts";

@@ -50,3 +50,22 @@ export { generateStaticKey, pinFor } from "./protocol/static-keys.ts";
 export type { StaticKey } from "./protocol/types.ts";
 export type { SessionCrypto, SessionFactory, SessionState, Socket } from "./tunnel/session-seam.ts";
 export type { SessionLimits } from "./tunnel/types.ts";
+/** Observation (docs/operations.md): the typed event seam and the JSON/text line writer. */
+export {
+  EVENT_LEVELS,
+  type EventFields,
+  type EventLog,
+  type EventName,
+  type LogLevel,
+  REFUSAL_REASONS,
+  type RefusalReason,
+  teeLogs,
+} from "./tunnel/events.ts";
+export {
+  batchedLines,
+  createLogWriter,
+  type LogFormat,
+  type LogThreshold,
+  type LogWriterOptions,
+} from "./gateway/log-writer.ts";
+export { parseLogLevel } from "./gateway/config.ts";

@@ -33,3 +33,17 @@ export {
   serveNode,
   type ServeNodeOptions,
 } from "./transport/node/serve.ts";
+/**
+ * Prometheus metrics (docs/operations.md "Metrics"): the event sink (prom-client, loaded only
+ * when called) and its listener (GET /metrics, POST /-/reload).
+ */
+export {
+  createPromMetrics,
+  type PromMetrics,
+  type PromMetricsOptions,
+} from "./transport/observe/prom-metrics.ts";
+export {
+  type MetricsListener,
+  type MetricsListenerOptions,
+  startMetricsListener,
+} from "./transport/observe/metrics-listener.ts";
