@@ -49,9 +49,11 @@ import {
  * inlined sources are about half of the unpacked size. pqgate/browser adds ~225 KB packed:
  * the bundle (149 KiB, 55 KiB gzipped) and its map (~490 KiB: pqgate's own sources, not
  * noble's). The budget leaves room for growth (e.g. src/tunnel split into more files) but
- * catches a stray directory or a map with noble's sources in it.
+ * catches a stray directory or a map with noble's sources in it. Issue 14 (the event seam, the
+ * log writer, prom-metrics and its listener, the Analytics Engine sink: ~20 files) brought it to
+ * ~915 KB packed.
  */
-const BUDGET = { packedBytes: 900_000, unpackedBytes: 3_100_000, files: 360 };
+const BUDGET = { packedBytes: 1_000_000, unpackedBytes: 3_400_000, files: 400 };
 const STREAM_BYTES = 2 * 1024 * 1024;
 
 /** Paths a published tarball may hold (relative to the package root). */
@@ -63,7 +65,7 @@ const ALLOWED: RegExp[] = [
   /^LICEN[CS]E(\.md|\.txt)?$/,
   /^dist\/pkg\/(client|hono|deno|cloudflare|node)\.(js|js\.map|d\.ts)$/,
   /^bin\/pqgate\.mjs$/,
-  /^dist\/pkg\/(client|protocol|tunnel|crypto|gateway|proxy|demo|cli|transport\/deno|transport\/cloudflare|transport\/node-http|transport\/node)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
+  /^dist\/pkg\/(client|protocol|tunnel|crypto|gateway|proxy|demo|cli|transport\/deno|transport\/cloudflare|transport\/node-http|transport\/node|transport\/observe)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
   // pqgate/browser: the prebuilt browser client (scripts/build-client.mjs), its map and types.
   /^dist\/pkg\/browser\/pqgate-client\.(js|js\.map|d\.ts)$/,
   // The demo page `npx pqgate serve` serves (src/demo/page/, copied by build-package.mjs).
