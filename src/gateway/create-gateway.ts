@@ -17,7 +17,7 @@ import { type Context, Hono } from "hono";
 import type { BackendReport, Backends, ConnectionKem } from "../crypto/select.ts";
 import { type SuiteId, SUITES } from "../protocol/constants.ts";
 import type { StaticKey } from "../protocol/types.ts";
-import { platformOriginFetch } from "../proxy/origin-fetch.ts";
+import { platformOriginFetch, platformOriginFetchUrl } from "../proxy/origin-fetch.ts";
 import { compileRoutes, type RouteConfig, type RouteTable } from "../proxy/routes.ts";
 import { ServerSession } from "../tunnel/server-session.ts";
 import { emit } from "../tunnel/events.ts";
@@ -259,6 +259,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     routes,
     services,
     fetch: fetchImpl,
+    // The default origin fetch also takes a URL and an init: no Request made only to be cloned.
+    fetchUrl: options.fetch === undefined ? platformOriginFetchUrl : undefined,
     originTimeoutMs,
     originBodyIdleTimeoutMs,
     maxBodyBytes: limits.maxBodyBytes,

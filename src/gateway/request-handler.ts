@@ -20,6 +20,8 @@ export interface RequestHandlerOptions {
   routes: RouteTable;
   services: Record<string, ServiceBinding>;
   fetch: (input: Request) => Promise<Response>;
+  /** The same fetch taking a URL and an init (proxy/forward.ts `fetchUrl`), when there is one. */
+  fetchUrl?: (url: string, init: RequestInit & { duplex?: "half" }) => Promise<Response>;
   originTimeoutMs: number;
   /** Response-body idle timeout (0 = none); a route's `bodyIdleTimeoutMs` wins. */
   originBodyIdleTimeoutMs?: number;
@@ -87,6 +89,7 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
       suite: channel.suite,
       sessionId: channel.sessionId,
       fetch: network,
+      fetchUrl: o.fetchUrl,
       services,
       timeoutMs: o.originTimeoutMs,
       bodyIdleTimeoutMs: o.originBodyIdleTimeoutMs,

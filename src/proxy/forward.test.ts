@@ -714,3 +714,29 @@ Deno.test("forward: a small declared body is read whole under the header timeout
   assert.equal(idle.status, 504);
   assert.ok(Date.now() - t1 < 1000);
 });
+
+Deno.test("forward: with fetchUrl, URL routes go through it (same target and headers), never through fetch", async () => {
+  await withOrigin(async (base) => {
+    const viaFetch = spyFetch();
+    const calls: string[] = [];
+    const res = await forward(
+      req("/echo?q=1", { headers: [["pqgate-session", "forged"], ["accept", "text/plain"]] }),
+      ctx(table(base), viaFetch.fetch, {
+        fetchUrl: (url, init) => {
+          calls.push(url);
+          assert.equal(init.redirect, "manual");
+          assert.ok(init.signal instanceof AbortSignal);
+          return fetch(url, init);
+        },
+      }),
+    );
+    assert.equal(res.status, 200);
+    assert.deepEqual(calls, [`${base}/echo?q=1`]);
+    assert.deepEqual(viaFetch.calls, []);
+    const seen = JSON.parse(res.headers.get("x-seen")!);
+    assert.equal(seen["pqgate-session"], "cd".repeat(16));
+    assert.equal(seen["accept"], "text/plain");
+    assert.equal(seen["host"], new URL(base).host);
+    await res.body?.cancel();
+  });
+});

@@ -65,6 +65,12 @@ export interface ForwardContext {
   sessionId: Uint8Array | string;
   /** The network fetch, for URL routes only. */
   fetch: (request: Request) => Promise<Response>;
+  /**
+   * The same network fetch taking the target URL and the init, when the caller has one (the
+   * gateway's default origin fetch): used instead of `fetch` for URL routes, so no `Request`
+   * is built only to be cloned by the platform's fetch (~25 µs per request on Deno).
+   */
+  fetchUrl?: (url: string, init: RequestInit & { duplex?: "half" }) => Promise<Response>;
   /** Handlers of `service:` routes; a service route without one → 502. */
   services?: ServiceLookup;
   /** Gateway default; a route's `timeoutMs` wins. */
@@ -404,8 +410,11 @@ export async function forwardParts(
       signal: ac.signal,
     };
     if (sent instanceof ReadableStream) init.duplex = "half";
-    const req = new Request(target, init);
-    const call = service !== null ? Promise.resolve(service.fetch(req)) : ctx.fetch(req);
+    const call = service !== null
+      ? Promise.resolve(service.fetch(new Request(target, init)))
+      : ctx.fetchUrl
+      ? ctx.fetchUrl(target, init)
+      : ctx.fetch(new Request(target, init));
     res = await Promise.race([call, aborted]);
   } catch {
     clearTimeout(timer);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import { gzipSync } from "node:zlib";
-import { platformOriginFetch } from "./origin-fetch.ts";
+import { platformOriginFetch, platformOriginFetchUrl } from "./origin-fetch.ts";
 
 /** node:http origin: /gzip answers gzip-encoded, /hang never answers, anything else echoes framing. */
 async function withOrigin(
@@ -109,4 +109,34 @@ Deno.test("origin fetch: node path aborts on the request's signal and rejects on
     assert.equal(aborted(), 1, "the origin saw the connection close");
   });
   await assert.rejects(platformOriginFetch(upload("http://127.0.0.1:1/", 10)));
+});
+
+Deno.test("origin fetch by URL and init: the same framing as platformOriginFetch", async () => {
+  await withOrigin(async (base) => {
+    const n = 3 * 1024 * 1024 + 7;
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent >= n) return c.close();
+        const k = Math.min(65536, n - sent);
+        sent += k;
+        c.enqueue(new Uint8Array(k));
+      },
+    });
+    const r = await platformOriginFetchUrl(`${base}/`, {
+      method: "POST",
+      body,
+      headers: [["content-length", String(n)], ["x-a", "1"]],
+      duplex: "half",
+    });
+    assert.deepEqual(await r.json(), { cl: String(n), te: null, n, method: "POST", x: "1" });
+    const small = await platformOriginFetchUrl(`${base}/`, {
+      method: "POST",
+      body: new Uint8Array(5),
+      headers: [["x-a", "2"]],
+    });
+    assert.deepEqual(await small.json(), { cl: "5", te: null, n: 5, method: "POST", x: "2" });
+    const get = await platformOriginFetchUrl(`${base}/`, { redirect: "manual" });
+    assert.equal((await get.json()).method, "GET");
+  });
 });

@@ -117,6 +117,28 @@ export function nodeHttpFetch(request: Request, b: Builtins): Promise<Response> 
   });
 }
 
+/**
+ * `platformOriginFetch` for a URL and an init (forward.ts `fetchUrl`): the platform fetch
+ * without a `Request` made first, except where `platformOriginFetch` takes the node:http path
+ * (Deno, a body, a content-length field), which gets the same `Request` as before.
+ */
+export function platformOriginFetchUrl(
+  url: string,
+  init: RequestInit & { duplex?: "half" },
+): Promise<Response> {
+  if (FETCH_DROPS_STREAM_LENGTH && init.body != null && declaresLength(init.headers)) {
+    return platformOriginFetch(new Request(url, init));
+  }
+  return fetch(url, init);
+}
+
+function declaresLength(h: HeadersInit | undefined): boolean {
+  if (h === undefined) return false;
+  if (h instanceof Headers) return h.has("content-length");
+  if (Array.isArray(h)) return h.some(([n]) => String(n).toLowerCase() === "content-length");
+  return Object.keys(h).some((n) => n.toLowerCase() === "content-length");
+}
+
 /** The default `fetch` for origin calls (create-gateway.ts). */
 export function platformOriginFetch(request: Request): Promise<Response> {
   // Order matters: reading `request.body` turns a byte body into a stream in Deno, which its
