@@ -215,6 +215,9 @@ export async function requestProfile(): Promise<{ suite: string; rows: StageRow[
             suite,
             sessionId: k.sessionId,
             fetch: () => Promise.resolve(originResponse()),
+            // As the gateway's default origin fetch: URL and init, no Request (the platform
+            // fetch builds its own: the "origin fetch" stage).
+            fetchUrl: () => Promise.resolve(originResponse()),
             timeoutMs: 30_000,
             bodyIdleTimeoutMs: 30_000,
             maxBodyBytes: 0,
@@ -225,10 +228,11 @@ export async function requestProfile(): Promise<{ suite: string; rows: StageRow[
     },
     {
       stage: "origin fetch",
-      what: "fetch(Request) of /1k on a keep-alive connection, body read (client side)",
+      what: "fetch(url, init) of /1k on a keep-alive connection, body read (client side)",
       run: () =>
         perCall(async () => {
-          const res = await fetch(new Request(originUrl, { redirect: "manual", signal }));
+          // As the gateway's default origin fetch calls it (forward.ts `fetchUrl`).
+          const res = await fetch(originUrl, { redirect: "manual", signal });
           await res.arrayBuffer();
         }, STAGE_MS),
     },
