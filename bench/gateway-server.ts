@@ -4,6 +4,8 @@
  *
  *   deno run -A [--v8-flags=--expose-gc] bench/gateway-server.ts [--crypto auto|noble]
  *     [--server node|deno]   (serveDeno's server: node:http + ws (default) or Deno.serve)
+ *     [--observe]            logs at info (JSON lines, to /dev/null) + prom-client metrics, as
+ *                            `npm start -- --metrics-listen` runs (bench/observe-cost.ts)
  *
  * Prints one JSON line when ready: { gateway, origin, pid, crypto }. Extra endpoints on the
  * gateway (bench only): GET /__bench/stats → { rss, heapUsed, external, newSpaceMB, sessions }
@@ -13,6 +15,9 @@ import { getHeapSpaceStatistics } from "node:v8";
 import { createGateway } from "../src/gateway/create-gateway.ts";
 import { serveDeno } from "../src/transport/deno/serve.ts";
 import { BENCH_KEY, ORIGIN_HOST } from "./common.ts";
+import { batchedLines, createLogWriter } from "../src/gateway/log-writer.ts";
+import { type EventLog, teeLogs } from "../src/tunnel/events.ts";
+import { toHex } from "../src/protocol/bytes.ts";
 
 const args = Deno.args;
 const mode = args[args.indexOf("--crypto") + 1] === "noble" ? "noble" : "auto";
@@ -38,8 +43,22 @@ const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (re
 });
 const originUrl = `http://127.0.0.1:${(origin.addr as Deno.NetAddr).port}`;
 
+const observe = args.includes("--observe");
+let log: EventLog | undefined;
+if (observe) {
+  const devNull = Deno.openSync("/dev/null", { write: true });
+  const enc = new TextEncoder();
+  const lines = createLogWriter({
+    level: "info",
+    write: batchedLines((chunk) => void devNull.writeSync(enc.encode(chunk))),
+  });
+  const { createPromMetrics } = await import("../src/transport/observe/prom-metrics.ts");
+  log = teeLogs(lines, (await createPromMetrics({ keyIds: [toHex(BENCH_KEY.keyId)] })).log);
+}
+
 const gateway = createGateway({
   keys: BENCH_KEY,
+  log,
   routes: [{ match: { authority: ORIGIN_HOST }, origin: originUrl }],
   crypto: mode,
   // Idle channels for the memory figure must stay open; PINGs every 5 minutes.

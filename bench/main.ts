@@ -540,7 +540,7 @@ await scriptSection(
   "observeCost",
   "per-request CPU with logs and metrics on vs off (issue 14)",
   "bench/observe-cost.ts",
-  ["--n", QUICK ? "200" : "500", "--rounds", QUICK ? "5" : "15"],
+  ["--n", QUICK ? "300" : "1000", "--rounds", QUICK ? "5" : "11"],
 );
 result.seconds = Math.round(ms(t00) / 1000);
 result.targets = targetsFrom(result);

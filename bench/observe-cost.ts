@@ -1,120 +1,122 @@
 /**
- * Issue 14: what observation costs per request. Three gateways in this process, identical but
- * for their `log` (the observation seam, src/tunnel/events.ts):
+ * Issue 14: what observation costs per request, side by side in the same run.
  *
- *   off           no sink (what a gateway built without `log` pays: no access record, no line)
- *   seam only     a sink that drops everything but wants it all: the session's own cost of
- *                 observing (access record, event objects), without any writer
- *   logs          the JSON-line writer at info (src/gateway/log-writer.ts), batched, written to
- *                 /dev/null: one access line per request
- *   logs+metrics  the same plus prom-client (src/transport/observe/prom-metrics.ts)
+ * 1. Gateway process CPU: two bench/gateway-server.ts processes, identical but for `--observe`
+ *    (logs at info as JSON lines to /dev/null, plus prom-client metrics: what `npm start --
+ *    --metrics-listen` runs), one established channel each, batches of N sequential
+ *    GET /1k alternating between them (order flipped every round); the gateway process's
+ *    utime + stime (/proc) / N is one sample; "added" is on − off per round. The origin runs in
+ *    each gateway process, identically in both.
+ * 2. The sinks alone: the events one request produces (stream_open + request, fresh field
+ *    objects as the session makes them) through the log writer, prom-client and both, in a
+ *    tight loop: µs per request, precise where 1 is bounded by the /proc tick and the VM.
  *
- * Each has one established channel (client and gateway session back to back over an in-memory
- * socket, the gateway's real handler in front of a `service:` origin answering 1 KiB). A round
- * runs a batch of N sequential GETs on each variant, in rotating order; the process CPU
- * (node:process cpuUsage, client + gateway + origin, all in this process) / N is one sample.
- * The client's and the origin's share is the same in all three, so "added" (variant − off, per
- * round, then the median) is the observation's own cost.
+ * With no sink the session makes no access record and no event object per request
+ * (src/tunnel/events.ts `wants`): "off" is the gateway with observation compiled in but unused.
  *
- *   deno run -A bench/observe-cost.ts [--n 2000] [--rounds 9] [--json]
+ *   deno run -A bench/observe-cost.ts [--n 1000] [--rounds 9] [--json]
  */
-import { cpuUsage } from "node:process";
-import { createGateway } from "../src/gateway/create-gateway.ts";
+import WS from "ws";
+import { Channel } from "../src/client/mod.ts";
+import { selectBackends } from "../src/crypto/select.ts";
 import { batchedLines, createLogWriter } from "../src/gateway/log-writer.ts";
-import { ClientSession } from "../src/tunnel/client-session.ts";
-import { teeLogs } from "../src/tunnel/events.ts";
-import type { EventLog } from "../src/tunnel/events.ts";
-import { memorySocketPair } from "../src/tunnel/memory-socket.ts";
+import { type EventLog, teeLogs } from "../src/tunnel/events.ts";
 import { createPromMetrics } from "../src/transport/observe/prom-metrics.ts";
 import { toHex } from "../src/protocol/bytes.ts";
-import { BENCH_KEY, type Stat, stat } from "./common.ts";
+import {
+  BENCH_KEY,
+  ORIGIN_HOST,
+  procCpuUs,
+  type ReadyProcess,
+  spawnReady,
+  type Stat,
+  stat,
+} from "./common.ts";
 
 const args = Deno.args;
 const arg = (k: string, d: string) => args.includes(k) ? args[args.indexOf(k) + 1] : d;
-const N = Number(arg("--n", "2000"));
+const N = Number(arg("--n", "1000"));
 const ROUNDS = Number(arg("--rounds", "9"));
 const JSON_OUT = args.includes("--json");
 const say = (m: string) => {
   if (!JSON_OUT) console.error(m);
 };
 
-const BODY = new Uint8Array(1024).fill(0x61);
 const devNull = Deno.openSync("/dev/null", { write: true });
 const toDevNull = batchedLines((chunk) => {
   devNull.writeSync(new TextEncoder().encode(chunk));
 });
+const root = new URL("..", import.meta.url).pathname;
+const kem = (await selectBackends({ timeAead: false })).kem;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function variant(name: string, log: EventLog | undefined) {
-  const gateway = createGateway({
-    keys: BENCH_KEY,
-    routes: [{ match: { authority: "api" }, origin: "service:api" }],
-    services: {
-      api: () => new Response(BODY, { headers: { "content-type": "application/octet-stream" } }),
-    },
-    // ChaCha20-Poly1305 first: the in-process client runs noble's AEADs, of which it is the
-    // faster; the gateway side uses the selected native backends.
-    suites: [2, 1],
-    log,
+// ---- Section 1: gateway process CPU per request, off vs on ---------------------------------
+// Two bench/gateway-server.ts processes (the second with --observe), one channel each, batches
+// of N sequential GET /1k alternating between them; the gateway process's CPU (/proc) / N.
+interface GatewayInfo {
+  gateway: string;
+  pid: number;
+}
+function spawnGateway(extra: string[]): Promise<ReadyProcess<GatewayInfo>> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${root}bench/gateway-server.ts`, "--crypto", "auto", ...extra],
+    stdout: "piped",
+    stderr: "inherit",
   });
-  await gateway.cryptoReport();
-  const [cs, ss] = memorySocketPair();
-  const server = gateway.createSession(ss, "192.0.2.1");
-  ss.onmessage = (m) => void server.receive(m as Uint8Array<ArrayBuffer>);
-  ss.onclose = (c, r) => server.onSocketClose(c, r);
-  const client = new ClientSession({
-    socket: cs,
-    env: { now: () => Date.now(), random: (n) => crypto.getRandomValues(new Uint8Array(n)) },
-    server: { keyId: BENCH_KEY.keyId, publicKey: BENCH_KEY.publicKey },
+  return spawnReady<GatewayInfo>(cmd, "bench/gateway-server.ts");
+}
+const procs = [
+  { name: "off", p: await spawnGateway([]) },
+  { name: "logs+metrics", p: await spawnGateway(["--observe"]) },
+];
+const gateways = [];
+for (const { name, p } of procs) {
+  const ch = new Channel(p.info.gateway.replace(/^http/, "ws") + "/pqgate", {
+    publicKey: BENCH_KEY.publicKey,
+    keyId: BENCH_KEY.keyId,
+    WebSocket: WS,
+    kem,
   });
-  cs.onmessage = (m) => client.receive(m);
-  cs.onclose = (c, r) => client.onSocketClose(c, r);
-  client.start();
-  await client.ready;
+  await ch.ready();
   const once = async () => {
-    const r = await client.fetch(new Request("https://api/1k"));
+    const r = await ch.fetch(`https://${ORIGIN_HOST}/1k`);
     await r.arrayBuffer();
   };
-  return { name, once, log, close: () => client.close() };
+  gateways.push({ name, pid: p.info.pid, once, ch });
 }
-
-const metrics = await createPromMetrics({ keyIds: [toHex(BENCH_KEY.keyId)] });
-const noop: EventLog = () => {};
-const variants = [
-  await variant("off", undefined),
-  await variant("seam only (no-op sink)", noop),
-  await variant("logs", createLogWriter({ level: "info", write: toDevNull })),
-  await variant(
-    "logs+metrics",
-    teeLogs(createLogWriter({ level: "info", write: toDevNull }), metrics.log),
-  ),
-];
-
-const cpuUs = () => {
-  const u = cpuUsage();
-  return u.user + u.system;
-};
-
-for (const v of variants) for (let i = 0; i < 300; i++) await v.once(); // warm-up
+for (const g of gateways) for (let i = 0; i < 300; i++) await g.once(); // warm-up
 const samples: Record<string, number[]> = {};
-const added: Record<string, number[]> = {};
-for (const v of variants) samples[v.name] = [];
+const added: number[] = [];
 for (let r = 0; r < ROUNDS; r++) {
-  const order = variants.map((_, i) => variants[(i + r) % variants.length]);
   const round: Record<string, number> = {};
-  for (const v of order) {
-    const c0 = cpuUs();
-    for (let i = 0; i < N; i++) await v.once();
-    round[v.name] = (cpuUs() - c0) / N;
-    samples[v.name].push(round[v.name]);
+  for (const g of r % 2 === 0 ? gateways : [...gateways].reverse()) {
+    await sleep(30);
+    const c0 = procCpuUs(g.pid)!;
+    for (let i = 0; i < N; i++) await g.once();
+    await sleep(30);
+    round[g.name] = (procCpuUs(g.pid)! - c0) / N;
+    (samples[g.name] ??= []).push(round[g.name]);
   }
-  for (const v of variants.slice(1)) (added[v.name] ??= []).push(round[v.name] - round.off);
+  added.push(round["logs+metrics"] - round.off);
   say(
-    `round ${r + 1}/${ROUNDS}: ${
-      variants.map((v) => `${v.name} ${round[v.name].toFixed(1)}`).join(", ")
+    `round ${r + 1}/${ROUNDS}: off ${round.off.toFixed(0)}, logs+metrics ${
+      round["logs+metrics"].toFixed(0)
     } µs`,
   );
 }
-for (const v of variants) v.close();
+for (const g of gateways) g.ch.close();
+for (const { p } of procs) await p.stop();
+
+export interface ObserveRow {
+  implementation: string;
+  us: Stat;
+  addedUs: Stat | null;
+}
+const rows: ObserveRow[] = gateways.map((g) => ({
+  implementation: g.name,
+  us: stat(samples[g.name]),
+  addedUs: g.name === "off" ? null : stat(added),
+}));
 
 // ---- Section 2: the sinks alone, per request ------------------------------------------------
 // The events one proxied request produces (stream_open + request, fresh field objects as the
@@ -137,10 +139,12 @@ const ACCESS = {
   clientAddress: "192.0.2.1",
 } as const;
 const SINK_N = 20_000;
+const metrics = await createPromMetrics({ keyIds: [toHex(BENCH_KEY.keyId)] });
+const lines = createLogWriter({ level: "info", write: toDevNull })!;
 const sinks: { name: string; log: EventLog }[] = [
-  { name: "logs (JSON line, batched to /dev/null)", log: variants[2].log! },
+  { name: "logs (JSON line, batched to /dev/null)", log: lines },
   { name: "metrics (prom-client)", log: metrics.log },
-  { name: "logs+metrics", log: variants[3].log! },
+  { name: "logs+metrics", log: teeLogs(lines, metrics.log)! },
 ];
 const sinkSamples: Record<string, number[]> = {};
 for (let r = 0; r < ROUNDS + 2; r++) {
@@ -157,22 +161,12 @@ for (let r = 0; r < ROUNDS + 2; r++) {
 }
 const sinkRows = sinks.map((k) => ({ implementation: k.name, us: stat(sinkSamples[k.name], 2) }));
 
-export interface ObserveRow {
-  implementation: string;
-  us: Stat;
-  addedUs: Stat | null;
-}
-const rows: ObserveRow[] = variants.map((v) => ({
-  implementation: v.name,
-  us: stat(samples[v.name]),
-  addedUs: added[v.name] ? stat(added[v.name]) : null,
-}));
 const result = { runtime: `Deno ${Deno.version.deno}`, n: N, rounds: ROUNDS, rows, sinkRows };
 
 if (JSON_OUT) console.log(JSON.stringify(result));
 else {
   console.log(
-    `\nPer-request CPU (client + gateway + origin in one process, µs), ${N} GETs × ${ROUNDS} rounds\n`,
+    `\nGateway process CPU per proxied 1 KiB request (µs), ${N} GETs × ${ROUNDS} rounds, alternating\n`,
   );
   console.log("| runtime | implementation | median | p99 | added vs off (median, p99) |");
   console.log("| --- | --- | --- | --- | --- |");

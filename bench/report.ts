@@ -265,8 +265,8 @@ function observeSection(o: any): string[] {
   if (!o) return [];
   if (o.error) return [`\n## Observation cost: ERROR ${o.error}`];
   const out = [
-    `\n## Observation cost per request (issue 14) — ${o.runtime}, ${o.n} GETs × ${o.rounds} rounds, rotating order`,
-    "\nPer-request CPU of the whole process (client + gateway + origin), µs; added = variant − off, per round:",
+    `\n## Observation cost per request (issue 14) — ${o.runtime}, ${o.n} GETs × ${o.rounds} rounds, alternating`,
+    "\nGateway process CPU per proxied 1 KiB request, µs (two gateway processes, off and logs+metrics); added = on − off, per round:",
     row(["runtime", "implementation", "median", "p99", "added median", "added p99"]),
     sep(6),
   ];
