@@ -1,0 +1,73 @@
+/**
+ * The metrics sink's label bounds (prom-metrics.ts, docs/operations.md "Metrics"): whatever
+ * key ids, close codes, routes and statuses events carry, the series count stays bounded, and
+ * the exposition parses with a kept parser.
+ */
+import assert from "node:assert/strict";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { createPromMetrics, MAX_KEY_ID_LABELS } from "./prom-metrics.ts";
+
+type Family = { name: string; metrics: { labels?: Record<string, string>; value?: string }[] };
+const parse = parsePrometheusTextFormat as (t: string) => Family[];
+
+Deno.test("prom metrics: key_id and close_code labels are bounded whatever clients send", async () => {
+  const m = await createPromMetrics({ keyIds: ["aa00aa00aa00aa00"], processMetrics: false });
+  m.allowKeyIds(Array.from({ length: 200 }, (_, i) => i.toString(16).padStart(16, "0")));
+  for (let i = 0; i < 500; i++) {
+    m.log("handshake", {
+      result: i % 2 ? "ok" : "failed",
+      // A client may close with any code from 1000 to 4999.
+      closeCode: i % 2 ? 0 : 1000 + i * 7,
+      error: null,
+      ms: 3,
+      keyId: i % 2 ? i.toString(16).padStart(16, "0") : null,
+      suite: 1,
+    });
+  }
+  const fams = parse(await m.metrics());
+  const hs = fams.find((f) => f.name === "pqgate_handshakes_total")!;
+  const keys = new Set(hs.metrics.map((x) => x.labels!.key_id));
+  const codes = new Set(hs.metrics.map((x) => x.labels!.close_code));
+  assert.ok(keys.size <= MAX_KEY_ID_LABELS + 2, `${keys.size} key_id values`); // + none, other
+  assert.ok(keys.has("none") && keys.has("other"));
+  assert.ok(codes.has("other"));
+  assert.ok(codes.size <= 20 + 1, `${codes.size} close_code values`); // §9's 15 + 4 + 0 + other
+  const total = hs.metrics.reduce((n, x) => n + Number(x.value), 0);
+  assert.equal(total, 500, "every handshake is counted, under a bounded label set");
+});
+
+Deno.test("prom metrics: requests by route and status class; refusals start at zero per reason", async () => {
+  const m = await createPromMetrics({ processMetrics: false });
+  const base = {
+    sessionId: "s",
+    stream: 1,
+    method: "GET",
+    gatewayError: null,
+    bytesIn: 3,
+    bytesOut: 5,
+    ms: 1,
+    originMs: 1,
+    outcome: "complete" as const,
+    authority: "api.example",
+    path: "/secret?token=x",
+    clientAddress: "198.51.100.1",
+  };
+  for (const [route, status] of [["0", 200], ["0", 204], ["1", 503], ["none", 403], ["0", 0]]) {
+    m.log("stream_open", { sessionId: "s", stream: 1 });
+    m.log("request", { ...base, route: route as string, status: status as number });
+  }
+  const text = await m.metrics();
+  for (const s of ["secret", "token", "api.example", "198.51.100.1"]) {
+    assert.ok(!text.includes(s), `${s} in the exposition`);
+  }
+  const fams = parse(text);
+  const req = fams.find((f) => f.name === "pqgate_requests_total")!;
+  const series = Object.fromEntries(
+    req.metrics.map((x) => [`${x.labels!.route} ${x.labels!.status_class}`, Number(x.value)]),
+  );
+  assert.deepEqual(series, { "0 2xx": 2, "1 5xx": 1, "none 4xx": 1, "0 none": 1 });
+  assert.equal(Number(fams.find((f) => f.name === "pqgate_streams_open")!.metrics[0].value), 0);
+  const refusals = fams.find((f) => f.name === "pqgate_refusals_total")!;
+  assert.equal(refusals.metrics.length, 12);
+  assert.ok(refusals.metrics.every((x) => x.value === "0"));
+});
