@@ -154,12 +154,17 @@ export type EventFields = {
   "transport.rate_limited": { limit: string; open: number };
   "transport.overloaded": { limit: string; sockets: number; handshakesInFlight: number };
   "transport.listen_failed": { message: string };
-  "metrics.listen_failed": { message: string };
+  /** Deno Deploy entry: listening (before any gateway event). */
+  "gateway.listening": { url: string; channel: string };
   "cf.attachment_invalid": { error: string };
   "cf.resume_failed": { error: string };
   "cf.websocket_close": { code: number; live: boolean };
   "cf.resumed": { object: string };
   "cf.session_error": { error: string };
+  /** The Worker's own lines, written before (or without) a gateway. */
+  "cf.warmup_failed": { error: string };
+  "cf.startup_failed": { error: string };
+  "cf.config_error": { message: string };
 };
 
 export type EventName = keyof EventFields;
@@ -183,12 +188,15 @@ export const EVENT_LEVELS: Readonly<Record<EventName, LogLevel>> = Object.freeze
   "transport.rate_limited": "warn",
   "transport.overloaded": "warn",
   "transport.listen_failed": "error",
-  "metrics.listen_failed": "error",
+  "gateway.listening": "info",
   "cf.attachment_invalid": "warn",
   "cf.resume_failed": "warn",
   "cf.websocket_close": "debug",
   "cf.resumed": "debug",
   "cf.session_error": "error",
+  "cf.warmup_failed": "error",
+  "cf.startup_failed": "error",
+  "cf.config_error": "error",
 });
 
 /** Fields that hold user data: written only when the operator enabled them. */

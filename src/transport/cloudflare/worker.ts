@@ -43,7 +43,13 @@ import {
 } from "./session-object.ts";
 import { serviceBindings, type WorkerEnv } from "./worker-env.ts";
 import { createLogWriter } from "../../gateway/log-writer.ts";
-import { emit, teeLogs } from "../../tunnel/events.ts";
+import {
+  emit,
+  type EventFields,
+  type EventLog,
+  type EventName,
+  teeLogs,
+} from "../../tunnel/events.ts";
 import { ANALYTICS_BINDING, analyticsLog } from "./analytics.ts";
 import { NOBLE_WARM_UP_ROUNDS, warmUp, warmUpSelected } from "./warmup.ts";
 
@@ -68,6 +74,8 @@ type OptionsSource = CreateWorkerOptions | ((env: WorkerEnv) => CreateWorkerOpti
 let registered: OptionsSource = {};
 /** Per-isolate cache, keyed by the raw configuration strings (a new deploy = a new isolate). */
 let cached: { key: string; options: OptionsSource; gateway: Gateway } | null = null;
+/** The writer of the Worker's own lines (made at the first, see `log`). */
+let ownLines: EventLog | undefined;
 /** The bindings as seen at module evaluation (`cloudflare:workers` env), where available. */
 let startupEnv: WorkerEnv | null = null;
 
@@ -90,8 +98,13 @@ try {
   log("cf.warmup_failed", { error: String((e as Error)?.message ?? e) });
 }
 
-function log(event: string, fields?: Record<string, unknown>): void {
-  console.log(JSON.stringify({ event, ...fields }));
+/**
+ * The Worker's own lines (start-up, configuration), in the log writer's format; they come before
+ * a gateway (and its PQGATE_LOG level) exists, and are all errors, so they are always written.
+ */
+function log<E extends EventName>(event: E, fields: EventFields[E]): void {
+  ownLines ??= createLogWriter({ level: "debug", write: (line) => console.log(line) })!;
+  emit(ownLines, event, fields);
 }
 
 async function startUp(env: WorkerEnv): Promise<void> {

@@ -22,9 +22,8 @@ import {
 import { type DenoServer, serveDeno } from "./serve.ts";
 import { createLogWriter } from "../../gateway/log-writer.ts";
 
-function log(event: string, fields?: Record<string, unknown>): void {
-  console.log(JSON.stringify({ event, ...fields }));
-}
+/** The entry's own line (listening), in the log writer's format, before the gateway's. */
+const log = createLogWriter({ level: "info", write: (line) => console.log(line) })!;
 
 /** The gateway the environment describes (ConfigError naming the variable otherwise). */
 export function gatewayFromEnv(env: GatewayEnv): Gateway {
