@@ -18,6 +18,7 @@
  */
 export {
   DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_MAX_CHANNELS_PER_ADDRESS,
   DEFAULT_MAX_HANDSHAKES_IN_FLIGHT,
@@ -30,6 +31,7 @@ export {
   type DenoTransportOptions,
   serveDeno,
   type ServeDenoOptions,
+  type ShutdownOptions,
 } from "./transport/deno/serve.ts";
 export type { GatewayServer, ServerEnv } from "./transport/node-http/gateway-server.ts";
 export { gatewayFromEnv, serveFromEnv } from "./transport/deno/deploy.ts";

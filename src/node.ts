@@ -20,10 +20,12 @@ export {
 } from "./transport/node-http/admission.ts";
 export {
   DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
   type GatewayServer,
   type GatewayTransport,
   type ServerEnv,
+  type ShutdownOptions,
 } from "./transport/node-http/gateway-server.ts";
 export type { RemoteAddr } from "./transport/node-http/http-bridge.ts";
 export {

@@ -87,6 +87,7 @@ export function serverOptions(settings: StartSettings) {
     maxHandshakesInFlight: settings.maxHandshakesInFlight,
     closeTimeoutMs: settings.closeTimeoutMs,
     headersTimeoutMs: settings.headersTimeoutMs,
+    drainTimeoutMs: settings.drainTimeoutMs,
   };
 }
 

@@ -18,6 +18,7 @@ const none: StartFlags = {
   generateKey: null,
   allowUnignoredKey: false,
   verbose: false,
+  drainTimeoutMs: null,
 };
 
 Deno.test("start settings: no set-up means demo origin, default key file, port 8787", () => {
@@ -243,4 +244,25 @@ Deno.test("start flags: log and metrics flags over the config file; defaults inf
   assert.throws(() => parseStartFlags(["--log-level", "loud"]), UsageError);
   assert.throws(() => parseStartFlags(["--log-format", "xml"]), UsageError);
   assert.throws(() => parseStartFlags(["--metrics-listen", "nope"]), UsageError);
+});
+
+Deno.test("start settings: --drain-timeout takes 10s, 500ms or seconds; over the config file's", () => {
+  const f = (v: string) => (parseStartFlags(["--drain-timeout", v]) as StartFlags).drainTimeoutMs;
+  assert.equal(f("10s"), 10_000);
+  assert.equal(f("500ms"), 500);
+  assert.equal(f("2.5"), 2_500);
+  assert.equal(f("0"), 0);
+  for (const bad of ["-1", "10m", "601s", "", "s"]) {
+    assert.throws(() => f(bad), /--drain-timeout: must be a duration/);
+  }
+  const text = JSON.stringify({ routes: [], drainTimeoutMs: 3000 });
+  assert.equal(resolveStartSettings({ ...none, config: "c.json" }, text).drainTimeoutMs, 3000);
+  assert.equal(
+    resolveStartSettings({ ...none, config: "c.json", drainTimeoutMs: 0 }, text).drainTimeoutMs,
+    0,
+  );
+  assert.throws(
+    () => resolveStartSettings({ ...none, config: "c.json" }, '{"routes":[],"drainTimeoutMs":-1}'),
+    /c\.json: drainTimeoutMs must be an integer from 0 to 600000/,
+  );
 });

@@ -12,6 +12,7 @@ import {
   configFail,
   type ObserveSettings,
   parseConfigText,
+  parseDurationMs,
   type ServerSettings,
   type Where,
 } from "../gateway/config.ts";
@@ -67,6 +68,8 @@ export interface StartFlags {
   verbose: boolean;
   /** Log and metrics flags (null: the config file's, else the default). */
   observe?: { [K in keyof ObserveSettings]: Exclude<ObserveSettings[K], undefined> | null };
+  /** --drain-timeout: the graceful shutdown's drain deadline (ms), over the config file's. */
+  drainTimeoutMs: number | null;
 }
 
 export const START_USAGE = `Usage: npm start -- [options]
@@ -94,6 +97,9 @@ Options:
   --metrics-listen HOST:PORT
                        serve Prometheus metrics at http://HOST:PORT/metrics and the admin
                        POST /-/reload (off by default; bind it to a private address)
+  --drain-timeout T    on SIGTERM / SIGINT, how long open requests may finish before their
+                       channels are closed (10s, 500ms, or seconds; default 10s; 0 = none).
+                       SIGHUP reloads the config and key files (docs/operations.md)
   -v, --verbose        --log-level debug
   -h, --help           this text
 `;
@@ -115,6 +121,7 @@ export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
     allowUnignoredKey: false,
     verbose: false,
     observe,
+    drainTimeoutMs: null,
   };
 
   for (const { arg, value } of walkArgs(argv)) {
@@ -136,6 +143,14 @@ export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
         break;
       case "--generate-key":
         f.generateKey = value();
+        break;
+      case "--drain-timeout":
+        try {
+          f.drainTimeoutMs = parseDurationMs(value(), "--drain-timeout");
+        } catch (e) {
+          if (e instanceof ConfigError) throw new UsageError(e.message);
+          throw e;
+        }
         break;
       case "--allow-unignored-key":
         f.allowUnignoredKey = true;
@@ -216,6 +231,7 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
     maxHandshakesInFlight: undefined,
     closeTimeoutMs: undefined,
     headersTimeoutMs: undefined,
+    drainTimeoutMs: undefined,
     channelPath: undefined,
     allowedOrigins: undefined,
     configPath: flags.config,
@@ -241,6 +257,7 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
   }
   if (flags.port !== null) s.port = flags.port;
   if (flags.hostname !== null) s.hostname = flags.hostname;
+  if (flags.drainTimeoutMs !== null) s.drainTimeoutMs = flags.drainTimeoutMs;
   if (flags.keyFile !== null) {
     s.keyFiles = [flags.keyFile];
     s.createMissingKey = true;

@@ -464,6 +464,8 @@ export interface ServerSettings {
   maxHandshakesInFlight: number | undefined;
   closeTimeoutMs: number | undefined;
   headersTimeoutMs: number | undefined;
+  /** Graceful shutdown's drain deadline (serveDeno / serveNode `drainTimeoutMs`). */
+  drainTimeoutMs: number | undefined;
 }
 
 /** The log and metrics settings of a config file (docs/operations.md; flags win over them). */
@@ -544,6 +546,29 @@ function serverTimeout(v: unknown, where: Where): number {
   return checkInt(v, where, 100, 60_000, "100 to 60000 (ms)");
 }
 
+/** The largest drain deadline (ms): serveDeno / serveNode MAX_DRAIN_TIMEOUT_MS. */
+export const MAX_DRAIN_TIMEOUT_MS = 600_000;
+
+function drainTimeout(v: unknown, where: Where): number {
+  return checkInt(v, where, 0, MAX_DRAIN_TIMEOUT_MS, `0 to ${MAX_DRAIN_TIMEOUT_MS} (ms)`);
+}
+
+/**
+ * A duration of the command line (`--drain-timeout`): `10s`, `500ms`, or a number of seconds
+ * (`2.5`), 0 to 600 s; in ms. Throws ConfigError naming `what`.
+ */
+export function parseDurationMs(text: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(text.trim());
+  const ms = m ? Math.round(Number(m[1]) * (m[2] === "ms" ? 1 : 1000)) : NaN;
+  if (!Number.isFinite(ms) || ms > MAX_DRAIN_TIMEOUT_MS) {
+    configFail(
+      { source: what, path: [] },
+      `must be a duration from 0 to 600s (e.g. 10s, 500ms, 2.5), got ${JSON.stringify(text)}`,
+    );
+  }
+  return ms;
+}
+
 function nonEmptyString(v: unknown, where: Where, detail: string): string {
   if (typeof v !== "string" || v === "") configFail(where, detail);
   return v;
@@ -574,6 +599,7 @@ export const CONFIG_FILE_SETTINGS = [
   "maxHandshakesInFlight",
   "closeTimeoutMs",
   "headersTimeoutMs",
+  "drainTimeoutMs",
   "channelPath",
   "allowedOrigins",
   ...OBSERVE_SETTINGS,
@@ -601,6 +627,7 @@ function fileChecks(): Record<FileSetting, (v: unknown, where: Where) => unknown
     maxHandshakesInFlight: admissionLimit,
     closeTimeoutMs: serverTimeout,
     headersTimeoutMs: serverTimeout,
+    drainTimeoutMs: drainTimeout,
     channelPath: g.channelPath.check,
     allowedOrigins: g.allowedOrigins.check,
     logLevel: checkLogLevel,
@@ -661,6 +688,7 @@ export function parseConfigFile(value: unknown, source: string): ConfigFile {
       "maxHandshakesInFlight",
       "closeTimeoutMs",
       "headersTimeoutMs",
+      "drainTimeoutMs",
     ]),
     observe: pick<ObserveSettings>(OBSERVE_SETTINGS),
     keyFile: v.keyFile as string | undefined,

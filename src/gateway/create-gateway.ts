@@ -5,7 +5,8 @@
  * `UPGRADE_ENV_KEY` (what `serveDeno` does).
  *
  *   GET /.well-known/pqgate   key configuration (PROTOCOL.md §8)
- *   GET /healthz              {"status":"ok"}
+ *   GET /healthz              {"status":"ok"}: the process is alive
+ *   GET /readyz               200 {"status":"ready"} or 503 {"status":"not_ready","reason"}
  *   GET <channelPath>         WebSocket upgrade → one ServerSession per socket; else 426;
  *                             403 before the upgrade when the page's Origin is not allowed
  *
@@ -132,7 +133,10 @@ export interface UpgradeArgs extends SessionFactory {
 }
 
 /** Accepts the WebSocket on this platform and returns the 101 (or an error) response. */
-export type Upgrader = (args: UpgradeArgs) => Response | Promise<Response>;
+export type Upgrader = ((args: UpgradeArgs) => Response | Promise<Response>) & {
+  /** True once the transport drains (refuses upgrades): /readyz answers 503 "draining". */
+  readonly draining?: boolean;
+};
 
 /** What a transport needs to build sessions itself (e.g. inside a Durable Object). */
 export interface SessionConfig {
@@ -360,6 +364,26 @@ export function createGateway(options: GatewayOptions): Gateway {
       200,
       { "cache-control": "no-store", ...NOSNIFF },
     ));
+  // Readiness (docs/operations.md "Health"): keys loaded, the crypto selection's self-tests
+  // finished (a failed selection falls back to noble, which serves: ready), the transport not
+  // draining. Starts the selection when nothing has yet.
+  app.get("/readyz", (c) => {
+    if (!selection) void startSelection();
+    const upgrade = upgradeOpt ??
+      (c.env as Record<string, unknown> | undefined)?.[UPGRADE_ENV_KEY] as Upgrader | undefined;
+    const reason = keys.length === 0 && !allowAnonymous
+      ? "no_keys"
+      : report === null
+      ? "crypto_self_test_pending"
+      : upgrade?.draining
+      ? "draining"
+      : null;
+    return c.json(
+      reason ? { status: "not_ready", reason } : { status: "ready", keys: keys.length },
+      reason ? 503 : 200,
+      { "cache-control": "no-store", ...NOSNIFF },
+    );
+  });
   app.all(channelPath, async (c) => {
     const upgradeHeader = c.req.header("upgrade") ?? "";
     if (c.req.method !== "GET" || upgradeHeader.toLowerCase() !== "websocket") {

@@ -262,7 +262,7 @@ export function validateChannelPath(p: unknown, where: Where = optionAt("channel
   ) {
     configFail(where, `must be an absolute path like "/pqgate", got ${JSON.stringify(p)}`);
   }
-  if (p === "/healthz" || p.startsWith("/.well-known/")) {
+  if (p === "/healthz" || p === "/readyz" || p.startsWith("/.well-known/")) {
     configFail(where, `${JSON.stringify(p)} collides with a built-in endpoint`);
   }
   return p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p;

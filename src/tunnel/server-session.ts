@@ -117,7 +117,12 @@ export class ServerSession implements GatewaySession {
       fail: (e) => this.#fail(e),
       log: (event, fields) => this.#log(event, fields),
       access: wants(opts.log, "request"),
-      forgotten: () => this.#persistence.streamForgotten(),
+      forgotten: () => {
+        this.#persistence.streamForgotten();
+        if (this.#streams.draining && this.#streams.size === 0) {
+          queueMicrotask(() => this.shutdown()); // after the frame being processed
+        }
+      },
     });
     this.#persistence = new SessionPersistence({
       persist: opts.persist,
@@ -357,6 +362,13 @@ export class ServerSession implements GatewaySession {
       () => new PqgateError("internal_error", "gateway shutting down"),
     );
     this.#closeSocket(CLOSE_GOING_AWAY, "going away");
+  }
+
+  /** Drain (session-seam.ts): refuse new streams, shut down once none is open. */
+  drain(): void {
+    if (this.#state === "closed") return;
+    if (this.#state !== "established" || this.#streams.size === 0) return this.shutdown();
+    this.#streams.draining = true;
   }
 
   // ---- establishment ---------------------------------------------------------------------

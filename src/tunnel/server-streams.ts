@@ -104,6 +104,8 @@ export class ServerStreams {
   highest = 0;
   /** Streams opened (refused ones not counted): channel_close `requests`. */
   opened = 0;
+  /** The session drains: new streams are refused (REFUSED, free of charge). */
+  draining = false;
 
   constructor(opts: ServerStreamsOptions, host: ServerStreamsHost) {
     this.#o = opts;
@@ -200,6 +202,11 @@ export class ServerStreams {
     }
     this.highest = id;
     const o = this.#o;
+    if (this.draining) {
+      this.#host.send({ type: "reset_stream", stream: id, errorCode: STREAM_REFUSED });
+      this.#host.log("stream_refused", { stream: id, reason: "draining" });
+      return;
+    }
     if (this.#streams.size >= o.limits.maxStreams) {
       this.#host.charge("stream refused past max_streams");
       this.#host.send({ type: "reset_stream", stream: id, errorCode: STREAM_REFUSED });

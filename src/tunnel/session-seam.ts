@@ -47,6 +47,12 @@ export interface GatewaySession {
   onTimer(now: number): void;
   /** Graceful shutdown: CLOSE frame (1001) then WebSocket close 1001 "going away". */
   shutdown(): void;
+  /**
+   * Graceful drain (docs/operations.md): new streams are refused with REFUSED (PROTOCOL.md
+   * §6.5, not processed), and `shutdown()` follows as soon as no stream is open (at once when
+   * none is, or when the channel is not established). The transport bounds it with its deadline.
+   */
+  drain?(): void;
   /** Read after every event by transports that count handshakes in flight. */
   readonly state: SessionState;
 }

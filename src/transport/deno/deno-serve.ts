@@ -15,16 +15,18 @@ import {
   transportOf,
   type TransportOptions,
 } from "../node-http/gateway-server.ts";
-import { goAwayAll, GRACE_MS } from "../node-http/live-sockets.ts";
+import { drainAll, goAwayAll, GRACE_MS } from "../node-http/live-sockets.ts";
 import { denoUpgrader, type DenoUpgradeState } from "./deno-upgrade.ts";
 
 /** The `Deno.upgradeWebSocket` transport, for a user's own `Deno.serve` (see deno-upgrade.ts). */
 export function denoTransport(options: TransportOptions = {}): GatewayTransport {
   const admission = new Admission(admissionLimits(options), options.log);
   const state: DenoUpgradeState = { admission, live: new Map(), stopping: false };
-  return transportOf(admission, denoUpgrader(state), (graceMs = GRACE_MS) => {
+  return transportOf(admission, denoUpgrader(state), (graceMs = GRACE_MS, drainMs = 0) => {
     state.stopping = true;
-    return goAwayAll(state.live.values(), graceMs);
+    return drainMs > 0
+      ? drainAll(state.live.values(), drainMs, graceMs, options.log)
+      : goAwayAll(state.live.values(), graceMs);
   });
 }
 
@@ -45,8 +47,8 @@ export function startDenoServe(
     url: httpUrl(addr.hostname, addr.port),
     transport,
     finished: server.finished,
-    stopServer: async () => {
-      await transport.shutdown();
+    stopServer: async (drainMs) => {
+      await transport.shutdown(GRACE_MS, drainMs);
       await server.shutdown();
     },
   };

@@ -32,7 +32,7 @@ export interface DenoUpgradeState {
 }
 
 export function denoUpgrader(state: DenoUpgradeState): Upgrader {
-  return ({ request, env, createSession, clock }) => {
+  const upgrade: Upgrader = ({ request, env, createSession, clock }) => {
     if (state.stopping) {
       state.admission.refused("shutting_down", 503);
       return refusalResponse(SHUTTING_DOWN);
@@ -121,4 +121,6 @@ export function denoUpgrader(state: DenoUpgradeState): Upgrader {
     ws.onerror = () => {/* a close event follows */};
     return response;
   };
+  Object.defineProperty(upgrade, "draining", { get: () => state.stopping });
+  return upgrade;
 }

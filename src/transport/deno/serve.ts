@@ -47,7 +47,9 @@ export {
 } from "../node-http/admission.ts";
 export {
   DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
+  type ShutdownOptions,
 } from "../node-http/gateway-server.ts";
 export { denoTransport } from "./deno-serve.ts";
 
@@ -82,11 +84,11 @@ export function serveDeno(options: ServeDenoOptions): DenoServer {
   const { addr, url, transport, finished, stopServer } = kind === "deno"
     ? startDenoServe(o, options.onListen)
     : startNodeOnDeno(o, options.onListen);
-  const shutdown = shutdownOnce(stopServer, options, {
+  const shutdown = shutdownOnce(stopServer, { ...options, who: "serveDeno" }, {
     add: (s, fn) => Deno.addSignalListener(s, fn),
     remove: (s, fn) => Deno.removeSignalListener(s, fn),
-  });
-  return { addr, url, transport, finished, shutdown };
+  }, o.drainTimeoutMs);
+  return { addr, url, transport, finished, shutdown, drain: shutdown };
 }
 
 /**

@@ -77,6 +77,9 @@ export function refusalResponse(r: Refusal): Response {
       "retry-after": String(r.retryAfterSeconds),
       "content-type": "text/plain; charset=utf-8",
       "cache-control": "no-store",
+      // Draining (docs/operations.md): this connection is not reused, so the client's retry
+      // opens a new one, which a load balancer sends to another instance.
+      ...(r === SHUTTING_DOWN ? { connection: "close" } : {}),
     },
   });
 }

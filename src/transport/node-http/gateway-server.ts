@@ -23,6 +23,20 @@ import { type NodeServer, serveNodeHttp } from "./server.ts";
 export const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
 /** Default `headersTimeoutMs`: from TCP accept (or the previous response) to complete headers. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 5_000;
+/** Default `drainTimeoutMs`: how long a graceful shutdown lets open streams finish. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/** The largest `drainTimeoutMs` (SECURITY.md: a shutdown is bounded). */
+export const MAX_DRAIN_TIMEOUT_MS = 600_000;
+
+/** How a graceful shutdown ends open channels. */
+export interface ShutdownOptions {
+  /**
+   * How long open streams may run on (new streams are refused, each channel closes 1001 once
+   * its streams completed); past it the rest is cut with 1001. 0: cut at once. Default: the
+   * server's `drainTimeoutMs`.
+   */
+  deadlineMs?: number;
+}
 
 /** Sessions of one transport, so they can all be shut down together. */
 export interface GatewayTransport {
@@ -37,8 +51,9 @@ export interface GatewayTransport {
   /**
    * Graceful shutdown: every session's `shutdown()` (CLOSE frame, then WebSocket close 1001),
    * then waits up to `graceMs` for the sockets to close. New upgrades are refused with 503.
+   * With `drainMs` > 0 the sessions drain first (their open streams finish, up to `drainMs`).
    */
-  shutdown(graceMs?: number): Promise<void>;
+  shutdown(graceMs?: number, drainMs?: number): Promise<void>;
 }
 
 export interface TransportOptions {
@@ -76,8 +91,16 @@ export interface GatewayServer<Addr> {
   readonly transport: GatewayTransport;
   /** Resolves when the server has stopped. */
   readonly finished: Promise<void>;
-  /** Graceful shutdown (same as aborting `signal`). Idempotent. */
-  shutdown(): Promise<void>;
+  /**
+   * Graceful shutdown (same as aborting `signal`, or SIGINT / SIGTERM with `handleSignals`):
+   * upgrades are refused with 503 (`retry-after: 1`, `connection: close`) and /readyz answers
+   * 503 while open channels drain (new streams REFUSED, CLOSE 1001 once their streams
+   * completed or at `deadlineMs`), then the server stops listening. Idempotent: a second call
+   * returns the first one's promise. docs/operations.md "Drain".
+   */
+  shutdown(options?: ShutdownOptions): Promise<void>;
+  /** Same as `shutdown(options)`. */
+  drain(options?: ShutdownOptions): Promise<void>;
 }
 
 /** The options of a server of the gateway; `Env` is the Hono env its fetch handler receives. */
@@ -105,6 +128,11 @@ export interface GatewayServerOptions<Env> extends Omit<TransportOptions, "log">
    * it the connection is destroyed. 100..60,000 ms, default 5,000. (serveDeno: "node" server only.)
    */
   headersTimeoutMs?: number;
+  /**
+   * Graceful shutdown's drain deadline (ShutdownOptions `deadlineMs`'s default): 0..600,000
+   * ms, default 10,000.
+   */
+  drainTimeoutMs?: number;
 }
 
 /** Options checked and defaulted (throws TypeError naming `who` and the option). */
@@ -114,6 +142,7 @@ export interface ResolvedServeOptions<Env> {
   limits: AdmissionLimits;
   closeTimeoutMs: number;
   headersTimeoutMs: number;
+  drainTimeoutMs: number;
   handler: (request: Request, env: Env) => Response | Promise<Response>;
   hostname: string;
   port: number;
@@ -160,6 +189,18 @@ function validateMs(who: string, name: string, v: unknown, dflt: number): number
   return v;
 }
 
+function validateDrainMs(who: string, name: string, v: unknown): number {
+  if (v === undefined) return DEFAULT_DRAIN_TIMEOUT_MS;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_DRAIN_TIMEOUT_MS) {
+    throw new TypeError(
+      `${who}: ${name} must be an integer from 0 to ${MAX_DRAIN_TIMEOUT_MS} (ms), got ${
+        JSON.stringify(v)
+      }`,
+    );
+  }
+  return v;
+}
+
 /** Validates the shared options (the gateway first); the runtime's own ones are its entry's. */
 export function resolveServeOptions<Env>(
   who: string,
@@ -183,6 +224,7 @@ export function resolveServeOptions<Env>(
       options.headersTimeoutMs,
       DEFAULT_HEADERS_TIMEOUT_MS,
     ),
+    drainTimeoutMs: validateDrainMs(who, "drainTimeoutMs", options.drainTimeoutMs),
     handler: options.fetch ?? ((req: Request, env: Env) => gateway.app.fetch(req, env)),
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 8787,
@@ -194,7 +236,7 @@ export function resolveServeOptions<Env>(
 export function transportOf(
   admission: Admission,
   upgrade: Upgrader,
-  shutdown: (graceMs?: number) => Promise<void>,
+  shutdown: (graceMs?: number, drainMs?: number) => Promise<void>,
 ): GatewayTransport {
   return {
     upgrade,
@@ -217,7 +259,8 @@ export interface StartedServer<Addr> {
   url: string;
   transport: GatewayTransport;
   finished: Promise<void>;
-  stopServer: () => Promise<void>;
+  /** Drains for `drainMs` (0: none), then stops. */
+  stopServer: (drainMs: number) => Promise<void>;
 }
 
 /** `addr`: the bound address (or the one asked for, when the bind failed). */
@@ -246,9 +289,9 @@ export function startNodeHttp<Env>(
     node,
     addr,
     url: httpUrl(addr.hostname, addr.port),
-    transport: transportOf(admission, node.upgrade, (g = GRACE_MS) => node.shutdown(g)),
+    transport: transportOf(admission, node.upgrade, (g = GRACE_MS, d) => node.shutdown(g, d)),
     finished: node.finished,
-    stopServer: () => node.shutdown(GRACE_MS),
+    stopServer: (drainMs) => node.shutdown(GRACE_MS, drainMs),
   };
 }
 
@@ -263,15 +306,19 @@ export interface SignalHooks {
  * `handleSignals`, on SIGINT / SIGTERM.
  */
 export function shutdownOnce(
-  stopServer: () => Promise<void>,
-  options: { signal?: AbortSignal; handleSignals?: boolean },
+  stopServer: (drainMs: number) => Promise<void>,
+  options: { signal?: AbortSignal; handleSignals?: boolean; who?: string },
   hooks: SignalHooks,
-): () => Promise<void> {
+  drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS,
+): (options?: ShutdownOptions) => Promise<void> {
   let stopping: Promise<void> | null = null;
   const signals = options.handleSignals ? (["SIGINT", "SIGTERM"] as const) : [];
   const onSignal = () => void shutdown();
-  const shutdown = (): Promise<void> => {
+  const shutdown = (so?: ShutdownOptions): Promise<void> => {
     if (stopping) return stopping;
+    const drainMs = so?.deadlineMs === undefined
+      ? drainTimeoutMs
+      : validateDrainMs(options.who ?? "shutdown", "deadlineMs", so.deadlineMs);
     stopping = (async () => {
       for (const s of signals) {
         try {
@@ -279,7 +326,7 @@ export function shutdownOnce(
         } catch { /* not supported on this platform */ }
       }
       options.signal?.removeEventListener("abort", onSignal);
-      await stopServer();
+      await stopServer(drainMs);
     })();
     return stopping;
   };

@@ -2,6 +2,7 @@
  * The live sockets of one transport, as its graceful shutdown sees them (the node:http server,
  * server.ts, and Deno.upgradeWebSocket, src/transport/deno/deno-upgrade.ts).
  */
+import type { GatewayLog } from "../../gateway/options.ts";
 import type { SessionDriver } from "./session-driver.ts";
 
 /** How long a shutdown waits for sessions to close before destroying what is left. */
@@ -29,4 +30,36 @@ export async function goAwayAll(live: Iterable<LiveSession>, graceMs: number): P
     new Promise<void>((r) => (t = setTimeout(r, graceMs))),
   ]);
   clearTimeout(t);
+}
+
+/**
+ * Graceful drain (docs/operations.md): every live session's `drain()` (new streams refused, CLOSE
+ * 1001 once its open streams completed; one without streams, or not established, closes at
+ * once). At `deadlineMs` what is still open is cut (`goAway`: CLOSE 1001 now, its streams
+ * fail), then waited for up to `graceMs` more. Resolves when all are gone or both bounds passed.
+ */
+export async function drainAll(
+  live: Iterable<LiveSession>,
+  deadlineMs: number,
+  graceMs: number,
+  log?: GatewayLog,
+): Promise<void> {
+  const t0 = Date.now();
+  const all = [...live];
+  const open = new Set(all);
+  for (const h of all) void h.gone.then(() => open.delete(h));
+  for (const h of all) {
+    const s = h.driver.session;
+    if (s?.drain) s.drain();
+    else h.goAway();
+  }
+  let t: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(all.map((h) => h.gone)),
+    new Promise<void>((r) => (t = setTimeout(r, deadlineMs))),
+  ]);
+  clearTimeout(t);
+  const cut = open.size;
+  if (cut > 0) await goAwayAll(open, graceMs);
+  log?.("transport.drained", { channels: all.length, cut, ms: Date.now() - t0 });
 }

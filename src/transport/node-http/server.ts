@@ -37,7 +37,7 @@ import {
   upgradeRequest,
   writeRawResponse,
 } from "./http-bridge.ts";
-import { goAwayAll } from "./live-sockets.ts";
+import { drainAll, goAwayAll } from "./live-sockets.ts";
 import { attachWs, type LiveSocket, type WsSocket } from "./ws-lifecycle.ts";
 
 /** Deadline of one plain HTTP exchange (request headers received → response finished). */
@@ -81,8 +81,13 @@ export interface NodeServer {
   /** TCP connections not yet gone (plain, upgrading, upgraded, refused and lingering). */
   readonly connections: number;
   readonly finished: Promise<void>;
-  /** Stops accepting; shuts every session down; after `graceMs` destroys what is left. */
-  shutdown(graceMs: number): Promise<void>;
+  /**
+   * Refuses upgrades (503); with `drainMs` > 0 first drains (live-sockets.ts drainAll: still
+   * listening meanwhile, so /readyz answers 503 and refused upgrades get their 503 rather than a
+   * reset connection), else shuts every session down at once; then stops listening, waits up to
+   * `graceMs` for the sessions to close and destroys what is left.
+   */
+  shutdown(graceMs: number, drainMs?: number): Promise<void>;
 }
 
 /** The part of a Writable (a net.Socket, ws's Receiver) `quietRepeatedEnd` uses. */
@@ -108,7 +113,10 @@ function quietRepeatedEnd(w: EndOnce): void {
 }
 
 export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
+  /** Upgrades are refused (503) from the drain on. */
   let stopping = false;
+  /** Not listening any more: new TCP connections are destroyed. */
+  let closed = false;
   const live = new Set<LiveSocket>();
   const connections = new Set<NetSocket>();
   const deadlines = new Map<NetSocket, ReturnType<typeof setTimeout>>();
@@ -153,6 +161,8 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
     return new Response(null, { status: 200 });
   };
 
+  Object.defineProperty(upgrade, "draining", { get: () => stopping });
+
   const envFor = (remote: RemoteAddr, pending?: Pending): Record<string | symbol, unknown> => {
     const env: Record<string | symbol, unknown> = {
       remoteAddr: remote,
@@ -193,7 +203,7 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
       disarm(s);
       connections.delete(s);
     });
-    if (stopping) s.destroy();
+    if (closed) s.destroy();
     else arm(s, cfg.headersTimeoutMs);
   });
   server.on("upgrade", (req: http.IncomingMessage, s: NetSocket, head: Uint8Array) => {
@@ -287,9 +297,11 @@ export function serveNodeHttp(cfg: NodeServerConfig): NodeServer {
       return connections.size;
     },
     finished,
-    async shutdown(graceMs) {
+    async shutdown(graceMs, drainMs = 0) {
       if (stopping) return finished;
       stopping = true;
+      if (drainMs > 0) await drainAll(live, drainMs, graceMs, cfg.log);
+      closed = true;
       server.close();
       await goAwayAll(live, graceMs);
       // What is left (plain keep-alive connections, sockets past the grace period) goes now.

@@ -50,9 +50,9 @@ export function serveNode(options: ServeNodeOptions): NodeGatewayServer {
   // Bound synchronously (server.ts), unless the bind failed: then `listening` rejects.
   const { node, addr, url, transport, finished, stopServer } = startNodeHttp(o, o.hostname, o.port);
   void node.listening.then(() => options.onListen?.(addr), () => {});
-  const shutdown = shutdownOnce(stopServer, options, {
+  const shutdown = shutdownOnce(stopServer, { ...options, who: "serveNode" }, {
     add: (s, fn) => process.on(s, fn),
     remove: (s, fn) => process.off(s, fn),
-  });
-  return { addr, url, transport, listening: node.listening, finished, shutdown };
+  }, o.drainTimeoutMs);
+  return { addr, url, transport, listening: node.listening, finished, shutdown, drain: shutdown };
 }
