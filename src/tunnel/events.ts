@@ -31,7 +31,10 @@ export const REFUSAL_REASONS = [
   "max_sockets",
   /** Process handshakes-in-flight cap (maxHandshakesInFlight): 503 before the upgrade. */
   "max_handshakes_in_flight",
-  /** The gateway is shutting down: 503 before the upgrade. */
+  /**
+   * The gateway is shutting down: 503 before the upgrade; a new stream on a draining channel
+   * is refused (REFUSED, status 0).
+   */
   "shutting_down",
   /** The page's Origin is not in allowedOrigins: 403 before the upgrade. */
   "origin_not_allowed",
@@ -156,6 +159,12 @@ export type EventFields = {
   "transport.listen_failed": { message: string };
   /** Deno Deploy entry: listening (before any gateway event). */
   "gateway.listening": { url: string; channel: string };
+  /** A graceful shutdown started draining `channels` open channels (docs/operations.md). */
+  "transport.draining": { channels: number; deadlineMs: number };
+  /** The drain ended: `cut` channels were still open at the deadline and closed 1001 then. */
+  "transport.drained": { channels: number; cut: number; ms: number };
+  /** SIGHUP / POST /-/reload: the new configuration is live (ok) or refused (the old one kept). */
+  "gateway.reload": { ok: boolean; keyIds: string[]; error: string | null };
   "cf.attachment_invalid": { error: string };
   "cf.resume_failed": { error: string };
   "cf.websocket_close": { code: number; live: boolean };
@@ -189,6 +198,9 @@ export const EVENT_LEVELS: Readonly<Record<EventName, LogLevel>> = Object.freeze
   "transport.overloaded": "warn",
   "transport.listen_failed": "error",
   "gateway.listening": "info",
+  "transport.draining": "info",
+  "transport.drained": "info",
+  "gateway.reload": "info",
   "cf.attachment_invalid": "warn",
   "cf.resume_failed": "warn",
   "cf.websocket_close": "debug",

@@ -204,7 +204,7 @@ export class ServerStreams {
     const o = this.#o;
     if (this.draining) {
       this.#host.send({ type: "reset_stream", stream: id, errorCode: STREAM_REFUSED });
-      this.#host.log("stream_refused", { stream: id, reason: "draining" });
+      this.#host.log("refused", { reason: "shutting_down", status: 0 });
       return;
     }
     if (this.#streams.size >= o.limits.maxStreams) {

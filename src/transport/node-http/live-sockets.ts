@@ -46,6 +46,7 @@ export async function drainAll(
 ): Promise<void> {
   const t0 = Date.now();
   const all = [...live];
+  log?.("transport.draining", { channels: all.length, deadlineMs });
   const open = new Set(all);
   for (const h of all) void h.gone.then(() => open.delete(h));
   for (const h of all) {
