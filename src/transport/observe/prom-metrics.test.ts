@@ -36,6 +36,35 @@ Deno.test("prom metrics: key_id and close_code labels are bounded whatever clien
   assert.equal(total, 500, "every handshake is counted, under a bounded label set");
 });
 
+Deno.test("prom metrics: a reload counts and admits its keys' ids as labels; draining", async () => {
+  const m = await createPromMetrics({ keyIds: ["1111111111111111"], processMetrics: false });
+  const ok = (keyId: string) =>
+    m.log("handshake", { result: "ok", closeCode: 0, error: null, ms: 1, keyId, suite: 1 });
+  ok("2222222222222222"); // not configured yet: "other"
+  m.log("gateway.reload", { ok: false, keyIds: [], error: "bad routes" });
+  m.log("gateway.reload", {
+    ok: true,
+    keyIds: ["1111111111111111", "2222222222222222"],
+    error: null,
+  });
+  ok("2222222222222222");
+  m.log("transport.draining", { channels: 3, deadlineMs: 10_000 });
+  let fams = parse(await m.metrics());
+  const by = (name: string) => fams.find((f) => f.name === name)!.metrics;
+  assert.deepEqual(
+    by("pqgate_handshakes_total").map((x) => [x.labels!.key_id, x.value]),
+    [["other", "1"], ["2222222222222222", "1"]],
+  );
+  assert.deepEqual(by("pqgate_reloads_total").map((x) => [x.labels!.result, x.value]), [
+    ["ok", "1"],
+    ["refused", "1"],
+  ]);
+  assert.equal(by("pqgate_draining")[0].value, "1");
+  m.log("transport.drained", { channels: 3, cut: 0, ms: 40 });
+  fams = parse(await m.metrics());
+  assert.equal(by("pqgate_draining")[0].value, "0");
+});
+
 Deno.test("prom metrics: requests by route and status class; refusals start at zero per reason", async () => {
   const m = await createPromMetrics({ processMetrics: false });
   const base = {

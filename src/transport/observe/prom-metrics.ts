@@ -155,6 +155,21 @@ export async function createPromMetrics(o: PromMetricsOptions = {}): Promise<Pro
     registers,
   });
 
+  const reloads = new client.Counter({
+    name: `${p}reloads_total`,
+    help:
+      "Configuration reloads (SIGHUP, POST /-/reload), by result (ok, refused: the old one kept)",
+    labelNames: ["result"],
+    registers,
+  });
+  reloads.inc({ result: "ok" }, 0);
+  reloads.inc({ result: "refused" }, 0);
+  const draining = new client.Gauge({
+    name: `${p}draining`,
+    help: "1 while a graceful shutdown drains the open channels, else 0",
+    registers,
+  });
+
   const on: { [E in EventName]?: (f: EventFields[E]) => void } = {
     handshake(f) {
       const key = keyLabel(f.keyId);
@@ -183,6 +198,17 @@ export async function createPromMetrics(o: PromMetricsOptions = {}): Promise<Pro
     },
     refused(f) {
       refusals.inc({ reason: f.reason });
+    },
+    "gateway.reload"(f) {
+      reloads.inc({ result: f.ok ? "ok" : "refused" });
+      // The reloaded keys' ids become `key_id` label values (bounded by MAX_KEY_ID_LABELS).
+      if (f.ok) allowKeyIds(f.keyIds);
+    },
+    "transport.draining"() {
+      draining.set(1);
+    },
+    "transport.drained"() {
+      draining.set(0);
     },
     crypto(f) {
       backend.reset();
