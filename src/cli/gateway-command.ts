@@ -38,8 +38,15 @@ export interface ListeningServer {
 
 /** What differs between runtimes and commands. */
 export interface GatewayRuntime {
-  /** Starts the server (handling SIGINT / SIGTERM); throws when it cannot listen. */
-  serve(gateway: Gateway, settings: StartSettings): Promise<ListeningServer>;
+  /**
+   * Starts the server (handling SIGINT / SIGTERM); throws when it cannot listen. `fetch`
+   * serves the gateway of the moment (a reload swaps it: `reload` below).
+   */
+  serve(
+    gateway: Gateway,
+    settings: StartSettings,
+    fetch: (request: Request, env: unknown) => Response | Promise<Response>,
+  ): Promise<ListeningServer>;
   /** Why listening failed, for the error line (e.g. the port is in use). */
   listenError(e: unknown, settings: StartSettings): string;
   /**
@@ -49,11 +56,6 @@ export interface GatewayRuntime {
   addDemoPage?(gateway: Gateway): void;
   /** The usage text. */
   usage: string;
-  /**
-   * POST /-/reload on the metrics listener: re-reads keys, routes and limits (absent: the
-   * endpoint answers 501).
-   */
-  onReload?: () => Promise<void>;
   /** The command that creates a key file, e.g. `npm start -- --generate-key`. */
   keygenCommand: string;
   /** The fetch command of the banner's Try line, e.g. `npm run fetch --`. */
@@ -124,6 +126,67 @@ function exampleTarget(gateway: Gateway): string {
     : "<target-url>";
 }
 
+/** What a reload did: the key ids now live, or why the new configuration was refused. */
+export type ReloadResult = { ok: true; keyIds: string[] } | { ok: false; error: string };
+
+class ReloadRefused extends Error {}
+
+/** Settings a reload reads but cannot apply to a listening server. */
+const RESTART_SETTINGS = [
+  "port",
+  "hostname",
+  "maxChannelsPerAddress",
+  "maxHandshakesPerAddressPerMinute",
+  "maxSockets",
+  "maxHandshakesInFlight",
+  "closeTimeoutMs",
+  "headersTimeoutMs",
+  "drainTimeoutMs",
+  "observe",
+] as const;
+
+/**
+ * The config file (if any), the settings and the key files: at start (`create`: the default
+ * key file is created when missing) and on every reload (never creates). Errors name the file
+ * and the setting.
+ */
+async function loadConfig(
+  flags: StartFlags,
+  create: boolean,
+): Promise<
+  { settings: StartSettings; loaded: LoadedKey[] } | { error: string; missingKey?: boolean }
+> {
+  let configText: string | null = null;
+  if (flags.config !== null) {
+    try {
+      configText = await readFile(flags.config, "utf8");
+    } catch (e) {
+      return { error: `cannot read config file ${flags.config}: ${(e as Error).message}` };
+    }
+  }
+  let settings: StartSettings;
+  try {
+    settings = resolveStartSettings(flags, configText);
+  } catch (e) {
+    if (e instanceof UsageError) return { error: e.message };
+    throw e;
+  }
+  const loaded: LoadedKey[] = [];
+  try {
+    for (const [i, path] of settings.keyFiles.entries()) {
+      loaded.push(
+        i === 0 && settings.createMissingKey && create
+          ? await loadOrCreateKeyFile(path, { allowUnignored: flags.allowUnignoredKey })
+          : await readKeyFile(path),
+      );
+    }
+  } catch (e) {
+    if (e instanceof KeyFileError) return { error: e.message, missingKey: e.missing };
+    throw e;
+  }
+  return { settings, loaded };
+}
+
 export async function runGateway(argv: readonly string[], rt: GatewayRuntime): Promise<number> {
   const userPath = rt.initCwd === false ? (p: string) => p : initCwdPath;
   let flags: StartFlags;
@@ -155,48 +218,15 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
     }
   }
 
-  let configText: string | null = null;
-  if (flags.config !== null) {
-    flags = { ...flags, config: userPath(flags.config) };
-    try {
-      configText = await readFile(flags.config!, "utf8");
-    } catch (e) {
-      console.error(`pqgate: cannot read config file ${flags.config}: ${(e as Error).message}`);
-      return 2;
-    }
-  }
+  if (flags.config !== null) flags = { ...flags, config: userPath(flags.config) };
   if (flags.keyFile !== null) flags = { ...flags, keyFile: userPath(flags.keyFile) };
-
-  let settings;
-  try {
-    settings = resolveStartSettings(flags, configText);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`pqgate: ${e.message}`);
-      return 2;
-    }
-    throw e;
+  const first0 = await loadConfig(flags, true);
+  if ("error" in first0) {
+    console.error(`pqgate: ${first0.error}`);
+    if (first0.missingKey) console.error(`  create it with: ${rt.keygenCommand} <path>`);
+    return 2;
   }
-
-  const loaded: LoadedKey[] = [];
-  try {
-    for (const [i, path] of settings.keyFiles.entries()) {
-      loaded.push(
-        i === 0 && settings.createMissingKey
-          ? await loadOrCreateKeyFile(path, { allowUnignored: flags.allowUnignoredKey })
-          : await readKeyFile(path),
-      );
-    }
-  } catch (e) {
-    if (e instanceof KeyFileError) {
-      console.error(`pqgate: ${e.message}`);
-      if (e.missing) {
-        console.error(`  create it with: ${rt.keygenCommand} <path>`);
-      }
-      return 2;
-    }
-    throw e;
-  }
+  let { settings, loaded } = first0;
   for (const k of loaded) if (k.warning) console.error(`pqgate: warning: ${k.warning}`);
 
   const o = settings.observe;
@@ -214,9 +244,8 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
   }
   const log = teeLogs(logLines, metrics?.log);
 
-  let gateway: Gateway;
-  try {
-    gateway = createGateway({
+  const build = (settings: StartSettings, loaded: LoadedKey[]): Gateway => {
+    const g = createGateway({
       keys: loaded.map((k) => k.key),
       routes: settings.routes,
       allowAnonymous: settings.allowAnonymous,
@@ -228,6 +257,12 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
       allowedOrigins: settings.allowedOrigins,
       log,
     });
+    if (settings.routes === undefined) rt.addDemoPage?.(g);
+    return g;
+  };
+  let gateway: Gateway;
+  try {
+    gateway = build(settings, loaded);
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`pqgate: ${rewordGatewayError(e.message, settings.configPath)}`);
@@ -236,7 +271,55 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
     throw e;
   }
 
-  if (settings.routes === undefined) rt.addDemoPage?.(gateway);
+  /**
+   * Reload (SIGHUP, POST /-/reload; docs/operations.md "Reload"): the same files through the
+   * same parser as at start; a new gateway (keys, routes, limits) for new channels once its
+   * crypto self-tests ran, open channels keep theirs. Refused (old one kept) with the file and
+   * setting named. One at a time: a reload during a reload waits for it.
+   */
+  let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, keyIds: [] });
+  const reload = (): Promise<ReloadResult> =>
+    reloading = reloading.then(async (): Promise<ReloadResult> => {
+      const next = await loadConfig(flags, false);
+      let g: Gateway;
+      try {
+        if ("error" in next) throw new ReloadRefused(next.error);
+        try {
+          g = build(next.settings, next.loaded);
+        } catch (e) {
+          if (e instanceof ConfigError) {
+            throw new ReloadRefused(rewordGatewayError(e.message, next.settings.configPath));
+          }
+          throw e;
+        }
+      } catch (e) {
+        const error = e instanceof ReloadRefused ? e.message : `reload failed: ${e}`;
+        console.error(`pqgate: reload refused, the running configuration is kept: ${error}`);
+        log?.("gateway.reload", { ok: false, keyIds: [], error });
+        return { ok: false, error };
+      }
+      await g.cryptoReport();
+      for (const k of next.loaded) if (k.warning) console.error(`pqgate: warning: ${k.warning}`);
+      const keyIds = next.loaded.map((k) => k.keyIdHex);
+      metrics?.allowKeyIds(keyIds);
+      const restart = RESTART_SETTINGS.filter((k) =>
+        JSON.stringify(next.settings[k]) !== JSON.stringify(settings[k])
+      );
+      gateway = g;
+      settings = next.settings;
+      loaded = next.loaded;
+      console.error(
+        `pqgate: reloaded: keys ${keyIds.join(", ")}; ${
+          next.settings.routes ? `${next.settings.routes.length} routes` : "demo origin"
+        }${restart.length ? ` (${restart.join(", ")} changed: applied at the next restart)` : ""}`,
+      );
+      log?.("gateway.reload", { ok: true, keyIds, error: null });
+      return { ok: true, keyIds };
+    });
+  const onHangup = () => void reload();
+  try {
+    process.on("SIGHUP", onHangup);
+  } catch { /* no SIGHUP on this platform */ }
 
   let metricsListener: MetricsListener | null = null;
   if (metrics && o.metricsListen !== undefined) {
@@ -247,7 +330,10 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
         ...at,
         metrics: metrics.metrics,
         contentType: metrics.contentType,
-        onReload: rt.onReload,
+        onReload: async () => {
+          const r = await reload();
+          if (!r.ok) throw new Error(r.error);
+        },
       });
     } catch (e) {
       console.error(
@@ -259,7 +345,11 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
 
   let server: ListeningServer;
   try {
-    server = await rt.serve(gateway, settings);
+    server = await rt.serve(
+      gateway,
+      settings,
+      (req, env) => gateway.app.fetch(req, env as Record<string, unknown>),
+    );
   } catch (e) {
     console.error(
       `pqgate: cannot listen on ${settings.hostname}:${settings.port}: ${
@@ -303,6 +393,9 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
   console.log(lines.join("\n"));
 
   await server.finished;
+  try {
+    process.off("SIGHUP", onHangup);
+  } catch { /* as above */ }
   await metricsListener?.close();
   console.log("pqgate stopped");
   return 0;

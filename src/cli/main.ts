@@ -116,8 +116,8 @@ function serve(argv: readonly string[]): Promise<number> {
     keygenCommand: "npx pqgate keygen",
     fetchCommand: "npx pqgate fetch",
     initCwd: false,
-    serve: async (gateway, settings) => {
-      const server = serveNode({ gateway, ...serverOptions(settings) });
+    serve: async (gateway, settings, fetch) => {
+      const server = serveNode({ gateway, ...serverOptions(settings), fetch });
       await server.listening;
       return server;
     },

@@ -64,8 +64,8 @@ async function warnIfStale(bundle: URL): Promise<void> {
 export function main(argv: readonly string[]): Promise<number> {
   return runGateway(argv, {
     ...NPM_START_TEXTS,
-    serve: (gateway, settings) =>
-      Promise.resolve(serveDeno({ gateway, ...serverOptions(settings) })),
+    serve: (gateway, settings, fetch) =>
+      Promise.resolve(serveDeno({ gateway, ...serverOptions(settings), fetch })),
     listenError: (e, settings) =>
       describeListenError(e, settings, e instanceof Deno.errors.AddrInUse),
     addDemoPage: (gateway) => {
