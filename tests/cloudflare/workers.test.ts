@@ -58,6 +58,10 @@ Deno.test({
       const h = await health.json() as { status: string; crypto?: { mlkem: string } };
       assert.equal(h.status, "ok");
       assert.ok(h.crypto, "backend selection ran at start-up");
+      // Ready: the secret's keys parsed and the crypto self-tests ran (docs/operations.md).
+      const ready = await fetch(w.url + "readyz");
+      assert.equal(ready.status, 200);
+      assert.deepEqual(await ready.json(), { status: "ready", keys: 2 });
       const cfg = await (await fetch(w.url + ".well-known/pqgate")).json() as {
         keys: { pin: string; key_id: string }[];
       };
@@ -86,6 +90,9 @@ Deno.test({
       const h = await fetch(bad.url + "healthz");
       assert.equal(h.status, 503);
       await h.body?.cancel();
+      const notReady = await fetch(bad.url + "readyz");
+      assert.equal(notReady.status, 503);
+      assert.deepEqual(await notReady.json(), { status: "not_ready", reason: "misconfigured" });
     } finally {
       await w.close();
     }

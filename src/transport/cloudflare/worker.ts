@@ -198,8 +198,19 @@ export function createWorker(options: OptionsSource = {}): PqgateWorker {
       try {
         gateway = gatewayFor(env);
       } catch (e) {
-        if (new URL(request.url).pathname === "/healthz") {
+        const path = new URL(request.url).pathname;
+        if (path === "/healthz") {
           return Promise.resolve(Response.json({ status: "misconfigured" }, { status: 503 }));
+        }
+        // Not ready: the PQGATE_KEYS secret or a PQGATE_* variable does not parse (the
+        // variable's name is in every other answer's message and in the log, not here).
+        if (path === "/readyz") {
+          return Promise.resolve(
+            Response.json({ status: "not_ready", reason: "misconfigured" }, {
+              status: 503,
+              headers: { "cache-control": "no-store" },
+            }),
+          );
         }
         return Promise.resolve(configFailure(e));
       }
