@@ -9,11 +9,12 @@ import { createGateway, type Gateway } from "../gateway/create-gateway.ts";
 import { ConfigError } from "../gateway/config-error.ts";
 import { createLogWriter } from "../gateway/log-writer.ts";
 import { stderrLines } from "./log-output.ts";
-import { teeLogs } from "../tunnel/events.ts";
+import { emit, teeLogs } from "../tunnel/events.ts";
 import type { MetricsListener } from "../transport/observe/metrics-listener.ts";
 import { parseListenAddress } from "../transport/observe/listen-address.ts";
 import type { PromMetrics } from "../transport/observe/prom-metrics.ts";
 import { UsageError } from "./argv.ts";
+import { oneAtATime, reloadAnswer, type ReloadResult, restartOnlyChanges } from "./reload.ts";
 import {
   createKeyFile,
   KeyFileError,
@@ -126,24 +127,19 @@ function exampleTarget(gateway: Gateway): string {
     : "<target-url>";
 }
 
-/** What a reload did: the key ids now live, or why the new configuration was refused. */
-export type ReloadResult = { ok: true; keyIds: string[] } | { ok: false; error: string };
+export type { ReloadResult };
 
-class ReloadRefused extends Error {}
+class ReloadRefused extends Error {
+  constructor(message: string, readonly file: string | null, readonly setting: string | null) {
+    super(message);
+  }
+}
 
-/** Settings a reload reads but cannot apply to a listening server. */
-const RESTART_SETTINGS = [
-  "port",
-  "hostname",
-  "maxChannelsPerAddress",
-  "maxHandshakesPerAddressPerMinute",
-  "maxSockets",
-  "maxHandshakesInFlight",
-  "closeTimeoutMs",
-  "headersTimeoutMs",
-  "drainTimeoutMs",
-  "observe",
-] as const;
+/** A refusal's file and setting (loadConfig's errors carry them). */
+interface Where {
+  file: string | null;
+  setting: string | null;
+}
 
 /**
  * The config file (if any), the settings and the key files: at start (`create`: the default
@@ -154,26 +150,37 @@ async function loadConfig(
   flags: StartFlags,
   create: boolean,
 ): Promise<
-  { settings: StartSettings; loaded: LoadedKey[] } | { error: string; missingKey?: boolean }
+  | { settings: StartSettings; loaded: LoadedKey[] }
+  | ({ error: string; missingKey?: boolean } & Where)
 > {
   let configText: string | null = null;
   if (flags.config !== null) {
     try {
       configText = await readFile(flags.config, "utf8");
     } catch (e) {
-      return { error: `cannot read config file ${flags.config}: ${(e as Error).message}` };
+      return {
+        error: `cannot read config file ${flags.config}: ${(e as Error).message}`,
+        file: flags.config,
+        setting: null,
+      };
     }
   }
   let settings: StartSettings;
   try {
     settings = resolveStartSettings(flags, configText);
   } catch (e) {
-    if (e instanceof UsageError) return { error: e.message };
+    if (e instanceof UsageError) {
+      const cause = (e as { cause?: unknown }).cause;
+      const setting = cause instanceof ConfigError ? cause.path || null : null;
+      return { error: e.message, file: flags.config, setting };
+    }
     throw e;
   }
   const loaded: LoadedKey[] = [];
+  let reading: string | null = null;
   try {
     for (const [i, path] of settings.keyFiles.entries()) {
+      reading = path;
       loaded.push(
         i === 0 && settings.createMissingKey && create
           ? await loadOrCreateKeyFile(path, { allowUnignored: flags.allowUnignoredKey })
@@ -181,7 +188,10 @@ async function loadConfig(
       );
     }
   } catch (e) {
-    if (e instanceof KeyFileError) return { error: e.message, missingKey: e.missing };
+    if (e instanceof KeyFileError) {
+      const setting = flags.keyFile !== null ? "--key-file" : flags.config !== null ? "keys" : null;
+      return { error: e.message, missingKey: e.missing, file: reading, setting };
+    }
     throw e;
   }
   return { settings, loaded };
@@ -275,47 +285,73 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
    * Reload (SIGHUP, POST /-/reload; docs/operations.md "Reload"): the same files through the
    * same parser as at start; a new gateway (keys, routes, limits) for new channels once its
    * crypto self-tests ran, open channels keep theirs. Refused (old one kept) with the file and
-   * setting named. One at a time: a reload during a reload waits for it.
+   * setting named. One at a time, bounded: a reload during a reload waits for it and runs once
+   * more, later ones share that one (reload.ts oneAtATime). Restart-only settings are compared
+   * with the ones the server was started with.
    */
-  let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, keyIds: [] });
-  const reload = (): Promise<ReloadResult> =>
-    reloading = reloading.then(async (): Promise<ReloadResult> => {
-      const next = await loadConfig(flags, false);
-      let g: Gateway;
+  const started = settings;
+  const reload = oneAtATime(async (): Promise<ReloadResult> => {
+    const next = await loadConfig(flags, false);
+    let g: Gateway;
+    try {
+      if ("error" in next) throw new ReloadRefused(next.error, next.file, next.setting);
       try {
-        if ("error" in next) throw new ReloadRefused(next.error);
-        try {
-          g = build(next.settings, next.loaded);
-        } catch (e) {
-          if (e instanceof ConfigError) {
-            throw new ReloadRefused(rewordGatewayError(e.message, next.settings.configPath));
-          }
-          throw e;
-        }
+        g = build(next.settings, next.loaded);
       } catch (e) {
-        const error = e instanceof ReloadRefused ? e.message : `reload failed: ${e}`;
-        console.error(`pqgate: reload refused, the running configuration is kept: ${error}`);
-        log?.("gateway.reload", { ok: false, keyIds: [], error });
-        return { ok: false, error };
+        if (e instanceof ConfigError) {
+          throw new ReloadRefused(
+            rewordGatewayError(e.message, next.settings.configPath),
+            next.settings.configPath,
+            e.path.replace(/^options\./, "") || null,
+          );
+        }
+        throw e;
       }
-      await g.cryptoReport();
-      for (const k of next.loaded) if (k.warning) console.error(`pqgate: warning: ${k.warning}`);
-      const keyIds = next.loaded.map((k) => k.keyIdHex);
-      metrics?.allowKeyIds(keyIds);
-      const restart = RESTART_SETTINGS.filter((k) =>
-        JSON.stringify(next.settings[k]) !== JSON.stringify(settings[k])
-      );
-      gateway = g;
-      settings = next.settings;
-      loaded = next.loaded;
-      console.error(
-        `pqgate: reloaded: keys ${keyIds.join(", ")}; ${
-          next.settings.routes ? `${next.settings.routes.length} routes` : "demo origin"
-        }${restart.length ? ` (${restart.join(", ")} changed: applied at the next restart)` : ""}`,
-      );
-      log?.("gateway.reload", { ok: true, keyIds, error: null });
-      return { ok: true, keyIds };
+    } catch (e) {
+      const refused = e instanceof ReloadRefused;
+      const error = refused ? e.message : `reload failed: ${e}`;
+      const file = refused ? e.file : null, setting = refused ? e.setting : null;
+      console.error(`pqgate: reload refused, the running configuration is kept: ${error}`);
+      emit(log, "gateway.reload", {
+        ok: false,
+        keyIds: loaded.map((k) => k.keyIdHex),
+        error,
+        file,
+        setting,
+        restartOnly: [],
+      });
+      return { ok: false, status: refused ? 422 : 500, error, file, setting };
+    }
+    await g.cryptoReport();
+    for (const k of next.loaded) if (k.warning) console.error(`pqgate: warning: ${k.warning}`);
+    const keyIds = next.loaded.map((k) => k.keyIdHex);
+    metrics?.allowKeyIds(keyIds);
+    const restart = restartOnlyChanges(started, next.settings);
+    const before = loaded.map((k) => k.keyIdHex);
+    gateway = g;
+    settings = next.settings;
+    loaded = next.loaded;
+    console.error(
+      `pqgate: reloaded: keys ${keyIds.join(", ")}; ${
+        next.settings.routes ? `${next.settings.routes.length} routes` : "demo origin"
+      }${restart.length ? ` (${restart.join(", ")} changed: applied at the next restart)` : ""}`,
+    );
+    emit(log, "gateway.reload", {
+      ok: true,
+      keyIds,
+      error: null,
+      file: next.settings.configPath,
+      setting: null,
+      restartOnly: restart,
     });
+    return {
+      ok: true,
+      keyIds,
+      added: keyIds.filter((id) => !before.includes(id)),
+      removed: before.filter((id) => !keyIds.includes(id)),
+      restartOnly: restart,
+    };
+  });
   const onHangup = () => void reload();
   try {
     process.on("SIGHUP", onHangup);
@@ -330,10 +366,7 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
         ...at,
         metrics: metrics.metrics,
         contentType: metrics.contentType,
-        onReload: async () => {
-          const r = await reload();
-          if (!r.ok) throw new Error(r.error);
-        },
+        onReload: async () => reloadAnswer(await reload()),
       });
     } catch (e) {
       console.error(

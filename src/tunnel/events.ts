@@ -164,7 +164,19 @@ export type EventFields = {
   /** The drain ended: `cut` channels were still open at the deadline and closed 1001 then. */
   "transport.drained": { channels: number; cut: number; ms: number };
   /** SIGHUP / POST /-/reload: the new configuration is live (ok) or refused (the old one kept). */
-  "gateway.reload": { ok: boolean; keyIds: string[]; error: string | null };
+  "gateway.reload": {
+    ok: boolean;
+    /** The live key ids after it (the old ones when refused). */
+    keyIds: string[];
+    /** Why it was refused (names the file and setting, never key material), else null. */
+    error: string | null;
+    /** The file a refusal is about (config or key file); on success the config file. */
+    file: string | null;
+    /** The setting a refusal is about (e.g. `routes[0].origin`), when known. */
+    setting: string | null;
+    /** Changed settings that only a restart applies (none of them was applied). */
+    restartOnly: string[];
+  };
   "cf.attachment_invalid": { error: string };
   "cf.resume_failed": { error: string };
   "cf.websocket_close": { code: number; live: boolean };

@@ -226,6 +226,7 @@ Deno.test({
       onReload: () => {
         reloads++;
         if (fail) throw new Error("routes[0].origin: bad");
+        return Promise.resolve({ status: 200, body: { reloaded: true, keyIds: ["ab"] } });
       },
     });
     const base = `http://127.0.0.1:${listener.addr.port}`;
@@ -238,10 +239,10 @@ Deno.test({
       await get.body?.cancel();
       const ok = await fetch(`${base}/-/reload`, { method: "POST" });
       assert.equal(ok.status, 200);
-      assert.deepEqual(await ok.json(), { reloaded: true });
+      assert.deepEqual(await ok.json(), { reloaded: true, keyIds: ["ab"] });
       fail = true;
       const bad = await fetch(`${base}/-/reload`, { method: "POST" });
-      assert.equal(bad.status, 500);
+      assert.equal(bad.status, 500, "a rejected onReload answers 500");
       assert.deepEqual(await bad.json(), { error: "routes[0].origin: bad" });
       assert.equal(reloads, 2);
     } finally {

@@ -3,8 +3,9 @@
  * of its own, never the public channel port, serving
  *
  *   GET  /metrics   the Prometheus text exposition (prom-metrics.ts)
- *   POST /-/reload  the admin reload (`onReload`: re-read keys, routes and limits; 200 with
- *                   {"reloaded":true} or 500/501 with {"error": message}); 405 for other methods
+ *   POST /-/reload  the admin reload (`onReload`: re-read keys, routes and limits; its answer:
+ *                   200 with the live key ids, or 4xx/5xx with the refusal's reason, as
+ *                   src/cli/reload.ts gives them; 501 without `onReload`); 405 for other methods
  *
  * and 404 for anything else. It reads no request body (a POST's is ignored, at most 0 bytes are
  * buffered) and answers one request at a time per connection; headers are bounded by node:http
@@ -19,8 +20,11 @@ export interface MetricsListenerOptions {
   /** The exposition text and its content type. */
   metrics(): Promise<string>;
   contentType: string;
-  /** POST /-/reload: resolves when the new configuration is live; rejects with why not. */
-  onReload?: () => Promise<void> | void;
+  /**
+   * POST /-/reload: resolves with the status and JSON body to answer (200 once the new
+   * configuration is live, 4xx/5xx with why it was refused). A rejection answers 500.
+   */
+  onReload?: () => Promise<{ status: number; body: Record<string, unknown> }>;
 }
 
 export interface MetricsListener {
@@ -54,8 +58,8 @@ export async function startMetricsListener(o: MetricsListenerOptions): Promise<M
         }
         if (!o.onReload) return json(res, 501, { error: "reload is not available" });
         try {
-          await o.onReload();
-          return json(res, 200, { reloaded: true });
+          const answer = await o.onReload();
+          return json(res, answer.status, answer.body);
         } catch (e) {
           return json(res, 500, { error: String((e as Error)?.message ?? e).slice(0, 500) });
         }

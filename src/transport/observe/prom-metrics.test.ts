@@ -41,11 +41,13 @@ Deno.test("prom metrics: a reload counts and admits its keys' ids as labels; dra
   const ok = (keyId: string) =>
     m.log("handshake", { result: "ok", closeCode: 0, error: null, ms: 1, keyId, suite: 1 });
   ok("2222222222222222"); // not configured yet: "other"
-  m.log("gateway.reload", { ok: false, keyIds: [], error: "bad routes" });
+  const where = { file: "pqgate.json", setting: null, restartOnly: [] };
+  m.log("gateway.reload", { ok: false, keyIds: [], error: "bad routes", ...where });
   m.log("gateway.reload", {
     ok: true,
     keyIds: ["1111111111111111", "2222222222222222"],
     error: null,
+    ...where,
   });
   ok("2222222222222222");
   m.log("transport.draining", { channels: 3, deadlineMs: 10_000 });
