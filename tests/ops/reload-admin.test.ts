@@ -172,7 +172,7 @@ Deno.test({
         assert.equal(b.status, 422, JSON.stringify(b.body));
         assert.equal(b.body.reloaded, false);
         assert.match(b.body.error, why);
-        if (setting !== null) assert.equal(b.body.setting, setting);
+        assert.equal(b.body.setting, setting);
         assert.equal(b.body.file, file);
         const refused = reloadLines(err.text).at(-1)!;
         assert.equal(refused.ok, false);
