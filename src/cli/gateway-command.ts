@@ -291,9 +291,12 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
    */
   const started = settings;
   const reload = oneAtATime(async (): Promise<ReloadResult> => {
-    const next = await loadConfig(flags, false);
+    let next: Awaited<ReturnType<typeof loadConfig>>;
     let g: Gateway;
     try {
+      // Inside the try: an unexpected error answers 500 and never rejects (SIGHUP's caller
+      // does not wait, so a rejection would be an unhandled one).
+      next = await loadConfig(flags, false);
       if ("error" in next) throw new ReloadRefused(next.error, next.file, next.setting);
       try {
         g = build(next.settings, next.loaded);
@@ -352,7 +355,7 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
       restartOnly: restart,
     };
   });
-  const onHangup = () => void reload();
+  const onHangup = () => void reload().catch(() => {/* reload() answers every error itself */});
   try {
     process.on("SIGHUP", onHangup);
   } catch { /* no SIGHUP on this platform */ }

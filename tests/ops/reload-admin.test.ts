@@ -1,8 +1,8 @@
 /**
  * The admin reload on a real gateway process (docs/operations.md "Reload", "Key rotation"):
- * `src/cli/start.ts --config` and `pqgate serve --config` (src/cli/main.ts) on an ephemeral port with the metrics listener, rotated through
- * POST /-/reload and once by SIGHUP (both runtimes). The endpoint answers 200 with the
- * live key ids or 422 with the reason, file and setting; after the old key is removed a client
+ * `src/cli/start.ts --config` and `pqgate serve --config` (src/cli/main.ts) on an ephemeral
+ * port with the metrics listener, rotated through POST /-/reload and once by SIGHUP (both
+ * commands). The endpoint answers 200 with the live key ids or 422 with the reason, file and setting; after the old key is removed a client
  * that still sends its key id is refused with 4003 (unknown_key_id) while a channel opened with
  * it keeps working; each kind of broken config (bad JSON, a missing key file, a bad route, a bad
  * limit) is refused with the old key set kept; concurrent requests are serialized; a changed
