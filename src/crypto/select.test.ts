@@ -14,6 +14,9 @@ import type { HybridKem, SessionKeys, StaticKey } from "../protocol/types.ts";
 import { loadNodeCrypto } from "./node-crypto.ts";
 import { type Backends, type ConnectionKem, selectBackends, type XWingVector } from "./select.ts";
 import { PreparedXWing } from "./xwing-webcrypto-server.ts";
+import { nobleSha3, nobleX25519 } from "./primitives.ts";
+import { CachedXWing } from "./xwing.ts";
+import { xwingNoble } from "../protocol/kem.ts";
 
 const VECTORS = (JSON.parse(
   Deno.readTextFileSync(new URL("../../tests/vectors/xwing-draft.json", import.meta.url)),
@@ -79,9 +82,20 @@ Deno.test("selectBackends on Deno: native X25519, SHA3, AEAD and WebCrypto ML-KE
   assert.ok(NATIVE.forConnection() instanceof PreparedXWing);
 });
 
-Deno.test("forced fallback is exactly the core's noble defaults", () => {
-  assert.equal(NOBLE.kem.name, "X-Wing (noble)");
+Deno.test("forced fallback runs only noble code (static key expanded once), byte-identical to the core's xwingNoble", async () => {
+  assert.equal(NOBLE.kem.name, "X-Wing (ML-KEM noble, X25519 noble, SHA3 noble, cached dk)");
+  assert.ok(NOBLE.kem instanceof CachedXWing);
+  assert.equal(NOBLE.kem.x25519, nobleX25519);
+  assert.equal(NOBLE.kem.sha3, nobleSha3);
   assert.equal(NOBLE.forConnection(), NOBLE.kem);
+  for (const key of [KEY_A, KEY_B]) {
+    const a = await handshake(NOBLE.kem, NOBLE.kem, "forced " + toHex(key.keyId), key);
+    const b = await handshake(xwingNoble, xwingNoble, "forced " + toHex(key.keyId), key);
+    assert.equal(toHex(a.ch), toHex(b.ch));
+    assert.equal(toHex(a.sh), toHex(b.sh));
+    sameKeys(a.ckeys, b.ckeys);
+    sameKeys(a.skeys, b.skeys);
+  }
   assert.equal(NOBLE.report.prepared, null);
   assert.equal(NOBLE.aead(AES).name, "AES-256-GCM");
   assert.equal(NOBLE.aead(CHACHA).name, "ChaCha20-Poly1305");

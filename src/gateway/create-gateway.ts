@@ -279,7 +279,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   const startSelection = (): Promise<GatewayCryptoReport> => {
     if (selection) return selection;
     selection = (async () => {
-      if (cryptoMode === "noble") return (report = nobleReport("noble", [], 0));
+      if (cryptoMode === "noble") {
+        // Only noble code, but the static keys expanded once (SHAKE256 + ML-KEM keygen, ~26%
+        // of a noble handshake) instead of in every handshake: selectBackends' forced path is
+        // the cached X-Wing on noble parts, byte-identical to the core (src/crypto/select.ts).
+        try {
+          const { selectBackends } = await import("../crypto/select.ts");
+          backends = await selectBackends({ force: "noble", staticKeys: keys, timeAead: false });
+        } catch { /* the core's own noble code, uncached */ }
+        return (report = nobleReport("noble", [], 0));
+      }
       const t0 = Date.now();
       try {
         const { selectBackends } = await import("../crypto/select.ts");

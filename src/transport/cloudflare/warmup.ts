@@ -46,10 +46,10 @@ function warmUpOnce(): void {
 }
 
 /**
- * The same throwaway handshake on the backends the gateway selected (PQGATE_CRYPTO=auto), so
- * that the first real connection also finds the native path (prepared WebCrypto ML-KEM,
- * node:crypto X25519 and AEAD) compiled. Runs at start-up after the selection; no-op when the
- * selection kept noble. Native ML-KEM encapsulation draws from the platform CSPRNG, which
+ * The same throwaway handshake on the backends the gateway selected (PQGATE_CRYPTO=auto: the
+ * native path, prepared WebCrypto ML-KEM, node:crypto X25519 and AEAD; noble: the cached X-Wing
+ * on noble parts), so that the first real connection finds them compiled. Runs at start-up
+ * after the selection; no-op when no backend was selected. Native ML-KEM encapsulation draws from the platform CSPRNG, which
  * workerd allows here; nothing of it is used on the wire.
  */
 export async function warmUpSelected(config: SessionConfig): Promise<void> {

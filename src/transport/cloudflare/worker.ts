@@ -86,8 +86,8 @@ let startupEnv: WorkerEnv | null = null;
 // selection (self-tests against noble) and a warm-up handshake on the selected backends. So no
 // request or WebSocket message ever pays for the selection. Where the env import is not
 // available, the selection starts at the first connection instead (PqgateSession below).
-// PQGATE_CRYPTO=noble keeps the core's noble code for every handshake: NOBLE_WARM_UP_ROUNDS
-// warm-up handshakes then (warmup.ts says why), one otherwise.
+// PQGATE_CRYPTO=noble runs only noble code (its static keys expanded once, like auto's):
+// NOBLE_WARM_UP_ROUNDS warm-up handshakes then (warmup.ts says why), one otherwise.
 try {
   const spec = "cloudflare:workers"; // a variable: neither Deno nor tsc knows the scheme
   startupEnv = ((await import(spec)) as { env?: WorkerEnv }).env ?? null;
@@ -111,8 +111,9 @@ async function startUp(env: WorkerEnv): Promise<void> {
   if (!env.PQGATE_KEYS) return;
   try {
     const gateway = gatewayFor(env);
-    const report = await gateway.cryptoReport();
-    if (report.mode === "auto") await warmUpSelected(gateway.sessionConfig);
+    await gateway.cryptoReport();
+    // Both modes: PQGATE_CRYPTO=noble also holds a backend (noble parts, static keys expanded).
+    await warmUpSelected(gateway.sessionConfig);
   } catch (e) {
     // A configuration error is reported per request (503); nothing else is fatal here.
     if (!isConfigError(e)) {
