@@ -24,7 +24,7 @@ import type { SuiteId } from "../protocol/constants.ts";
 import type { RecordLimits } from "../protocol/record-layer.ts";
 import type { Aead } from "../protocol/types.ts";
 import type { EventLog } from "./events.ts";
-import type { Env, RequestHandler, SessionLimits, Socket, StaticKey } from "./types.ts";
+import type { AuthVerifier, Env, RequestHandler, SessionLimits, Socket, StaticKey } from "./types.ts";
 
 export type { Socket };
 
@@ -71,6 +71,12 @@ export interface SessionOptions {
   keys: StaticKey[];
   suites?: SuiteId[];
   allowAnonymous?: boolean;
+  /**
+   * Client authentication (docs/client-auth.md): the credential checks behind the psk and
+   * client_auth ClientHello extensions and AUTH frames. Absent: no method is enabled (a client
+   * that asks for one gets the refusal PROTOCOL.md specifies).
+   */
+  auth?: AuthVerifier;
   env: Env;
   limits: SessionLimits;
   handler: RequestHandler;

@@ -75,6 +75,60 @@ export interface ChannelInfo {
   suite: SuiteId;
   keyId: string | null; // hex, null in anonymous mode
   clientAddress: string | null;
+  /**
+   * Who the client proved to be on this channel (docs/client-auth.md), as settled when this
+   * request was dispatched: the session dispatches no request that arrived after an AUTH frame
+   * before that AUTH's result. Absent or null: not authenticated.
+   */
+  identity?: ClientIdentity | null;
+}
+
+/** Client authentication methods (PROTOCOL.md, client authentication; docs/client-auth.md). */
+export type AuthMethod = "password" | "token" | "psk";
+
+/** An authenticated client as the gateway's policy and the origin headers see it. */
+export interface ClientIdentity {
+  method: AuthMethod;
+  /** The user name, the token's `sub`, or the PSK identity. Never a credential. */
+  subject: string;
+  /** The token's `iss` (token method only). */
+  issuer?: string;
+  /** When the identity stops counting (the token's `exp`, ms since the epoch), if it does. */
+  expiresAt?: number;
+}
+
+/**
+ * Why an authentication attempt failed, as AUTH_RESULT carries it to the client. A wrong
+ * password and an unknown user are the same `bad_credentials` (no user enumeration).
+ */
+export type AuthFailure =
+  | "bad_credentials"
+  | "token_expired"
+  | "token_invalid"
+  | "busy"
+  | "rate_limited"
+  | "method_not_enabled";
+
+export type AuthOutcome =
+  | { ok: true; identity: ClientIdentity }
+  | { ok: false; reason: AuthFailure; retryAfterMs?: number };
+
+/**
+ * What the session asks to check credentials (implemented in src/auth/, built by the gateway
+ * from its configuration). Credentials are handed over once and never logged or kept; the
+ * implementation bounds its own work (verifications in flight, failures per address and user)
+ * and answers `busy` / `rate_limited` instead of queueing without limit.
+ */
+export interface AuthVerifier {
+  readonly methods: ReadonlySet<AuthMethod>;
+  password?(username: string, password: Uint8Array, clientAddress: string | null): Promise<AuthOutcome>;
+  token?(token: string, clientAddress: string | null): Promise<AuthOutcome>;
+  /**
+   * The 32-byte PSK of `identity`, or null when there is none (the handshake then runs on a
+   * dummy key and fails with the same 4004 as a wrong PSK). Synchronous: it runs inside the
+   * handshake core.
+   */
+  psk?(identity: string): Uint8Array | null;
 }
 
 /**
