@@ -3,6 +3,7 @@
  * what a reload reports (ReloadResult), how POST /-/reload answers it, which changed settings
  * only a restart applies, and the bound on reloads in flight (`oneAtATime`).
  */
+import { SERVER_SETTINGS } from "../gateway/config.ts";
 import type { StartSettings } from "./start-config.ts";
 
 /** What a reload did: the key ids now live, or why the new configuration was refused. */
@@ -20,18 +21,7 @@ export type ReloadResult =
   };
 
 /** Settings a reload reads but cannot apply to a listening server (StartSettings fields). */
-export const RESTART_SETTINGS = [
-  "port",
-  "hostname",
-  "maxChannelsPerAddress",
-  "maxHandshakesPerAddressPerMinute",
-  "maxSockets",
-  "maxHandshakesInFlight",
-  "closeTimeoutMs",
-  "headersTimeoutMs",
-  "drainTimeoutMs",
-  "observe",
-] as const;
+export const RESTART_SETTINGS = [...SERVER_SETTINGS, "observe"] as const;
 
 /**
  * The restart-only settings that differ between the running server's (`started`: what it

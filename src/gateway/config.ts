@@ -480,6 +480,19 @@ export interface ObserveSettings {
 }
 
 /** The observe settings of a config file, in the order of docs/configuration.md. */
+/** The config file's listening-server settings (ServerSettings' keys; restart-only on reload). */
+export const SERVER_SETTINGS = [
+  "port",
+  "hostname",
+  "maxChannelsPerAddress",
+  "maxHandshakesPerAddressPerMinute",
+  "maxSockets",
+  "maxHandshakesInFlight",
+  "closeTimeoutMs",
+  "headersTimeoutMs",
+  "drainTimeoutMs",
+] as const satisfies readonly (keyof ServerSettings)[];
+
 export const OBSERVE_SETTINGS = [
   "logLevel",
   "logFormat",
@@ -679,17 +692,7 @@ export function parseConfigFile(value: unknown, source: string): ConfigFile {
     gateway: pick<ConfigFile["gateway"]>(
       Object.keys(GATEWAY_SETTINGS) as (keyof GatewaySettings)[],
     ),
-    server: pick<ServerSettings>([
-      "port",
-      "hostname",
-      "maxChannelsPerAddress",
-      "maxHandshakesPerAddressPerMinute",
-      "maxSockets",
-      "maxHandshakesInFlight",
-      "closeTimeoutMs",
-      "headersTimeoutMs",
-      "drainTimeoutMs",
-    ]),
+    server: pick<ServerSettings>(SERVER_SETTINGS),
     observe: pick<ObserveSettings>(OBSERVE_SETTINGS),
     keyFile: v.keyFile as string | undefined,
     keys: v.keys as string[] | undefined,
