@@ -21,7 +21,7 @@ import type { StaticKey } from "../protocol/types.ts";
 import { platformOriginFetch, platformOriginFetchUrl } from "../proxy/origin-fetch.ts";
 import { compileRoutes, type RouteConfig, type RouteTable } from "../proxy/routes.ts";
 import { ServerSession } from "../tunnel/server-session.ts";
-import { emit } from "../tunnel/events.ts";
+import { type CryptoBackendReport, emit } from "../tunnel/events.ts";
 import type { GatewaySession, SessionCrypto, SessionFactory } from "../tunnel/session-seam.ts";
 import type { Env, RequestHandler, SessionLimits, Socket } from "../tunnel/types.ts";
 import { type KeyConfiguration, keyConfiguration } from "./key-config.ts";
@@ -104,21 +104,7 @@ export interface GatewayOptions {
 }
 
 /** What `cryptoReport()` tells: backend names only, never key material. */
-export interface GatewayCryptoReport {
-  mode: "auto" | "noble";
-  /** ML-KEM-768 implementation used by gateway handshakes. */
-  mlkem: string;
-  x25519: string;
-  sha3: string;
-  /** AEAD per suite name. */
-  aead: Record<string, string>;
-  /** One line for a start banner, e.g. "ML-KEM: WebCrypto (native), X25519: node:crypto, ...". */
-  summary: string;
-  /** Native candidates that were not used, with the reason. */
-  fallbacks: string[];
-  /** Milliseconds the selection took (0 for "noble"). */
-  ms: number;
-}
+export type GatewayCryptoReport = CryptoBackendReport;
 
 /** The session a transport drives: declared once, in src/tunnel/session-seam.ts. */
 export type { GatewaySession };

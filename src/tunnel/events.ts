@@ -124,16 +124,7 @@ export type EventFields = {
   /** Work refused before it cost much (see REFUSAL_REASONS); every one, not rate limited. */
   refused: { reason: RefusalReason; status: number };
   /** The crypto backends chosen (names only). */
-  crypto: {
-    mode: "auto" | "noble";
-    mlkem: string;
-    x25519: string;
-    sha3: string;
-    aead: Record<string, string>;
-    summary: string;
-    fallbacks: string[];
-    ms: number;
-  };
+  crypto: CryptoBackendReport;
   // ---- diagnostics of the session (src/tunnel) ----
   request_rejected: { sessionId: string; stream: number; status: number; reason: string };
   handler_error: { sessionId: string; stream: number; error: string };
@@ -279,4 +270,21 @@ export function teeLogs(...sinks: (EventLog | undefined)[]): EventLog | undefine
   };
   tee.wants = (event) => list.some((s) => wants(s, event));
   return tee;
+}
+
+/** The crypto backends a gateway chose: names only, never key material. */
+export interface CryptoBackendReport {
+  mode: "auto" | "noble";
+  /** ML-KEM-768 implementation used by gateway handshakes. */
+  mlkem: string;
+  x25519: string;
+  sha3: string;
+  /** AEAD per suite name. */
+  aead: Record<string, string>;
+  /** One line for a start banner, e.g. "ML-KEM: WebCrypto (native), X25519: node:crypto, ...". */
+  summary: string;
+  /** Native candidates that were not used, with the reason. */
+  fallbacks: string[];
+  /** Milliseconds the selection took (0 for "noble"). */
+  ms: number;
 }
