@@ -6,6 +6,9 @@
 export const GATEWAY_ERROR_HINTS: Record<string, string> = {
   bad_request: "the gateway refused the request head or body as malformed (PROTOCOL.md §6.4)",
   forbidden: "the target is not in the gateway's route table",
+  auth_required:
+    "this route requires client authentication: connect with --user, --token/--token-file or --psk-file",
+  auth_method_not_allowed: "this route does not accept the authentication method this channel used",
   method_not_allowed: "the gateway does not tunnel this method (CONNECT, TRACE, TRACK)",
   body_too_large: "the request body is over the gateway's limit",
   headers_too_large: "the request headers are over the gateway's max_header_bytes",

@@ -22,6 +22,8 @@ const ACCESS: EventFields["request"] = {
   authority: "api.example",
   path: "/v1/users/42?token=SECRET",
   clientAddress: "198.51.100.7",
+  authMethod: "password",
+  authSubject: "alice@example.com",
 };
 
 function writer(o: Parameters<typeof createLogWriter>[0] extends infer T ? Partial<T> : never) {
@@ -53,8 +55,11 @@ Deno.test("log writer: the access line field by field, with no target and no add
     ms: 9,
     originMs: 6,
     outcome: "complete",
+    authMethod: "password",
   });
-  for (const s of ["SECRET", "/v1", "api.example", "198.51.100.7", "path", "clientAddress"]) {
+  for (
+    const s of ["SECRET", "/v1", "api.example", "198.51.100.7", "path", "clientAddress", "alice"]
+  ) {
     assert.ok(!lines[0].includes(s), s);
   }
 });
@@ -66,9 +71,11 @@ Deno.test("log writer: request targets and client addresses when enabled", () =>
   assert.equal(line.authority, "api.example");
   assert.equal(line.path, "/v1/users/42?token=SECRET");
   assert.equal(line.clientAddress, "198.51.100.7");
+  assert.equal(line.authSubject, "alice@example.com");
   const only = writer({ paths: true });
   only.log!("request", ACCESS);
   assert.equal(JSON.parse(only.lines[0]).clientAddress, undefined);
+  assert.equal(JSON.parse(only.lines[0]).authSubject, undefined);
 });
 
 Deno.test("log writer: level filtering and wants()", () => {
@@ -108,7 +115,7 @@ Deno.test("log writer: text format", () => {
   log!("request", { ...ACCESS, gatewayError: "bad gateway" });
   assert.equal(
     lines[0],
-    '2026-01-02T03:04:05.000Z info request sessionId=00112233445566778899aabbccddeeff stream=7 method=POST route=2 status=201 gatewayError="bad gateway" bytesIn=12 bytesOut=345 ms=9 originMs=6 outcome=complete',
+    '2026-01-02T03:04:05.000Z info request sessionId=00112233445566778899aabbccddeeff stream=7 method=POST route=2 status=201 gatewayError="bad gateway" bytesIn=12 bytesOut=345 ms=9 originMs=6 outcome=complete authMethod=password',
   );
 });
 

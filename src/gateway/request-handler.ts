@@ -95,6 +95,7 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
       bodyIdleTimeoutMs: o.originBodyIdleTimeoutMs,
       maxBodyBytes: o.maxBodyBytes,
       signal: r.signal,
+      identity: channel.identity,
       access,
     });
     // The stream's access line (src/tunnel/events.ts "request") gets the route, the time to

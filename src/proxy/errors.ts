@@ -7,7 +7,11 @@ import { HEADER_ERROR } from "./headers.ts";
 
 export const GATEWAY_ERRORS = {
   bad_request: 400,
+  /** The route requires client authentication and the channel has none (auth-policy.ts). */
+  auth_required: 401,
   forbidden: 403,
+  /** The channel's identity uses a method the route does not accept. */
+  auth_method_not_allowed: 403,
   method_not_allowed: 405,
   body_too_large: 413,
   headers_too_large: 431,

@@ -20,6 +20,8 @@
  *   Origin 4xx/5xx pass through as-is. Gateway errors carry `pqgate-error` (errors.ts).
  */
 import { FRAME_HEADER_LEN, MAX_PLAINTEXT } from "../protocol/constants.ts";
+import type { ClientIdentity } from "../tunnel/types.ts";
+import { decideAuth } from "./auth-policy.ts";
 import { gatewayError } from "./errors.ts";
 import { fixedLengthBody } from "./fixed-length-body.ts";
 import {
@@ -85,8 +87,18 @@ export interface ForwardContext {
   maxResponseHeaderBytes?: number;
   /** Aborts the origin request (e.g. the client reset the stream). */
   signal?: AbortSignal;
-  /** Observation: `route` is set to the matched route's index ("none": no route matched). */
-  access?: { route: string };
+  /**
+   * Who the client proved to be on its channel (ChannelInfo.identity): checked against the
+   * route's `auth` / `authMethods` (auth-policy.ts) and sent as the identity headers.
+   */
+  identity?: ClientIdentity | null;
+  /** Clock for a token identity's `expiresAt` (ms since the epoch). Default Date.now. */
+  now?: () => number;
+  /**
+   * Observation: `route` is set to the matched route's index ("none": no route matched);
+   * `authMethod` / `authSubject` to the identity the origin was told of (null: none).
+   */
+  access?: { route: string; authMethod?: string | null; authSubject?: string | null };
 }
 
 class BodyRejected extends Error {
@@ -311,6 +323,16 @@ export async function forwardParts(
     return gatewayError("forbidden");
   }
   const { route } = match;
+  // Before the body and any origin connection: a refused request costs nothing more.
+  const auth = decideAuth(route, ctx.identity, (ctx.now ?? Date.now)());
+  if (!auth.ok) {
+    cancelBody();
+    return gatewayError(auth.code, auth.extra);
+  }
+  if (ctx.access && auth.headers.length > 0) {
+    ctx.access.authMethod = ctx.identity!.method;
+    ctx.access.authSubject = ctx.identity!.subject;
+  }
   const timeoutMs = route.timeoutMs ?? ctx.timeoutMs;
   const bodyIdleMs = route.bodyIdleTimeoutMs ?? ctx.bodyIdleTimeoutMs ?? 0;
   const maxBody = route.maxBodyBytes ?? ctx.maxBodyBytes;
@@ -380,6 +402,7 @@ export async function forwardParts(
     gatewayAuth: route.gatewayAuth,
     forwardedHost: route.forwardedHost ? match.authority : undefined,
   });
+  for (const h of auth.headers) headers.push(h); // never a client's: pqgate-* is dropped
 
   // Race the abort too: an in-process handler may ignore the signal.
   const aborted = new Promise<never>((_, rej) => {

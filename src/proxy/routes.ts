@@ -11,6 +11,8 @@
  * so the one `fetch` the gateway passes in can dispatch them (see `service-fetch.ts`), and a
  * plain network fetch that receives one by mistake fails instead of reaching anything.
  */
+import type { AuthMethod } from "../tunnel/types.ts";
+import { compileRoutePolicy, type RouteAuth } from "./auth-policy.ts";
 
 /** One route as written in the configuration. */
 export interface RouteConfig {
@@ -41,6 +43,14 @@ export interface RouteConfig {
    * in the request URL.
    */
   forwardedHost?: boolean;
+  /**
+   * Client authentication this route asks for (auth-policy.ts): "none" (default: the identity
+   * is ignored, no identity header sent), "optional" (identity headers when authenticated) or
+   * "required" (401 `auth_required` without an identity).
+   */
+  auth?: RouteAuth;
+  /** Methods accepted on an "optional" / "required" route (default: all); others → 403. */
+  authMethods?: AuthMethod[];
 }
 
 export type OriginTarget =
@@ -63,6 +73,10 @@ export interface Route {
   readonly maxBodyBytes: number | undefined;
   readonly gatewayAuth: string | undefined;
   readonly forwardedHost: boolean;
+  /** "none", "optional" or "required" (auth-policy.ts). */
+  readonly auth: RouteAuth;
+  /** Methods the route accepts; null = every method. */
+  readonly authMethods: ReadonlySet<AuthMethod> | null;
 }
 
 export interface RouteTable {
@@ -131,6 +145,8 @@ const ENTRY_KEYS = new Set([
   "maxBodyBytes",
   "gatewayAuth",
   "forwardedHost",
+  "auth",
+  "authMethods",
 ]);
 const MATCH_KEYS = new Set(["authority", "pathPrefix"]);
 
@@ -369,6 +385,8 @@ export function compileRoutes(
     if (e.forwardedHost !== undefined && typeof e.forwardedHost !== "boolean") {
       throw new RouteConfigError(i, "forwardedHost", "must be a boolean");
     }
+    const policy = compileRoutePolicy(e.auth, e.authMethods);
+    if (Array.isArray(policy)) throw new RouteConfigError(i, policy[0], policy[1]);
     const key = `${authority ?? "*"} ${pathPrefix}`;
     const dup = seen.get(key);
     if (dup !== undefined) {
@@ -392,6 +410,8 @@ export function compileRoutes(
       maxBodyBytes,
       gatewayAuth,
       forwardedHost: e.forwardedHost === true,
+      auth: policy.auth,
+      authMethods: policy.authMethods,
     });
   });
   routes.sort((a, b) =>

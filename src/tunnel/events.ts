@@ -120,6 +120,13 @@ export type EventFields = {
     path: string | null;
     /** PRIVATE. */
     clientAddress: string | null;
+    /**
+     * The client authentication method whose identity the origin was told of (the route's
+     * identity headers, src/proxy/auth-policy.ts), else null. Never a credential.
+     */
+    authMethod: string | null;
+    /** PRIVATE: that identity's subject (user name, token `sub`, PSK identity). */
+    authSubject: string | null;
   };
   /** Work refused before it cost much (see REFUSAL_REASONS); every one, not rate limited. */
   refused: { reason: RefusalReason; status: number };
@@ -215,7 +222,12 @@ export const EVENT_LEVELS: Readonly<Record<EventName, LogLevel>> = Object.freeze
 });
 
 /** Fields that hold user data: written only when the operator enabled them. */
-export const PRIVATE_FIELDS: ReadonlySet<string> = new Set(["authority", "path", "clientAddress"]);
+export const PRIVATE_FIELDS: ReadonlySet<string> = new Set([
+  "authority",
+  "path",
+  "clientAddress",
+  "authSubject",
+]);
 
 /**
  * The sink: called synchronously, must not throw (callers guard anyway). `wants(event)`, when
@@ -236,6 +248,8 @@ export type AccessNote = {
   originMs: number | null;
   authority: string | null;
   path: string | null;
+  authMethod: string | null;
+  authSubject: string | null;
 };
 
 /** Emits through `log`; a throwing sink never breaks the caller. */

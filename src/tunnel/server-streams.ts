@@ -241,6 +241,8 @@ export class ServerStreams {
         originMs: null,
         authority: null,
         path: null,
+        authMethod: null,
+        authSubject: null,
       };
       this.#host.log("stream_open", { sessionId: this.#host.info().sessionId, stream: id });
     }
@@ -530,6 +532,8 @@ export class ServerStreams {
       authority: a.authority,
       path: a.path,
       clientAddress: info.clientAddress,
+      authMethod: a.authMethod,
+      authSubject: a.authSubject,
     });
   }
 }
