@@ -1,7 +1,7 @@
 /**
  * The log sink of the observation seam (src/tunnel/events.ts): one line per event, JSON
  * (default) or text, filtered by level (each event's level is declared in EVENT_LEVELS).
- * Private fields (the request target `authority` / `path`, `clientAddress`, `authSubject`) are written only
+ * Private fields (the request target `authority` / `path`, `clientAddress`) are written only
  * when enabled; events carry no secrets by construction (events.ts), so nothing else is
  * filtered. docs/operations.md "Logs" lists every line.
  *
@@ -28,7 +28,7 @@ export interface LogWriterOptions {
   format?: LogFormat;
   /** Write the request target (`authority`, `path`) of access lines. Default false. */
   paths?: boolean;
-  /** Write client addresses and authenticated subjects. Default false. */
+  /** Write client addresses. Default false. */
   addresses?: boolean;
   /** Where a finished line (no newline) goes, e.g. a stderr writer. */
   write: (line: string) => void;
@@ -59,8 +59,7 @@ export function createLogWriter(o: LogWriterOptions): EventLog | undefined {
       const v = f[k];
       if (v === undefined) continue;
       if ((k === "path" || k === "authority") && !paths) continue;
-      // The authenticated subject identifies the client as its address does.
-      if ((k === "clientAddress" || k === "authSubject") && !addresses) continue;
+      if (k === "clientAddress" && !addresses) continue;
       if (text) line += ` ${k}=${textValue(v)}`;
       else line += `,"${k}":${JSON.stringify(v)}`;
     }

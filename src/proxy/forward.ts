@@ -96,9 +96,9 @@ export interface ForwardContext {
   now?: () => number;
   /**
    * Observation: `route` is set to the matched route's index ("none": no route matched);
-   * `authMethod` / `authSubject` to the identity the origin was told of (null: none).
+   * `authMethod` to the method of the identity the origin was told of (null: none).
    */
-  access?: { route: string; authMethod?: string | null; authSubject?: string | null };
+  access?: { route: string; authMethod?: string | null };
 }
 
 class BodyRejected extends Error {
@@ -331,7 +331,6 @@ export async function forwardParts(
   }
   if (ctx.access && auth.headers.length > 0) {
     ctx.access.authMethod = ctx.identity!.method;
-    ctx.access.authSubject = ctx.identity!.subject;
   }
   const timeoutMs = route.timeoutMs ?? ctx.timeoutMs;
   const bodyIdleMs = route.bodyIdleTimeoutMs ?? ctx.bodyIdleTimeoutMs ?? 0;

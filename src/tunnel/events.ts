@@ -122,11 +122,10 @@ export type EventFields = {
     clientAddress: string | null;
     /**
      * The client authentication method whose identity the origin was told of (the route's
-     * identity headers, src/proxy/auth-policy.ts), else null. Never a credential.
+     * identity headers, src/proxy/auth-policy.ts), else null. Never a credential; the subject
+     * is on the channel's `auth` line (same sessionId).
      */
     authMethod: string | null;
-    /** PRIVATE: that identity's subject (user name, token `sub`, PSK identity). */
-    authSubject: string | null;
   };
   /** Work refused before it cost much (see REFUSAL_REASONS); every one, not rate limited. */
   refused: { reason: RefusalReason; status: number };
@@ -222,12 +221,7 @@ export const EVENT_LEVELS: Readonly<Record<EventName, LogLevel>> = Object.freeze
 });
 
 /** Fields that hold user data: written only when the operator enabled them. */
-export const PRIVATE_FIELDS: ReadonlySet<string> = new Set([
-  "authority",
-  "path",
-  "clientAddress",
-  "authSubject",
-]);
+export const PRIVATE_FIELDS: ReadonlySet<string> = new Set(["authority", "path", "clientAddress"]);
 
 /**
  * The sink: called synchronously, must not throw (callers guard anyway). `wants(event)`, when
@@ -249,7 +243,6 @@ export type AccessNote = {
   authority: string | null;
   path: string | null;
   authMethod: string | null;
-  authSubject: string | null;
 };
 
 /** Emits through `log`; a throwing sink never breaks the caller. */

@@ -242,7 +242,6 @@ export class ServerStreams {
         authority: null,
         path: null,
         authMethod: null,
-        authSubject: null,
       };
       this.#host.log("stream_open", { sessionId: this.#host.info().sessionId, stream: id });
     }
@@ -533,7 +532,6 @@ export class ServerStreams {
       path: a.path,
       clientAddress: info.clientAddress,
       authMethod: a.authMethod,
-      authSubject: a.authSubject,
     });
   }
 }

@@ -83,7 +83,6 @@ Deno.test("prom metrics: requests by route and status class; refusals start at z
     path: "/secret?token=x",
     clientAddress: "198.51.100.1",
     authMethod: null,
-    authSubject: null,
   };
   for (const [route, status] of [["0", 200], ["0", 204], ["1", 503], ["none", 403], ["0", 0]]) {
     m.log("stream_open", { sessionId: "s", stream: 1 });
