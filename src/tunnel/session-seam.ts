@@ -24,7 +24,14 @@ import type { SuiteId } from "../protocol/constants.ts";
 import type { RecordLimits } from "../protocol/record-layer.ts";
 import type { Aead } from "../protocol/types.ts";
 import type { EventLog } from "./events.ts";
-import type { AuthVerifier, Env, RequestHandler, SessionLimits, Socket, StaticKey } from "./types.ts";
+import type {
+  AuthVerifier,
+  Env,
+  RequestHandler,
+  SessionLimits,
+  Socket,
+  StaticKey,
+} from "./types.ts";
 
 export type { Socket };
 

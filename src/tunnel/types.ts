@@ -121,7 +121,11 @@ export type AuthOutcome =
  */
 export interface AuthVerifier {
   readonly methods: ReadonlySet<AuthMethod>;
-  password?(username: string, password: Uint8Array, clientAddress: string | null): Promise<AuthOutcome>;
+  password?(
+    username: string,
+    password: Uint8Array,
+    clientAddress: string | null,
+  ): Promise<AuthOutcome>;
   token?(token: string, clientAddress: string | null): Promise<AuthOutcome>;
   /**
    * The 32-byte PSK of `identity`, or null when there is none (the handshake then runs on a
