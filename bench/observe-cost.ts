@@ -137,6 +137,7 @@ const ACCESS = {
   authority: "api",
   path: "/1k",
   clientAddress: "192.0.2.1",
+  authMethod: null,
 } as const;
 const SINK_N = 20_000;
 const metrics = await createPromMetrics({ keyIds: [toHex(BENCH_KEY.keyId)] });
