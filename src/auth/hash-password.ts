@@ -1,0 +1,26 @@
+/** A new Argon2id PHC string for a password (`pqgate passwd add`), default parameters. */
+import { ARGON2_MIN_PASSWORD_BYTES } from "./argon2.ts";
+import { MAX_PASSWORD_BYTES } from "./password.ts";
+import {
+  type Argon2Backend,
+  type Argon2Params,
+  AuthConfigError,
+  DEFAULT_ARGON2,
+} from "./options.ts";
+import { formatPhc } from "./phc.ts";
+
+export async function hashPassword(
+  password: Uint8Array,
+  backend: Argon2Backend,
+  random: (n: number) => Uint8Array,
+  params: Argon2Params = DEFAULT_ARGON2,
+): Promise<string> {
+  if (password.length < ARGON2_MIN_PASSWORD_BYTES || password.length > MAX_PASSWORD_BYTES) {
+    throw new AuthConfigError(
+      `a password must be ${ARGON2_MIN_PASSWORD_BYTES}..${MAX_PASSWORD_BYTES} bytes`,
+    );
+  }
+  const salt = random(16);
+  const hash = await backend.hash(password, salt, params);
+  return formatPhc({ params: { ...params }, salt, hash });
+}
