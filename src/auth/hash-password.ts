@@ -1,5 +1,6 @@
 /** A new Argon2id PHC string for a password (`pqgate passwd add`), default parameters. */
-import { ARGON2_MIN_PASSWORD_BYTES } from "./argon2.ts";
+/** Policy for new passwords (`pqgate passwd add`); verification accepts 1..1024 bytes. */
+export const NEW_PASSWORD_MIN_BYTES = 8;
 import { MAX_PASSWORD_BYTES } from "./password.ts";
 import {
   type Argon2Backend,
@@ -15,9 +16,9 @@ export async function hashPassword(
   random: (n: number) => Uint8Array,
   params: Argon2Params = DEFAULT_ARGON2,
 ): Promise<string> {
-  if (password.length < ARGON2_MIN_PASSWORD_BYTES || password.length > MAX_PASSWORD_BYTES) {
+  if (password.length < NEW_PASSWORD_MIN_BYTES || password.length > MAX_PASSWORD_BYTES) {
     throw new AuthConfigError(
-      `a password must be ${ARGON2_MIN_PASSWORD_BYTES}..${MAX_PASSWORD_BYTES} bytes`,
+      `a password must be ${NEW_PASSWORD_MIN_BYTES}..${MAX_PASSWORD_BYTES} bytes`,
     );
   }
   const salt = random(16);

@@ -6,20 +6,19 @@
  *   hash with the default parameters and a random salt, made when the verifier is built, and
  *   the same `bad_credentials` as a wrong password, so neither the answer nor its timing tells
  *   which users exist (users whose hash has non-default parameters cost their own parameters).
- * - A password shorter than 8 or longer than 1024 bytes is `bad_credentials` without a
- *   verification (the Argon2id build refuses inputs under 8 bytes; `pqgate passwd` refuses to
- *   create them); this depends only on what the client sent, not on which users exist.
+ * - An empty password or one longer than 1024 bytes is `bad_credentials` without a
+ *   verification; this depends only on what the client sent, not on which users exist.
  * - Tags are compared in constant time (@noble/ciphers `equalBytes`).
  * - Backoff per client address and per user name: a refused attempt runs no verification.
  */
 import { equalBytes } from "@noble/ciphers/utils.js";
 import type { AuthOutcome } from "../tunnel/types.ts";
-import { ARGON2_MIN_PASSWORD_BYTES } from "./argon2.ts";
 import { FailureTable, type Limits, VerificationGate } from "./limits.ts";
 import { type Argon2Backend, DEFAULT_ARGON2 } from "./options.ts";
 import type { PhcHash } from "./phc.ts";
 import { USER_NAME_RE, type UsersTable } from "./users-file.ts";
 
+export const MIN_PASSWORD_BYTES = 1;
 export const MAX_PASSWORD_BYTES = 1024;
 /** The retry-after a `busy` answer carries, ms. */
 export const BUSY_RETRY_MS = 1000;
@@ -66,7 +65,7 @@ export class PasswordVerifier {
       this.byUser.fail(username);
       return { ok: false, reason: "bad_credentials" };
     };
-    if (password.length < ARGON2_MIN_PASSWORD_BYTES || password.length > MAX_PASSWORD_BYTES) {
+    if (password.length < MIN_PASSWORD_BYTES || password.length > MAX_PASSWORD_BYTES) {
       return fail();
     }
     const known = USER_NAME_RE.test(username) ? this.users.get(username) : undefined;
