@@ -40,8 +40,16 @@ type Impl = { name: string; runtime: string; hash: (p: Uint8Array) => Promise<Ui
 const wasm = await wasmArgon2(await loadArgon2Module());
 const pool = createArgon2WorkerPool(1);
 const impls: Impl[] = [
-  { name: "argon2id 1.0.1 WASM SIMD (chosen), main thread", runtime: "deno", hash: (p) => wasm.hash(p, salt, P) },
-  { name: "argon2id 1.0.1 WASM SIMD (chosen), worker pool", runtime: "deno", hash: (p) => pool.hash(p, salt, P) },
+  {
+    name: "argon2id 1.0.1 WASM SIMD (chosen), main thread",
+    runtime: "deno",
+    hash: (p) => wasm.hash(p, salt, P),
+  },
+  {
+    name: "argon2id 1.0.1 WASM SIMD (chosen), worker pool",
+    runtime: "deno",
+    hash: (p) => pool.hash(p, salt, P),
+  },
   {
     name: "hash-wasm 4.13.0",
     runtime: "deno",
@@ -61,13 +69,21 @@ const impls: Impl[] = [
     runtime: "deno",
     hash: async (p) =>
       new Uint8Array(
-        await hashRaw(p, { salt, memoryCost: P.m, timeCost: P.t, parallelism: P.p, outputLen: P.hashLength, algorithm: 2 }),
+        await hashRaw(p, {
+          salt,
+          memoryCost: P.m,
+          timeCost: P.t,
+          parallelism: P.p,
+          outputLen: P.hashLength,
+          algorithm: 2,
+        }),
       ),
   },
   {
     name: "@noble/hashes 2.4.0 (pure JS)",
     runtime: "deno",
-    hash: (p) => Promise.resolve(nobleArgon2id(p, salt, { m: P.m, t: P.t, p: P.p, dkLen: P.hashLength })),
+    hash: (p) =>
+      Promise.resolve(nobleArgon2id(p, salt, { m: P.m, t: P.t, p: P.p, dkLen: P.hashLength })),
   },
   {
     name: "baseline: WebCrypto SHA-256 of the password",
@@ -80,7 +96,9 @@ const rows: { runtime: string; implementation: string; unit: string; stat: Stat 
 const want = hex(await wasm.hash(pw(0), salt, P));
 for (const impl of impls) {
   const got = hex(await impl.hash(pw(0)));
-  if (!impl.name.startsWith("baseline") && got !== want) throw new Error(`${impl.name}: tag differs`);
+  if (!impl.name.startsWith("baseline") && got !== want) {
+    throw new Error(`${impl.name}: tag differs`);
+  }
   const n = impl.name.includes("noble") ? Math.min(N, 9) : N;
   const xs: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -88,7 +106,12 @@ for (const impl of impls) {
     await impl.hash(pw(i));
     xs.push(performance.now() - t);
   }
-  rows.push({ runtime: "Deno " + Deno.version.deno, implementation: impl.name, unit: "wall ms", stat: stat(xs) });
+  rows.push({
+    runtime: "Deno " + Deno.version.deno,
+    implementation: impl.name,
+    unit: "wall ms",
+    stat: stat(xs),
+  });
 }
 
 /** Longest and p99 gap of a 1 ms timer while `run` runs. */
@@ -150,7 +173,9 @@ else {
   console.log(`Argon2id m=${P.m} KiB t=${P.t} p=${P.p}, ${result.machine}\n`);
   console.log("| runtime | implementation | unit | median | p99 |\n|---|---|---|---|---|");
   for (const r of rows) {
-    console.log(`| ${r.runtime} | ${r.implementation} | ${r.unit} | ${r.stat.median} | ${r.stat.p99} |`);
+    console.log(
+      `| ${r.runtime} | ${r.implementation} | ${r.unit} | ${r.stat.median} | ${r.stat.p99} |`,
+    );
   }
   console.log("\nEvent-loop stall (1 ms timer gaps) during 10 serial verifications:");
   console.log("| where | max gap ms | p99 gap ms |\n|---|---|---|");

@@ -16,7 +16,9 @@ const pskLine = newPskLine("sensor-1", rnd);
 const ed = await generateKeyPair("EdDSA", { crv: "Ed25519" });
 const edJwk = await exportJWK(ed.publicKey);
 const token = () =>
-  new SignJWT({ sub: "svc" }).setProtectedHeader({ alg: "EdDSA" }).setExpirationTime("1m").sign(ed.privateKey);
+  new SignJWT({ sub: "svc" }).setProtectedHeader({ alg: "EdDSA" }).setExpirationTime("1m").sign(
+    ed.privateKey,
+  );
 
 Deno.test("createAuthVerifier: methods are what is configured", async () => {
   const none = createAuthVerifier({});
@@ -36,7 +38,10 @@ Deno.test("createAuthVerifier: methods are what is configured", async () => {
   assert.equal((await all.password!("alice", enc(PASSWORD), null)).ok, true);
   all.close();
   all.close();
-  assert.throws(() => createAuthVerifier({ psk: { keys: new Map([["a", new Uint8Array(31)]]) } }), AuthConfigError);
+  assert.throws(
+    () => createAuthVerifier({ psk: { keys: new Map([["a", new Uint8Array(31)]]) } }),
+    AuthConfigError,
+  );
   assert.throws(() => createAuthVerifier({ limits: { maxInFlight: 0 } }), AuthConfigError);
 });
 
@@ -69,8 +74,11 @@ Deno.test("flood: in flight never exceeds the bound, the rest is busy, a token c
       peak = Math.max(peak, s.inFlight);
       peakWaiting = Math.max(peakWaiting, s.waiting);
     }, 1);
-    const flood = Array.from({ length: 100 }, (_, i) =>
-      v.password!(i % 2 ? "alice" : `ghost${i}`, enc(`wrong-${i}-xxxx`), `198.51.100.${i}`));
+    const flood = Array.from(
+      { length: 100 },
+      (_, i) =>
+        v.password!(i % 2 ? "alice" : `ghost${i}`, enc(`wrong-${i}-xxxx`), `198.51.100.${i}`),
+    );
     const t0 = performance.now();
     const healthy = await v.token!(await token(), "203.0.113.5");
     const tokenMs = performance.now() - t0;
@@ -93,7 +101,13 @@ Deno.test("flood: in flight never exceeds the bound, the rest is busy, a token c
 
 Deno.test("no credential in anything the verifiers log or throw", async () => {
   const seen: string[] = [];
-  const saved = { log: console.log, error: console.error, warn: console.warn, info: console.info, debug: console.debug };
+  const saved = {
+    log: console.log,
+    error: console.error,
+    warn: console.warn,
+    info: console.info,
+    debug: console.debug,
+  };
   for (const k of Object.keys(saved) as (keyof typeof saved)[]) {
     console[k] = (...a: unknown[]) => seen.push(a.map(String).join(" "));
   }
@@ -113,7 +127,9 @@ Deno.test("no credential in anything the verifiers log or throw", async () => {
       await v.token!((await token()).slice(0, -3) + "AAA", null),
     ];
     seen.push(JSON.stringify(outcomes));
-    for (const bad of [`alice:${PASSWORD}`, `${PASSWORD}`, `a:$argon2id$v=19$m=1,t=1,p=1$${PASSWORD}`]) {
+    for (
+      const bad of [`alice:${PASSWORD}`, `${PASSWORD}`, `a:$argon2id$v=19$m=1,t=1,p=1$${PASSWORD}`]
+    ) {
       try {
         parseUsersFile(bad);
       } catch (e) {

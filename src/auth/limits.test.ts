@@ -63,7 +63,12 @@ Deno.test("gate: a wait longer than maxWaitMs is busy and leaves the wait list",
 
 Deno.test("failures: free failures, then exponential backoff, capped; TTL forgets", () => {
   let now = 1_000_000;
-  const limits = resolveLimits({ freeFailures: 2, backoffBaseMs: 100, backoffMaxMs: 1000, failureTtlMs: 60_000 });
+  const limits = resolveLimits({
+    freeFailures: 2,
+    backoffBaseMs: 100,
+    backoffMaxMs: 1000,
+    failureTtlMs: 60_000,
+  });
   const t = new FailureTable(limits, () => now);
   t.fail("k");
   t.fail("k");

@@ -32,18 +32,40 @@ function counting(inner: Argon2Backend = backend) {
 Deno.test("password: right password, wrong password, unknown user", async () => {
   let now = 0;
   const b = counting();
-  const v = new PasswordVerifier(await users(), resolveLimits(), { backend: b, now: () => now, random: rnd });
+  const v = new PasswordVerifier(await users(), resolveLimits(), {
+    backend: b,
+    now: () => now,
+    random: rnd,
+  });
   assert.deepEqual(await v.verify("alice", enc("correct horse"), "192.0.2.1"), {
     ok: true,
     identity: { method: "password", subject: "alice" },
   });
-  assert.deepEqual(await v.verify("alice", enc("correct horsf"), "192.0.2.1"), { ok: false, reason: "bad_credentials" });
-  assert.deepEqual(await v.verify("bob", enc("correct horse"), "192.0.2.1"), { ok: false, reason: "bad_credentials" });
-  assert.deepEqual(await v.verify("mallory", enc("correct horse"), "192.0.2.1"), { ok: false, reason: "bad_credentials" });
-  assert.deepEqual(await v.verify("not a user name!", enc("correct horse"), null), { ok: false, reason: "bad_credentials" });
+  assert.deepEqual(await v.verify("alice", enc("correct horsf"), "192.0.2.1"), {
+    ok: false,
+    reason: "bad_credentials",
+  });
+  assert.deepEqual(await v.verify("bob", enc("correct horse"), "192.0.2.1"), {
+    ok: false,
+    reason: "bad_credentials",
+  });
+  assert.deepEqual(await v.verify("mallory", enc("correct horse"), "192.0.2.1"), {
+    ok: false,
+    reason: "bad_credentials",
+  });
+  assert.deepEqual(await v.verify("not a user name!", enc("correct horse"), null), {
+    ok: false,
+    reason: "bad_credentials",
+  });
   assert.equal(b.calls, 5); // unknown and malformed names cost a (dummy) verification too
-  assert.deepEqual(await v.verify("alice", new Uint8Array(0), null), { ok: false, reason: "bad_credentials" });
-  assert.deepEqual(await v.verify("alice", new Uint8Array(1025), null), { ok: false, reason: "bad_credentials" });
+  assert.deepEqual(await v.verify("alice", new Uint8Array(0), null), {
+    ok: false,
+    reason: "bad_credentials",
+  });
+  assert.deepEqual(await v.verify("alice", new Uint8Array(1025), null), {
+    ok: false,
+    reason: "bad_credentials",
+  });
   assert.equal(b.calls, 5);
   now++;
 });
@@ -52,7 +74,11 @@ Deno.test("password: failures back off per user and per address; success resets 
   let now = 1_000_000;
   const limits = resolveLimits({ freeFailures: 3, backoffBaseMs: 1000 });
   const b = counting();
-  const v = new PasswordVerifier(await users(), limits, { backend: b, now: () => now, random: rnd });
+  const v = new PasswordVerifier(await users(), limits, {
+    backend: b,
+    now: () => now,
+    random: rnd,
+  });
   for (let i = 0; i < 3; i++) {
     assert.equal((await v.verify("alice", enc("guess" + i + "xxxx"), `198.51.100.${i}`)).ok, false);
   }
@@ -84,7 +110,11 @@ Deno.test("password: a failing backend answers busy and counts nothing against t
     now: () => 0,
     random: rnd,
   });
-  assert.deepEqual(await v.verify("alice", enc("correct horse"), "192.0.2.1"), { ok: false, reason: "busy", retryAfterMs: 1000 });
+  assert.deepEqual(await v.verify("alice", enc("correct horse"), "192.0.2.1"), {
+    ok: false,
+    reason: "busy",
+    retryAfterMs: 1000,
+  });
   assert.equal(v.byUser.size + v.byAddress.size, 0);
 });
 
@@ -108,7 +138,10 @@ Deno.test("password timing: unknown and known users cost the same (medians withi
   }
   const med = (xs: number[]) => xs.sort((a, b) => a - b)[N >> 1];
   const [k, u] = [med(known), med(unknown)];
-  assert.ok(Math.abs(k - u) / Math.max(k, u) < 0.3, `known ${k.toFixed(1)} ms, unknown ${u.toFixed(1)} ms`);
+  assert.ok(
+    Math.abs(k - u) / Math.max(k, u) < 0.3,
+    `known ${k.toFixed(1)} ms, unknown ${u.toFixed(1)} ms`,
+  );
   // And a verification of the default parameters is real work, not a shortcut.
   assert.ok(u > 5, `unknown ${u} ms`);
 });

@@ -4,7 +4,9 @@ import { REFERENCE_PHC } from "./argon2-vectors.ts";
 import { MAX_USERS, parseUsersFile, removeUserLine, setUserLine } from "./users-file.ts";
 
 Deno.test("users file: USER:PHC lines, comments and blank lines", () => {
-  const t = parseUsersFile(`# users\n\nalice:${REFERENCE_PHC}\r\n  bob@example.org:${REFERENCE_PHC}  \n`);
+  const t = parseUsersFile(
+    `# users\n\nalice:${REFERENCE_PHC}\r\n  bob@example.org:${REFERENCE_PHC}  \n`,
+  );
   assert.deepEqual([...t.keys()], ["alice", "bob@example.org"]);
   assert.equal(t.get("alice")!.params.m, 65536);
 });
@@ -35,7 +37,10 @@ Deno.test("users file: at most MAX_USERS users and 4 MiB", () => {
   const line = (i: number) => `u${i}:${REFERENCE_PHC}`;
   const lines = Array.from({ length: MAX_USERS }, (_, i) => line(i));
   assert.equal(parseUsersFile(lines.join("\n")).size, MAX_USERS);
-  assert.throws(() => parseUsersFile([...lines, line(MAX_USERS)].join("\n")), /more than 10000 users/);
+  assert.throws(
+    () => parseUsersFile([...lines, line(MAX_USERS)].join("\n")),
+    /more than 10000 users/,
+  );
   assert.throws(() => parseUsersFile("#".repeat(4 * 1024 * 1024 + 1)), /larger than/);
 });
 

@@ -9,6 +9,8 @@
  *                                                config, the demo origin and the demo page at
  *                                                / with the package's prebuilt browser client
  *   pqgate fetch [options] <target-url>          one request through a channel (fetch.ts)
+ *   pqgate passwd add|remove USER [--file PATH]  the users file of client authentication (passwd.ts)
+ *   pqgate psk new ID                            a PSK-file line with a fresh key (passwd.ts)
  */
 import WebSocket from "ws";
 import { keyConfigUrl } from "../client/key-config.ts";
@@ -21,6 +23,7 @@ import { addDemoPage } from "./demo-page.ts";
 import { main as fetchMain } from "./fetch.ts";
 import { describeListenError, runGateway, serverOptions } from "./gateway-command.ts";
 import { createKeyFile, KeyFileError, readKeyFile } from "./key-file.ts";
+import { passwd, psk } from "./passwd.ts";
 import { START_USAGE } from "./start-config.ts";
 
 export const USAGE = `Usage: npx pqgate <command> [options]
@@ -34,6 +37,10 @@ Commands:
   serve [options]   run the gateway (npx pqgate serve --help)
   fetch [options] <target-url>
                     send one request through a channel (npx pqgate fetch --help)
+  passwd add USER [--file PATH] [--force]
+                    set a user's password in the users file (Argon2id; prompted without echo,
+                    or one line of stdin); passwd remove USER [--file PATH] removes one
+  psk new ID        print a line for the PSK file: ID and a fresh 32-byte key
   help              this text
 `;
 
@@ -145,6 +152,10 @@ export async function run(argv: readonly string[]): Promise<number> {
         return await serve(rest);
       case "fetch":
         return await fetchMain(rest, { WebSocket, command: "npx pqgate fetch", initCwd: false });
+      case "passwd":
+        return await passwd(rest);
+      case "psk":
+        return psk(rest);
       case undefined:
       case "help":
       case "-h":

@@ -40,7 +40,9 @@ export default {
       const backend = await wasmArgon2(env.ARGON2_WASM);
       const salt = new Uint8Array(16).fill(5);
       let last = new Uint8Array(0);
-      for (let i = 0; i < n; i++) last = await backend.hash(enc.encode(`pw${i}-xxxxxx`), salt, DEFAULT_ARGON2);
+      for (let i = 0; i < n; i++) {
+        last = await backend.hash(enc.encode(`pw${i}-xxxxxx`), salt, DEFAULT_ARGON2);
+      }
       return Response.json({ n, tagBytes: last.length });
     }
     if (url.pathname === "/verify") {

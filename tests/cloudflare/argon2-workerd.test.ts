@@ -16,7 +16,11 @@ Deno.test({
   async fn() {
     const backend = await wasmArgon2(await loadArgon2Module());
     const rnd = (n: number) => crypto.getRandomValues(new Uint8Array(n));
-    const users = `alice:${await hashPassword(new TextEncoder().encode("correct horse"), backend, rnd)}\n`;
+    const users = `alice:${await hashPassword(
+      new TextEncoder().encode("correct horse"),
+      backend,
+      rnd,
+    )}\n`;
     const w = await startArgon2Worker(users);
     try {
       const kat = await (await w.mf.dispatchFetch(`${w.url}kat`)).json() as {
@@ -27,11 +31,14 @@ Deno.test({
       assert.equal(kat.rfc9106, RFC9106_ARGON2ID_TAG);
       assert.equal(kat.referencePhc, true);
       assert.equal(kat.runtime, "Cloudflare-Workers");
-      const ok = await (await w.mf.dispatchFetch(`${w.url}verify?u=alice&p=correct%20horse`)).json();
+      const ok = await (await w.mf.dispatchFetch(`${w.url}verify?u=alice&p=correct%20horse`))
+        .json();
       assert.deepEqual(ok, { ok: true, identity: { method: "password", subject: "alice" } });
-      const bad = await (await w.mf.dispatchFetch(`${w.url}verify?u=alice&p=correct%20horsf`)).json();
+      const bad = await (await w.mf.dispatchFetch(`${w.url}verify?u=alice&p=correct%20horsf`))
+        .json();
       assert.deepEqual(bad, { ok: false, reason: "bad_credentials" });
-      const ghost = await (await w.mf.dispatchFetch(`${w.url}verify?u=ghost&p=correct%20horse`)).json();
+      const ghost = await (await w.mf.dispatchFetch(`${w.url}verify?u=ghost&p=correct%20horse`))
+        .json();
       assert.deepEqual(ghost, { ok: false, reason: "bad_credentials" });
     } finally {
       await w.close();
