@@ -88,7 +88,7 @@ const impls: Impl[] = [
   {
     name: "baseline: WebCrypto SHA-256 of the password",
     runtime: "deno",
-    hash: async (p) => new Uint8Array(await crypto.subtle.digest("SHA-256", p)),
+    hash: async (p) => new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(p))),
   },
 ];
 

@@ -32,8 +32,15 @@ export const RULES: Readonly<Record<string, Rule>> = {
     onlyFiles: { protocol: /^src\/protocol\/constants\.ts$/ },
   },
   demo: { layers: [], packages: [/^hono(\/|$)/] },
+  // Credential verifiers (docs/client-auth.md): the seam types, noble, jose, the argon2id build;
+  // node:fs/promises only in loadArgon2Module (a dynamic import a Worker never reaches).
+  auth: {
+    layers: ["tunnel"],
+    onlyFiles: { tunnel: /^src\/tunnel\/types\.ts$/ },
+    packages: [NOBLE, /^jose$/, /^argon2id\/lib\/setup\.js$/, /^node:fs\/promises$/],
+  },
   gateway: {
-    layers: ["protocol", "crypto", "tunnel", "proxy", "demo"],
+    layers: ["protocol", "crypto", "tunnel", "proxy", "demo", "auth"],
     // No bundler: the browser client is prebuilt (scripts/build-client.mjs) and only read.
     packages: [/^hono(\/|$)/],
   },
@@ -52,11 +59,31 @@ export const RULES: Readonly<Record<string, Rule>> = {
     ],
   },
   cli: {
-    layers: ["protocol", "crypto", "tunnel", "proxy", "gateway", "transport", "client", "demo"],
+    layers: [
+      "protocol",
+      "crypto",
+      "tunnel",
+      "proxy",
+      "gateway",
+      "transport",
+      "client",
+      "demo",
+      "auth",
+    ],
     packages: [NODE, /^ws$/],
   },
   worker: {
-    layers: ["protocol", "crypto", "tunnel", "proxy", "gateway", "transport", "demo", "entry"],
+    layers: [
+      "protocol",
+      "crypto",
+      "tunnel",
+      "proxy",
+      "gateway",
+      "transport",
+      "demo",
+      "entry",
+      "auth",
+    ],
     packages: [],
   },
   // src/<name>.ts: the package's entry modules (one per audience), re-exporting the layers.

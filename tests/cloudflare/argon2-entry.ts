@@ -39,7 +39,7 @@ export default {
       const n = Math.min(50, Number(url.searchParams.get("n") ?? "1"));
       const backend = await wasmArgon2(env.ARGON2_WASM);
       const salt = new Uint8Array(16).fill(5);
-      let last = new Uint8Array(0);
+      let last: Uint8Array = new Uint8Array(0);
       for (let i = 0; i < n; i++) {
         last = await backend.hash(enc.encode(`pw${i}-xxxxxx`), salt, DEFAULT_ARGON2);
       }
