@@ -104,6 +104,20 @@ Deno.test("password: failures back off per user and per address; success resets 
   assert.deepEqual(r2, { ok: false, reason: "rate_limited", retryAfterMs: 2000 }); // doubled
 });
 
+Deno.test("password: failure-table keys are bounded (no entry per malformed name; addresses clipped)", async () => {
+  const v = new PasswordVerifier(await users(), resolveLimits(), {
+    backend,
+    now: () => 0,
+    random: rnd,
+  });
+  await v.verify("x".repeat(5000), enc("password"), "a".repeat(5000));
+  assert.equal(v.byUser.size, 0);
+  assert.equal(v.byAddress.size, 1);
+  await v.verify("y".repeat(5000), enc("password"), "a".repeat(6000)); // same first 64 characters
+  assert.equal(v.byAddress.size, 1);
+  assert.equal(v.byUser.size, 0);
+});
+
 Deno.test("password: a failing backend answers busy and counts nothing against the client", async () => {
   const v = new PasswordVerifier(await users(), resolveLimits(), {
     backend: { hash: () => Promise.reject(new Error("worker died")) },

@@ -55,20 +55,24 @@ export class PasswordVerifier {
     password: Uint8Array,
     clientAddress: string | null,
   ): Promise<AuthOutcome> {
+    // Table keys are bounded too: a user name outside the charset cannot be a user (no per-user
+    // entry), and an address is at most 64 characters (an IPv6 text form is at most 45).
+    const validName = USER_NAME_RE.test(username);
+    const address = clientAddress === null ? null : clientAddress.slice(0, 64);
     const wait = Math.max(
-      clientAddress === null ? 0 : this.byAddress.retryAfter(clientAddress),
-      this.byUser.retryAfter(username),
+      address === null ? 0 : this.byAddress.retryAfter(address),
+      validName ? this.byUser.retryAfter(username) : 0,
     );
     if (wait > 0) return { ok: false, reason: "rate_limited", retryAfterMs: wait };
     const fail = (): AuthOutcome => {
-      if (clientAddress !== null) this.byAddress.fail(clientAddress);
-      this.byUser.fail(username);
+      if (address !== null) this.byAddress.fail(address);
+      if (validName) this.byUser.fail(username);
       return { ok: false, reason: "bad_credentials" };
     };
     if (password.length < MIN_PASSWORD_BYTES || password.length > MAX_PASSWORD_BYTES) {
       return fail();
     }
-    const known = USER_NAME_RE.test(username) ? this.users.get(username) : undefined;
+    const known = validName ? this.users.get(username) : undefined;
     const target = known ?? this.#dummy;
     let tag: Uint8Array;
     try {
