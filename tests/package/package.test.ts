@@ -51,9 +51,10 @@ import {
  * noble's). The budget leaves room for growth (e.g. src/tunnel split into more files) but
  * catches a stray directory or a map with noble's sources in it. Issue 14 (the event seam, the
  * log writer, prom-metrics and its listener, the Analytics Engine sink: ~20 files) brought it to
- * ~915 KB packed.
+ * ~915 KB packed. Issue 15's src/auth (the credential verifiers `pqgate passwd` uses: 13
+ * modules, 39 files) brought it past 400 files.
  */
-const BUDGET = { packedBytes: 1_000_000, unpackedBytes: 3_400_000, files: 400 };
+const BUDGET = { packedBytes: 1_000_000, unpackedBytes: 3_400_000, files: 460 };
 const STREAM_BYTES = 2 * 1024 * 1024;
 
 /** Paths a published tarball may hold (relative to the package root). */
@@ -65,7 +66,7 @@ const ALLOWED: RegExp[] = [
   /^LICEN[CS]E(\.md|\.txt)?$/,
   /^dist\/pkg\/(client|hono|deno|cloudflare|node)\.(js|js\.map|d\.ts)$/,
   /^bin\/pqgate\.mjs$/,
-  /^dist\/pkg\/(client|protocol|tunnel|crypto|gateway|proxy|demo|cli|transport\/deno|transport\/cloudflare|transport\/node-http|transport\/node|transport\/observe)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
+  /^dist\/pkg\/(client|protocol|tunnel|crypto|gateway|proxy|demo|cli|auth|transport\/deno|transport\/cloudflare|transport\/node-http|transport\/node|transport\/observe)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
   // pqgate/browser: the prebuilt browser client (scripts/build-client.mjs), its map and types.
   /^dist\/pkg\/browser\/pqgate-client\.(js|js\.map|d\.ts)$/,
   // The demo page `npx pqgate serve` serves (src/demo/page/, copied by build-package.mjs).
