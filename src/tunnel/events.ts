@@ -280,7 +280,7 @@ export function teeLogs(...sinks: (EventLog | undefined)[]): EventLog | undefine
 }
 
 /** The crypto backends a gateway chose: names only, never key material. */
-export interface CryptoBackendReport {
+export type CryptoBackendReport = {
   mode: "auto" | "noble";
   /** ML-KEM-768 implementation used by gateway handshakes. */
   mlkem: string;
@@ -294,4 +294,4 @@ export interface CryptoBackendReport {
   fallbacks: string[];
   /** Milliseconds the selection took (0 for "noble"). */
   ms: number;
-}
+};
