@@ -86,3 +86,25 @@ export const SESSION_INFO_LEN_1_0 = 40;
 export const INITIAL_STREAM_WINDOW = 65536;
 export const MAX_WINDOW = 2 ** 31 - 1;
 export const MAX_CLOSE_REASON = 123;
+
+/** §3.4 Client authentication extensions (1.3), ClientHello only, both critical. */
+export const EXT_PSK = 0x8002;
+export const EXT_CLIENT_AUTH = 0x8003;
+/** §3.4.1 PSK identity length (bytes, UTF-8) and PSK length. */
+export const MIN_PSK_IDENTITY_LEN = 1;
+export const MAX_PSK_IDENTITY_LEN = 128;
+export const PSK_LEN = 32;
+/** §3.4.2 / §6.7 Client authentication methods (the `client_auth` and AUTH `method` byte). */
+export const AUTH_METHOD_PASSWORD = 0x01;
+export const AUTH_METHOD_TOKEN = 0x02;
+/** §6.7 AUTH / AUTH_RESULT frames (1.3). */
+export const FRAME_AUTH = 0x0a;
+export const FRAME_AUTH_RESULT = 0x0b;
+/** §6.7 The AUTH binding: Export(AUTH_EXPORTER_LABEL, method byte, 32) (§4.5). */
+export const AUTH_EXPORTER_LABEL = "pqgate client auth";
+export const AUTH_BINDING_LEN = 32;
+export const MAX_AUTH_USERNAME_LEN = 255;
+export const MAX_AUTH_PASSWORD_LEN = 1024;
+export const MAX_AUTH_TOKEN_LEN = 8192;
+/** §6.8 AUTH_RESULT subject: 1..255 UTF-8 bytes on ok, absent otherwise. */
+export const MAX_AUTH_SUBJECT_LEN = 255;

@@ -5,7 +5,13 @@
  * in the transcript, which covers the raw bytes).
  */
 import { type Bytes, concat, Reader, u16 } from "./bytes.ts";
-import { EXT_CRITICAL, EXT_PADDING, MAX_EXTENSIONS_LEN } from "./constants.ts";
+import {
+  EXT_CLIENT_AUTH,
+  EXT_CRITICAL,
+  EXT_PADDING,
+  EXT_PSK,
+  MAX_EXTENSIONS_LEN,
+} from "./constants.ts";
 import { PqgateError } from "./errors.ts";
 
 export interface Extension {
@@ -13,8 +19,18 @@ export interface Extension {
   data: Uint8Array;
 }
 
-/** Extension types this implementation understands (version 1: padding only). */
+/**
+ * Extension types this implementation understands in a ServerHello (version 1: padding only);
+ * also what a gateway of revision 1.2 or older understood in a ClientHello.
+ */
 export const KNOWN_EXTENSIONS: ReadonlySet<number> = new Set([EXT_PADDING]);
+
+/** Extension types a 1.3 gateway understands in a ClientHello: padding, psk, client_auth (§3.4). */
+export const CLIENT_HELLO_EXTENSIONS: ReadonlySet<number> = new Set([
+  EXT_PADDING,
+  EXT_PSK,
+  EXT_CLIENT_AUTH,
+]);
 
 /** A padding extension (§3.4) of `n` zero bytes (4 + n bytes on the wire). */
 export function paddingExtension(n: number): Extension {

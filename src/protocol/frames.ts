@@ -8,6 +8,8 @@
  */
 import {
   FLAG_END_STREAM,
+  FRAME_AUTH,
+  FRAME_AUTH_RESULT,
   FRAME_CLOSE,
   FRAME_DATA,
   FRAME_HEADER_LEN,
@@ -29,6 +31,15 @@ import {
 } from "./constants.ts";
 import { type Bytes, concat, Reader, u16, u32, u64, utf8Decode, utf8Encode } from "./bytes.ts";
 import { PqgateError } from "./errors.ts";
+import {
+  type AuthPayload,
+  authPayloadLength,
+  type AuthResultPayload,
+  decodeAuthPayload,
+  decodeAuthResultPayload,
+  encodeAuthPayload,
+  encodeAuthResultPayload,
+} from "./client-auth.ts";
 
 /** §6.5 Stream error codes carried in RESET_STREAM. */
 export const STREAM_CANCEL = 0;
@@ -83,7 +94,9 @@ export type Frame =
   | { type: "reset_stream"; stream: number; errorCode: number }
   | { type: "window_update"; stream: number; increment: number }
   | { type: "key_update"; updateRequested: boolean }
-  | { type: "close"; code: number; reason: string };
+  | { type: "close"; code: number; reason: string }
+  | { type: "auth"; auth: AuthPayload }
+  | { type: "auth_result"; result: AuthResultPayload };
 
 export type FrameType = Frame["type"];
 
@@ -226,6 +239,10 @@ export function encodeFrame(f: Frame): Bytes {
       if (reason.length > MAX_CLOSE_REASON) bad("close reason too long");
       return withPayload(FRAME_CLOSE, 0, 0, concat(u16(f.code), reason));
     }
+    case "auth":
+      return withPayload(FRAME_AUTH, 0, 0, encodeAuthPayload(f.auth));
+    case "auth_result":
+      return withPayload(FRAME_AUTH_RESULT, 0, 0, encodeAuthResultPayload(f.result));
     default:
       return bad("unknown frame type");
   }
@@ -258,6 +275,10 @@ export function frameLength(f: Frame): number {
       return FRAME_HEADER_LEN + 1;
     case "close":
       return FRAME_HEADER_LEN + MAX_CLOSE_PAYLOAD;
+    case "auth":
+      return FRAME_HEADER_LEN + authPayloadLength(f.auth);
+    case "auth_result":
+      return FRAME_HEADER_LEN + 6 + 4 * (f.result.subject?.length ?? 0); // UTF-16 → ≤ 4 bytes each
   }
 }
 
@@ -435,6 +456,16 @@ export function decodeFrames(plaintext: Uint8Array): Frame[] {
         frames.push({ type: "close", code, reason });
         break;
       }
+      case FRAME_AUTH: // §6.7: client → gateway, stream 0
+        noFlags();
+        stream0();
+        frames.push({ type: "auth", auth: decodeAuthPayload(payload) });
+        break;
+      case FRAME_AUTH_RESULT: // §6.8: gateway → client, stream 0
+        noFlags();
+        stream0();
+        frames.push({ type: "auth_result", result: decodeAuthResultPayload(payload) });
+        break;
       default:
         reject("unknown frame type");
     }

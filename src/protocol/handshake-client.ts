@@ -16,6 +16,7 @@ import {
   AUTH_ANONYMOUS,
   AUTH_PINNED,
   KEY_ID_LEN,
+  PSK_LEN,
   RANDOM_LEN,
   SUITE_XWING_AES256GCM,
   SUITE_XWING_CHACHA20POLY1305,
@@ -26,6 +27,7 @@ import {
 } from "./constants.ts";
 import { PqgateError } from "./errors.ts";
 import { encodeExtensions, type Extension } from "./extensions.ts";
+import { clientAuthExtension, type FrameAuthMethod, pskExtension } from "./client-auth.ts";
 import { decodeServerHello, encodeClientFinished, encodeClientHello } from "./hello.ts";
 import { asPqgateError, checkSuites, randomBytes, wipe } from "./handshake-common.ts";
 import { xwingNoble } from "./kem.ts";
@@ -52,6 +54,12 @@ export interface ClientHandshakeOptions {
   random: RandomSource;
   /** ClientHello extensions (§3.4), e.g. `paddingExtension(n)`. */
   extensions?: Extension[];
+  /**
+   * Client authentication (§3.4.1, §3.4.2): a PSK (its identity goes in the `psk` extension and
+   * the 32-byte key into the key schedule), or the method announced by `client_auth` (the
+   * credentials follow in an AUTH frame, §6.7). At most one.
+   */
+  auth?: { psk: Uint8Array; identity: string } | { method: FrameAuthMethod };
 }
 
 export class ClientHandshake {
@@ -61,6 +69,7 @@ export class ClientHandshake {
   readonly #server: { keyId: Bytes; publicKey: Bytes } | null;
   readonly #random: RandomSource;
   readonly #extensions: Extension[];
+  #psk: Bytes | null = null;
   // Live only in clientHelloSent:
   #clientHello: Bytes | null = null;
   #ekSecret: Bytes | null = null; // ephemeral X-Wing secret key (seed)
@@ -93,6 +102,18 @@ export class ClientHandshake {
       type: e.type,
       data: new Uint8Array(e.data),
     }));
+    const auth = opts.auth;
+    if (auth !== undefined) {
+      if ("psk" in auth) {
+        if (!(auth.psk instanceof Uint8Array) || auth.psk.length !== PSK_LEN) {
+          throw new PqgateError("internal_error", "auth.psk: expected 32 bytes");
+        }
+        this.#extensions.unshift(pskExtension(auth.identity));
+        this.#psk = new Uint8Array(auth.psk);
+      } else {
+        this.#extensions.unshift(clientAuthExtension(auth.method));
+      }
+    }
     encodeExtensions(this.#extensions); // validate now (internal_error on misuse)
   }
 
@@ -179,7 +200,7 @@ export class ClientHandshake {
       const shStar = msg.subarray(0, msg.length - sh.serverFinished.length);
       const transcript = transcriptHashes(ch, shStar);
       const th1 = transcript.th1;
-      hs2 = handshakeSecret(suite, this.#ssS, ssE);
+      hs2 = handshakeSecret(suite, this.#ssS, ssE, this.#psk);
       sFin = serverFinishedKey(hs2, th1);
       if (!verifyFinished(finishedMac(sFin, th1), sh.serverFinished)) {
         throw new PqgateError("handshake_failed");
@@ -218,7 +239,8 @@ export class ClientHandshake {
   }
 
   #clear(): void {
-    wipe(this.#ekSecret, this.#ssS);
+    wipe(this.#ekSecret, this.#ssS, this.#psk);
+    this.#psk = null;
     this.#ekSecret = null;
     this.#ssS = null;
     this.#clientHello = null;

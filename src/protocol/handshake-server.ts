@@ -15,6 +15,7 @@ import { type Bytes, concat } from "./bytes.ts";
 import {
   AUTH_ANONYMOUS,
   KEY_ID_LEN,
+  PSK_LEN,
   RANDOM_LEN,
   SUITE_XWING_AES256GCM,
   SUITE_XWING_CHACHA20POLY1305,
@@ -25,6 +26,7 @@ import {
 } from "./constants.ts";
 import { PqgateError } from "./errors.ts";
 import { encodeExtensions, type Extension } from "./extensions.ts";
+import type { ClientAuthRequest } from "./client-auth.ts";
 import { decodeClientFinished, decodeClientHello, encodeServerHelloUnfinished } from "./hello.ts";
 import { asPqgateError, checkSuites, randomBytes, wipe } from "./handshake-common.ts";
 import { xwingNoble } from "./kem.ts";
@@ -53,6 +55,13 @@ export interface ServerHandshakeOptions {
   random: RandomSource;
   /** ServerHello extensions (§3.4). */
   extensions?: Extension[];
+  /**
+   * The 32-byte PSK of a `psk` identity (§3.4.1), synchronous, or null when there is none. A
+   * ClientHello with `psk` whose identity has no key (null, no lookup, a lookup that throws or
+   * returns another length) runs on a random dummy key: the client's server_finished check
+   * fails, the same 4004 as a wrong PSK (§3.4.1).
+   */
+  psk?: (identity: string) => Uint8Array | null;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -74,6 +83,8 @@ export class ServerHandshake {
   #mode: "pinned" | "anonymous" | null = null;
   #keyId: Bytes | null = null;
   #clientExtensions: Extension[] = [];
+  #clientAuth: ClientAuthRequest = null;
+  readonly #psk: ((identity: string) => Uint8Array | null) | null;
   #expectedClientFinished: Bytes | null = null;
   #pendingKeys: SessionKeys | null = null;
 
@@ -101,6 +112,7 @@ export class ServerHandshake {
       throw new PqgateError("internal_error", "random: function required");
     }
     this.#random = opts.random;
+    this.#psk = typeof opts.psk === "function" ? opts.psk : null;
     this.#extensions = (opts.extensions ?? []).map((e) => ({
       type: e.type,
       data: new Uint8Array(e.data),
@@ -123,6 +135,13 @@ export class ServerHandshake {
   get keyId(): Bytes | null {
     return this.#keyId;
   }
+  /**
+   * What the client asked for with `psk` / `client_auth` (after receiveClientHello), null for
+   * neither. A `psk` identity is authenticated only once ClientFinished verified.
+   */
+  get clientAuth(): ClientAuthRequest {
+    return this.#clientAuth;
+  }
   /** Extensions the client sent (after receiveClientHello). */
   get clientExtensions(): Extension[] {
     return this.#clientExtensions;
@@ -137,6 +156,7 @@ export class ServerHandshake {
     let hs2: Bytes | null = null;
     let sFin: Bytes | null = null;
     let cFin: Bytes | null = null;
+    let psk: Bytes | null = null;
     try {
       const ch = decodeClientHello(msg);
       // Suite: first in the gateway's preference list that the client offered.
@@ -154,6 +174,7 @@ export class ServerHandshake {
         }
         this.#keyId = new Uint8Array(key.keyId);
       }
+      if (ch.auth?.method === "psk") psk = this.#pskFor(ch.auth.identity);
       eseed = randomBytes(this.#random, XWING_ESEED_LEN);
       let enc: { cipherText: Uint8Array; sharedSecret: Uint8Array };
       try {
@@ -171,7 +192,7 @@ export class ServerHandshake {
       });
       const transcript = transcriptHashes(msg, shStar);
       const th1 = transcript.th1;
-      hs2 = handshakeSecret(suite, ssS, ssE);
+      hs2 = handshakeSecret(suite, ssS, ssE, psk);
       sFin = serverFinishedKey(hs2, th1);
       const serverFinished = finishedMac(sFin, th1);
       const sh = concat(shStar, serverFinished);
@@ -182,14 +203,27 @@ export class ServerHandshake {
       this.#suite = suite;
       this.#mode = ch.authMode === AUTH_ANONYMOUS ? "anonymous" : "pinned";
       this.#clientExtensions = ch.extensions;
+      this.#clientAuth = ch.auth ?? null;
       this.#state = "serverHelloSent";
       return sh;
     } catch (e) {
       this.#fail();
       throw asPqgateError(e);
     } finally {
-      wipe(ssS, ssE, eseed, hs2, sFin, cFin);
+      wipe(ssS, ssE, eseed, hs2, sFin, cFin, psk);
     }
+  }
+
+  /** A copy of the identity's PSK, or a random dummy (§3.4.1: unknown = wrong, uniformly). */
+  #pskFor(identity: string): Bytes {
+    let key: Uint8Array | null = null;
+    try {
+      key = this.#psk ? this.#psk(identity) : null;
+    } catch {
+      key = null;
+    }
+    if (key instanceof Uint8Array && key.length === PSK_LEN) return new Uint8Array(key);
+    return randomBytes(this.#random, PSK_LEN);
   }
 
   /** Verifies ClientFinished (§3.3, §4.3) and releases the session keys. → established. */

@@ -557,3 +557,68 @@ Deno.test("truncations and extensions of each message never throw a foreign erro
     assert.equal(errorCode(() => c.receiveServerHello(sh)), "protocol_error", `SH len ${n}`);
   }
 });
+
+// ---- PSK (§3.4.1) ----------------------------------------------------------------------------
+
+const PSK = seededRandom("psk")(32);
+
+function pskRun(
+  mode: Mode,
+  clientPsk: Uint8Array,
+  lookup: ((id: string) => Uint8Array | null) | undefined,
+  identity = "client-1",
+) {
+  const c = client(mode, "psk client", { auth: { psk: clientPsk, identity } });
+  const s = server("psk server", lookup ? { psk: lookup } : {});
+  const sh = s.receiveClientHello(c.start());
+  return { c, s, sh };
+}
+
+for (const mode of ["pinned", "anonymous"] as const) {
+  Deno.test(`PSK (${mode}): the right key completes; identity reported; keys differ from no PSK`, () => {
+    const { c, s, sh } = pskRun(mode, PSK, (id) => (id === "client-1" ? PSK : null));
+    assert.deepEqual(s.clientAuth, { method: "psk", identity: "client-1" });
+    const { clientFinished, keys } = c.receiveServerHello(sh);
+    sameKeys(s.receiveClientFinished(clientFinished), keys);
+    // The same randomness without the PSK gives other keys (the PSK is in the schedule).
+    const c2 = client(mode, "psk client");
+    const s2 = server("psk server");
+    const done = c2.receiveServerHello(s2.receiveClientHello(c2.start()));
+    assert.notEqual(keyHex(done.keys), keyHex(keys));
+  });
+
+  Deno.test(`PSK (${mode}): wrong key, unknown identity, no lookup → client handshake_failed, uniformly`, () => {
+    const wrong = seededRandom("other psk")(32);
+    for (
+      const lookup of [
+        (_: string) => wrong, // wrong PSK
+        (_: string) => null, // unknown identity
+        undefined, // no PSK store at all
+        (_: string) => new Uint8Array(31), // a bad store entry: dummy too
+        (_: string): Uint8Array => {
+          throw new Error("store fault");
+        },
+      ]
+    ) {
+      const { c, sh } = pskRun(mode, PSK, lookup);
+      assert.equal(sh.length, 1190, "a ServerHello is sent either way");
+      assert.throws(
+        () => c.receiveServerHello(sh),
+        (e: unknown) =>
+          e instanceof PqgateError && e.code === "handshake_failed" &&
+          e.message === "handshake_failed",
+      );
+    }
+  });
+}
+
+Deno.test("client_auth announced: reported by the gateway; psk + client_auth is a protocol_error", () => {
+  const c = client("pinned", "ca client", { auth: { method: "token" } });
+  const s = server("ca server");
+  c.receiveServerHello(s.receiveClientHello(c.start()));
+  assert.deepEqual(s.clientAuth, { method: "token" });
+  assert.throws(
+    () => client("pinned", "x", { auth: { psk: new Uint8Array(31), identity: "a" } }),
+    (e: unknown) => e instanceof PqgateError && e.code === "internal_error",
+  );
+});

@@ -11,6 +11,8 @@ import { type Bytes, concat, Reader, u16 } from "./bytes.ts";
 import {
   AUTH_ANONYMOUS,
   AUTH_PINNED,
+  EXT_CLIENT_AUTH,
+  EXT_PSK,
   FINISHED_LEN,
   KEY_ID_LEN,
   MAX_EXTENSIONS_LEN,
@@ -26,11 +28,13 @@ import {
 import { PqgateError } from "./errors.ts";
 import {
   checkCriticalExtensions,
+  CLIENT_HELLO_EXTENSIONS,
   decodeExtensions,
   encodeExtensions,
   type Extension,
   KNOWN_EXTENSIONS,
 } from "./extensions.ts";
+import { type ClientAuthRequest, clientAuthRequestOf } from "./client-auth.ts";
 
 export type AuthMode = typeof AUTH_ANONYMOUS | typeof AUTH_PINNED;
 
@@ -44,6 +48,11 @@ export interface ClientHello {
   ekC: Uint8Array; // 1216
   ctS: Uint8Array | null; // 1120 when pinned, null when anonymous
   extensions: Extension[];
+  /**
+   * Decoded only: what the `psk` / `client_auth` extensions ask for (§3.4.1, §3.4.2), checked
+   * when the receiver understands them (null: neither). Encoders ignore it (the extensions are).
+   */
+  auth?: ClientAuthRequest;
 }
 
 /** §3.2 */
@@ -130,10 +139,13 @@ export function encodeClientHello(ch: ClientHello): Bytes {
   );
 }
 
-/** Decodes a ClientHello (§3.1). `known` = extension types this receiver understands. */
+/**
+ * Decodes a ClientHello (§3.1). `known` = extension types this receiver understands (default:
+ * a 1.3 gateway's, with psk and client_auth, whose contents are then checked too, §3.4).
+ */
 export function decodeClientHello(
   msg: Uint8Array,
-  known: ReadonlySet<number> = KNOWN_EXTENSIONS,
+  known: ReadonlySet<number> = CLIENT_HELLO_EXTENSIONS,
 ): ClientHello {
   checkTypeVersion(msg, MSG_CLIENT_HELLO);
   const r = new Reader(msg);
@@ -167,7 +179,19 @@ export function decodeClientHello(
   r.end("ClientHello");
   const extensions = decodeExtensions(extBlock);
   checkCriticalExtensions(extensions, known);
-  return { authMode: authMode as AuthMode, suites, clientRandom, keyId, ekC, ctS, extensions };
+  const auth = known.has(EXT_PSK) || known.has(EXT_CLIENT_AUTH)
+    ? clientAuthRequestOf(extensions)
+    : null;
+  return {
+    authMode: authMode as AuthMode,
+    suites,
+    clientRandom,
+    keyId,
+    ekC,
+    ctS,
+    extensions,
+    auth,
+  };
 }
 
 // ---------------------------------------------------------------------------------- ServerHello

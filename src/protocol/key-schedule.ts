@@ -14,6 +14,7 @@ import {
   FINISHED_LEN,
   LABEL_PREFIX,
   PROTOCOL_NAMES,
+  PSK_LEN,
   type SuiteId,
   XWING_SS_LEN,
 } from "./constants.ts";
@@ -109,13 +110,22 @@ export function transcriptHashes(
 
 /**
  * hs2 (§4.2) from the suite and both KEM shared secrets. In anonymous mode pass `ssS = null`
- * (Z is used).
+ * (Z is used). With a `psk` (§3.4.1, 32 bytes) it is mixed in first:
+ * `k0 = HKDF-Extract(salt = ck0, IKM = psk)`, `hs1 = HKDF-Extract(salt = k0, IKM = ss_S)`.
  */
-export function handshakeSecret(suite: SuiteId, ssS: Uint8Array | null, ssE: Uint8Array): Bytes {
+export function handshakeSecret(
+  suite: SuiteId,
+  ssS: Uint8Array | null,
+  ssE: Uint8Array,
+  psk: Uint8Array | null = null,
+): Bytes {
   if (ssS !== null && ssS.length !== XWING_SS_LEN) misuse("ssS: expected 32 bytes");
   if (ssE.length !== XWING_SS_LEN) misuse("ssE: expected 32 bytes");
+  if (psk !== null && psk.length !== PSK_LEN) misuse("psk: expected 32 bytes");
   const ck0 = initialChainingKey(suite);
-  const hs1 = hkdfExtract(ck0, ssS ?? ZERO);
+  const k0 = psk === null ? null : hkdfExtract(ck0, psk);
+  const hs1 = hkdfExtract(k0 ?? ck0, ssS ?? ZERO);
+  k0?.fill(0);
   const salt2 = deriveSecret(hs1, "derived", EMPTY_HASH);
   const hs2 = hkdfExtract(salt2, ssE);
   hs1.fill(0);

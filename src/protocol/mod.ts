@@ -18,6 +18,7 @@ export { mlkemModulusCheck, xwingNoble, xwingPublicKeyValid } from "./kem.ts";
 // §3 handshake messages
 export {
   checkCriticalExtensions,
+  CLIENT_HELLO_EXTENSIONS,
   decodeExtensions,
   encodeExtensions,
   type Extension,
@@ -38,6 +39,26 @@ export {
   SERVER_HELLO_BASE_LEN,
   type ServerHello,
 } from "./hello.ts";
+// §3.4.1-§3.4.2, §6.7-§6.8 client authentication: extensions, AUTH / AUTH_RESULT, binding
+export {
+  AUTH_STATUSES,
+  authBinding,
+  type AuthPayload,
+  type AuthResultPayload,
+  type AuthStatus,
+  bindingMatches,
+  clientAuthExtension,
+  type ClientAuthRequest,
+  clientAuthRequestOf,
+  decodeAuthPayload,
+  decodeAuthResultPayload,
+  decodeClientAuthExtension,
+  decodePskExtension,
+  encodeAuthPayload,
+  encodeAuthResultPayload,
+  type FrameAuthMethod,
+  pskExtension,
+} from "./client-auth.ts";
 // §4 key schedule. expandLabel, trafficKeys and nextTrafficSecret are defined in
 // traffic-keys.ts and exported in the record layer section below (one HkdfLabel encoder).
 export {
