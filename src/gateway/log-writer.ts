@@ -1,7 +1,8 @@
 /**
  * The log sink of the observation seam (src/tunnel/events.ts): one line per event, JSON
  * (default) or text, filtered by level (each event's level is declared in EVENT_LEVELS).
- * Private fields (the request target `authority` / `path`, `clientAddress`) are written only
+ * Private fields (the request target `authority` / `path`, `clientAddress`, an `auth` line's
+ * `subject`) are written only
  * when enabled; events carry no secrets by construction (events.ts), so nothing else is
  * filtered. docs/operations.md "Logs" lists every line.
  *
@@ -30,6 +31,8 @@ export interface LogWriterOptions {
   paths?: boolean;
   /** Write client addresses. Default false. */
   addresses?: boolean;
+  /** Write the authenticated subject of `auth` lines (user name, token sub, PSK id). Default false. */
+  subjects?: boolean;
   /** Where a finished line (no newline) goes, e.g. a stderr writer. */
   write: (line: string) => void;
   /** Clock for the `t` field (tests). */
@@ -46,6 +49,7 @@ export function createLogWriter(o: LogWriterOptions): EventLog | undefined {
   const text = o.format === "text";
   const paths = o.paths === true;
   const addresses = o.addresses === true;
+  const subjects = o.subjects === true;
   const now = o.now ?? Date.now;
   const write = o.write;
   const enabled = (event: EventName) => RANK[EVENT_LEVELS[event]] >= min;
@@ -60,6 +64,7 @@ export function createLogWriter(o: LogWriterOptions): EventLog | undefined {
       if (v === undefined) continue;
       if ((k === "path" || k === "authority") && !paths) continue;
       if (k === "clientAddress" && !addresses) continue;
+      if (k === "subject" && !subjects) continue;
       if (text) line += ` ${k}=${textValue(v)}`;
       else line += `,"${k}":${JSON.stringify(v)}`;
     }

@@ -127,6 +127,28 @@ export type EventFields = {
      */
     authMethod: string | null;
   };
+  /**
+   * A client authentication attempt was answered (docs/client-auth.md): an AUTH frame's result,
+   * or a psk channel's identity at the handshake. Never a credential. `subject` (the user name,
+   * token `sub` or PSK identity) is PRIVATE; on failures it is null.
+   */
+  auth: {
+    sessionId: string;
+    method: "password" | "token" | "psk";
+    /** "ok" or the AUTH_RESULT reason (PROTOCOL.md §6.8). */
+    result:
+      | "ok"
+      | "bad_credentials"
+      | "token_expired"
+      | "token_invalid"
+      | "busy"
+      | "rate_limited"
+      | "method_not_enabled";
+    subject: string | null;
+    retryAfterMs: number;
+    /** AUTH received → AUTH_RESULT sent (0 for psk). */
+    ms: number;
+  };
   /** Work refused before it cost much (see REFUSAL_REASONS); every one, not rate limited. */
   refused: { reason: RefusalReason; status: number };
   /** The crypto backends chosen (names only). */
@@ -195,6 +217,7 @@ export const EVENT_LEVELS: Readonly<Record<EventName, LogLevel>> = Object.freeze
   stream_open: "debug",
   request: "info",
   refused: "debug",
+  auth: "info",
   crypto: "info",
   request_rejected: "debug",
   handler_error: "warn",
@@ -221,7 +244,12 @@ export const EVENT_LEVELS: Readonly<Record<EventName, LogLevel>> = Object.freeze
 });
 
 /** Fields that hold user data: written only when the operator enabled them. */
-export const PRIVATE_FIELDS: ReadonlySet<string> = new Set(["authority", "path", "clientAddress"]);
+export const PRIVATE_FIELDS: ReadonlySet<string> = new Set([
+  "authority",
+  "path",
+  "clientAddress",
+  "subject",
+]);
 
 /**
  * The sink: called synchronously, must not throw (callers guard anyway). `wants(event)`, when

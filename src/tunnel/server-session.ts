@@ -35,12 +35,13 @@ import { ControlFrameBudget } from "./rate-limit.ts";
 import type { RecordChannel } from "./record-channel.ts";
 import { openServerOutput } from "./server-output.ts";
 import { ServerStreams } from "./server-streams.ts";
+import { type AuthState, ServerAuth } from "./server-auth.ts";
 import { emit, type EventFields, type EventName, wants } from "./events.ts";
 import { closeFor, closeSocket } from "./session-close.ts";
 import { SessionPersistence } from "./session-persistence.ts";
 import { decodeSessionSnapshot } from "./session-snapshot.ts";
 import type { GatewaySession, SessionOptions, SessionState } from "./session-seam.ts";
-import type { ChannelInfo, Socket, StaticKey } from "./types.ts";
+import type { ChannelInfo, ClientIdentity, Socket, StaticKey } from "./types.ts";
 
 /** The constructor's options (session-seam.ts); the name src/tunnel/testing.ts imports. */
 export type { SessionOptions as ServerSessionOptions };
@@ -83,6 +84,8 @@ export class ServerSession implements GatewaySession {
   #pongsDropped = 0;
   /** WebSocket message bytes received (all of them, handshake included): channel_close. */
   #bytesIn = 0;
+  /** Client authentication (server-auth.ts), created when the channel is established. */
+  #auth: ServerAuth | null = null;
 
   constructor(options: SessionOptions) {
     // Without `kem`: the prepared KEM is the handshake's, kept in #kem until established.
@@ -98,6 +101,7 @@ export class ServerSession implements GatewaySession {
       allowAnonymous: opts.allowAnonymous,
       random: opts.env.random,
       kem: options.kem,
+      psk: pskLookup(opts),
     });
     this.#hold = new MessageHold({
       receiveNow: (m) => this.#receiveNow(m),
@@ -112,6 +116,9 @@ export class ServerSession implements GatewaySession {
       send: (frame) => this.#channel?.send(frame),
       budget: () => this.#budget!,
       info: () => this.#info!,
+      requestInfo: () => this.#requestInfo(),
+      held: () => this.#auth !== null && this.#auth.pending,
+      hold: (run) => this.#auth!.hold(run),
       established: () => this.#state === "established",
       charge: (what) => this.#charge(what),
       fail: (e) => this.#fail(e),
@@ -134,6 +141,7 @@ export class ServerSession implements GatewaySession {
         highestStreamId: this.#streams.highest,
         openStreams: this.#streams.ids(),
         idle: this.#idle.snapshot(),
+        auth: this.#auth?.state(),
       }),
       fail: (e) => this.#fail(e),
     });
@@ -158,7 +166,7 @@ export class ServerSession implements GatewaySession {
     s.#hs = null;
     s.#keyId = snap.keyId;
     s.#streams.highest = snap.highestStreamId;
-    s.#establish(layer, false);
+    s.#establish(layer, false, snap.auth);
     // The idle clock continues across the wake (SESSION_INFO idle_timeout_ms is a promise about
     // the channel, not about one instance; liveness.ts). A version-1 snapshot has no idle
     // clock: it starts at this wake, once.
@@ -167,6 +175,8 @@ export class ServerSession implements GatewaySession {
     for (const id of snap.openStreams) {
       s.#channel!.send({ type: "reset_stream", stream: id, errorCode: STREAM_INTERNAL });
     }
+    // A verification that ran in the old instance is lost: the client is told to retry.
+    if (snap.auth.pending) s.#auth!.resumedPending();
     s.#log("session_resumed", {
       sessionId: s.#info!.sessionId,
       lostStreams: snap.openStreams.length,
@@ -254,6 +264,7 @@ export class ServerSession implements GatewaySession {
           const hs = this.#hs!;
           const keys = hs.receiveClientFinished(msg);
           this.#keyId = hs.keyId;
+          const auth = ServerAuth.initial(hs.clientAuth);
           this.#hs = null;
           const layer = new RecordLayer({
             role: "server",
@@ -266,7 +277,7 @@ export class ServerSession implements GatewaySession {
             },
             reservation: !!this.#o.persist,
           });
-          this.#establish(layer, true);
+          this.#establish(layer, true, auth);
           this.#persistence.persistState();
           this.#log("handshake", {
             result: "ok",
@@ -277,10 +288,12 @@ export class ServerSession implements GatewaySession {
             suite: layer.suite,
           });
           this.#opened(false);
+          this.#auth!.established();
           break;
         }
         case "established": {
           const frames = this.#channel!.open(msg);
+          this.#auth!.record(frames); // client_auth: the first record starts with AUTH
           this.#streams.newRecord();
           for (const f of frames) {
             this.#onFrame(f);
@@ -320,8 +333,11 @@ export class ServerSession implements GatewaySession {
       case "start":
       case "serverHelloSent":
         return handshakeDeadline(this.#createdAt, l.handshakeTimeoutMs);
-      case "established":
-        return Math.min(this.#idle.deadline(), this.#channel!.layer.expiresAt);
+      case "established": {
+        const d = Math.min(this.#idle.deadline(), this.#channel!.layer.expiresAt);
+        const a = this.#auth?.deadline() ?? null;
+        return a === null ? d : Math.min(d, a);
+      }
     }
   }
 
@@ -340,6 +356,7 @@ export class ServerSession implements GatewaySession {
         throw new PqgateError("rehandshake_required", "session lifetime");
       }
       if (this.#idle.expired(now)) throw new PqgateError("idle_timeout");
+      this.#auth?.onTimer(now);
       if (this.#idle.pingDue(now)) {
         this.#channel!.send({
           type: "ping",
@@ -373,7 +390,7 @@ export class ServerSession implements GatewaySession {
 
   // ---- establishment ---------------------------------------------------------------------
 
-  #establish(layer: RecordLayer, sendInfo: boolean): void {
+  #establish(layer: RecordLayer, sendInfo: boolean, auth: AuthState): void {
     const o = this.#o;
     this.#bucket = new ControlFrameBudget(o.limits, o.env.now());
     const { channel, budget } = openServerOutput({
@@ -394,6 +411,21 @@ export class ServerSession implements GatewaySession {
       keyId: this.#keyId ? keyIdHex(this.#keyId) : null,
       clientAddress: o.clientAddress ?? null,
     };
+    if (auth.identity) this.#info.identity = auth.identity;
+    this.#auth = new ServerAuth({
+      verifier: o.auth,
+      clientAddress: o.clientAddress ?? null,
+      exporterSecret: () => layer.exporterSecret,
+      send: (frame) => this.#channel?.send(frame),
+      charge: (what) => this.#charge(what),
+      now: () => this.#o.env.now(),
+      identityChanged: (identity) => this.#identityChanged(identity),
+      log: (fields) => {
+        if (this.#o.log) this.#log("auth", { sessionId: this.#info!.sessionId, ...fields });
+      },
+      changed: () => this.#persistence.persistState(),
+      fail: (e) => this.#fail(e),
+    }, auth);
     this.#state = "established";
     // Nothing is held once established (a ClientFinished is replayed after the hop ended).
     this.#hold = null;
@@ -450,6 +482,11 @@ export class ServerSession implements GatewaySession {
         return;
       case "session_info":
         throw new PqgateError("protocol_error", "SESSION_INFO from the client");
+      case "auth":
+        this.#auth!.onAuth(f.auth);
+        return;
+      case "auth_result":
+        throw new PqgateError("protocol_error", "AUTH_RESULT from the client");
       case "close":
         this.#ended(f.code, "client_close", "client", null, "abandoned");
         this.#teardown(
@@ -465,6 +502,24 @@ export class ServerSession implements GatewaySession {
         this.#streams.onFrame(f);
         return;
     }
+  }
+
+  // ---- client authentication -------------------------------------------------------------
+
+  /** A new identity: a new ChannelInfo (requests dispatched before keep theirs). */
+  #identityChanged(identity: ClientIdentity | null): void {
+    this.#info = { ...this.#info!, identity };
+  }
+
+  /**
+   * The ChannelInfo a request is dispatched with: the identity as settled now; a token
+   * identity past its `expiresAt` counts as none (types.ts ChannelInfo.identity).
+   */
+  #requestInfo(): ChannelInfo {
+    const info = this.#info!;
+    const exp = info.identity?.expiresAt;
+    if (exp !== undefined && exp <= this.#o.env.now()) return { ...info, identity: null };
+    return info;
   }
 
   // ---- closing ---------------------------------------------------------------------------
@@ -498,6 +553,7 @@ export class ServerSession implements GatewaySession {
     this.#closeCode = code;
     this.#hs?.close();
     this.#hs = null;
+    this.#auth?.stop();
     this.#channel?.stop();
     this.#budget?.stop();
     if (this.#streams.size > 0) this.#streams.closeAll(reason());
@@ -564,6 +620,13 @@ export class ServerSession implements GatewaySession {
       socketCode,
     });
   }
+}
+
+/** The handshake's PSK lookup (SessionOptions.auth.psk), called as a method of the verifier. */
+function pskLookup(o: SessionOptions): ((identity: string) => Uint8Array | null) | undefined {
+  const v = o.auth;
+  if (!v || typeof v.psk !== "function" || !v.methods.has("psk")) return undefined;
+  return (identity) => v.psk!(identity);
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));

@@ -46,8 +46,17 @@ export interface ServerStreamsHost {
   send(frame: Frame): void;
   /** The channel's output accounting (exists once the channel is established). */
   budget(): OutputBudget;
-  /** What the handler learns about the channel. */
+  /** What the handler learns about the channel (logs). */
   info(): ChannelInfo;
+  /** The ChannelInfo a request is dispatched with (the identity as settled at dispatch). */
+  requestInfo(): ChannelInfo;
+  /**
+   * True while an AUTH is being verified: a request that arrives now is `hold`-queued and
+   * dispatched after its result (PROTOCOL.md §6.7). A held stream keeps its table slot, so held
+   * requests are bounded by max_streams.
+   */
+  held(): boolean;
+  hold(run: () => void): void;
   /** True while the channel is established. */
   established(): boolean;
   /** Takes a control-frame token; an empty bucket throws rate_limited. */
@@ -293,7 +302,18 @@ export class ServerStreams {
       }
       throw e;
     }
-    const info = this.#host.info();
+    if (this.#host.held()) this.#host.hold(() => this.#dispatch(s, request));
+    else this.#dispatch(s, request);
+  }
+
+  /** Calls the handler for a stream's checked request (at once, or after an AUTH's result). */
+  #dispatch(s: ServerStream, request: Request | DecodedRequest): void {
+    // Held behind an AUTH: the stream may have been reset or the channel closed meanwhile.
+    if (!this.#streams.isLive(s) || s.abort.signal.aborted) return;
+    const id = s.id;
+    const handler = this.#o.handler;
+    const decoded = handler.decoded;
+    const info = this.#host.requestInfo();
     let pending: Promise<Response | DecodedResponse>;
     try {
       pending = Promise.resolve(

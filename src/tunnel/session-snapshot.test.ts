@@ -28,18 +28,21 @@ import type { RequestHandler } from "./types.ts";
 const RECORD = new Uint8Array(198).fill(7);
 const KEY_ID = new Uint8Array(KEY_ID_LEN).fill(9);
 
-Deno.test("session snapshot: version 2 round trip carries the idle clock; bad input is internal_error", () => {
+const NO_AUTH = { announced: null, expectFirst: false, pending: false, identity: null };
+
+Deno.test("session snapshot: version 3 round trip carries the idle clock; bad input is internal_error", () => {
   const snap = {
     record: RECORD,
     keyId: KEY_ID,
     highestStreamId: 41,
     openStreams: [37, 41],
     idle: { lastRxAt: 1_700_000_000_123, pingSentAt: 1_700_000_030_123 },
+    auth: NO_AUTH,
   };
   const b = encodeSessionSnapshot(snap);
   assert.equal(b[0], SESSION_SNAPSHOT_VERSION);
-  assert.equal(b[0], 0x02);
-  assert.equal(b.length, 1 + 2 + 198 + 1 + KEY_ID_LEN + 4 + 8 + 8 + 2 + 8);
+  assert.equal(b[0], 0x03);
+  assert.equal(b.length, 1 + 2 + 198 + 1 + KEY_ID_LEN + 4 + 8 + 8 + 3 + 2 + 8);
   assert.deepEqual(decodeSessionSnapshot(b), snap);
   const none = encodeSessionSnapshot({
     ...snap,
@@ -50,12 +53,12 @@ Deno.test("session snapshot: version 2 round trip carries the idle clock; bad in
 
   const bad = (bytes: Uint8Array, what: string) =>
     assert.throws(() => decodeSessionSnapshot(bytes), /internal_error|session snapshot/, what);
-  bad(concat(new Uint8Array([0x03]), b.subarray(1)), "unknown version");
+  bad(concat(new Uint8Array([0x04]), b.subarray(1)), "unknown version");
   bad(concat(new Uint8Array([0x00]), b.subarray(1)), "version 0");
   bad(concat(b, new Uint8Array([0])), "trailing byte");
   bad(b.subarray(0, b.length - 1), "truncated");
   // A PING sent before the last receive is impossible: refused.
-  const head = concat(new Uint8Array([2]), u16(198), RECORD, new Uint8Array([0]), u32(1));
+  const head = concat(new Uint8Array([2]), u16(198), RECORD, new Uint8Array([0]), u32(1)); // v2
   bad(concat(head, u64(100), u64(99), u16(0)), "ping before last receive");
   bad(
     concat(head, new Uint8Array([0, 0x20, 0, 0, 0, 0, 0, 0]), u64(0), u16(0)),
@@ -84,7 +87,76 @@ Deno.test("session snapshot: version 1 (before the idle clock) still decodes, wi
     highestStreamId: 3,
     openStreams: [3],
     idle: null,
+    auth: NO_AUTH,
   });
+});
+
+Deno.test("session snapshot: version 2 (before client authentication) decodes with no identity", () => {
+  const v2 = concat(
+    new Uint8Array([2]),
+    u16(198),
+    RECORD,
+    new Uint8Array([0]),
+    u32(3),
+    u64(10),
+    u64(0),
+    u16(1),
+    u32(3),
+  );
+  const d = decodeSessionSnapshot(v2);
+  assert.deepEqual(d.auth, NO_AUTH);
+  assert.deepEqual(d.idle, { lastRxAt: 10, pingSentAt: null });
+  assert.deepEqual(d.openStreams, [3]);
+});
+
+Deno.test("session snapshot: version 3 keeps the identity and auth state; the largest fits the attachment", () => {
+  const auth = {
+    announced: "token" as const,
+    expectFirst: false,
+    pending: true,
+    identity: {
+      method: "token" as const,
+      subject: "s".repeat(255),
+      issuer: "i".repeat(255),
+      expiresAt: 1_700_000_999_000,
+    },
+  };
+  const snap = {
+    record: RECORD,
+    keyId: KEY_ID,
+    highestStreamId: 41,
+    openStreams: Array.from({ length: MAX_SNAPSHOT_STREAMS }, (_, i) => 2 * i + 1),
+    idle: { lastRxAt: 5, pingSentAt: null },
+    auth,
+  };
+  const b = encodeSessionSnapshot(snap);
+  assert.deepEqual(decodeSessionSnapshot(b), snap);
+  assert.ok(b.length <= 1_888, `largest snapshot ${b.length} bytes`);
+  assert.equal(b.length, 1_781);
+  const psk = {
+    announced: "psk" as const,
+    expectFirst: false,
+    pending: false,
+    identity: { method: "psk" as const, subject: "dev-1" },
+  };
+  assert.deepEqual(decodeSessionSnapshot(encodeSessionSnapshot({ ...snap, auth: psk })).auth, psk);
+  const first = {
+    announced: "password" as const,
+    expectFirst: true,
+    pending: false,
+    identity: null,
+  };
+  assert.deepEqual(
+    decodeSessionSnapshot(encodeSessionSnapshot({ ...snap, auth: first })).auth,
+    first,
+  );
+  // A corrupt auth block is refused.
+  const at = 1 + 2 + 198 + 1 + KEY_ID_LEN + 4 + 16;
+  for (const [off, v] of [[at, 4], [at + 1, 4], [at + 2, 2], [at + 3, 9], [at + 4, 0]]) {
+    const c = b.slice();
+    c[off] = v;
+    assert.throws(() => decodeSessionSnapshot(c), /internal_error|session snapshot/, `byte ${off}`);
+  }
 });
 
 // ---- a restored session (a fake clock; the "object" is evicted by dropping the session) ----

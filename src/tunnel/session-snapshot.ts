@@ -5,11 +5,12 @@
  * idle clock (SESSION_INFO `idle_timeout_ms`, §6.3), so a restored session keeps the idle
  * deadline it had instead of starting a new one at every wake.
  *
- * Versioned and validated on read. Layout of version 2 (integers big-endian; `n` = record
- * length, `p` = KEY_ID_LEN (8) when pinned else 0; the offsets are `sessionSnapshotLayout`'s):
+ * Versioned and validated on read. Layout of version 3 (integers big-endian; `n` = record
+ * length, `p` = KEY_ID_LEN (8) when pinned else 0, `a` = the auth block's length; the offsets
+ * are `sessionSnapshotLayout`'s):
  *
  *   offset          size  field
- *   0               1     version = 0x02
+ *   0               1     version = 0x03
  *   1               2     n
  *   3               n     record: the record-layer snapshot (PROTOCOL.md §5.6, 198 bytes)
  *   3+n             1     key flag (0 anonymous, 1 pinned)
@@ -17,23 +18,42 @@
  *   4+n+p           4     highest stream id
  *   8+n+p           8     last receive (ms)
  *   16+n+p          8     idle PING sent at (ms; 0 = none outstanding, else ≥ last receive)
- *   24+n+p          2     k, open streams
- *   26+n+p          4×k   stream ids
+ *   24+n+p          a     auth block (client authentication, docs/client-auth.md), below
+ *   24+n+p+a        2     k, open streams
+ *   26+n+p+a        4×k   stream ids
  *
- * Version 1 (read only) is the same without the two u64 clocks; its idle clock is unknown, so
- * the restored session starts it at the wake (once: the next persist writes version 2).
- * Any other version, or trailing or missing bytes → PqgateError("internal_error").
+ * The auth block: `u8 announced` (0 none, 1 password, 2 token, 3 psk) | `u8 flags` (bit 0: the
+ * first record must still start with AUTH; bit 1: a verification was running) | `u8 identity`
+ * (0 none, 1 present), and with an identity: `u8 method` (1 password, 2 token, 3 psk) |
+ * `u8 subject_len` (1..255) | subject (UTF-8) | `u8 issuer_len` (0 = none) | issuer |
+ * `u8 has_expiry` (0/1) | `u64 expires_at` (ms, present only when has_expiry = 1). At most
+ * 3 + 1 + 256 + 256 + 9 = 525 bytes.
  *
- * Size: 224 bytes (232 pinned) plus 4 per open stream (at most MAX_SNAPSHOT_STREAMS: 1,256 bytes),
- * under the 1,888 bytes a Durable Object attachment leaves for it (cloudflare/attachment.ts).
+ * Version 2 (read only) has no auth block (no client authentication: those gateways did not
+ * know the extensions); version 1 (read only) also lacks the two u64 clocks, so its idle clock
+ * is unknown and the restored session starts it at the wake (once: the next persist writes
+ * version 3). Any other version, or trailing or missing bytes → PqgateError("internal_error").
+ *
+ * Size: 227 bytes (235 pinned) without an identity, plus the identity (at most 522 bytes) and
+ * 4 per open stream (at most MAX_SNAPSHOT_STREAMS): at most 1,781 bytes, under the 1,888 bytes
+ * a Durable Object attachment leaves for it (cloudflare/attachment.ts).
  */
-import { type Bytes, Reader } from "../protocol/bytes.ts";
+import { type Bytes, Reader, utf8Decode, utf8Encode } from "../protocol/bytes.ts";
 import { PqgateError } from "../protocol/errors.ts";
 import { KEY_ID_LEN } from "../protocol/constants.ts";
+import type { AuthState } from "./server-auth.ts";
+import type { AuthMethod, ClientIdentity } from "./types.ts";
 
-export const SESSION_SNAPSHOT_VERSION = 0x02;
-/** The previous layout (no idle clock): still decoded, never written. */
+export const SESSION_SNAPSHOT_VERSION = 0x03;
+/** The layout before client authentication (no auth block): still decoded, never written. */
+export const SESSION_SNAPSHOT_VERSION_2 = 0x02;
+/** The layout before the idle clock: still decoded, never written. */
 export const SESSION_SNAPSHOT_VERSION_1 = 0x01;
+/** Auth block: announced / identity method byte values. */
+const AUTH_METHOD_CODES: Record<AuthMethod, number> = { password: 1, token: 2, psk: 3 };
+const AUTH_METHOD_NAMES: (AuthMethod | null)[] = [null, "password", "token", "psk"];
+const AUTH_FLAG_EXPECT_FIRST = 1;
+const AUTH_FLAG_PENDING = 2;
 /** Open stream ids recorded at most (the rest are lost silently on a restore). */
 export const MAX_SNAPSHOT_STREAMS = 256;
 
@@ -66,26 +86,30 @@ export interface SessionSnapshotLayout {
   highestStream: number;
   lastRx: number;
   pingSent: number;
+  auth: number;
   streamCount: number;
   streams: number;
   length: number;
 }
 
 /**
- * The version-2 layout for a record of `recordLength` bytes, a key id of `keyIdLength` bytes
- * (KEY_ID_LEN when pinned, 0 when anonymous) and `streams` open stream ids.
+ * The version-3 layout for a record of `recordLength` bytes, a key id of `keyIdLength` bytes
+ * (KEY_ID_LEN when pinned, 0 when anonymous), `streams` open stream ids and an auth block of
+ * `authLength` bytes (3 without an identity).
  */
 export function sessionSnapshotLayout(
   recordLength: number,
   keyIdLength: number,
   streams: number,
+  authLength = 3,
 ): SessionSnapshotLayout {
   const keyFlag = SNAPSHOT_RECORD_OFFSET + recordLength;
   const keyId = keyFlag + SNAPSHOT_KEY_FLAG_LEN;
   const highestStream = keyId + keyIdLength;
   const lastRx = highestStream + SNAPSHOT_HIGHEST_STREAM_LEN;
   const pingSent = lastRx + SNAPSHOT_CLOCK_LEN;
-  const streamCount = pingSent + SNAPSHOT_CLOCK_LEN;
+  const auth = pingSent + SNAPSHOT_CLOCK_LEN;
+  const streamCount = auth + authLength;
   const streamIds = streamCount + SNAPSHOT_STREAM_COUNT_LEN;
   const length = streamIds + streams * SNAPSHOT_STREAM_ID_LEN;
   return {
@@ -95,6 +119,7 @@ export function sessionSnapshotLayout(
     highestStream,
     lastRx,
     pingSent,
+    auth,
     streamCount,
     streams: streamIds,
     length,
@@ -119,10 +144,77 @@ export interface SessionSnapshot {
   /** Streams open when the snapshot was taken: reset after a restore. */
   openStreams: number[];
   idle: IdleClock;
+  /** Client authentication state (absent: none, as in a version-2 snapshot). */
+  auth?: AuthState;
 }
 
-/** A decoded snapshot: `idle` is null for a version-1 snapshot (written before it existed). */
-export type DecodedSessionSnapshot = Omit<SessionSnapshot, "idle"> & { idle: IdleClock | null };
+/**
+ * A decoded snapshot: `idle` is null for a version-1 snapshot (written before it existed);
+ * `auth` is the no-authentication state for versions 1 and 2.
+ */
+export type DecodedSessionSnapshot = Omit<SessionSnapshot, "idle" | "auth"> & {
+  idle: IdleClock | null;
+  auth: AuthState;
+};
+
+const NO_AUTH: AuthState = { announced: null, expectFirst: false, pending: false, identity: null };
+
+/** The auth block (see the layout above). */
+function encodeAuthBlock(a: AuthState | undefined): Bytes {
+  const st = a ?? NO_AUTH;
+  const out: number[] = [
+    st.announced ? AUTH_METHOD_CODES[st.announced] : 0,
+    (st.expectFirst ? AUTH_FLAG_EXPECT_FIRST : 0) | (st.pending ? AUTH_FLAG_PENDING : 0),
+    st.identity ? 1 : 0,
+  ];
+  const id = st.identity;
+  if (id) {
+    const subject = utf8Encode(id.subject);
+    const issuer = id.issuer === undefined ? new Uint8Array(0) : utf8Encode(id.issuer);
+    if (subject.length < 1 || subject.length > 255 || issuer.length > 255) {
+      throw new PqgateError("internal_error", "session snapshot identity too long");
+    }
+    out.push(AUTH_METHOD_CODES[id.method], subject.length, ...subject, issuer.length, ...issuer);
+    if (id.expiresAt === undefined) out.push(0);
+    else {
+      const v = ms(id.expiresAt);
+      out.push(1, ...[7, 6, 5, 4, 3, 2, 1, 0].map((i) => Math.floor(v / 2 ** (8 * i)) % 256));
+    }
+  }
+  return new Uint8Array(out);
+}
+
+function decodeAuthBlock(r: Reader): AuthState {
+  const announced = AUTH_METHOD_NAMES[r.u8("auth announced")];
+  if (announced === undefined) throw new PqgateError("internal_error", "session snapshot auth");
+  const flags = r.u8("auth flags");
+  if (flags > (AUTH_FLAG_EXPECT_FIRST | AUTH_FLAG_PENDING)) {
+    throw new PqgateError("internal_error", "session snapshot auth flags");
+  }
+  const has = r.u8("identity flag");
+  if (has > 1) throw new PqgateError("internal_error", "session snapshot identity flag");
+  let identity: ClientIdentity | null = null;
+  if (has) {
+    const method = AUTH_METHOD_NAMES[r.u8("identity method")];
+    const n = r.u8("subject length");
+    const subject = n > 0 ? utf8Decode(r.bytes(n, "subject")) : null;
+    const ilen = r.u8("issuer length");
+    const issuer = ilen > 0 ? utf8Decode(r.bytes(ilen, "issuer")) : undefined;
+    const hasExpiry = r.u8("expiry flag");
+    if (!method || subject === null || issuer === null || hasExpiry > 1) {
+      throw new PqgateError("internal_error", "session snapshot identity");
+    }
+    identity = { method, subject };
+    if (issuer !== undefined) identity.issuer = issuer;
+    if (hasExpiry) identity.expiresAt = r.u64("expires at");
+  }
+  return {
+    announced,
+    expectFirst: (flags & AUTH_FLAG_EXPECT_FIRST) !== 0,
+    pending: (flags & AUTH_FLAG_PENDING) !== 0,
+    identity,
+  };
+}
 
 /** A clock value as a u64 of whole ms (a fractional or negative clock is clamped, not thrown). */
 function ms(t: number): number {
@@ -136,7 +228,13 @@ export function encodeSessionSnapshot(s: SessionSnapshot): Bytes {
   const ping = s.idle.pingSentAt === null
     ? SNAPSHOT_NO_PING
     : Math.max(1, lastRx, ms(s.idle.pingSentAt));
-  const at = sessionSnapshotLayout(s.record.length, s.keyId ? s.keyId.length : 0, open.length);
+  const auth = encodeAuthBlock(s.auth);
+  const at = sessionSnapshotLayout(
+    s.record.length,
+    s.keyId ? s.keyId.length : 0,
+    open.length,
+    auth.length,
+  );
   const out = new Uint8Array(at.length);
   const dv = new DataView(out.buffer);
   out[SNAPSHOT_VERSION_OFFSET] = SESSION_SNAPSHOT_VERSION;
@@ -147,6 +245,7 @@ export function encodeSessionSnapshot(s: SessionSnapshot): Bytes {
   dv.setUint32(at.highestStream, s.highestStreamId);
   setU64(dv, at.lastRx, lastRx);
   setU64(dv, at.pingSent, ping);
+  out.set(auth, at.auth);
   dv.setUint16(at.streamCount, open.length);
   open.forEach((id, i) => dv.setUint32(at.streams + i * SNAPSHOT_STREAM_ID_LEN, id));
   return out;
@@ -163,7 +262,10 @@ export function decodeSessionSnapshot(b: Uint8Array): DecodedSessionSnapshot {
   try {
     const r = new Reader(b);
     const version = r.u8("version");
-    if (version !== SESSION_SNAPSHOT_VERSION && version !== SESSION_SNAPSHOT_VERSION_1) {
+    if (
+      version !== SESSION_SNAPSHOT_VERSION && version !== SESSION_SNAPSHOT_VERSION_2 &&
+      version !== SESSION_SNAPSHOT_VERSION_1
+    ) {
       throw new PqgateError("internal_error", "session snapshot version");
     }
     const record = r.bytes(r.u16("record length"), "record");
@@ -174,7 +276,7 @@ export function decodeSessionSnapshot(b: Uint8Array): DecodedSessionSnapshot {
     const keyId = hasKey ? r.bytes(KEY_ID_LEN, "key id") : null;
     const highestStreamId = r.u32("highest stream");
     let idle: IdleClock | null = null;
-    if (version === SESSION_SNAPSHOT_VERSION) {
+    if (version !== SESSION_SNAPSHOT_VERSION_1) {
       const lastRxAt = r.u64("last receive");
       const ping = r.u64("ping sent");
       if (ping !== SNAPSHOT_NO_PING && ping < lastRxAt) {
@@ -182,6 +284,7 @@ export function decodeSessionSnapshot(b: Uint8Array): DecodedSessionSnapshot {
       }
       idle = { lastRxAt, pingSentAt: ping === SNAPSHOT_NO_PING ? null : ping };
     }
+    const auth = version === SESSION_SNAPSHOT_VERSION ? decodeAuthBlock(r) : { ...NO_AUTH };
     const n = r.u16("open streams");
     if (n > MAX_SNAPSHOT_STREAMS) {
       throw new PqgateError("internal_error", "session snapshot streams");
@@ -189,7 +292,7 @@ export function decodeSessionSnapshot(b: Uint8Array): DecodedSessionSnapshot {
     const openStreams: number[] = [];
     for (let i = 0; i < n; i++) openStreams.push(r.u32("stream id"));
     r.end("session snapshot");
-    return { record, keyId, highestStreamId, openStreams, idle };
+    return { record, keyId, highestStreamId, openStreams, idle, auth };
   } catch (e) {
     if (e instanceof PqgateError && e.code === "internal_error") throw e;
     throw new PqgateError("internal_error", "malformed session snapshot");

@@ -6,7 +6,7 @@
 import { concat } from "../protocol/bytes.ts";
 import { decodeFrames, encodeFrames, type Frame } from "../protocol/frames.ts";
 import { generateStaticKey } from "../protocol/static-keys.ts";
-import { ClientHandshake } from "../protocol/handshake-client.ts";
+import { ClientHandshake, type ClientHandshakeOptions } from "../protocol/handshake-client.ts";
 import { RecordLayer } from "../protocol/record-layer.ts";
 import { seededRandom } from "../protocol/testing.ts";
 import { ClientSession, type ClientSessionOptions } from "./client-session.ts";
@@ -69,6 +69,8 @@ export interface PairOptions {
   socket?: MemorySocketOptions;
   clock?: ManualClock;
   label?: string;
+  /** rawClient: what its ClientHandshake announces (client authentication, PROTOCOL.md §3.4). */
+  hello?: Partial<ClientHandshakeOptions>;
 }
 
 export interface Pair {
@@ -167,6 +169,7 @@ export async function rawClient(o: PairOptions = {}): Promise<RawClient> {
   const hs = new ClientHandshake({
     server: { keyId: TEST_KEY.keyId, publicKey: TEST_KEY.publicKey },
     random: seededRandom(`raw client ${o.label ?? ""}`),
+    ...o.hello,
   });
   cs.send(hs.start());
   await waitFor(() => inbox.length > 0 || closed !== null, 5000, "ServerHello");
