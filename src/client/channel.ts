@@ -3,12 +3,15 @@
  * all concurrent requests; when the channel has closed or failed, the next request reconnects
  * with a fresh handshake.
  */
-import { fromBase64Url, fromHex, toHex } from "../protocol/bytes.ts";
+import { fromBase64Url, fromHex, toHex, utf8Encode } from "../protocol/bytes.ts";
+import type { AuthResultPayload } from "../protocol/client-auth.ts";
+import type { ClientHandshakeOptions } from "../protocol/handshake-client.ts";
 import type { SuiteId } from "../protocol/constants.ts";
 import { keyIdFor, parsePin, pinFor, pinMatches } from "../protocol/static-keys.ts";
 import type { HybridKem, RandomSource } from "../protocol/types.ts";
 import type { SessionInfo } from "../protocol/frames.ts";
 import {
+  type AuthCredentials,
   ClientSession,
   type HandshakeInfo,
   prepareClientHello,
@@ -19,7 +22,14 @@ import { HELLO_SUBPROTOCOL, helloUpgrade } from "../tunnel/client-hello.ts";
 import { nativeClientXWing } from "./webcrypto-kem.ts";
 import { xwingNoble } from "../protocol/kem.ts";
 import { TimerDriver } from "../tunnel/timer-driver.ts";
-import { ChannelClosedError, ConnectError, errorForClose, PinMismatchError } from "./errors.ts";
+import {
+  AuthError,
+  authErrorForClose,
+  ChannelClosedError,
+  ConnectError,
+  errorForClose,
+  PinMismatchError,
+} from "./errors.ts";
 import { explicitKeyConfigUrl, forgetPinnedKey, type GatewayKey, pinnedKey } from "./key-config.ts";
 import {
   failedOnSubprotocol,
@@ -31,7 +41,24 @@ import {
 import { fetchWithRedirects } from "./redirect.ts";
 import { requestBodyOf } from "./request-body.ts";
 
+/**
+ * How the client authenticates to the gateway (docs/client-auth.md). `token` may be a
+ * callback: it is called at every connect and reconnect, and once more when the gateway answers
+ * token_expired (the new token is sent again on the same channel). `psk` is 32 bytes (or their
+ * base64url), `pskId` its identity (1..128 UTF-8 bytes).
+ */
+export type ClientAuthOption =
+  | { username: string; password: string }
+  | { token: string | (() => string | Promise<string>) }
+  | { psk: Uint8Array | string; pskId: string };
+
 export interface ConnectOptions {
+  /**
+   * Client authentication (docs/client-auth.md). The credentials go only inside the channel,
+   * after the gateway proved its key, in the first record together with the first requests.
+   * `connect()` rejects with `AuthError` when the gateway refuses them.
+   */
+  auth?: ClientAuthOption;
   /** "sha256:<base64url>" of the gateway key (§8). Recommended. Never combined with anonymous. */
   pin?: string;
   /** The gateway's X-Wing public key (1216 bytes, or base64url), instead of fetching the config. */
@@ -94,6 +121,11 @@ export class Channel {
   #starting: Promise<ClientSession> | null = null;
   #closed = false;
   #kemName: string | null = null;
+  /** The client authentication, checked once (null: none). */
+  readonly #auth: CheckedAuth | null;
+  /** The current session's authentication outcome (null result: no AUTH on it). */
+  #authDone: { session: ClientSession; done: Promise<AuthResultPayload | null> } | null = null;
+  #authenticated: { method: "password" | "token" | "psk"; subject: string } | null = null;
 
   /** Use `connect()`. */
   constructor(url: string, options: ConnectOptions) {
@@ -135,6 +167,7 @@ export class Channel {
     }
     this.url = url;
     this.#o = o;
+    this.#auth = o.auth === undefined ? null : checkAuth(o.auth);
     this.#WS = WS;
     this.#server = null;
     this.#keyConfigUrl = configUrl;
@@ -189,6 +222,13 @@ export class Channel {
   get mode(): "pinned" | "anonymous" {
     return this.#o.anonymous ? "anonymous" : "pinned";
   }
+  /**
+   * Who the gateway accepted this client as on the current session (the user name, the token's
+   * subject, or the PSK identity), or null: not authenticated (yet).
+   */
+  get authenticated(): { method: "password" | "token" | "psk"; subject: string } | null {
+    return this.#authenticated;
+  }
 
   // ---- fetch -----------------------------------------------------------------------------
 
@@ -231,6 +271,11 @@ export class Channel {
   async ready(): Promise<void> {
     const s = await this.#usableSession();
     await s.ready;
+    const a = this.#authDone;
+    const r = a && a.session === s ? await a.done : null;
+    if (r && r.status !== "ok") {
+      throw new AuthError(r.status, r.retryAfterMs > 0 ? { retryAfterMs: r.retryAfterMs } : {});
+    }
   }
 
   /** Closes the channel; later fetch calls fail with ChannelClosedError. */
@@ -249,6 +294,31 @@ export class Channel {
     return await this.#starting;
   }
 
+  /**
+   * The first AUTH's outcome on `session`: a token_expired with a token callback fetches a new
+   * token and sends it once more on the same channel. A psk session is authenticated by its
+   * handshake.
+   */
+  async #settleAuth(session: ClientSession, a: CheckedAuth): Promise<AuthResultPayload | null> {
+    if (a.method === "psk") {
+      await session.ready;
+      if (this.#session === session) this.#authenticated = { method: "psk", subject: a.pskId! };
+      return null;
+    }
+    await session.ready; // the AUTH goes out with ClientFinished
+    const first = session.authResult;
+    if (!first) return null;
+    let r = await first;
+    if (r.status === "token_expired" && typeof a.token === "function") {
+      const token = checkToken(await a.token());
+      r = await session.authenticate({ method: "token", token });
+    }
+    if (r.status === "ok" && this.#session === session) {
+      this.#authenticated = { method: a.method, subject: r.subject! };
+    }
+    return r;
+  }
+
   async #start(): Promise<ClientSession> {
     const o = this.#o;
     if (o.pin !== undefined && !this.#server) {
@@ -262,6 +332,10 @@ export class Channel {
       );
     }
     const timeout = o.handshakeTimeoutMs ?? 10_000;
+    const auth = this.#auth;
+    // The token callback runs while the hello is prepared and the socket opens.
+    const credentials = auth ? credentialsOf(auth) : Promise.resolve(undefined);
+    credentials.catch(() => {}); // awaited below
     let session: ClientSession | null = null;
     let driver: TimerDriver | null = null;
     const server = o.anonymous ? undefined : this.#server ?? undefined;
@@ -290,8 +364,14 @@ export class Channel {
     const prepare = async (): Promise<PreparedClientHello> => {
       const native = o.kem === undefined && o.crypto !== "noble" ? await nativeClientXWing() : null;
       const p = native
-        ? await prepareClientHelloAsync({ server, suites: o.suites, kem: native, random })
-        : prepareClientHello({ server, suites: o.suites, kem: o.kem, random });
+        ? await prepareClientHelloAsync({
+          server,
+          suites: o.suites,
+          kem: native,
+          random,
+          auth: auth?.hello,
+        })
+        : prepareClientHello({ server, suites: o.suites, kem: o.kem, random, auth: auth?.hello });
       this.#kemName = (native ?? o.kem ?? xwingNoble).name;
       return p;
     };
@@ -340,6 +420,15 @@ export class Channel {
       discardPrepared(prepared);
       throw new ChannelClosedError(1000, "closed by the application", false);
     }
+    let cred: AuthCredentials | undefined;
+    try {
+      cred = await credentials;
+    } catch (e) {
+      socket.close(1000, "");
+      discardPrepared(prepared);
+      throw e;
+    }
+    const asked = auth ? auth.method : null;
     session = new ClientSession({
       socket,
       prepared,
@@ -347,8 +436,10 @@ export class Channel {
       server,
       suites: o.suites,
       kem: o.kem,
+      auth: auth?.hello,
+      credentials: cred,
       handshakeTimeoutMs: timeout,
-      errorFor: errorForClose,
+      errorFor: (info) => authErrorForClose(info, asked) ?? errorForClose(info),
       onClose: (info) => {
         driver?.stop();
         // The gateway dropped our key: fetch the configuration again next time.
@@ -361,12 +452,107 @@ export class Channel {
     });
     driver = new TimerDriver(session, { now, unref: false });
     this.#session = session;
+    this.#authenticated = null;
+    if (auth) {
+      const done = this.#settleAuth(session, auth);
+      done.catch(() => {});
+      this.#authDone = { session, done };
+    } else this.#authDone = null;
     session.start({ helloSent: socket.protocol === HELLO_SUBPROTOCOL });
     for (const m of early.messages) session.receive(m);
     if (early.close) session.onSocketClose(...early.close);
     driver.arm();
     return session;
   }
+}
+
+/** A ConnectOptions.auth checked once: what the hello announces, how credentials are made. */
+interface CheckedAuth {
+  method: "password" | "token" | "psk";
+  hello: NonNullable<ClientHandshakeOptions["auth"]>;
+  username?: string;
+  password?: Uint8Array;
+  token?: string | (() => string | Promise<string>);
+  pskId?: string;
+}
+
+function utf8Length(s: string, what: string): number {
+  try {
+    return utf8Encode(s).length;
+  } catch {
+    throw new TypeError(`pqgate: auth.${what} is not valid text`);
+  }
+}
+
+/** Validates ConnectOptions.auth (TypeError with the field at fault). Secrets are never echoed. */
+function checkAuth(a: ClientAuthOption): CheckedAuth {
+  if (typeof a !== "object" || a === null) throw new TypeError("pqgate: auth must be an object");
+  if ("psk" in a) {
+    const psk = typeof a.psk === "string" ? safeBase64Url(a.psk) : a.psk;
+    if (!(psk instanceof Uint8Array) || psk.length !== 32) {
+      throw new TypeError("pqgate: auth.psk must be 32 bytes (or their base64url)");
+    }
+    const n = typeof a.pskId === "string" ? utf8Length(a.pskId, "pskId") : 0;
+    if (n < 1 || n > 128) throw new TypeError("pqgate: auth.pskId must be 1..128 UTF-8 bytes");
+    return {
+      method: "psk",
+      hello: { psk: new Uint8Array(psk), identity: a.pskId },
+      pskId: a.pskId,
+    };
+  }
+  if ("token" in a) {
+    if (typeof a.token !== "string" && typeof a.token !== "function") {
+      throw new TypeError("pqgate: auth.token must be a string or a function returning one");
+    }
+    if (typeof a.token === "string") checkToken(a.token);
+    return { method: "token", hello: { method: "token" }, token: a.token };
+  }
+  if ("username" in a && "password" in a) {
+    const u = typeof a.username === "string" ? utf8Length(a.username, "username") : 0;
+    if (u < 1 || u > 255) throw new TypeError("pqgate: auth.username must be 1..255 UTF-8 bytes");
+    if (typeof a.password !== "string") {
+      throw new TypeError("pqgate: auth.password must be a string");
+    }
+    const pw = utf8Encode(a.password);
+    if (pw.length < 1 || pw.length > 1024) {
+      throw new TypeError("pqgate: auth.password must be 1..1024 UTF-8 bytes");
+    }
+    return {
+      method: "password",
+      hello: { method: "password" },
+      username: a.username,
+      password: pw,
+    };
+  }
+  throw new TypeError(
+    "pqgate: auth must be { username, password }, { token } or { psk, pskId }",
+  );
+}
+
+function safeBase64Url(s: string): Uint8Array | null {
+  try {
+    return fromBase64Url(s);
+  } catch {
+    return null;
+  }
+}
+
+/** A bearer token as AUTH carries it (PROTOCOL.md §6.7): 1..8192 visible ASCII characters. */
+function checkToken(t: unknown): string {
+  if (typeof t !== "string" || !/^[\x21-\x7e]{1,8192}$/.test(t)) {
+    throw new TypeError("pqgate: the auth token must be 1..8192 visible ASCII characters");
+  }
+  return t;
+}
+
+/** The AUTH credentials for one connect (the token callback is called here). */
+async function credentialsOf(a: CheckedAuth): Promise<AuthCredentials | undefined> {
+  if (a.method === "psk") return undefined;
+  if (a.method === "password") {
+    return { method: "password", username: a.username!, password: new Uint8Array(a.password!) };
+  }
+  const t = typeof a.token === "function" ? await a.token() : a.token;
+  return { method: "token", token: checkToken(t) };
 }
 
 /** Wipes a prepared hello's async KEM state that no session will use. */
@@ -385,6 +571,12 @@ function discardPrepared(p: PreparedClientHello): void {
  */
 export async function connect(url: string, options: ConnectOptions): Promise<Channel> {
   const channel = new Channel(url, options);
-  await channel.ready();
+  try {
+    await channel.ready();
+  } catch (e) {
+    // Refused credentials leave an open, unauthenticated session: not handed out.
+    if (e instanceof AuthError) channel.close();
+    throw e;
+  }
   return channel;
 }

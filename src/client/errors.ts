@@ -119,6 +119,65 @@ export class HandshakeTimeoutError extends ChannelClosedError {
   }
 }
 
+/** Why client authentication failed: what `AuthError.reason` says, and what to do about it. */
+export type AuthErrorReason =
+  | "bad_credentials"
+  | "token_expired"
+  | "token_invalid"
+  | "busy"
+  | "rate_limited"
+  | "method_not_enabled"
+  | "unsupported_by_gateway"
+  | "psk_rejected";
+
+const AUTH_HINTS: Record<AuthErrorReason, string> = {
+  bad_credentials: "the user name or password is wrong (or the user does not exist)",
+  token_expired: "the token has expired; get a new one (a token callback is called again)",
+  token_invalid: "the gateway did not accept the token (signature, issuer, audience or not-before)",
+  busy: "the gateway is busy verifying other logins; retry after retryAfterMs",
+  rate_limited: "too many failed attempts; retry after retryAfterMs",
+  method_not_enabled: "the gateway does not accept this authentication method",
+  unsupported_by_gateway:
+    "the gateway does not support client authentication (it refused the extension with 4012); update the gateway or connect without auth",
+  psk_rejected:
+    "the handshake failed (4004) with a PSK: the PSK is wrong, OR the gateway does not know this pskId, OR the gateway is not the pinned one; the three cannot be told apart on purpose",
+};
+
+/**
+ * Client authentication failed (docs/client-auth.md): `connect()` rejects with it when the
+ * first AUTH is refused, or when a handshake that asked for authentication failed because of
+ * it (`unsupported_by_gateway`: close 4012; `psk_rejected`: close 4004 with a PSK).
+ * `retryAfterMs` is the gateway's advice for `busy` and `rate_limited`.
+ */
+export class AuthError extends PqgateClientError {
+  readonly reason: AuthErrorReason;
+  readonly retryAfterMs?: number;
+  /** The close code, for the two reasons a close carries (4012, 4004). */
+  readonly code?: number;
+  constructor(reason: AuthErrorReason, options: { retryAfterMs?: number; code?: number } = {}) {
+    const retry = options.retryAfterMs ? ` (retry after ${options.retryAfterMs} ms)` : "";
+    super(`pqgate: client authentication failed: ${reason}${retry}: ${AUTH_HINTS[reason]}`);
+    this.name = "AuthError";
+    this.reason = reason;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+    if (options.code !== undefined) this.code = options.code;
+  }
+}
+
+/**
+ * The error of a handshake close that authentication explains (`asked`: the client used
+ * psk, password or token): 4012 → unsupported_by_gateway; 4004 with a PSK → psk_rejected.
+ */
+export function authErrorForClose(
+  c: CloseInfo,
+  asked: "psk" | "password" | "token" | null,
+): AuthError | null {
+  if (asked === null || c.phase !== "handshake") return null;
+  if (c.code === 4012) return new AuthError("unsupported_by_gateway", { code: 4012 });
+  if (c.code === 4004 && asked === "psk") return new AuthError("psk_rejected", { code: 4004 });
+  return null;
+}
+
 /** The error a channel's pending requests fail with when it ends. */
 export function errorForClose(c: CloseInfo): Error {
   if (c.code === 4001) return new VersionRefusedError(c.reason);

@@ -1,6 +1,8 @@
 /** pqgate client: a fetch-shaped channel to a pqgate gateway over a post-quantum handshake. */
-export { Channel, connect, type ConnectOptions } from "./channel.ts";
+export { Channel, type ClientAuthOption, connect, type ConnectOptions } from "./channel.ts";
 export {
+  AuthError,
+  type AuthErrorReason,
   ChannelClosedError,
   ConnectError,
   HandshakeTimeoutError,

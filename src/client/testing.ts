@@ -6,7 +6,10 @@ import { seededRandom } from "../protocol/testing.ts";
 import { type MemorySocket, memorySocketPair } from "../tunnel/memory-socket.ts";
 import { ServerSession } from "../tunnel/server-session.ts";
 import { TEST_KEY, TEST_LIMITS, wireServer } from "../tunnel/testing.ts";
-import type { RequestHandler } from "../tunnel/types.ts";
+import type { AuthVerifier, RequestHandler } from "../tunnel/types.ts";
+import { decodeClientHello } from "../protocol/hello.ts";
+import { KNOWN_EXTENSIONS } from "../protocol/extensions.ts";
+import { CLOSE_REASONS, closeCodeFor, PqgateError } from "../protocol/errors.ts";
 import type { WebSocketLike } from "./websocket-socket.ts";
 import { helloFromUpgrade } from "../tunnel/client-hello.ts";
 
@@ -75,7 +78,10 @@ export function fakeWebSocket(serverEnd: ServerEnd, opts: { takesHello?: boolean
 }
 
 /** A gateway end: a real ServerSession on the in-memory socket with the test key. */
-export function gatewayEnd(handler: RequestHandler): ServerEnd {
+export function gatewayEnd(
+  handler: RequestHandler,
+  opts: { auth?: AuthVerifier } = {},
+): ServerEnd {
   return (ss) => {
     const server = new ServerSession({
       socket: ss,
@@ -83,8 +89,38 @@ export function gatewayEnd(handler: RequestHandler): ServerEnd {
       env: { now: Date.now, random: seededRandom(`gw ${Math.random()}`) },
       limits: TEST_LIMITS,
       handler,
+      auth: opts.auth,
     });
     wireServer(server, ss);
     return { shutdown: () => server.shutdown() };
+  };
+}
+
+/**
+ * A gateway of revision 1.2 or older as far as extensions go: its ClientHello decoder knows
+ * only padding (PROTOCOL.md §3.4), so `psk` and `client_auth` are unknown critical extensions
+ * and it closes with 4012. Any other ClientHello goes on to a real session.
+ */
+export function oldGatewayEnd(handler: RequestHandler): ServerEnd {
+  const inner = gatewayEnd(handler);
+  return (ss) => {
+    const end = inner(ss);
+    const next = ss.onmessage;
+    let first = true;
+    ss.onmessage = (m) => {
+      if (first && typeof m !== "string") {
+        first = false;
+        try {
+          decodeClientHello(m, KNOWN_EXTENSIONS);
+        } catch (e) {
+          if (e instanceof PqgateError) {
+            ss.close(closeCodeFor(e.code), CLOSE_REASONS[e.code]);
+            return;
+          }
+        }
+      }
+      next?.(m);
+    };
+    return end;
   };
 }

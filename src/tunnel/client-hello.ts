@@ -15,7 +15,7 @@ import {
   XWING_ESEED_LEN,
   XWING_SEED_LEN,
 } from "../protocol/constants.ts";
-import { ClientHandshake } from "../protocol/handshake-client.ts";
+import { ClientHandshake, type ClientHandshakeOptions } from "../protocol/handshake-client.ts";
 import type { HybridKem } from "../protocol/types.ts";
 import type { Env } from "./types.ts";
 
@@ -25,6 +25,11 @@ export interface ClientHelloOptions {
   suites?: SuiteId[];
   kem?: HybridKem;
   random: Env["random"];
+  /**
+   * Client authentication in the ClientHello (PROTOCOL.md §3.4.1, §3.4.2): a PSK and its
+   * identity, or the method whose AUTH frame follows ClientFinished.
+   */
+  auth?: ClientHandshakeOptions["auth"];
 }
 
 /** A new client handshake for these options (nothing is sent or computed yet). */
@@ -34,6 +39,7 @@ export function newClientHandshake(opts: ClientHelloOptions): ClientHandshake {
     suites: opts.suites,
     server: opts.server,
     random: opts.random,
+    auth: opts.auth,
   });
 }
 

@@ -15,6 +15,8 @@ import { CLOSE_NORMAL, PqgateError } from "../protocol/errors.ts";
 import { toHex } from "../protocol/bytes.ts";
 import { MSG_SERVER_HELLO, type SuiteId } from "../protocol/constants.ts";
 import type { Frame, SessionInfo } from "../protocol/frames.ts";
+import { authBinding, type AuthPayload, type AuthResultPayload } from "../protocol/client-auth.ts";
+import type { ClientHandshakeOptions } from "../protocol/handshake-client.ts";
 import type { ClientHandshake } from "../protocol/handshake-client.ts";
 import { RecordLayer, type RecordLimits } from "../protocol/record-layer.ts";
 import type { HybridKem } from "../protocol/types.ts";
@@ -41,6 +43,11 @@ export {
 export { type FetchOptions, StreamResetError } from "./client-streams.ts";
 
 export type ClientSessionState = "idle" | "clientHelloSent" | "established" | "closed";
+
+/** Credentials sent in an AUTH frame (PROTOCOL.md §6.7); the binding is the session's. */
+export type AuthCredentials =
+  | { method: "password"; username: string; password: Uint8Array }
+  | { method: "token"; token: string };
 
 /** How a channel ended. */
 export interface CloseInfo {
@@ -76,6 +83,13 @@ export interface ClientSessionOptions {
   server?: { keyId: Uint8Array; publicKey: Uint8Array };
   suites?: SuiteId[];
   kem?: HybridKem;
+  /**
+   * What the ClientHello announces (PROTOCOL.md §3.4.1 psk, §3.4.2 client_auth). With a
+   * `method`, `credentials` of that method must be given: their AUTH frame is the first frame of
+   * the first record, ahead of any request (no extra round trip).
+   */
+  auth?: ClientHandshakeOptions["auth"];
+  credentials?: AuthCredentials;
   /** Default 10,000 ms. */
   handshakeTimeoutMs?: number;
   recordLimits?: Partial<RecordLimits>;
@@ -110,6 +124,10 @@ export class ClientSession {
   #handshake: HandshakeInfo | null = null;
   #close: CloseInfo | null = null;
   readonly #drain: SocketDrain;
+  /** The outstanding AUTH's waiter (at most one, PROTOCOL.md §6.7). */
+  #authWaiter: { resolve: (r: AuthResultPayload) => void; reject: (e: unknown) => void } | null =
+    null;
+  #firstAuth: Promise<AuthResultPayload> | null = null;
   #readyResolve!: () => void;
   #readyReject!: (e: unknown) => void;
   /** Resolves once the handshake completed (ClientFinished sent); rejects if it failed. */
@@ -145,6 +163,11 @@ export class ClientSession {
     });
     this.ready.catch(() => {});
     this.closed = new Promise((res) => (this.#closedResolve = res));
+    const cred = opts.credentials;
+    const announced = opts.auth && "method" in opts.auth ? opts.auth.method : null;
+    if ((cred !== undefined && cred.method !== announced) || (announced && !cred)) {
+      throw new PqgateError("internal_error", "credentials must match the announced method");
+    }
   }
 
   get state(): ClientSessionState {
@@ -177,6 +200,49 @@ export class ClientSession {
   }
   get keyUpdates(): { tx: number; rx: number } {
     return { tx: this.#channel?.txUpdates ?? 0, rx: this.#channel?.rxUpdates ?? 0 };
+  }
+
+  /**
+   * The result of the AUTH sent with the first record (null without `credentials`). Rejects
+   * with the close error if the channel ends first.
+   */
+  get authResult(): Promise<AuthResultPayload> | null {
+    return this.#firstAuth;
+  }
+
+  /**
+   * Sends another AUTH (a refresh, e.g. a new token) on this channel; resolves with its
+   * AUTH_RESULT. Only after the previous one was answered (PROTOCOL.md §6.7: one outstanding);
+   * the method must be the announced one. The gateway charges refreshes to its control-frame
+   * budget.
+   */
+  authenticate(cred: AuthCredentials): Promise<AuthResultPayload> {
+    if (this.#state !== "established" || !this.#channel) {
+      return Promise.reject(
+        this.#state === "closed"
+          ? this.#errorFor(this.#close!)
+          : new Error("pqgate: authenticate before the handshake completed"),
+      );
+    }
+    if (this.#authWaiter) return Promise.reject(new Error("pqgate: an AUTH is outstanding"));
+    const announced = this.#o.auth && "method" in this.#o.auth ? this.#o.auth.method : null;
+    if (cred.method !== announced) {
+      return Promise.reject(new Error(`pqgate: this channel announced ${announced ?? "no"} AUTH`));
+    }
+    return this.#sendAuth(cred);
+  }
+
+  #sendAuth(cred: AuthCredentials): Promise<AuthResultPayload> {
+    const binding = authBinding(this.#channel!.layer.exporterSecret, cred.method);
+    const auth: AuthPayload = cred.method === "password"
+      ? { method: "password", binding, username: cred.username, password: cred.password }
+      : { method: "token", binding, token: cred.token };
+    const p = new Promise<AuthResultPayload>((resolve, reject) => {
+      this.#authWaiter = { resolve, reject };
+    });
+    p.catch(() => {});
+    this.#channel!.send({ type: "auth", auth });
+    return p;
   }
 
   /**
@@ -356,6 +422,8 @@ export class ClientSession {
     h.serverHelloBytes = msg.length;
     h.clientFinishedBytes = clientFinished.length;
     this.#log("handshake_complete", { suite: layer.suite, mode: h.mode, ms: h.durationMs });
+    // The AUTH first, so it is the first frame of the first record (PROTOCOL.md §6.7).
+    if (this.#o.credentials) this.#firstAuth = this.#sendAuth(this.#o.credentials);
     this.#readyResolve();
     this.#streams.pump();
     this.#channel.flush();
@@ -377,6 +445,16 @@ export class ClientSession {
         this.#sessionInfo = f.info;
         this.#streams.pump();
         return;
+      case "auth_result": {
+        const w = this.#authWaiter;
+        if (!w) throw new PqgateError("protocol_error", "AUTH_RESULT without an AUTH");
+        this.#authWaiter = null;
+        this.#log("auth_result", { status: f.result.status, retryAfterMs: f.result.retryAfterMs });
+        w.resolve(f.result);
+        return;
+      }
+      case "auth":
+        throw new PqgateError("protocol_error", "AUTH from the gateway");
       case "close": {
         const info: CloseInfo = {
           code: f.code,
@@ -433,6 +511,8 @@ export class ClientSession {
     this.#drain.stop();
     const err = this.#errorFor(info);
     this.#streams.failAll(err);
+    this.#authWaiter?.reject(err);
+    this.#authWaiter = null;
     if (wasHandshake) this.#readyReject(err);
     this.#log("closed", { code: info.code, byPeer: info.byPeer, phase: info.phase });
     this.#closedResolve(info);
