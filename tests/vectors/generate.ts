@@ -17,6 +17,7 @@
 import assert from "node:assert/strict";
 import {
   aeadForSuite,
+  authBinding,
   clientFinishedKey,
   ClientHandshake,
   CLOSE_CODES,
@@ -63,7 +64,12 @@ import { helloUpgrade } from "../../src/tunnel/client-hello.ts";
 // ------------------------------------------------------------------------------------------
 // Fixed inputs
 
-export const VECTOR_FILES = ["handshake.json", "records.json", "negative.json"] as const;
+export const VECTOR_FILES = [
+  "handshake.json",
+  "records.json",
+  "negative.json",
+  "client-auth.json",
+] as const;
 export type VectorFile = typeof VECTOR_FILES[number];
 
 const STATIC_KEY_LABEL = "pqgate/1 vectors: gateway static key";
@@ -89,6 +95,10 @@ interface HandshakeSpec {
   clientExtensions: Extension[];
   serverExtensions: Extension[];
   note: string;
+  /** Client authentication (PROTOCOL.md §3.4.1, §3.4.2): a PSK, or the announced AUTH method. */
+  auth?: { psk: Uint8Array; identity: string } | { method: "password" | "token" };
+  /** The gateway's PSK for the identity when it differs from the client's (negative vectors). */
+  gatewayPsk?: Uint8Array | null;
 }
 
 const HANDSHAKES: HandshakeSpec[] = [
@@ -237,14 +247,17 @@ function runHandshake(spec: HandshakeSpec, st: StaticKey): HandshakeResult {
     random: crng.random,
     suites: spec.clientSuites,
     extensions: spec.clientExtensions,
+    auth: spec.auth,
     ...(pinned ? { server: { keyId: st.keyId, publicKey: st.publicKey } } : {}),
   });
+  const psk = spec.auth && "psk" in spec.auth ? spec.auth.psk : null;
   const server = new ServerHandshake({
     keys: [st],
     suites: spec.serverSuites,
     allowAnonymous: true,
     random: srng.random,
     extensions: spec.serverExtensions,
+    psk: psk ? () => psk : undefined,
   });
   const ch = client.start();
   const sh = server.receiveClientHello(ch);
@@ -280,10 +293,11 @@ function runHandshake(spec: HandshakeSpec, st: StaticKey): HandshakeResult {
   same(xwingNoble.decapsulate(shd.ctE, ekSeed), ssE, "ss_E decapsulated");
 
   const ck0 = initialChainingKey(spec.suite);
-  const hs1 = hkdfExtract(ck0, ssS ?? Z32);
+  const k0 = psk ? hkdfExtract(ck0, psk) : null; // §3.4.1
+  const hs1 = hkdfExtract(k0 ?? ck0, ssS ?? Z32);
   const derived1 = deriveSecret(hs1, "derived", EMPTY_HASH);
   const hs2 = hkdfExtract(derived1, ssE);
-  same(hs2, handshakeSecret(spec.suite, ssS, ssE), "hs2");
+  same(hs2, handshakeSecret(spec.suite, ssS, ssE, psk), "hs2");
   const shStar = sh.subarray(0, sh.length - 32);
   const th1 = transcriptHash(ch, shStar);
   const th2 = transcriptHash(ch, sh);
@@ -352,10 +366,19 @@ function runHandshake(spec: HandshakeSpec, st: StaticKey): HandshakeResult {
       server_finished: hx(serverFinished),
       client_finished: hx(clientFinished),
     },
+    ...(spec.auth
+      ? {
+        client_auth: "psk" in spec.auth
+          ? { method: "psk", identity: spec.auth.identity, psk: hx(spec.auth.psk) }
+          : { method: spec.auth.method },
+        client_hello_extensions: extJson(chd.extensions),
+      }
+      : {}),
     key_schedule: {
       ss_S: hx(ssS ?? Z32),
       ss_E: hx(ssE),
       ck0: hx(ck0),
+      ...(k0 ? { k0: hx(k0) } : {}),
       hs1: hx(hs1),
       hs1_derived: hx(derived1),
       hs2: hx(hs2),
@@ -423,6 +446,11 @@ export function frameSummary(f: Frame): string {
       return `KEY_UPDATE update_requested=${f.updateRequested ? 1 : 0}`;
     case "close":
       return `CLOSE code=${f.code} reason=${JSON.stringify(f.reason)}`;
+    case "auth":
+      return `AUTH method=${f.auth.method} binding=${hx(f.auth.binding)}`;
+    case "auth_result":
+      return `AUTH_RESULT status=${f.result.status} retry_after_ms=${f.result.retryAfterMs}` +
+        (f.result.subject === null ? "" : ` subject=${JSON.stringify(f.result.subject)}`);
   }
 }
 
@@ -1121,6 +1149,273 @@ export function generateVectors(): Record<VectorFile, string> {
     "handshake.json": stringify(handshake),
     "records.json": stringify(records),
     "negative.json": stringify(negative),
+    "client-auth.json": stringify(clientAuthVectors(seed, st)),
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+// Client authentication (PROTOCOL.md §3.4.1, §3.4.2, §6.7, §6.8): client-auth.json
+
+const VECTOR_PSK = seededRandom("pqgate/1 vectors: psk")(32);
+const VECTOR_PSK_IDENTITY = "device-7";
+
+const CLIENT_AUTH_HANDSHAKES: HandshakeSpec[] = [
+  {
+    name: "psk-pinned-aes256gcm",
+    suite: AES,
+    mode: "pinned",
+    clientSuites: [AES, CHACHA],
+    serverSuites: [AES, CHACHA],
+    clientExtensions: [],
+    serverExtensions: [],
+    auth: { psk: VECTOR_PSK, identity: VECTOR_PSK_IDENTITY },
+    note: "psk in pinned mode: k0 = HKDF-Extract(ck0, psk), hs1 = HKDF-Extract(k0, ss_S)",
+  },
+  {
+    name: "psk-anonymous-chacha20poly1305",
+    suite: CHACHA,
+    mode: "anonymous",
+    clientSuites: [CHACHA],
+    serverSuites: [AES, CHACHA],
+    clientExtensions: [],
+    serverExtensions: [],
+    auth: { psk: VECTOR_PSK, identity: VECTOR_PSK_IDENTITY },
+    note: "psk in anonymous mode: hs1 = HKDF-Extract(k0, Z)",
+  },
+  {
+    name: "client-auth-token-pinned-aes256gcm",
+    suite: AES,
+    mode: "pinned",
+    clientSuites: [AES, CHACHA],
+    serverSuites: [AES, CHACHA],
+    clientExtensions: [],
+    serverExtensions: [],
+    auth: { method: "token" },
+    note: "client_auth announcing token; the key schedule is unchanged (the AUTH frame follows)",
+  },
+];
+
+function clientAuthVectors(seed: Uint8Array, st: StaticKey) {
+  const hs = CLIENT_AUTH_HANDSHAKES.map((spec) => runHandshake(spec, st));
+  const token = hs[2];
+  const exp = token.keys.exporterSecret;
+  const bindingPassword = authBinding(exp, "password");
+  const bindingToken = authBinding(exp, "token");
+  same(
+    bindingToken,
+    exportKeyingMaterial(exp, "pqgate client auth", new Uint8Array([2]), 32),
+    "token binding",
+  );
+  const password = new TextEncoder().encode("correct horse");
+  const frames = [
+    {
+      name: "auth-password",
+      from_handshake: token.spec.name,
+      method: "password",
+      binding: hx(bindingPassword),
+      username: "ann",
+      password: hx(password),
+      frame: hx(encodeFrame({
+        type: "auth",
+        auth: { method: "password", binding: bindingPassword, username: "ann", password },
+      })),
+    },
+    {
+      name: "auth-token",
+      from_handshake: token.spec.name,
+      method: "token",
+      binding: hx(bindingToken),
+      token: "eyJhbGciOiJFZERTQSJ9.e30.c2ln",
+      frame: hx(encodeFrame({
+        type: "auth",
+        auth: { method: "token", binding: bindingToken, token: "eyJhbGciOiJFZERTQSJ9.e30.c2ln" },
+      })),
+    },
+    ...([
+      ["auth-result-ok", { status: "ok", retryAfterMs: 0, subject: "ann" }],
+      ["auth-result-busy", { status: "busy", retryAfterMs: 1500, subject: null }],
+      ["auth-result-rate-limited", { status: "rate_limited", retryAfterMs: 60000, subject: null }],
+    ] as const).map(([name, result]) => ({
+      name,
+      status: result.status,
+      retry_after_ms: result.retryAfterMs,
+      subject: result.subject,
+      frame: hx(encodeFrame({ type: "auth_result", result: { ...result } })),
+    })),
+  ];
+
+  // Negative: a wrong PSK and an unknown identity both fail at the client's server_finished.
+  const negative: Record<string, unknown>[] = [];
+  const psk = hs[0];
+  for (
+    const [name, gatewayPsk, description] of [
+      [
+        "psk-wrong-key",
+        seededRandom("pqgate/1 vectors: other psk")(32),
+        "the gateway holds another PSK for the identity",
+      ],
+      [
+        "psk-unknown-identity",
+        null,
+        "the gateway has no PSK for the identity: it draws a dummy key (32 bytes, first draw)",
+      ],
+    ] as const
+  ) {
+    const srng = recordingRandom(
+      `pqgate/1 vectors: ${name}: gateway`,
+      gatewayPsk ? SERVER_PLAN : [["dummy psk", 32], ...SERVER_PLAN],
+    );
+    const crng = replayRandom(psk.clientDraws);
+    const c = new ClientHandshake({
+      random: crng,
+      suites: psk.spec.clientSuites,
+      auth: { psk: VECTOR_PSK, identity: VECTOR_PSK_IDENTITY },
+      server: { keyId: st.keyId, publicKey: st.publicKey },
+    });
+    const chBytes = c.start();
+    same(chBytes, psk.clientHello, `${name}: ClientHello`);
+    const g = new ServerHandshake({
+      keys: [st],
+      suites: psk.spec.serverSuites,
+      random: srng.random,
+      psk: () => gatewayPsk,
+    });
+    const sh = g.receiveClientHello(chBytes);
+    const err = errorOf(() => c.receiveServerHello(sh));
+    assert.equal(err, "handshake_failed", name);
+    negative.push({
+      name,
+      description,
+      target: "client_handshake",
+      from_handshake: psk.spec.name,
+      error: err,
+      close_code: CLOSE_CODES[err as ErrorCode],
+      gateway_psk: gatewayPsk ? hx(gatewayPsk) : null,
+      gateway_random_draws: srng.finish(),
+      client_hello: hx(chBytes),
+      server_hello: hx(sh),
+    });
+  }
+  // Malformed extensions and frames (§3.4.1, §3.4.2, §6.7, §6.8).
+  const base = hs[2].clientHello; // announces client_auth token: the last 5 bytes are its extension
+  const extAt = base.length - 5;
+  const withExt = (ext: Uint8Array) => {
+    const head = base.subarray(0, extAt - 2);
+    return concat(head, new Uint8Array([ext.length >> 8, ext.length & 0xff]), ext);
+  };
+  const ext = (type: number, data: number[]) =>
+    new Uint8Array([type >> 8, type & 0xff, data.length >> 8, data.length & 0xff, ...data]);
+  const chCases: [string, string, Uint8Array, ErrorCode][] = [
+    [
+      "psk-and-client-auth",
+      "both psk and client_auth",
+      concat(ext(0x8002, [1, 65]), ext(0x8003, [1])),
+      "protocol_error",
+    ],
+    ["psk-identity-empty", "psk with identity_len 0", ext(0x8002, [0]), "protocol_error"],
+    [
+      "psk-identity-length",
+      "psk identity_len 3 with 2 bytes",
+      ext(0x8002, [3, 65, 65]),
+      "protocol_error",
+    ],
+    ["psk-identity-not-utf8", "psk identity 0xff", ext(0x8002, [1, 0xff]), "protocol_error"],
+    ["client-auth-length", "client_auth with 2 bytes", ext(0x8003, [1, 1]), "protocol_error"],
+    [
+      "client-auth-unknown-method",
+      "client_auth method 0x07",
+      ext(0x8003, [7]),
+      "unsupported_extension",
+    ],
+  ];
+  for (const [name, description, e, want] of chCases) {
+    const input = withExt(e);
+    const got = errorOf(() => decodeClientHello(input));
+    assert.equal(got, want, name);
+    negative.push({
+      name,
+      description,
+      target: "client_hello_decoder",
+      error: got,
+      close_code: CLOSE_CODES[got as ErrorCode],
+      input: hx(input),
+    });
+  }
+  const binding = bindingToken;
+  const fr = (type: number, payload: number[]) =>
+    new Uint8Array([type, 0, 0, 0, 0, 0, payload.length >> 8, payload.length & 0xff, ...payload]);
+  const frameCases: [string, string, Uint8Array][] = [
+    ["auth-unknown-method", "AUTH method 0x03", fr(0x0a, [3, ...binding, 0, 1, 65])],
+    [
+      "auth-short-binding",
+      "AUTH with a 31-byte binding and nothing else",
+      fr(0x0a, [2, ...binding.subarray(1)]),
+    ],
+    ["auth-token-empty", "AUTH token_len 0", fr(0x0a, [2, ...binding, 0, 0])],
+    [
+      "auth-token-trailing",
+      "AUTH token_len 1 with 2 token bytes",
+      fr(0x0a, [2, ...binding, 0, 1, 65, 65]),
+    ],
+    [
+      "auth-token-space",
+      "AUTH token with a space (not visible ASCII)",
+      fr(0x0a, [2, ...binding, 0, 1, 32]),
+    ],
+    [
+      "auth-password-user-empty",
+      "AUTH password user_len 0",
+      fr(0x0a, [1, ...binding, 0, 0, 1, 65]),
+    ],
+    [
+      "auth-password-too-long",
+      "AUTH pw_len 1025",
+      fr(0x0a, [1, ...binding, 1, 65, 4, 1, ...new Uint8Array(1025)]),
+    ],
+    [
+      "auth-on-stream",
+      "AUTH on stream 1",
+      (() => {
+        const f = fr(0x0a, [2, ...binding, 0, 1, 65]);
+        f[5] = 1;
+        return f;
+      })(),
+    ],
+    ["auth-result-unknown-status", "AUTH_RESULT status 7", fr(0x0b, [7, 0, 0, 0, 0, 0])],
+    [
+      "auth-result-ok-no-subject",
+      "AUTH_RESULT ok with subject_len 0",
+      fr(0x0b, [0, 0, 0, 0, 0, 0]),
+    ],
+    [
+      "auth-result-subject-on-failure",
+      "AUTH_RESULT busy with a subject",
+      fr(0x0b, [4, 0, 0, 0, 0, 1, 65]),
+    ],
+  ];
+  for (const [name, description, input] of frameCases) {
+    const got = errorOf(() => decodeFrames(input));
+    assert.equal(got, "protocol_error", name);
+    negative.push({
+      name,
+      description,
+      target: "frame_decoder",
+      error: got,
+      close_code: CLOSE_CODES[got as ErrorCode],
+      input: hx(input),
+    });
+  }
+  return {
+    description:
+      "pqgate/1 client authentication vectors (PROTOCOL.md §3.4.1 psk, §3.4.2 client_auth, " +
+      "§6.7 AUTH, §6.8 AUTH_RESULT). Handshakes have the fields of handshake.json plus " +
+      "`client_auth` and key_schedule.k0 (psk); the static key is handshake.json's. AUTH " +
+      'bindings are Export("pqgate client auth", method byte, 32) of the named handshake.',
+    generator: GENERATOR,
+    static_key: { seed: hx(seed), key_id: hx(st.keyId) },
+    handshakes: hs.map((h) => h.json),
+    frames,
+    negative,
   };
 }
 

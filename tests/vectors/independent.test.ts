@@ -31,6 +31,7 @@ const load = (name: string): Json => JSON.parse(Deno.readTextFileSync(new URL(na
 const HS: Json = load("handshake.json");
 const REC: Json = load("records.json");
 const XWING_KAT: Json = load("xwing-draft.json");
+const CA: Json = load("client-auth.json");
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 const unhex = (s: string): Buffer => Buffer.from(s, "hex");
@@ -140,6 +141,7 @@ const PROTOCOL_NAME: Record<string, string> = {
 interface Derived {
   cAp: Buffer;
   sAp: Buffer;
+  exp: Buffer;
 }
 
 function rederive(v: Json): Derived {
@@ -169,8 +171,29 @@ function rederive(v: Json): Derived {
   const ekC = take(1216);
   const ctS = pinned ? take(1120) : null;
   const extLen = ch.readUInt16BE(o);
+  const extBlock = ch.subarray(o + 2, o + 2 + extLen);
   o += 2 + extLen;
   assert.equal(o, ch.length, "ClientHello ends exactly after its extensions");
+  // §3.4: the extension block; §3.4.1 psk = 0x8002 (u8 len | identity), §3.4.2 client_auth = 0x8003.
+  const exts = new Map<number, Buffer>();
+  for (let i = 0; i < extBlock.length;) {
+    const t = extBlock.readUInt16BE(i), l = extBlock.readUInt16BE(i + 2);
+    exts.set(t, extBlock.subarray(i + 4, i + 4 + l));
+    i += 4 + l;
+  }
+  const ca = v.client_auth;
+  let psk: Buffer | null = null;
+  if (ca?.method === "psk") {
+    const e = exts.get(0x8002)!;
+    assert.equal(e[0], e.length - 1);
+    assert.equal(e.subarray(1).toString("utf8"), ca.identity);
+    assert.equal(exts.has(0x8003), false);
+    psk = unhex(ca.psk);
+  } else if (ca) {
+    assert.deepEqual([...exts.get(0x8003)!], [ca.method === "password" ? 1 : 2]);
+  } else {
+    assert.equal(exts.has(0x8002) || exts.has(0x8003), false);
+  }
   assert.equal(hex(clientRandom), hex(c.client_random));
   assert.equal(hex(keyId), pinned ? st.key_id : "0000000000000000");
   // ek_C from the recorded seed; ct_S from the recorded eseed.
@@ -205,7 +228,11 @@ function rederive(v: Json): Derived {
   const th1 = H(ch, shStar);
   const th2 = H(ch, sh);
   const ck0 = H(asciiB(PROTOCOL_NAME[suite]));
-  const hs1 = hkdfExtract(ck0, ssS);
+  // §3.4.1: k0 = HKDF-Extract(salt = ck0, IKM = psk); hs1 = HKDF-Extract(salt = k0, IKM = ss_S).
+  const k0 = psk ? hkdfExtract(ck0, psk) : null;
+  if (k0) assert.equal(hex(k0), v.key_schedule.k0);
+  else assert.equal(v.key_schedule.k0, undefined);
+  const hs1 = hkdfExtract(k0 ?? ck0, ssS);
   const hs2 = hkdfExtract(deriveSecret(hs1, "derived", E), ssE);
   const sFin = expandLabel(hs2, "s finished", th1, 32);
   const cFin = expandLabel(hs2, "c finished", th2, 32);
@@ -250,7 +277,7 @@ function rederive(v: Json): Derived {
     x.length,
   );
   assert.equal(hex(exported), x.output);
-  return { cAp, sAp };
+  return { cAp, sAp, exp };
 }
 
 for (const v of HS.vectors as Json[]) {
@@ -258,6 +285,96 @@ for (const v of HS.vectors as Json[]) {
     rederive(v);
   });
 }
+
+// ------------------------------------------------------------------------------------------
+// Client authentication (§3.4.1, §6.7, §6.8): client-auth.json
+
+assert.equal(CA.static_key.key_id, HS.static_key.key_id);
+for (const v of CA.handshakes as Json[]) {
+  Deno.test(`independent: client-auth handshake ${v.name} re-derived with node:crypto`, () => {
+    rederive(v);
+  });
+}
+
+Deno.test("independent: AUTH bindings and frames, AUTH_RESULT frames, from the spec's layout", () => {
+  const byName = new Map((CA.handshakes as Json[]).map((h) => [h.name, h]));
+  for (const f of CA.frames as Json[]) {
+    const frame = unhex(f.frame);
+    // §6.1 frame header: type | flags | stream u32 | length u16.
+    assert.equal(frame[1], 0);
+    assert.equal(frame.readUInt32BE(2), 0);
+    assert.equal(frame.readUInt16BE(6), frame.length - 8);
+    const p = frame.subarray(8);
+    if (f.method) {
+      assert.equal(frame[0], 0x0a);
+      const { exp } = rederive(byName.get(f.from_handshake));
+      const m = f.method === "password" ? 1 : 2;
+      const binding = expandLabel(
+        deriveSecret(exp, "pqgate client auth", E),
+        "exporter",
+        H(Buffer.from([m])),
+        32,
+      );
+      assert.equal(hex(binding), f.binding);
+      const body = f.method === "password"
+        ? cat(
+          Buffer.from([Buffer.byteLength(f.username)]),
+          Buffer.from(f.username, "utf8"),
+          Buffer.from([unhex(f.password).length >> 8, unhex(f.password).length & 0xff]),
+          unhex(f.password),
+        )
+        : cat(Buffer.from([f.token.length >> 8, f.token.length & 0xff]), asciiB(f.token));
+      assert.equal(hex(p), hex(cat(Buffer.from([m]), binding, body)));
+    } else {
+      assert.equal(frame[0], 0x0b);
+      const statuses = [
+        "ok",
+        "bad_credentials",
+        "token_expired",
+        "token_invalid",
+        "busy",
+        "rate_limited",
+        "method_not_enabled",
+      ];
+      const subject = f.subject === null ? Buffer.alloc(0) : Buffer.from(f.subject, "utf8");
+      const retry = Buffer.alloc(4);
+      retry.writeUInt32BE(f.retry_after_ms);
+      assert.equal(
+        hex(p),
+        hex(
+          cat(
+            Buffer.from([statuses.indexOf(f.status)]),
+            retry,
+            Buffer.from([subject.length]),
+            subject,
+          ),
+        ),
+      );
+    }
+  }
+});
+
+Deno.test("independent: a wrong or unknown PSK gives a server_finished the client's key schedule rejects", () => {
+  for (const n of (CA.negative as Json[]).filter((x) => x.target === "client_handshake")) {
+    const v = (CA.handshakes as Json[]).find((h) => h.name === n.from_handshake);
+    const sh = unhex(n.server_hello);
+    const ch = unhex(n.client_hello);
+    assert.equal(hex(ch), v.messages.client_hello);
+    // The client's view: its own PSK and ss_S, the gateway's ct_E decapsulated with ek_C.
+    const c = Object.fromEntries(
+      (v.client_random_draws as Json[]).map((d) => [d.purpose.split(" ")[0], unhex(d.hex)]),
+    );
+    const ssE = xwingDecaps(sh.subarray(36, 1156), c.ek_C_seed);
+    const k0 = hkdfExtract(H(asciiB(PROTOCOL_NAME[v.suite])), unhex(v.client_auth.psk));
+    const hs1 = hkdfExtract(k0, unhex(v.key_schedule.ss_S));
+    const hs2 = hkdfExtract(deriveSecret(hs1, "derived", E), ssE);
+    const th1 = H(ch, sh.subarray(0, sh.length - 32));
+    const expected = HMAC(expandLabel(hs2, "s finished", th1, 32), th1);
+    assert.notEqual(hex(expected), hex(sh.subarray(sh.length - 32)), n.name);
+    assert.equal(n.error, "handshake_failed");
+    assert.equal(n.close_code, 4004);
+  }
+});
 
 // ------------------------------------------------------------------------------------------
 // Records (§5.1), opened and re-sealed with node:crypto

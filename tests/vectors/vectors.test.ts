@@ -549,3 +549,115 @@ Deno.test("vectors: url_hello is the vector ClientHello in base64url in the upgr
   assert.equal(bad.kind === "url" ? bad.hello.length : -1, 0);
   assert.deepEqual(helloFromUpgrade(u.url, "pqgate"), { kind: "message", protocol: "pqgate" });
 });
+
+// ------------------------------------------------------------------------------------------
+// client-auth.json (PROTOCOL.md §3.4.1, §3.4.2, §6.7, §6.8)
+
+const CA: Json = load("client-auth.json");
+
+const helloAuth = (v: Json) =>
+  v.client_auth.method === "psk"
+    ? { psk: fromHex(v.client_auth.psk), identity: v.client_auth.identity }
+    : { method: v.client_auth.method };
+
+for (const v of CA.handshakes as Json[]) {
+  Deno.test(`vectors: client-auth handshake ${v.name} replays byte for byte`, () => {
+    const pinned = v.auth_mode === "pinned";
+    const crng = replay(v.client_random_draws);
+    const srng = replay(v.gateway_random_draws);
+    const auth = helloAuth(v);
+    const client = new ClientHandshake({
+      random: crng.random,
+      suites: v.client_config.suites.map(suiteOf),
+      auth,
+      ...(pinned ? { server: { keyId: STATIC.keyId, publicKey: STATIC.publicKey } } : {}),
+    });
+    const server = new ServerHandshake({
+      keys: [STATIC],
+      suites: v.gateway_config.suites.map(suiteOf),
+      allowAnonymous: true,
+      random: srng.random,
+      psk: (id) => ("psk" in auth && id === auth.identity ? auth.psk ?? null : null),
+    });
+    const ch = client.start();
+    assert.equal(toHex(ch), v.messages.client_hello);
+    const sh = server.receiveClientHello(ch);
+    assert.equal(toHex(sh), v.messages.server_hello);
+    const { clientFinished, keys } = client.receiveServerHello(sh);
+    assert.equal(toHex(clientFinished), v.messages.client_finished);
+    const skeys = server.receiveClientFinished(clientFinished);
+    assert.equal(toHex(keys.exporterSecret), v.key_schedule.exp);
+    assert.equal(toHex(skeys.clientSecret), v.key_schedule.c_ap_0);
+    assert.deepEqual(
+      server.clientAuth,
+      "psk" in auth ? { method: "psk", identity: auth.identity } : { method: auth.method },
+    );
+    crng.done();
+    srng.done();
+  });
+}
+
+Deno.test("vectors: client-auth frames decode to their fields and re-encode byte for byte", () => {
+  for (const f of CA.frames as Json[]) {
+    const [frame] = decodeFrames(fromHex(f.frame));
+    if (frame.type === "auth") {
+      assert.equal(frame.auth.method, f.method);
+      assert.equal(toHex(frame.auth.binding), f.binding);
+    } else {
+      assert.equal(frame.type, "auth_result");
+      if (frame.type === "auth_result") {
+        assert.deepEqual(frame.result, {
+          status: f.status,
+          retryAfterMs: f.retry_after_ms,
+          subject: f.subject,
+        });
+      }
+    }
+  }
+});
+
+for (const n of CA.negative as Json[]) {
+  Deno.test(`vectors: client-auth negative ${n.name} → ${n.error}`, () => {
+    assert.equal(n.close_code, CLOSE_CODES[n.error as ErrorCode]);
+    switch (n.target) {
+      case "client_handshake": {
+        const v = (CA.handshakes as Json[]).find((h) => h.name === n.from_handshake);
+        const crng = replay(v.client_random_draws);
+        const srng = replay(n.gateway_random_draws);
+        const c = new ClientHandshake({
+          random: crng.random,
+          suites: v.client_config.suites.map(suiteOf),
+          auth: helloAuth(v),
+          server: { keyId: STATIC.keyId, publicKey: STATIC.publicKey },
+        });
+        assert.equal(toHex(c.start()), n.client_hello);
+        const gatewayPsk = n.gateway_psk === null ? null : fromHex(n.gateway_psk);
+        const g = new ServerHandshake({
+          keys: [STATIC],
+          suites: v.gateway_config.suites.map(suiteOf),
+          random: srng.random,
+          psk: () => gatewayPsk,
+        });
+        assert.equal(toHex(g.receiveClientHello(fromHex(n.client_hello))), n.server_hello);
+        assert.equal(errorOf(() => c.receiveServerHello(fromHex(n.server_hello))), n.error);
+        crng.done();
+        srng.done();
+        break;
+      }
+      case "client_hello_decoder":
+        assert.equal(
+          errorOf(() =>
+            new ServerHandshake({ keys: [STATIC], random: () => new Uint8Array(0) })
+              .receiveClientHello(fromHex(n.input))
+          ),
+          n.error,
+        );
+        break;
+      case "frame_decoder":
+        assert.equal(errorOf(() => decodeFrames(fromHex(n.input))), n.error);
+        break;
+      default:
+        assert.fail(`unknown target ${n.target}`);
+    }
+  });
+}
