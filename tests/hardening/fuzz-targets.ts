@@ -19,6 +19,18 @@ import { keyConfiguration } from "../../src/gateway/key-config.ts";
 import { type ErrorCode, PqgateError } from "../../src/protocol/errors.ts";
 import { decodeExtensions, encodeExtensions } from "../../src/protocol/extensions.ts";
 import {
+  authBinding,
+  clientAuthExtension,
+  decodeAuthPayload,
+  decodeAuthResultPayload,
+  decodeClientAuthExtension,
+  decodePskExtension,
+  encodeAuthPayload,
+  encodeAuthResultPayload,
+  pskExtension,
+} from "../../src/protocol/client-auth.ts";
+import { fakeVerifier } from "../../src/tunnel/auth-testing.ts";
+import {
   decodeFrames,
   decodeSessionInfo,
   encodeFrame,
@@ -247,6 +259,34 @@ const SAMPLE_FRAMES: Frame[][] = [
   }, { type: "padding", length: 5 }],
   [{ type: "close", code: 4011, reason: "protocol error ü" }],
   [{ type: "pong", data: rnd(8) }, { type: "key_update", updateRequested: true }],
+  [{
+    type: "auth",
+    auth: { method: "password", binding: rnd(32), username: "ann", password: rnd(9) },
+  }, { type: "auth_result", result: { status: "ok", retryAfterMs: 0, subject: "ann" } }],
+  [{ type: "auth", auth: { method: "token", binding: rnd(32), token: "eyJ.e30.sig" } }, {
+    type: "auth_result",
+    result: { status: "busy", retryAfterMs: 1500, subject: null },
+  }],
+];
+/** ClientHellos announcing psk or client_auth (PROTOCOL.md §3.4.1, §3.4.2). */
+const AUTH_HELLOS = [
+  { psk: rnd(32), identity: "dev-1" },
+  { method: "password" as const },
+  { method: "token" as const },
+].map((auth) =>
+  new ClientHandshake({
+    server: { keyId: REAL_KEY.keyId, publicKey: REAL_KEY.publicKey },
+    random: rnd,
+    auth,
+  }).start()
+);
+const AUTH_PAYLOADS = [
+  encodeAuthPayload({ method: "password", binding: rnd(32), username: "ann", password: rnd(12) }),
+  encodeAuthPayload({ method: "token", binding: rnd(32), token: "eyJhbGciOi.e30.c2ln" }),
+];
+const AUTH_RESULTS = [
+  encodeAuthResultPayload({ status: "ok", retryAfterMs: 0, subject: "ann é" }),
+  encodeAuthResultPayload({ status: "rate_limited", retryAfterMs: 60_000, subject: null }),
 ];
 const FRAME_BASES = SAMPLE_FRAMES.map((fs) => encodeFrames(fs));
 
@@ -473,7 +513,12 @@ const fuzzHandler: RequestHandler = (req) => {
   return Promise.resolve(new Response(req.body ?? "ok", { status: 200 }));
 };
 
-async function serverSessionCheck(steps: Step[]): Promise<void> {
+/**
+ * With `clientAuth` the hello announces client_auth (token), the gateway has a fake verifier
+ * (src/tunnel/auth-testing.ts) and the first record is a valid AUTH: the random steps then run
+ * on an authenticating channel (more AUTH frames, held requests, results).
+ */
+async function serverSessionCheck(steps: Step[], clientAuth = false): Promise<void> {
   let t = 1_700_000_000_000;
   const sock = new StubSocket();
   const server = new ServerSession({
@@ -491,6 +536,7 @@ async function serverSessionCheck(steps: Step[]): Promise<void> {
     },
     handler: fuzzHandler,
     log: () => {},
+    auth: clientAuth ? fakeVerifier({ now: () => t }) : undefined,
   });
   const receive = (m: Uint8Array | string) => {
     try {
@@ -503,11 +549,18 @@ async function serverSessionCheck(steps: Step[]): Promise<void> {
     server: { keyId: FAKE_KEY.keyId, publicKey: FAKE_KEY.publicKey },
     kem: FAKE_KEM,
     random: seededRandom("fuzz client"),
+    auth: clientAuth ? { method: "token" } : undefined,
   });
   receive(hs.start());
   const { clientFinished, keys } = hs.receiveServerHello(sock.out.shift()!);
   receive(clientFinished);
   const tx = new RecordLayer({ role: "client", keys, now: t });
+  if (clientAuth) {
+    const binding = authBinding(keys.exporterSecret, "token");
+    receive(
+      tx.seal(encodeFrame({ type: "auth", auth: { method: "token", binding, token: "good" } }), t),
+    );
+  }
   const rx = new RecordLayer({ role: "client", keys, now: t });
   for (const s of steps) {
     if (server.state === "closed") break;
@@ -648,7 +701,7 @@ const isBhttp = (e: unknown) => e instanceof BhttpError;
 export const FUZZ_TARGETS: FuzzTarget<any>[] = [
   {
     name: "decodeClientHello",
-    arb: mutated(HS.ch, 3000),
+    arb: mutated([...HS.ch, ...AUTH_HELLOS], 3000),
     check: (b: Uint8Array) =>
       only(
         () => decodeClientHello(b),
@@ -693,6 +746,38 @@ export const FUZZ_TARGETS: FuzzTarget<any>[] = [
     arb: mutated(FRAME_BASES, 200).filter((b) => b.length > 0),
     check: (b: Uint8Array) => only(() => decodeFrames(b), pq("protocol_error"), "decodeFrames"),
     ciRuns: 3000,
+  },
+  {
+    name: "client-auth extensions (decodePskExtension, decodeClientAuthExtension)",
+    arb: mutated([
+      pskExtension("dev-1").data,
+      pskExtension("é".repeat(64)).data,
+      clientAuthExtension("password").data,
+      clientAuthExtension("token").data,
+    ], 140),
+    check: (b: Uint8Array) => {
+      only(() => decodePskExtension(b), pq("protocol_error"), "decodePskExtension");
+      only(
+        () => decodeClientAuthExtension(b),
+        pq("protocol_error", "unsupported_extension"),
+        "decodeClientAuthExtension",
+      );
+    },
+    ciRuns: 2000,
+  },
+  {
+    name: "AUTH payload (decodeAuthPayload)",
+    arb: mutated(AUTH_PAYLOADS, 1400),
+    check: (b: Uint8Array) =>
+      only(() => decodeAuthPayload(b), pq("protocol_error"), "decodeAuthPayload"),
+    ciRuns: 2000,
+  },
+  {
+    name: "AUTH_RESULT payload (decodeAuthResultPayload)",
+    arb: mutated(AUTH_RESULTS, 300),
+    check: (b: Uint8Array) =>
+      only(() => decodeAuthResultPayload(b), pq("protocol_error"), "decodeAuthResultPayload"),
+    ciRuns: 2000,
   },
   {
     name: "decodeSessionInfo",
@@ -770,9 +855,13 @@ export const FUZZ_TARGETS: FuzzTarget<any>[] = [
   },
   {
     name: "ServerHandshake.receiveClientHello",
-    arb: mutated(HS.ch, 2500),
+    arb: mutated([...HS.ch, ...AUTH_HELLOS], 2500),
     check: (b: Uint8Array) => {
-      const s = new ServerHandshake({ keys: [REAL_KEY], random: rnd });
+      const s = new ServerHandshake({
+        keys: [REAL_KEY],
+        random: rnd,
+        psk: (id) => (id === "dev-1" ? new Uint8Array(32) : null),
+      });
       only(() => s.receiveClientHello(b), pq(...peerCodes), "receiveClientHello");
     },
     ciRuns: 300,
@@ -804,7 +893,13 @@ export const FUZZ_TARGETS: FuzzTarget<any>[] = [
   {
     name: "ServerSession fed random records",
     arb: stepsArb("toServer"),
-    check: serverSessionCheck,
+    check: (steps: Step[]) => serverSessionCheck(steps),
     ciRuns: 800,
+  },
+  {
+    name: "ServerSession with client_auth fed random records",
+    arb: stepsArb("toServer"),
+    check: (steps: Step[]) => serverSessionCheck(steps, true),
+    ciRuns: 500,
   },
 ];
