@@ -13,6 +13,7 @@ import { AuthError } from "./errors.ts";
 import { fakeWebSocket, gatewayEnd, oldGatewayEnd } from "./testing.ts";
 
 const KEY = { publicKey: toBase64Url(TEST_KEY.publicKey) };
+const FakeWS = fakeWebSocket(gatewayEnd(() => Promise.resolve(new Response("")))).WebSocket;
 
 function setup(verifier: AuthVerifier | null = fakeVerifier(), old = false) {
   const seen: (ClientIdentity | null)[] = [];
@@ -172,6 +173,22 @@ Deno.test("a gateway without the extensions (1.2) → AuthError unsupported_by_g
   assert.equal(await (await ch.fetch("https://a.example/")).text(), "ok");
   ch.close();
   await settle();
+});
+
+Deno.test("a password or token is never sent in anonymous mode; a psk may be", () => {
+  const { gw } = setup();
+  for (const auth of [{ username: "ann", password: "right" }, { token: "good" }]) {
+    assert.throws(
+      () => new Channel("wss://gw.example/pqgate", { anonymous: true, auth, WebSocket: FakeWS }),
+      TypeError,
+    );
+  }
+  new Channel("wss://gw.example/pqgate", {
+    anonymous: true,
+    auth: { psk: FAKE_PSK, pskId: "dev-1" },
+    WebSocket: FakeWS,
+  });
+  assert.equal(gw.connections, 0);
 });
 
 Deno.test("auth options are checked before connecting (TypeError, no secret in the message)", () => {

@@ -168,6 +168,13 @@ export class Channel {
     this.url = url;
     this.#o = o;
     this.#auth = o.auth === undefined ? null : checkAuth(o.auth);
+    if (this.#auth && this.#auth.method !== "psk" && o.anonymous) {
+      // Anonymous mode authenticates no gateway: the credentials would go to whoever
+      // terminates TLS (PROTOCOL.md §10). A PSK is fine: it authenticates both sides.
+      throw new TypeError(
+        "pqgate: a password or token is never sent in anonymous mode: configure a pin (or use a psk)",
+      );
+    }
     this.#WS = WS;
     this.#server = null;
     this.#keyConfigUrl = configUrl;
