@@ -10,6 +10,7 @@
  */
 import { concat, fromBase64Url, toHex, u16 } from "../../src/protocol/bytes.ts";
 import { CLOSE_CODES } from "../../src/protocol/errors.ts";
+import { authBinding, clientAuthExtension, pskExtension } from "../../src/protocol/client-auth.ts";
 import { decodeFrames, encodeFrame, type Frame } from "../../src/protocol/frames.ts";
 import { decodeResponseHead, encodeRequestHead } from "../../src/tunnel/bhttp.ts";
 import { HARDENING_HOSTS, HARDENING_LIMITS } from "../hardening/bad-input-cases.ts";
@@ -865,6 +866,109 @@ WIRE_CASES.push(
       } finally {
         await conn.close();
       }
+    },
+  },
+);
+
+// ---- 1.3 client authentication (§3.4.1, §3.4.2, §6.7, §6.8), on a gateway without any method
+// configured (the conformance gateway): the extensions are understood, nothing is enabled.
+
+/** A session whose ClientHello announced client_auth `method`; SESSION_INFO not read yet. */
+async function withClientAuthSession(
+  ctx: WireContext,
+  method: "password" | "token",
+  fn: (s: RawSession) => Promise<void>,
+): Promise<void> {
+  const s = await RawSession.connect(ctx.target, new SecretBook(), {
+    extensions: [clientAuthExtension(method)],
+  });
+  try {
+    await fn(s);
+  } finally {
+    await s.conn.close();
+  }
+}
+
+WIRE_CASES.push(
+  {
+    name:
+      "client_auth on a gateway without client authentication: AUTH_RESULT method_not_enabled, then the channel works",
+    section: "§3.4.2, §6.7, §6.8",
+    async run(ctx) {
+      await withClientAuthSession(ctx, "token", async (s) => {
+        const binding = authBinding(s.keys.exporterSecret, "token");
+        const data = new Uint8Array([1, 3, 1, 3, 1, 3, 1, 3]);
+        s.sendFrames([
+          { type: "auth", auth: { method: "token", binding, token: "eyJ.e30.sig" } },
+          { type: "ping", data },
+        ]);
+        const r = await s.readUntil((f) => f.type === "auth_result", 3000);
+        if (!r || r.type !== "auth_result") fail("no AUTH_RESULT");
+        eq(r.result, { status: "method_not_enabled", retryAfterMs: 0, subject: null }, "result");
+        await expectAlive(s, "after method_not_enabled");
+      });
+    },
+  },
+  {
+    name: "client_auth: a first record that does not start with AUTH → 4011",
+    section: "§6.7",
+    async run(ctx) {
+      await withClientAuthSession(ctx, "password", async (s) => {
+        s.sendFrames([{ type: "ping", data: new Uint8Array(8) }]);
+        await expectClose(s, C.protocol_error, "PING before AUTH");
+      });
+    },
+  },
+  {
+    name: "an AUTH on a channel that announced no client_auth → 4011",
+    section: "§6.7",
+    async run(ctx) {
+      await withReadySession(ctx, async (s) => {
+        const binding = authBinding(s.keys.exporterSecret, "token");
+        s.sendFrames([{ type: "auth", auth: { method: "token", binding, token: "t" } }]);
+        await expectClose(s, C.protocol_error, "unannounced AUTH");
+      });
+    },
+  },
+  {
+    name:
+      "psk for an identity the gateway has no key for: the ServerHello fails the client's check (4004)",
+    section: "§3.4.1",
+    async run(ctx) {
+      // The client announces psk but mixes no PSK in: the gateway mixes its dummy, so
+      // server_finished cannot verify (it would if the gateway ignored the extension).
+      const book = new SecretBook();
+      const { hs, hello } = buildHello(ctx.target, book, { extensions: [pskExtension("nobody")] });
+      const conn = await RawConn.open(ctx.target.wsUrl);
+      try {
+        conn.send(hello);
+        const sh = await conn.next(3000);
+        if (!(sh instanceof Uint8Array)) fail(`no ServerHello (close ${conn.closeInfo?.code})`);
+        eq(sh.length, 1190, "ServerHello length");
+        let code = "none";
+        try {
+          hs.receiveServerHello(sh);
+        } catch (e) {
+          code = (e as { code?: string }).code ?? "?";
+        }
+        eq(code, "handshake_failed", "client check");
+      } finally {
+        await conn.close();
+      }
+    },
+  },
+  {
+    name: "psk and client_auth together → 4011; an unknown client_auth method → 4012",
+    section: "§3.4, §3.4.2",
+    async run(ctx) {
+      const both = concat(ext(0x8002, new Uint8Array([1, 65])), ext(0x8003, new Uint8Array([1])));
+      eq(await handshakeClose(ctx, withExtensionBlock(ctx, both)), C.protocol_error, "both");
+      const unknown = ext(0x8003, new Uint8Array([9]));
+      eq(
+        await handshakeClose(ctx, withExtensionBlock(ctx, unknown)),
+        C.unsupported_extension,
+        "method 9",
+      );
     },
   },
 );
