@@ -134,3 +134,24 @@ Deno.test("batched lines: one write per task, bounded, drops counted", async () 
   throwing("x");
   await Promise.resolve(); // a failing sink never throws into the gateway
 });
+
+Deno.test("log writer: an auth line's subject only with subjects: true", () => {
+  const fields = {
+    sessionId: "s",
+    method: "password",
+    result: "ok",
+    subject: "ann@example",
+    retryAfterMs: 0,
+    ms: 41,
+  } as const;
+  const off = writer({});
+  off.log!("auth", fields);
+  const line = JSON.parse(off.lines[0]);
+  assert.equal(line.event, "auth");
+  assert.equal(line.result, "ok");
+  assert.equal(line.subject, undefined);
+  assert.ok(!off.lines[0].includes("ann@example"));
+  const on = writer({ subjects: true });
+  on.log!("auth", fields);
+  assert.equal(JSON.parse(on.lines[0]).subject, "ann@example");
+});
