@@ -373,7 +373,7 @@ Deno.test("PSK wrong, unknown identity, psk not enabled: client fails 4004, gate
       limits: TEST_LIMITS,
       handler: () => Promise.resolve(new Response("no")),
       auth: verifier,
-      log: (event, fields) => log.push({ event, fields }),
+      log: (event, fields) => log.push({ event, fields: fields as Record<string, unknown> }),
     });
     wireServer(server, ss);
     const inbox: Uint8Array[] = [];
