@@ -84,7 +84,10 @@ export class ServerSession implements GatewaySession {
   #pongsDropped = 0;
   /** WebSocket message bytes received (all of them, handshake included): channel_close. */
   #bytesIn = 0;
-  /** Client authentication (server-auth.ts), created when the channel is established. */
+  /**
+   * Client authentication (server-auth.ts): created when an established channel's ClientHello
+   * announced psk or client_auth; null otherwise (an idle channel without it keeps nothing).
+   */
   #auth: ServerAuth | null = null;
 
   constructor(options: SessionOptions) {
@@ -176,7 +179,7 @@ export class ServerSession implements GatewaySession {
       s.#channel!.send({ type: "reset_stream", stream: id, errorCode: STREAM_INTERNAL });
     }
     // A verification that ran in the old instance is lost: the client is told to retry.
-    if (snap.auth.pending) s.#auth!.resumedPending();
+    if (snap.auth.pending) s.#auth?.resumedPending();
     s.#log("session_resumed", {
       sessionId: s.#info!.sessionId,
       lostStreams: snap.openStreams.length,
@@ -288,12 +291,12 @@ export class ServerSession implements GatewaySession {
             suite: layer.suite,
           });
           this.#opened(false);
-          this.#auth!.established();
+          this.#auth?.established();
           break;
         }
         case "established": {
           const frames = this.#channel!.open(msg);
-          this.#auth!.record(frames); // client_auth: the first record starts with AUTH
+          this.#auth?.record(frames); // client_auth: the first record starts with AUTH
           this.#streams.newRecord();
           for (const f of frames) {
             this.#onFrame(f);
@@ -412,7 +415,7 @@ export class ServerSession implements GatewaySession {
       clientAddress: o.clientAddress ?? null,
     };
     if (auth.identity) this.#info.identity = auth.identity;
-    this.#auth = new ServerAuth({
+    this.#auth = auth.announced === null ? null : new ServerAuth({
       verifier: o.auth,
       clientAddress: o.clientAddress ?? null,
       exporterSecret: () => layer.exporterSecret,
@@ -483,7 +486,8 @@ export class ServerSession implements GatewaySession {
       case "session_info":
         throw new PqgateError("protocol_error", "SESSION_INFO from the client");
       case "auth":
-        this.#auth!.onAuth(f.auth);
+        if (!this.#auth) throw new PqgateError("protocol_error", "AUTH without client_auth");
+        this.#auth.onAuth(f.auth);
         return;
       case "auth_result":
         throw new PqgateError("protocol_error", "AUTH_RESULT from the client");
