@@ -54,7 +54,9 @@ import {
  * ~915 KB packed. Issue 15's src/auth (the credential verifiers `pqgate passwd` uses: 13
  * modules, 39 files) brought it past 400 files.
  */
-const BUDGET = { packedBytes: 1_000_000, unpackedBytes: 3_400_000, files: 460 };
+// Bytes: 1,000,000 / 3,400,000 until issue 15 (src/auth and the client-auth wire code in
+// protocol, tunnel and client) brought the tarball to 1,043,481 B packed, 3,629,038 B unpacked.
+const BUDGET = { packedBytes: 1_080_000, unpackedBytes: 3_700_000, files: 460 };
 const STREAM_BYTES = 2 * 1024 * 1024;
 
 /** Paths a published tarball may hold (relative to the package root). */
