@@ -227,7 +227,16 @@ Deno.test("config: the variables and file settings are the table's", () => {
   const envOf = Object.values(GATEWAY_SETTINGS).flatMap((s) => s.env ? [s.env] : []);
   assert.deepEqual(
     [...GATEWAY_ENV_VARS].sort(),
-    ["PQGATE_KEYS", "PQGATE_LOG", ...envOf].sort(),
+    [
+      "PQGATE_KEYS",
+      "PQGATE_LOG",
+      // Client authentication: several variables for one setting (auth-config.ts).
+      "PQGATE_AUTH",
+      "PQGATE_USERS",
+      "PQGATE_PSKS",
+      "PQGATE_TOKEN_SECRET",
+      ...envOf,
+    ].sort(),
   );
   for (const [name, s] of Object.entries(GATEWAY_SETTINGS)) {
     assert.equal((CONFIG_FILE_SETTINGS as readonly string[]).includes(name), s.file, name);

@@ -37,6 +37,12 @@
  *   PQGATE_LOG                        the JSON event log's level: debug, info (default), warn,
  *                                     error, or "off" (docs/operations.md "Logs").
  *   PQGATE_CRYPTO                     "auto" (default) or "noble".
+ *   PQGATE_USERS              secret  the users file's text (client authentication, password:
+ *                                     Argon2id PHC lines as `pqgate passwd add` writes them).
+ *   PQGATE_PSKS               secret  the PSK file's text (client authentication, psk).
+ *   PQGATE_TOKEN_SECRET       secret  an HS256 secret for the token method.
+ *   PQGATE_AUTH                       JSON: `methods`, `token` (issuer, audience, algorithms,
+ *                                     jwksUrl, keys, ...), `limits` (auth-config.ts).
  */
 import { fromBase64Url, fromHex, toHex } from "../protocol/bytes.ts";
 import {
@@ -66,6 +72,13 @@ import {
   validateSuites,
 } from "./options.ts";
 import { parseAllowedOrigins as originPolicy } from "./origin-policy.ts";
+import {
+  type AuthEnvSettings,
+  type AuthFileSettings,
+  checkAuthEnv,
+  checkAuthFile,
+  unreachableAuthRoutes,
+} from "./auth-config.ts";
 import { LOG_FORMATS, LOG_THRESHOLDS, type LogFormat, type LogThreshold } from "./log-writer.ts";
 
 export { ConfigError, configFail };
@@ -82,6 +95,10 @@ export const GATEWAY_ENV_VARS = [
   "PQGATE_ALLOWED_ORIGINS",
   "PQGATE_LOG",
   "PQGATE_CRYPTO",
+  "PQGATE_AUTH",
+  "PQGATE_USERS",
+  "PQGATE_PSKS",
+  "PQGATE_TOKEN_SECRET",
 ] as const;
 
 export type GatewayEnv = { [K in (typeof GATEWAY_ENV_VARS)[number]]?: string };
@@ -407,15 +424,25 @@ export interface EnvGatewayOptions {
   originBodyIdleTimeoutMs: number | undefined;
   allowedOrigins: string[] | undefined;
   crypto: "auto" | "noble" | undefined;
+  /** Client authentication (PQGATE_AUTH, PQGATE_USERS, PQGATE_PSKS, PQGATE_TOKEN_SECRET). */
+  auth: AuthEnvSettings | undefined;
   /** PQGATE_LOG=off (the level itself: `parseLogLevel(env.PQGATE_LOG)`). */
   logOff: boolean;
 }
 
 /** Parses every PQGATE_* variable of `env` (ConfigError on the first bad one). */
 export function gatewayOptionsFromEnv(env: GatewayEnv): EnvGatewayOptions {
+  const routes = fromEnv("routes", env.PQGATE_ROUTES);
+  const auth = checkAuthEnv(
+    decodeJson("object", "must be a JSON object")(env.PQGATE_AUTH, { path: ["PQGATE_AUTH"] }),
+    { users: env.PQGATE_USERS, psks: env.PQGATE_PSKS, tokenSecret: env.PQGATE_TOKEN_SECRET },
+  );
+  for (const u of unreachableAuthRoutes(routes, auth?.methods ?? [])) {
+    configFail({ path: ["PQGATE_ROUTES", u.index, u.field] }, u.detail);
+  }
   return {
     keys: parseKeys(env.PQGATE_KEYS),
-    routes: fromEnv("routes", env.PQGATE_ROUTES),
+    routes,
     allowAnonymous: fromEnv("allowAnonymous", env.PQGATE_ALLOW_ANONYMOUS),
     limits: fromEnv("limits", env.PQGATE_LIMITS),
     originTimeoutMs: fromEnv("originTimeoutMs", env.PQGATE_ORIGIN_TIMEOUT_MS),
@@ -425,6 +452,7 @@ export function gatewayOptionsFromEnv(env: GatewayEnv): EnvGatewayOptions {
     ),
     allowedOrigins: fromEnv("allowedOrigins", env.PQGATE_ALLOWED_ORIGINS),
     crypto: fromEnv("crypto", env.PQGATE_CRYPTO),
+    auth,
     logOff: parseLogLevel(env.PQGATE_LOG) === "off",
   };
 }
@@ -533,6 +561,8 @@ export interface ConfigFile {
   observe: ObserveSettings;
   keyFile: string | undefined;
   keys: string[] | undefined;
+  /** Client authentication: methods, users / PSK file paths (as written), token, limits. */
+  auth: AuthFileSettings | undefined;
 }
 
 /** A port number (a JSON number, or a string of digits). */
@@ -615,6 +645,7 @@ export const CONFIG_FILE_SETTINGS = [
   "drainTimeoutMs",
   "channelPath",
   "allowedOrigins",
+  "auth",
   ...OBSERVE_SETTINGS,
 ] as const;
 
@@ -643,6 +674,7 @@ function fileChecks(): Record<FileSetting, (v: unknown, where: Where) => unknown
     drainTimeoutMs: drainTimeout,
     channelPath: g.channelPath.check,
     allowedOrigins: g.allowedOrigins.check,
+    auth: checkAuthFile,
     logLevel: checkLogLevel,
     logFormat: checkLogFormat,
     logRequestTargets: checkBoolean,
@@ -686,6 +718,10 @@ export function parseConfigFile(value: unknown, source: string): ConfigFile {
       `is service:${name}, but a config file cannot provide services (service: origins are for createGateway({ services }) in code)`,
     );
   }
+  const auth = v.auth as AuthFileSettings | undefined;
+  for (const u of unreachableAuthRoutes(v.routes as RouteConfig[], auth?.methods ?? [])) {
+    configFail(at("routes", u.index, u.field), u.detail);
+  }
   const pick = <T>(names: readonly (keyof T)[]): T =>
     Object.fromEntries(names.map((n) => [n, v[n as string]])) as T;
   return {
@@ -696,6 +732,7 @@ export function parseConfigFile(value: unknown, source: string): ConfigFile {
     observe: pick<ObserveSettings>(OBSERVE_SETTINGS),
     keyFile: v.keyFile as string | undefined,
     keys: v.keys as string[] | undefined,
+    auth,
   };
 }
 
