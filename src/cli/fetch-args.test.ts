@@ -82,3 +82,53 @@ Deno.test("fetch args: localhost detection", () => {
   assert.ok(isLocalhost("ws://[::1]:1/x"));
   assert.ok(!isLocalhost("wss://gw.example/pqgate"));
 });
+
+Deno.test("fetch args: authentication flags (one method; secrets never from a bare flag but --token)", () => {
+  const auth = (...flags: string[]) => {
+    const a = parseFetchArgs([...flags, "https://demo/x"]);
+    assert.ok(a !== "help");
+    return a.auth;
+  };
+  assert.deepEqual(auth(), { kind: "none" });
+  assert.deepEqual(auth("--user", "demo"), {
+    kind: "password",
+    username: "demo",
+    passwordStdin: false,
+  });
+  assert.deepEqual(auth("--user=demo", "--password-stdin"), {
+    kind: "password",
+    username: "demo",
+    passwordStdin: true,
+  });
+  assert.deepEqual(auth("--token", "eyJ.x.y"), { kind: "token", token: "eyJ.x.y" });
+  assert.deepEqual(auth("--token-file", "t.jwt"), { kind: "token-file", path: "t.jwt" });
+  assert.deepEqual(auth("--psk-file", "k", "--psk-id", "robot-1"), {
+    kind: "psk",
+    path: "k",
+    identity: "robot-1",
+  });
+  const bad: [string[], RegExp][] = [
+    [["--user", "a", "--token", "t"], /--user and --token exclude each other/],
+    [["--token", "t", "--psk-file", "k", "--psk-id", "i"], /--token and --psk-file exclude/],
+    [["--password-stdin"], /--password-stdin needs --user/],
+    [["--psk-id", "i"], /--psk-id needs --psk-file/],
+    [["--psk-file", "k"], /--psk-file needs --psk-id/],
+    [["--user", "a\nb"], /control character/],
+    [["--user", ""], /--user must be 1-256/],
+    [["--token", ""], /--token must not be empty/],
+    [["--user", "a", "--password-stdin", "-d", "@-"], /exclude each other/],
+  ];
+  for (const [flags, want] of bad) {
+    assert.throws(() => parseFetchArgs([...flags, "https://demo/x"]), (e: unknown) => {
+      assert.ok(e instanceof UsageError);
+      assert.match(e.message, want);
+      return true;
+    }, flags.join(" "));
+  }
+  // A usage error never repeats a token given on the command line.
+  try {
+    parseFetchArgs(["--token", "SECRET-TOKEN", "--user", "a", "https://demo/x"]);
+  } catch (e) {
+    assert.ok(!(e as Error).message.includes("SECRET-TOKEN"));
+  }
+});

@@ -4,6 +4,8 @@
  *   deno task fetch [--pin sha256:...] [--gateway ws://host:port/pqgate] <target-url>
  *                   [-X METHOD] [-H 'name: value']... [-d data | --data-binary @file | --json data]
  *                   [-i] [-v] [-o file] [--anonymous] [--timeout ms]
+ *                   [--user NAME [--password-stdin] | --token T | --token-file F
+ *                    | --psk-file F --psk-id ID]
  */
 
 import { UsageError, walkArgs } from "./argv.ts";
@@ -15,6 +17,18 @@ export type BodySource =
   | { kind: "text"; text: string }
   | { kind: "file"; path: string } // "-" = stdin
 ;
+
+/**
+ * Client authentication (docs/client-auth.md) as the flags name it; the secrets themselves are
+ * read by fetch.ts (a prompt, stdin, a file), never taken from the command line except --token.
+ */
+export type AuthSource =
+  | { kind: "none" }
+  /** `--user NAME`: the password from stdin (`--password-stdin`) or a prompt without echo. */
+  | { kind: "password"; username: string; passwordStdin: boolean }
+  | { kind: "token"; token: string }
+  | { kind: "token-file"; path: string }
+  | { kind: "psk"; path: string; identity: string };
 
 export interface FetchArgs {
   gateway: string;
@@ -30,6 +44,7 @@ export interface FetchArgs {
   output: string | null;
   timeoutMs: number | null;
   keyFile: string | null;
+  auth: AuthSource;
 }
 
 export const FETCH_USAGE = `Usage: npm run fetch -- [options] <target-url>
@@ -42,6 +57,15 @@ Options:
                        local key file (.pqgate/gateway-key.json, or --key-file)
   --key-file PATH      local gateway key file to read the pin from (localhost only)
   --anonymous          no pin: trust the gateway through TLS only (if the gateway allows it)
+  --user NAME          authenticate as NAME with a password (asked for without echo, or
+                       read from stdin with --password-stdin); sent only inside the channel
+  --password-stdin     read the password from the first line of stdin
+  --token TOKEN        authenticate with a bearer token (visible in the process list:
+                       prefer --token-file)
+  --token-file PATH    read the bearer token from PATH
+  --psk-file PATH      authenticate with a pre-shared key: PATH holds the 32-byte key (64 hex
+                       or 43 base64url characters), or PSK-file lines "ID KEY"
+  --psk-id ID          the PSK identity (required with --psk-file)
   -X, --request M      HTTP method (default GET, or POST with a body)
   -H, --header 'k: v'  request header (repeatable)
   -d, --data DATA      request body (@file reads a file, @- reads stdin); default
@@ -80,8 +104,15 @@ export function parseFetchArgs(argv: readonly string[]): FetchArgs | "help" {
     output: null,
     timeoutMs: null,
     keyFile: null,
+    auth: { kind: "none" },
   };
   const positional: string[] = [];
+  let user: string | null = null;
+  let passwordStdin = false;
+  let token: string | null = null;
+  let tokenFile: string | null = null;
+  let pskFile: string | null = null;
+  let pskId: string | null = null;
   let json = false;
   for (const { arg, value } of walkArgs(argv)) {
     switch (arg) {
@@ -100,6 +131,24 @@ export function parseFetchArgs(argv: readonly string[]): FetchArgs | "help" {
         break;
       case "--anonymous":
         out.anonymous = true;
+        break;
+      case "--user":
+        user = value();
+        break;
+      case "--password-stdin":
+        passwordStdin = true;
+        break;
+      case "--token":
+        token = value();
+        break;
+      case "--token-file":
+        tokenFile = value();
+        break;
+      case "--psk-file":
+        pskFile = value();
+        break;
+      case "--psk-id":
+        pskId = value();
         break;
       case "-X":
       case "--request":
@@ -174,6 +223,13 @@ export function parseFetchArgs(argv: readonly string[]): FetchArgs | "help" {
   if (out.pin !== null && !/^sha256:[A-Za-z0-9_-]{43}$/.test(out.pin)) {
     throw new UsageError(`--pin must look like sha256:<43 base64url chars>, got '${out.pin}'`);
   }
+  out.auth = authSource({ user, passwordStdin, token, tokenFile, pskFile, pskId });
+  if (
+    out.auth.kind === "password" && out.auth.passwordStdin && out.body.kind === "file" &&
+    out.body.path === "-"
+  ) {
+    throw new UsageError("--password-stdin and a body from stdin (@-) exclude each other");
+  }
   if (!out.method) out.method = out.body.kind === "none" ? "GET" : "POST";
   const has = (n: string) => out.headers.some(([k]) => k.toLowerCase() === n);
   if (json) {
@@ -204,4 +260,43 @@ export function normalizeGatewayUrl(s: string): string {
 export function isLocalhost(gatewayUrl: string): boolean {
   const h = new URL(gatewayUrl).hostname;
   return h === "localhost" || h === "127.0.0.1" || h === "[::1]" || h === "::1";
+}
+
+/** The one authentication the flags ask for (UsageError when they name several or half of one). */
+function authSource(f: {
+  user: string | null;
+  passwordStdin: boolean;
+  token: string | null;
+  tokenFile: string | null;
+  pskFile: string | null;
+  pskId: string | null;
+}): AuthSource {
+  const given = [
+    f.user !== null && "--user",
+    f.token !== null && "--token",
+    f.tokenFile !== null && "--token-file",
+    f.pskFile !== null && "--psk-file",
+  ].filter((x): x is string => x !== false);
+  if (given.length > 1) throw new UsageError(`${given.join(" and ")} exclude each other`);
+  if (f.passwordStdin && f.user === null) throw new UsageError("--password-stdin needs --user");
+  if (f.pskId !== null && f.pskFile === null) throw new UsageError("--psk-id needs --psk-file");
+  if (f.user !== null) {
+    // The name is sent as is (the gateway decides which names exist); never a control character.
+    // deno-lint-ignore no-control-regex
+    if (f.user === "" || f.user.length > 256 || /[\x00-\x1f\x7f]/.test(f.user)) {
+      throw new UsageError("--user must be 1-256 characters, none of them a control character");
+    }
+    return { kind: "password", username: f.user, passwordStdin: f.passwordStdin };
+  }
+  if (f.token !== null) {
+    if (f.token === "") throw new UsageError("--token must not be empty");
+    return { kind: "token", token: f.token };
+  }
+  if (f.tokenFile !== null) return { kind: "token-file", path: f.tokenFile };
+  if (f.pskFile !== null) {
+    if (f.pskId === null) throw new UsageError("--psk-file needs --psk-id");
+    if (f.pskId === "") throw new UsageError("--psk-id must not be empty");
+    return { kind: "psk", path: f.pskFile, identity: f.pskId };
+  }
+  return { kind: "none" };
 }
