@@ -87,3 +87,24 @@ Deno.test("demo origin: status and slow", async () => {
   assert.deepEqual(await slow.json(), { slept: 50 });
   assert.ok(Date.now() - t0 >= 45);
 });
+
+Deno.test("demo origin: /api/me shows the gateway's identity headers, decoded", async () => {
+  const none = await demoOrigin.fetch(new Request("https://demo/api/me"));
+  assert.equal(none.status, 401);
+  assert.deepEqual(await none.json(), { authenticated: false });
+  const me = await demoOrigin.fetch(
+    new Request("https://demo/api/me", {
+      headers: {
+        "pqgate-auth-method": "token",
+        "pqgate-auth-subject": "j%C3%BCrgen%0D%0A",
+        "pqgate-auth-issuer": "https://id.example",
+      },
+    }),
+  );
+  assert.deepEqual(await me.json(), {
+    authenticated: true,
+    method: "token",
+    subject: "jürgen\r\n",
+    issuer: "https://id.example",
+  });
+});

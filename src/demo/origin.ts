@@ -8,6 +8,8 @@
  *   GET  /api/stream?bytes=N  N patterned bytes (0..1 GiB, default 1 MiB) in 64 KiB chunks
  *   GET  /api/status/:code    responds with that status (200-599)
  *   GET  /api/slow?ms=N       answers after N ms (0..60000)
+ *   GET  /api/me              who the gateway says the client is (its pqgate-auth-* headers,
+ *                             decoded); the demo routes make /api/me require authentication
  */
 import { Hono } from "hono";
 
@@ -108,6 +110,30 @@ app.get("/api/slow", async (c) => {
     }, { once: true });
   });
   return c.json({ slept: ms });
+});
+
+/** A gateway identity header's value (percent-encoded UTF-8, src/proxy/auth-policy.ts), decoded. */
+function identityValue(v: string | null): string | null {
+  if (v === null) return null;
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return null;
+  }
+}
+
+// Behind the gateway only: an in-process origin receives nothing but what the gateway sends,
+// and the gateway drops every client-sent pqgate-* field (a network origin checks gatewayAuth).
+app.get("/api/me", (c) => {
+  const h = c.req.raw.headers;
+  const method = h.get("pqgate-auth-method");
+  if (method === null) return c.json({ authenticated: false }, 401);
+  return c.json({
+    authenticated: true,
+    method,
+    subject: identityValue(h.get("pqgate-auth-subject")),
+    issuer: identityValue(h.get("pqgate-auth-issuer")),
+  });
 });
 
 app.notFound((c) => c.json({ error: "not found" }, 404));

@@ -218,6 +218,21 @@ function explain(/** @type {any} */ err) {
   const is = (/** @type {string} */ cls) =>
     (typeof pq[cls] === "function" && err instanceof pq[cls]) || name === cls;
   const url = input("gateway-url").value;
+  if (is("AuthError")) {
+    const reason = String(err.reason ?? "");
+    const retry = typeof err.retryAfterMs === "number" && err.retryAfterMs > 0
+      ? ` Try again in ${Math.ceil(err.retryAfterMs / 1000)} s.`
+      : "";
+    const words = {
+      bad_credentials: "The user name or password is wrong.",
+      rate_limited: "Too many failed sign-ins from here or for this user.",
+      busy: "The gateway is busy checking other sign-ins.",
+      method_not_enabled: "This gateway does not accept password sign-in.",
+    };
+    return `Sign-in refused: ${
+      words[/** @type {keyof typeof words} */ (reason)] ?? reason
+    }${retry} The channel itself was authenticated (pinned); nothing was sent.`;
+  }
   if (is("PinMismatchError")) {
     return "The gateway's key does not match the pin you entered. Someone may be intercepting the " +
       "connection, or the gateway's key has changed. Check the pin with the gateway's operator; " +
@@ -276,7 +291,8 @@ function setStatus(
   const live = state === "connected";
   button("connect").disabled = live || state === "connecting";
   button("disconnect").disabled = !live;
-  for (const id of ["send", "send-10", "stream"]) button(id).disabled = !live;
+  for (const id of ["send", "send-10", "stream", "whoami"]) button(id).disabled = !live;
+  button("login-connect").disabled = state === "connecting";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,23 +335,39 @@ function showChannelInfo(/** @type {any} */ ch) {
   );
 }
 
-async function doConnect() {
+/** "connected · pinned", plus who the channel signed in as. */
+let connectedText = "connected · pinned";
+
+async function doConnect(/** @type {boolean} */ signIn = false) {
   if (connecting) return;
   connecting = true;
   showError(null);
-  setStatus("connecting", "handshaking…");
+  setStatus("connecting", signIn ? "handshaking and signing in…" : "handshaking…");
   const url = input("gateway-url").value.trim();
   const pin = input("pin").value.trim();
+  const username = input("username").value.trim();
   try {
     /** @type {Record<string, unknown>} */
     const options = { pin };
+    // Client authentication (docs/client-auth.md): sent inside the channel, after the
+    // gateway proved its key; the page never keeps the password.
+    if (signIn) options.auth = { username, password: input("password").value };
     // The wire view: the client takes a WebSocket constructor; ours reports every message.
     options.WebSocket = TapWebSocket;
+    const old = channel; // signing in (again) opens a new channel: its identity is its own
+    channel = null;
+    try {
+      old?.close();
+    } catch { /* already closed */ }
     const ch = await pq.connect(url, options);
     channel = ch;
+    input("password").value = "";
+    connectedText = signIn ? `connected · pinned · signed in as ${username}` : "connected · pinned";
+    $("info-identity").textContent = signIn ? `${username} (password)` : "— (not signed in)";
     showChannelInfo(ch);
-    setStatus("connected", "connected · pinned");
+    setStatus("connected", connectedText);
     watchClose(ch);
+    if (signIn) await whoAmI();
   } catch (err) {
     channel = null;
     setStatus("failed", "not connected");
@@ -360,7 +392,7 @@ function watchClose(/** @type {any} */ ch) {
     if (now === wasConnected) return;
     wasConnected = now;
     if (now) {
-      setStatus("connected", "connected · pinned");
+      setStatus("connected", connectedText);
       showChannelInfo(ch);
     } else {
       setStatus("connected", "idle · reconnects on the next request");
@@ -369,6 +401,7 @@ function watchClose(/** @type {any} */ ch) {
 }
 
 function doDisconnect() {
+  $("info-identity").textContent = "— (not signed in)";
   const ch = channel;
   channel = null;
   try {
@@ -497,6 +530,11 @@ async function send(/** @type {string} */ path, /** @type {RequestInit} */ init)
   }
 }
 
+/** GET /api/me: the identity the origin saw (the gateway's pqgate-auth-* headers), or 401. */
+async function whoAmI() {
+  await send("/api/me", { method: "GET" });
+}
+
 async function sendMany(/** @type {number} */ count) {
   const ch = channel;
   if (!ch) return;
@@ -542,6 +580,8 @@ async function init() {
   $("target-origin").textContent = config.targetOrigin;
   setStatus("idle", "not connected");
   button("connect").addEventListener("click", () => void doConnect());
+  button("login-connect").addEventListener("click", () => void doConnect(true));
+  button("whoami").addEventListener("click", () => void whoAmI());
   button("disconnect").addEventListener("click", doDisconnect);
   button("send").addEventListener("click", () => void send(input("path").value, requestInit()));
   button("send-10").addEventListener("click", () => void sendMany(10));
@@ -579,6 +619,7 @@ async function init() {
     }); enter the pin yourself.`;
   }
   button("connect").disabled = false;
+  button("login-connect").disabled = false;
   document.body.dataset.ready = "true";
 }
 
