@@ -23,11 +23,13 @@ Deno.test("auth input: PSK files (the key alone, or ID KEY lines) and never the 
   assert.equal(decodePsk("0f".repeat(31)), null);
   assert.equal(decodePsk("z".repeat(64)), null);
   assert.deepEqual(pskFromText(`${HEX}\n`, "any", "k"), KEY);
-  const file = `# robots\nrobot-0 ${"00".repeat(32)}\n\nrobot-1 ${HEX}\n`;
+  const file = `# robots\nrobot-0:${"00".repeat(32)}\n\nrobot-1:${
+    Buffer.from(KEY).toString("base64url")
+  }\n`;
   assert.deepEqual(pskFromText(file, "robot-1", "psks.txt"), KEY);
   const errs: [string, string, RegExp][] = [
     [file, "robot-9", /has no line for --psk-id "robot-9"/],
-    ["robot-1 abcdef-SECRETISH", "robot-1", /holds no 32-byte key/],
+    ["robot-1:abcdef-SECRETISH", "robot-1", /holds no 32-byte key/],
     ["SECRETISH", "x", /holds no 32-byte key/],
   ];
   for (const [text, id, want] of errs) {
@@ -46,7 +48,7 @@ Deno.test("auth input: token and PSK files are read, trimmed and bounded", async
     await Deno.writeTextFile(`${dir}/t`, "  eyJhbGciOi.x.y\n");
     await Deno.writeTextFile(`${dir}/two`, "a b\n");
     await Deno.writeTextFile(`${dir}/big`, "x".repeat(17 * 1024));
-    await Deno.writeTextFile(`${dir}/k`, `robot-1 ${HEX}\n`);
+    await Deno.writeTextFile(`${dir}/k`, `robot-1:${HEX}\n`);
     assert.deepEqual(await readClientAuth({ kind: "token-file", path: `${dir}/t` }), {
       token: "eyJhbGciOi.x.y",
     });

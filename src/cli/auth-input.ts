@@ -103,14 +103,14 @@ export function decodePsk(text: string): Uint8Array | null {
 }
 
 /**
- * The PSK for `identity` from a file holding either the key alone, or lines `ID KEY` (blank
- * lines and `#` comments skipped; the gateway's PSK-file lines work as they are).
+ * The PSK for `identity` from a file holding either the key alone, or the gateway's PSK-file
+ * lines `ID:KEY` (src/auth/psk-file.ts; blank lines and `#` comments skipped).
  */
 export function pskFromText(text: string, identity: string, path: string): Uint8Array {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) =>
     l !== "" && !l.startsWith("#")
   );
-  if (lines.length === 1 && !/\s/.test(lines[0])) {
+  if (lines.length === 1 && !lines[0].includes(":")) {
     const k = decodePsk(lines[0]);
     if (k === null) {
       throw new UsageError(
@@ -120,9 +120,9 @@ export function pskFromText(text: string, identity: string, path: string): Uint8
     return k;
   }
   for (const line of lines) {
-    const [id, key, ...rest] = line.split(/\s+/);
-    if (id !== identity) continue;
-    const k = rest.length === 0 ? decodePsk(key ?? "") : null;
+    const colon = line.indexOf(":");
+    if (colon < 0 || line.slice(0, colon) !== identity) continue;
+    const k = decodePsk(line.slice(colon + 1).trim());
     if (k === null) {
       throw new UsageError(
         `--psk-file: the line of ${JSON.stringify(identity)} in ${path} holds no 32-byte key`,

@@ -64,7 +64,7 @@ Options:
                        prefer --token-file)
   --token-file PATH    read the bearer token from PATH
   --psk-file PATH      authenticate with a pre-shared key: PATH holds the 32-byte key (64 hex
-                       or 43 base64url characters), or PSK-file lines "ID KEY"
+                       or 43 base64url characters), or PSK-file lines ID:KEY
   --psk-id ID          the PSK identity (required with --psk-file)
   -X, --request M      HTTP method (default GET, or POST with a body)
   -H, --header 'k: v'  request header (repeatable)
