@@ -45,7 +45,7 @@ export const RULES: Readonly<Record<string, Rule>> = {
     packages: [/^hono(\/|$)/],
   },
   transport: {
-    layers: ["protocol", "crypto", "tunnel", "proxy", "gateway"],
+    layers: ["protocol", "crypto", "tunnel", "proxy", "gateway", "auth"],
     // prom-client: only src/transport/observe/prom-metrics.ts, by a dynamic import.
     packages: [NODE, /^ws$/, /^@hono\/node-server(\/|$)/, /^hono(\/|$)/, /^prom-client$/],
   },
@@ -88,7 +88,17 @@ export const RULES: Readonly<Record<string, Rule>> = {
   },
   // src/<name>.ts: the package's entry modules (one per audience), re-exporting the layers.
   entry: {
-    layers: ["protocol", "crypto", "tunnel", "proxy", "gateway", "transport", "client", "demo"],
+    layers: [
+      "protocol",
+      "crypto",
+      "tunnel",
+      "proxy",
+      "gateway",
+      "transport",
+      "client",
+      "demo",
+      "auth",
+    ],
     packages: [NOBLE, NODE, /^hono(\/|$)/, /^ws$/, /^@hono\/node-server(\/|$)/],
   },
 };

@@ -3,6 +3,9 @@ import { toBase64Url } from "../protocol/bytes.ts";
 import { checkAuthEnv, checkAuthFile, unreachableAuthRoutes } from "./auth-config.ts";
 import { ConfigError, gatewayOptionsFromEnv, parseConfigFile } from "./config.ts";
 
+/** The demo user's hash (src/demo/demo-user.ts): a valid Argon2id PHC string. */
+const PHC =
+  "$argon2id$v=19$m=19456,t=2,p=1$4VWK60X8ryo+uRBDs1PTfQ$GVy47UiKi+aIxxlG7kC/lGUqNxyNkDlh10SAVzeNsS8";
 const KEYS = JSON.stringify([toBase64Url(new Uint8Array(32).fill(7))]);
 const route = (o: Record<string, unknown> = {}) => ({
   match: { pathPrefix: "/" },
@@ -147,19 +150,33 @@ Deno.test("auth config: a route asking for a method nobody enabled is refused", 
 
 Deno.test("auth config (environment): PQGATE_USERS / PQGATE_PSKS / PQGATE_TOKEN_SECRET / PQGATE_AUTH", () => {
   assert.equal(gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS }).auth, undefined);
-  const users = "alice:$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA\n";
+  const users = `alice:${PHC}\n`;
   const a = gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, PQGATE_USERS: users }).auth!;
-  assert.deepEqual(a.methods, ["password"]);
-  assert.equal(a.users, users);
+  assert.deepEqual([...a.password!.users.keys()], ["alice"]);
+  assert.equal(a.token, undefined);
+  assert.equal(a.psk, undefined);
   const b = gatewayOptionsFromEnv({
     PQGATE_KEYS: KEYS,
-    PQGATE_PSKS: "robot-1 " + "00".repeat(32),
-    PQGATE_TOKEN_SECRET: "x".repeat(40),
+    PQGATE_PSKS: `robot-1:${toBase64Url(new Uint8Array(32).fill(9))}\n`,
+    PQGATE_TOKEN_SECRET: "x".repeat(40) + "\n",
     PQGATE_AUTH: JSON.stringify({ token: { audience: "api" }, limits: { maxInFlight: 1 } }),
   }).auth!;
-  assert.deepEqual(b.methods, ["token", "psk"]);
-  assert.deepEqual(b.token, { audience: "api" });
+  assert.equal(b.password, undefined);
+  assert.deepEqual(b.psk!.keys.get("robot-1"), new Uint8Array(32).fill(9));
+  // The secret's line end (a file, `wrangler secret put`) is not part of it.
+  assert.deepEqual(b.token, { audience: "api", keys: [{ secret: "x".repeat(40), alg: "HS256" }] });
   assert.deepEqual(b.limits, { maxInFlight: 1 });
+  // A bad line of a secret names the variable and the line, never the content.
+  for (
+    const [vars, want] of [
+      [{ PQGATE_USERS: "alice:not-a-phc-SECRETISH" }, /^PQGATE_USERS: users file line 1: /],
+      [{ PQGATE_PSKS: "robot-1:SECRETISH" }, /^PQGATE_PSKS: PSK file line 1: key must be/],
+    ] as const
+  ) {
+    const m = errorOf(() => gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, ...vars })).message;
+    assert.match(m, want);
+    assert.ok(!m.includes("SECRETISH"), m);
+  }
   // The token secret alone enables token.
   assert.deepEqual(checkAuthEnv(undefined, { tokenSecret: "x".repeat(40) })?.methods, ["token"]);
   const bad: [Record<string, string>, RegExp][] = [

@@ -72,8 +72,9 @@ import {
   validateSuites,
 } from "./options.ts";
 import { parseAllowedOrigins as originPolicy } from "./origin-policy.ts";
+import type { AuthOptions } from "../auth/options.ts";
+import { authOptionsFromEnv } from "./auth-options.ts";
 import {
-  type AuthEnvSettings,
   type AuthFileSettings,
   checkAuthEnv,
   checkAuthFile,
@@ -424,8 +425,11 @@ export interface EnvGatewayOptions {
   originBodyIdleTimeoutMs: number | undefined;
   allowedOrigins: string[] | undefined;
   crypto: "auto" | "noble" | undefined;
-  /** Client authentication (PQGATE_AUTH, PQGATE_USERS, PQGATE_PSKS, PQGATE_TOKEN_SECRET). */
-  auth: AuthEnvSettings | undefined;
+  /**
+   * Client authentication (PQGATE_AUTH, PQGATE_USERS, PQGATE_PSKS, PQGATE_TOKEN_SECRET), as
+   * createGateway `auth` takes it.
+   */
+  auth: AuthOptions | undefined;
   /** PQGATE_LOG=off (the level itself: `parseLogLevel(env.PQGATE_LOG)`). */
   logOff: boolean;
 }
@@ -452,7 +456,7 @@ export function gatewayOptionsFromEnv(env: GatewayEnv): EnvGatewayOptions {
     ),
     allowedOrigins: fromEnv("allowedOrigins", env.PQGATE_ALLOWED_ORIGINS),
     crypto: fromEnv("crypto", env.PQGATE_CRYPTO),
-    auth,
+    auth: auth === undefined ? undefined : authOptionsFromEnv(auth),
     logOff: parseLogLevel(env.PQGATE_LOG) === "off",
   };
 }

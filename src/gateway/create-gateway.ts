@@ -23,7 +23,9 @@ import { compileRoutes, type RouteConfig, type RouteTable } from "../proxy/route
 import { ServerSession } from "../tunnel/server-session.ts";
 import { type CryptoBackendReport, emit } from "../tunnel/events.ts";
 import type { GatewaySession, SessionCrypto, SessionFactory } from "../tunnel/session-seam.ts";
-import type { Env, RequestHandler, SessionLimits, Socket } from "../tunnel/types.ts";
+import type { AuthVerifier, Env, RequestHandler, SessionLimits, Socket } from "../tunnel/types.ts";
+import { unreachableAuthRoutes } from "./auth-config.ts";
+import { buildAuthVerifier, type GatewayAuth } from "./auth-options.ts";
 import { type KeyConfiguration, keyConfiguration } from "./key-config.ts";
 import {
   configError,
@@ -31,6 +33,7 @@ import {
   DEFAULT_ORIGIN_BODY_IDLE_TIMEOUT_MS,
   DEFAULT_ORIGIN_TIMEOUT_MS,
   type GatewayLog,
+  optionAt,
   routeError,
   type ServiceBinding,
   validateChannelPath,
@@ -44,7 +47,7 @@ import {
   validateSuites,
 } from "./options.ts";
 import { corsHeaders, originAllowed, parseAllowedOrigins } from "./origin-policy.ts";
-import { createRequestHandler, DEMO_ROUTES } from "./request-handler.ts";
+import { createRequestHandler, DEMO_AUTH_ROUTES, DEMO_ROUTES } from "./request-handler.ts";
 
 /** On every JSON answer of the app: browsers must not sniff it into something else. */
 const NOSNIFF = { "x-content-type-options": "nosniff" } as const;
@@ -61,6 +64,14 @@ export interface GatewayOptions {
   services?: Record<string, ServiceBinding>;
   /** Accept anonymous-mode clients (no pin; TLS-only trust). Default false. */
   allowAnonymous?: boolean;
+  /**
+   * Client authentication (docs/configuration.md §6): src/auth's `AuthOptions` (the verifier is
+   * built here, its JWKS fetch restricted to the route table's origins; `argon2` an Argon2id
+   * backend of your own) or a ready `AuthVerifier`. Absent: no method is enabled, and a route
+   * with `auth` "optional" / "required" is refused. Without `routes`, the demo routes then
+   * include `https://demo/api/me`, which requires authentication.
+   */
+  auth?: GatewayAuth;
   /** Enabled suites, gateway preference first. Default: both, in the per-runtime order of `defaultSuites()` (src/gateway/options.ts). */
   suites?: SuiteId[];
   /** Per-session limits; missing fields take DEFAULT_LIMITS. */
@@ -133,6 +144,8 @@ export interface SessionConfig {
   handler: RequestHandler;
   env: Env;
   log?: GatewayLog;
+  /** Client authentication (SessionOptions `auth`), when enabled. */
+  auth?: AuthVerifier;
   /**
    * Per-connection crypto for transports that build sessions themselves: `kem()` (a fresh
    * per-connection KEM, to pass as ServerSession `kem`) and `aead` (ServerSession `aead`).
@@ -159,6 +172,8 @@ export interface Gateway {
   sessionConfig: SessionConfig;
   /** Route match (403 if none, no connection) + forward with header hygiene. */
   handler: RequestHandler;
+  /** The client authentication verifier every session gets, or null when none is enabled. */
+  auth: AuthVerifier | null;
   createSession(socket: Socket, clientAddress: string | null): GatewaySession;
   /**
    * The crypto backends in use; starts the selection if it has not started (resolves after it,
@@ -179,6 +194,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     "routes",
     "services",
     "allowAnonymous",
+    "auth",
     "suites",
     "limits",
     "originTimeoutMs",
@@ -228,7 +244,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const cryptoMode = options.crypto ?? "auto";
 
   let routes: RouteTable;
-  const routeConfig = options.routes ?? DEMO_ROUTES;
+  const demoRoutes = options.auth !== undefined ? DEMO_AUTH_ROUTES : DEMO_ROUTES;
+  const routeConfig = options.routes ?? demoRoutes;
   try {
     routes = compileRoutes(routeConfig);
   } catch (e) {
@@ -243,6 +260,13 @@ export function createGateway(options: GatewayOptions): Gateway {
         `names service:${r.origin.name}, which options.services does not provide`,
       );
     }
+  }
+
+  const auth = options.auth === undefined
+    ? undefined
+    : buildAuthVerifier(options.auth, routes, fetchImpl, env, optionAt("auth"));
+  for (const u of unreachableAuthRoutes(routeConfig, auth ? [...auth.methods] : [])) {
+    configError(["routes", u.index, u.field], u.detail);
   }
 
   const handler = createRequestHandler({
@@ -305,6 +329,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     handler,
     env,
     log,
+    auth,
     crypto: connectionCrypto,
   };
   const createSession = (socket: Socket, clientAddress: string | null): GatewaySession => {
@@ -314,6 +339,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       keys,
       suites,
       allowAnonymous,
+      auth,
       env,
       limits,
       handler,
@@ -431,6 +457,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     routes,
     sessionConfig,
     handler,
+    auth: auth ?? null,
     createSession,
     cryptoReport: startSelection,
   };

@@ -16,6 +16,15 @@ export const DEMO_ROUTES: readonly RouteConfig[] = Object.freeze([
   { match: { authority: "demo" }, origin: "service:demo" },
 ]);
 
+/**
+ * The demo routes of a gateway with client authentication (the demo user, docs/configuration.md
+ * §6): the same, and `https://demo/api/me`, which requires it.
+ */
+export const DEMO_AUTH_ROUTES: readonly RouteConfig[] = Object.freeze([
+  ...DEMO_ROUTES,
+  { match: { authority: "demo", pathPrefix: "/api/me" }, origin: "service:demo", auth: "required" },
+]);
+
 export interface RequestHandlerOptions {
   routes: RouteTable;
   services: Record<string, ServiceBinding>;

@@ -14,7 +14,7 @@ import { safeClose } from "./socket-close.ts";
 export interface SessionObjectConfig
   extends
     Pick<SessionConfig, "keys" | "limits" | "handler">,
-    Partial<Pick<SessionConfig, "suites" | "allowAnonymous" | "log" | "crypto">> {
+    Partial<Pick<SessionConfig, "suites" | "allowAnonymous" | "log" | "crypto" | "auth">> {
   Session: SessionClass;
   /** Tests: observe every message the object sends (wire-level, after sealing). */
   onSend?: (bytes: Uint8Array) => void;
@@ -54,6 +54,7 @@ export function socketSessionOptions(
     keys: cfg.keys,
     suites: cfg.suites,
     allowAnonymous: cfg.allowAnonymous,
+    auth: cfg.auth,
     env: platformEnv,
     limits: cfg.limits,
     handler: cfg.handler,

@@ -232,6 +232,7 @@ const PqgateSessionBase: SessionObjectClass<WorkerEnv> = definePqgateSession<Wor
     keys: sessionConfig.keys,
     suites: sessionConfig.suites,
     allowAnonymous: sessionConfig.allowAnonymous,
+    auth: sessionConfig.auth,
     limits: sessionConfig.limits,
     handler: sessionConfig.handler,
     log: sessionConfig.log,
