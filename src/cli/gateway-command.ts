@@ -3,8 +3,16 @@
  * `npx pqgate serve` (main.ts, on Node: serveNode) share the flags, the config file
  * (start-config.ts), the key files and the banner; the runtime passes how to listen.
  */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import process from "node:process";
+import { createArgon2WorkerPool } from "../auth/argon2-pool.ts";
+import { resolveLimits } from "../auth/limits.ts";
+import type { Argon2Backend, AuthOptions } from "../auth/options.ts";
+import type { AuthFileSettings } from "../gateway/auth-config.ts";
+import { authOptionsFromFile, type AuthTexts } from "../gateway/auth-options.ts";
+import { DEMO_USERS_FILE } from "../demo/demo-user.ts";
+import type { AuthVerifier } from "../tunnel/types.ts";
 import { createGateway, type Gateway } from "../gateway/create-gateway.ts";
 import { ConfigError } from "../gateway/config-error.ts";
 import { createLogWriter } from "../gateway/log-writer.ts";
@@ -141,6 +149,88 @@ interface Where {
   setting: string | null;
 }
 
+/** The client authentication of a configuration: the verifier's options and their fingerprint. */
+interface LoadedAuth {
+  options: AuthOptions;
+  /** SHA-256 over the settings and the texts read: equal → the same verifier can be kept. */
+  fingerprint: string;
+  /** The demo user (no --config, no --users-file). */
+  demo: boolean;
+}
+
+/**
+ * Reads what `auth` names (users file, PSK file, the token secret from its file or variable)
+ * and builds the verifier's options; without auth in demo mode, the demo user. Errors name the
+ * file and setting, never a line's content.
+ */
+async function loadAuth(
+  auth: AuthFileSettings | undefined,
+  demo: boolean,
+): Promise<{ auth: LoadedAuth | null } | ({ error: string } & Where)> {
+  if (auth === undefined && !demo) return { auth: null };
+  const settings: AuthFileSettings = auth ?? {
+    methods: ["password"],
+    usersFile: undefined,
+    pskFile: undefined,
+    token: undefined,
+    limits: undefined,
+  };
+  const texts: AuthTexts = {};
+  const read = async (path: string, setting: string) => {
+    try {
+      return { text: await readFile(path, "utf8"), source: path };
+    } catch (e) {
+      throw Object.assign(
+        new Error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`),
+        {
+          where: { file: path, setting },
+        },
+      );
+    }
+  };
+  try {
+    if (settings.methods.includes("password")) {
+      texts.users = settings.usersFile === undefined
+        ? { text: DEMO_USERS_FILE, source: "the demo user" }
+        : await read(settings.usersFile, "auth.usersFile");
+    }
+    if (settings.pskFile !== undefined) texts.psks = await read(settings.pskFile, "auth.pskFile");
+    const t = settings.token;
+    if (t?.secretFile !== undefined) {
+      texts.tokenSecret = await read(t.secretFile, "auth.token.secretFile");
+    } else if (t?.secretEnv !== undefined) {
+      let v: string | undefined;
+      try {
+        v = process.env[t.secretEnv];
+      } catch { /* no env permission */ }
+      if (v === undefined || v === "") {
+        return {
+          error: `auth.token.secretEnv: the environment variable ${t.secretEnv} is not set`,
+          file: null,
+          setting: "auth.token.secretEnv",
+        };
+      }
+      texts.tokenSecret = { text: v, source: t.secretEnv };
+    }
+  } catch (e) {
+    const w = (e as { where?: Where }).where;
+    if (w) return { error: (e as Error).message, ...w };
+    throw e;
+  }
+  let options: AuthOptions;
+  try {
+    options = authOptionsFromFile(settings, texts);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      return { error: e.message, file: texts.users?.source ?? null, setting: "auth" };
+    }
+    throw e;
+  }
+  const h = createHash("sha256").update(JSON.stringify(settings));
+  for (const t of [texts.users, texts.psks, texts.tokenSecret]) h.update(`\0${t?.text ?? ""}`);
+  return { auth: { options, fingerprint: h.digest("hex"), demo: auth === undefined } };
+}
+
 /**
  * The config file (if any), the settings and the key files: at start (`create`: the default
  * key file is created when missing) and on every reload (never creates). Errors name the file
@@ -150,7 +240,7 @@ async function loadConfig(
   flags: StartFlags,
   create: boolean,
 ): Promise<
-  | { settings: StartSettings; loaded: LoadedKey[] }
+  | { settings: StartSettings; loaded: LoadedKey[]; auth: LoadedAuth | null }
   | ({ error: string; missingKey?: boolean } & Where)
 > {
   let configText: string | null = null;
@@ -194,7 +284,9 @@ async function loadConfig(
     }
     throw e;
   }
-  return { settings, loaded };
+  const a = await loadAuth(settings.auth, settings.routes === undefined);
+  if ("error" in a) return a;
+  return { settings, loaded, auth: a.auth };
 }
 
 export async function runGateway(argv: readonly string[], rt: GatewayRuntime): Promise<number> {
@@ -230,13 +322,15 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
 
   if (flags.config !== null) flags = { ...flags, config: userPath(flags.config) };
   if (flags.keyFile !== null) flags = { ...flags, keyFile: userPath(flags.keyFile) };
+  if (flags.usersFile) flags = { ...flags, usersFile: userPath(flags.usersFile) };
+  if (flags.pskFile) flags = { ...flags, pskFile: userPath(flags.pskFile) };
   const first0 = await loadConfig(flags, true);
   if ("error" in first0) {
     console.error(`pqgate: ${first0.error}`);
     if (first0.missingKey) console.error(`  create it with: ${rt.keygenCommand} <path>`);
     return 2;
   }
-  let { settings, loaded } = first0;
+  let { settings, loaded, auth: loadedAuth } = first0;
   for (const k of loaded) if (k.warning) console.error(`pqgate: warning: ${k.warning}`);
 
   const o = settings.observe;
@@ -254,7 +348,31 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
   }
   const log = teeLogs(logLines, metrics?.log);
 
-  const build = (settings: StartSettings, loaded: LoadedKey[]): Gateway => {
+  // Argon2id on Deno: one worker pool for the process, sized by the start's maxInFlight and
+  // started at the first verification; every verifier (one per reload that changes auth)
+  // shares it, so reloads never add threads. Node: the verifier's own (the calling thread).
+  const poolSize = resolveLimits(loadedAuth?.options.limits).maxInFlight;
+  let pool: Argon2Backend | null = null;
+  const argon2: Argon2Backend | undefined = "Deno" in globalThis && typeof Worker === "function"
+    ? {
+      hash: (pw, salt, params) =>
+        (pool ??= createArgon2WorkerPool(poolSize)).hash(pw, salt, params),
+    }
+    : undefined;
+  let verifier: { fingerprint: string; auth: AuthVerifier } | null = null;
+  /** The last verifier when its configuration is unchanged (keeps its failure counts), else options. */
+  const authFor = (a: LoadedAuth | null) =>
+    a === null
+      ? undefined
+      : verifier?.fingerprint === a.fingerprint
+      ? verifier.auth
+      : { ...a.options, argon2 };
+
+  const build = (
+    settings: StartSettings,
+    loaded: LoadedKey[],
+    auth: LoadedAuth | null,
+  ): Gateway => {
     const g = createGateway({
       keys: loaded.map((k) => k.key),
       routes: settings.routes,
@@ -265,14 +383,28 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
       originBodyIdleTimeoutMs: settings.originBodyIdleTimeoutMs,
       channelPath: settings.channelPath,
       allowedOrigins: settings.allowedOrigins,
+      auth: authFor(auth),
       log,
     });
     if (settings.routes === undefined) rt.addDemoPage?.(g);
     return g;
   };
+  /** A built gateway's verifier becomes the one later reloads may keep. */
+  const keep = (g: Gateway, auth: LoadedAuth | null) => {
+    verifier = auth && g.auth ? { fingerprint: auth.fingerprint, auth: g.auth } : null;
+  };
+  /** Token keys from configuration are imported asynchronously: a bad one fails here. */
+  const authReady = async (g: Gateway): Promise<string | null> => {
+    try {
+      await (g.auth as { ready?: () => Promise<void> } | null)?.ready?.();
+      return null;
+    } catch (e) {
+      return `auth: ${(e as Error).message}`;
+    }
+  };
   let gateway: Gateway;
   try {
-    gateway = build(settings, loaded);
+    gateway = build(settings, loaded, loadedAuth);
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`pqgate: ${rewordGatewayError(e.message, settings.configPath)}`);
@@ -280,6 +412,14 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
     }
     throw e;
   }
+  {
+    const bad = await authReady(gateway);
+    if (bad !== null) {
+      console.error(`pqgate: ${settings.configPath ? `${settings.configPath}: ` : ""}${bad}`);
+      return 2;
+    }
+  }
+  keep(gateway, loadedAuth);
 
   /**
    * Reload (SIGHUP, POST /-/reload; docs/operations.md "Reload"): the same files through the
@@ -299,7 +439,7 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
       next = await loadConfig(flags, false);
       if ("error" in next) throw new ReloadRefused(next.error, next.file, next.setting);
       try {
-        g = build(next.settings, next.loaded);
+        g = build(next.settings, next.loaded, next.auth);
       } catch (e) {
         if (e instanceof ConfigError) {
           throw new ReloadRefused(
@@ -325,11 +465,29 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
       });
       return { ok: false, status: refused ? 422 : 500, error, file, setting };
     }
+    const bad = await authReady(g);
+    if (bad !== null) {
+      const error = `${next.settings.configPath ?? ""}: ${bad}`.replace(/^: /, "");
+      console.error(`pqgate: reload refused, the running configuration is kept: ${error}`);
+      emit(log, "gateway.reload", {
+        ok: false,
+        keyIds: loaded.map((k) => k.keyIdHex),
+        error,
+        file: next.settings.configPath,
+        setting: "auth",
+        restartOnly: [],
+      });
+      return { ok: false, status: 422, error, file: next.settings.configPath, setting: "auth" };
+    }
     await g.cryptoReport();
     for (const k of next.loaded) if (k.warning) console.error(`pqgate: warning: ${k.warning}`);
     const keyIds = next.loaded.map((k) => k.keyIdHex);
     metrics?.allowKeyIds(keyIds);
     const restart = restartOnlyChanges(started, next.settings);
+    if (resolveLimits(next.auth?.options.limits).maxInFlight !== poolSize && argon2) {
+      restart.push("auth.limits.maxInFlight");
+    }
+    keep(g, next.auth);
     const before = loaded.map((k) => k.keyIdHex);
     gateway = g;
     settings = next.settings;
@@ -418,6 +576,13 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
       ? `  origin   embedded demo origin at https://demo/ (api/hello, api/items, api/echo, api/stream)`
       : `  routes   ${settings.routes.length} from ${settings.configPath}`,
   );
+  if (gateway.auth) {
+    lines.push(
+      loadedAuth?.demo
+        ? `  auth     demo user "demo", password "pqgate-demo" (public, demo only): https://demo/api/me`
+        : `  auth     ${[...gateway.auth.methods].join(", ")} (client authentication)`,
+    );
+  }
   if (settings.routes === undefined && rt.addDemoPage) {
     lines.push(`  demo     ${base}/  (open in a browser)`);
   }
@@ -433,6 +598,7 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
     process.off("SIGHUP", onHangup);
   } catch { /* as above */ }
   await metricsListener?.close();
+  (pool as Argon2Backend | null)?.close?.();
   console.log("pqgate stopped");
   return 0;
 }

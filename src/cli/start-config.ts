@@ -16,6 +16,7 @@ import {
   type ServerSettings,
   type Where,
 } from "../gateway/config.ts";
+import type { AuthFileSettings } from "../gateway/auth-config.ts";
 import type { SuiteId } from "../protocol/constants.ts";
 import type { RouteConfig } from "../proxy/routes.ts";
 import type { SessionLimits } from "../tunnel/types.ts";
@@ -50,6 +51,12 @@ export interface StartSettings extends Omit<ServerSettings, "port" | "hostname">
    */
   allowedOrigins: string[] | undefined;
   configPath: string | null;
+  /**
+   * Client authentication (docs/configuration.md §6): the config file's `auth` with its paths
+   * resolved, and `--users-file` / `--psk-file` over it. Undefined: none (in demo mode: the
+   * demo user, src/demo/demo-user.ts).
+   */
+  auth: AuthFileSettings | undefined;
   verbose: boolean;
   /** Logs and metrics (flags over the config file; defaults: info, json, no targets/addresses). */
   observe: Required<Omit<ObserveSettings, "metricsListen">> & {
@@ -70,6 +77,9 @@ export interface StartFlags {
   observe?: { [K in keyof ObserveSettings]: Exclude<ObserveSettings[K], undefined> | null };
   /** --drain-timeout: the graceful shutdown's drain deadline (ms), over the config file's. */
   drainTimeoutMs: number | null;
+  /** --users-file / --psk-file: client authentication files, over the config file's. */
+  usersFile?: string | null;
+  pskFile?: string | null;
 }
 
 export const START_USAGE = `Usage: npm start -- [options]
@@ -97,6 +107,9 @@ Options:
   --metrics-listen HOST:PORT
                        serve Prometheus metrics at http://HOST:PORT/metrics and the admin
                        POST /-/reload (off by default; bind it to a private address)
+  --users-file PATH    enable password client authentication with this users file (USER:PHC
+                       lines; \`pqgate passwd add\` writes them), over the config file's
+  --psk-file PATH      enable PSK client authentication with this PSK file (IDENTITY:KEY)
   --drain-timeout T    on SIGTERM / SIGINT, how long open requests may finish before their
                        channels are closed (10s, 500ms, or seconds; default 10s; 0 = none).
                        SIGHUP reloads the config and key files (docs/operations.md)
@@ -122,6 +135,8 @@ export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
     verbose: false,
     observe,
     drainTimeoutMs: null,
+    usersFile: null,
+    pskFile: null,
   };
 
   for (const { arg, value } of walkArgs(argv)) {
@@ -143,6 +158,12 @@ export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
         break;
       case "--generate-key":
         f.generateKey = value();
+        break;
+      case "--users-file":
+        f.usersFile = value();
+        break;
+      case "--psk-file":
+        f.pskFile = value();
         break;
       case "--drain-timeout":
         try {
@@ -235,6 +256,7 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
     channelPath: undefined,
     allowedOrigins: undefined,
     configPath: flags.config,
+    auth: undefined,
     verbose: flags.verbose,
     observe: {
       logLevel: flags.verbose ? "debug" : "info",
@@ -262,11 +284,34 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
     s.keyFiles = [flags.keyFile];
     s.createMissingKey = true;
   }
+  s.auth = withAuthFlags(s.auth, flags.usersFile ?? null, flags.pskFile ?? null);
   return s;
 }
 
+/** `--users-file` / `--psk-file` over the config file's `auth` (each enables its method). */
+function withAuthFlags(
+  auth: AuthFileSettings | undefined,
+  usersFile: string | null,
+  pskFile: string | null,
+): AuthFileSettings | undefined {
+  if (usersFile === null && pskFile === null) return auth;
+  const a: AuthFileSettings = auth ? { ...auth, methods: [...auth.methods] } : {
+    methods: [],
+    usersFile: undefined,
+    pskFile: undefined,
+    token: undefined,
+    limits: undefined,
+  };
+  if (usersFile !== null) a.usersFile = usersFile;
+  if (pskFile !== null) a.pskFile = pskFile;
+  for (const [m, on] of [["password", a.usersFile], ["psk", a.pskFile]] as const) {
+    if (on !== undefined && !a.methods.includes(m)) a.methods.push(m);
+  }
+  return a;
+}
+
 function applyConfigFile(s: StartSettings, where: string, text: string): void {
-  const { gateway, server, observe, keyFile, keys } = parseConfigText(text, where);
+  const { gateway, server, observe, keyFile, keys, auth } = parseConfigText(text, where);
   for (const [k, v] of Object.entries(observe)) {
     if (v !== undefined) (s.observe as Record<string, unknown>)[k] = v;
   }
@@ -288,6 +333,17 @@ function applyConfigFile(s: StartSettings, where: string, text: string): void {
   s.originTimeoutMs = gateway.originTimeoutMs;
   s.originBodyIdleTimeoutMs = gateway.originBodyIdleTimeoutMs;
   s.channelPath = gateway.channelPath;
+  if (auth !== undefined) {
+    const t = auth.token;
+    s.auth = {
+      ...auth,
+      usersFile: auth.usersFile === undefined ? undefined : resolveFrom(where, auth.usersFile),
+      pskFile: auth.pskFile === undefined ? undefined : resolveFrom(where, auth.pskFile),
+      token: t?.secretFile === undefined
+        ? t
+        : { ...t, secretFile: resolveFrom(where, t.secretFile) },
+    };
+  }
   // No page is served in config mode, so a same-origin page could only be a DNS-rebinding
   // one: no browser origin unless listed.
   s.allowedOrigins = gateway.allowedOrigins ?? [];
