@@ -9,7 +9,8 @@
  * Exit codes: 0 a response arrived, 1 connection or channel error (the typed error's message),
  * 2 usage error, 22 HTTP status >= 400 with --fail.
  */
-import { type Channel, connect, PqgateClientError } from "../client/mod.ts";
+import { AuthError, type Channel, connect, PqgateClientError } from "../client/mod.ts";
+import { readClientAuth } from "./auth-input.ts";
 import { PROTOCOL_NAMES, type SuiteId } from "../protocol/constants.ts";
 import { FETCH_USAGE, type FetchArgs, isLocalhost, parseFetchArgs } from "./fetch-args.ts";
 import { UsageError } from "./argv.ts";
@@ -167,19 +168,38 @@ export async function main(
   let channel: Channel | null = null;
   const signal = a.timeoutMs ? AbortSignal.timeout(a.timeoutMs) : undefined;
   try {
+    // Before the body: --password-stdin reads stdin's first line (a body from stdin is refused
+    // with it), and a prompt must come before any output.
+    const auth = await readClientAuth(a.auth, initCwdPath);
     const { body, length } = await requestBody(a);
     v(`* gateway    ${a.gateway}`);
     v(`* pin        ${pin.pin ?? "(none)"}`);
     v(`* pin from   ${pin.source}`);
+    // Who, never the secret.
+    if (auth !== null) {
+      v(`* auth       ${
+        "username" in auth
+          ? `password as ${auth.username}`
+          : "token" in auth
+          ? "token"
+          : `psk as ${auth.pskId}`
+      }`);
+    }
     const t0 = performance.now();
     channel = await connect(
       a.gateway,
       pin.pin !== null
-        ? { pin: pin.pin, handshakeTimeoutMs: a.timeoutMs ?? undefined, WebSocket: opts.WebSocket }
+        ? {
+          pin: pin.pin,
+          handshakeTimeoutMs: a.timeoutMs ?? undefined,
+          WebSocket: opts.WebSocket,
+          ...(auth !== null ? { auth } : {}),
+        }
         : {
           anonymous: true,
           handshakeTimeoutMs: a.timeoutMs ?? undefined,
           WebSocket: opts.WebSocket,
+          ...(auth !== null ? { auth } : {}),
         },
     );
     const t1 = performance.now();
@@ -219,6 +239,8 @@ export async function main(
       v(`* gateway error ${gwError}${
         GATEWAY_ERROR_HINTS[gwError] ? `: ${GATEWAY_ERROR_HINTS[gwError]}` : ""
       }`);
+      const challenge = res.headers.get("www-authenticate");
+      if (challenge) v(`* the route accepts: ${challenge}`);
     }
 
     const writer = a.output ? await fileSink(initCwdPath(a.output)) : stdoutSink();
@@ -244,6 +266,11 @@ export async function main(
     if (e instanceof UsageError) {
       err(`pqgate fetch: ${e.message}`);
       return 2;
+    }
+    if (e instanceof AuthError) {
+      // The reason a user can act on (bad_credentials, rate_limited + retry-after, ...).
+      err(e.message);
+      return 1;
     }
     if (e instanceof PqgateClientError || e instanceof TypeError) {
       err(e.message.startsWith("pqgate") ? e.message : `pqgate fetch: ${e.message}`);

@@ -278,6 +278,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     originTimeoutMs,
     originBodyIdleTimeoutMs,
     maxBodyBytes: limits.maxBodyBytes,
+    authMethods: auth?.methods ?? new Set(),
     demo: options.routes === undefined,
     log,
   });

@@ -8,7 +8,7 @@ import { asResponse, type ForwardedResponse, forwardParts } from "../proxy/forwa
 import type { RouteConfig, RouteTable } from "../proxy/routes.ts";
 import { type FetchHandler, serviceLookup } from "../proxy/service-fetch.ts";
 import type { AccessNote } from "../tunnel/events.ts";
-import type { ChannelInfo, DecodedRequest, RequestHandler } from "../tunnel/types.ts";
+import type { AuthMethod, ChannelInfo, DecodedRequest, RequestHandler } from "../tunnel/types.ts";
 import type { GatewayLog, ServiceBinding } from "./options.ts";
 
 /** The default route table: `https://demo/...` → the embedded demo origin (`service:demo`). */
@@ -35,6 +35,8 @@ export interface RequestHandlerOptions {
   /** Response-body idle timeout (0 = none); a route's `bodyIdleTimeoutMs` wins. */
   originBodyIdleTimeoutMs?: number;
   maxBodyBytes: number;
+  /** The enabled client authentication methods (the hint of a 401 names them). */
+  authMethods?: ReadonlySet<AuthMethod>;
   /** Bind `service:demo` to the embedded demo origin (when no routes were configured). */
   demo: boolean;
   log?: GatewayLog;
@@ -105,6 +107,7 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
       maxBodyBytes: o.maxBodyBytes,
       signal: r.signal,
       identity: channel.identity,
+      authMethods: o.authMethods,
       access,
     });
     // The stream's access line (src/tunnel/events.ts "request") gets the route, the time to

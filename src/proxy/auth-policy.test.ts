@@ -58,6 +58,9 @@ Deno.test("auth policy: required → 401 auth_required with a hint naming the ac
   });
   const only = decideAuth(pol("required", ["token"]), undefined, NOW);
   assert.equal(!only.ok && only.extra?.["www-authenticate"], 'PQGate methods="token"');
+  // Only what the gateway enables too.
+  const enabled = decideAuth(pol("required", ["token", "psk"]), null, NOW, new Set(["psk"]));
+  assert.equal(!enabled.ok && enabled.extra?.["www-authenticate"], 'PQGate methods="psk"');
   // A token identity whose expiresAt has passed (or is now) is no identity, and says so.
   for (const expiresAt of [NOW, NOW - 1]) {
     const e = decideAuth(pol("required"), { ...tok, expiresAt }, NOW);

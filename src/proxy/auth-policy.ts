@@ -96,19 +96,27 @@ export interface RoutePolicy {
  * `error="token_expired"` when the channel's token identity expired (a client refreshes it
  * with a new AUTH, docs/client-auth.md).
  */
-function challenge(route: RoutePolicy, expired: boolean): string {
-  const methods = AUTH_METHODS.filter((m) => route.authMethods?.has(m) ?? true).join(" ");
+function challenge(
+  route: RoutePolicy,
+  expired: boolean,
+  enabled: ReadonlySet<AuthMethod> | undefined,
+): string {
+  const methods = AUTH_METHODS.filter((m) =>
+    (route.authMethods?.has(m) ?? true) && (enabled?.has(m) ?? true)
+  ).join(" ");
   return `PQGate methods="${methods}"${expired ? ', error="token_expired"' : ""}`;
 }
 
 /**
  * Applies a route's policy to the channel's identity at `now` (ms since the epoch): the
- * identity headers to add, or the error to answer.
+ * identity headers to add, or the error to answer. `enabled`: the gateway's methods, so a 401's
+ * hint names only methods a client can actually use (default: all).
  */
 export function decideAuth(
   route: RoutePolicy,
   identity: ClientIdentity | null | undefined,
   now: number,
+  enabled?: ReadonlySet<AuthMethod>,
 ): AuthDecision {
   if (route.auth === "none") return { ok: true, headers: [] };
   const expired = identity != null && identity.expiresAt !== undefined &&
@@ -119,7 +127,7 @@ export function decideAuth(
     return {
       ok: false,
       code: "auth_required",
-      extra: { "www-authenticate": challenge(route, expired) },
+      extra: { "www-authenticate": challenge(route, expired, enabled) },
     };
   }
   if (route.authMethods !== null && !route.authMethods.has(identity!.method)) {

@@ -20,7 +20,7 @@
  *   Origin 4xx/5xx pass through as-is. Gateway errors carry `pqgate-error` (errors.ts).
  */
 import { FRAME_HEADER_LEN, MAX_PLAINTEXT } from "../protocol/constants.ts";
-import type { ClientIdentity } from "../tunnel/types.ts";
+import type { AuthMethod, ClientIdentity } from "../tunnel/types.ts";
 import { decideAuth } from "./auth-policy.ts";
 import { gatewayError } from "./errors.ts";
 import { fixedLengthBody } from "./fixed-length-body.ts";
@@ -92,6 +92,8 @@ export interface ForwardContext {
    * route's `auth` / `authMethods` (auth-policy.ts) and sent as the identity headers.
    */
   identity?: ClientIdentity | null;
+  /** The gateway's enabled authentication methods (a 401's hint names only these). */
+  authMethods?: ReadonlySet<AuthMethod>;
   /** Clock for a token identity's `expiresAt` (ms since the epoch). Default Date.now. */
   now?: () => number;
   /**
@@ -324,7 +326,7 @@ export async function forwardParts(
   }
   const { route } = match;
   // Before the body and any origin connection: a refused request costs nothing more.
-  const auth = decideAuth(route, ctx.identity, (ctx.now ?? Date.now)());
+  const auth = decideAuth(route, ctx.identity, (ctx.now ?? Date.now)(), ctx.authMethods);
   if (!auth.ok) {
     cancelBody();
     return gatewayError(auth.code, auth.extra);
