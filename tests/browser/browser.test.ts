@@ -2,8 +2,9 @@
  * End to end in a real browser: Debian's Chromium (headless) loads the demo page from a real
  * gateway on loopback, and the page — using the browser build of the client library — runs the
  * handshake, sends GET and POST requests, 10 concurrent requests and a 4 MiB streamed
- * response through the channel, and shows the wrong-pin error. The WebSocket frames Chromium
- * itself saw (DevTools) are checked for plaintext leaks.
+ * response through the channel, and shows the wrong-pin error; its sign-in box signs in as the
+ * demo user (a wrong password first) and shows the identity the origin saw. The WebSocket
+ * frames Chromium itself saw (DevTools) are checked for plaintext leaks.
  *
  * Needs /usr/bin/chromium (`bash scripts/install-chromium.sh`). Without it the test FAILS under
  * CI=true and is ignored otherwise. The screenshot goes to docs/demo-page.png when that file is
@@ -13,6 +14,8 @@
 import assert from "node:assert/strict";
 import type { Page, WebSocket as PwWebSocket } from "playwright-core";
 import { createGateway } from "../../src/gateway/create-gateway.ts";
+import { loadArgon2Module, parseUsersFile, wasmArgon2 } from "../../src/auth/mod.ts";
+import { DEMO_PASSWORD, DEMO_USERS_FILE } from "../../src/demo/demo-user.ts";
 import { buildClient } from "../../scripts/build-client.mjs";
 import { demoPageRoutes } from "../../src/demo/page.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
@@ -79,7 +82,15 @@ Deno.test({
     const started = performance.now();
     const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
     const pin = pinFor(key.publicKey);
-    const gateway = createGateway({ keys: key });
+    // The demo gateway's sign-in (what `npm start` configures): the demo user, Argon2id on the
+    // test's thread (no worker pool left behind).
+    const gateway = createGateway({
+      keys: key,
+      auth: {
+        password: { users: parseUsersFile(DEMO_USERS_FILE) },
+        argon2: await wasmArgon2(await loadArgon2Module()),
+      },
+    });
     const bundle = (await buildClient()).code; // what `npm start` builds before it starts
     gateway.app.route(
       "/",
@@ -267,6 +278,46 @@ Deno.test({
       );
       assert.match(sentences[2], /did not finish the handshake in time/);
       await page2.close();
+
+      // Sign-in: /api/me requires it (401 on a channel without), a wrong password is explained,
+      // the demo password connects and the origin's view of the identity is shown.
+      const page3 = await context.newPage();
+      page3.setDefaultTimeout(20_000);
+      const seen3 = recordFrames(page3);
+      page3.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+      await page3.goto(`${server.url}/`);
+      await page3.waitForSelector("body[data-ready='true']");
+      await page3.click("#connect");
+      await page3.waitForSelector("body[data-state='connected']");
+      await page3.click("#whoami");
+      await page3.waitForSelector("#result-summary[data-status='401']");
+      assert.match(await text(page3, "#result-headers"), /pqgate-error: auth_required/);
+      await page3.fill("#password", "not-the-password");
+      await page3.click("#login-connect");
+      await page3.waitForSelector("body[data-state='failed']");
+      assert.match(
+        await text(page3, "#error"),
+        /^Sign-in refused: The user name or password is wrong\./,
+      );
+      await page3.fill("#password", DEMO_PASSWORD);
+      await page3.click("#login-connect");
+      await page3.waitForSelector("body[data-state='connected']");
+      await page3.waitForSelector("#result-summary[data-status='200']");
+      assert.match(await text(page3, "#status"), /signed in as demo/);
+      assert.equal(await text(page3, "#info-identity"), "demo (password)");
+      assert.deepEqual(JSON.parse(await text(page3, "#result-body")), {
+        authenticated: true,
+        method: "password",
+        subject: "demo",
+        issuer: null,
+      });
+      assert.equal(await page3.inputValue("#password"), "", "the page does not keep the password");
+      for (const f of seen3.frames) {
+        for (const secret of [DEMO_PASSWORD, "not-the-password", "/api/me"]) {
+          assert.ok(!containsAscii(f.bytes, secret), `a ${f.dir} frame contains "${secret}"`);
+        }
+      }
+      await page3.close();
 
       assert.deepEqual(problems, []);
       await page.close();
