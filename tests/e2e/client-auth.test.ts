@@ -37,6 +37,7 @@ const ISSUER = "https://id.test";
 interface Gateway {
   channel: string;
   pin: string;
+  child: Deno.ChildProcess;
   stderr: () => string;
   stop: () => Promise<void>;
 }
@@ -66,10 +67,11 @@ async function startGateway(dir: string, config: unknown): Promise<Gateway> {
   reader.releaseLock();
   const channel = /channel\s+(ws:\/\/\S+)/.exec(out)![1];
   const pin = /pin\s+(sha256:[A-Za-z0-9_-]{43})/.exec(out)![1];
-  assert.match(out, /auth\s+password, token, psk \(client authentication\)/);
+  assert.match(out, /auth\s+(password|token|psk)(, (token|psk))* \(client authentication\)/);
   return {
     channel,
     pin,
+    child,
     stderr: () => err,
     stop: async () => {
       child.kill("SIGTERM");
@@ -385,6 +387,85 @@ Deno.test({
       await gw?.stop();
       await origin.close();
       await jwks.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e: SIGHUP re-reads the users and PSK files; a bad line is refused and the old ones kept",
+  ignore: Deno.build.os === "windows",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "pqgate-auth-reload-" });
+    const origin = await startRecordingOrigin();
+    let gw: Gateway | null = null;
+    try {
+      const argon2 = await wasmArgon2(await loadArgon2Module());
+      const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+      const line = async (user: string) =>
+        `${user}:${await hashPassword(enc.encode(`${user} password`), argon2, random)}`;
+      const psk2 = crypto.getRandomValues(new Uint8Array(32));
+      const alice = await line("alice");
+      await Deno.writeTextFile(`${dir}/users.txt`, `${alice}\n`);
+      await Deno.writeTextFile(`${dir}/psks.txt`, `robot-1:${toBase64Url(PSK)}\n`);
+      gw = await startGateway(dir, {
+        keyFile: "key.json",
+        routes: [{
+          match: { authority: "api.test" },
+          origin: origin.url,
+          auth: "required",
+        }],
+        auth: { usersFile: "users.txt", pskFile: "psks.txt" },
+      });
+      const g = gw;
+      const open = (auth: Parameters<typeof connect>[1]["auth"]) =>
+        connect(g.channel, { pin: g.pin, auth });
+      const reloads = () =>
+        g.stderr().split("\n").filter((l) => /^pqgate: reload(ed|\s+refused)/.test(l));
+      const hangup = async () => {
+        const before = reloads().length;
+        g.child.kill("SIGHUP");
+        const end = Date.now() + 10_000;
+        while (reloads().length === before) {
+          assert.ok(Date.now() < end, `no reload line:\n${g.stderr()}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return reloads().at(-1)!;
+      };
+      const kept = await open({ username: "alice", password: "alice password" });
+      assert.equal(await open({ psk: PSK, pskId: "robot-1" }).then((c) => (c.close(), "ok")), "ok");
+      assert.equal(
+        (await authError(open({ username: "bob", password: "bob password" }))).reason,
+        "bad_credentials",
+      );
+
+      // Add bob, replace robot-1 by robot-2.
+      await Deno.writeTextFile(`${dir}/users.txt`, `${alice}\n${await line("bob")}\n`);
+      await Deno.writeTextFile(`${dir}/psks.txt`, `robot-2:${toBase64Url(psk2)}\n`);
+      assert.match(await hangup(), /^pqgate: reloaded/);
+      const bob = await open({ username: "bob", password: "bob password" });
+      assert.equal((await bob.fetch("https://api.test/hello")).status, 200);
+      bob.close();
+      (await open({ psk: psk2, pskId: "robot-2" })).close();
+      assert.equal((await authError(open({ psk: PSK, pskId: "robot-1" }))).reason, "psk_rejected");
+      // The channel opened before the reload keeps its identity.
+      assert.equal((await kept.fetch("https://api.test/hello")).status, 200);
+
+      // A broken line: refused, naming the file and line, not its content; bob still works.
+      await Deno.writeTextFile(`${dir}/users.txt`, `${alice}\nbob-has-no-hash-SECRETISH\n`);
+      const refused = await hangup();
+      assert.match(
+        refused,
+        /^pqgate: reload refused, the running configuration is kept: .*users\.txt.*line 2/,
+      );
+      assert.ok(!refused.includes("SECRETISH"), refused);
+      (await open({ username: "bob", password: "bob password" })).close();
+      kept.close();
+    } finally {
+      await gw?.stop();
+      await origin.close();
       await Deno.remove(dir, { recursive: true });
     }
   },
