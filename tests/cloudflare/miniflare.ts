@@ -132,6 +132,11 @@ export interface WorkerOptions {
   analytics?: boolean;
   /** workerd's stdout, line by line (the Worker's console.log). */
   stdout?: (line: string) => void;
+  /**
+   * The Worker's modules instead of the bundle alone (e.g. an entry importing a CompiledWasm
+   * module, as wrangler bundles `import wasm from "x.wasm"`); paths under the bundle's directory.
+   */
+  modules?: { type: "ESModule" | "CompiledWasm"; path: string; contents: string | Uint8Array }[];
 }
 
 export interface WorkerHarness {
@@ -215,7 +220,7 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
   if (o.routes) bindings.PQGATE_ROUTES = JSON.stringify(o.routes);
   const { mf, url } = await withWorkerd(runtime, async () => {
     const mf = new Miniflare({
-      modules: [{ type: "ESModule", path: fromFileUrl(bundle) }],
+      modules: o.modules ?? [{ type: "ESModule", path: fromFileUrl(bundle) }],
       modulesRoot: fromFileUrl(new URL(".", bundle)),
       compatibilityDate: compat.compatibilityDate,
       compatibilityFlags: o.compatibilityFlags ?? compat.compatibilityFlags,

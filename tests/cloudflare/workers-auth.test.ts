@@ -3,7 +3,9 @@
  * deploy it, configured with `wrangler secret put`-style bindings (PQGATE_PSKS,
  * PQGATE_TOKEN_SECRET) and PQGATE_AUTH, sessions in the Durable Object. The Free-plan methods
  * (docs/configuration.md §6): PSK and HS256 tokens; the origin sees the identity, forged
- * identity headers are dropped, a required route answers 401 and the channel goes on.
+ * identity headers are dropped, a required route answers 401 and the channel goes on. Then
+ * passwords (PQGATE_USERS): refused as a configuration error without the Argon2id module, and
+ * verified with it (imported as a CompiledWasm module, as wrangler bundles it).
  */
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
@@ -113,6 +115,85 @@ Deno.test({
         ))
           .reason,
         "method_not_enabled",
+      );
+    } finally {
+      await w.close();
+      await origin.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cf workers: password authentication needs the Argon2id module; with it, right and wrong passwords",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const { hashPassword, loadArgon2Module, wasmArgon2 } = await import("../../src/auth/mod.ts");
+    const argon2 = await wasmArgon2(await loadArgon2Module());
+    const phc = await hashPassword(
+      new TextEncoder().encode("workers password"),
+      argon2,
+      (n) => crypto.getRandomValues(new Uint8Array(n)),
+    );
+    const origin = await startRecordingOrigin();
+    const config = {
+      keys: JSON.stringify([toBase64Url(SEED)]),
+      routes: [{ match: { authority: "api.test" }, origin: origin.url, auth: "required" }],
+      vars: { PQGATE_USERS: `alice:${phc}\n` },
+    };
+    // Without the module: 503 naming the variable, never a sign-in that always fails.
+    const without = await startWorker(config);
+    try {
+      const r = await fetch(`${without.url.replace(/\/$/, "")}/.well-known/pqgate`);
+      assert.equal(r.status, 503);
+      const body = await r.json();
+      assert.match(body.message, /^PQGATE_USERS is set, but the Worker has no Argon2id module/);
+    } finally {
+      await without.close();
+    }
+    // The Worker bundle with the module imported as wrangler would (CompiledWasm).
+    const out = new URL("../../dist/auth-worker/index.js", import.meta.url);
+    const { buildWorker } = await import("../../scripts/build-worker.mjs");
+    await buildWorker({ entry: "tests/cloudflare/auth-entry.ts", outfile: out.pathname });
+    const w = await startWorker({
+      ...config,
+      bundle: out,
+      modules: [
+        {
+          type: "ESModule",
+          path: new URL("entry.js", out).pathname,
+          contents: 'import wasm from "./simd.wasm"; globalThis.pqgateArgon2Wasm = wasm;\n' +
+            'export { default, PqgateSession } from "./index.js";\n',
+        },
+        { type: "ESModule", path: out.pathname, contents: Deno.readTextFileSync(out) },
+        {
+          type: "CompiledWasm",
+          path: new URL("simd.wasm", out).pathname,
+          contents: Deno.readFileSync(
+            new URL("../../node_modules/argon2id/dist/simd.wasm", import.meta.url),
+          ),
+        },
+      ],
+    });
+    try {
+      const url = channelUrl(w.url.replace(/\/$/, ""));
+      const t0 = performance.now();
+      const ch = await connect(url, {
+        pin: PIN,
+        auth: { username: "alice", password: "workers password" },
+      });
+      const ms = performance.now() - t0;
+      const seen = await (await ch.fetch("https://api.test/headers")).json();
+      assert.equal(seen["pqgate-auth-method"], "password");
+      assert.equal(seen["pqgate-auth-subject"], "alice");
+      ch.close();
+      console.log(`workerd: connect with a password verification took ${ms.toFixed(0)} ms (wall)`);
+      assert.equal(
+        (await authError(
+          connect(url, { pin: PIN, auth: { username: "alice", password: "wrong password" } }),
+        )).reason,
+        "bad_credentials",
       );
     } finally {
       await w.close();

@@ -28,6 +28,10 @@ import {
   UPGRADE_ENV_KEY,
   type Upgrader,
 } from "../../gateway/create-gateway.ts";
+import { wasmArgon2 } from "../../auth/argon2.ts";
+import type { Argon2Backend } from "../../auth/options.ts";
+import { type GatewayAuth, isVerifier } from "../../gateway/auth-options.ts";
+import { configFail } from "../../gateway/config-error.ts";
 import {
   ConfigError,
   envCacheKey,
@@ -61,7 +65,14 @@ export type { WorkerEnv };
  * service bindings that `service:NAME` routes name; every other field replaces the env value.
  * A function is called with the Worker's env whenever the gateway is (re)built.
  */
-export type CreateWorkerOptions = Omit<GatewayOptions, "keys" | "upgrade">;
+export type CreateWorkerOptions = Omit<GatewayOptions, "keys" | "upgrade"> & {
+  /**
+   * The Argon2id WebAssembly module for password authentication (PQGATE_USERS): workerd
+   * compiles no WebAssembly at run time, so the Worker imports the `argon2id` package's
+   * `dist/simd.wasm` as a module (wrangler's CompiledWasm rule) and passes it here.
+   */
+  argon2Wasm?: WebAssembly.Module;
+};
 
 /** The Worker's module export: `export default createWorker()`. */
 export interface PqgateWorker {
@@ -136,8 +147,9 @@ export function gatewayFor(env: WorkerEnv): Gateway {
   const options = registered;
   const { logOff: _, ...fromEnv } = gatewayOptionsFromEnv(env);
   const logLevel = parseLogLevel(env.PQGATE_LOG);
-  const extra = typeof options === "function" ? options(env) : options;
+  const { argon2Wasm, ...extra } = typeof options === "function" ? options(env) : options;
   const routes = extra.routes ?? fromEnv.routes;
+  const auth = withArgon2(extra.auth ?? fromEnv.auth, argon2Wasm);
   // The observation seam's two Worker sinks: JSON lines through console.log (Workers Logs)
   // at PQGATE_LOG's level, and Analytics Engine data points when the binding exists.
   const lines = createLogWriter({ level: logLevel, write: (line) => console.log(line) });
@@ -146,10 +158,35 @@ export function gatewayFor(env: WorkerEnv): Gateway {
     log: teeLogs(lines, analyticsLog(env[ANALYTICS_BINDING])),
     ...extra,
     routes,
+    auth,
     services: { ...serviceBindings(routes, env), ...extra.services },
   });
   cached = { key: cacheKey, options, gateway };
   return gateway;
+}
+
+/** One Argon2id backend per module (instantiated at the first verification). */
+const argon2Backends = new WeakMap<WebAssembly.Module, Argon2Backend>();
+
+/**
+ * Password authentication needs the Argon2id module on Workers: attach its backend, or refuse
+ * the configuration with the variable's name (a clear error, not a sign-in that always fails).
+ */
+function withArgon2(auth: GatewayAuth | undefined, wasm: unknown): GatewayAuth | undefined {
+  if (auth === undefined || isVerifier(auth) || !auth.password || auth.argon2) return auth;
+  if (!(wasm instanceof WebAssembly.Module)) {
+    configFail(
+      { path: ["PQGATE_USERS"] },
+      'is set, but the Worker has no Argon2id module: `import argon2Wasm from "argon2id/dist/simd.wasm"` and `createWorker({ argon2Wasm })` (docs/cloudflare.md)',
+    );
+  }
+  let backend = argon2Backends.get(wasm);
+  if (!backend) {
+    let ready: Promise<Argon2Backend> | null = null;
+    backend = { hash: async (...a) => (await (ready ??= wasmArgon2(wasm))).hash(...a) };
+    argon2Backends.set(wasm, backend);
+  }
+  return { ...auth, argon2: backend };
 }
 
 /**
