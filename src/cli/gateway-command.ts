@@ -339,6 +339,7 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
     format: o.logFormat,
     paths: o.logRequestTargets,
     addresses: o.logClientAddresses,
+    subjects: o.logAuthSubjects,
     write: stderrLines(),
   });
   let metrics: PromMetrics | null = null;

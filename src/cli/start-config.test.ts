@@ -209,6 +209,7 @@ Deno.test("start flags: log and metrics flags over the config file; defaults inf
     logFormat: "json",
     logRequestTargets: false,
     logClientAddresses: false,
+    logAuthSubjects: false,
     metricsListen: undefined,
   });
   const v = parseStartFlags(["-v"]);
@@ -221,6 +222,7 @@ Deno.test("start flags: log and metrics flags over the config file; defaults inf
     "error",
     "--log-format=text",
     "--log-request-targets",
+    "--log-auth-subjects",
     "--metrics-listen",
     "0.0.0.0:9100",
   ]);
@@ -239,6 +241,7 @@ Deno.test("start flags: log and metrics flags over the config file; defaults inf
     logFormat: "text",
     logRequestTargets: true,
     logClientAddresses: true,
+    logAuthSubjects: true,
     metricsListen: "0.0.0.0:9100",
   });
   assert.throws(() => parseStartFlags(["--log-level", "loud"]), UsageError);
@@ -265,4 +268,38 @@ Deno.test("start settings: --drain-timeout takes 10s, 500ms or seconds; over the
     () => resolveStartSettings({ ...none, config: "c.json" }, '{"routes":[],"drainTimeoutMs":-1}'),
     /c\.json: drainTimeoutMs must be an integer from 0 to 600000/,
   );
+});
+
+Deno.test("start settings: --users-file / --psk-file enable their methods over the config file's auth", () => {
+  const flags = (...a: string[]) => parseStartFlags(a) as StartFlags;
+  // Demo mode: the flags alone.
+  assert.deepEqual(resolveStartSettings(flags("--users-file", "u.txt"), null).auth, {
+    methods: ["password"],
+    usersFile: "u.txt",
+    pskFile: undefined,
+    token: undefined,
+    limits: undefined,
+  });
+  assert.equal(resolveStartSettings(flags(), null).auth, undefined);
+  // Config paths are relative to the config file; flags win and add their method.
+  const cfg = JSON.stringify({
+    routes: [],
+    auth: { usersFile: "users.txt", token: { secretFile: "s.txt" }, limits: { maxInFlight: 3 } },
+  });
+  const s = resolveStartSettings(
+    { ...flags("--psk-file", "/etc/p.txt"), config: "conf/c.json" },
+    cfg,
+  );
+  assert.deepEqual(s.auth, {
+    methods: ["password", "token", "psk"],
+    usersFile: "conf/users.txt",
+    pskFile: "/etc/p.txt",
+    token: { secretFile: "conf/s.txt" },
+    limits: { maxInFlight: 3 },
+  });
+  const o = resolveStartSettings(
+    { ...flags("--users-file", "other.txt"), config: "conf/c.json" },
+    cfg,
+  );
+  assert.equal(o.auth?.usersFile, "other.txt");
 });

@@ -104,6 +104,8 @@ Options:
                        default: URLs can carry personal data and tokens)
   --log-client-addresses
                        write client IP addresses (off by default)
+  --log-auth-subjects  write who authenticated (user name, token sub, PSK identity) in
+                       auth lines (off by default)
   --metrics-listen HOST:PORT
                        serve Prometheus metrics at http://HOST:PORT/metrics and the admin
                        POST /-/reload (off by default; bind it to a private address)
@@ -123,6 +125,7 @@ export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
     logFormat: null,
     logRequestTargets: null,
     logClientAddresses: null,
+    logAuthSubjects: null,
     metricsListen: null,
   };
   const f: StartFlags = {
@@ -191,6 +194,9 @@ export function parseStartFlags(argv: readonly string[]): StartFlags | "help" {
         break;
       case "--log-client-addresses":
         observe.logClientAddresses = true;
+        break;
+      case "--log-auth-subjects":
+        observe.logAuthSubjects = true;
         break;
       case "--metrics-listen":
         observe.metricsListen = observeFlag(arg, value(), checkListen);
@@ -263,6 +269,7 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
       logFormat: "json",
       logRequestTargets: false,
       logClientAddresses: false,
+      logAuthSubjects: false,
       metricsListen: undefined,
     },
   };

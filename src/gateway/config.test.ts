@@ -257,6 +257,7 @@ Deno.test("config: log and metrics settings in a file, PQGATE_LOG levels", () =>
     logFormat: "text",
     logRequestTargets: true,
     logClientAddresses: false,
+    logAuthSubjects: undefined,
     metricsListen: "127.0.0.1:9464",
   });
   assert.equal(

@@ -507,6 +507,8 @@ export interface ObserveSettings {
   /** Write request targets (authority, path) in access lines. */
   logRequestTargets: boolean | undefined;
   logClientAddresses: boolean | undefined;
+  /** Write the authenticated subject of `auth` lines (user name, token `sub`, PSK identity). */
+  logAuthSubjects: boolean | undefined;
   /** `host:port` of the metrics listener. */
   metricsListen: string | undefined;
 }
@@ -530,6 +532,7 @@ export const OBSERVE_SETTINGS = [
   "logFormat",
   "logRequestTargets",
   "logClientAddresses",
+  "logAuthSubjects",
   "metricsListen",
 ] as const;
 
@@ -683,6 +686,7 @@ function fileChecks(): Record<FileSetting, (v: unknown, where: Where) => unknown
     logFormat: checkLogFormat,
     logRequestTargets: checkBoolean,
     logClientAddresses: checkBoolean,
+    logAuthSubjects: checkBoolean,
     metricsListen: checkListen,
   };
 }
