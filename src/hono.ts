@@ -45,6 +45,16 @@ export {
   type ServiceBinding,
 } from "./gateway/options.ts";
 export type { RouteConfig } from "./proxy/routes.ts";
+/** Client authentication (docs/configuration.md §6): createGateway `auth` and its inputs. */
+export type { GatewayAuth } from "./gateway/auth-options.ts";
+export { type AuthOptions, parsePskFile, parseUsersFile, type TokenOptions } from "./auth/mod.ts";
+export type {
+  AuthFailure,
+  AuthMethod,
+  AuthOutcome,
+  AuthVerifier,
+  ClientIdentity,
+} from "./tunnel/types.ts";
 export { type SuiteId, SUITES } from "./protocol/constants.ts";
 export { generateStaticKey, pinFor } from "./protocol/static-keys.ts";
 export type { StaticKey } from "./protocol/types.ts";
