@@ -470,3 +470,79 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "e2e: the demo gateway's demo user through `pqgate fetch --user demo --password-stdin`",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "pqgate-auth-demo-" });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--config", CONFIG, START, "--port", "0"],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "null",
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", INIT_CWD: dir },
+    }).spawn();
+    try {
+      let out = "";
+      const reader = child.stdout.getReader();
+      while (!out.includes("Try:")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`gateway exited:\n${out}`);
+        out += dec.decode(value);
+      }
+      reader.releaseLock();
+      assert.match(out, /auth\s+demo user "demo", password "pqgate-demo"/);
+      const channel = /channel\s+(ws:\/\/\S+)/.exec(out)![1];
+      const fetchAs = async (password: string, ...args: string[]) => {
+        const p = new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            "--config",
+            CONFIG,
+            `${ROOT}src/cli/fetch.ts`,
+            ...args,
+            channel,
+            "https://demo/api/me",
+          ],
+          cwd: dir,
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+          env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", INIT_CWD: dir },
+        }).spawn();
+        const w = p.stdin.getWriter();
+        await w.write(enc.encode(password + "\n"));
+        await w.close();
+        const o = await p.output();
+        return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
+      };
+      const ok = await fetchAs("pqgate-demo", "--user", "demo", "--password-stdin", "-v");
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.deepEqual(JSON.parse(ok.stdout), {
+        authenticated: true,
+        method: "password",
+        subject: "demo",
+        issuer: null,
+      });
+      assert.match(ok.stderr, /\* auth\s+password as demo/);
+      assert.ok(!ok.stderr.includes("pqgate-demo") && !ok.stdout.includes("pqgate-demo"));
+      const bad = await fetchAs("wrong-password", "--user", "demo", "--password-stdin");
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /client authentication failed: bad_credentials/);
+      assert.ok(!bad.stderr.includes("wrong-password"));
+      // Without sign-in: the 401 and its hint (exit 22 with --fail).
+      const none = await fetchAs("", "-f", "-v");
+      assert.equal(none.code, 22);
+      assert.match(none.stderr, /gateway error auth_required/);
+      assert.match(none.stderr, /the route accepts: PQGate methods="password"/);
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
