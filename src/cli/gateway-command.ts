@@ -222,7 +222,11 @@ async function loadAuth(
     options = authOptionsFromFile(settings, texts);
   } catch (e) {
     if (e instanceof ConfigError) {
-      return { error: e.message, file: texts.users?.source ?? null, setting: "auth" };
+      // The message starts with the file it is about (users, PSK or secret file).
+      const file = [texts.users, texts.psks, texts.tokenSecret].find((t) =>
+        t && e.message.startsWith(`${t.source}: `)
+      )?.source ?? null;
+      return { error: e.message, file, setting: "auth" };
     }
     throw e;
   }
