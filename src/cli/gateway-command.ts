@@ -166,6 +166,7 @@ interface LoadedAuth {
 async function loadAuth(
   auth: AuthFileSettings | undefined,
   demo: boolean,
+  routes: unknown,
 ): Promise<{ auth: LoadedAuth | null } | ({ error: string } & Where)> {
   if (auth === undefined && !demo) return { auth: null };
   const settings: AuthFileSettings = auth ?? {
@@ -230,7 +231,8 @@ async function loadAuth(
     }
     throw e;
   }
-  const h = createHash("sha256").update(JSON.stringify(settings));
+  // The routes too: the verifier's JWKS fetch is restricted to their origins.
+  const h = createHash("sha256").update(JSON.stringify([settings, routes ?? null]));
   for (const t of [texts.users, texts.psks, texts.tokenSecret]) h.update(`\0${t?.text ?? ""}`);
   return { auth: { options, fingerprint: h.digest("hex"), demo: auth === undefined } };
 }
@@ -288,7 +290,7 @@ async function loadConfig(
     }
     throw e;
   }
-  const a = await loadAuth(settings.auth, settings.routes === undefined);
+  const a = await loadAuth(settings.auth, settings.routes === undefined, settings.routes);
   if ("error" in a) return a;
   return { settings, loaded, auth: a.auth };
 }
@@ -356,7 +358,14 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
   // Argon2id on Deno: one worker pool for the process, sized by the start's maxInFlight and
   // started at the first verification; every verifier (one per reload that changes auth)
   // shares it, so reloads never add threads. Node: the verifier's own (the calling thread).
-  const poolSize = resolveLimits(loadedAuth?.options.limits).maxInFlight;
+  const inFlight = (a: LoadedAuth | null) => {
+    try {
+      return resolveLimits(a?.options.limits).maxInFlight;
+    } catch {
+      return null; // out of range: createGateway reports it, naming the setting
+    }
+  };
+  const poolSize = inFlight(loadedAuth) ?? 2;
   let pool: Argon2Backend | null = null;
   const argon2: Argon2Backend | undefined = "Deno" in globalThis && typeof Worker === "function"
     ? {
@@ -489,7 +498,7 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
     const keyIds = next.loaded.map((k) => k.keyIdHex);
     metrics?.allowKeyIds(keyIds);
     const restart = restartOnlyChanges(started, next.settings);
-    if (resolveLimits(next.auth?.options.limits).maxInFlight !== poolSize && argon2) {
+    if (inFlight(next.auth) !== poolSize && argon2) {
       restart.push("auth.limits.maxInFlight");
     }
     keep(g, next.auth);
