@@ -4,6 +4,7 @@
  * (create-verifier.ts). Every field has a stated default and bound; a value outside its bound is
  * an `AuthConfigError` when the verifier is created, never a silent clamp.
  */
+import type { JWK } from "jose";
 import type { UsersTable } from "./users-file.ts";
 
 /** Token signature algorithms pqgate accepts; `none` and every other algorithm are refused. */
@@ -13,7 +14,7 @@ export const TOKEN_ALGORITHMS: readonly TokenAlgorithm[] = ["EdDSA", "ES256", "H
 /** One verification key of the token method, from configuration. */
 export type TokenKey =
   /** A public JWK (OKP Ed25519 or EC P-256) or an `oct` JWK for HS256; `alg` defaults to the JWK's. */
-  | { jwk: JsonWebKey & { alg?: string; kid?: string }; alg?: TokenAlgorithm; kid?: string }
+  | { jwk: JWK & { alg?: string; kid?: string }; alg?: TokenAlgorithm; kid?: string }
   /** An SPKI PEM (`-----BEGIN PUBLIC KEY-----`) public key. */
   | { pem: string; alg: "EdDSA" | "ES256"; kid?: string }
   /** An HS256 shared secret: at least 32 bytes (of its UTF-8). */
