@@ -47,7 +47,10 @@ export {
 export type { RouteConfig } from "./proxy/routes.ts";
 /** Client authentication (docs/configuration.md §6): createGateway `auth` and its inputs. */
 export type { GatewayAuth } from "./gateway/auth-options.ts";
-export { type AuthOptions, parsePskFile, parseUsersFile, type TokenOptions } from "./auth/mod.ts";
+// The modules themselves, not src/auth/mod.ts (its Argon2id exports carry WebAssembly types).
+export type { AuthOptions, TokenOptions } from "./auth/options.ts";
+export { parseUsersFile } from "./auth/users-file.ts";
+export { parsePskFile } from "./auth/psk-file.ts";
 export type {
   AuthFailure,
   AuthMethod,

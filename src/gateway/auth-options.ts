@@ -5,16 +5,18 @@
  * verifier every session gets, with a JWKS fetch that reaches only the route table's origins.
  * Errors are ConfigErrors naming the file or variable and the line, never a secret.
  */
+// The modules themselves, not src/auth/mod.ts: its Argon2id re-exports would put WebAssembly
+// types into every declaration that mentions these (a Node consumer's tsc has no WebAssembly).
 import {
   type Argon2Backend,
   AuthConfigError,
   type AuthOptions,
-  createAuthVerifier,
-  parsePskFile,
-  parseUsersFile,
   type TokenKey,
   type TokenOptions,
-} from "../auth/mod.ts";
+} from "../auth/options.ts";
+import { createAuthVerifier } from "../auth/create-verifier.ts";
+import { parsePskFile } from "../auth/psk-file.ts";
+import { parseUsersFile } from "../auth/users-file.ts";
 import type { RouteTable } from "../proxy/routes.ts";
 import type { AuthVerifier, Env } from "../tunnel/types.ts";
 import type { AuthEnvSettings, AuthFileSettings, TokenSettings } from "./auth-config.ts";

@@ -55,8 +55,10 @@ import {
  * modules, 39 files) brought it past 400 files.
  */
 // Bytes: 1,000,000 / 3,400,000 until issue 15 (src/auth and the client-auth wire code in
-// protocol, tunnel and client) brought the tarball to 1,043,481 B packed, 3,629,038 B unpacked.
-const BUDGET = { packedBytes: 1_080_000, unpackedBytes: 3_700_000, files: 460 };
+// protocol, tunnel and client) brought the tarball to 1,043,481 B packed, 3,629,038 B unpacked;
+// the gateway's auth policy, configuration and wiring (src/proxy, src/gateway, src/cli, the
+// demo page's sign-in) to 1,100,780 B packed, 3,842,901 B unpacked, 431 files.
+const BUDGET = { packedBytes: 1_140_000, unpackedBytes: 3_950_000, files: 460 };
 const STREAM_BYTES = 2 * 1024 * 1024;
 
 /** Paths a published tarball may hold (relative to the package root). */
