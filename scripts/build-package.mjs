@@ -99,6 +99,8 @@ try {
         join(tmp, "lib.deno.d.ts"),
         join(root, "scripts", "types", "ws.d.ts"),
         join(root, "src", "deno.ts"),
+        // Loaded by URL, not imported (src/auth/argon2-pool.ts): the Argon2id worker thread.
+        join(root, "src", "auth", "argon2-worker.ts"),
       ],
     }),
   );

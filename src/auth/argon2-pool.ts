@@ -1,5 +1,5 @@
 /**
- * Argon2id off the main thread on Deno: a fixed pool of Web Workers (argon2-worker.ts), one job
+ * Argon2id off the main thread on Deno: a pool of at most `maxInFlight` Web Workers, started on demand and ended when idle (argon2-worker.ts), one job
  * per worker at a time. The pool holds no queue of its own: the verifier's in-flight bound
  * (limits.ts `VerificationGate`, `maxInFlight`) is what admits a job, and the pool is sized to
  * that bound, so a job always finds an idle worker. Measured effect on the event loop:
@@ -7,45 +7,96 @@
  */
 import type { Argon2Backend, Argon2Params } from "./options.ts";
 
-interface Slot {
-  worker: Worker;
-  busy: boolean;
-  pending: Map<number, { resolve: (t: Uint8Array) => void; reject: (e: Error) => void }>;
+/**
+ * The worker module beside this one: argon2-worker.ts in the repository, argon2-worker.js in
+ * the npm package (scripts/build-package.mjs compiles it into pqgate/deno's output). Computed
+ * when a pool starts (Deno only): bundles such as the Worker's have no `import.meta.url`.
+ */
+function workerUrl(): URL {
+  return new URL(
+    import.meta.url.endsWith(".ts") ? "./argon2-worker.ts" : "./argon2-worker.js",
+    import.meta.url,
+  );
 }
 
-/** A pool of `size` workers (1..64). `close()` terminates them and fails jobs in progress. */
-export function createArgon2WorkerPool(size: number): Argon2Backend {
+/**
+ * How long a worker stays alive after its last job. Each live worker holds a V8 isolate and the
+ * Argon2id memory of its last job (19 MiB at the default m), and a live worker keeps a Deno
+ * process from exiting: idle workers exit, and the next job starts one again (a few tens of ms,
+ * paid only by the first login after a quiet spell).
+ */
+export const ARGON2_WORKER_IDLE_MS = 5_000;
+
+interface Slot {
+  worker: Worker | null;
+  busy: boolean;
+  idle: ReturnType<typeof setTimeout> | null;
+  job: { resolve: (t: Uint8Array) => void; reject: (e: Error) => void } | null;
+}
+
+/** The pool: an Argon2Backend, and (for tests and metrics) how many workers are alive. */
+export interface Argon2WorkerPool extends Argon2Backend {
+  liveWorkers(): number;
+  close(): void;
+}
+
+/**
+ * A pool of at most `size` workers (1..64), started on demand, one job per worker at a time;
+ * a worker exits `idleMs` after its last job. `close()` terminates them and fails jobs in
+ * progress. `url` is for tests (a module that fails to load).
+ */
+export function createArgon2WorkerPool(
+  size: number,
+  url: URL = workerUrl(),
+  idleMs = ARGON2_WORKER_IDLE_MS,
+): Argon2WorkerPool {
   if (!Number.isInteger(size) || size < 1 || size > 64) {
     throw new RangeError("argon2 worker pool size must be an integer in 1..64");
   }
-  let nextId = 0;
   let closed = false;
-  const slots: Slot[] = [];
-  const spawn = (): Slot => {
-    const slot: Slot = {
-      worker: new Worker(new URL("./argon2-worker.ts", import.meta.url), { type: "module" }),
-      busy: false,
-      pending: new Map(),
-    };
-    slot.worker.onmessage = (e: MessageEvent<{ id: number; tag?: Uint8Array; error?: true }>) => {
-      const job = slot.pending.get(e.data.id);
+  const slots: Slot[] = Array.from({ length: size }, () => ({
+    worker: null,
+    busy: false,
+    idle: null,
+    job: null,
+  }));
+  const stop = (slot: Slot) => {
+    if (slot.idle !== null) clearTimeout(slot.idle);
+    slot.idle = null;
+    slot.worker?.terminate();
+    slot.worker = null;
+  };
+  const finish = (slot: Slot) => {
+    slot.job = null;
+    slot.busy = false;
+    if (closed) return;
+    slot.idle = setTimeout(() => {
+      slot.idle = null;
+      if (!slot.busy) stop(slot);
+    }, idleMs);
+  };
+  const start = (slot: Slot): Worker => {
+    const worker = new Worker(url, { type: "module" });
+    worker.onmessage = (e: MessageEvent<{ tag?: Uint8Array; error?: true }>) => {
+      const job = slot.job;
       if (!job) return;
-      slot.pending.delete(e.data.id);
-      slot.busy = false;
+      finish(slot);
       if (e.data.tag instanceof Uint8Array) job.resolve(e.data.tag);
       else job.reject(new Error("argon2id computation failed"));
     };
-    slot.worker.onerror = (e) => {
+    // A crash (or a module that cannot load) fails the job in progress and ends that worker;
+    // the slot's next job starts a new one, so a broken module costs one failed start per job
+    // the verifier admits, never a respawn loop.
+    worker.onerror = (e) => {
       e.preventDefault();
-      for (const job of slot.pending.values()) job.reject(new Error("argon2id worker failed"));
-      slot.pending.clear();
-      slot.worker.terminate();
-      const i = slots.indexOf(slot);
-      if (i >= 0 && !closed) slots[i] = spawn();
+      const job = slot.job;
+      stop(slot);
+      slot.job = null;
+      slot.busy = false;
+      job?.reject(new Error("argon2id worker failed"));
     };
-    return slot;
+    return worker;
   };
-  for (let i = 0; i < size; i++) slots.push(spawn());
   return {
     hash(password: Uint8Array, salt: Uint8Array, params: Argon2Params): Promise<Uint8Array> {
       if (closed) return Promise.reject(new Error("argon2id pool closed"));
@@ -53,19 +104,23 @@ export function createArgon2WorkerPool(size: number): Argon2Backend {
       // The verifier admits at most `size` jobs at once; a caller past that is a bug, not a queue.
       if (!slot) return Promise.reject(new Error("argon2id pool: no idle worker"));
       slot.busy = true;
-      const id = nextId++;
+      if (slot.idle !== null) clearTimeout(slot.idle);
+      slot.idle = null;
+      const worker = slot.worker ??= start(slot);
       return new Promise((resolve, reject) => {
-        slot.pending.set(id, { resolve, reject });
-        slot.worker.postMessage({ id, password: password.slice(), salt: salt.slice(), params });
+        slot.job = { resolve, reject };
+        worker.postMessage({ id: 0, password: password.slice(), salt: salt.slice(), params });
       });
     },
     close() {
       closed = true;
       for (const s of slots) {
-        s.worker.terminate();
-        for (const job of s.pending.values()) job.reject(new Error("argon2id pool closed"));
-        s.pending.clear();
+        const job = s.job;
+        stop(s);
+        s.job = null;
+        job?.reject(new Error("argon2id pool closed"));
       }
     },
+    liveWorkers: () => slots.filter((s) => s.worker !== null).length,
   };
 }

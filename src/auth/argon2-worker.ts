@@ -4,7 +4,6 @@
  * `{ id, password, salt, params }`, answers `{ id, tag }` or `{ id, error: true }` (no text:
  * nothing about the input leaves this thread except the tag).
  */
-/// <reference lib="deno.worker" />
 import { loadArgon2Module, wasmArgon2 } from "./argon2.ts";
 import type { Argon2Params } from "./options.ts";
 
@@ -17,14 +16,20 @@ interface Job {
 
 const backend = loadArgon2Module().then(wasmArgon2);
 
-self.onmessage = async (e: MessageEvent<Job>) => {
+/** The worker's global scope, typed here so the file compiles without Deno's worker lib. */
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent<Job>) => void) | null;
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+};
+
+scope.onmessage = async (e: MessageEvent<Job>) => {
   const { id, password, salt, params } = e.data;
   try {
     const tag = new Uint8Array(await (await backend).hash(password, salt, params));
     password.fill(0);
-    self.postMessage({ id, tag }, [tag.buffer]);
+    scope.postMessage({ id, tag }, [tag.buffer]);
   } catch {
     password.fill(0);
-    self.postMessage({ id, error: true });
+    scope.postMessage({ id, error: true });
   }
 };

@@ -51,6 +51,49 @@ Deno.test("argon2id worker pool: same tags as the main thread, one job per worke
     );
     assert.deepEqual(pw, new TextEncoder().encode("password1")); // the caller's bytes are untouched
   } finally {
-    pool.close?.();
+    pool.close();
+  }
+});
+
+Deno.test("argon2id worker pool: a worker module that cannot load fails each job and leaves no worker alive (no respawn loop)", async () => {
+  const missing = new URL("./no-such-argon2-worker.ts", import.meta.url);
+  const pool = createArgon2WorkerPool(2, missing);
+  try {
+    const params = { m: 1024, t: 1, p: 1, hashLength: 32 };
+    const pw = new TextEncoder().encode("password1");
+    const salt = new Uint8Array(16).fill(3);
+    for (let i = 0; i < 3; i++) {
+      // The job fails with its worker (no hang, nothing about the input in the error).
+      await assert.rejects(
+        pool.hash(pw, salt, params),
+        (e: Error) => !e.message.includes("password1"),
+      );
+      assert.equal(pool.liveWorkers(), 0, "a failed worker is not restarted until the next job");
+    }
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("argon2id worker pool: workers start on demand and exit when idle (bounded idle memory; the process can exit)", async () => {
+  const pool = createArgon2WorkerPool(2, undefined, 50);
+  try {
+    assert.equal(pool.liveWorkers(), 0, "no worker before the first job");
+    const params = { m: 1024, t: 1, p: 1, hashLength: 32 };
+    const tag = await pool.hash(new TextEncoder().encode("pw"), new Uint8Array(16), params);
+    assert.equal(tag.length, 32);
+    assert.equal(pool.liveWorkers(), 1, "one job started one worker");
+    const deadline = Date.now() + 5_000;
+    while (pool.liveWorkers() > 0) {
+      assert.ok(Date.now() < deadline, "the idle worker did not exit");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // The next job starts a worker again.
+    assert.equal(
+      (await pool.hash(new TextEncoder().encode("pw"), new Uint8Array(16), params)).length,
+      32,
+    );
+  } finally {
+    pool.close();
   }
 });

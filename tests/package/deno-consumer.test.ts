@@ -27,15 +27,19 @@ const DENO = Deno.execPath();
 /** The consumer's Deno app. Env: PQGATE_KEYS (a seed). Prints one JSON line on stdout. */
 const APP_TS = `
 import { Hono } from "hono";
-import { createGateway, gatewayOptionsFromEnv, pinFor, type RouteConfig } from "pqgate/hono";
+import { createGateway, gatewayOptionsFromEnv, parseUsersFile, pinFor, type RouteConfig } from "pqgate/hono";
 import { type DenoServer, serveDeno } from "pqgate/deno";
 import { connect } from "pqgate/client";
+
+// The demo user's public entry (src/demo/demo-user.ts): password "pqgate-demo".
+const USERS = "demo:$argon2id$v=19$m=19456,t=2,p=1$4VWK60X8ryo+uRBDs1PTfQ$GVy47UiKi+aIxxlG7kC/lGUqNxyNkDlh10SAVzeNsS8\\n";
 
 const out: Record<string, unknown> = { deno: Deno.version.deno };
 out.resolved = ["pqgate/hono", "pqgate/deno", "pqgate/client", "hono"].map((s) => import.meta.resolve(s));
 
 // The app's own service: the gateway's origin, in process.
 const api = new Hono();
+api.get("/me", (c) => c.json({ subject: c.req.header("pqgate-auth-subject") ?? null }));
 api.get("/hello", (c) => c.json({ hello: "from the consumer's service", path: c.req.path }));
 api.post("/echo", async (c) =>
   new Response(await c.req.text(), {
@@ -43,8 +47,13 @@ api.post("/echo", async (c) =>
   }));
 
 const { logOff: _, ...fromEnv } = gatewayOptionsFromEnv({ PQGATE_KEYS: Deno.env.get("PQGATE_KEYS") });
-const routes: RouteConfig[] = [{ match: { authority: "api" }, origin: "service:api" }];
-const gateway = createGateway({ ...fromEnv, routes, services: { api } });
+const routes: RouteConfig[] = [
+  { match: { authority: "api", pathPrefix: "/me" }, origin: "service:api", auth: "required" },
+  { match: { authority: "api" }, origin: "service:api" },
+];
+// Passwords verify in the package's Argon2id worker pool (argon2-worker.js beside argon2-pool.js).
+const auth = { password: { users: parseUsersFile(USERS) } };
+const gateway = createGateway({ ...fromEnv, routes, services: { api }, auth });
 
 const app = new Hono();
 app.get("/", (c) => c.text("my deno app"));
@@ -72,8 +81,19 @@ try {
     });
     out.post = { status: p.status, method: p.headers.get("x-echo-method"), same: (await p.text()) === sent };
     out.unrouted = (await ch.fetch("https://elsewhere/")).status;
+    out.meAnonymous = (await ch.fetch("https://api/me")).status;
   } finally {
     ch.close();
+  }
+  const authed = await connect(base.replace(/^http/, "ws") + "/pq/pqgate", {
+    pin: out.pin as string,
+    keyConfigUrl: base + "/pq/.well-known/pqgate",
+    auth: { username: "demo", password: "pqgate-demo" },
+  });
+  try {
+    out.me = await (await authed.fetch("https://api/me")).json();
+  } finally {
+    authed.close();
   }
 } finally {
   await server.shutdown();
@@ -155,11 +175,17 @@ Deno.test({
         async () => {
           const seed = crypto.getRandomValues(new Uint8Array(32));
           const pin = pinFor(generateStaticKey(seed.slice()).publicKey);
-          const r = await ok(DENO, ["run", "--allow-net", "--allow-env", "app.ts"], {
-            cwd: app,
-            env: { ...denoEnv, PQGATE_KEYS: toBase64Url(seed) },
-            timeoutMs: 30_000,
-          });
+          // --allow-read: password verification reads the argon2id package's .wasm file
+          // (README "Client authentication"); nothing else in the app reads files.
+          const r = await ok(
+            DENO,
+            ["run", "--allow-net", "--allow-env", "--allow-read", "app.ts"],
+            {
+              cwd: app,
+              env: { ...denoEnv, PQGATE_KEYS: toBase64Url(seed) },
+              timeoutMs: 30_000,
+            },
+          );
           const out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "");
           const nm = "file://" + app + "/node_modules/";
           assert.deepEqual(out.resolved, [
@@ -178,6 +204,12 @@ Deno.test({
           });
           assert.deepEqual(out.post, { status: 200, method: "POST", same: true });
           assert.equal(out.unrouted, 403, "no route, no connection");
+          assert.equal(out.meAnonymous, 401, "a required route on a channel without an identity");
+          assert.deepEqual(
+            out.me,
+            { subject: "demo" },
+            "the password verified through the package's Argon2id worker thread",
+          );
           console.log(`deno ${out.deno}: ${r.ms.toFixed(0)} ms`);
         },
       );
