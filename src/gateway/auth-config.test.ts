@@ -1,29 +1,16 @@
 import assert from "node:assert/strict";
 import { toBase64Url } from "../protocol/bytes.ts";
 import { checkAuthEnv, checkAuthFile, unreachableAuthRoutes } from "./auth-config.ts";
-import { ConfigError, gatewayOptionsFromEnv, parseConfigFile } from "./config.ts";
+import { gatewayOptionsFromEnv, parseConfigFile } from "./config.ts";
+import { configErrorOf, route } from "./testing.ts";
 
 /** The demo user's hash (src/demo/demo-user.ts): a valid Argon2id PHC string. */
 const PHC =
   "$argon2id$v=19$m=19456,t=2,p=1$4VWK60X8ryo+uRBDs1PTfQ$GVy47UiKi+aIxxlG7kC/lGUqNxyNkDlh10SAVzeNsS8";
 const KEYS = JSON.stringify([toBase64Url(new Uint8Array(32).fill(7))]);
-const route = (o: Record<string, unknown> = {}) => ({
-  match: { pathPrefix: "/" },
-  origin: "https://api.example",
-  ...o,
-});
 
-function errorOf(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, `not a ConfigError: ${e}`);
-    return e;
-  }
-  assert.fail("no ConfigError");
-}
 const file = (auth: unknown, routes: unknown[] = []) =>
-  errorOf(() => parseConfigFile({ routes, auth }, "pqgate.json")).message;
+  configErrorOf(() => parseConfigFile({ routes, auth }, "pqgate.json")).message;
 
 Deno.test("auth config (file): methods follow the configured sources; every setting kept", () => {
   const c = parseConfigFile({
@@ -173,7 +160,7 @@ Deno.test("auth config (environment): PQGATE_USERS / PQGATE_PSKS / PQGATE_TOKEN_
       [{ PQGATE_PSKS: "robot-1:SECRETISH" }, /^PQGATE_PSKS: PSK file line 1: key must be/],
     ] as const
   ) {
-    const m = errorOf(() => gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, ...vars })).message;
+    const m = configErrorOf(() => gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, ...vars })).message;
     assert.match(m, want);
     assert.ok(!m.includes("SECRETISH"), m);
   }
@@ -202,7 +189,7 @@ Deno.test("auth config (environment): PQGATE_USERS / PQGATE_PSKS / PQGATE_TOKEN_
   ];
   for (const [vars, want] of bad) {
     assert.match(
-      errorOf(() => gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, ...vars })).message,
+      configErrorOf(() => gatewayOptionsFromEnv({ PQGATE_KEYS: KEYS, ...vars })).message,
       want,
     );
   }

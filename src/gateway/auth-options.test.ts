@@ -5,19 +5,10 @@ import type { AuthVerifier } from "../tunnel/types.ts";
 import { allowlistedFetch, routeOrigins } from "./auth-options.ts";
 import { ConfigError } from "./config-error.ts";
 import { createGateway } from "./create-gateway.ts";
+import { configErrorOf } from "./testing.ts";
 
 const key = generateStaticKey(new Uint8Array(32).fill(3));
 const fake: AuthVerifier = { methods: new Set(["psk"]), psk: () => null };
-
-function configErrorOf(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, `not a ConfigError: ${e}`);
-    return e;
-  }
-  assert.fail("no ConfigError");
-}
 
 Deno.test("createGateway auth: the JWKS URL must be an origin of the route table", () => {
   const routes = [{ match: { pathPrefix: "/" }, origin: "https://api.example:8443/base" }];

@@ -13,27 +13,12 @@ import {
   parseLogLevel,
 } from "./config.ts";
 import { createGateway } from "./create-gateway.ts";
+import { configErrorOf, route } from "./testing.ts";
 
 const seed = new Uint8Array(32).map((_, i) => 200 - i);
 const SECRET_SEED = toBase64Url(seed);
 const KEYS = JSON.stringify([SECRET_SEED]);
 const SECRET_AUTH = "0123456789-very-secret-gateway-auth";
-const route = (o: Record<string, unknown> = {}) => ({
-  match: { pathPrefix: "/" },
-  origin: "https://api.example",
-  ...o,
-});
-
-/** The ConfigError `f` throws (fails the test when it throws something else or nothing). */
-function configErrorOf(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, `not a ConfigError: ${e}`);
-    return e;
-  }
-  assert.fail("no ConfigError");
-}
 
 const fromFile = (settings: Record<string, unknown>) =>
   configErrorOf(() => parseConfigFile({ routes: [], ...settings }, "pqgate.json"));
