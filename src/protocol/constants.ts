@@ -83,6 +83,8 @@ export const PING_LEN = 8;
 /** §6.3 SESSION_INFO payload: 44 bytes since 1.1 (max_window); 1.0 gateways sent 40. */
 export const SESSION_INFO_LEN = 44;
 export const SESSION_INFO_LEN_1_0 = 40;
+/** SESSION_INFO with max_ws_message (1.4, §6.9). */
+export const SESSION_INFO_LEN_1_4 = 48;
 export const INITIAL_STREAM_WINDOW = 65536;
 export const MAX_WINDOW = 2 ** 31 - 1;
 export const MAX_CLOSE_REASON = 123;

@@ -8,6 +8,7 @@ import {
   encodeFrames,
   encodeSessionInfo,
   type Frame,
+  frameLength,
   MAX_FRAME_PAYLOAD,
   packFrames,
   type SessionInfo,
@@ -323,6 +324,23 @@ Deno.test("frames: encoding invalid frames is a local internal_error", () => {
   assert.equal(
     encodeFrames([{ type: "padding", length: MAX_FRAME_PAYLOAD }]).length,
     MAX_PLAINTEXT,
+  );
+});
+
+Deno.test("SESSION_INFO: 48 bytes carry max_ws_message (1.4, §6.9); shorter payloads offer none", () => {
+  const b = encodeSessionInfo({ ...info, maxWsMessage: 1_048_576 });
+  assert.equal(b.length, 48);
+  assert.equal(toHex(b.subarray(44)), "00100000");
+  assert.equal(decodeSessionInfo(b).maxWsMessage, 1_048_576);
+  const f: Frame = { type: "session_info", info: { ...info, maxWsMessage: 0 } };
+  assert.equal(frameLength(f), encodeFrame(f).length);
+  assert.equal(frameLength(f), 56);
+  // 44 bytes (a 1.3 gateway) and 45-47 bytes (no whole field) offer no WebSocket streams.
+  assert.equal(decodeSessionInfo(b.subarray(0, 44)).maxWsMessage, undefined);
+  assert.equal(decodeSessionInfo(b.subarray(0, 47)).maxWsMessage, undefined);
+  assert.throws(
+    () => encodeSessionInfo({ ...info, maxWsMessage: 2 ** 32 }),
+    (e: unknown) => e instanceof PqgateError && e.code === "internal_error",
   );
 });
 

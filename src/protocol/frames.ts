@@ -28,6 +28,7 @@ import {
   PING_LEN,
   SESSION_INFO_LEN,
   SESSION_INFO_LEN_1_0,
+  SESSION_INFO_LEN_1_4,
 } from "./constants.ts";
 import { type Bytes, concat, Reader, u16, u32, u64, utf8Decode, utf8Encode } from "./bytes.ts";
 import { PqgateError } from "./errors.ts";
@@ -74,6 +75,11 @@ export interface SessionInfo {
    * a WINDOW_UPDATE past it → limit_exceeded. A 1.0 payload (40 bytes) has none: 2^31-1.
    */
   maxWindow: number;
+  /**
+   * u32 at offset 44 (1.4, §6.9): the largest tunneled WebSocket message; 0 = no WebSocket
+   * streams. Encoded (48 bytes) only when set; absent (read as 0) from a 40- or 44-byte payload.
+   */
+  maxWsMessage?: number;
 }
 
 /**
@@ -113,7 +119,8 @@ export function encodeSessionInfo(info: SessionInfo): Bytes {
     !isU32(info.sessionLifetimeS) || !Number.isSafeInteger(info.maxBodyBytes) ||
     info.maxBodyBytes < 0 || !Number.isInteger(info.maxWindow) ||
     info.maxWindow < INITIAL_STREAM_WINDOW || info.maxWindow > MAX_WINDOW ||
-    info.maxStreams === 0 || info.sessionLifetimeS > 86_400
+    info.maxStreams === 0 || info.sessionLifetimeS > 86_400 ||
+    (info.maxWsMessage !== undefined && !isU32(info.maxWsMessage))
   ) {
     throw new PqgateError("internal_error", "session_info field out of range");
   }
@@ -128,12 +135,14 @@ export function encodeSessionInfo(info: SessionInfo): Bytes {
     u32(info.sessionLifetimeS),
     info.sessionId,
     u32(info.maxWindow),
+    info.maxWsMessage === undefined ? new Uint8Array(0) : u32(info.maxWsMessage),
   );
 }
 
 /**
  * Decodes a SESSION_INFO payload (§6.3): 44 bytes, or 40 from a 1.0 gateway (max_window is then
- * 2^31-1); bytes beyond 44 are fields of a later revision and ignored. Any other length, a
+ * 2^31-1), or 48 with max_ws_message (1.4, §6.9; absent from shorter ones); bytes beyond are fields of a
+ * later revision and ignored. Any other length, a
  * max_window outside 65,536..2^31-1, max_streams 0 or session_lifetime_s over 86,400 →
  * protocol_error.
  */
@@ -151,6 +160,7 @@ export function decodeSessionInfo(payload: Uint8Array): SessionInfo {
     sessionId: r.bytes(16, "session_id"),
     maxWindow: payload.length === SESSION_INFO_LEN_1_0 ? MAX_WINDOW : r.u32("max_window"),
   };
+  if (payload.length >= SESSION_INFO_LEN_1_4) info.maxWsMessage = r.u32("max_ws_message");
   if (info.maxWindow < INITIAL_STREAM_WINDOW || info.maxWindow > MAX_WINDOW) {
     throw new PqgateError("protocol_error", "session_info max_window out of range");
   }
@@ -264,7 +274,7 @@ export function frameLength(f: Frame): number {
     case "pong":
       return FRAME_HEADER_LEN + PING_LEN;
     case "session_info":
-      return FRAME_HEADER_LEN + SESSION_INFO_LEN;
+      return FRAME_HEADER_LEN + SESSION_INFO_LEN + (f.info.maxWsMessage === undefined ? 0 : 4);
     case "headers":
     case "data":
       return FRAME_HEADER_LEN + f.payload.length;
