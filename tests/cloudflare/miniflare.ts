@@ -137,6 +137,8 @@ export interface WorkerOptions {
    * module, as wrangler bundles `import wasm from "x.wasm"`); paths under the bundle's directory.
    */
   modules?: { type: "ESModule" | "CompiledWasm"; path: string; contents: string | Uint8Array }[];
+  /** More Durable Object bindings of the bundle (binding → class name), beside PQGATE_SESSION. */
+  objects?: Record<string, string>;
 }
 
 export interface WorkerHarness {
@@ -224,7 +226,14 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHarness> {
       modulesRoot: fromFileUrl(new URL(".", bundle)),
       compatibilityDate: compat.compatibilityDate,
       compatibilityFlags: o.compatibilityFlags ?? compat.compatibilityFlags,
-      durableObjects: { PQGATE_SESSION: { className: "PqgateSession", useSQLite: true } },
+      durableObjects: {
+        PQGATE_SESSION: { className: "PqgateSession", useSQLite: true },
+        ...Object.fromEntries(
+          Object.entries(o.objects ?? {}).map((
+            [b, className],
+          ) => [b, { className, useSQLite: true }]),
+        ),
+      },
       bindings,
       serviceBindings: o.services,
       ...(o.analytics
