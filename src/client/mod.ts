@@ -19,3 +19,17 @@ export {
   selectPinnedKey,
 } from "./key-config.ts";
 export type { WebSocketConstructor, WebSocketLike } from "./websocket-socket.ts";
+export {
+  checkServiceWorkerConfig,
+  encodeServiceWorkerConfig,
+  matchesRequest,
+  type MatchRule,
+  type ServiceWorkerConfig,
+} from "./service-worker-config.ts";
+export type { PqgateWorkerState } from "./service-worker-messages.ts";
+export {
+  type PqgateRegistration,
+  registerPqgate,
+  type RegisterPqgateOptions,
+  ServiceWorkerUnavailableError,
+} from "./service-worker-register.ts";
