@@ -4,7 +4,12 @@
 // runtime one: the gateway only reads the file (src/gateway/client-bundle.ts).
 //
 //   node scripts/build-client.mjs [--outfile dist/pqgate-client.js] [--entry src/client/mod.ts]
-//                                 [--no-minify] [--if-changed]
+//                                 [--no-minify] [--if-changed] [--service-worker]
+//
+// --service-worker: the Service Worker instead (docs/service-worker.md): entry
+// src/client/service-worker-entry.ts, a classic script (IIFE: browsers start a worker
+// registered without { type: "module" } only from one), banner SW_BANNER, default outfile
+// dist/pqgate-sw.js (the package's copy: dist/pkg/browser/pqgate-sw.js, `pqgate/sw`).
 //
 // Run by `npm run build:client` / `deno task build:client` (dist/pqgate-client.js, what
 // `npm start` serves at /client.js: `npm start` runs this first, with --if-changed) and by
@@ -40,6 +45,12 @@ export const CLIENT_BUNDLE_FILE = "dist/pqgate-client.js";
 export const CLIENT_ENTRY = "src/client/mod.ts";
 /** First line of every bundle (src/gateway/client-bundle.ts checks it). */
 export const BANNER = "/* pqgate client (browser build) — MIT */";
+/** The Service Worker's entry, default file and first line (--service-worker). */
+export const SW_ENTRY = "src/client/service-worker-entry.ts";
+export const SW_BUNDLE_FILE = "dist/pqgate-sw.js";
+export const SW_BANNER = "/* pqgate service worker (browser build) — MIT */";
+/** The options of the Service Worker build (outfile: SW_BUNDLE_FILE unless given). */
+export const SW_BUILD = Object.freeze({ entry: SW_ENTRY, format: "iife", banner: SW_BANNER });
 /** Browsers the bundle targets (WebCrypto, top-level await, class fields). */
 export const TARGET = ["es2022", "chrome111", "firefox115", "safari16.4"];
 
@@ -100,6 +111,8 @@ export class ClientBuildError extends Error {
  *   root); names the map and makes the map's sources relative to it. Default CLIENT_BUNDLE_FILE.
  * @property {string} [entry] relative to the repository root. Default CLIENT_ENTRY.
  * @property {boolean} [minify] default true
+ * @property {"esm" | "iife"} [format] default "esm"; "iife": a classic script (the worker)
+ * @property {string} [banner] the first line, default BANNER
  * @property {boolean} [packageSources] default true: the map carries the contents of the
  *   bundled node_modules files (noble) too. False (the npm package's copy): only of pqgate's own
  *   sources, the packages' entries are null (they are the consumer's installed dependencies;
@@ -119,6 +132,8 @@ function buildKey(options) {
       entry: options.entry ?? CLIENT_ENTRY,
       minify: options.minify ?? true,
       packageSources: options.packageSources ?? true,
+      format: options.format ?? "esm",
+      banner: options.banner ?? BANNER,
     }))
     .digest("base64url");
 }
@@ -142,7 +157,9 @@ export function upToDate(options = {}) {
   const outfile = outfileOf(options.outfile);
   try {
     const code = readFileSync(outfile, "latin1");
-    if (!code.startsWith(BANNER.slice(0, 20))) return null;
+    // The banner is UTF-8 (an em dash): compare it as such, not as the latin1 text above.
+    const banner = new TextEncoder().encode(options.banner ?? BANNER);
+    if (code.slice(0, banner.length) !== String.fromCharCode(...banner)) return null;
     if (!code.endsWith(`\n//# sourceMappingURL=${basename(outfile)}.map\n`)) return null;
     const build = JSON.parse(readFileSync(outfile + ".map", "utf8")).x_pqgate_build;
     if (build?.key !== buildKey(options)) return null;
@@ -189,7 +206,7 @@ async function buildOnce(options) {
       bundle: true,
       write: false,
       outfile,
-      format: "esm",
+      format: options.format ?? "esm",
       platform: "browser",
       target: TARGET,
       conditions: ["browser", "import", "default"],
@@ -201,7 +218,7 @@ async function buildOnce(options) {
       legalComments: "none",
       metafile: true,
       logLevel: "silent",
-      banner: { js: BANNER },
+      banner: { js: options.banner ?? BANNER },
       footer: { js: `//# sourceMappingURL=${mapName}` },
     });
     const file = result.outputFiles.find((f) => f.path.endsWith(".js"));
@@ -282,7 +299,13 @@ async function main(argv) {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const known = new Set(["--outfile", "--entry", "--no-minify", "--if-changed"]);
+  const known = new Set([
+    "--outfile",
+    "--entry",
+    "--no-minify",
+    "--if-changed",
+    "--service-worker",
+  ]);
   for (let i = 0; i < argv.length; i++) {
     if (!known.has(argv[i])) {
       console.error(`build:client: unknown argument ${argv[i]}`);
@@ -297,12 +320,18 @@ async function main(argv) {
     }
   }
   const outfile = arg("--outfile");
+  const sw = argv.includes("--service-worker");
+  /** @type {BuildClientOptions} */
   const options = {
+    ...(sw ? SW_BUILD : {}),
     // Relative to where the command was typed (npm scripts run in the repository root).
-    outfile: outfile === undefined ? undefined : resolve(process.cwd(), outfile),
-    entry: arg("--entry"),
+    outfile: outfile === undefined
+      ? (sw ? SW_BUNDLE_FILE : undefined)
+      : resolve(process.cwd(), outfile),
     minify: !argv.includes("--no-minify"),
   };
+  const entry = arg("--entry");
+  if (entry !== undefined) options.entry = entry;
   if (argv.includes("--if-changed")) {
     const sources = upToDate(options);
     if (sources !== null) {

@@ -6,6 +6,8 @@ import {
   buildClient,
   CLIENT_BUNDLE_FILE,
   forbiddenInputs,
+  SW_BANNER,
+  SW_BUILD,
   upToDate,
   writeClientBundle,
 } from "../../scripts/build-client.mjs";
@@ -14,6 +16,8 @@ import {
   CLIENT_BUNDLE_NAME,
   ClientBundleError,
   loadClientBundle,
+  SW_BUNDLE_BANNER,
+  SW_BUNDLE_NAME,
   withoutSourceMapComment,
 } from "./client-bundle.ts";
 
@@ -251,4 +255,49 @@ Deno.test("client bundle: withoutSourceMapComment cuts only a trailing sourceMap
   assert.equal(cut("a;"), "a;");
   assert.equal(cut("//# sourceMappingURL=x.js.map\nb"), "//# sourceMappingURL=x.js.map\nb");
   assert.equal(cut("€".repeat(600) + "\n//# sourceMappingURL=m\n"), "€".repeat(600));
+});
+
+Deno.test("client bundle: the Service Worker build is one classic script, no server code, read with its banner", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pqgate-sw-bundle-" });
+  try {
+    const outfile = `${dir}/${SW_BUNDLE_NAME}`;
+    const b = await writeClientBundle({ ...SW_BUILD, outfile });
+    assert.equal(b.entry, "src/client/service-worker-entry.ts");
+    assert.deepEqual(forbiddenInputs(b.inputs), []);
+    const text = dec.decode(b.code);
+    assert.ok(text.startsWith(SW_BANNER) && SW_BANNER.startsWith(SW_BUNDLE_BANNER));
+    // A classic script (an IIFE): no import/export statement at the top level.
+    assert.match(text.slice(SW_BANNER.length), /^\n\(\(\)=>\{/);
+    assert.doesNotMatch(text, /^(import|export)\b/m);
+    // Today ~167 KiB, ~61 KiB gzipped: nearly all of it is the client (X-Wing, the session).
+    assert.ok(b.code.length < 200 * 1024, `worker is ${b.code.length} bytes`);
+    assert.ok(b.gzipBytes < 70 * 1024, `worker is ${b.gzipBytes} bytes gzipped`);
+    const served = await loadClientBundle({
+      file: new URL(`file://${outfile}`),
+      readFile: read,
+      banner: SW_BUNDLE_BANNER,
+    });
+    assert.ok(dec.decode(served.code).startsWith(SW_BANNER));
+    // The client bundle is not a worker, nor the worker a client bundle.
+    await assert.rejects(
+      () => loadClientBundle({ file: new URL(`file://${outfile}`), readFile: read }),
+      /is not a pqgate browser client bundle/,
+    );
+    const client = `${dir}/${CLIENT_BUNDLE_NAME}`;
+    await writeClientBundle({ outfile: client });
+    await assert.rejects(
+      () =>
+        loadClientBundle({
+          file: new URL(`file://${client}`),
+          readFile: read,
+          banner: SW_BUNDLE_BANNER,
+        }),
+      /is not a pqgate browser service worker/,
+    );
+    // --if-changed keeps it (its own banner and options are part of the build).
+    assert.ok((upToDate({ ...SW_BUILD, outfile }) ?? 0) > 0);
+    assert.equal(upToDate({ outfile }), null, "not the client build");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

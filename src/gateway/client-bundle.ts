@@ -18,6 +18,12 @@
 export const CLIENT_BUNDLE_NAME = "pqgate-client.js";
 /** First line of every bundle scripts/build-client.mjs writes. */
 export const CLIENT_BUNDLE_BANNER = "/* pqgate client (browser build)";
+/**
+ * The Service Worker's file (`build-client.mjs --service-worker`: dist/pqgate-sw.js; in the
+ * package dist/pkg/browser/pqgate-sw.js, `pqgate/sw`) and its first line.
+ */
+export const SW_BUNDLE_NAME = "pqgate-sw.js";
+export const SW_BUNDLE_BANNER = "/* pqgate service worker (browser build)";
 
 export class ClientBundleError extends Error {
   constructor(message: string) {
@@ -39,6 +45,8 @@ export interface LoadClientBundleOptions {
   readFile: (file: URL) => Promise<Uint8Array>;
   /** What to run when the file is missing or not a bundle, for the error message. */
   buildHint?: string;
+  /** Its expected first line (default CLIENT_BUNDLE_BANNER; the worker: SW_BUNDLE_BANNER). */
+  banner?: string;
 }
 
 const SOURCE_MAP_LINE = /\n\/\/# sourceMappingURL=\S+\s*$/;
@@ -73,10 +81,13 @@ export async function loadClientBundle(opts: LoadClientBundleOptions): Promise<C
       })${hint}`,
     );
   }
-  const head = new TextDecoder().decode(raw.subarray(0, CLIENT_BUNDLE_BANNER.length));
-  if (head !== CLIENT_BUNDLE_BANNER) {
+  const banner = opts.banner ?? CLIENT_BUNDLE_BANNER;
+  const head = new TextDecoder().decode(raw.subarray(0, new TextEncoder().encode(banner).length));
+  if (head !== banner) {
     throw new ClientBundleError(
-      `${opts.file.pathname} is not a pqgate browser client bundle${hint}`,
+      `${opts.file.pathname} is not a pqgate browser ${
+        banner === SW_BUNDLE_BANNER ? "service worker" : "client bundle"
+      }${hint}`,
     );
   }
   const map = await opts.readFile(new URL(opts.file.href + ".map")).catch(() => null);
