@@ -22,6 +22,9 @@
 //      the browser build of the client (scripts/build-client.mjs: one self-contained minified
 //      ES module, no server code), exported as `pqgate/browser`; the source map carries
 //      pqgate's own sources, not noble's (the consumer has those installed).
+//   3b. dist/pkg/browser/pqgate-sw.js (+ .map, + a .d.ts with no exports): the Service Worker
+//      (build-client.mjs SW_BUILD, a classic script), exported as `pqgate/sw` so an app can copy
+//      it to where its pages are served (docs/service-worker.md); `npx pqgate serve` serves it.
 //   4. dist/pkg/demo/page/{index.html,demo.js}: the demo page's files, which `npx pqgate serve`
 //      serves with that bundle (src/cli/demo-page.ts).
 // dist/ is git-ignored.
@@ -39,7 +42,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ClientBuildError, describe, writeClientBundle } from "./build-client.mjs";
+import { ClientBuildError, describe, SW_BUILD, writeClientBundle } from "./build-client.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "dist", "pkg");
@@ -155,9 +158,15 @@ if (problems.length) {
 }
 
 let browser;
+let sw;
 try {
   browser = await writeClientBundle({
     outfile: join(out, "browser", "pqgate-client.js"),
+    packageSources: false,
+  });
+  sw = await writeClientBundle({
+    ...SW_BUILD,
+    outfile: join(out, "browser", "pqgate-sw.js"),
     packageSources: false,
   });
 } catch (e) {
@@ -170,13 +179,20 @@ writeFileSync(
   "// The browser build (pqgate/browser) exports exactly pqgate/client's API.\n" +
     'export * from "../client/mod.js";\n',
 );
+writeFileSync(
+  join(out, "browser", "pqgate-sw.d.ts"),
+  "// pqgate/sw is a Service Worker script (docs/service-worker.md): register it with\n" +
+    "// registerPqgate from pqgate/browser; it exports nothing.\nexport {};\n",
+);
 mkdirSync(join(out, "demo", "page"), { recursive: true });
 for (const f of ["index.html", "demo.js"]) {
   copyFileSync(join(root, "src", "demo", "page", f), join(out, "demo", "page", f));
 }
 
 console.log(
-  `build:package: ${all.size + 5} files in ${relative(root, out)}/ ` +
-    `(${all.size - portable.size} of them pqgate/deno only; browser/pqgate-client.js and the ` +
-    `demo page's files besides tsc's)\n${describe(browser)}`,
+  `build:package: ${all.size + 8} files in ${relative(root, out)}/ ` +
+    `(${all.size - portable.size} of them pqgate/deno only; browser/pqgate-client.js, ` +
+    `browser/pqgate-sw.js and the demo page's files besides tsc's)\n${describe(browser)}\n${
+      describe(sw)
+    }`,
 );

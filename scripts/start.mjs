@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm start`: the browser client built if its sources changed (build-client.mjs --if-changed),
+// `npm start`: the browser client and the Service Worker built if their sources changed (build-client.mjs --if-changed),
 // then `deno task start` with this script's arguments. One process instead of
 // `build && deno task start` in npm's shell: npm passes SIGTERM / SIGINT on to the process it
 // started, and a shell running `a && b` dies of it without passing it on (dash, bash: measured,
@@ -17,4 +17,11 @@ const built = await runForwarding(process.execPath, [
   "--if-changed",
 ]);
 if (built !== 0) process.exit(built);
+// The Service Worker of the demo page's second mode (docs/service-worker.md).
+const builtSw = await runForwarding(process.execPath, [
+  join(scripts, "build-client.mjs"),
+  "--service-worker",
+  "--if-changed",
+]);
+if (builtSw !== 0) process.exit(builtSw);
 process.exit(await runDeno(["task", "start", ...process.argv.slice(2)]));

@@ -11,13 +11,18 @@ import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { demoPageRoutes, readDemoPageAssets } from "../demo/page.ts";
 import type { Gateway } from "../gateway/create-gateway.ts";
-import { type ClientBundle, loadClientBundle } from "../gateway/client-bundle.ts";
+import { type ClientBundle, loadClientBundle, SW_BUNDLE_BANNER } from "../gateway/client-bundle.ts";
 
 export interface DemoPageSetup {
   /** The prebuilt browser client bundle (scripts/build-client.mjs). */
   bundle: URL;
   /** How to build it, for the message when it is missing (e.g. "run `npm run build:client`"). */
   buildHint: string;
+  /**
+   * The prebuilt Service Worker (pqgate-sw.js), served at /pqgate-sw.js for the page's Service
+   * Worker mode (docs/service-worker.md); read on first use.
+   */
+  serviceWorker?: { file: URL; buildHint: string };
   /** Where messages go (default: stderr, prefixed "pqgate: "). */
   log?: (message: string) => void;
 }
@@ -52,6 +57,15 @@ export function addDemoPage(gateway: Gateway, setup: DemoPageSetup): void {
         first = null;
         return p;
       },
+      ...(setup.serviceWorker === undefined ? {} : {
+        serviceWorker: () =>
+          loadClientBundle({
+            file: setup.serviceWorker!.file,
+            readFile: (f) => readFile(f),
+            buildHint: setup.serviceWorker!.buildHint,
+            banner: SW_BUNDLE_BANNER,
+          }),
+      }),
       assets: () => readDemoPageAssets((f) => readFile(f, "utf8")),
       channelPath: gateway.channelPath,
       onError: (what, e) => say(`demo page: ${what}: ${(e as Error).message}`),

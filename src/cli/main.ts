@@ -14,7 +14,7 @@
  */
 import WebSocket from "ws";
 import { keyConfigUrl } from "../client/key-config.ts";
-import { CLIENT_BUNDLE_NAME } from "../gateway/client-bundle.ts";
+import { CLIENT_BUNDLE_NAME, SW_BUNDLE_NAME } from "../gateway/client-bundle.ts";
 import { fromBase64Url } from "../protocol/bytes.ts";
 import { pinFor } from "../protocol/static-keys.ts";
 import { serveNode } from "../transport/node/serve.ts";
@@ -53,6 +53,8 @@ const SERVE_USAGE = START_USAGE
  * `npm run build:package` (scripts/build-client.mjs), never at run time.
  */
 const PACKAGE_BUNDLE = new URL(`../browser/${CLIENT_BUNDLE_NAME}`, import.meta.url);
+/** The Service Worker the package ships beside it (pqgate/sw). */
+const PACKAGE_SW = new URL(`../browser/${SW_BUNDLE_NAME}`, import.meta.url);
 
 /** npx runs the command where the user typed it: relative paths are the cwd's (no INIT_CWD). */
 const userPath = (p: string) => p;
@@ -135,6 +137,10 @@ function serve(argv: readonly string[]): Promise<number> {
         bundle: PACKAGE_BUNDLE,
         buildHint: "the package ships it in dist/pkg/browser/: reinstall pqgate " +
           "(in the pqgate repository: npm run build:package)",
+        serviceWorker: {
+          file: PACKAGE_SW,
+          buildHint: "the package ships it in dist/pkg/browser/: reinstall pqgate",
+        },
       }),
   });
 }

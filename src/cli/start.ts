@@ -17,7 +17,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { serveDeno } from "../transport/deno/serve.ts";
-import { CLIENT_BUNDLE_NAME } from "../gateway/client-bundle.ts";
+import { CLIENT_BUNDLE_NAME, SW_BUNDLE_NAME } from "../gateway/client-bundle.ts";
 import { addDemoPage } from "./demo-page.ts";
 import {
   describeListenError,
@@ -27,6 +27,8 @@ import {
 } from "./gateway-command.ts";
 
 /** dist/pqgate-client.js of this repository (this file is src/cli/start.ts). */
+/** The repository's Service Worker build (scripts/build-client.mjs --service-worker). */
+export const REPO_SW: URL = new URL(`../../dist/${SW_BUNDLE_NAME}`, import.meta.url);
 export const REPO_BUNDLE: URL = new URL(`../../dist/${CLIENT_BUNDLE_NAME}`, import.meta.url);
 
 /**
@@ -73,6 +75,10 @@ export function main(argv: readonly string[]): Promise<number> {
       addDemoPage(gateway, {
         bundle: REPO_BUNDLE,
         buildHint: "run `npm run build:client` (`npm start` does it before starting)",
+        serviceWorker: {
+          file: REPO_SW,
+          buildHint: "run `node scripts/build-client.mjs --service-worker` (`npm start` does it)",
+        },
       });
       warnIfStale(REPO_BUNDLE).catch(() => {/* no bundle: addDemoPage says so */});
     },

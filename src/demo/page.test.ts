@@ -135,3 +135,49 @@ Deno.test("demo page: demo.js parses as an ES module (checked even without a bro
     await esbuild.stop();
   }
 });
+
+Deno.test("demo page: serves the Service Worker at /pqgate-sw.js with its own CSP; none without it", async () => {
+  let loads = 0;
+  const app = demoPageRoutes({
+    clientBundle: () => "export {};",
+    serviceWorker: () => {
+      loads++;
+      return { code: "/* sw */", map: '{"version":3}' };
+    },
+    channelPath: "/pqgate",
+    assets: () => ({ html: "__PQGATE_CONFIG__", script: "" }),
+  });
+  const sw = await app.request("/pqgate-sw.js?config=abc");
+  assert.equal(sw.status, 200);
+  assert.match(sw.headers.get("content-type")!, /^text\/javascript/);
+  assert.equal(
+    sw.headers.get("content-security-policy"),
+    "default-src 'none'; connect-src 'self'; base-uri 'none'",
+  );
+  assert.match(await sw.text(), /^\/\* sw \*\/\n\/\/# sourceMappingURL=pqgate-sw\.js\.map\n$/);
+  assert.equal((await app.request("/pqgate-sw.js.map")).status, 200);
+  assert.equal(loads, 1);
+  // The page may fetch the target origin (the worker answers) and register a same-origin worker.
+  const csp = (await app.request("/")).headers.get("content-security-policy")!;
+  assert.match(csp, /connect-src 'self' https:\/\/demo;/);
+  assert.match(csp, /worker-src 'self'/);
+
+  const without = demoPageRoutes({ clientBundle: () => "export {};", channelPath: "/pqgate" });
+  assert.equal((await without.request("/pqgate-sw.js")).status, 404);
+  assert.throws(
+    () =>
+      demoPageRoutes({
+        clientBundle: () => "",
+        channelPath: "/pqgate",
+        serviceWorker: "x" as unknown as () => string,
+      }),
+    /serviceWorker must be a function/,
+  );
+  const failing = demoPageRoutes({
+    clientBundle: () => "",
+    channelPath: "/pqgate",
+    serviceWorker: () => Promise.reject(new Error("missing")),
+    onError: (what) => assert.equal(what, "pqgate-sw.js"),
+  });
+  assert.equal((await failing.request("/pqgate-sw.js")).status, 503);
+});

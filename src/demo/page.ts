@@ -5,6 +5,8 @@
  *   GET /demo.js    the page's script (src/demo/page/demo.js)
  *   GET /client.js  the browser build of the client library (a prebuilt file: see
  *                   src/gateway/client-bundle.ts)
+ *   GET /pqgate-sw.js  the pqgate Service Worker (prebuilt too), when `serviceWorker` is given:
+ *                   the page's "Service Worker mode" registers it (docs/service-worker.md)
  *
  * Platform-neutral: the bundle comes from `clientBundle()`, and the two page files from
  * `assets()` (default: readDemoPageAssets(), which reads them next to this module with
@@ -37,6 +39,12 @@ export interface DemoPageOptions {
    * /client.js.map). Called once, on the first request for /client.js.
    */
   clientBundle: () => Promise<BundleSource> | BundleSource;
+  /**
+   * The Service Worker script (pqgate-sw.js), or `{ code, map }`; served at /pqgate-sw.js at the
+   * page's origin (a worker's script must be same-origin with the pages it controls). Without
+   * it the page's Service Worker mode says the worker is not available.
+   */
+  serviceWorker?: () => Promise<BundleSource> | BundleSource;
   /** Path of the gateway's channel endpoint, e.g. gateway.channelPath ("/pqgate"). */
   channelPath: string;
   /** Path of the key configuration. Default "/.well-known/pqgate". */
@@ -46,7 +54,7 @@ export interface DemoPageOptions {
   /** The page files. Default: readDemoPageAssets() (Deno: fetch of file: URLs). */
   assets?: () => Promise<DemoPageAssets> | DemoPageAssets;
   /** Told when the bundle or the assets fail to load (the response is a 503). */
-  onError?: (what: "client.js" | "page", error: unknown) => void;
+  onError?: (what: "client.js" | "pqgate-sw.js" | "page", error: unknown) => void;
 }
 
 /** The directory of the page files (src/demo/page/; in the npm package dist/pkg/demo/page/). */
@@ -85,15 +93,30 @@ function once<T>(load: () => Promise<T> | T): () => Promise<T> {
   };
 }
 
-const CSP = [
+/**
+ * The page's CSP. connect-src: 'self' (the key configuration, the channel's ws: on the same
+ * host) and, for the Service Worker mode, the target origin: a page's fetch is checked against
+ * its CSP before the worker sees it. worker-src 'self': pqgate-sw.js.
+ */
+function pageCsp(targetOrigin: string): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'unsafe-inline'",
+    `connect-src 'self' ${targetOrigin}`,
+    "worker-src 'self'",
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+}
+
+/** The worker's own CSP (a worker gets its policy from its script's response): its channel. */
+const SW_CSP = [
   "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'unsafe-inline'",
   "connect-src 'self'",
-  "img-src 'self' data:",
   "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
 ].join("; ");
 
 const COMMON_HEADERS = {
@@ -109,6 +132,19 @@ function scriptJson(value: unknown): string {
     /&/g,
     "\\u0026",
   );
+}
+
+/** A bundle as served: the code, naming its map by the path the map is served under. */
+async function withMapName(
+  source: Promise<BundleSource> | BundleSource,
+  mapPath: string,
+): Promise<{ code: Uint8Array | string; map: Uint8Array | string | null }> {
+  const b = await source;
+  if (typeof b === "string" || b instanceof Uint8Array) return { code: b, map: null };
+  if (b.map === null) return { code: b.code, map: null };
+  const code = (typeof b.code === "string" ? b.code : new TextDecoder().decode(b.code)) +
+    `\n//# sourceMappingURL=${mapPath}\n`;
+  return { code, map: b.map };
 }
 
 function unavailable(what: string): Response {
@@ -130,15 +166,13 @@ export function demoPageRoutes(opts: DemoPageOptions): Hono {
     keyConfigPath: opts.keyConfigPath ?? "/.well-known/pqgate",
     targetOrigin: (opts.targetOrigin ?? "https://demo").replace(/\/$/, ""),
   };
-  const bundle = once(async () => {
-    const b = await opts.clientBundle();
-    if (typeof b === "string" || b instanceof Uint8Array) return { code: b, map: null };
-    if (b.map === null) return { code: b.code, map: null };
-    // The bundle names its map by the path it is served under.
-    const code = (typeof b.code === "string" ? b.code : new TextDecoder().decode(b.code)) +
-      "\n//# sourceMappingURL=client.js.map\n";
-    return { code, map: b.map };
-  });
+  if (opts.serviceWorker !== undefined && typeof opts.serviceWorker !== "function") {
+    throw new TypeError("demoPageRoutes: serviceWorker must be a function");
+  }
+  const csp = pageCsp(pageConfig.targetOrigin);
+  const bundle = once(() => withMapName(opts.clientBundle(), "client.js.map"));
+  const sw = opts.serviceWorker;
+  const swBundle = sw ? once(() => withMapName(sw(), "pqgate-sw.js.map")) : null;
   const assets = once(async () => {
     const a = await (opts.assets ?? (() => readDemoPageAssets()))();
     if (!a.html.includes("__PQGATE_CONFIG__")) {
@@ -157,7 +191,7 @@ export function demoPageRoutes(opts: DemoPageOptions): Hono {
       return new Response(html, {
         headers: {
           "content-type": "text/html; charset=utf-8",
-          "content-security-policy": CSP,
+          "content-security-policy": csp,
           ...COMMON_HEADERS,
         },
       });
@@ -200,6 +234,41 @@ export function demoPageRoutes(opts: DemoPageOptions): Hono {
     } catch (e) {
       opts.onError?.("client.js", e);
       return unavailable("client.js.map");
+    }
+  });
+  app.get("/pqgate-sw.js", async () => {
+    if (!swBundle) {
+      return new Response("no service worker here\n", { status: 404, headers: COMMON_HEADERS });
+    }
+    try {
+      const { code } = await swBundle();
+      return new Response(code as BodyInit, {
+        headers: {
+          "content-type": "text/javascript; charset=utf-8",
+          "content-security-policy": SW_CSP,
+          ...COMMON_HEADERS,
+        },
+      });
+    } catch (e) {
+      opts.onError?.("pqgate-sw.js", e);
+      return unavailable("pqgate-sw.js (the service worker)");
+    }
+  });
+  app.get("/pqgate-sw.js.map", async () => {
+    if (!swBundle) {
+      return new Response("no service worker here\n", { status: 404, headers: COMMON_HEADERS });
+    }
+    try {
+      const { map } = await swBundle();
+      if (map === null) {
+        return new Response("no source map", { status: 404, headers: COMMON_HEADERS });
+      }
+      return new Response(map as BodyInit, {
+        headers: { "content-type": "application/json; charset=utf-8", ...COMMON_HEADERS },
+      });
+    } catch (e) {
+      opts.onError?.("pqgate-sw.js", e);
+      return unavailable("pqgate-sw.js.map");
     }
   });
   app.get("/favicon.ico", () => new Response(null, { status: 204 }));

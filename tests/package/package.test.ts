@@ -73,6 +73,8 @@ const ALLOWED: RegExp[] = [
   /^dist\/pkg\/(client|protocol|tunnel|crypto|gateway|proxy|demo|cli|auth|transport\/deno|transport\/cloudflare|transport\/node-http|transport\/node|transport\/observe)\/[a-z0-9-]+\.(js|js\.map|d\.ts)$/,
   // pqgate/browser: the prebuilt browser client (scripts/build-client.mjs), its map and types.
   /^dist\/pkg\/browser\/pqgate-client\.(js|js\.map|d\.ts)$/,
+  // pqgate/sw: the prebuilt Service Worker (docs/service-worker.md), its map and empty types.
+  /^dist\/pkg\/browser\/pqgate-sw\.(js|js\.map|d\.ts)$/,
   // The demo page `npx pqgate serve` serves (src/demo/page/, copied by build-package.mjs).
   /^dist\/pkg\/demo\/page\/(index\.html|demo\.js)$/,
 ];
