@@ -587,3 +587,66 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "browser: the demo page's Service Worker mode answers a plain fetch('https://demo/...')",
+  ignore: !installed && !inCI,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    if (!installed) assert.fail(`Chromium is not installed at ${CHROMIUM_PATH}`);
+    const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
+    const gateway = createGateway({ keys: key }); // the demo origin at https://demo/
+    const [client, sw] = await Promise.all([buildClient(), buildClient(SW_BUILD)]);
+    gateway.app.route(
+      "/",
+      demoPageRoutes({
+        clientBundle: () => client.code,
+        serviceWorker: () => sw.code,
+        channelPath: gateway.channelPath,
+      }),
+    );
+    const server = serveDeno({ gateway, port: 0, hostname: "127.0.0.1" });
+    const chromium = await launchChromium();
+    try {
+      const page = await chromium.browser.contexts()[0].newPage();
+      page.setDefaultTimeout(30_000);
+      const problems: string[] = [];
+      page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+      page.on("console", (m) => {
+        if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+      });
+      await page.goto(`${server.url}/`);
+      await page.waitForSelector("body[data-ready='true']");
+      await page.click("#sw-register");
+      await page.waitForSelector("body[data-sw='connected']");
+      assert.match((await page.textContent("#sw-session")) ?? "", /^[0-9a-f]{32}$/);
+      assert.equal(await page.textContent("#sw-key-id"), toHex(key.keyId));
+      assert.equal(await page.textContent("#sw-pin"), pinFor(key.publicKey));
+      assert.equal(
+        await page.textContent("#sw-code"),
+        'const res = await fetch("https://demo/api/hello");',
+      );
+      await page.click("#sw-fetch");
+      await page.waitForSelector("#sw-summary[data-status='200']");
+      assert.match((await page.textContent("#sw-body")) ?? "", /hello from the pqgate demo origin/);
+      assert.match(
+        (await page.textContent("#sw-requests")) ?? "",
+        /^1 through the channel, 0 failed/,
+      );
+      // POST with the page's body field.
+      await page.selectOption("#sw-method", "POST");
+      await page.fill("#sw-path", "/api/echo");
+      await page.click("#sw-fetch");
+      await page.waitForSelector("#sw-summary:has-text('POST https://demo/api/echo → 200')");
+      assert.match((await page.textContent("#sw-body")) ?? "", /post-quantum world/);
+      // The first mode still works on the same (now controlled) page.
+      await page.click("#connect");
+      await page.waitForSelector("body[data-state='connected']");
+      assert.deepEqual(problems, []);
+    } finally {
+      await chromium.close();
+      await server.shutdown();
+    }
+  },
+});

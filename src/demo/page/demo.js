@@ -570,6 +570,150 @@ async function sendMany(/** @type {number} */ count) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Service Worker mode (docs/service-worker.md): the page registers pqgate-sw.js and then uses
+// plain fetch; the worker sends every request to the target origin through its channel.
+
+/** @type {any} */
+let swReg = null;
+
+function swError(/** @type {string | null} */ text) {
+  const el = $("sw-error");
+  el.hidden = text === null;
+  el.textContent = text ?? "";
+}
+
+function swStatus(/** @type {string} */ state, /** @type {string} */ text) {
+  const el = $("sw-status");
+  el.textContent = text;
+  el.dataset.state = state;
+  document.body.dataset.sw = state;
+}
+
+function showSwState(/** @type {any} */ s) {
+  $("sw-connected").textContent = s.connected
+    ? "connected"
+    : "not connected (opens on the next request)";
+  $("sw-suite").textContent = s.suite === null
+    ? "—"
+    : `${get(SUITE_NAMES, [String(s.suite)]) ?? "suite"} (0x${
+      s.suite.toString(16).padStart(4, "0")
+    })`;
+  $("sw-key-id").textContent = s.keyId ?? "—";
+  $("sw-pin").textContent = s.pin ?? s.pinConfigured;
+  $("sw-session").textContent = s.sessionId ?? "—";
+  $("sw-requests").textContent =
+    `${s.requests} through the channel, ${s.failed} failed (worker ${s.instance}, ${s.sessions} session${
+      s.sessions === 1 ? "" : "s"
+    })`;
+  $("sw-last-error").textContent = s.lastError
+    ? `${s.lastError.name}: ${s.lastError.message}`
+    : "—";
+  $("sw-info").dataset.session = s.sessionId ?? "";
+}
+
+async function refreshSwState(/** @type {boolean} */ connect = false) {
+  if (!swReg) return;
+  try {
+    showSwState(await swReg.state({ connect }));
+  } catch (err) {
+    swError(explain(err));
+  }
+}
+
+async function swRegister() {
+  swError(null);
+  button("sw-register").disabled = true;
+  swStatus("connecting", "registering…");
+  try {
+    swReg = await pq.registerPqgate({
+      gateway: input("gateway-url").value.trim(),
+      pin: input("pin").value.trim(),
+      match: [{ origin: config.targetOrigin }],
+    });
+    await refreshSwState(true);
+    swStatus("connected", "controls this page");
+    button("sw-fetch").disabled = false;
+    button("sw-refresh").disabled = false;
+    button("sw-unregister").disabled = false;
+  } catch (err) {
+    swReg = null;
+    swStatus("failed", "not active");
+    swError(explain(err));
+    button("sw-register").disabled = false;
+  }
+}
+
+async function swUnregister() {
+  if (!swReg) return;
+  await swReg.unregister();
+  swReg = null;
+  swStatus("idle", "unregistered (this page stays controlled until it reloads)");
+  button("sw-register").disabled = false;
+  button("sw-unregister").disabled = true;
+}
+
+function swCode() {
+  const method = /** @type {HTMLSelectElement} */ ($("sw-method")).value;
+  const url = config.targetOrigin + input("sw-path").value;
+  $("sw-code").textContent = method === "GET"
+    ? `const res = await fetch(${JSON.stringify(url)});`
+    : `const res = await fetch(${JSON.stringify(url)}, { method: "POST", body });`;
+}
+
+/** The "unmodified script": plain fetch, nothing of pqgate in it. */
+async function plainFetch() {
+  swError(null);
+  const method = /** @type {HTMLSelectElement} */ ($("sw-method")).value;
+  const url = config.targetOrigin + input("sw-path").value;
+  const summary = $("sw-summary");
+  const started = performance.now();
+  try {
+    const res = await fetch(
+      url,
+      method === "GET" ? {} : {
+        method,
+        headers: { "content-type": "application/json" },
+        body: /** @type {HTMLTextAreaElement} */ ($("body")).value,
+      },
+    );
+    const text = await res.text();
+    summary.textContent = `${method} ${url} → ${res.status} in ${
+      Math.round(performance.now() - started)
+    } ms, ${text.length} characters, answered through the worker's channel`;
+    summary.dataset.status = String(res.status);
+    const body = $("sw-body");
+    body.textContent = text.length > 4000 ? text.slice(0, 4000) + " …" : text;
+    body.hidden = false;
+  } catch (err) {
+    summary.textContent = `${method} ${url} failed: a network error (fail closed)`;
+    summary.dataset.status = "failed";
+    swError(
+      `fetch failed: ${/** @type {Error} */ (err).message}. The worker answers a network error ` +
+        "when its channel cannot be established; it never sends the request in the clear.",
+    );
+  }
+  await refreshSwState();
+}
+
+function initSw() {
+  $("sw-origin").textContent = config.targetOrigin;
+  swCode();
+  $("sw-method").addEventListener("change", swCode);
+  input("sw-path").addEventListener("input", swCode);
+  button("sw-register").addEventListener("click", () => void swRegister());
+  button("sw-unregister").addEventListener("click", () => void swUnregister());
+  button("sw-fetch").addEventListener("click", () => void plainFetch());
+  button("sw-refresh").addEventListener("click", () => void refreshSwState());
+  if (!("serviceWorker" in navigator)) {
+    swStatus("failed", "not available");
+    swError("This browser gives this page no Service Workers (a secure context is needed).");
+    return;
+  }
+  button("sw-register").disabled = false;
+  swStatus("idle", "not registered");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Start: fill in the gateway URL and the pin from /.well-known/pqgate.
 
 async function init() {
@@ -620,6 +764,7 @@ async function init() {
   }
   button("connect").disabled = false;
   button("login-connect").disabled = false;
+  initSw();
   document.body.dataset.ready = "true";
 }
 
