@@ -58,7 +58,9 @@ import {
 // protocol, tunnel and client) brought the tarball to 1,043,481 B packed, 3,629,038 B unpacked;
 // the gateway's auth policy, configuration and wiring (src/proxy, src/gateway, src/cli, the
 // demo page's sign-in) to 1,100,780 B packed, 3,842,901 B unpacked, 431 files.
-const BUDGET = { packedBytes: 1_140_000, unpackedBytes: 3_950_000, files: 460 };
+// Issue 16's Service Worker (pqgate/sw: dist/pkg/browser/pqgate-sw.js, 167 KiB, and its map,
+// ~610 KiB) adds ~280 KB packed, ~790 KB unpacked, 3 files.
+const BUDGET = { packedBytes: 1_450_000, unpackedBytes: 4_800_000, files: 470 };
 const STREAM_BYTES = 2 * 1024 * 1024;
 
 /** Paths a published tarball may hold (relative to the package root). */
