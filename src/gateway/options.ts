@@ -69,6 +69,11 @@ export const DEFAULT_LIMITS: Readonly<Required<SessionLimits>> = Object.freeze({
   maxUnackedBytes: DEFAULT_MAX_UNACKED_BYTES,
   /** Largest stream send window a client may grant (announced in SESSION_INFO). */
   maxWindowBytes: DEFAULT_MAX_WINDOW_BYTES,
+  /**
+   * Largest tunneled WebSocket message (PROTOCOL.md §6.9, announced in SESSION_INFO); 0 = no
+   * WebSocket streams (405). 0 until the gateway's WebSocket relay is wired.
+   */
+  maxWsMessage: 0,
 });
 
 /** Ranges of the limits whose range is not 1..2^32-1. */
@@ -81,6 +86,7 @@ const LIMIT_RANGES: Record<string, [number, number]> = {
   maxBufferedBytes: [MAX_RECORD_LEN, 2 ** 31 - 1],
   maxUnackedBytes: [4 * MAX_RECORD_LEN, 2 ** 31 - 1],
   maxWindowBytes: [INITIAL_STREAM_WINDOW, MAX_WINDOW],
+  maxWsMessage: [0, 0xffff_ffff],
 };
 
 /** Time an origin gets to send its response head before the client gets 504. */

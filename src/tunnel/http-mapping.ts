@@ -131,19 +131,73 @@ export function targetUrlOf(head: RequestHead): URL {
   return url;
 }
 
+/** RFC 9110 token (a subprotocol name, RFC 6455 §4.1). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The WebSocket rules of a head (PROTOCOL.md §6.9, step 4 of §6.4's order): null for a head
+ * without `pqgate-protocol` (an ordinary request; a CONNECT among them is 405 later), else the
+ * offered subprotocols. `pqgate-protocol` on a method other than CONNECT, twice or with a value
+ * other than `websocket`, a `content-length`, END_STREAM on the HEADERS (`body` null) or a
+ * malformed `sec-websocket-protocol` (not comma-separated tokens, or one repeated) → 400.
+ */
+export function webSocketProtocolsOf(
+  head: RequestHead,
+  body: ReadableStream<Uint8Array> | null,
+): string[] | null {
+  let marks = 0;
+  let value = "";
+  let offered: string | null = null;
+  let contentLength = false;
+  for (const [name, v] of head.headers) {
+    if (name === "pqgate-protocol") {
+      marks++;
+      value = v;
+    } else if (name === "sec-websocket-protocol") {
+      offered = offered === null ? v : `${offered},${v}`;
+    } else if (name === "content-length") contentLength = true;
+  }
+  if (marks === 0) return null;
+  if (head.method !== "CONNECT") {
+    throw new RequestMappingError(400, "pqgate-protocol on a method other than CONNECT");
+  }
+  if (marks > 1) throw new RequestMappingError(400, "more than one pqgate-protocol field");
+  if (value !== "websocket") throw new RequestMappingError(400, "pqgate-protocol is not websocket");
+  if (contentLength) throw new RequestMappingError(400, "content-length on a WebSocket stream");
+  if (body === null) throw new RequestMappingError(400, "END_STREAM on a WebSocket stream's head");
+  if (offered === null) return [];
+  const protocols: string[] = [];
+  for (const item of offered.split(",")) {
+    const p = item.replace(/^[ \t]+|[ \t]+$/g, "");
+    if (!TOKEN.test(p)) throw new RequestMappingError(400, "malformed sec-websocket-protocol");
+    if (protocols.includes(p)) {
+      throw new RequestMappingError(400, "a subprotocol offered twice");
+    }
+    protocols.push(p);
+  }
+  return protocols;
+}
+
+/** A head's checked target and, for a WebSocket stream, its offered subprotocols. */
+interface CheckedTarget {
+  url: URL;
+  websocket: string[] | null;
+}
+
 /**
  * Gateway side: the checks a decoded head passes before it becomes a request (400 or 405 as
- * RequestMappingError). Returns the target URL. The fields' names and values are checked by
- * the caller's Headers or Request constructor.
+ * RequestMappingError), in PROTOCOL.md §6.4's order: the target and field rules and the
+ * WebSocket head rules (§6.9) → 400 (step 4), then CONNECT (without `pqgate-protocol`), TRACE,
+ * TRACK and a WebSocket stream the caller does not take (`webSockets` false) → 405 (step 5).
+ * The fields' names and values are checked by the caller's Headers or Request constructor.
  */
-function checkedTarget(head: RequestHead, body: ReadableStream<Uint8Array> | null): URL {
+function checkedTarget(
+  head: RequestHead,
+  body: ReadableStream<Uint8Array> | null,
+  webSockets: boolean,
+): CheckedTarget {
   const url = targetUrlOf(head);
   const method = head.method.toUpperCase();
-  // Never tunnelled (PROTOCOL.md §6.4): 405, not the 400 a `Request` constructor's refusal of
-  // these methods would give.
-  if (method === "CONNECT" || method === "TRACE" || method === "TRACK") {
-    throw new RequestMappingError(405, `${method} is not forwarded`);
-  }
   if ((method === "GET" || method === "HEAD") && body !== null) {
     throw new RequestMappingError(400, `${method} request with a body`);
   }
@@ -153,7 +207,17 @@ function checkedTarget(head: RequestHead, body: ReadableStream<Uint8Array> | nul
       throw new RequestMappingError(400, "control character in a header field value");
     }
   }
-  return url;
+  const websocket = webSocketProtocolsOf(head, body);
+  if (websocket !== null) {
+    if (!webSockets) throw new RequestMappingError(405, "WebSocket streams are not offered");
+    return { url, websocket };
+  }
+  // Never tunnelled (PROTOCOL.md §6.4): 405, not the 400 a `Request` constructor's refusal of
+  // these methods would give.
+  if (method === "CONNECT" || method === "TRACE" || method === "TRACK") {
+    throw new RequestMappingError(405, `${method} is not forwarded`);
+  }
+  return { url, websocket: null };
 }
 
 /**
@@ -165,7 +229,8 @@ export function requestOf(
   body: ReadableStream<Uint8Array> | null,
   signal: AbortSignal,
 ): Request {
-  const url = checkedTarget(head, body);
+  // A `Request` cannot carry a WebSocket stream: such a handler does not take them (405).
+  const { url } = checkedTarget(head, body, false);
   try {
     return new Request(url, {
       method: head.method,
@@ -190,13 +255,16 @@ const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", 
  * Gateway side: the same request as `requestOf` gives, with the same checks (the method is a
  * token and not CONNECT/TRACE/TRACK, no body on GET/HEAD, valid fields, a canonical target),
  * as a `DecodedRequest` for a handler that takes one (types.ts `RequestHandler.decoded`).
+ * `ws` is how the session takes WebSocket streams (PROTOCOL.md §6.9): omitted or null, a
+ * WebSocket head is 405; else the request carries `websocket` with these values.
  */
 export function decodedRequestOf(
   head: RequestHead,
   body: ReadableStream<Uint8Array> | null,
   signal: AbortSignal,
+  ws: { maxMessage: number; channelSockets: number } | null = null,
 ): DecodedRequest {
-  const url = checkedTarget(head, body);
+  const { url, websocket } = checkedTarget(head, body, ws !== null && ws.maxMessage > 0);
   let headers: Headers;
   try {
     headers = new Headers(head.headers);
@@ -204,7 +272,7 @@ export function decodedRequestOf(
     throw new RequestMappingError(400, "invalid header field");
   }
   const upper = head.method.toUpperCase();
-  return {
+  const d: DecodedRequest = {
     method: NORMALIZED_METHODS.has(upper) ? upper : head.method,
     url: url.href,
     scheme: url.protocol.slice(0, -1),
@@ -214,6 +282,14 @@ export function decodedRequestOf(
     body,
     signal,
   };
+  if (websocket !== null) {
+    d.websocket = {
+      protocols: websocket,
+      channelSockets: ws!.channelSockets,
+      maxMessage: ws!.maxMessage,
+    };
+  }
+  return d;
 }
 
 function validFields(fields: FieldLine[]): boolean {

@@ -43,6 +43,12 @@ export interface PumpOptions {
    * there yet delays its HEADERS by that wait only).
    */
   head?: () => void;
+  /**
+   * Fail as soon as the source errors, also while waiting for window or the drain (a stream
+   * reader only notices at its next read): `pump` then rejects with the source's error. For a
+   * source that errors on purpose to end the stream (a WebSocket relay, PROTOCOL.md §6.9).
+   */
+  watchSource?: boolean;
 }
 
 /** Thrown out of `pump` when the body was aborted (peer reset, channel closed). */
@@ -59,6 +65,8 @@ export class OutgoingBody {
   private wake: (() => void) | null = null;
   private reader: BodyReader | null = null;
   private aborted: { reason: unknown } | null = null;
+  /** The source errored while watched (PumpOptions.watchSource). */
+  private sourceFailed: { error: unknown } | null = null;
   /** Bytes taken from the source but not yet handed out as DATA frames. */
   private held = 0;
   /** Total body bytes sent. */
@@ -126,6 +134,13 @@ export class OutgoingBody {
     const reader = source instanceof Uint8Array ? bytesReader(source) : source.getReader();
     this.reader = reader;
     if (this.aborted) reader.cancel(this.aborted.reason).catch(() => {});
+    if (o.watchSource && !(source instanceof Uint8Array)) {
+      (reader as ReadableStreamDefaultReader<Uint8Array>).closed.then(() => {}, (error) => {
+        if (this.aborted || this.finished) return;
+        this.sourceFailed ??= { error };
+        this.kick();
+      });
+    }
     let complete = length === 0;
     try {
       while (!complete) {
@@ -178,6 +193,7 @@ export class OutgoingBody {
 
   private check(): void {
     if (this.aborted) throw new BodyAborted(this.aborted.reason);
+    if (this.sourceFailed) throw this.sourceFailed.error;
   }
 
   /** Waits until the window is open and the socket drained (or the body aborted). */

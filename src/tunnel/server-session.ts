@@ -446,6 +446,8 @@ export class ServerSession implements GatewaySession {
           sessionLifetimeS: Math.floor(o.limits.sessionLifetimeMs / 1000),
           sessionId: layer.sessionId,
           maxWindow: this.#streams.maxWindow,
+          // 48 bytes only when the gateway sets it (PROTOCOL.md §6.9): vectors stay at 44.
+          ...(o.limits.maxWsMessage === undefined ? {} : { maxWsMessage: o.limits.maxWsMessage }),
         },
       });
     }

@@ -89,6 +89,8 @@ interface ServerStream {
   discardBody: boolean;
   /** A HEAD request: its response goes without content (PROTOCOL.md §6.4), even an error's. */
   isHead: boolean;
+  /** A WebSocket stream (PROTOCOL.md §6.9): no body limit; counted in `webSockets`. */
+  websocket: boolean;
   abort: AbortController;
   /** The access line's data; null unless the sink wants "request" lines. */
   access: StreamAccess | null;
@@ -115,6 +117,8 @@ export class ServerStreams {
   opened = 0;
   /** The session drains: new streams are refused (REFUSED, free of charge). */
   draining = false;
+  /** Open WebSocket streams (PROTOCOL.md §6.9), bounded by the table (max_streams). */
+  #webSockets = 0;
 
   constructor(opts: ServerStreamsOptions, host: ServerStreamsHost) {
     this.#o = opts;
@@ -124,6 +128,11 @@ export class ServerStreams {
   /** Number of open streams. */
   get size(): number {
     return this.#streams.size;
+  }
+
+  /** Number of open WebSocket streams (PROTOCOL.md §6.9). */
+  get webSockets(): number {
+    return this.#webSockets;
   }
 
   /** Ids of the open streams (for the session snapshot). */
@@ -195,6 +204,7 @@ export class ServerStreams {
       s.out.abort(reason);
     }
     this.#streams.clear();
+    this.#webSockets = 0;
   }
 
   /** A live stream, or null for a late frame on a forgotten one; unknown above → error. */
@@ -236,6 +246,7 @@ export class ServerStreams {
       localEnded: false,
       discardBody: false,
       isHead: false,
+      websocket: false,
       abort: new AbortController(),
       access: null,
     };
@@ -269,7 +280,10 @@ export class ServerStreams {
       const head = decodeRequestHead(payload, { maxBytes: o.limits.maxHeaderBytes });
       s.isHead = head.method.toUpperCase() === "HEAD";
       if (s.access) s.access.method = head.method.length <= 16 ? head.method : "(long)";
-      if (o.limits.maxBodyBytes > 0) {
+      // A WebSocket head (§6.9) has no body limit: its content-length is a 400 at step 4.
+      const wsHead = head.method === "CONNECT" &&
+        head.headers.some(([n]) => n === "pqgate-protocol");
+      if (o.limits.maxBodyBytes > 0 && !wsHead) {
         const cl = head.headers.find(([n]) => n === "content-length");
         if (cl && /^\d+$/.test(cl[1]) && Number(cl[1]) > o.limits.maxBodyBytes) {
           this.#respondError(s, "body_too_large");
@@ -277,9 +291,24 @@ export class ServerStreams {
         }
       }
       // The gateway's own handler takes the checked head without a Request (types.ts).
+      // WebSocket streams only through `decoded` and when max_ws_message is offered (else 405).
       request = decoded
-        ? decodedRequestOf(head, s.body?.stream ?? null, s.abort.signal)
+        ? decodedRequestOf(
+          head,
+          s.body?.stream ?? null,
+          s.abort.signal,
+          wsHead
+            ? {
+              maxMessage: o.limits.maxWsMessage ?? 0,
+              channelSockets: this.#webSockets + 1,
+            }
+            : null,
+        )
         : requestOf(head, s.body?.stream ?? null, s.abort.signal);
+      if ((request as DecodedRequest).websocket) {
+        s.websocket = true;
+        this.#webSockets++;
+      }
     } catch (e) {
       if (e instanceof BhttpError || e instanceof RequestMappingError) {
         this.#host.log("request_rejected", {
@@ -350,7 +379,7 @@ export class ServerStreams {
     s.body.push(payload, endStream); // limit_exceeded when over the window
     if (endStream) s.remoteEnded = true;
     const max = this.#o.limits.maxBodyBytes;
-    if (max > 0 && s.body.received > max && !s.discardBody) {
+    if (max > 0 && s.body.received > max && !s.discardBody && !s.websocket) {
       this.#host.log("request_rejected", {
         sessionId: this.#host.info().sessionId,
         stream: id,
@@ -482,7 +511,9 @@ export class ServerStreams {
       this.#localEnd(s);
       return;
     }
-    s.out.pump(body, { length, head: () => headers(false) }).then(
+    // A WebSocket relay errors its message stream to fail the socket (§6.9): noticed at once,
+    // also while the pump waits for window (a client that stops reading).
+    s.out.pump(body, { length, head: () => headers(false), watchSource: s.websocket }).then(
       () => this.#localEnd(s),
       (e) => {
         if (e instanceof BodyAborted || !this.#streams.isLive(s)) return;
@@ -527,6 +558,7 @@ export class ServerStreams {
 
   #forget(s: ServerStream): void {
     if (!this.#streams.forget(s)) return;
+    if (s.websocket) this.#webSockets--;
     if (s.access) this.#accessLine(s);
     this.#host.forgotten();
   }

@@ -67,6 +67,13 @@ export interface SessionLimits {
    * `max_window`; a WINDOW_UPDATE past it → 4013. Default 16 MiB, from 65,536 to 2^31-1.
    */
   maxWindowBytes?: number;
+  /**
+   * Largest tunneled WebSocket message (PROTOCOL.md §6.9), announced as SESSION_INFO
+   * `max_ws_message` (48 bytes) only when set; absent or 0: WebSocket streams are answered 405
+   * (absent: the 44-byte SESSION_INFO of 1.3). The gateway's default is 1 MiB
+   * (src/tunnel/ws-messages.ts DEFAULT_MAX_WS_MESSAGE); at most 2^32-1.
+   */
+  maxWsMessage?: number;
 }
 
 /** What the gateway's request handler learns about the channel a request came through. */
@@ -152,6 +159,24 @@ export interface DecodedRequest {
   headers: Headers;
   body: ReadableStream<Uint8Array> | null;
   signal: AbortSignal;
+  /**
+   * Present for a WebSocket stream (PROTOCOL.md §6.9: method CONNECT with
+   * `pqgate-protocol: websocket`; the head rules already checked). `body` is then the client's
+   * message bytes (never null), window granted as it is read; the handler answers 200 with a
+   * body of the origin's message bytes, or any other status to refuse. `headers` still hold
+   * `pqgate-protocol` and the handshake fields: the handler's header policy removes them.
+   */
+  websocket?: DecodedWebSocket;
+}
+
+/** What the session tells the handler about a WebSocket stream (PROTOCOL.md §6.9). */
+export interface DecodedWebSocket {
+  /** The offered subprotocols (`sec-websocket-protocol`), in order; validated tokens. */
+  protocols: string[];
+  /** WebSocket streams open on this channel, this one included (for a per-channel cap). */
+  channelSockets: number;
+  /** The channel's `max_ws_message` (SESSION_INFO), > 0. */
+  maxMessage: number;
 }
 
 /**

@@ -226,8 +226,8 @@ const ping = (b: number): Frame => ({
 export const WIRE_CASES: WireCase[] = [
   {
     name:
-      "SESSION_INFO is sent unprompted as the first frame of the first record, 44 bytes, fields as announced",
-    section: "§3, §6.3",
+      "SESSION_INFO is sent unprompted as the first frame of the first record, 44 or 48 bytes, fields as announced",
+    section: "§3, §6.3, §6.9",
     async run(ctx) {
       await withSession(ctx, async (s) => {
         // Nothing sent after ClientFinished: the gateway must speak first.
@@ -240,9 +240,11 @@ export const WIRE_CASES: WireCase[] = [
           "first frame type/flags/stream",
         );
         const len = new DataView(p.buffer, p.byteOffset).getUint16(6);
-        eq(len, 44, "SESSION_INFO length");
+        // 48 with max_ws_message (1.4, §6.9), 44 from a gateway that does not set it.
+        if (len !== 44 && len !== 48) fail(`SESSION_INFO length ${len}, not 44 or 48`);
         const info = r.frames[0];
         if (info.type !== "session_info") fail("first frame not SESSION_INFO");
+        eq(info.info.maxWsMessage === undefined, len === 44, "max_ws_message present iff 48 bytes");
         eq(info.info.maxStreams, HARDENING_LIMITS.maxStreams, "max_streams");
         eq(info.info.maxHeaderBytes, HARDENING_LIMITS.maxHeaderBytes, "max_header_bytes");
         eq(info.info.idleTimeoutMs, HARDENING_LIMITS.idleTimeoutMs, "idle_timeout_ms");
