@@ -16,6 +16,12 @@ export interface OriginWebSocketRequest {
   headers: Headers;
   /** Aborted when the client goes away or the route's timeout passes. */
   signal: AbortSignal;
+  /**
+   * The channel's `max_ws_message`: a connector whose platform can refuse a larger message at
+   * its frame header (the `ws` package's `maxPayload`) does so, closing with 1009; the relay
+   * fails the stream for any larger message that still arrives (PROTOCOL.md §6.9).
+   */
+  maxMessage: number;
 }
 
 /** An open WebSocket to an origin, as the relay drives it. */

@@ -51,6 +51,7 @@ const req = (over: Partial<Parameters<ReturnType<typeof workerdOriginWebSocket>>
   protocols: [] as string[],
   headers: new Headers({ "x-app": "1" }),
   signal: new AbortController().signal,
+  maxMessage: 1 << 20,
   ...over,
 });
 
