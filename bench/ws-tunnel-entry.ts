@@ -60,6 +60,7 @@ export class ProtoRelay {
         protocols: [],
         headers: new Headers(),
         signal: new AbortController().signal,
+        maxMessage: 1 << 20,
       });
       origin.onmessage = (d) => server.send(d);
       origin.onclose = (code, reason) => {
