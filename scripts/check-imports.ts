@@ -25,11 +25,15 @@ export const RULES: Readonly<Record<string, Rule>> = {
   protocol: { layers: [], packages: [NOBLE] },
   crypto: { layers: ["protocol"], packages: [NOBLE, /^node:crypto$/] },
   tunnel: { layers: ["protocol", "crypto"], packages: [] },
-  // Knows no crypto: only the protocol's constants (record and window sizes).
+  // Knows no crypto: only the protocol's constants (record and window sizes), and from the
+  // tunnel the seam's types and the tunneled-WebSocket message codec (PROTOCOL.md §6.9).
   proxy: {
-    layers: ["protocol"],
+    layers: ["protocol", "tunnel"],
     packages: [],
-    onlyFiles: { protocol: /^src\/protocol\/constants\.ts$/ },
+    onlyFiles: {
+      protocol: /^src\/protocol\/constants\.ts$/,
+      tunnel: /^src\/tunnel\/(types|ws-messages)\.ts$/,
+    },
   },
   demo: { layers: [], packages: [/^hono(\/|$)/] },
   // Credential verifiers (docs/client-auth.md): the seam types, noble, jose, the argon2id build;

@@ -75,11 +75,11 @@ Deno.test("createGateway auth: routes that ask for a method nobody enabled are r
 });
 
 Deno.test("createGateway auth: the demo routes add /api/me (required) only with auth", () => {
-  assert.deepEqual(createGateway({ keys: key }).routes.routes.map((r) => r.auth), ["none"]);
+  assert.deepEqual(createGateway({ keys: key }).routes.routes.map((r) => r.auth), ["none", "none"]);
   const g = createGateway({ keys: key, auth: fake });
   assert.deepEqual(
     g.routes.routes.map((r) => [r.pathPrefix, r.auth]),
-    [["/api/me", "required"], ["/", "none"]],
+    [["/api/me", "required"], ["/ws", "none"], ["/", "none"]],
   );
   assert.equal(createGateway({ keys: key }).auth, null);
 });

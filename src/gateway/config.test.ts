@@ -34,7 +34,7 @@ Deno.test("config: the same bad value is reported at its path from a file and fr
       { PQGATE_ROUTES: JSON.stringify(bad) },
       "routes[2].origin",
       "PQGATE_ROUTES[2].origin",
-      /^: scheme must be http or https \(got ftp:\)$/,
+      /^: scheme must be http or https \(ws or wss for a WebSocket route; got ftp:\)$/,
     ],
     [
       { routes: [route({ match: { authority: "a.example", pathprefix: "/" } })] },

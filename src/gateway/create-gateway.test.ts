@@ -107,7 +107,8 @@ Deno.test("createGateway: a ConfigError whose path is the option, as the message
 Deno.test("createGateway: defaults and the exact key configuration shape", async () => {
   const gw = createGateway({ keys: [key, key2] });
   assert.equal(gw.channelPath, "/pqgate");
-  assert.deepEqual(gw.sessionConfig.limits, DEFAULT_LIMITS);
+  // The demo routes have a WebSocket route (wss://demo/ws): max_ws_message 1 MiB is offered.
+  assert.deepEqual(gw.sessionConfig.limits, { ...DEFAULT_LIMITS, maxWsMessage: 1024 * 1024 });
   assert.equal(gw.sessionConfig.allowAnonymous, false);
   const res = await gw.app.request("/.well-known/pqgate");
   assert.equal(res.status, 200);

@@ -48,6 +48,7 @@ import {
 } from "./options.ts";
 import { corsHeaders, originAllowed, parseAllowedOrigins } from "./origin-policy.ts";
 import { createRequestHandler, DEMO_AUTH_ROUTES, DEMO_ROUTES } from "./request-handler.ts";
+import { resolveWebSockets, type WebSocketOptions } from "./websocket-options.ts";
 
 /** On every JSON answer of the app: browsers must not sniff it into something else. */
 const NOSNIFF = { "x-content-type-options": "nosniff" } as const;
@@ -74,8 +75,16 @@ export interface GatewayOptions {
   auth?: GatewayAuth;
   /** Enabled suites, gateway preference first. Default: both, in the per-runtime order of `defaultSuites()` (src/gateway/options.ts). */
   suites?: SuiteId[];
-  /** Per-session limits; missing fields take DEFAULT_LIMITS. */
+  /**
+   * Per-session limits; missing fields take DEFAULT_LIMITS. `maxWsMessage` (the offered
+   * max_ws_message) defaults to 1 MiB when the routes have a WebSocket route, else 0.
+   */
   limits?: Partial<SessionLimits>;
+  /**
+   * Tunneled WebSockets (PROTOCOL.md §6.9, docs/websockets.md): the connector that opens origin
+   * WebSockets (default: the platform's), `service:` WebSocket routes' connectors, and caps.
+   */
+  websockets?: WebSocketOptions;
   /** Time to origin response headers before 504 (a route's `timeoutMs` overrides). Default 30 s. */
   originTimeoutMs?: number;
   /**
@@ -197,6 +206,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     "auth",
     "suites",
     "limits",
+    "websockets",
     "originTimeoutMs",
     "originBodyIdleTimeoutMs",
     "fetch",
@@ -253,7 +263,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
   for (const r of routes.routes) {
     if (
-      r.origin.kind === "service" && !(r.origin.name in services) && options.routes !== undefined
+      r.origin.kind === "service" && !r.websocket && !(r.origin.name in services) &&
+      options.routes !== undefined
     ) {
       configError(
         ["routes", r.index, "origin"],
@@ -269,6 +280,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     configError(["routes", u.index, u.field], u.detail);
   }
 
+  const ws = resolveWebSockets(
+    options.websockets,
+    routes,
+    options.routes === undefined,
+    options.limits?.maxWsMessage,
+  );
+  limits.maxWsMessage = ws.maxWsMessage;
+
   const handler = createRequestHandler({
     routes,
     services,
@@ -281,6 +300,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     authMethods: auth?.methods ?? new Set(),
     demo: options.routes === undefined,
     log,
+    websockets: ws.handler,
   });
 
   // Crypto backends: selected once, lazily; noble (the core defaults) until then.

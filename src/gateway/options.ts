@@ -71,7 +71,8 @@ export const DEFAULT_LIMITS: Readonly<Required<SessionLimits>> = Object.freeze({
   maxWindowBytes: DEFAULT_MAX_WINDOW_BYTES,
   /**
    * Largest tunneled WebSocket message (PROTOCOL.md §6.9, announced in SESSION_INFO); 0 = no
-   * WebSocket streams (405). 0 until the gateway's WebSocket relay is wired.
+   * WebSocket streams (405). createGateway makes it 1 MiB (DEFAULT_MAX_WS_MESSAGE) when the
+   * routes have a WebSocket route and it is not set (src/gateway/websocket-options.ts).
    */
   maxWsMessage: 0,
 });
@@ -86,7 +87,8 @@ const LIMIT_RANGES: Record<string, [number, number]> = {
   maxBufferedBytes: [MAX_RECORD_LEN, 2 ** 31 - 1],
   maxUnackedBytes: [4 * MAX_RECORD_LEN, 2 ** 31 - 1],
   maxWindowBytes: [INITIAL_STREAM_WINDOW, MAX_WINDOW],
-  maxWsMessage: [0, 0xffff_ffff],
+  // A tunneled WebSocket may hold about 4 messages (docs/websockets.md): 16 MiB at most.
+  maxWsMessage: [0, 16 * 1024 * 1024],
 };
 
 /** Time an origin gets to send its response head before the client gets 504. */

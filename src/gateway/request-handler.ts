@@ -4,16 +4,27 @@
  * file only maps a decrypted `Request` and its channel onto it.
  */
 import { demoOrigin } from "../demo/origin.ts";
+import { demoWebSocket } from "../demo/websocket-echo.ts";
 import { asResponse, type ForwardedResponse, forwardParts } from "../proxy/forward.ts";
+import type { OriginWebSocketConnect } from "../proxy/origin-websocket.ts";
 import type { RouteConfig, RouteTable } from "../proxy/routes.ts";
 import { type FetchHandler, serviceLookup } from "../proxy/service-fetch.ts";
+import {
+  type RelaySummary,
+  relayWebSocket,
+  type WebSocketSlots,
+} from "../proxy/websocket-relay.ts";
 import type { AccessNote } from "../tunnel/events.ts";
 import type { AuthMethod, ChannelInfo, DecodedRequest, RequestHandler } from "../tunnel/types.ts";
 import type { GatewayLog, ServiceBinding } from "./options.ts";
 
-/** The default route table: `https://demo/...` → the embedded demo origin (`service:demo`). */
+/**
+ * The default route table: `https://demo/...` → the embedded demo origin (`service:demo`), and
+ * the tunneled WebSocket `wss://demo/ws` → its echo (src/demo/websocket-echo.ts).
+ */
 export const DEMO_ROUTES: readonly RouteConfig[] = Object.freeze([
   { match: { authority: "demo" }, origin: "service:demo" },
+  { match: { authority: "demo", pathPrefix: "/ws" }, origin: "service:demo", websocket: true },
 ]);
 
 /**
@@ -40,6 +51,19 @@ export interface RequestHandlerOptions {
   /** Bind `service:demo` to the embedded demo origin (when no routes were configured). */
   demo: boolean;
   log?: GatewayLog;
+  /** Tunneled WebSockets (PROTOCOL.md §6.9); absent: the session never offers them. */
+  websockets?: WebSocketHandlerOptions;
+}
+
+/** What the relay (src/proxy/websocket-relay.ts) needs besides the request. */
+export interface WebSocketHandlerOptions {
+  /** Opens ws(s): origins; null when the platform has no connector. */
+  connect: OriginWebSocketConnect | null;
+  /** Connectors of `service:NAME` WebSocket routes (the demo's echo is added here). */
+  services: Record<string, OriginWebSocketConnect>;
+  slots: WebSocketSlots;
+  maxPerChannel: number;
+  closeTimeoutMs: number;
 }
 
 function asFetchHandler(b: ServiceBinding): FetchHandler {
@@ -80,6 +104,13 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
   for (const [name, b] of Object.entries(o.services)) handlers[name] = asFetchHandler(b);
   const services = serviceLookup(handlers);
   const network = (r: Request) => o.fetch(r);
+  const ws = o.websockets;
+  const wsServices: Record<string, OriginWebSocketConnect> = {};
+  if (o.demo) wsServices.demo = demoWebSocket;
+  if (ws) Object.assign(wsServices, ws.services);
+  const wsService = (name: string) => Object.hasOwn(wsServices, name) ? wsServices[name] : null;
+  const wsEnded = (channel: ChannelInfo, s: RelaySummary) =>
+    o.log?.("websocket", { sessionId: channel.sessionId, ...s });
 
   const handle = async (
     r: Omit<DecodedRequest, "url">,
@@ -87,29 +118,56 @@ export function createRequestHandler(o: RequestHandlerOptions): RequestHandler {
     access: AccessNote | undefined,
   ): Promise<Response | ForwardedResponse> => {
     const started = access ? Date.now() : 0;
-    const response = await forwardParts({
-      method: r.method,
-      scheme: r.scheme,
-      authority: r.host,
-      path: r.path,
-      headers: r.headers,
-      body: r.body,
-    }, {
-      routes: o.routes,
-      clientAddress: channel.clientAddress,
-      suite: channel.suite,
-      sessionId: channel.sessionId,
-      fetch: network,
-      fetchUrl: o.fetchUrl,
-      services,
-      timeoutMs: o.originTimeoutMs,
-      bodyIdleTimeoutMs: o.originBodyIdleTimeoutMs,
-      maxBodyBytes: o.maxBodyBytes,
-      signal: r.signal,
-      identity: channel.identity,
-      authMethods: o.authMethods,
-      access,
-    });
+    const response = r.websocket && ws
+      ? await relayWebSocket({
+        scheme: r.scheme,
+        authority: r.host,
+        path: r.path,
+        headers: r.headers,
+        body: r.body!,
+        signal: r.signal,
+        protocols: r.websocket.protocols,
+        channelSockets: r.websocket.channelSockets,
+        maxMessage: r.websocket.maxMessage,
+      }, {
+        routes: o.routes,
+        clientAddress: channel.clientAddress,
+        suite: channel.suite,
+        sessionId: channel.sessionId,
+        connect: ws.connect,
+        services: wsService,
+        timeoutMs: o.originTimeoutMs,
+        slots: ws.slots,
+        maxPerChannel: ws.maxPerChannel,
+        closeTimeoutMs: ws.closeTimeoutMs,
+        identity: channel.identity,
+        authMethods: o.authMethods,
+        access,
+        onEnd: o.log ? (s) => wsEnded(channel, s) : undefined,
+      })
+      : await forwardParts({
+        method: r.method,
+        scheme: r.scheme,
+        authority: r.host,
+        path: r.path,
+        headers: r.headers,
+        body: r.body,
+      }, {
+        routes: o.routes,
+        clientAddress: channel.clientAddress,
+        suite: channel.suite,
+        sessionId: channel.sessionId,
+        fetch: network,
+        fetchUrl: o.fetchUrl,
+        services,
+        timeoutMs: o.originTimeoutMs,
+        bodyIdleTimeoutMs: o.originBodyIdleTimeoutMs,
+        maxBodyBytes: o.maxBodyBytes,
+        signal: r.signal,
+        identity: channel.identity,
+        authMethods: o.authMethods,
+        access,
+      });
     // The stream's access line (src/tunnel/events.ts "request") gets the route, the time to
     // the response head and the target (written to logs only when enabled).
     if (access) {

@@ -15,8 +15,12 @@ export const GATEWAY_ERRORS = {
   method_not_allowed: 405,
   body_too_large: 413,
   headers_too_large: 431,
+  /** Too many tunneled WebSockets open on this channel (PROTOCOL.md §6.9; reference: 16). */
+  websocket_limit: 429,
   bad_gateway: 502,
   origin_headers_too_large: 502,
+  /** The gateway holds as many origin WebSockets as it allows (retry-after: 1). */
+  websocket_busy: 503,
   gateway_timeout: 504,
 } as const;
 

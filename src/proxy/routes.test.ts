@@ -219,3 +219,51 @@ Deno.test("routes: most specific route wins regardless of order", () => {
   assert.equal(host("/z"), "catchall.internal");
   assert.equal(host("/a/b", "x.example"), "x.internal");
 });
+
+Deno.test("WebSocket routes (PROTOCOL.md §6.9): ws(s) origins match WebSocket streams only, HTTP routes requests only", () => {
+  const t = compileRoutes([
+    { match: { authority: "a.example" }, origin: "https://api.internal" },
+    // The same match twice is fine: one HTTP, one WebSocket route.
+    { match: { authority: "a.example" }, origin: "wss://ws.internal/base" },
+    { match: { authority: "b.example" }, origin: "service:chat", websocket: true },
+  ]);
+  assert.equal(
+    matchRoute(t, { authority: "a.example", path: "/x" })?.url,
+    "https://api.internal/x",
+  );
+  assert.equal(
+    matchRoute(t, { authority: "a.example", path: "/x?q=1", websocket: true })?.url,
+    "wss://ws.internal/base/x?q=1",
+  );
+  assert.equal(matchRoute(t, { authority: "b.example", path: "/" }), null);
+  assert.equal(
+    matchRoute(t, { authority: "b.example", path: "/", websocket: true })?.service,
+    "chat",
+  );
+  assert.equal(matchRoute(t, { authority: "c.example", path: "/", websocket: true }), null);
+  // A WebSocket stream never reaches an HTTP route, whatever its path.
+  const httpOnly = compileRoutes([{ match: { pathPrefix: "/" }, origin: "https://x.internal" }]);
+  assert.equal(matchRoute(httpOnly, { authority: "x", path: "/", websocket: true }), null);
+});
+
+Deno.test("WebSocket routes: what the table refuses", () => {
+  const bad = (e: Record<string, unknown>, field: string) => {
+    assert.throws(
+      () => compileRoutes([{ match: { authority: "a" }, origin: "wss://x", ...e } as never]),
+      (err: unknown) => err instanceof RouteConfigError && err.field === field,
+      JSON.stringify(e),
+    );
+  };
+  bad({ websocket: false }, "websocket");
+  bad({ origin: "https://x", websocket: true }, "websocket");
+  bad({ websocket: "yes" }, "websocket");
+  bad({ maxBodyBytes: 10 }, "maxBodyBytes");
+  bad({ bodyIdleTimeoutMs: 10 }, "bodyIdleTimeoutMs");
+  bad({ origin: "wss://user:pw@x" }, "origin");
+  bad({ origin: "wss://x/?q" }, "origin");
+  assert.throws(() =>
+    compileRoutes([
+      { match: { authority: "a" }, origin: "wss://x" },
+      { match: { authority: "a" }, origin: "ws://y" },
+    ]), /duplicates routes\[0\]/);
+});

@@ -17,8 +17,18 @@ import { compileRoutePolicy, type RouteAuth } from "./auth-policy.ts";
 /** One route as written in the configuration. */
 export interface RouteConfig {
   match: { authority?: string; pathPrefix?: string };
-  /** Absolute http(s) URL base (no userinfo, query or fragment), or `service:NAME`. */
+  /**
+   * Absolute http(s) URL base (no userinfo, query or fragment), or `service:NAME`; for a
+   * WebSocket route (PROTOCOL.md §6.9, docs/websockets.md) a ws(s) URL base, or `service:NAME`
+   * with `websocket: true`.
+   */
   origin: string;
+  /**
+   * A route for tunneled WebSockets: implied by a `ws:` / `wss:` origin, needed for a
+   * `service:` one. WebSocket routes match only WebSocket streams and HTTP routes only
+   * requests (§6.9).
+   */
+  websocket?: boolean;
   /** Remove `match.pathPrefix` from the path before appending it to the origin base. */
   stripPrefix?: boolean;
   /** Time to origin response headers, ms; overrides the gateway default. */
@@ -77,6 +87,8 @@ export interface Route {
   readonly auth: RouteAuth;
   /** Methods the route accepts; null = every method. */
   readonly authMethods: ReadonlySet<AuthMethod> | null;
+  /** Matches WebSocket streams only (a ws(s) origin, or `websocket: true`), else requests only. */
+  readonly websocket: boolean;
 }
 
 export interface RouteTable {
@@ -106,6 +118,8 @@ export interface MatchInput {
    * with it; with an empty authority exactly one Host names the target (RFC 9292 §3.4).
    */
   host?: string | readonly string[] | null;
+  /** A WebSocket stream (PROTOCOL.md §6.9): only WebSocket routes match it. Default false. */
+  websocket?: boolean;
 }
 
 /**
@@ -147,6 +161,7 @@ const ENTRY_KEYS = new Set([
   "forwardedHost",
   "auth",
   "authMethods",
+  "websocket",
 ]);
 const MATCH_KEYS = new Set(["authority", "pathPrefix"]);
 
@@ -260,8 +275,12 @@ function compileOrigin(i: number, origin: unknown): OriginTarget {
   } catch {
     throw new RouteConfigError(i, "origin", `not an absolute URL: ${JSON.stringify(origin)}`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new RouteConfigError(i, "origin", `scheme must be http or https (got ${url.protocol})`);
+  if (!["http:", "https:", "ws:", "wss:"].includes(url.protocol)) {
+    throw new RouteConfigError(
+      i,
+      "origin",
+      `scheme must be http or https (ws or wss for a WebSocket route; got ${url.protocol})`,
+    );
   }
   if (url.username !== "" || url.password !== "" || /^[a-z]+:\/\/[^/]*@/i.test(origin)) {
     throw new RouteConfigError(i, "origin", "must not contain userinfo (credentials in URLs leak)");
@@ -385,9 +404,30 @@ export function compileRoutes(
     if (e.forwardedHost !== undefined && typeof e.forwardedHost !== "boolean") {
       throw new RouteConfigError(i, "forwardedHost", "must be a boolean");
     }
+    if (e.websocket !== undefined && typeof e.websocket !== "boolean") {
+      throw new RouteConfigError(i, "websocket", "must be a boolean");
+    }
+    const wsOrigin = origin.kind === "url" && /^wss?:/.test(origin.base);
+    if (origin.kind === "url" && e.websocket !== undefined && e.websocket !== wsOrigin) {
+      throw new RouteConfigError(
+        i,
+        "websocket",
+        wsOrigin
+          ? "a ws: or wss: origin is always a WebSocket route"
+          : "a WebSocket route needs a ws: or wss: origin (or service:NAME)",
+      );
+    }
+    const websocket = wsOrigin || e.websocket === true;
+    if (websocket && (e.maxBodyBytes !== undefined || e.bodyIdleTimeoutMs !== undefined)) {
+      throw new RouteConfigError(
+        i,
+        e.maxBodyBytes !== undefined ? "maxBodyBytes" : "bodyIdleTimeoutMs",
+        "does not apply to a WebSocket route (its messages are bounded by max_ws_message)",
+      );
+    }
     const policy = compileRoutePolicy(e.auth, e.authMethods);
     if (Array.isArray(policy)) throw new RouteConfigError(i, policy[0], policy[1]);
-    const key = `${authority ?? "*"} ${pathPrefix}`;
+    const key = `${websocket ? "ws" : "http"} ${authority ?? "*"} ${pathPrefix}`;
     const dup = seen.get(key);
     if (dup !== undefined) {
       throw new RouteConfigError(
@@ -412,6 +452,7 @@ export function compileRoutes(
       forwardedHost: e.forwardedHost === true,
       auth: policy.auth,
       authMethods: policy.authMethods,
+      websocket,
     });
   });
   routes.sort((a, b) =>
@@ -466,7 +507,9 @@ export function matchRoute(table: RouteTable, input: MatchInput): RouteMatch | n
   const q = input.path.indexOf("?");
   const pathname = q < 0 ? input.path : input.path.slice(0, q);
   const query = q < 0 ? "" : input.path.slice(q);
+  const websocket = input.websocket === true;
   for (const route of table.routes) {
+    if (route.websocket !== websocket) continue;
     if (route.authority !== null && route.authority !== authority) continue;
     if (!underPrefix(pathname, route.pathPrefix)) continue;
     let rest = pathname;

@@ -94,6 +94,24 @@ export type EventFields = {
     /** The socket's close code as the platform reported it (client-closed sockets only). */
     socketCode: number | null;
   };
+  /**
+   * A tunneled WebSocket (PROTOCOL.md §6.9) ended; its stream's `request` line follows. Counts
+   * are messages and payload bytes each way (in: client → origin); `peakHeld` the most origin
+   * bytes it held for a slow client (bounded by 2 × max_ws_message + 65,536).
+   */
+  websocket: {
+    sessionId: string;
+    route: string;
+    outcome: "closed" | "origin_failed" | "client_reset" | "client_invalid" | "stalled";
+    closeCode: number | null;
+    by: "client" | "origin" | null;
+    messagesIn: number;
+    messagesOut: number;
+    bytesIn: number;
+    bytesOut: number;
+    ms: number;
+    peakHeld: number;
+  };
   /** A stream opened (emitted only with access lines: each is followed by one `request`). */
   stream_open: { sessionId: string; stream: number };
   /** One request on a stream, when its stream ends (the access log line). */
@@ -216,6 +234,7 @@ export const EVENT_LEVELS: Readonly<Record<EventName, LogLevel>> = Object.freeze
   channel_close: "info",
   stream_open: "debug",
   request: "info",
+  websocket: "info",
   refused: "debug",
   auth: "info",
   crypto: "info",
