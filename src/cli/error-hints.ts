@@ -17,4 +17,6 @@ export const GATEWAY_ERROR_HINTS: Record<string, string> = {
   bad_response: "the origin's response could not be carried on the channel",
   origin_headers_too_large: "the origin's response headers do not fit in one HEADERS frame",
   gateway_timeout: "the origin did not answer in time",
+  websocket_limit: "too many tunneled WebSockets are open on this channel (docs/websockets.md)",
+  websocket_busy: "the gateway holds as many origin WebSockets as it allows: retry later",
 };

@@ -397,6 +397,7 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
       originBodyIdleTimeoutMs: settings.originBodyIdleTimeoutMs,
       channelPath: settings.channelPath,
       allowedOrigins: settings.allowedOrigins,
+      websockets: settings.websockets,
       auth: authFor(auth),
       log,
     });

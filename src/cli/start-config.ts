@@ -4,6 +4,7 @@
  * gateway's one configuration parser (src/gateway/config.ts, shared with the environment);
  * its errors name the file and the setting (`pqgate.json: routes[0].origin: ...`).
  */
+import type { WebSocketSettings } from "../gateway/websocket-options.ts";
 import {
   checkListen,
   checkLogFormat,
@@ -50,6 +51,8 @@ export interface StartSettings extends Omit<ServerSettings, "port" | "hostname">
    * file and no `allowedOrigins`: [] (no browser page; the gateway serves none of its own).
    */
   allowedOrigins: string[] | undefined;
+  /** The config file's tunneled-WebSocket caps (createGateway `websockets`). */
+  websockets: WebSocketSettings | undefined;
   configPath: string | null;
   /**
    * Client authentication (docs/configuration.md §6): the config file's `auth` with its paths
@@ -261,6 +264,7 @@ export function resolveStartSettings(flags: StartFlags, configText: string | nul
     drainTimeoutMs: undefined,
     channelPath: undefined,
     allowedOrigins: undefined,
+    websockets: undefined,
     configPath: flags.config,
     auth: undefined,
     verbose: flags.verbose,
@@ -340,6 +344,7 @@ function applyConfigFile(s: StartSettings, where: string, text: string): void {
   s.originTimeoutMs = gateway.originTimeoutMs;
   s.originBodyIdleTimeoutMs = gateway.originBodyIdleTimeoutMs;
   s.channelPath = gateway.channelPath;
+  s.websockets = gateway.websockets;
   if (auth !== undefined) {
     const t = auth.token;
     s.auth = {

@@ -51,6 +51,27 @@ Deno.test("config: the same bad value is reported at its path from a file and fr
       /^ must be an integer from 1 to 4294967295, got 0$/,
     ],
     [
+      { websockets: { maxPerChannel: 0 } },
+      { PQGATE_WEBSOCKETS: '{"maxPerChannel":0}' },
+      "websockets.maxPerChannel",
+      "PQGATE_WEBSOCKETS.maxPerChannel",
+      /^ must be an integer from 1 to 1024, got 0$/,
+    ],
+    [
+      { websockets: { connect: "x" } }, // connectors are code, never configuration
+      { PQGATE_WEBSOCKETS: '{"connect":"x"}' },
+      "websockets.connect",
+      "PQGATE_WEBSOCKETS.connect",
+      /^ is not a known setting \(known: maxPerChannel, maxOriginSockets, closeTimeoutMs\)$/,
+    ],
+    [
+      { limits: { maxWsMessage: 16 * 1024 * 1024 + 1 } },
+      { PQGATE_LIMITS: '{"maxWsMessage":16777217}' },
+      "limits.maxWsMessage",
+      "PQGATE_LIMITS.maxWsMessage",
+      /^ must be an integer from 0 to 16777216, got 16777217$/,
+    ],
+    [
       { limits: { maxStream: 5 } },
       { PQGATE_LIMITS: '{"maxStream":5}' },
       "limits.maxStream",

@@ -80,6 +80,7 @@ import {
   checkAuthFile,
   unreachableAuthRoutes,
 } from "./auth-config.ts";
+import { checkWebSocketSettings, type WebSocketSettings } from "./websocket-options.ts";
 import { LOG_FORMATS, LOG_THRESHOLDS, type LogFormat, type LogThreshold } from "./log-writer.ts";
 
 export { ConfigError, configFail };
@@ -100,6 +101,7 @@ export const GATEWAY_ENV_VARS = [
   "PQGATE_USERS",
   "PQGATE_PSKS",
   "PQGATE_TOKEN_SECRET",
+  "PQGATE_WEBSOCKETS",
 ] as const;
 
 export type GatewayEnv = { [K in (typeof GATEWAY_ENV_VARS)[number]]?: string };
@@ -115,6 +117,8 @@ export interface GatewaySettings {
   channelPath: string | undefined;
   allowedOrigins: string[] | undefined;
   crypto: "auto" | "noble" | undefined;
+  /** The tunneled-WebSocket caps (docs/websockets.md). */
+  websockets: WebSocketSettings | undefined;
 }
 
 /** How one setting is read from a config file and from its environment variable. */
@@ -311,6 +315,12 @@ export const GATEWAY_SETTINGS: Settings = {
     check: checkAllowedOrigins,
   },
   crypto: { file: false, env: "PQGATE_CRYPTO", decode: decodeString, check: checkCrypto },
+  websockets: {
+    file: true,
+    env: "PQGATE_WEBSOCKETS",
+    decode: decodeJson("object", "must be a JSON object"),
+    check: (v, where) => (checkWebSocketSettings(v, where), v as WebSocketSettings),
+  },
 };
 
 /** One setting from its variable: decoded, then checked (undefined when unset). */
@@ -425,6 +435,7 @@ export interface EnvGatewayOptions {
   originBodyIdleTimeoutMs: number | undefined;
   allowedOrigins: string[] | undefined;
   crypto: "auto" | "noble" | undefined;
+  websockets: WebSocketSettings | undefined;
   /**
    * Client authentication (PQGATE_AUTH, PQGATE_USERS, PQGATE_PSKS, PQGATE_TOKEN_SECRET), as
    * createGateway `auth` takes it.
@@ -456,6 +467,7 @@ export function gatewayOptionsFromEnv(env: GatewayEnv): EnvGatewayOptions {
     ),
     allowedOrigins: fromEnv("allowedOrigins", env.PQGATE_ALLOWED_ORIGINS),
     crypto: fromEnv("crypto", env.PQGATE_CRYPTO),
+    websockets: fromEnv("websockets", env.PQGATE_WEBSOCKETS),
     auth: auth === undefined ? undefined : authOptionsFromEnv(auth),
     logOff: parseLogLevel(env.PQGATE_LOG) === "off",
   };
@@ -652,6 +664,7 @@ export const CONFIG_FILE_SETTINGS = [
   "drainTimeoutMs",
   "channelPath",
   "allowedOrigins",
+  "websockets",
   "auth",
   ...OBSERVE_SETTINGS,
 ] as const;
@@ -681,6 +694,7 @@ function fileChecks(): Record<FileSetting, (v: unknown, where: Where) => unknown
     drainTimeoutMs: drainTimeout,
     channelPath: g.channelPath.check,
     allowedOrigins: g.allowedOrigins.check,
+    websockets: g.websockets.check,
     auth: checkAuthFile,
     logLevel: checkLogLevel,
     logFormat: checkLogFormat,

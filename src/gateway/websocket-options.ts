@@ -14,7 +14,8 @@ import {
   WebSocketSlots,
 } from "../proxy/websocket-relay.ts";
 import { DEFAULT_MAX_WS_MESSAGE } from "../tunnel/ws-messages.ts";
-import { configError } from "./options.ts";
+import { configFail, type Where, within } from "./config-error.ts";
+import { configError, optionAt } from "./options.ts";
 import type { WebSocketHandlerOptions } from "./request-handler.ts";
 
 export interface WebSocketOptions {
@@ -34,20 +35,44 @@ export interface WebSocketOptions {
   closeTimeoutMs?: number;
 }
 
-const KNOWN = new Set([
-  "connect",
-  "services",
-  "maxPerChannel",
-  "maxOriginSockets",
-  "closeTimeoutMs",
-]);
+/** The caps a config file (`websockets`) or PQGATE_WEBSOCKETS may set: no connectors. */
+export type WebSocketSettings = Pick<
+  WebSocketOptions,
+  "maxPerChannel" | "maxOriginSockets" | "closeTimeoutMs"
+>;
 
-function count(name: string, v: unknown, def: number, max: number): number {
-  if (v === undefined) return def;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > max) {
-    configError(["websockets", name], `must be an integer from 1 to ${max}`);
+const CAPS: Record<keyof WebSocketSettings, [number, number]> = {
+  maxPerChannel: [DEFAULT_MAX_WEBSOCKETS_PER_CHANNEL, 1024],
+  maxOriginSockets: [DEFAULT_MAX_ORIGIN_WEBSOCKETS, 1_000_000],
+  closeTimeoutMs: [DEFAULT_WS_CLOSE_TIMEOUT_MS, 60_000],
+};
+
+/** Checks the caps of `websockets` (in a file, the environment, or the option: `code`). */
+export function checkWebSocketSettings(
+  v: unknown,
+  where: Where,
+  code = false,
+): Required<WebSocketSettings> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    configFail(where, "must be an object");
   }
-  return v;
+  const known = code ? [...Object.keys(CAPS), "connect", "services"] : Object.keys(CAPS);
+  for (const k of Object.keys(v)) {
+    if (!known.includes(k)) {
+      configFail(within(where, k), `is not a known setting (known: ${known.join(", ")})`);
+    }
+  }
+  const out = {} as Required<WebSocketSettings>;
+  for (
+    const [k, [def, max]] of Object.entries(CAPS) as [keyof WebSocketSettings, [number, number]][]
+  ) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x !== undefined && (typeof x !== "number" || !Number.isInteger(x) || x < 1 || x > max)) {
+      configFail(within(where, k), `must be an integer from 1 to ${max}, got ${JSON.stringify(x)}`);
+    }
+    out[k] = (x as number | undefined) ?? def;
+  }
+  return out;
 }
 
 /**
@@ -60,13 +85,8 @@ export function resolveWebSockets(
   demo: boolean,
   maxWsMessage: number | undefined,
 ): { handler: WebSocketHandlerOptions | undefined; maxWsMessage: number } {
-  if (options !== undefined && (typeof options !== "object" || options === null)) {
-    configError(["websockets"], "must be an object");
-  }
   const o = options ?? {};
-  for (const k of Object.keys(o)) {
-    if (!KNOWN.has(k)) configError(["websockets", k], "is not a known option");
-  }
+  const caps = checkWebSocketSettings(o, optionAt("websockets"), true);
   if (o.connect !== undefined && o.connect !== false && typeof o.connect !== "function") {
     configError(["websockets", "connect"], "must be a function or false");
   }
@@ -109,21 +129,9 @@ export function resolveWebSockets(
     handler: {
       connect,
       services,
-      slots: new WebSocketSlots(
-        count("maxOriginSockets", o.maxOriginSockets, DEFAULT_MAX_ORIGIN_WEBSOCKETS, 1_000_000),
-      ),
-      maxPerChannel: count(
-        "maxPerChannel",
-        o.maxPerChannel,
-        DEFAULT_MAX_WEBSOCKETS_PER_CHANNEL,
-        1024,
-      ),
-      closeTimeoutMs: count(
-        "closeTimeoutMs",
-        o.closeTimeoutMs,
-        DEFAULT_WS_CLOSE_TIMEOUT_MS,
-        60_000,
-      ),
+      slots: new WebSocketSlots(caps.maxOriginSockets),
+      maxPerChannel: caps.maxPerChannel,
+      closeTimeoutMs: caps.closeTimeoutMs,
     },
     maxWsMessage: offered,
   };
