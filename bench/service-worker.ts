@@ -7,30 +7,19 @@
  *
  *   deno run -A bench/service-worker.ts [N=300]
  */
-import { buildClient, SW_BUILD } from "../scripts/build-client.mjs";
 import { createGateway } from "../src/gateway/create-gateway.ts";
-import { demoPageRoutes } from "../src/demo/page.ts";
 import { generateStaticKey, pinFor } from "../src/protocol/static-keys.ts";
-import { serveDeno } from "../src/transport/deno/serve.ts";
 import { launchChromium } from "../tests/browser/chromium.ts";
+import { serveDemoPage } from "../tests/browser/testing.ts";
 
 const N = Number(Deno.args[0] ?? 300);
 const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
 const gateway = createGateway({ keys: key });
-const [client, sw] = await Promise.all([buildClient(), buildClient(SW_BUILD)]);
 gateway.app.get("/bench.html", (c) =>
   c.html(`<!doctype html><script type="module">
 import * as pq from "/client.js"; globalThis.pq = pq; document.title = "ready";
 </script>`));
-gateway.app.route(
-  "/",
-  demoPageRoutes({
-    clientBundle: () => client.code,
-    serviceWorker: () => sw.code,
-    channelPath: gateway.channelPath,
-  }),
-);
-const server = serveDeno({ gateway, port: 0, hostname: "127.0.0.1" });
+const { server, sw } = await serveDemoPage(gateway);
 const chromium = await launchChromium();
 try {
   const page = await chromium.browser.contexts()[0].newPage();

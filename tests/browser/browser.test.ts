@@ -21,15 +21,8 @@ import { demoPageRoutes } from "../../src/demo/page.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { toHex } from "../../src/protocol/bytes.ts";
 import { serveDeno } from "../../src/transport/deno/serve.ts";
-import { CHROMIUM_PATH, chromiumInstalled, launchChromium } from "./chromium.ts";
-
-const installed = chromiumInstalled();
-const inCI = Deno.env.get("CI") === "true";
-if (!installed && !inCI) {
-  console.warn(
-    `browser test ignored: no Chromium at ${CHROMIUM_PATH} (run: bash scripts/install-chromium.sh)`,
-  );
-}
+import { launchChromium } from "./chromium.ts";
+import { chromiumTest } from "./testing.ts";
 
 const SCREENSHOT = new URL("../../docs/demo-page.png", import.meta.url);
 const STREAM_BYTES = 4 * 1024 * 1024;
@@ -67,18 +60,9 @@ async function text(page: Page, selector: string): Promise<string> {
   return (await page.textContent(selector))?.trim() ?? "";
 }
 
-Deno.test({
-  name: "browser: the demo page handshakes, sends requests, streams, and explains a wrong pin",
-  ignore: !installed && !inCI,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    if (!installed) {
-      assert.fail(
-        `Chromium is not installed at ${CHROMIUM_PATH}. CI must install it first: bash scripts/install-chromium.sh ` +
-          "(Debian: apt-get install chromium).",
-      );
-    }
+chromiumTest(
+  "browser: the demo page handshakes, sends requests, streams, and explains a wrong pin",
+  async () => {
     const started = performance.now();
     const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
     const pin = pinFor(key.publicKey);
@@ -328,4 +312,4 @@ Deno.test({
       await server.shutdown();
     }
   },
-});
+);

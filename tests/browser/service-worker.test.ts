@@ -17,22 +17,12 @@
  */
 import assert from "node:assert/strict";
 import type { CDPSession, Page } from "playwright-core";
-import { buildClient, SW_BUILD } from "../../scripts/build-client.mjs";
 import { createGateway } from "../../src/gateway/create-gateway.ts";
-import { demoPageRoutes } from "../../src/demo/page.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { toHex } from "../../src/protocol/bytes.ts";
-import { serveDeno } from "../../src/transport/deno/serve.ts";
 import type { PqgateWorkerState } from "../../src/client/mod.ts";
-import { CHROMIUM_PATH, chromiumInstalled, launchChromium } from "./chromium.ts";
-
-const installed = chromiumInstalled();
-const inCI = Deno.env.get("CI") === "true";
-if (!installed && !inCI) {
-  console.warn(
-    `service worker test ignored: no Chromium at ${CHROMIUM_PATH} (run: bash scripts/install-chromium.sh)`,
-  );
-}
+import { launchChromium } from "./chromium.ts";
+import { chromiumTest, serveDemoPage } from "./testing.ts";
 
 const GATEWAY_SECRET = "sw-test-" + crypto.randomUUID();
 const STREAM_BYTES = 2 * 1024 * 1024;
@@ -252,17 +242,9 @@ function workerState(page: Page, connect = false): Promise<PqgateWorkerState> {
   );
 }
 
-Deno.test({
-  name: "browser: Service Worker mode routes a page's plain fetch through one channel, fail-closed",
-  ignore: !installed && !inCI,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    if (!installed) {
-      assert.fail(
-        `Chromium is not installed at ${CHROMIUM_PATH}. CI must install it first: bash scripts/install-chromium.sh`,
-      );
-    }
+chromiumTest(
+  "browser: Service Worker mode routes a page's plain fetch through one channel, fail-closed",
+  async () => {
     const origin = recordingOrigin();
     const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
     const pin = pinFor(key.publicKey);
@@ -274,17 +256,8 @@ Deno.test({
         gatewayAuth: GATEWAY_SECRET,
       }],
     });
-    const [client, sw] = await Promise.all([buildClient(), buildClient(SW_BUILD)]);
     gateway.app.get("/sw-test.html", (c) => c.html(TEST_PAGE));
-    gateway.app.route(
-      "/",
-      demoPageRoutes({
-        clientBundle: () => client.code,
-        serviceWorker: () => sw.code,
-        channelPath: gateway.channelPath,
-      }),
-    );
-    const server = serveDeno({ gateway, port: 0, hostname: "127.0.0.1" });
+    const { server } = await serveDemoPage(gateway);
     let serverUp = true;
     const chromium = await launchChromium();
     const api = origin.url;
@@ -586,27 +559,14 @@ Deno.test({
       await origin.close();
     }
   },
-});
+);
 
-Deno.test({
-  name: "browser: the demo page's Service Worker mode answers a plain fetch('https://demo/...')",
-  ignore: !installed && !inCI,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    if (!installed) assert.fail(`Chromium is not installed at ${CHROMIUM_PATH}`);
+chromiumTest(
+  "browser: the demo page's Service Worker mode answers a plain fetch('https://demo/...')",
+  async () => {
     const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
     const gateway = createGateway({ keys: key }); // the demo origin at https://demo/
-    const [client, sw] = await Promise.all([buildClient(), buildClient(SW_BUILD)]);
-    gateway.app.route(
-      "/",
-      demoPageRoutes({
-        clientBundle: () => client.code,
-        serviceWorker: () => sw.code,
-        channelPath: gateway.channelPath,
-      }),
-    );
-    const server = serveDeno({ gateway, port: 0, hostname: "127.0.0.1" });
+    const { server } = await serveDemoPage(gateway);
     const chromium = await launchChromium();
     try {
       const page = await chromium.browser.contexts()[0].newPage();
@@ -649,4 +609,4 @@ Deno.test({
       await server.shutdown();
     }
   },
-});
+);

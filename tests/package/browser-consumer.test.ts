@@ -26,11 +26,9 @@ import { createGateway } from "../../src/gateway/create-gateway.ts";
 import { toBase64Url } from "../../src/protocol/bytes.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { serveDeno } from "../../src/transport/deno/serve.ts";
-import { CHROMIUM_PATH, chromiumInstalled, launchChromium } from "../browser/chromium.ts";
+import { launchChromium } from "../browser/chromium.ts";
+import { chromiumTest } from "../browser/testing.ts";
 import { BIN, buildAndPack, installConsumer, ok } from "./helpers.ts";
-
-const installed = chromiumInstalled();
-const inCI = Deno.env.get("CI") === "true";
 
 const SHIPPED = "node_modules/pqgate/dist/pkg/browser/pqgate-client.js";
 
@@ -161,18 +159,9 @@ async function runPage(p: Page, url: string): Promise<{ result: PageResult; prob
   }
 }
 
-Deno.test({
-  name:
-    "package: consumer 4, a browser page importing the built client (Chromium: shipped file, user's bundle)",
-  ignore: !installed && !inCI,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    if (!installed) {
-      assert.fail(
-        `Chromium is not installed at ${CHROMIUM_PATH}: bash scripts/install-chromium.sh (Debian: apt-get install chromium).`,
-      );
-    }
+chromiumTest(
+  "package: consumer 4, a browser page importing the built client (Chromium: shipped file, user's bundle)",
+  async () => {
     const tmp = await Deno.makeTempDir({ prefix: "pqgate-browser-consumer-" });
     const servers: { shutdown(): Promise<void> }[] = [];
     let chromium: Awaited<ReturnType<typeof launchChromium>> | null = null;
@@ -273,4 +262,4 @@ Deno.test({
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },
-});
+);
