@@ -119,6 +119,10 @@ const SW_CSP = [
   "base-uri 'none'",
 ].join("; ");
 
+const HTML = { "content-type": "text/html; charset=utf-8" };
+const JS = { "content-type": "text/javascript; charset=utf-8" };
+const SOURCE_MAP = { "content-type": "application/json; charset=utf-8" };
+
 const COMMON_HEADERS = {
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
@@ -184,93 +188,57 @@ export function demoPageRoutes(opts: DemoPageOptions): Hono {
     };
   });
 
+  /**
+   * One asset's route: `body` gives what to send, or null for an asset that has no source map
+   * (404); a failure is reported to onError as `source` and answered 503 naming `what`.
+   */
+  const asset = (
+    source: "client.js" | "pqgate-sw.js" | "page",
+    what: string,
+    headers: Record<string, string>,
+    body: () => Promise<BodyInit | null>,
+  ) =>
+  async (): Promise<Response> => {
+    try {
+      const b = await body();
+      if (b === null) {
+        return new Response("no source map", { status: 404, headers: COMMON_HEADERS });
+      }
+      return new Response(b, { headers: { ...headers, ...COMMON_HEADERS } });
+    } catch (e) {
+      opts.onError?.(source, e);
+      return unavailable(what);
+    }
+  };
+
+  const page = async () => (await assets()).html;
+  const script = async () => (await assets()).script;
+  const clientCode = async () => (await bundle()).code as BodyInit;
+  const clientMap = async () => (await bundle()).map as BodyInit | null;
+
   const app = new Hono();
-  app.get("/", async () => {
-    try {
-      const { html } = await assets();
-      return new Response(html, {
-        headers: {
-          "content-type": "text/html; charset=utf-8",
-          "content-security-policy": csp,
-          ...COMMON_HEADERS,
-        },
-      });
-    } catch (e) {
-      opts.onError?.("page", e);
-      return unavailable("the demo page");
-    }
-  });
-  app.get("/demo.js", async () => {
-    try {
-      const { script } = await assets();
-      return new Response(script, {
-        headers: { "content-type": "text/javascript; charset=utf-8", ...COMMON_HEADERS },
-      });
-    } catch (e) {
-      opts.onError?.("page", e);
-      return unavailable("demo.js");
-    }
-  });
-  app.get("/client.js", async () => {
-    try {
-      const { code } = await bundle();
-      return new Response(code as BodyInit, {
-        headers: { "content-type": "text/javascript; charset=utf-8", ...COMMON_HEADERS },
-      });
-    } catch (e) {
-      opts.onError?.("client.js", e);
-      return unavailable("client.js (the browser client bundle)");
-    }
-  });
-  app.get("/client.js.map", async () => {
-    try {
-      const { map } = await bundle();
-      if (map === null) {
-        return new Response("no source map", { status: 404, headers: COMMON_HEADERS });
-      }
-      return new Response(map as BodyInit, {
-        headers: { "content-type": "application/json; charset=utf-8", ...COMMON_HEADERS },
-      });
-    } catch (e) {
-      opts.onError?.("client.js", e);
-      return unavailable("client.js.map");
-    }
-  });
-  app.get("/pqgate-sw.js", async () => {
-    if (!swBundle) {
-      return new Response("no service worker here\n", { status: 404, headers: COMMON_HEADERS });
-    }
-    try {
-      const { code } = await swBundle();
-      return new Response(code as BodyInit, {
-        headers: {
-          "content-type": "text/javascript; charset=utf-8",
-          "content-security-policy": SW_CSP,
-          ...COMMON_HEADERS,
-        },
-      });
-    } catch (e) {
-      opts.onError?.("pqgate-sw.js", e);
-      return unavailable("pqgate-sw.js (the service worker)");
-    }
-  });
-  app.get("/pqgate-sw.js.map", async () => {
-    if (!swBundle) {
-      return new Response("no service worker here\n", { status: 404, headers: COMMON_HEADERS });
-    }
-    try {
-      const { map } = await swBundle();
-      if (map === null) {
-        return new Response("no source map", { status: 404, headers: COMMON_HEADERS });
-      }
-      return new Response(map as BodyInit, {
-        headers: { "content-type": "application/json; charset=utf-8", ...COMMON_HEADERS },
-      });
-    } catch (e) {
-      opts.onError?.("pqgate-sw.js", e);
-      return unavailable("pqgate-sw.js.map");
-    }
-  });
+  app.get("/", asset("page", "the demo page", { ...HTML, "content-security-policy": csp }, page));
+  app.get("/demo.js", asset("page", "demo.js", JS, script));
+  app.get(
+    "/client.js",
+    asset("client.js", "client.js (the browser client bundle)", JS, clientCode),
+  );
+  app.get("/client.js.map", asset("client.js", "client.js.map", SOURCE_MAP, clientMap));
+  if (swBundle) {
+    const swCode = async () => (await swBundle()).code as BodyInit;
+    const swMap = async () => (await swBundle()).map as BodyInit | null;
+    const swHeaders = { ...JS, "content-security-policy": SW_CSP };
+    app.get(
+      "/pqgate-sw.js",
+      asset("pqgate-sw.js", "pqgate-sw.js (the service worker)", swHeaders, swCode),
+    );
+    app.get("/pqgate-sw.js.map", asset("pqgate-sw.js", "pqgate-sw.js.map", SOURCE_MAP, swMap));
+  } else {
+    const none = () =>
+      new Response("no service worker here\n", { status: 404, headers: COMMON_HEADERS });
+    app.get("/pqgate-sw.js", none);
+    app.get("/pqgate-sw.js.map", none);
+  }
   app.get("/favicon.ico", () => new Response(null, { status: 204 }));
   return app;
 }
