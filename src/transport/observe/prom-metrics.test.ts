@@ -103,3 +103,38 @@ Deno.test("prom metrics: requests by route and status class; refusals start at z
   assert.equal(refusals.metrics.length, 12);
   assert.ok(refusals.metrics.every((x) => x.value === "0"));
 });
+
+Deno.test("prom metrics: tunneled WebSockets by route and outcome, their messages and bytes", async () => {
+  const m = await createPromMetrics({ processMetrics: false });
+  const base = {
+    sessionId: "s",
+    route: "2",
+    closeCode: 1000,
+    by: "client" as const,
+    messagesIn: 3,
+    messagesOut: 4,
+    bytesIn: 30,
+    bytesOut: 40,
+    ms: 10,
+    peakHeld: 0,
+  };
+  m.log("websocket", { ...base, outcome: "closed" });
+  m.log("websocket", { ...base, outcome: "stalled", closeCode: null });
+  m.log("websocket", { ...base, outcome: "closed" });
+  const fams = parse(await m.metrics());
+  const ws = fams.find((f) => f.name === "pqgate_websockets_total")!;
+  assert.deepEqual(
+    Object.fromEntries(ws.metrics.map((x) => [`${x.labels!.route} ${x.labels!.outcome}`, x.value])),
+    { "2 closed": "2", "2 stalled": "1" },
+  );
+  const msgs = fams.find((f) => f.name === "pqgate_websocket_messages_total")!;
+  assert.deepEqual(
+    Object.fromEntries(msgs.metrics.map((x) => [x.labels!.direction, x.value])),
+    { in: "9", out: "12" },
+  );
+  const bytes = fams.find((f) => f.name === "pqgate_websocket_bytes_total")!;
+  assert.deepEqual(
+    Object.fromEntries(bytes.metrics.map((x) => [x.labels!.direction, x.value])),
+    { in: "90", out: "120" },
+  );
+});

@@ -141,6 +141,26 @@ export async function createPromMetrics(o: PromMetricsOptions = {}): Promise<Pro
     buckets: ORIGIN_BUCKETS,
     registers,
   });
+  const websockets = new client.Counter({
+    name: `${p}websockets_total`,
+    help:
+      "Tunneled WebSockets ended, by route and outcome (closed, origin_failed, client_reset, client_invalid, stalled)",
+    labelNames: ["route", "outcome"],
+    registers,
+  });
+  const websocketMessages = new client.Counter({
+    name: `${p}websocket_messages_total`,
+    help: "Messages of ended tunneled WebSockets, by direction (in = client to origin)",
+    labelNames: ["direction"],
+    registers,
+  });
+  const websocketBytes = new client.Counter({
+    name: `${p}websocket_bytes_total`,
+    help:
+      "Message payload bytes of ended tunneled WebSockets, by direction (in = client to origin)",
+    labelNames: ["direction"],
+    registers,
+  });
   const refusals = new client.Counter({
     name: `${p}refusals_total`,
     help: "Work refused by a limit or a policy, by reason",
@@ -198,6 +218,13 @@ export async function createPromMetrics(o: PromMetricsOptions = {}): Promise<Pro
     },
     refused(f) {
       refusals.inc({ reason: f.reason });
+    },
+    websocket(f) {
+      websockets.inc({ route: f.route, outcome: f.outcome });
+      websocketMessages.inc({ direction: "in" }, f.messagesIn);
+      websocketMessages.inc({ direction: "out" }, f.messagesOut);
+      websocketBytes.inc({ direction: "in" }, f.bytesIn);
+      websocketBytes.inc({ direction: "out" }, f.bytesOut);
     },
     "gateway.reload"(f) {
       reloads.inc({ result: f.ok ? "ok" : "refused" });
