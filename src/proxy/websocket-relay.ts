@@ -52,8 +52,13 @@ export const DEFAULT_MAX_WEBSOCKETS_PER_CHANNEL = 16;
 export const DEFAULT_MAX_ORIGIN_WEBSOCKETS = 256;
 /** How long the origin gets to answer the client's close before the stream ends with 1000. */
 export const DEFAULT_WS_CLOSE_TIMEOUT_MS = 5_000;
-/** How often a relay waiting for the origin socket to drain looks at its `bufferedAmount`. */
+/**
+ * How often a relay waiting for the origin socket to drain looks at its `bufferedAmount` (no
+ * platform has a drain event): from 10 ms, doubling to 250 ms while it stays backed up, so a
+ * stuck origin costs a few timer wakeups a second.
+ */
 const DRAIN_POLL_MS = 10;
+const DRAIN_POLL_MAX_MS = 250;
 /** Largest piece of the origin's messages handed to the stream per read: one DATA frame. */
 const PIECE = MAX_PLAINTEXT - FRAME_HEADER_LEN;
 /** Handshake fields the gateway makes itself (§6.9), never forwarded. */
@@ -420,8 +425,10 @@ class Relay {
   /** Waits while the partial message and the origin's unsent bytes are over the bound. */
   async #originDrained(decoder: WsMessageDecoder): Promise<void> {
     const bound = this.#max + CLIENT_SLACK;
+    let wait = DRAIN_POLL_MS;
     while (!this.#done && decoder.buffered + (this.#socket.bufferedAmount ?? 0) >= bound) {
-      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+      await new Promise((r) => setTimeout(r, wait));
+      wait = Math.min(wait * 2, DRAIN_POLL_MAX_MS);
     }
   }
 
