@@ -25,7 +25,13 @@ import {
   type PreparableClientKem,
   type PreparedClientHello,
 } from "./client-hello.ts";
-import { ClientStreams, type FetchOptions } from "./client-streams.ts";
+import {
+  ClientStreams,
+  type FetchOptions,
+  type OpenedStream,
+  type OpenOptions,
+} from "./client-streams.ts";
+import type { RequestHead } from "./bhttp.ts";
 import { handshakeDeadline, silenceDeadline } from "./liveness.ts";
 import { binaryMessage, discardPrepared, MessageHold, type WireMessage } from "./message-hold.ts";
 import { RecordChannel } from "./record-channel.ts";
@@ -40,7 +46,12 @@ export {
   prepareClientHelloAsync,
   type PreparedClientHello,
 } from "./client-hello.ts";
-export { type FetchOptions, StreamResetError } from "./client-streams.ts";
+export {
+  type FetchOptions,
+  type OpenedStream,
+  type OpenOptions,
+  StreamResetError,
+} from "./client-streams.ts";
 
 export type ClientSessionState = "idle" | "clientHelloSent" | "established" | "closed";
 
@@ -132,6 +143,13 @@ export class ClientSession {
   #readyReject!: (e: unknown) => void;
   /** Resolves once the handshake completed (ClientFinished sent); rejects if it failed. */
   readonly ready: Promise<void>;
+  #infoResolve!: (info: SessionInfo) => void;
+  #infoReject!: (e: unknown) => void;
+  /**
+   * Resolves with SESSION_INFO when it arrived (the gateway's first record, after the
+   * handshake); rejects with the close error if the channel ends first.
+   */
+  readonly sessionInfoReady: Promise<SessionInfo>;
   #closedResolve!: (c: CloseInfo) => void;
   /** Resolves with the close information when the channel ended. */
   readonly closed: Promise<CloseInfo>;
@@ -162,6 +180,11 @@ export class ClientSession {
       this.#readyReject = rej;
     });
     this.ready.catch(() => {});
+    this.sessionInfoReady = new Promise((res, rej) => {
+      this.#infoResolve = res;
+      this.#infoReject = rej;
+    });
+    this.sessionInfoReady.catch(() => {});
     this.closed = new Promise((res) => (this.#closedResolve = res));
     const cred = opts.credentials;
     const announced = opts.auth && "method" in opts.auth ? opts.auth.method : null;
@@ -401,6 +424,18 @@ export class ClientSession {
     return this.#streams.fetch(request, opts);
   }
 
+  /**
+   * Opens a stream from a request head, without a `Request` (the CONNECT of a WebSocket stream,
+   * PROTOCOL.md §6.9); resolves once the response HEADERS arrived (client-streams.ts `open`).
+   */
+  openStream(
+    head: RequestHead,
+    body: ReadableStream<Uint8Array> | null,
+    opts: OpenOptions = {},
+  ): Promise<OpenedStream> {
+    return this.#streams.open(head, body, opts);
+  }
+
   // ---- handshake -------------------------------------------------------------------------
 
   #onServerHello(msg: Uint8Array): void {
@@ -443,6 +478,7 @@ export class ClientSession {
       case "session_info":
         if (this.#sessionInfo) throw new PqgateError("protocol_error", "second SESSION_INFO");
         this.#sessionInfo = f.info;
+        this.#infoResolve(f.info);
         this.#streams.pump();
         return;
       case "auth_result": {
@@ -514,6 +550,7 @@ export class ClientSession {
     this.#authWaiter?.reject(err);
     this.#authWaiter = null;
     if (wasHandshake) this.#readyReject(err);
+    this.#infoReject(err);
     this.#log("closed", { code: info.code, byPeer: info.byPeer, phase: info.phase });
     this.#closedResolve(info);
     try {

@@ -1,7 +1,8 @@
 /**
  * The client's streams (streams and flow control, PROTOCOL.md §6.2; HEADERS, §6.4; stream
- * errors, §6.5): `fetch` calls wait in a queue until the channel is up and a stream slot is
- * free (`max_streams`, §6.3), then go out as streams with odd ids; the gateway's HEADERS, DATA,
+ * errors, §6.5): `fetch` calls, and `open` calls (a request head without a `Request`, e.g. the
+ * CONNECT of a WebSocket stream, §6.9), wait in a queue until the channel is up and a stream slot
+ * is free (`max_streams`, §6.3), then go out as streams with odd ids; the gateway's HEADERS, DATA,
  * RESET_STREAM and WINDOW_UPDATE frames settle them. A stream the gateway refused unprocessed
  * (REFUSED) is retried, a few times, when its request has no body.
  */
@@ -14,7 +15,13 @@ import {
   STREAM_INTERNAL,
   STREAM_REFUSED,
 } from "../protocol/frames.ts";
-import { BhttpError, decodeResponseHead, encodeRequestHead } from "./bhttp.ts";
+import {
+  BhttpError,
+  decodeResponseHead,
+  encodeRequestHead,
+  type RequestHead,
+  type ResponseHead,
+} from "./bhttp.ts";
 import { isNullBodyStatus, requestHeadOf, responseOf } from "./http-mapping.ts";
 import { IncomingBody } from "./incoming-body.ts";
 import { BodyAborted, OutgoingBody } from "./outgoing-body.ts";
@@ -50,11 +57,45 @@ export interface ClientStreamsHost {
   fail(e: unknown): void;
 }
 
+export interface OpenOptions {
+  /** Aborting resets the stream with CANCEL (or drops the queued open). */
+  signal?: AbortSignal | null;
+  /**
+   * Send the request body only once a 2xx response head arrived (a WebSocket stream: the client
+   * sends no DATA before the 200, PROTOCOL.md §6.9). Any other status: the body is never read
+   * and is cancelled when the stream ends (the gateway resets it with CANCEL, §6.4).
+   */
+  bodyAfterResponse?: boolean;
+}
+
+/** A stream opened by `open`: the response head, its body, and the stream's own controls. */
+export interface OpenedStream {
+  status: number;
+  /** The response's field lines, lowercase names, in order. */
+  headers: [string, string][];
+  /**
+   * The response body (null: the HEADERS carried END_STREAM). Window is granted back as it is
+   * read (incoming-body.ts), so the reader's pace is the gateway's send pace on this stream.
+   */
+  body: ReadableStream<Uint8Array> | null;
+  /** Request-body bytes read from the source and not yet sent as DATA (at most one chunk). */
+  readonly unsent: number;
+  /** True once the stream closed: both directions ended, or it was reset (§6.2). */
+  readonly closed: boolean;
+  /** Resets the stream with `code` (§6.5) unless it already closed; the body fails with `reason`. */
+  reset(code: number, reason: unknown): void;
+}
+
 interface Pending {
-  request: Request;
+  /** The request head; a throw (a bad head) rejects the call when the stream would open. */
+  head: () => RequestHead;
+  method: string;
+  body: ReadableStream<Uint8Array> | null;
+  bodyAfterResponse: boolean;
   signal: AbortSignal | null;
-  contentLength: number | null;
-  resolve: (r: Response) => void;
+  /** What the call resolves with, made from the response head (a throw resets the stream). */
+  build: (head: ResponseHead, body: ReadableStream<Uint8Array> | null, s: ClientStream) => unknown;
+  resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   retries: number;
   onAbort: (() => void) | null;
@@ -69,6 +110,8 @@ interface ClientStream {
   headersReceived: boolean;
   body: IncomingBody | null;
   settled: boolean;
+  /** The request body's pump started (with bodyAfterResponse: only after a 2xx). */
+  pumping: boolean;
 }
 
 const MAX_REFUSED_RETRIES = 5;
@@ -99,22 +142,80 @@ export class ClientStreams {
 
   /** See `ClientSession.fetch`. */
   fetch(request: Request, opts: FetchOptions): Promise<Response> {
-    return new Promise<Response>((resolve, reject) => {
+    const contentLength = opts.contentLength ?? null;
+    return this.#enqueue<Response>({
+      head: () => {
+        const h = requestHeadOf(request);
+        if (
+          contentLength !== null && request.body !== null &&
+          !h.headers.some(([n]) => n === "content-length")
+        ) {
+          h.headers.push(["content-length", String(contentLength)]);
+        }
+        return h;
+      },
+      method: request.method,
+      body: request.body,
+      bodyAfterResponse: false,
+      signal: opts.signal ?? null,
+      build: (head, body) => responseOf(head, body, request.url),
+    });
+  }
+
+  /**
+   * Opens a stream with `head` (no `Request` needed: browsers and Deno refuse to make one with
+   * method CONNECT) and `body` (null: END_STREAM on the HEADERS); resolves once the response
+   * HEADERS arrived. See `OpenOptions`, `OpenedStream`.
+   */
+  open(
+    head: RequestHead,
+    body: ReadableStream<Uint8Array> | null,
+    opts: OpenOptions = {},
+  ): Promise<OpenedStream> {
+    return this.#enqueue<OpenedStream>({
+      head: () => ({ ...head, headers: [...head.headers] }),
+      method: head.method,
+      body,
+      bodyAfterResponse: opts.bodyAfterResponse ?? false,
+      signal: opts.signal ?? null,
+      build: (h, b, s) => {
+        const isLive = () => this.#streams.isLive(s);
+        const reset = (code: number, reason: unknown) => this.#resetStream(s, code, reason);
+        return {
+          status: h.status,
+          headers: h.headers,
+          body: b,
+          get unsent() {
+            return s.out.buffered;
+          },
+          get closed() {
+            return !isLive();
+          },
+          reset,
+        };
+      },
+    });
+  }
+
+  #enqueue<T>(
+    o: Omit<Pending, "resolve" | "reject" | "retries" | "onAbort">,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const closed = this.#host.closedError();
       if (closed) {
+        o.body?.cancel(closed).catch(() => {});
         reject(closed);
         return;
       }
-      const sig = opts.signal ?? null;
+      const sig = o.signal;
       if (sig?.aborted) {
+        o.body?.cancel(sig.reason).catch(() => {});
         reject(sig.reason);
         return;
       }
       const p: Pending = {
-        request,
-        signal: sig,
-        contentLength: opts.contentLength ?? null,
-        resolve,
+        ...o,
+        resolve: resolve as (v: unknown) => void,
         reject,
         retries: 0,
         onAbort: null,
@@ -159,9 +260,9 @@ export class ClientStreams {
         const s = this.#lookup(f.stream);
         if (!s) return;
         this.#forget(s);
-        s.out.abort(new StreamResetError(f.errorCode));
+        this.#abortOut(s, new StreamResetError(f.errorCode));
         if (
-          !s.settled && f.errorCode === STREAM_REFUSED && s.p.request.body === null &&
+          !s.settled && f.errorCode === STREAM_REFUSED && s.p.body === null &&
           s.p.retries < MAX_REFUSED_RETRIES
         ) {
           // Not processed (§6.5): retry when a stream slot is free.
@@ -185,7 +286,7 @@ export class ClientStreams {
   /** The channel ended: every stream and queued request fails with `err`. */
   failAll(err: unknown): void {
     for (const s of [...this.#streams.values()]) {
-      s.out.abort(err);
+      this.#abortOut(s, err);
       this.#failStream(s, err);
       this.#settle(s.p);
     }
@@ -199,14 +300,7 @@ export class ClientStreams {
   #open(p: Pending): void {
     let head: Uint8Array;
     try {
-      const h = requestHeadOf(p.request);
-      if (
-        p.contentLength !== null && p.request.body !== null &&
-        !h.headers.some(([n]) => n === "content-length")
-      ) {
-        h.headers.push(["content-length", String(p.contentLength)]);
-      }
-      head = encodeRequestHead(h);
+      head = encodeRequestHead(p.head());
       if (head.length > MAX_FRAME_PAYLOAD) {
         throw new TypeError(
           `pqgate: request headers too large (${head.length} > ${MAX_FRAME_PAYLOAD} bytes)`,
@@ -227,7 +321,7 @@ export class ClientStreams {
     }
     const id = this.#nextId;
     this.#nextId += 2;
-    const body = p.request.body;
+    const body = p.body;
     const s: ClientStream = {
       id,
       p,
@@ -241,22 +335,26 @@ export class ClientStreams {
       headersReceived: false,
       body: null,
       settled: false,
+      pumping: false,
     };
     this.#streams.add(s);
     this.#host.send({ type: "headers", stream: id, endStream: body === null, payload: head });
-    if (body !== null) {
-      s.out.pump(body).then(
-        () => {
-          s.localEnded = true;
-          if (s.remoteEnded) this.#forget(s);
-        },
-        (e) => {
-          if (e instanceof BodyAborted || !this.#streams.isLive(s)) return;
-          // The request body failed: the request is void.
-          this.#resetStream(s, STREAM_INTERNAL, e);
-        },
-      );
-    }
+    if (body !== null && !p.bodyAfterResponse) this.#pumpBody(s, body);
+  }
+
+  #pumpBody(s: ClientStream, body: ReadableStream<Uint8Array>): void {
+    s.pumping = true;
+    s.out.pump(body).then(
+      () => {
+        s.localEnded = true;
+        if (s.remoteEnded) this.#forget(s);
+      },
+      (e) => {
+        if (e instanceof BodyAborted || !this.#streams.isLive(s)) return;
+        // The request body failed: the request is void.
+        this.#resetStream(s, STREAM_INTERNAL, e);
+      },
+    );
   }
 
   #abort(p: Pending, reason: unknown): void {
@@ -280,7 +378,7 @@ export class ClientStreams {
     if (!this.#streams.isLive(s)) return;
     this.#forget(s);
     this.#host.send({ type: "reset_stream", stream: s.id, errorCode: code });
-    s.out.abort(reason);
+    this.#abortOut(s, reason);
     this.#failStream(s, reason);
   }
 
@@ -291,6 +389,15 @@ export class ClientStreams {
       s.p.reject(reason);
     } else if (s.body && !s.body.endReceived) {
       s.body.error(reason);
+    }
+  }
+
+  /** Stops the request body: its pump, or the unread source of a body never pumped. */
+  #abortOut(s: ClientStream, reason: unknown): void {
+    s.out.abort(reason);
+    if (!s.pumping) {
+      s.pumping = true; // once
+      s.p.body?.cancel(reason).catch(() => {});
     }
   }
 
@@ -315,7 +422,8 @@ export class ClientStreams {
     if (s.headersReceived) throw new PqgateError("protocol_error", "second HEADERS on a stream");
     s.headersReceived = true;
     s.remoteEnded = endStream;
-    let response: Response;
+    let result: unknown;
+    let status = 0;
     let nullBody = false;
     try {
       const head = decodeResponseHead(payload, { maxBytes: MAX_FRAME_PAYLOAD });
@@ -329,8 +437,9 @@ export class ClientStreams {
           },
         });
       }
-      nullBody = isNullBodyStatus(head.status) || s.p.request.method === "HEAD";
-      response = responseOf(head, nullBody ? null : s.body?.stream ?? null, s.p.request.url);
+      status = head.status;
+      nullBody = isNullBodyStatus(head.status) || s.p.method === "HEAD";
+      result = s.p.build(head, nullBody ? null : s.body?.stream ?? null, s);
     } catch (e) {
       const err = e instanceof BhttpError
         ? new TypeError(`pqgate: invalid response from gateway: ${e.message}`)
@@ -346,6 +455,12 @@ export class ClientStreams {
       s.body.stream.cancel().catch(() => {});
     } else if (s.remoteEnded && s.localEnded) this.#forget(s);
     else if (!s.body) this.#settle(s.p);
-    s.p.resolve(response);
+    s.p.resolve(result);
+    const body = s.p.body;
+    if (s.p.bodyAfterResponse && body !== null && !s.pumping && this.#streams.isLive(s)) {
+      if (status >= 200 && status <= 299) this.#pumpBody(s, body);
+      // Any other status refused the stream: the gateway resets it (CANCEL, §6.4), and the
+      // body, never read, is cancelled then.
+    }
   }
 }
