@@ -40,6 +40,7 @@ import {
 } from "./websocket-socket.ts";
 import { fetchWithRedirects } from "./redirect.ts";
 import { requestBodyOf } from "./request-body.ts";
+import { PqgateWebSocket } from "./pqgate-websocket.ts";
 
 /**
  * How the client authenticates to the gateway (docs/client-auth.md). `token` may be a
@@ -99,6 +100,11 @@ export interface ConnectOptions {
    * (the hello is public, but it then never appears in URLs, e.g. in a proxy's access log).
    */
   helloInUrl?: boolean;
+  /**
+   * How long a tunneled WebSocket in CLOSING waits for the gateway's close message before it
+   * resets its stream and reports 1006 (`channel.websocket()`, default 10,000 ms).
+   */
+  webSocketCloseTimeoutMs?: number;
 }
 
 function defaultRandom(n: number): Uint8Array {
@@ -271,6 +277,20 @@ export class Channel {
         const session = await this.#usableSession();
         return await session.fetch(hop, { signal, contentLength });
       },
+    });
+  }
+
+  /**
+   * A WebSocket to `url` (ws: or wss:; http(s) is taken as ws(s), relative URLs resolve against
+   * `baseUrl`) tunneled through the channel (PROTOCOL.md §6.9), with the browser WebSocket's
+   * shape. It opens on the current channel, or on a new one when it has closed (as `fetch`
+   * does); a socket ends with its channel (close 1006). docs/websockets.md.
+   */
+  websocket(url: string | URL, protocols?: string | string[]): PqgateWebSocket {
+    return new PqgateWebSocket(url, protocols, {
+      session: () => this.#usableSession(),
+      baseUrl: this.#o.baseUrl,
+      closeTimeoutMs: this.#o.webSocketCloseTimeoutMs,
     });
   }
 

@@ -33,3 +33,4 @@ export {
   type RegisterPqgateOptions,
   ServiceWorkerUnavailableError,
 } from "./service-worker-register.ts";
+export { PqgateWebSocket, type WebSocketGatewayError } from "./pqgate-websocket.ts";
