@@ -11,6 +11,7 @@ import { type Channel, connect } from "./channel.ts";
 import { PqgateWebSocket } from "./pqgate-websocket.ts";
 import {
   fakeWebSocket,
+  recordWebSocket,
   type ScriptedWsStream,
   wsGatewayEnd,
   type WsGatewayOptions,
@@ -27,43 +28,9 @@ async function setup(o: WsGatewayOptions = { maxWsMessage: DEFAULT_MAX_WS_MESSAG
   return { ch, gw, sockets };
 }
 
-/** Records a socket's events in order ("open", "message:<data>", "error", "close:<code>"). */
-function record(ws: PqgateWebSocket) {
-  const log: string[] = [];
-  const messages: (string | Blob | ArrayBuffer)[] = [];
-  let close: CloseEvent | null = null;
-  let error: (Event & { message?: string }) | null = null;
-  ws.addEventListener("open", () => log.push("open"));
-  ws.addEventListener("message", (e) => {
-    const d = (e as MessageEvent).data;
-    messages.push(d);
-    log.push(typeof d === "string" ? `text:${d.length}` : `binary`);
-  });
-  ws.addEventListener("error", (e) => {
-    error = e;
-    log.push("error");
-  });
-  ws.addEventListener("close", (e) => {
-    close = e as CloseEvent;
-    log.push(`close:${close.code}`);
-  });
-  return {
-    log,
-    messages,
-    get close(): CloseEvent | null {
-      return close;
-    },
-    get error(): (Event & { message?: string }) | null {
-      return error;
-    },
-    opened: () => waitFor(() => log.includes("open") || close !== null, 5000, "open"),
-    closed: () => waitFor(() => close !== null, 5000, "close"),
-  };
-}
-
 async function openSocket(ch: Channel, url = "wss://chat.example/room?x=1", protocols?: string[]) {
   const ws = ch.websocket(url, protocols);
-  const r = record(ws);
+  const r = recordWebSocket(ws);
   await r.opened();
   return { ws, r };
 }
@@ -81,7 +48,7 @@ Deno.test("websocket: the browser shape, URL and subprotocol checks", async () =
   assert.equal(PqgateWebSocket.CLOSING, 2);
   assert.equal(PqgateWebSocket.CLOSED, 3);
   const ws = ch.websocket("https://chat.example/a b?q");
-  const r = record(ws);
+  const r = recordWebSocket(ws);
   assert.ok(ws instanceof EventTarget);
   assert.deepEqual([ws.CONNECTING, ws.OPEN, ws.CLOSING, ws.CLOSED], [0, 1, 2, 3]);
   assert.equal(ws.readyState, ws.CONNECTING);
@@ -130,7 +97,7 @@ Deno.test("websocket: the CONNECT head, open, text and binary echo in order", as
     assert.equal(this, ws);
     handlerOpen++;
   };
-  const r = record(ws);
+  const r = recordWebSocket(ws);
   await r.opened();
   assert.equal(handlerOpen, 1);
   assert.equal(ws.protocol, "v2.chat");
@@ -220,7 +187,7 @@ Deno.test("websocket: a gateway that offers none fails locally, no stream opened
   for (const maxWsMessage of [undefined, 0]) {
     const { ch, gw } = await setup({ maxWsMessage });
     const ws = ch.websocket("wss://chat.example/");
-    const r = record(ws);
+    const r = recordWebSocket(ws);
     await r.closed();
     assert.deepEqual(r.log, ["error", "close:1006"]);
     assert.match(r.error!.message!, /does not tunnel WebSockets/);
@@ -239,7 +206,7 @@ Deno.test("websocket: a refusal (403 forbidden) is error + 1006 with gatewayErro
     onStream: (s) => s.refuse(403, "forbidden"),
   });
   const ws = ch.websocket("wss://nope.example/");
-  const r = record(ws);
+  const r = recordWebSocket(ws);
   await r.closed();
   assert.deepEqual(r.log, ["error", "close:1006"]);
   assert.deepEqual(ws.gatewayError, { status: 403, error: "forbidden" });
@@ -383,7 +350,7 @@ Deno.test("websocket: a 200 that ends the stream fails the socket (reset INTERNA
       s.accept([], true);
     },
   });
-  const r = record(ch.websocket("wss://chat.example/"));
+  const r = recordWebSocket(ch.websocket("wss://chat.example/"));
   await r.closed();
   assert.deepEqual(r.log, ["error", "close:1006"]);
   assert.match(r.error!.message!, /ended the stream/);
@@ -402,7 +369,7 @@ Deno.test("websocket: a selected subprotocol that was not offered fails the sock
     },
   });
   const ws = ch.websocket("wss://chat.example/", "chat");
-  const r = record(ws);
+  const r = recordWebSocket(ws);
   await r.closed();
   assert.deepEqual(r.log, ["error", "close:1006"]);
   await waitFor(() => stream!.clientReset !== null, 5000, "reset");
@@ -416,7 +383,7 @@ Deno.test("websocket: close() while CONNECTING fails it: error, close 1006, neve
     onStream: () => {}, // never answers
   });
   const ws = ch.websocket("wss://chat.example/");
-  const r = record(ws);
+  const r = recordWebSocket(ws);
   await waitFor(() => gw.streams.length === 1, 5000, "CONNECT sent");
   ws.close();
   assert.equal(ws.readyState, ws.CLOSING);
@@ -426,7 +393,7 @@ Deno.test("websocket: close() while CONNECTING fails it: error, close 1006, neve
   assert.equal(gw.streams[0].clientReset, STREAM_CANCEL);
   // Closed before the CONNECT went out: nothing is sent.
   const early = ch.websocket("wss://chat.example/");
-  const re = record(early);
+  const re = recordWebSocket(early);
   early.close();
   await re.closed();
   assert.deepEqual(re.log, ["error", "close:1006"]);

@@ -5,13 +5,14 @@
 import { seededRandom } from "../protocol/testing.ts";
 import { type MemorySocket, memorySocketPair } from "../tunnel/memory-socket.ts";
 import { ServerSession } from "../tunnel/server-session.ts";
-import { TEST_KEY, TEST_LIMITS, wireServer } from "../tunnel/testing.ts";
+import { TEST_KEY, TEST_LIMITS, waitFor, wireServer } from "../tunnel/testing.ts";
 import type { AuthVerifier, RequestHandler } from "../tunnel/types.ts";
 import { decodeClientHello } from "../protocol/hello.ts";
 import { KNOWN_EXTENSIONS } from "../protocol/extensions.ts";
 import { CLOSE_REASONS, closeCodeFor, PqgateError } from "../protocol/errors.ts";
 import type { WebSocketLike } from "./websocket-socket.ts";
 import { helloFromUpgrade } from "../tunnel/client-hello.ts";
+import type { PqgateWebSocket } from "./pqgate-websocket.ts";
 import { ServerHandshake } from "../protocol/handshake-server.ts";
 import { RecordLayer } from "../protocol/record-layer.ts";
 import { decodeFrames, encodeFrames, type Frame, MAX_FRAME_PAYLOAD } from "../protocol/frames.ts";
@@ -386,3 +387,40 @@ export function wsGatewayEnd(o: WsGatewayOptions = {}): {
   return { end, streams, closeChannel: (code) => closeChannel(code) };
 }
 let n = 0;
+
+/**
+ * Records a tunneled WebSocket's events in order ("open", "text:<length>", "binary", "error",
+ * "close:<code>"), its messages, the close and the error event.
+ */
+export function recordWebSocket(ws: PqgateWebSocket) {
+  const log: string[] = [];
+  const messages: (string | Blob | ArrayBuffer)[] = [];
+  let close: CloseEvent | null = null;
+  let error: (Event & { message?: string }) | null = null;
+  ws.addEventListener("open", () => log.push("open"));
+  ws.addEventListener("message", (e) => {
+    const d = (e as MessageEvent).data;
+    messages.push(d);
+    log.push(typeof d === "string" ? `text:${d.length}` : `binary`);
+  });
+  ws.addEventListener("error", (e) => {
+    error = e;
+    log.push("error");
+  });
+  ws.addEventListener("close", (e) => {
+    close = e as CloseEvent;
+    log.push(`close:${close.code}`);
+  });
+  return {
+    log,
+    messages,
+    get close(): CloseEvent | null {
+      return close;
+    },
+    get error(): (Event & { message?: string }) | null {
+      return error;
+    },
+    opened: (ms = 20_000) => waitFor(() => log.includes("open") || close !== null, ms, "open"),
+    closed: (ms = 20_000) => waitFor(() => close !== null, ms, "close"),
+  };
+}
