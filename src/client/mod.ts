@@ -34,3 +34,4 @@ export {
   ServiceWorkerUnavailableError,
 } from "./service-worker-register.ts";
 export { PqgateWebSocket, type WebSocketGatewayError } from "./pqgate-websocket.ts";
+export type { WebSocketCloseEvent } from "./websocket-events.ts";

@@ -29,7 +29,12 @@ import {
   WsMessageDecoder,
   WsMessageError,
 } from "../tunnel/ws-messages.ts";
-import { closeEvent, messageEvent, WebSocketErrorEvent } from "./websocket-events.ts";
+import {
+  closeEvent,
+  messageEvent,
+  type WebSocketCloseEvent,
+  WebSocketErrorEvent,
+} from "./websocket-events.ts";
 import { type WebSocketTarget, webSocketTarget } from "./websocket-target.ts";
 
 /** What a PqgateWebSocket needs from its channel. */
@@ -190,10 +195,10 @@ export class PqgateWebSocket extends EventTarget {
   set onerror(h: Handler<Event>) {
     this.#handlers.error = h;
   }
-  get onclose(): Handler<CloseEvent> {
-    return this.#handlers.close as Handler<CloseEvent>;
+  get onclose(): Handler<WebSocketCloseEvent> {
+    return this.#handlers.close as Handler<WebSocketCloseEvent>;
   }
-  set onclose(h: Handler<CloseEvent>) {
+  set onclose(h: Handler<WebSocketCloseEvent>) {
     this.#handlers.close = h as Handler<Event>;
   }
 

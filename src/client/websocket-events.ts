@@ -12,6 +12,12 @@ export interface CloseEventFields {
   readonly wasClean: boolean;
 }
 
+/**
+ * The close event's type in declarations: `CloseEvent`'s shape without naming it, since Node's
+ * types have no CloseEvent (a consumer without the DOM lib could not compile them).
+ */
+export type WebSocketCloseEvent = Event & CloseEventFields;
+
 /** `CloseEvent` where the runtime lacks one (Node 20): same constructor and fields. */
 class PqgateCloseEvent extends Event implements CloseEventFields {
   readonly code: number;
@@ -28,11 +34,11 @@ class PqgateCloseEvent extends Event implements CloseEventFields {
 const NativeCloseEvent = (globalThis as { CloseEvent?: typeof CloseEvent }).CloseEvent;
 
 /** The close event: the runtime's CloseEvent, or PqgateCloseEvent on Node 20. */
-export function closeEvent(code: number, reason: string, wasClean: boolean): CloseEvent {
+export function closeEvent(code: number, reason: string, wasClean: boolean): WebSocketCloseEvent {
   const init = { code, reason, wasClean };
   return (NativeCloseEvent
     ? new NativeCloseEvent("close", init)
-    : new PqgateCloseEvent("close", init)) as CloseEvent;
+    : new PqgateCloseEvent("close", init));
 }
 
 /** The error event: a plain `Event` as in browsers, plus what went wrong (never a secret). */
