@@ -59,8 +59,12 @@ import {
 // the gateway's auth policy, configuration and wiring (src/proxy, src/gateway, src/cli, the
 // demo page's sign-in) to 1,100,780 B packed, 3,842,901 B unpacked, 431 files.
 // Issue 16's Service Worker (pqgate/sw: dist/pkg/browser/pqgate-sw.js, 167 KiB, and its map,
-// ~610 KiB) adds ~280 KB packed, ~790 KB unpacked, 3 files.
-const BUDGET = { packedBytes: 1_450_000, unpackedBytes: 4_800_000, files: 470 };
+// ~610 KiB) adds ~280 KB packed, ~790 KB unpacked, 3 files. Issue 16's WebSocket relay and
+// routes brought it to 1,427,946 B packed, 4,937,911 B unpacked, 467 files; the client's
+// channel.websocket() (in the module build and both browser bundles) to 1,491,831 B packed,
+// 5,162,502 B unpacked, 473 files. The budget: that plus ~10% for the connectors landing in the
+// same issue.
+const BUDGET = { packedBytes: 1_650_000, unpackedBytes: 5_700_000, files: 520 };
 const STREAM_BYTES = 2 * 1024 * 1024;
 
 /** Paths a published tarball may hold (relative to the package root). */
