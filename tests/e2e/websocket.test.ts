@@ -126,3 +126,55 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "e2e: a ws: route to a real Deno WebSocket origin (Deno's connector)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const upgrades: Headers[] = [];
+    const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      if (new URL(req.url).pathname === "/refuse") return new Response("no", { status: 403 });
+      upgrades.push(new Headers(req.headers));
+      const { socket, response } = Deno.upgradeWebSocket(req);
+      socket.onmessage = (e) => {
+        if (e.data === "bye") socket.close(4321, "bye");
+        else socket.send(e.data);
+      };
+      return response;
+    });
+    const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
+    const gateway = createGateway({
+      keys: key,
+      routes: [{ match: { authority: "chat.test" }, origin: `ws://127.0.0.1:${origin.addr.port}` }],
+    });
+    const server = serveDeno({ gateway, port: 0 });
+    const channel = await connect(channelUrl(server.url), { pin: pinFor(key.publicKey) });
+    try {
+      const s = track(channel.websocket("ws://chat.test/room") as unknown as Sock);
+      assert.equal(await s.opened, true);
+      s.ws.send("hi");
+      s.ws.send(new Uint8Array(MIB));
+      await until(() => s.messages.length === 2, "two echoes");
+      assert.equal(s.messages[0], "hi");
+      assert.equal((s.messages[1] as ArrayBuffer).byteLength, MIB);
+      assert.equal(upgrades.length, 1);
+      assert.match(upgrades[0].get("forwarded") ?? "", /^for=/);
+      assert.equal(upgrades[0].get("pqgate-protocol"), null);
+      s.ws.send("bye");
+      assert.deepEqual(await s.closed, { code: 4321, reason: "bye", wasClean: true });
+      // The origin refusing the upgrade: the client sees an error and 1006.
+      const r = track(channel.websocket("ws://chat.test/refuse") as unknown as Sock);
+      assert.equal(await r.opened, false);
+      assert.equal((await r.closed).code, 1006);
+      // A target no route allows: no connection reaches the origin.
+      const n = track(channel.websocket("ws://other.test/room") as unknown as Sock);
+      assert.equal(await n.opened, false);
+      assert.equal(upgrades.length, 1);
+    } finally {
+      channel.close();
+      await server.shutdown();
+      await origin.shutdown();
+    }
+  },
+});
