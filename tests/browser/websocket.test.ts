@@ -1,0 +1,222 @@
+/**
+ * Tunneled WebSockets in a real browser (PROTOCOL.md §6.9, docs/client-websocket.md): Debian's
+ * Chromium (headless) loads the demo page from a real gateway on loopback (serveDemoPage: the
+ * browser build of the client at /client.js) and opens `channel.websocket()` through the gateway
+ * to a real Deno WebSocket origin, with the routes and origin of tests/e2e/websocket-suite.ts:
+ * text and binary echo, a 1 MiB message each way, an origin that closes with 4321 "bye" (a native
+ * CloseEvent), a refused route (403 forbidden: error, then close 1006, no connection at the
+ * origin) and 20 sockets at once on one channel. The WebSocket frames Chromium itself saw
+ * (DevTools) are checked: the only socket is the channel, and no message text appears in it.
+ *
+ * Needs /usr/bin/chromium (`bash scripts/install-chromium.sh`). Without it the test FAILS under
+ * CI=true and is ignored otherwise.
+ */
+import assert from "node:assert/strict";
+import { createGateway } from "../../src/gateway/create-gateway.ts";
+import { platformOriginWebSocket } from "../../src/proxy/platform-websocket.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
+import { ORIGIN_CLOSE_CODE, ORIGIN_CLOSE_REASON, startWsOrigin } from "../e2e/ws-origin.ts";
+import { testOriginWebSocket } from "../e2e/ws-connector.ts";
+import {
+  WS_SUITE_CONCURRENT,
+  WS_SUITE_HOSTS,
+  WS_SUITE_LIMITS,
+  WS_SUITE_WEBSOCKETS,
+  wsSuiteRoutes,
+} from "../e2e/websocket-suite.ts";
+import { launchChromium } from "./chromium.ts";
+import { chromiumTest, serveDemoPage } from "./testing.ts";
+
+/** A marker that must never appear in a frame Chromium sees. */
+const SECRET_TEXT = "tunnelled-plaintext-marker-7f3a";
+
+interface PageResult {
+  maxWsMessage: number;
+  text: string;
+  binary: number[];
+  blobIsBlob: boolean;
+  protocol: string;
+  mibOk: boolean;
+  mibTextOk: boolean;
+  originClose: { code: number; reason: string; wasClean: boolean; native: boolean };
+  forbidden: { log: string[]; gatewayError: unknown; message: string };
+  concurrentOk: number;
+  sessionsSame: boolean;
+}
+
+chromiumTest(
+  "browser: channel.websocket() through a real gateway to a real WebSocket origin",
+  async () => {
+    const origin = startWsOrigin();
+    const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
+    const pin = pinFor(key.publicKey);
+    const gateway = createGateway({
+      keys: key,
+      routes: wsSuiteRoutes(origin.url),
+      limits: WS_SUITE_LIMITS,
+      websockets: {
+        ...WS_SUITE_WEBSOCKETS,
+        connect: platformOriginWebSocket() ?? testOriginWebSocket(),
+      },
+    });
+    const { server } = await serveDemoPage(gateway);
+    const chromium = await launchChromium();
+    try {
+      const page = await chromium.browser.contexts()[0].newPage();
+      page.setDefaultTimeout(60_000);
+      const problems: string[] = [];
+      page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+      const seen: { url: string; frames: Uint8Array[] }[] = [];
+      page.on("websocket", (ws) => {
+        const entry = { url: ws.url(), frames: [] as Uint8Array[] };
+        seen.push(entry);
+        const add = (p: string | Uint8Array) =>
+          entry.frames.push(typeof p === "string" ? new TextEncoder().encode(p) : p);
+        ws.on("framesent", (f) => add(f.payload));
+        ws.on("framereceived", (f) => add(f.payload));
+      });
+      await page.goto(`${server.url}/`);
+      const wsUrl = `ws://127.0.0.1:${server.addr.port}${gateway.channelPath}`;
+      const originRequestsBefore = origin.requests.length;
+      const r = await page.evaluate(
+        async ({ wsUrl, pin, hosts, secret, concurrent }): Promise<PageResult> => {
+          const lib = await import("/client.js" as string);
+          const ch = await lib.connect(wsUrl, { pin });
+          // deno-lint-ignore no-explicit-any
+          type Ws = any;
+          const open = (url: string, protocols?: string[]) =>
+            new Promise<Ws>((resolve, reject) => {
+              const ws = ch.websocket(url, protocols);
+              ws.onopen = () => resolve(ws);
+              ws.onerror = (e: { message?: string }) => reject(new Error(e.message));
+            });
+          const next = (ws: Ws) =>
+            new Promise<unknown>((resolve) =>
+              ws.addEventListener("message", (e: MessageEvent) => resolve(e.data), { once: true })
+            );
+          const ws = await open(`wss://${hosts.echo}/echo`, ["chat.v1"]);
+          ws.send(secret);
+          const text = await next(ws) as string;
+          ws.send(new Uint8Array([1, 2, 3, 250]));
+          const blob = await next(ws);
+          const blobIsBlob = blob instanceof Blob;
+          const binary = [...new Uint8Array(await (blob as Blob).arrayBuffer())];
+          ws.binaryType = "arraybuffer";
+          const mib = new Uint8Array(1 << 20);
+          for (let i = 0; i < mib.length; i++) mib[i] = (i * 31 + (i >>> 13)) & 0xff;
+          ws.send(mib);
+          const back = new Uint8Array(await next(ws) as ArrayBuffer);
+          const mibOk = back.length === mib.length && back.every((b, i) => b === mib[i]);
+          const mibText = "ü".repeat(1 << 19);
+          ws.send(mibText);
+          const mibTextOk = (await next(ws)) === mibText;
+
+          const c = await open(`wss://${hosts.echo}/close`);
+          const closed = new Promise<PageResult["originClose"]>((resolve) =>
+            c.onclose = (e: CloseEvent) =>
+              resolve({
+                code: e.code,
+                reason: e.reason,
+                wasClean: e.wasClean,
+                native: e instanceof CloseEvent,
+              })
+          );
+          c.send("close please");
+          const originClose = await closed;
+
+          const f = ch.websocket(`wss://${hosts.forbidden}/echo`);
+          const log: string[] = [];
+          let message = "";
+          const forbidden = await new Promise<PageResult["forbidden"]>((resolve) => {
+            f.onerror = (e: { message: string }) => {
+              log.push("error");
+              message = e.message;
+            };
+            f.onclose = (e: CloseEvent) => {
+              log.push(`close:${e.code}`);
+              resolve({ log, gatewayError: f.gatewayError, message });
+            };
+          });
+
+          const session = ch.sessionId;
+          const many = await Promise.all(
+            Array.from({ length: concurrent }, (_, i) => open(`wss://${hosts.echo}/echo?n=${i}`)),
+          );
+          const answers = await Promise.all(many.map((s: Ws, i: number) => {
+            const p = next(s);
+            s.send(`socket ${i}`);
+            return p;
+          }));
+          const concurrentOk = answers.filter((a, i) => a === `socket ${i}`).length;
+          for (const s of many) s.close(1000);
+          const protocol = ws.protocol;
+          ws.close(1000);
+          const sessionsSame = ch.sessionId === session;
+          const maxWsMessage = ch.sessionInfo.maxWsMessage;
+          ch.close();
+          return {
+            maxWsMessage,
+            text,
+            binary,
+            blobIsBlob,
+            protocol,
+            mibOk,
+            mibTextOk,
+            originClose,
+            forbidden,
+            concurrentOk,
+            sessionsSame,
+          };
+        },
+        {
+          wsUrl,
+          pin,
+          hosts: WS_SUITE_HOSTS,
+          secret: SECRET_TEXT,
+          concurrent: WS_SUITE_CONCURRENT,
+        },
+      );
+      assert.deepEqual(problems, []);
+      assert.equal(r.maxWsMessage, WS_SUITE_LIMITS.maxWsMessage);
+      assert.equal(r.text, SECRET_TEXT);
+      assert.equal(r.blobIsBlob, true, "binaryType blob by default");
+      assert.deepEqual(r.binary, [1, 2, 3, 250]);
+      assert.equal(r.protocol, "chat.v1");
+      assert.equal(r.mibOk, true, "1 MiB binary echoed byte for byte");
+      assert.equal(r.mibTextOk, true, "1 MiB of text echoed");
+      assert.deepEqual(r.originClose, {
+        code: ORIGIN_CLOSE_CODE,
+        reason: ORIGIN_CLOSE_REASON,
+        wasClean: true,
+        native: true,
+      });
+      assert.deepEqual(r.forbidden.log, ["error", "close:1006"]);
+      assert.deepEqual(r.forbidden.gatewayError, { status: 403, error: "forbidden" });
+      assert.match(r.forbidden.message, /HTTP 403 \(forbidden\)/);
+      assert.equal(r.concurrentOk, WS_SUITE_CONCURRENT);
+      assert.equal(r.sessionsSame, true, "one channel");
+      // The origin saw only upgrades for routed targets: 1 + 1 + 20, none for the refused one.
+      const reqs = origin.requests.slice(originRequestsBefore);
+      assert.equal(reqs.length, 2 + WS_SUITE_CONCURRENT);
+      assert.ok(reqs.every((q) => q.upgrade && new URL(q.url).pathname !== "/plain"));
+      // What Chromium saw: one WebSocket (the channel), no message text in its frames.
+      assert.equal(seen.length, 1, seen.map((s) => s.url).join());
+      assert.ok(seen[0].url.startsWith(wsUrl), seen[0].url);
+      const marker = new TextEncoder().encode(SECRET_TEXT);
+      for (const frame of seen[0].frames) assert.ok(!contains(frame, marker), "plaintext leak");
+      await page.close();
+    } finally {
+      await chromium.close();
+      await server.shutdown();
+      await origin.close();
+    }
+  },
+);
+
+function contains(hay: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
