@@ -56,7 +56,10 @@ export interface RelaySummary {
   bytesOut: number;
   /** From the 200 to the end. */
   ms: number;
-  /** Most origin → client bytes held at once (≤ 2 × max_ws_message + 65,536). */
+  /**
+   * Most origin → client bytes held at once: the check runs once a message is queued, so at most
+   * 2 × max_ws_message + 65,536 plus that one message.
+   */
   peakHeld: number;
 }
 
