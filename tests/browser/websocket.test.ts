@@ -16,7 +16,6 @@ import { createGateway } from "../../src/gateway/create-gateway.ts";
 import { platformOriginWebSocket } from "../../src/proxy/platform-websocket.ts";
 import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { ORIGIN_CLOSE_CODE, ORIGIN_CLOSE_REASON, startWsOrigin } from "../e2e/ws-origin.ts";
-import { testOriginWebSocket } from "../e2e/ws-connector.ts";
 import {
   WS_SUITE_CONCURRENT,
   WS_SUITE_HOSTS,
@@ -56,7 +55,7 @@ chromiumTest(
       limits: WS_SUITE_LIMITS,
       websockets: {
         ...WS_SUITE_WEBSOCKETS,
-        connect: platformOriginWebSocket() ?? testOriginWebSocket(),
+        connect: platformOriginWebSocket()!,
       },
     });
     const { server } = await serveDemoPage(gateway);

@@ -2,7 +2,7 @@
  * Tunneled WebSockets end to end on Deno (PROTOCOL.md §6.9): a real `serveDeno` gateway with
  * WebSocket routes, a real Deno WebSocket origin (ws-origin.ts), the real client, all on
  * loopback; the cases are websocket-suite.ts's. The gateway opens origin sockets with the
- * platform's connector, or ws-connector.ts's while Deno has none.
+ * platform's connector (src/proxy/platform-websocket.ts).
  */
 import { createGateway } from "../../src/gateway/create-gateway.ts";
 import { platformOriginWebSocket } from "../../src/proxy/platform-websocket.ts";
@@ -16,7 +16,6 @@ import {
   WS_SUITE_WEBSOCKETS,
   wsSuiteRoutes,
 } from "./websocket-suite.ts";
-import { testOriginWebSocket } from "./ws-connector.ts";
 import { startWsOrigin } from "./ws-origin.ts";
 
 Deno.test({
@@ -34,7 +33,7 @@ Deno.test({
       limits: WS_SUITE_LIMITS,
       websockets: {
         ...WS_SUITE_WEBSOCKETS,
-        connect: platformOriginWebSocket() ?? testOriginWebSocket(),
+        connect: platformOriginWebSocket()!,
       },
       log: (event, fields) => {
         if (event === "websocket") events.push(fields as Record<string, unknown>);
