@@ -16,6 +16,7 @@ import {
 } from "../../src/gateway/config.ts";
 import { serviceBindings, type WorkerEnv } from "../../src/transport/cloudflare/worker-env.ts";
 import { createWorker } from "../../src/cloudflare.ts";
+import { gatewayFor } from "../../src/transport/cloudflare/worker.ts";
 
 const seed = new Uint8Array(32).map((_, i) => i);
 const key = generateStaticKey(seed);
@@ -236,4 +237,25 @@ Deno.test("cf worker: createWorker options over env; 503 naming the variable", a
   } finally {
     createWorker(); // back to the default options for the other tests of this process
   }
+});
+
+Deno.test("cf worker: WebSocket routes get the Workers connector; maxWsMessage over 1 MiB is refused", () => {
+  const env = (vars: Record<string, string>) =>
+    ({
+      PQGATE_KEYS: JSON.stringify([toBase64Url(seed)]),
+      PQGATE_LOG: "off",
+      PQGATE_CRYPTO: "noble",
+      PQGATE_ROUTES: JSON.stringify([{
+        match: { authority: "chat.test" },
+        origin: "wss://chat.example",
+      }]),
+      ...vars,
+    }) as unknown as WorkerEnv;
+  createWorker();
+  // A wss: route builds (the connector is there) and offers max_ws_message 1 MiB.
+  assert.equal(gatewayFor(env({})).sessionConfig.limits.maxWsMessage, 1024 * 1024);
+  assert.throws(
+    () => gatewayFor(env({ PQGATE_LIMITS: JSON.stringify({ maxWsMessage: 1024 * 1024 + 1 }) })),
+    /PQGATE_LIMITS\.maxWsMessage is 1048577, but Workers refuses WebSocket messages over/,
+  );
 });

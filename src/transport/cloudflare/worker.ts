@@ -46,6 +46,7 @@ import {
   type SessionObjectClass,
 } from "./session-object.ts";
 import { serviceBindings, type WorkerEnv } from "./worker-env.ts";
+import { checkWorkersMaxWsMessage, workerWebSockets } from "./worker-websockets.ts";
 import { createLogWriter } from "../../gateway/log-writer.ts";
 import {
   emit,
@@ -150,6 +151,9 @@ export function gatewayFor(env: WorkerEnv): Gateway {
   const { argon2Wasm, ...extra } = typeof options === "function" ? options(env) : options;
   const routes = extra.routes ?? fromEnv.routes;
   const auth = withArgon2(extra.auth ?? fromEnv.auth, argon2Wasm);
+  const limits = extra.limits ?? fromEnv.limits;
+  checkWorkersMaxWsMessage(limits?.maxWsMessage, extra.limits ? "limits" : "PQGATE_LIMITS");
+  const bindings = serviceBindings(routes, env);
   // The observation seam's two Worker sinks: JSON lines through console.log (Workers Logs)
   // at PQGATE_LOG's level, and Analytics Engine data points when the binding exists.
   const lines = createLogWriter({ level: logLevel, write: (line) => console.log(line) });
@@ -159,7 +163,9 @@ export function gatewayFor(env: WorkerEnv): Gateway {
     ...extra,
     routes,
     auth,
-    services: { ...serviceBindings(routes, env), ...extra.services },
+    limits,
+    services: { ...bindings, ...extra.services },
+    websockets: workerWebSockets(routes, bindings, fromEnv.websockets, extra.websockets),
   });
   cached = { key: cacheKey, options, gateway };
   return gateway;
