@@ -33,6 +33,8 @@ export {
   type ServeDenoOptions,
   type ShutdownOptions,
 } from "./transport/deno/serve.ts";
+/** The origin WebSocket connector over `ws` (docs/websockets.md "Platforms"). */
+export { wsOriginWebSocket } from "./transport/node-http/origin-websocket.ts";
 export type { GatewayServer, ServerEnv } from "./transport/node-http/gateway-server.ts";
 export { gatewayFromEnv, serveFromEnv } from "./transport/deno/deploy.ts";
 /** What gatewayFromEnv / serveFromEnv throw for a bad PQGATE_* variable (also in pqgate/hono). */

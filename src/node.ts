@@ -27,6 +27,8 @@ export {
   type ServerEnv,
   type ShutdownOptions,
 } from "./transport/node-http/gateway-server.ts";
+/** The origin WebSocket connector over `ws` (docs/websockets.md "Platforms"). */
+export { wsOriginWebSocket } from "./transport/node-http/origin-websocket.ts";
 export type { RemoteAddr } from "./transport/node-http/http-bridge.ts";
 export {
   type NodeAddr,

@@ -14,6 +14,7 @@ import { authOptionsFromFile, type AuthTexts } from "../gateway/auth-options.ts"
 import { DEMO_USERS_FILE } from "../demo/demo-user.ts";
 import type { AuthVerifier } from "../tunnel/types.ts";
 import { createGateway, type Gateway } from "../gateway/create-gateway.ts";
+import type { OriginWebSocketConnect } from "../proxy/origin-websocket.ts";
 import { ConfigError } from "../gateway/config-error.ts";
 import { createLogWriter } from "../gateway/log-writer.ts";
 import { stderrLines } from "./log-output.ts";
@@ -63,6 +64,12 @@ export interface GatewayRuntime {
    * nothing is built at run time.
    */
   addDemoPage?(gateway: Gateway): void;
+  /**
+   * Opens WebSockets to `ws:` / `wss:` origins (createGateway `websockets.connect`): both
+   * commands pass the `ws` package's connector, which bounds an origin message's reassembly
+   * (src/transport/node-http/origin-websocket.ts).
+   */
+  originWebSocket?: OriginWebSocketConnect;
   /** The usage text. */
   usage: string;
   /** The command that creates a key file, e.g. `npm start -- --generate-key`. */
@@ -397,7 +404,9 @@ export async function runGateway(argv: readonly string[], rt: GatewayRuntime): P
       originBodyIdleTimeoutMs: settings.originBodyIdleTimeoutMs,
       channelPath: settings.channelPath,
       allowedOrigins: settings.allowedOrigins,
-      websockets: settings.websockets,
+      websockets: rt.originWebSocket
+        ? { ...settings.websockets, connect: rt.originWebSocket }
+        : settings.websockets,
       auth: authFor(auth),
       log,
     });

@@ -18,6 +18,7 @@ import { CLIENT_BUNDLE_NAME, SW_BUNDLE_NAME } from "../gateway/client-bundle.ts"
 import { fromBase64Url } from "../protocol/bytes.ts";
 import { pinFor } from "../protocol/static-keys.ts";
 import { serveNode } from "../transport/node/serve.ts";
+import { wsOriginWebSocket } from "../transport/node-http/origin-websocket.ts";
 import { UsageError, walkArgs } from "./argv.ts";
 import { addDemoPage } from "./demo-page.ts";
 import { main as fetchMain } from "./fetch.ts";
@@ -125,6 +126,7 @@ function serve(argv: readonly string[]): Promise<number> {
     keygenCommand: "npx pqgate keygen",
     fetchCommand: "npx pqgate fetch",
     initCwd: false,
+    originWebSocket: wsOriginWebSocket(),
     serve: async (gateway, settings, fetch) => {
       const server = serveNode({ gateway, ...serverOptions(settings), fetch });
       await server.listening;

@@ -25,6 +25,7 @@ import {
   runGateway,
   serverOptions,
 } from "./gateway-command.ts";
+import { wsOriginWebSocket } from "../transport/node-http/origin-websocket.ts";
 
 /** dist/pqgate-client.js of this repository (this file is src/cli/start.ts). */
 /** The repository's Service Worker build (scripts/build-client.mjs --service-worker). */
@@ -66,6 +67,7 @@ async function warnIfStale(bundle: URL): Promise<void> {
 export function main(argv: readonly string[]): Promise<number> {
   return runGateway(argv, {
     ...NPM_START_TEXTS,
+    originWebSocket: wsOriginWebSocket(),
     serve: (gateway, settings, fetch) =>
       Promise.resolve(serveDeno({ gateway, ...serverOptions(settings), fetch })),
     listenError: (e, settings) =>

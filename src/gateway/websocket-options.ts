@@ -22,7 +22,8 @@ export interface WebSocketOptions {
   /**
    * Opens WebSockets to `ws:` / `wss:` origins. Default: the platform's (Deno's WebSocket; on
    * Workers the Durable Object's `fetch` with `Upgrade`, which createWorker passes); on Node
-   * pass a connector of your own (pqgate ships none for Node yet: docs/websockets.md). `false`: no WebSocket to a URL origin.
+   * pass `wsOriginWebSocket()` from pqgate/node (the `pqgate` command does), also the bounded
+   * choice on Deno (docs/websockets.md "Platforms"). `false`: no WebSocket to a URL origin.
    */
   connect?: OriginWebSocketConnect | false;
   /** Connectors of `service:NAME` WebSocket routes (`websocket: true`). */
@@ -110,7 +111,7 @@ export function resolveWebSockets(
         ["routes", r.index, "origin"],
         o.connect === false
           ? "is a WebSocket origin, but websockets.connect is false"
-          : "is a WebSocket origin, but this platform has no WebSocket connector: pass websockets.connect (Node has no built-in connector yet)",
+          : "is a WebSocket origin, but this platform has no WebSocket connector: pass websockets.connect (on Node: wsOriginWebSocket() from pqgate/node)",
       );
     }
     if (

@@ -12,6 +12,7 @@ import {
   OriginWebSocketError,
   type OriginWebSocketRequest,
 } from "./origin-websocket.ts";
+import { fitCloseReason } from "../tunnel/ws-messages.ts";
 
 type DenoWebSocketCtor = new (
   url: string,
@@ -21,14 +22,6 @@ type DenoWebSocketCtor = new (
 /** A code Deno's close() takes (1000, 3000-4999); anything else is sent as 1000. */
 export function denoCloseCode(code: number): number {
   return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
-}
-
-/** The longest prefix of `reason` within 123 UTF-8 bytes, never splitting a character. */
-function fitReason(reason: string): string {
-  const enc = new TextEncoder();
-  let out = reason;
-  while (enc.encode(out).byteLength > 123) out = [...out].slice(0, -1).join("");
-  return out;
 }
 
 function connectDeno(req: OriginWebSocketRequest): Promise<OriginSocket> {
@@ -59,7 +52,7 @@ function connectDeno(req: OriginWebSocketRequest): Promise<OriginSocket> {
         return ws.bufferedAmount;
       },
       send: (data) => ws.send(data),
-      close: (code, reason) => ws.close(denoCloseCode(code), fitReason(reason)),
+      close: (code, reason) => ws.close(denoCloseCode(code), fitCloseReason(reason)),
       onmessage: null,
       onclose: null,
     };

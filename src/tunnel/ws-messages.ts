@@ -44,6 +44,19 @@ export function isSendableCloseCode(code: number): boolean {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * The longest prefix of `reason` within 123 UTF-8 bytes (a close frame's 125 less the code),
+ * never splitting a character: what a platform's close() accepts.
+ */
+export function fitCloseReason(reason: string): string {
+  if (reason.length <= 41) return reason; // ≤ 3 bytes per UTF-16 unit: 123 bytes at most
+  let out = reason;
+  while (encoder.encode(out).byteLength > WS_MAX_CLOSE_PAYLOAD - 2) {
+    out = [...out].slice(0, -1).join("");
+  }
+  return out;
+}
 const fatalDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function header(kind: number, length: number): Uint8Array<ArrayBuffer> {

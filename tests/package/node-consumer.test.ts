@@ -3,7 +3,9 @@
  * buildAndPack, shared) and `ws` installed into a fresh project; an ESM app (`node app.mjs`)
  * starts its own origin (node:http), serves it through `serveNode` with its own key (a seed in
  * PQGATE_KEYS → gatewayOptionsFromEnv from pqgate/hono), and calls it with pqgate/client + ws:
- * a GET, a POST and a streamed response; then one bound over the wire (an oversized first
+ * a GET, a POST and a streamed response; a tunneled WebSocket (`channel.websocket()`) to the
+ * app's own `ws` origin, opened by pqgate/node's `wsOriginWebSocket()` connector (echo text and
+ * binary, the origin's close code back); then one bound over the wire (an oversized first
  * message → close 1009 at the frame header). Writes only dist/pkg/ in the repository.
  */
 import assert from "node:assert/strict";
@@ -13,10 +15,10 @@ import { buildAndPack, installConsumer, ok, VERSIONS } from "./helpers.ts";
 
 const APP_MJS = `
 import http from "node:http";
-import WebSocket from "ws";
+import WebSocket, { WebSocketServer } from "ws";
 import { connect } from "pqgate/client";
 import { createGateway, gatewayOptionsFromEnv, pinFor } from "pqgate/hono";
-import { serveNode } from "pqgate/node";
+import { serveNode, wsOriginWebSocket } from "pqgate/node";
 
 // The app's own origin.
 const origin = http.createServer(async (req, res) => {
@@ -32,11 +34,23 @@ const origin = http.createServer(async (req, res) => {
   res.setHeader("content-type", "application/json");
   res.end(JSON.stringify({ method: req.method, path: req.url, body }));
 });
+// Its WebSocket endpoint: echoes, and closes with 4321 on "close please".
+new WebSocketServer({ server: origin }).on("connection", (s) => {
+  s.on("message", (d, isBinary) => {
+    if (!isBinary && String(d) === "close please") s.close(4321, "bye");
+    else s.send(d, { binary: isBinary });
+  });
+});
 await new Promise((r) => origin.listen(0, "127.0.0.1", r));
 
 const { logOff: _, ...options } = gatewayOptionsFromEnv(process.env);
-const routes = [{ match: { authority: "api" }, origin: \`http://127.0.0.1:\${origin.address().port}\` }];
-const server = serveNode({ gateway: createGateway({ ...options, routes }), port: 0 });
+const port = origin.address().port;
+const routes = [
+  { match: { authority: "api" }, origin: \`http://127.0.0.1:\${port}\` },
+  { match: { authority: "live" }, origin: \`ws://127.0.0.1:\${port}\` },
+];
+const gateway = createGateway({ ...options, routes, websockets: { connect: wsOriginWebSocket() } });
+const server = serveNode({ gateway, port: 0 });
 await server.listening;
 
 const out = { node: process.version, pin: pinFor(options.keys[0].publicKey) };
@@ -48,6 +62,20 @@ try {
   let bytes = 0, chunks = 0;
   for await (const c of (await ch.fetch("https://api/stream")).body) (bytes += c.byteLength), chunks++;
   out.stream = { bytes, chunks };
+  out.websocket = await new Promise((resolve) => {
+    const log = [];
+    const ws = ch.websocket("wss://live/echo");
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      ws.send("héllo");
+      ws.send(new Uint8Array([1, 2, 3]));
+    };
+    ws.onmessage = (e) => {
+      log.push(typeof e.data === "string" ? e.data : [...new Uint8Array(e.data)].join(","));
+      if (log.length === 2) ws.send("close please");
+    };
+    ws.onclose = (e) => resolve({ log, code: e.code, reason: e.reason, clean: e.wasClean });
+  });
 } finally {
   ch.close();
 }
@@ -86,6 +114,12 @@ Deno.test({
       assert.deepEqual(out.post, { method: "POST", path: "/echo", body: "from node" });
       assert.equal(out.stream.bytes, 8 * 64 * 1024);
       assert.ok(out.stream.chunks > 1, `streamed in ${out.stream.chunks} chunk(s)`);
+      assert.deepEqual(out.websocket, {
+        log: ["héllo", "1,2,3"],
+        code: 4321,
+        reason: "bye",
+        clean: true,
+      });
       assert.equal(out.oversized, 1009);
       console.log(`node ${out.node}: ${r.ms.toFixed(0)} ms`);
     } finally {
