@@ -5,6 +5,7 @@
  * `Upgrade: websocket` header. A connector opens exactly the URL it is given (the route's origin,
  * never a client-named target) and never follows redirects.
  */
+import { fitCloseReason } from "../tunnel/ws-messages.ts";
 
 /** What the relay asks a connector to open. */
 export interface OriginWebSocketRequest {
@@ -56,3 +57,37 @@ export class OriginWebSocketError extends Error {
 }
 
 export type OriginWebSocketConnect = (req: OriginWebSocketRequest) => Promise<OriginSocket>;
+
+/** What an OriginSocket forwards to on a client with the standard shape (Deno's, `ws`'s). */
+export interface StandardClientSocket {
+  readonly protocol: string;
+  readonly bufferedAmount: number;
+  send(data: string | Uint8Array<ArrayBuffer>): void;
+  close(code: number, reason: string): void;
+}
+
+/**
+ * The relay's view of such a client (events wired by the connector): `closeCode` maps a code
+ * the platform's close() refuses, the reason is cut to what a close frame holds.
+ */
+export function standardOriginSocket(
+  ws: StandardClientSocket,
+  closeCode: (code: number) => number,
+): OriginSocket {
+  return {
+    get protocol() {
+      return ws.protocol;
+    },
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+    send: (data) => ws.send(data),
+    close: (code, reason) => {
+      try {
+        ws.close(closeCode(code), fitCloseReason(reason));
+      } catch { /* already closing */ }
+    },
+    onmessage: null,
+    onclose: null,
+  };
+}

@@ -11,8 +11,8 @@ import {
   type OriginWebSocketConnect,
   OriginWebSocketError,
   type OriginWebSocketRequest,
+  standardOriginSocket,
 } from "./origin-websocket.ts";
-import { fitCloseReason } from "../tunnel/ws-messages.ts";
 
 type DenoWebSocketCtor = new (
   url: string,
@@ -44,18 +44,7 @@ function connectDeno(req: OriginWebSocketRequest): Promise<OriginSocket> {
       reject(abortError(req.signal));
     };
     req.signal.addEventListener("abort", onAbort, { once: true });
-    const socket: OriginSocket = {
-      get protocol() {
-        return ws.protocol;
-      },
-      get bufferedAmount() {
-        return ws.bufferedAmount;
-      },
-      send: (data) => ws.send(data),
-      close: (code, reason) => ws.close(denoCloseCode(code), fitCloseReason(reason)),
-      onmessage: null,
-      onclose: null,
-    };
+    const socket = standardOriginSocket(ws, denoCloseCode);
     ws.onopen = () => {
       opened = true;
       req.signal.removeEventListener("abort", onAbort);

@@ -18,6 +18,7 @@ import {
   WsMessageDecoder,
   WsMessageError,
 } from "../tunnel/ws-messages.ts";
+import type { EventFields } from "../tunnel/events.ts";
 import type { OriginSocket } from "./origin-websocket.ts";
 import type { RelayContext, RelayRequest } from "./websocket-relay.ts";
 
@@ -35,33 +36,8 @@ const DRAIN_POLL_MAX_MS = 250;
 /** Largest piece of the origin's messages handed to the stream per read: one DATA frame. */
 const PIECE = MAX_PLAINTEXT - FRAME_HEADER_LEN;
 
-/** How a tunneled WebSocket ended, for the gateway's `websocket` event and metrics. */
-export interface RelaySummary {
-  route: string;
-  /**
-   * "closed": both closing handshakes done (or the close timeout passed); "origin_failed": the
-   * origin's connection was lost (1006) or it sent a message over the limit; "client_reset":
-   * the client reset the stream or its channel went away; "client_invalid": the client's
-   * messages broke §6.9; "stalled": the client stopped reading past the bound.
-   */
-  outcome: "closed" | "origin_failed" | "client_reset" | "client_invalid" | "stalled";
-  /** The close code the client was sent (null when the stream was reset instead). */
-  closeCode: number | null;
-  /** Who closed first: the client's close message, or the origin. */
-  by: "client" | "origin" | null;
-  messagesIn: number;
-  messagesOut: number;
-  /** Message payload bytes client → origin and origin → client. */
-  bytesIn: number;
-  bytesOut: number;
-  /** From the 200 to the end. */
-  ms: number;
-  /**
-   * Most origin → client bytes held at once: the check runs once a message is queued, so at most
-   * 2 × max_ws_message + 65,536 plus that one message.
-   */
-  peakHeld: number;
-}
+/** How a tunneled WebSocket ended: the gateway's `websocket` event (src/tunnel/events.ts). */
+export type RelaySummary = Omit<EventFields["websocket"], "sessionId">;
 
 /** One open tunneled WebSocket: the two directions and how they end. */
 export class Relay {

@@ -102,14 +102,28 @@ export type EventFields = {
   websocket: {
     sessionId: string;
     route: string;
+    /**
+     * "closed": both closing handshakes done (or the close timeout passed); "origin_failed":
+     * the origin's connection was lost (1006) or it sent a message over the limit;
+     * "client_reset": the client reset the stream or its channel went away; "client_invalid":
+     * the client's messages broke §6.9; "stalled": the client stopped reading past the bound.
+     */
     outcome: "closed" | "origin_failed" | "client_reset" | "client_invalid" | "stalled";
+    /** The close code the client was sent (null when the stream was reset instead). */
     closeCode: number | null;
+    /** Who closed first: the client's close message, or the origin. */
     by: "client" | "origin" | null;
     messagesIn: number;
     messagesOut: number;
+    /** Message payload bytes client → origin and origin → client. */
     bytesIn: number;
     bytesOut: number;
+    /** From the 200 to the end. */
     ms: number;
+    /**
+     * Most origin → client bytes held at once: the check runs once a message is queued, so at
+     * most 2 × max_ws_message + 65,536 plus that one message.
+     */
     peakHeld: number;
   };
   /** A stream opened (emitted only with access lines: each is followed by one `request`). */

@@ -27,8 +27,9 @@ import {
   type OriginWebSocketConnect,
   OriginWebSocketError,
   type OriginWebSocketRequest,
+  standardOriginSocket,
 } from "../../proxy/origin-websocket.ts";
-import { fitCloseReason, isSendableCloseCode } from "../../tunnel/ws-messages.ts";
+import { isSendableCloseCode } from "../../tunnel/ws-messages.ts";
 
 const decoder = new TextDecoder();
 
@@ -104,22 +105,7 @@ function connectWs(req: OriginWebSocketRequest): Promise<OriginSocket> {
       fail(new OriginWebSocketError("refused", `status ${status}`, status || null));
     });
     ws.on("error", (e) => fail(new OriginWebSocketError("failed", e.message)));
-    const socket: OriginSocket = {
-      get protocol() {
-        return ws.protocol;
-      },
-      get bufferedAmount() {
-        return ws.bufferedAmount;
-      },
-      send: (data) => ws.send(data),
-      close: (code, reason) => {
-        try {
-          ws.close(isSendableCloseCode(code) ? code : 1000, fitCloseReason(reason));
-        } catch { /* already closing */ }
-      },
-      onmessage: null,
-      onclose: null,
-    };
+    const socket = standardOriginSocket(ws, (c) => isSendableCloseCode(c) ? c : 1000);
     ws.on("open", () => {
       if (settled) return;
       settled = true;
