@@ -35,6 +35,21 @@ async function openSocket(ch: Channel, url = "wss://chat.example/room?x=1", prot
   return { ws, r };
 }
 
+/** A channel whose gateway accepts every WebSocket stream; the first socket open, its stream. */
+async function acceptedSocket() {
+  const streams: ScriptedWsStream[] = [];
+  const { ch } = await setup({
+    maxWsMessage: 1 << 20,
+    onStream: (s) => {
+      streams.push(s);
+      s.accept();
+    },
+  });
+  const { ws, r } = await openSocket(ch);
+  assert.equal(streams.length, 1);
+  return { ch, ws, r, stream: streams[0], streams };
+}
+
 function bytes(n: number, seed = 0): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = (i * 31 + seed + (i >>> 11)) & 0xff;
@@ -218,19 +233,11 @@ Deno.test("websocket: a refusal (403 forbidden) is error + 1006 with gatewayErro
 });
 
 Deno.test("websocket: the gateway's close message is a clean close with its code", async () => {
-  let stream: ScriptedWsStream | null = null;
-  const { ch } = await setup({
-    maxWsMessage: 1 << 20,
-    onStream: (s) => {
-      stream = s;
-      s.accept();
-    },
-  });
-  const { ws, r } = await openSocket(ch);
+  const { ch, ws, r, stream, streams } = await acceptedSocket();
   let fromHandler: CloseEvent | null = null;
   ws.onclose = (e) => (fromHandler = e);
-  stream!.send({ kind: "text", data: "bye soon" });
-  stream!.send({ kind: "close", code: 4321, reason: "done here" });
+  stream.send({ kind: "text", data: "bye soon" });
+  stream.send({ kind: "close", code: 4321, reason: "done here" });
   await r.closed();
   assert.deepEqual(r.log, ["open", "text:8", "close:4321"]);
   assert.equal(r.close!.reason, "done here");
@@ -238,12 +245,12 @@ Deno.test("websocket: the gateway's close message is a clean close with its code
   assert.equal(fromHandler, r.close);
   assert.equal(ws.readyState, ws.CLOSED);
   // The client does not answer it: nothing was sent on the stream (it was reset by the gateway).
-  assert.equal(stream!.messages.length, 0);
+  assert.equal(stream.messages.length, 0);
   ws.send("after"); // counted and dropped
   assert.equal(ws.bufferedAmount, 5);
   // An empty close payload is 1005.
   const second = await openSocket(ch);
-  (stream as unknown as ScriptedWsStream).send({ kind: "close", code: null, reason: "" });
+  streams[1].send({ kind: "close", code: null, reason: "" });
   await second.r.closed();
   assert.equal(second.r.close!.code, 1005);
   ch.close();
@@ -317,23 +324,15 @@ Deno.test("websocket: a reset or a malformed message stream → error + 1006", a
     ],
   ];
   for (const [what, act, clientReset] of cases) {
-    let stream: ScriptedWsStream | null = null;
-    const { ch } = await setup({
-      maxWsMessage: 1 << 20,
-      onStream: (s) => {
-        stream = s;
-        s.accept();
-      },
-    });
-    const { ws, r } = await openSocket(ch);
-    act(stream!);
+    const { ch, ws, r, stream } = await acceptedSocket();
+    act(stream);
     await r.closed();
     assert.ok(r.error!.message, what);
     // (A byte after the close message fails the chunk that holds both: no clean close.)
     assert.deepEqual(r.log, ["open", "error", "close:1006"], what);
     if (clientReset !== null) {
-      await waitFor(() => stream!.clientReset !== null, 5000, `${what}: reset`);
-      assert.equal(stream!.clientReset, clientReset, what);
+      await waitFor(() => stream.clientReset !== null, 5000, `${what}: reset`);
+      assert.equal(stream.clientReset, clientReset, what);
     }
     assert.equal(ws.readyState, ws.CLOSED);
     assert.equal(ch.connected, true, `${what}: the channel stays`);
@@ -459,15 +458,7 @@ Deno.test("websocket: the send queue is bounded (a gateway that grants nothing)"
 });
 
 Deno.test("websocket: messages the gateway sends arrive whole across DATA frames", async () => {
-  let stream: ScriptedWsStream | null = null;
-  const { ch } = await setup({
-    maxWsMessage: 1 << 20,
-    onStream: (s) => {
-      stream = s;
-      s.accept();
-    },
-  });
-  const { r } = await openSocket(ch);
+  const { ch, r, stream } = await acceptedSocket();
   // Several messages in one DATA frame, then one split byte by byte.
   const msgs: WsMessage[] = [
     { kind: "text", data: "a" },
@@ -482,9 +473,9 @@ Deno.test("websocket: messages the gateway sends arrive whole across DATA frames
     joined.set(b, off);
     off += b.length;
   }
-  stream!.sendRaw(joined);
+  stream.sendRaw(joined);
   for (const byte of encodeWsMessage({ kind: "text", data: "split" }, 100)) {
-    stream!.sendRaw(new Uint8Array([byte]));
+    stream.sendRaw(new Uint8Array([byte]));
   }
   await waitFor(() => r.messages.length === 4, 5000, "messages");
   assert.deepEqual(r.messages.filter((m) => typeof m === "string"), ["a", "bb", "split"]);

@@ -12,16 +12,13 @@
  * CI=true and is ignored otherwise.
  */
 import assert from "node:assert/strict";
-import { createGateway } from "../../src/gateway/create-gateway.ts";
 import { platformOriginWebSocket } from "../../src/proxy/platform-websocket.ts";
-import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import { ORIGIN_CLOSE_CODE, ORIGIN_CLOSE_REASON, startWsOrigin } from "../e2e/ws-origin.ts";
 import {
   WS_SUITE_CONCURRENT,
   WS_SUITE_HOSTS,
   WS_SUITE_LIMITS,
-  WS_SUITE_WEBSOCKETS,
-  wsSuiteRoutes,
+  wsSuiteGateway,
 } from "../e2e/websocket-suite.ts";
 import { launchChromium } from "./chromium.ts";
 import { chromiumTest, serveDemoPage } from "./testing.ts";
@@ -47,17 +44,7 @@ chromiumTest(
   "browser: channel.websocket() through a real gateway to a real WebSocket origin",
   async () => {
     const origin = startWsOrigin();
-    const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
-    const pin = pinFor(key.publicKey);
-    const gateway = createGateway({
-      keys: key,
-      routes: wsSuiteRoutes(origin.url),
-      limits: WS_SUITE_LIMITS,
-      websockets: {
-        ...WS_SUITE_WEBSOCKETS,
-        connect: platformOriginWebSocket()!,
-      },
-    });
+    const { gateway, pin } = wsSuiteGateway(origin, platformOriginWebSocket()!);
     const { server } = await serveDemoPage(gateway);
     const chromium = await launchChromium();
     try {

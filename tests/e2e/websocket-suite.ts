@@ -13,6 +13,9 @@ import { type Channel, connect } from "../../src/client/mod.ts";
 import { recordWebSocket } from "../../src/client/testing.ts";
 import type { PqgateWebSocket } from "../../src/client/pqgate-websocket.ts";
 import type { RouteConfig } from "../../src/proxy/routes.ts";
+import type { OriginWebSocketConnect } from "../../src/proxy/origin-websocket.ts";
+import { createGateway } from "../../src/gateway/create-gateway.ts";
+import { generateStaticKey, pinFor } from "../../src/protocol/static-keys.ts";
 import {
   FLOOD_LIMIT,
   FLOOD_PIECE,
@@ -44,6 +47,25 @@ export const WS_SUITE_LIMITS = { maxWsMessage: MIB };
 /** More sockets per channel than the reference's 16, for the concurrency case. */
 export const WS_SUITE_WEBSOCKETS = { maxPerChannel: 24 };
 export const WS_SUITE_CONCURRENT = 20;
+
+/**
+ * The gateway the suite expects, built in this process with `connect` (a fresh key; its pin),
+ * recording the `websocket` events.
+ */
+export function wsSuiteGateway(origin: WsOrigin, connect: OriginWebSocketConnect) {
+  const key = generateStaticKey(crypto.getRandomValues(new Uint8Array(32)));
+  const events: Record<string, unknown>[] = [];
+  const gateway = createGateway({
+    keys: key,
+    routes: wsSuiteRoutes(origin.url),
+    limits: WS_SUITE_LIMITS,
+    websockets: { ...WS_SUITE_WEBSOCKETS, connect },
+    log: (event, fields) => {
+      if (event === "websocket") events.push(fields as Record<string, unknown>);
+    },
+  });
+  return { gateway, pin: pinFor(key.publicKey), events };
+}
 
 /** A channel WebSocket whose incoming messages can be held back (the client stops reading). */
 export interface PausableChannelSocket {
