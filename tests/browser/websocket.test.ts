@@ -7,13 +7,22 @@
  * CloseEvent), a refused route (403 forbidden: error, then close 1006, no connection at the
  * origin) and 20 sockets at once on one channel. The WebSocket frames Chromium itself saw
  * (DevTools) are checked: the only socket is the channel, and no message text appears in it.
+ * Then a page that stops reading (its channel socket's messages held back in the page) while the
+ * origin floods: the gateway holds at most 2 × max_ws_message + 64 KiB for it, then resets that
+ * WebSocket only; the page sees error + 1006 once it reads again, and the channel still works.
  *
  * Needs /usr/bin/chromium (`bash scripts/install-chromium.sh`). Without it the test FAILS under
  * CI=true and is ignored otherwise.
  */
 import assert from "node:assert/strict";
 import { platformOriginWebSocket } from "../../src/proxy/platform-websocket.ts";
-import { ORIGIN_CLOSE_CODE, ORIGIN_CLOSE_REASON, startWsOrigin } from "../e2e/ws-origin.ts";
+import {
+  FLOOD_LIMIT,
+  FLOOD_PIECE,
+  ORIGIN_CLOSE_CODE,
+  ORIGIN_CLOSE_REASON,
+  startWsOrigin,
+} from "../e2e/ws-origin.ts";
 import {
   WS_SUITE_CONCURRENT,
   WS_SUITE_HOSTS,
@@ -44,7 +53,7 @@ chromiumTest(
   "browser: channel.websocket() through a real gateway to a real WebSocket origin",
   async () => {
     const origin = startWsOrigin();
-    const { gateway, pin } = wsSuiteGateway(origin, platformOriginWebSocket()!);
+    const { gateway, pin, events } = wsSuiteGateway(origin, platformOriginWebSocket()!);
     const { server } = await serveDemoPage(gateway);
     const chromium = await launchChromium();
     try {
@@ -190,6 +199,71 @@ chromiumTest(
       assert.ok(seen[0].url.startsWith(wsUrl), seen[0].url);
       const marker = new TextEncoder().encode(SECRET_TEXT);
       for (const frame of seen[0].frames) assert.ok(!contains(frame, marker), "plaintext leak");
+
+      // A page that stops reading: its channel's socket (a WebSocket subclass) holds back every
+      // message event from the flood's open on, so the client reads no DATA and grants no window.
+      await page.evaluate(async ({ wsUrl, pin, hosts }) => {
+        const lib = await import("/client.js" as string);
+        const state = { paused: false, held: [] as (() => void)[], log: [] as string[] };
+        class Pausable extends WebSocket {
+          #h: ((ev: MessageEvent) => void) | null = null;
+          override get onmessage() {
+            return this.#h;
+          }
+          override set onmessage(h: ((ev: MessageEvent) => void) | null) {
+            this.#h = h;
+            super.onmessage = h === null ? null : (ev: MessageEvent) => {
+              if (state.paused) state.held.push(() => h.call(this, ev));
+              else h.call(this, ev);
+            };
+          }
+        }
+        const ch = await lib.connect(wsUrl, { pin, WebSocket: Pausable });
+        const ws = ch.websocket(`wss://${hosts.echo}/flood`);
+        ws.onopen = () => {
+          state.log.push("open");
+          state.paused = true;
+        };
+        ws.onerror = () => state.log.push("error");
+        ws.onclose = (e: CloseEvent) => state.log.push(`close:${e.code}:${e.wasClean}`);
+        Object.assign(globalThis, { __stall: { state, ch } });
+      }, { wsUrl, pin, hosts: WS_SUITE_HOSTS });
+      const stalled = () => events.find((e) => e.outcome === "stalled");
+      const until = Date.now() + 60_000;
+      while (!stalled() && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
+      const e = stalled();
+      const max = WS_SUITE_LIMITS.maxWsMessage;
+      assert.ok(e, `no stalled websocket event: ${JSON.stringify(events)}`);
+      assert.ok((e.peakHeld as number) > 2 * max + 65_536, `held ${e.peakHeld} B`);
+      assert.ok(
+        (e.peakHeld as number) <= 2 * max + 65_536 + FLOOD_PIECE + 5,
+        `held ${e.peakHeld} B`,
+      );
+      assert.ok(origin.flooded < FLOOD_LIMIT, `flooded ${origin.flooded} B`);
+      const after = await page.evaluate(async ({ hosts }) => {
+        // deno-lint-ignore no-explicit-any
+        const { state, ch } = (globalThis as any).__stall;
+        state.paused = false;
+        for (const f of state.held.splice(0)) f();
+        const t0 = Date.now();
+        while (!state.log.some((l: string) => l.startsWith("close:")) && Date.now() - t0 < 30_000) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        const again = ch.websocket(`wss://${hosts.echo}/echo/after`);
+        const echoed = await new Promise<string>((resolve, reject) => {
+          again.onopen = () => again.send("still here");
+          again.onmessage = (m: MessageEvent) => resolve(m.data);
+          again.onerror = () => reject(new Error("the channel's next WebSocket failed"));
+        });
+        const connected = ch.connected;
+        ch.close();
+        return { log: state.log, echoed, connected };
+      }, { hosts: WS_SUITE_HOSTS });
+      assert.equal(after.log[0], "open");
+      assert.deepEqual(after.log.slice(-2), ["error", "close:1006:false"]);
+      assert.equal(after.echoed, "still here");
+      assert.equal(after.connected, true, "the channel stays");
+      assert.deepEqual(problems, []);
       await page.close();
     } finally {
       await chromium.close();
