@@ -4,7 +4,9 @@
  * shared) installed into a fresh project that is a git work tree (to exercise the key safety).
  * `npx pqgate keygen` (in a key directory: created with its .gitignore; at the project root:
  * refused, git would pick it up), `pin` of the key file, `serve --config` in front of the
- * test's own origin, the banner's Try line run verbatim, and `pin` of the channel URL. Then
+ * test's own origin, the banner's Try line run verbatim, a tunneled WebSocket to the test's
+ * WebSocket origin (a `ws:` route: the command opens it with the `ws` connector), and `pin` of
+ * the channel URL. Then
  * `serve` without a config (demo mode): the demo page at /, its script, and /client.js with its
  * map, which are the prebuilt browser client the package ships
  * (node_modules/pqgate/dist/pkg/browser/pqgate-client.js: nothing is built at run time, and
@@ -13,6 +15,9 @@
  * dist/pkg/ in the repository.
  */
 import assert from "node:assert/strict";
+import { connect } from "../../src/client/mod.ts";
+import { recordWebSocket } from "../../src/client/testing.ts";
+import { startWsOrigin } from "../e2e/ws-origin.ts";
 import { buildAndPack, exists, installConsumer, ok, QUIET_ENV, run, VERSIONS } from "./helpers.ts";
 
 Deno.test({
@@ -25,6 +30,7 @@ Deno.test({
       { port: 0, hostname: "127.0.0.1", onListen() {} },
       (req) => Response.json({ from: "origin", path: new URL(req.url).pathname }),
     );
+    const wsOrigin = startWsOrigin();
     let gateway: Deno.ChildProcess | null = null;
     let demo: Deno.ChildProcess | null = null;
     /** `pqgate serve ...` from the project, read up to the end of its banner. */
@@ -92,7 +98,10 @@ Deno.test({
         JSON.stringify({
           port: 0,
           keyFile: "keys/k.json",
-          routes: [{ match: { authority: "api" }, origin: `http://127.0.0.1:${origin.addr.port}` }],
+          routes: [
+            { match: { authority: "api" }, origin: `http://127.0.0.1:${origin.addr.port}` },
+            { match: { authority: "live" }, origin: wsOrigin.url },
+          ],
         }),
       );
       const served = await serve(["serve", "--config", "cfg.json"]);
@@ -107,6 +116,22 @@ Deno.test({
       const fetched = await run(cmd, args, { cwd: tmp, env, timeoutMs: 20_000 });
       assert.equal(fetched.code, 0, fetched.stderr);
       assert.deepEqual(JSON.parse(fetched.stdout), { from: "origin", path: "/" });
+
+      const ch = await connect(channel!, { pin });
+      try {
+        const ws = ch.websocket("wss://live/echo");
+        const r = recordWebSocket(ws);
+        await r.opened(20_000);
+        ws.send("through pqgate serve");
+        const end = Date.now() + 20_000;
+        while (r.messages.length === 0 && r.close === null && Date.now() < end) {
+          await new Promise((res) => setTimeout(res, 10));
+        }
+        assert.deepEqual(r.messages, ["through pqgate serve"], r.log.join());
+        assert.equal(wsOrigin.upgrades, 1);
+      } finally {
+        ch.close();
+      }
 
       const remote = await npx(["pin", channel!]);
       assert.equal(remote.code, 0, remote.stderr);
@@ -173,6 +198,7 @@ Deno.test({
         await child.status;
       }
       await origin.shutdown();
+      await wsOrigin.close();
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },
