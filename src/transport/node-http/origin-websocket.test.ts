@@ -166,6 +166,15 @@ Deno.test("ws connector: a subprotocol the client did not offer fails the upgrad
   } finally {
     await origin.close();
   }
+  // Stricter than a browser (docs/websockets.md): offered, and none selected, fails too.
+  const none = await wsServer(() => {}, { handleProtocols: () => false });
+  try {
+    const e = await rejection(connect(request(`${none.url}/x`, { protocols: ["v1"] })));
+    assert.equal(e.kind, "failed");
+    assert.match(e.message, /no subprotocol/);
+  } finally {
+    await none.close();
+  }
 });
 
 Deno.test("ws connector: the signal aborts an upgrade that gets no answer (timeout)", async () => {
