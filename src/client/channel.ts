@@ -20,7 +20,6 @@ import {
 } from "../tunnel/client-session.ts";
 import { HELLO_SUBPROTOCOL, helloUpgrade } from "../tunnel/client-hello.ts";
 import { nativeClientXWing } from "./webcrypto-kem.ts";
-import { clientAeads } from "./native-aead.ts";
 import { xwingNoble } from "../protocol/kem.ts";
 import { TimerDriver } from "../tunnel/timer-driver.ts";
 import {
@@ -92,10 +91,7 @@ export interface ConnectOptions {
    * A `kem` given here is used as is (synchronously).
    */
   kem?: HybridKem;
-  /**
-   * "noble": never use native crypto (default "auto": the WebCrypto KEM where available unless
-   * `kem` is set, and node:crypto's AEADs on Deno and Node after their self-test).
-   */
+  /** "noble": never use the native WebCrypto KEM (default "auto"). Ignored when `kem` is set. */
   crypto?: "auto" | "noble";
   /**
    * Carry the ClientHello in the upgrade URL (PROTOCOL.md §1; default true): the ServerHello is
@@ -236,10 +232,6 @@ export class Channel {
   get kemBackend(): string | null {
     return this.#kemName;
   }
-  /** Name of the current session's AEAD backend, e.g. "AES-256-GCM (node:crypto)" (null before). */
-  get aeadBackend(): string | null {
-    return this.#session?.aeadName ?? null;
-  }
   get mode(): "pinned" | "anonymous" {
     return this.#o.anonymous ? "anonymous" : "pinned";
   }
@@ -356,8 +348,6 @@ export class Channel {
 
   async #start(): Promise<ClientSession> {
     const o = this.#o;
-    // Selected once per process; runs while the key configuration is fetched.
-    const aeads = o.crypto === "noble" ? null : clientAeads();
     if (o.pin !== undefined && !this.#server) {
       // A key verified by an earlier channel (same configuration URL, pin and fetch) is reused
       // while the configuration's max-age lasts: no separate connection (key-config.ts).
@@ -466,7 +456,6 @@ export class Channel {
       throw e;
     }
     const asked = auth ? auth.method : null;
-    const aead = aeads ? (await aeads).aead : undefined;
     session = new ClientSession({
       socket,
       prepared,
@@ -474,7 +463,6 @@ export class Channel {
       server,
       suites: o.suites,
       kem: o.kem,
-      aead,
       auth: auth?.hello,
       credentials: cred,
       handshakeTimeoutMs: timeout,

@@ -22,11 +22,17 @@
  *   suite (`timeAead: false` keeps native whenever it passed).
  */
 import { x25519 as nobleCurve } from "@noble/curves/ed25519.js";
+import { aes256gcm, chacha20poly1305 } from "../protocol/aead.ts";
 import { ctEqual as eq } from "../protocol/bytes.ts";
-import type { SuiteId } from "../protocol/constants.ts";
+import {
+  SUITE_XWING_AES256GCM,
+  SUITE_XWING_CHACHA20POLY1305,
+  type SuiteId,
+} from "../protocol/constants.ts";
+import { PqgateError } from "../protocol/errors.ts";
 import { xwingNoble } from "../protocol/kem.ts";
 import type { Aead, HybridKem, StaticKey } from "../protocol/types.ts";
-import { selectAeads } from "./aead-select.ts";
+import { nodeAead } from "./aead-node.ts";
 import { loadNodeCrypto, type NodeCrypto, nodeSha3, nodeX25519 } from "./node-crypto.ts";
 import { nobleSha3, nobleX25519, type Sha3, type X25519Ops } from "./primitives.ts";
 import { selfTestInput as det, selfTestXWing, XWING_KAT, type XWingVector } from "./self-test.ts";
@@ -157,6 +163,39 @@ async function checkXWing(kem: CachedXWing, vectors: readonly XWingVector[]): Pr
   }
 }
 
+const AEAD_NOBLE: Record<SuiteId, Aead> = {
+  [SUITE_XWING_AES256GCM]: aes256gcm,
+  [SUITE_XWING_CHACHA20POLY1305]: chacha20poly1305,
+};
+
+function checkAead(cand: Aead, ref: Aead): void {
+  const key = det("aead key", 32), nonce = det("aead nonce", 12);
+  for (const n of [0, 1, 15, 16, 17, 1000, 16384]) {
+    const pt = det(`aead pt ${n}`, Math.max(n, 1)).subarray(0, n);
+    const aad = det(`aead aad ${n}`, 10).subarray(0, n % 11);
+    const c1 = ref.seal(key, nonce, aad, pt), c2 = cand.seal(key, nonce, aad, pt);
+    must(eq(c1, c2), "AEAD seal differs");
+    const o = cand.open(key, nonce, aad, c1);
+    must(o !== null && eq(o, pt), "AEAD open failed");
+    const t = new Uint8Array(c1);
+    t[t.length - 1] ^= 1;
+    must(cand.open(key, nonce, aad, t) === null, "AEAD accepted a bad tag");
+  }
+  must(
+    cand.open(key, nonce, new Uint8Array(0), new Uint8Array(15)) === null,
+    "AEAD short ciphertext",
+  );
+}
+
+function timeSeal(a: Aead, reps: number): number {
+  const key = det("aead key", 32), nonce = det("aead nonce", 12), aad = new Uint8Array(10);
+  const pt = new Uint8Array(16384);
+  a.seal(key, nonce, aad, pt);
+  const t = performance.now();
+  for (let i = 0; i < reps; i++) a.seal(key, nonce, aad, pt);
+  return performance.now() - t;
+}
+
 /**
  * Picks the fastest backends that pass their self-tests. Never throws for a failing
  * candidate (it falls back to noble); throws `internal_error` only if a static key is
@@ -228,12 +267,43 @@ export async function selectBackends(opts: SelectOptions = {}): Promise<Backends
   }
   if (opts.staticKeys?.length) await addStaticKeys(opts.staticKeys);
 
-  // AEAD per suite (aead-select.ts: the client's selection too).
-  const { aead, report: aeadReport } = selectAeads(
-    forced || off.nodeAead ? null : nc,
-    { time: opts.timeAead },
-    fallbacks,
-  );
+  // AEAD per suite.
+  const aeads: Record<SuiteId, Aead> = { ...AEAD_NOBLE };
+  const aeadReport: Record<string, string> = {};
+  for (
+    const [suite, alg] of [
+      [SUITE_XWING_AES256GCM, "aes-256-gcm"],
+      [SUITE_XWING_CHACHA20POLY1305, "chacha20-poly1305"],
+    ] as const
+  ) {
+    const ref = AEAD_NOBLE[suite];
+    const cand = tryNative(
+      `${alg} node:crypto`,
+      off.nodeAead,
+      () => nodeAead(nc, alg),
+      (a) => checkAead(a, ref),
+    );
+    let pick = ref, why = "noble";
+    if (cand) {
+      if (opts.timeAead === false) {
+        pick = cand;
+        why = "node:crypto";
+      } else {
+        const tn = timeSeal(cand, 8), tr = timeSeal(ref, 8);
+        pick = tn <= tr ? cand : ref;
+        why = `${pick === cand ? "node:crypto" : "noble"} (16 KiB seal: native ${
+          (tn * 125).toFixed(0)
+        } µs, noble ${(tr * 125).toFixed(0)} µs)`;
+      }
+    }
+    aeads[suite] = pick;
+    aeadReport[alg] = why;
+  }
+  const aead = (suite: SuiteId): Aead => {
+    const a = aeads[suite];
+    if (!a) throw new PqgateError("internal_error", "unknown suite");
+    return a;
+  };
 
   return {
     kem,

@@ -19,7 +19,7 @@ import { authBinding, type AuthPayload, type AuthResultPayload } from "../protoc
 import type { ClientHandshakeOptions } from "../protocol/handshake-client.ts";
 import type { ClientHandshake } from "../protocol/handshake-client.ts";
 import { RecordLayer, type RecordLimits } from "../protocol/record-layer.ts";
-import type { Aead, HybridKem } from "../protocol/types.ts";
+import type { HybridKem } from "../protocol/types.ts";
 import {
   newClientHandshake,
   type PreparableClientKem,
@@ -94,8 +94,6 @@ export interface ClientSessionOptions {
   server?: { keyId: Uint8Array; publicKey: Uint8Array };
   suites?: SuiteId[];
   kem?: HybridKem;
-  /** The AEAD of each suite (default: noble); the channel's record layer uses the selected one. */
-  aead?: (suite: SuiteId) => Aead;
   /**
    * What the ClientHello announces (PROTOCOL.md §3.4.1 psk, §3.4.2 client_auth). With a
    * `method`, `credentials` of that method must be given: their AUTH frame is the first frame of
@@ -204,10 +202,6 @@ export class ClientSession {
   }
   get suite(): SuiteId | null {
     return this.#channel?.layer.suite ?? null;
-  }
-  /** Name of the record layer's AEAD backend (null before the handshake completed). */
-  get aeadName(): string | null {
-    return this.#channel?.layer.aead.name ?? null;
   }
   /** Hex session id (null before the handshake completed). */
   get sessionId(): string | null {
@@ -449,13 +443,7 @@ export class ClientSession {
     this.#hs = null;
     const now = this.#o.env.now();
     this.#socket.send(clientFinished);
-    const layer = new RecordLayer({
-      role: "client",
-      keys,
-      now,
-      limits: this.#o.recordLimits,
-      aead: this.#o.aead,
-    });
+    const layer = new RecordLayer({ role: "client", keys, now, limits: this.#o.recordLimits });
     this.#channel = new RecordChannel({
       layer,
       socket: this.#socket,
